@@ -97,7 +97,7 @@ type Options struct {
 
 	// Epoch prefixes every ID. Empty means a random one chosen by New. IDs
 	// from another epoch are a gap on resume, so a hub that restores its
-	// history with [Hub.Restore] takes the saved epoch.
+	// history with [Hub.Load] takes the saved epoch.
 	Epoch string
 }
 
@@ -208,10 +208,18 @@ func newEpoch() string {
 }
 
 // Epoch returns the prefix of the hub's IDs.
-func (h *Hub) Epoch() string { return h.epoch }
+func (h *Hub) Epoch() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.epoch
+}
 
 // Options returns the options in force, with defaults filled in.
-func (h *Hub) Options() Options { return h.opts }
+func (h *Hub) Options() Options {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opts
+}
 
 // FormatID returns the ID of sequence number seq in epoch.
 func FormatID(epoch string, seq uint64) string {

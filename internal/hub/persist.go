@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"encoding/gob"
 	"fmt"
 	"io"
@@ -55,32 +56,31 @@ func (h *Hub) Save(w io.Writer) error {
 	return nil
 }
 
-// Restore returns a hub with opts whose epoch, sequence number and history
-// are read from r, as written by Save. The saved epoch replaces opts.Epoch.
-// History beyond opts.HistorySize is dropped, oldest first.
-func Restore(r io.Reader, opts Options) (*Hub, error) {
+// Load replaces the epoch, sequence number and history of h with those
+// read from r, as written by Save, so that clients of the hub that saved
+// them resume without a gap. It must be called before h publishes or has
+// subscribers. History beyond the hub's HistorySize is dropped, oldest first.
+func (h *Hub) Load(r io.Reader) error {
 	var snap snapshot
 	if err := gob.NewDecoder(r).Decode(&snap); err != nil {
-		return nil, fmt.Errorf("hub: restore: %w", err)
+		return fmt.Errorf("hub: load: %w", err)
 	}
 	if snap.Version != snapshotVersion {
-		return nil, fmt.Errorf("hub: restore: snapshot version %d, want %d", snap.Version, snapshotVersion)
+		return fmt.Errorf("hub: load: snapshot version %d, want %d", snap.Version, snapshotVersion)
 	}
 	if snap.Epoch == "" {
-		return nil, fmt.Errorf("hub: restore: snapshot has no epoch")
+		return fmt.Errorf("hub: load: snapshot has no epoch")
 	}
-	opts.Epoch = snap.Epoch
-	h := New(opts)
-	h.seq = snap.Seq
+	topics := make(map[string]*topic, len(snap.Topics))
 	for _, ts := range snap.Topics {
 		if err := ValidTopic(ts.Name); err != nil {
-			return nil, fmt.Errorf("hub: restore: %w", err)
+			return fmt.Errorf("hub: load: %w", err)
 		}
 		t := &topic{evicted: ts.Evicted}
 		for i := range ts.Messages {
 			m := ts.Messages[i]
 			if m.Seq > snap.Seq || m.Topic != ts.Name {
-				return nil, fmt.Errorf("hub: restore: message %q out of place", m.ID)
+				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
 			if h.opts.HistorySize <= 0 {
 				t.evicted = m.Seq
@@ -90,7 +90,13 @@ func Restore(r io.Reader, opts Options) (*Hub, error) {
 				t.evicted = old.Seq
 			}
 		}
-		h.topics[ts.Name] = t
+		topics[ts.Name] = t
 	}
-	return h, nil
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seq != 0 || h.subs != 0 {
+		return errors.New("hub: load: hub already in use")
+	}
+	h.epoch, h.opts.Epoch, h.seq, h.topics = snap.Epoch, snap.Epoch, snap.Seq, topics
+	return nil
 }
