@@ -1,8 +1,8 @@
 package hub
 
 import (
-	"errors"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
