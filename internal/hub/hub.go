@@ -150,6 +150,7 @@ type Stats struct {
 type Hub struct {
 	opts  Options
 	epoch string
+	now   func() time.Time // time.Now; tests replace it
 
 	mu      sync.Mutex // serialises Publish, Subscribe and topic changes
 	seq     uint64
@@ -198,6 +199,7 @@ func New(opts Options) *Hub {
 		all:     make(map[*Subscriber]struct{}),
 		swept:   time.Now(),
 		closing: make(chan struct{}),
+		now:     time.Now,
 	}
 }
 
@@ -270,12 +272,12 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
 	}
+	now := h.now()
 	h.seq++
 	id := FormatID(h.epoch, h.seq)
 	m := &Message{Seq: h.seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
@@ -416,7 +418,7 @@ func (h *Hub) join(s *Subscriber, name string) {
 
 // replay collects the messages after lastID in topics. h.mu is held.
 func (h *Hub) replay(names []string, lastID string) ([]*Message, *Gap) {
-	now := time.Now()
+	now := h.now()
 	epoch, after, ok := ParseID(lastID)
 	var gap *Gap
 	switch {
