@@ -1,0 +1,125 @@
+package sse
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAppendEvent(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+		want string
+	}{
+		{"data only", Event{Data: "hello"}, "data: hello\n\n"},
+		{"empty data", Event{}, "data:\n\n"},
+		{"all fields", Event{ID: "e-1", Type: "price", Data: "1", Retry: 1500 * time.Millisecond},
+			"id: e-1\nevent: price\nretry: 1500\ndata: 1\n\n"},
+		{"LF", Event{Data: "a\nb"}, "data: a\ndata: b\n\n"},
+		{"CR", Event{Data: "a\rb"}, "data: a\ndata: b\n\n"},
+		{"CRLF", Event{Data: "a\r\nb"}, "data: a\ndata: b\n\n"},
+		{"LFCR is two line ends", Event{Data: "a\n\rb"}, "data: a\ndata:\ndata: b\n\n"},
+		{"trailing LF", Event{Data: "a\n"}, "data: a\ndata:\n\n"},
+		{"leading space kept", Event{Data: " a"}, "data:  a\n\n"},
+		{"retry rounds up", Event{Data: "x", Retry: time.Microsecond}, "retry: 1\ndata: x\n\n"},
+		{"colon in data", Event{Data: "id: 7"}, "data: id: 7\n\n"},
+		{"NUL in type allowed", Event{Type: "a\x00b", Data: "x"}, "event: a\x00b\ndata: x\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AppendEvent([]byte("prefix"), tt.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "prefix"+tt.want {
+				t.Errorf("AppendEvent = %q, want %q", got, "prefix"+tt.want)
+			}
+			n, err := EncodedLen(tt.ev)
+			if err != nil || n != len(tt.want) {
+				t.Errorf("EncodedLen = %d, %v; want %d", n, err, len(tt.want))
+			}
+		})
+	}
+}
+
+func TestAppendEventInvalid(t *testing.T) {
+	tests := []struct {
+		ev   Event
+		want error
+	}{
+		{Event{ID: "1\n2"}, ErrInvalidID},
+		{Event{ID: "1\r2"}, ErrInvalidID},
+		{Event{ID: "1\x002"}, ErrInvalidID},
+		{Event{ID: "\xff"}, ErrInvalidID},
+		{Event{Type: "a\nb"}, ErrInvalidType},
+		{Event{Type: "a\rdata: x"}, ErrInvalidType},
+		{Event{Type: "\xc3"}, ErrInvalidType},
+		{Event{Data: "\xc3("}, ErrInvalidData},
+		{Event{Retry: -time.Second}, ErrInvalidRetry},
+	}
+	for _, tt := range tests {
+		got, err := AppendEvent([]byte("keep"), tt.ev)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("AppendEvent(%+v) error = %v, want %v", tt.ev, err, tt.want)
+		}
+		if string(got) != "keep" {
+			t.Errorf("AppendEvent(%+v) wrote %q on error", tt.ev, got)
+		}
+		if _, err := EncodedLen(tt.ev); !errors.Is(err, tt.want) {
+			t.Errorf("EncodedLen(%+v) error = %v, want %v", tt.ev, err, tt.want)
+		}
+	}
+}
+
+func TestAppendComment(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"", ":\n"},
+		{"ping", ": ping\n"},
+		{"a\r\nb\rc\nd", ": a\n: b\n: c\n: d\n"},
+		{"x\n\ndata: evil", ": x\n:\n: data: evil\n"},
+	}
+	for _, tt := range tests {
+		got, err := AppendComment(nil, tt.text)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("AppendComment(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
+		}
+		// A comment never dispatches nor sets anything.
+		r := NewReader(strings.NewReader(string(got) + "data: after\n\n"))
+		ev, err := r.Next()
+		if err != nil || ev.Data != "after" || ev.ID != "" || ev.Type != "message" {
+			t.Errorf("comment %q then event parsed as %+v, %v", tt.text, ev, err)
+		}
+	}
+	if _, err := AppendComment(nil, "\xff"); !errors.Is(err, ErrInvalidData) {
+		t.Errorf("AppendComment(invalid UTF-8) error = %v, want ErrInvalidData", err)
+	}
+}
+
+func TestAppendRetry(t *testing.T) {
+	got, err := AppendRetry(nil, 3*time.Second)
+	if err != nil || string(got) != "retry: 3000\n" {
+		t.Errorf("AppendRetry = %q, %v", got, err)
+	}
+	for _, d := range []time.Duration{0, -1} {
+		if _, err := AppendRetry(nil, d); !errors.Is(err, ErrInvalidRetry) {
+			t.Errorf("AppendRetry(%v) error = %v, want ErrInvalidRetry", d, err)
+		}
+	}
+}
+
+func TestAppendEventNoAllocs(t *testing.T) {
+	buf := make([]byte, 0, 1024)
+	ev := Event{ID: "abc-12", Type: "tick", Data: "line one\nline two\r\nline three", Retry: time.Second}
+	allocs := testing.AllocsPerRun(100, func() {
+		var err error
+		buf, err = AppendEvent(buf[:0], ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("AppendEvent allocates %v times per call, want 0", allocs)
+	}
+}
