@@ -1,0 +1,169 @@
+// Command bench runs the side-by-side benchmark of realtime's sse and ws
+// packages against peer libraries and a raw-TCP floor.
+//
+// Usage:
+//
+//	cd internal/bench && go run ./cmd/bench [flags]
+//
+// Flags:
+//
+//	-scenario all   fanout, latency, memory, scale, or a comma list; all runs every one
+//	-libs ""        comma list of libraries (ours-sse, raw-sse, r3labs, tmaxmax,
+//	                ours-ws, raw-ws, gorilla, coder, gws, xnet); empty means all
+//	-rounds 3       rounds of each scenario (scale runs once); medians are reported
+//	-subs 2000      subscribers in the fan-out and latency scenarios
+//	-quick          a small run (200 subscribers, one round) that takes about two minutes
+//	-out FILE       also write the tables, command and machine to FILE (e.g. RESULTS.md)
+//	-profile DIR    instead of the scenarios, profile each library given with -libs
+//	                under fan-out load: CPU and heap profiles of the server in DIR
+//
+// Each library's server runs in its own process (this program with -serve),
+// and the subscribers are held by load processes (this program with -load),
+// which connect over 127.0.0.1.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/bench/harness"
+	"github.com/realtime-go/realtime/internal/bench/load"
+	"github.com/realtime-go/realtime/internal/bench/servers"
+)
+
+func main() {
+	log.SetFlags(0)
+	var (
+		serve     = flag.String("serve", "", "run as the server process of this library")
+		heartbeat = flag.Duration("heartbeat", 0, "with -serve: keep-alive interval; 0 keeps the library's default")
+		loadMode  = flag.Bool("load", false, "run as a load process (commands on stdin)")
+		addr      = flag.String("addr", "", "with -load: server address")
+		path      = flag.String("path", "", "with -load: subscribe path")
+		kind      = flag.String("kind", "", "with -load: sse or ws")
+
+		scenario = flag.String("scenario", "all", "scenarios: all, or a comma list of fanout, latency, memory, scale")
+		libs     = flag.String("libs", "", "comma list of libraries; empty means all")
+		rounds   = flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
+		subs     = flag.Int("subs", 0, "subscribers for fan-out and latency (default 2000, or 200 with -quick)")
+		quick    = flag.Bool("quick", false, "small run")
+		out      = flag.String("out", "", "also write the results to this markdown file")
+		profile  = flag.String("profile", "", "profile the -libs servers under fan-out load into this directory")
+	)
+	flag.Parse()
+	switch {
+	case *serve != "":
+		err := servers.Serve(*serve, servers.Options{Heartbeat: *heartbeat}, os.Stdin, os.Stdout)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return
+	case *loadMode:
+		servers.RaiseFileLimit()
+		if err := load.NewAgent(*addr, *path, *kind).Serve(os.Stdin, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := servers.RaiseFileLimit(); err != nil {
+		log.Printf("cannot raise the open-file limit: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := harness.Full
+	if *quick {
+		c = harness.Quick
+	}
+	c.Exe = []string{exe}
+	c.Log = os.Stderr
+	if *rounds > 0 {
+		c.Rounds = *rounds
+	}
+	if *subs > 0 {
+		c.Subs = *subs
+	}
+	if *libs != "" {
+		c.Libs = strings.Split(*libs, ",")
+	}
+	if *scenario != "all" {
+		c.Scenarios = strings.Split(*scenario, ",")
+	}
+	if *profile != "" {
+		if err := harness.Profile(c, *profile); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	before := loadAvg()
+	start := time.Now()
+	results, err := harness.Run(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sums := harness.Summarize(results)
+	var buf bytes.Buffer
+	harness.WriteTables(&buf, sums, c)
+	harness.WriteTargets(&buf, sums, c)
+	os.Stdout.Write(buf.Bytes())
+	if *out != "" {
+		var doc bytes.Buffer
+		writeHeader(&doc, start, before)
+		doc.Write(buf.Bytes())
+		if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func writeHeader(w io.Writer, start time.Time, loadBefore string) {
+	cmd := "go run ./cmd/bench " + strings.Join(os.Args[1:], " ")
+	fmt.Fprintf(w, "# Benchmark results\n\n")
+	fmt.Fprintf(w, "Command (in `internal/bench`): `%s`\n\n", strings.TrimSpace(cmd))
+	fmt.Fprintf(w, "- date: %s (took %s)\n", start.UTC().Format("2006-01-02 15:04 MST"), time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "- machine: %d CPUs (`nproc` %s), %s\n", runtime.NumCPU(), nproc(), cpuModel())
+	fmt.Fprintf(w, "- Go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "- load average before: %s; after: %s (the machine is shared: other work running at the same time shows here)\n", loadBefore, loadAvg())
+	fmt.Fprintf(w, "\nMedians over the rounds; ratios are to ours of the same protocol. Lost counts every message that did not arrive in order, over all rounds and scenarios.\n")
+}
+
+func nproc() string {
+	b, err := exec.Command("nproc").Output()
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

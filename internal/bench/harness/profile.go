@@ -1,0 +1,73 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/bench/servers"
+)
+
+// ProfileSeconds is how long Profile records the CPU of a server.
+const ProfileSeconds = 10
+
+// Profile runs each library of c.Libs with c.Subs subscribers and fan-out
+// bursts for ProfileSeconds while recording the server's CPU profile, then
+// saves its heap profile (with c.MemConns idle connections added), into dir
+// as LIB-cpu.pprof and LIB-heap.pprof.
+func Profile(c Config, dir string) error {
+	c.fill()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range c.Libs {
+		lib, err := servers.Lookup(name)
+		if err != nil {
+			return err
+		}
+		if err := profileOne(c, lib, dir); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func profileOne(c Config, lib servers.Lib, dir string) error {
+	s, err := open(c, lib, 0)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.connect(c.Subs, c.Subs); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cpu := make(chan error, 1)
+	go func() {
+		cpu <- s.srv.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", ProfileSeconds), filepath.Join(dir, lib.Name+"-cpu.pprof"))
+	}()
+	deadline := time.Now().Add(ProfileSeconds * time.Second)
+	var delivered uint64
+	var busy time.Duration
+	for time.Now().Before(deadline) {
+		pub, rep, err := s.send(c.BurstSize, 0, false)
+		if err != nil {
+			return err
+		}
+		if rep.Complete < c.Subs {
+			return fmt.Errorf("burst incomplete: %d of %d", rep.Complete, c.Subs)
+		}
+		delivered += rep.Got
+		busy += time.Duration(rep.LastRecv - pub.FirstNs)
+	}
+	if err := <-cpu; err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Log, "%s: %.0f deliveries/s while profiled\n", lib.Name, float64(delivered)/busy.Seconds())
+	if err := s.connect(c.MemConns, c.Subs+c.MemConns); err != nil {
+		return err
+	}
+	return s.srv.fetch(ctx, "/debug/pprof/heap?gc=1", filepath.Join(dir, lib.Name+"-heap.pprof"))
+}

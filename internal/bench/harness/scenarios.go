@@ -1,0 +1,229 @@
+package harness
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/bench/load"
+	"github.com/realtime-go/realtime/internal/bench/servers"
+)
+
+// settle is how long the memory scenario lets a server sit idle before it
+// reads the resident set, so lazily freed memory is not counted.
+const settle = time.Second
+
+// hasHeartbeats lists the servers set up with keep-alives: ours, the raw
+// floors, and gorilla's chat example (its writePump pings). The others send
+// none as their examples use them.
+var hasHeartbeats = map[string]bool{"ours-sse": true, "ours-ws": true, "raw-sse": true, "raw-ws": true, "gorilla": true}
+
+// session is one server process and the load processes driving it.
+type session struct {
+	c   Config
+	srv *serverProc
+	g   *loadGroup
+	seq uint64 // next sequence the server will stamp
+}
+
+func open(c Config, lib servers.Lib, heartbeat time.Duration) (*session, error) {
+	srv, err := startServer(c.Exe, lib, heartbeat)
+	if err != nil {
+		return nil, err
+	}
+	return &session{c: c, srv: srv, g: &loadGroup{exe: c.Exe, srv: srv, perProc: c.PerLoad}, seq: 1}, nil
+}
+
+func (s *session) close() {
+	s.g.stop()
+	s.srv.stop()
+}
+
+// connect opens n more subscribers and waits until the server counts total.
+func (s *session) connect(n, total int) error {
+	rep, err := s.g.add(n)
+	if err != nil {
+		return err
+	}
+	if rep.Failed > 0 {
+		return fmt.Errorf("%d connections failed: %s", rep.Failed, rep.FirstErr)
+	}
+	_, err = s.srv.waitSubs(total, s.c.Wait)
+	return err
+}
+
+// send publishes n messages interval apart and waits until every live
+// connection has them all, or until c.Wait passes.
+func (s *session) send(n int, interval time.Duration, latency bool) (servers.PublishResult, load.Report, error) {
+	if _, err := s.g.all(load.Command{Op: "expect", From: s.seq, Count: uint64(n), Latency: latency}); err != nil {
+		return servers.PublishResult{}, load.Report{}, err
+	}
+	pub, err := s.srv.publish(n, interval)
+	if err != nil {
+		return pub, load.Report{}, err
+	}
+	if pub.From != s.seq {
+		return pub, load.Report{}, fmt.Errorf("server stamped from %d, want %d", pub.From, s.seq)
+	}
+	s.seq += uint64(n)
+	rep, err := s.g.all(load.Command{Op: "wait", Timeout: s.c.Wait + time.Duration(n)*interval})
+	return pub, rep, err
+}
+
+func runOne(c Config, lib servers.Lib, sc string) (r Result) {
+	r = Result{Lib: lib.Name, Scenario: sc}
+	var hb time.Duration
+	if sc == Scale {
+		hb = c.Heartbeat
+	}
+	s, err := open(c, lib, hb)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer s.close()
+	switch sc {
+	case FanOut:
+		err = s.fanOut(&r)
+	case Latency:
+		err = s.latency(&r)
+	case Memory:
+		err = s.memory(&r)
+	case Scale:
+		err = s.scale(&r, lib)
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+// fanOut: c.Subs subscribers, c.Bursts bursts of c.BurstSize messages
+// published back to back, each burst awaited everywhere before the next.
+// The rate is every delivery over the sum of the times from a burst's first
+// publish to its last delivery.
+func (s *session) fanOut(r *Result) error {
+	if err := s.connect(s.c.Subs, s.c.Subs); err != nil {
+		return err
+	}
+	var busy time.Duration
+	for range s.c.Bursts {
+		pub, rep, err := s.send(s.c.BurstSize, 0, false)
+		r.Expected += uint64(s.c.Subs * s.c.BurstSize)
+		r.Delivered += rep.Got
+		r.Bad += rep.Bad
+		if err != nil {
+			return err
+		}
+		if rep.TimedOut || rep.Complete < s.c.Subs {
+			return fmt.Errorf("burst incomplete: %d of %d subscribers got it all (%d ended: %s)", rep.Complete, s.c.Subs, rep.Ended, rep.EndErr)
+		}
+		busy += time.Duration(rep.LastRecv - pub.FirstNs)
+	}
+	if busy > 0 {
+		r.Rate = float64(r.Delivered) / busy.Seconds()
+	}
+	return nil
+}
+
+// latency: c.Subs subscribers, c.Rate messages a second for c.Duration,
+// paced by the server, each stamped when handed to the library.
+func (s *session) latency(r *Result) error {
+	if err := s.connect(s.c.Subs, s.c.Subs); err != nil {
+		return err
+	}
+	n := int(float64(s.c.Rate) * s.c.Duration.Seconds())
+	_, rep, err := s.send(n, time.Second/time.Duration(s.c.Rate), true)
+	r.Expected = uint64(s.c.Subs * n)
+	r.Delivered, r.Bad = rep.Got, rep.Bad
+	r.P50, r.P99, r.Max = rep.Latency.Quantile(0.5), rep.Latency.Quantile(0.99), rep.Latency.Quantile(1)
+	if err != nil {
+		return err
+	}
+	if rep.TimedOut || rep.Complete < s.c.Subs {
+		return fmt.Errorf("incomplete: %d of %d subscribers got it all (%d ended: %s)", rep.Complete, s.c.Subs, rep.Ended, rep.EndErr)
+	}
+	return nil
+}
+
+// memory: the server's resident set and Go heap with c.MemConns idle
+// subscribers, less what it held before any connected; then one message to
+// check they were all live.
+func (s *session) memory(r *Result) error {
+	base, err := s.srv.stats(true)
+	if err != nil {
+		return err
+	}
+	baseRSS, err := servers.ReadRSS(s.srv.pid())
+	if err != nil {
+		return err
+	}
+	if err := s.connect(s.c.MemConns, s.c.MemConns); err != nil {
+		return err
+	}
+	time.Sleep(settle)
+	rss, err := servers.ReadRSS(s.srv.pid())
+	if err != nil {
+		return err
+	}
+	st, err := s.srv.stats(true)
+	if err != nil {
+		return err
+	}
+	n := float64(s.c.MemConns)
+	r.Conns = s.c.MemConns
+	r.RSSPerConn = (float64(rss) - float64(baseRSS)) / n
+	r.HeapPerConn = (float64(st.HeapInuse+st.StackInuse) - float64(base.HeapInuse+base.StackInuse)) / n
+	_, rep, err := s.send(1, 0, false)
+	r.Expected, r.Delivered, r.Bad = uint64(s.c.MemConns), rep.Got, rep.Bad
+	if err != nil {
+		return err
+	}
+	if rep.Complete < s.c.MemConns {
+		return fmt.Errorf("after measuring, %d of %d idle subscribers got a message", rep.Complete, s.c.MemConns)
+	}
+	return nil
+}
+
+// scale: add c.ScaleStep subscribers at a time up to c.ScaleMax, checking
+// after each step that every one gets a message; then, at the most held,
+// that every one gets heartbeats for two intervals and a last message.
+func (s *session) scale(r *Result, lib servers.Lib) error {
+	r.HasBeats = hasHeartbeats[lib.Name]
+	for total := s.c.ScaleStep; total <= s.c.ScaleMax; total += s.c.ScaleStep {
+		if err := s.connect(s.c.ScaleStep, total); err != nil {
+			r.ScaleNote = fmt.Sprintf("stopped at %d: %v", total, err)
+			break
+		}
+		_, rep, err := s.send(1, 0, false)
+		if err != nil {
+			return err
+		}
+		if rep.Complete < total || rep.Bad > 0 {
+			r.ScaleNote = fmt.Sprintf("stopped at %d: %d got the message (%d ended: %s)", total, rep.Complete, rep.Ended, rep.EndErr)
+			break
+		}
+		r.Held = total
+	}
+	if r.Held == 0 {
+		return nil
+	}
+	if _, err := s.g.all(load.Command{Op: "expect", From: s.seq, Count: 1}); err != nil {
+		return err
+	}
+	time.Sleep(2*s.c.Heartbeat + s.c.Heartbeat/2)
+	beats, err := s.g.all(load.Command{Op: "report"})
+	if err != nil {
+		return err
+	}
+	r.Beats = beats.Conns > 0 && beats.MinBeats > 0
+	_, rep, err := s.send(1, 0, false)
+	if err != nil {
+		return err
+	}
+	r.Expected, r.Delivered, r.Bad = uint64(rep.Conns+rep.Ended), rep.Got, rep.Bad
+	if rep.Complete < r.Held {
+		r.ScaleNote += fmt.Sprintf("; after the heartbeat wait %d of %d got the last message", rep.Complete, r.Held)
+		r.Held = rep.Complete
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package servers
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/bench/wire"
+)
+
+// Stats is what a server process reports about itself.
+type Stats struct {
+	Subscribers int    `json:"subs"`
+	RSS         uint64 `json:"rss"`        // resident set, bytes, from /proc/self/status VmRSS
+	HeapInuse   uint64 `json:"heapInuse"`  // runtime.MemStats.HeapInuse after a GC when asked
+	StackInuse  uint64 `json:"stackInuse"` // runtime.MemStats.StackInuse
+	Sys         uint64 `json:"sys"`        // runtime.MemStats.Sys
+	Goroutines  int    `json:"goroutines"`
+}
+
+// PublishResult is the answer to a publish request.
+type PublishResult struct {
+	From    uint64 `json:"from"`    // sequence of the first message
+	Count   uint64 `json:"count"`   // messages published
+	FirstNs int64  `json:"firstNs"` // unix ns when the first was stamped
+	LastNs  int64  `json:"lastNs"`  // unix ns when the last Publish returned
+	Err     string `json:"err,omitempty"`
+}
+
+// RaiseFileLimit raises the soft limit of open files to the hard limit.
+func RaiseFileLimit() error {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return err
+	}
+	l.Cur = l.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
+
+// ReadRSS returns the resident set of process pid (0: this one) in bytes.
+func ReadRSS(pid int) (uint64, error) {
+	p := "/proc/self/status"
+	if pid > 0 {
+		p = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(b) {
+		if rest, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseUint(string(f[0]), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("servers: no VmRSS in %s", p)
+}
+
+// Serve runs library name as a server process: subscribers on one
+// listener, the control endpoints (publish, stats, pprof) on another, both
+// on 127.0.0.1. It writes "READY <data addr> <control addr>" to out once
+// both listen, and returns when in reaches end of file (the parent went
+// away or closed it).
+func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
+	RaiseFileLimit()
+	lib, err := Lookup(name)
+	if err != nil {
+		return err
+	}
+	srv, err := lib.New(opts)
+	if err != nil {
+		return err
+	}
+	data, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	ctl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go srv.Serve(data)
+	c := &control{srv: srv}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /publish", c.publish)
+	mux.HandleFunc("GET /stats", c.stats)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	go http.Serve(ctl, mux)
+	fmt.Fprintf(out, "READY %s %s\n", data.Addr(), ctl.Addr())
+	io.Copy(io.Discard, bufio.NewReader(in))
+	ctl.Close()
+	return srv.Close()
+}
+
+type control struct {
+	srv Server
+	mu  sync.Mutex // one publish at a time, so sequences are contiguous
+	seq uint64
+}
+
+// publish sends n messages (default 1), interval apart (default none),
+// each stamped with the next sequence and the time it is handed to the
+// library.
+func (c *control) publish(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.ParseUint(r.FormValue("n"), 10, 64)
+	if n == 0 {
+		n = 1
+	}
+	interval, _ := time.ParseDuration(r.FormValue("interval"))
+	c.mu.Lock()
+	res := PublishResult{From: c.seq + 1}
+	start := time.Now()
+	for i := range n {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		c.seq++
+		now := time.Now().UnixNano()
+		if i == 0 {
+			res.FirstNs = now
+		}
+		msg := wire.Payload(make([]byte, wire.PayloadSize), c.seq, now)
+		if err := c.srv.Publish(msg); err != nil && res.Err == "" {
+			res.Err = err.Error()
+		}
+		res.Count++
+	}
+	res.LastNs = time.Now().UnixNano()
+	c.mu.Unlock()
+	json.NewEncoder(w).Encode(res)
+}
+
+// stats reports memory and subscribers; with gc=1 it collects garbage
+// after reading the resident set and before reading the heap.
+func (c *control) stats(w http.ResponseWriter, r *http.Request) {
+	var st Stats
+	st.Subscribers = c.srv.Subscribers()
+	st.RSS, _ = ReadRSS(0)
+	if r.FormValue("gc") == "1" {
+		runtime.GC()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st.HeapInuse, st.StackInuse, st.Sys = ms.HeapInuse, ms.StackInuse, ms.Sys
+	st.Goroutines = runtime.NumGoroutine()
+	json.NewEncoder(w).Encode(st)
+}

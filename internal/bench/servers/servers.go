@@ -1,0 +1,75 @@
+// Package servers sets up each library under test as a broadcast server the
+// same way its own documentation and examples do, behind one small
+// interface the benchmark drives: serve subscribers on a listener, publish
+// a message to all of them, count them.
+package servers
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"time"
+)
+
+// Server is one library set up to broadcast benchmark messages on one
+// topic.
+type Server interface {
+	// Serve accepts subscribers on ln until Close.
+	Serve(ln net.Listener) error
+	// Publish sends msg to every subscriber. msg is freshly allocated and
+	// the library may keep it.
+	Publish(msg []byte) error
+	// Subscribers returns how many subscribers would get a message
+	// published now.
+	Subscribers() int
+	// Close stops the server.
+	Close() error
+}
+
+// Options are the settings a benchmark run may change.
+type Options struct {
+	// Heartbeat is the keep-alive interval (SSE comments, WebSocket pings)
+	// for the servers that have one; zero keeps each library's default.
+	Heartbeat time.Duration
+}
+
+// Lib describes one library under test.
+type Lib struct {
+	Name  string // short name used on the command line and in tables
+	Kind  string // "sse" or "ws": what the load client speaks
+	Path  string // request path a subscriber GETs
+	Title string // what the table shows
+	New   func(Options) (Server, error)
+}
+
+var registry []Lib
+
+func register(l Lib) { registry = append(registry, l) }
+
+// Libs returns every library, SSE ones first, each group with ours first
+// and the raw floor second.
+func Libs() []Lib {
+	order := []string{"ours-sse", "raw-sse", "r3labs", "tmaxmax", "ours-ws", "raw-ws", "gorilla", "coder", "gws", "xnet"}
+	out := slices.Clone(registry)
+	slices.SortStableFunc(out, func(a, b Lib) int {
+		ia, ib := slices.Index(order, a.Name), slices.Index(order, b.Name)
+		if ia < 0 {
+			ia = len(order)
+		}
+		if ib < 0 {
+			ib = len(order)
+		}
+		return ia - ib
+	})
+	return out
+}
+
+// Lookup returns the library called name.
+func Lookup(name string) (Lib, error) {
+	for _, l := range registry {
+		if l.Name == name {
+			return l, nil
+		}
+	}
+	return Lib{}, fmt.Errorf("servers: no library %q", name)
+}
