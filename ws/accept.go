@@ -1,0 +1,292 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/net/websocket"
+)
+
+// Defaults for [AcceptOptions]. Each applies when its option is zero.
+const (
+	// DefaultHandshakeTimeout bounds the opening handshake once the request
+	// has been read: hijacking the connection and writing the 101 response.
+	// Reading the request is bounded by the http.Server's ReadHeaderTimeout.
+	DefaultHandshakeTimeout = 10 * time.Second
+
+	// DefaultReadLimit is the largest message a peer may send, in bytes,
+	// counting every fragment. A larger one closes the connection with
+	// StatusMessageTooBig as soon as a frame header announces it, without
+	// reading its payload.
+	DefaultReadLimit = 1 << 20
+
+	// DefaultWriteTimeout bounds each write to the peer. A peer whose
+	// socket does not take a batch within it is dropped as a slow consumer.
+	DefaultWriteTimeout = 10 * time.Second
+
+	// DefaultPingInterval is how often the server pings an idle peer.
+	DefaultPingInterval = 30 * time.Second
+
+	// DefaultPongTimeout is how long the server waits for any frame,
+	// usually the pong, after a ping before it drops the peer.
+	DefaultPongTimeout = 15 * time.Second
+
+	// DefaultSendQueueSize bounds the messages waiting to be written by
+	// Conn.Send and control frames. A Send that finds the queue full closes
+	// the connection with StatusSlowConsumer. Hub messages wait in the hub's
+	// queue, bounded by HubOptions.QueueSize.
+	DefaultSendQueueSize = 256
+
+	// DefaultCloseTimeout bounds the closing handshake: how long the server
+	// waits for the peer's close frame after sending its own, and for its
+	// own close frame to be written.
+	DefaultCloseTimeout = 5 * time.Second
+)
+
+// readBufferSize is the size of the buffered reader kept per connection for
+// frame headers and small payloads. Larger payloads are read directly into
+// the message, so a small buffer keeps idle connections cheap.
+const readBufferSize = 256
+
+// AcceptOptions configure [Accept] and the connections of a [Hub]. The zero
+// value is secure: same-origin only, bounded reads and writes, keep-alive
+// on. A nil *AcceptOptions is the zero value.
+type AcceptOptions struct {
+	// OriginPatterns lists the hosts, besides the request's own Host, whose
+	// pages may open a connection: patterns matched with path.Match against
+	// the Origin header's host (with port when it has one), such as
+	// "example.com", "*.example.com" or "localhost:*". A request without an
+	// Origin header (a Go, Node or command-line client) is always accepted;
+	// a browser page from any other origin gets 403 Forbidden.
+	//
+	// Browsers send cookies with cross-site WebSocket requests, so a page
+	// from an allowed origin can act as the user: allow only origins you
+	// trust. "*" allows every origin and disables this protection.
+	OriginPatterns []string
+
+	// Subprotocols lists the subprotocols the server speaks, preferred
+	// first. The first one the client also offers is chosen; when the
+	// client offers none of them, the connection is accepted without a
+	// subprotocol and Conn.Subprotocol returns "".
+	Subprotocols []string
+
+	// HandshakeTimeout bounds the opening handshake once the handler runs.
+	// Zero means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
+	// ReadLimit is the largest message accepted, in bytes. Zero means
+	// DefaultReadLimit. Conn.SetReadLimit changes it per connection.
+	ReadLimit int64
+
+	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	// PingInterval is how often an idle peer is pinged. Zero means
+	// DefaultPingInterval; a negative value turns keep-alive off.
+	PingInterval time.Duration
+
+	// PongTimeout is how long a pinged peer may stay silent before it is
+	// dropped. Zero means DefaultPongTimeout.
+	PongTimeout time.Duration
+
+	// SendQueueSize bounds the frames waiting for the writer besides hub
+	// messages. Zero means DefaultSendQueueSize.
+	SendQueueSize int
+
+	// Header holds extra headers for the 101 response, such as Set-Cookie.
+	// The WebSocket headers themselves cannot be set here.
+	Header http.Header
+}
+
+// withDefaults returns a copy of o with zero fields set to the defaults.
+func (o *AcceptOptions) withDefaults() AcceptOptions {
+	var c AcceptOptions
+	if o != nil {
+		c = *o
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = DefaultPongTimeout
+	}
+	if c.SendQueueSize <= 0 {
+		c.SendQueueSize = DefaultSendQueueSize
+	}
+	return c
+}
+
+// ErrForbiddenOrigin is the error of a handshake refused by the origin
+// policy; the client got 403 Forbidden.
+var ErrForbiddenOrigin = errors.New("ws: origin not allowed")
+
+// ErrHandshake is wrapped by every other error of a failed handshake; the
+// client got an HTTP error status and the connection was closed.
+var ErrHandshake = errors.New("ws: handshake failed")
+
+// Accept upgrades the request to a WebSocket connection with the
+// handshake of golang.org/x/net/websocket, after checking the origin
+// policy. On failure the client has been answered with an HTTP error status
+// (403 for a forbidden origin, 400 for a request that is not a WebSocket
+// handshake, 501 when the connection cannot be hijacked, as with HTTP/2)
+// and the error says why.
+//
+// The returned Conn has its own writer goroutine. The caller reads with
+// Conn.Read, sends with Conn.Send from any goroutine, and ends with
+// Conn.Close or Conn.CloseNow. Accept does not keep the request: read what
+// the connection needs from r before or after calling it.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	o := opts.withDefaults()
+	return accept(w, r, &o, nil)
+}
+
+func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func(*Conn)) (*Conn, error) {
+	if err := checkOrigin(r, o.OriginPatterns); err != nil {
+		http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
+		return nil, err
+	}
+	if !headerContains(r.Header, "Connection", "upgrade") || !headerContains(r.Header, "Upgrade", "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Connection", "Upgrade")
+		http.Error(w, "Upgrade Required: this is a WebSocket endpoint", http.StatusUpgradeRequired)
+		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
+	}
+	nc, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "Not Implemented: cannot upgrade this connection", http.StatusNotImplemented)
+		return nil, fmt.Errorf("%w: hijack: %w", ErrHandshake, err)
+	}
+	deadline := time.Now().Add(o.HandshakeTimeout)
+	nc.SetDeadline(deadline)
+
+	// Keep what the client sent after its request (frames may follow the
+	// handshake at once), and drop net/http's 4 KiB buffers: the connection
+	// keeps a small reader and writes through pooled buffers.
+	var src io.Reader = nc
+	if n := rw.Reader.Buffered(); n > 0 {
+		pending, _ := rw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), nc)
+	}
+	hj := &hijacked{
+		conn: noClose{nc},
+		rw:   bufio.NewReadWriter(bufio.NewReaderSize(src, readBufferSize), bufio.NewWriterSize(nc, 512)),
+	}
+	var c *Conn
+	srv := websocket.Server{
+		Config: websocket.Config{Header: o.Header},
+		Handshake: func(cfg *websocket.Config, _ *http.Request) error {
+			cfg.Protocol = chooseSubprotocol(cfg.Protocol, o.Subprotocols)
+			return nil
+		},
+		Handler: func(wc *websocket.Conn) {
+			var proto string
+			if p := wc.Config().Protocol; len(p) == 1 {
+				proto = p[0]
+			}
+			c = newConn(nc, hj.rw.Reader, wc, proto, o)
+		},
+	}
+	srv.ServeHTTP(hj, r)
+	if c == nil {
+		// x/net answered with an error status.
+		nc.Close()
+		return nil, fmt.Errorf("%w: x/net/websocket refused the request", ErrHandshake)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil || time.Now().After(deadline) {
+		nc.Close()
+		return nil, fmt.Errorf("%w: handshake timeout", ErrHandshake)
+	}
+	if setup != nil {
+		setup(c)
+	}
+	c.start()
+	return c, nil
+}
+
+// hijacked is the ResponseWriter given to x/net/websocket: its Hijack hands
+// over the connection hijacked already, with small buffers.
+type hijacked struct {
+	conn net.Conn
+	rw   *bufio.ReadWriter
+}
+
+func (h *hijacked) Header() http.Header         { return http.Header{} }
+func (h *hijacked) Write(b []byte) (int, error) { return 0, http.ErrHijacked }
+func (h *hijacked) WriteHeader(int)             {}
+
+func (h *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return h.conn, h.rw, nil
+}
+
+// noClose keeps x/net from closing the connection when its handler returns:
+// the Conn owns it from then on.
+type noClose struct{ net.Conn }
+
+func (noClose) Close() error { return nil }
+
+// headerContains reports whether the comma-separated header name holds
+// token, ignoring case.
+func headerContains(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkOrigin applies the origin policy: no Origin header, the request's own
+// host, or a host matching one of patterns.
+func checkOrigin(r *http.Request, patterns []string) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: malformed Origin %q", ErrForbiddenOrigin, origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToLower(p), host); ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %q is not %q nor an allowed origin", ErrForbiddenOrigin, u.Host, r.Host)
+}
+
+// chooseSubprotocol returns the first of ours that the client offered, as
+// x/net wants it: one element, or none.
+func chooseSubprotocol(offered, ours []string) []string {
+	for _, p := range ours {
+		for _, q := range offered {
+			if p == q {
+				return []string{p}
+			}
+		}
+	}
+	return nil
+}

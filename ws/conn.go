@@ -1,0 +1,223 @@
+package ws
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/hub"
+	"golang.org/x/net/websocket"
+)
+
+// A MessageType says whether a message is text (UTF-8) or binary.
+type MessageType int
+
+// Message types, with the values of their opcodes.
+const (
+	MessageText   MessageType = opText
+	MessageBinary MessageType = opBinary
+)
+
+// String returns "text" or "binary".
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return fmt.Sprintf("MessageType(%d)", int(t))
+}
+
+// A Conn is one accepted WebSocket connection. Send, Close, CloseNow and
+// the accessors are safe from any goroutine; Read is for one goroutine at a
+// time (a Conn of a Hub is read by the Hub).
+//
+// Every frame the server sends goes through one writer goroutine per
+// connection that takes everything waiting (sends, control frames, hub
+// messages), writes it with one flush under a write deadline, and closes
+// the connection when the peer cannot keep up. Reading assembles fragments,
+// answers pings, checks RFC 6455 and fails the connection with the right
+// close code on any violation.
+type Conn struct {
+	nc          net.Conn
+	br          *bufio.Reader         // under x/net's frame reader
+	next        func() (frame, error) // x/net/websocket's frame reader
+	subprotocol string
+	opts        *AcceptOptions
+	readLimit   atomic.Int64
+	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
+
+	hub *Hub            // nil unless accepted by a Hub
+	sub *hub.Subscriber // the hub's subscriber, when hub is set
+
+	readMu  sync.Mutex // one Read at a time
+	readErr error      // guarded by readMu: the error every later Read returns
+	hdr     [14]byte   // guarded by readMu
+
+	mu         sync.Mutex
+	initial    [][]byte    // a hub's gap notice and replay, written first, outside the queue bound
+	queue      [][]byte    // encoded frames waiting for the writer
+	spare      [][]byte    // the queue's previous storage, for reuse
+	closeFrame []byte      // the close frame waiting for the writer
+	closing    bool        // a close frame was queued: no more data
+	dropData   bool        // the close is urgent: queued data is discarded
+	ended      bool        // the TCP connection was closed
+	err        error       // why the connection ended or is ending
+	closeTimer *time.Timer // ends the closing handshake after DefaultCloseTimeout
+
+	wake      chan struct{} // the writer has work
+	closeSent chan struct{} // closed when the close frame was written or could not be
+	stop      chan struct{} // closed by shutdown
+	done      chan struct{} // closed when the writer has exited after stop
+}
+
+// newConn makes a Conn over the connection x/net/websocket accepted. It keeps
+// x/net's frame reader factory and lets the rest of wc go.
+func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol string, o *AcceptOptions) *Conn {
+	nf := wc.NewFrameReader // binds x/net's reader factory only, not wc
+	c := &Conn{
+		nc: nc,
+		br: br,
+		next: func() (frame, error) {
+			f, err := nf()
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
+		},
+		subprotocol: subprotocol,
+		opts:        o,
+		wake:        make(chan struct{}, 1),
+		closeSent:   make(chan struct{}),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	c.readLimit.Store(o.ReadLimit)
+	c.lastSeen.Store(time.Now().UnixNano())
+	return c
+}
+
+// start runs the writer.
+func (c *Conn) start() { go c.writeLoop() }
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetReadLimit sets the largest message Read accepts, in bytes. A message
+// over it closes the connection with StatusMessageTooBig.
+func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
+
+// Done returns a channel that is closed once the connection is closed and
+// its writer has exited.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended or is ending, or nil while it is
+// open. A closing handshake gives a *CloseError; match the others with
+// errors.Is against ErrSlowConsumer, ErrPongTimeout or ErrClosed.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close starts the closing handshake with code and reason: frames already
+// queued are written first, then the close frame, then Close waits for the
+// peer's close frame, at most DefaultCloseTimeout, and closes the
+// connection. A reason longer than 123 bytes is cut. Close on a connection
+// that is closing already waits for it to end and returns nil.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if !validWireCode(code) {
+		return fmt.Errorf("ws: close code %d cannot be sent", code)
+	}
+	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), Local: true}
+	if c.queueClose(ce, false) && c.readMu.TryLock() {
+		// No one is reading: wait for the peer's answer here.
+		if c.readErr == nil {
+			c.readErr = c.awaitClose()
+		}
+		c.readMu.Unlock()
+	}
+	<-c.done
+	return nil
+}
+
+// CloseNow closes the connection without a closing handshake.
+func (c *Conn) CloseNow() error {
+	c.shutdown(ErrClosed)
+	<-c.done
+	return nil
+}
+
+// queueClose queues the close frame of ce for the writer, after the data
+// waiting unless drop is true, and makes ce (or cause, when not nil) the
+// connection's error. It reports false when a close was queued already.
+func (c *Conn) queueClose(ce *CloseError, drop bool) bool {
+	return c.queueCloseCause(ce, ce, drop)
+}
+
+func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
+	c.mu.Lock()
+	if c.closing || c.ended {
+		c.mu.Unlock()
+		return false
+	}
+	c.closing = true
+	if c.err == nil {
+		c.err = cause
+	}
+	if drop {
+		c.dropData = true
+		c.queue, c.initial = nil, nil
+	}
+	c.closeFrame = closeFrame(ce.Code, ce.Reason)
+	c.closeTimer = time.AfterFunc(DefaultCloseTimeout, func() { c.shutdown(nil) })
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// signal wakes the writer.
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown closes the TCP connection once, making err the connection's
+// error unless it has one, and stops the writer and the subscription.
+func (c *Conn) shutdown(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	c.queue = nil
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
+	c.mu.Unlock()
+	c.nc.Close()
+	if c.sub != nil {
+		c.sub.Close()
+	}
+	close(c.stop)
+}
+
+// cause returns the connection's error.
+func (c *Conn) cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}

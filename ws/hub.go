@@ -1,0 +1,423 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// Defaults for [HubOptions]. Each applies when its option is zero.
+const (
+	// DefaultMaxConns is how many connections a Hub holds at once, counting
+	// handshakes in progress. Further requests get 503 Service Unavailable.
+	DefaultMaxConns = 10_000
+
+	// DefaultQueueSize is how many published messages may wait for one
+	// connection's writer before the connection is closed with
+	// StatusSlowConsumer.
+	DefaultQueueSize = hub.DefaultQueueSize
+
+	// DefaultHistorySize is how many messages each topic keeps for clients
+	// that resume with lastEventId.
+	DefaultHistorySize = hub.DefaultHistorySize
+
+	// DefaultHistoryAge is how long a message stays available for resume.
+	DefaultHistoryAge = hub.DefaultHistoryAge
+
+	// DefaultMaxTopicsPerConn is how many topics one connection may follow.
+	DefaultMaxTopicsPerConn = hub.DefaultMaxTopicsPerSubscriber
+)
+
+// HubOptions configure a [Hub]. The zero value works: topics come from the
+// "topic" query parameters and what clients send is read and dropped.
+type HubOptions struct {
+	// Conn configures every connection: origin policy, subprotocols, read
+	// limit, timeouts and keep-alive. See AcceptOptions for the defaults.
+	Conn AcceptOptions
+
+	// Topics chooses the topics of a new connection, before the upgrade.
+	// Nil means the values of the "topic" query parameters (none is fine:
+	// the connection can Join later). To refuse the connection, return an
+	// error: the client gets the status of a *StatusError in its chain, or
+	// 403 Forbidden.
+	Topics func(r *http.Request) ([]string, error)
+
+	// OnConnect, when set, runs after the upgrade and before the first
+	// message is read, with the request of the handshake (its context is
+	// done once OnConnect returns).
+	OnConnect func(c *Conn, r *http.Request)
+
+	// OnMessage, when set, receives every message a client sends, in order,
+	// on the connection's reading goroutine: the next message is not read
+	// until it returns. It may call c.Send, c.Join, c.Leave and c.Close,
+	// and Hub.Publish. When nil, messages are read and dropped.
+	OnMessage func(c *Conn, typ MessageType, data []byte)
+
+	// OnClose, when set, runs once per connection after it has closed, with
+	// the reason (see Conn.Err).
+	OnClose func(c *Conn, err error)
+
+	// MaxConns bounds the connections held at once. Zero means
+	// DefaultMaxConns.
+	MaxConns int
+
+	// QueueSize bounds the published messages waiting for one connection.
+	// Zero means DefaultQueueSize.
+	QueueSize int
+
+	// HistorySize bounds the messages kept per topic for resume. Zero means
+	// DefaultHistorySize; negative keeps none, so every resume is a gap.
+	HistorySize int
+
+	// HistoryAge bounds how long messages are kept for resume. Zero means
+	// DefaultHistoryAge.
+	HistoryAge time.Duration
+
+	// MaxTopicsPerConn bounds the topics of one connection. Zero means
+	// DefaultMaxTopicsPerConn.
+	MaxTopicsPerConn int
+
+	// Epoch prefixes every message ID; empty means a random one. IDs of
+	// another epoch are a gap on resume.
+	Epoch string
+}
+
+// A StatusError refuses a connection from HubOptions.Topics with an HTTP
+// status.
+type StatusError struct {
+	Code   int    // an HTTP status code, such as http.StatusUnauthorized
+	Reason string // the response body; empty means the status text
+}
+
+// Error returns the status and the reason.
+func (e *StatusError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("ws: refused with %d %s", e.Code, http.StatusText(e.Code))
+	}
+	return fmt.Sprintf("ws: refused with %d: %s", e.Code, e.Reason)
+}
+
+// A Hub is an http.Handler that accepts WebSocket connections and fans
+// published messages out to them by topic. Each message is encoded once,
+// in the envelope documented in this package, and its frame is shared by
+// every connection. A client that reconnects with the "lastEventId" query
+// parameter (or a Last-Event-ID header) set to the last ID it saw gets the
+// messages it missed from its topics' history, or a gap notice first when
+// the history cannot cover them.
+//
+// Requests are refused with 503 Service Unavailable when MaxConns
+// connections are open or after Shutdown, with 403 Forbidden for a
+// cross-origin page or a refusal of HubOptions.Topics, and with 400 Bad
+// Request for invalid topics or too many of them.
+type Hub struct {
+	hub      *hub.Hub
+	opts     HubOptions
+	connOpts AcceptOptions
+
+	active   atomic.Int64 // connections and handshakes in progress
+	mu       sync.Mutex
+	conns    map[*Conn]struct{}
+	shutdown bool
+	idle     chan struct{} // closed when shut down and no connection is left
+
+	accepted, refused, received, slowClosed atomic.Uint64
+}
+
+// NewHub returns a Hub with the given options.
+func NewHub(opts HubOptions) *Hub {
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	return &Hub{
+		hub: hub.New(hub.Options{
+			QueueSize:              opts.QueueSize,
+			HistorySize:            opts.HistorySize,
+			HistoryAge:             opts.HistoryAge,
+			MaxSubscribers:         opts.MaxConns,
+			MaxTopicsPerSubscriber: opts.MaxTopicsPerConn,
+			Epoch:                  opts.Epoch,
+		}),
+		opts:     opts,
+		connOpts: opts.Conn.withDefaults(),
+		conns:    make(map[*Conn]struct{}),
+		idle:     make(chan struct{}),
+	}
+}
+
+// ServeHTTP upgrades the request and keeps the connection until it closes.
+// It returns once the connection is set up; a goroutine of the Hub reads it.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n := h.active.Add(1); n > int64(h.opts.MaxConns) || h.isShutdown() {
+		h.active.Add(-1)
+		h.refused.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "Service Unavailable: too many connections or shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	c, status, err := h.accept(w, r)
+	if err != nil {
+		h.active.Add(-1)
+		h.refused.Add(1)
+		if status != 0 {
+			http.Error(w, err.Error(), status)
+		}
+		return
+	}
+	h.accepted.Add(1)
+	if h.opts.OnConnect != nil {
+		h.opts.OnConnect(c, r)
+	}
+	go h.serve(c)
+}
+
+// accept checks the request, subscribes and upgrades. When it fails before
+// the upgrade, status is the HTTP status to answer with.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error) {
+	if err := checkOrigin(r, h.connOpts.OriginPatterns); err != nil {
+		return nil, http.StatusForbidden, err
+	}
+	q := r.URL.Query()
+	topics := q["topic"]
+	if h.opts.Topics != nil {
+		var err error
+		if topics, err = h.opts.Topics(r); err != nil {
+			if se, ok := errors.AsType[*StatusError](err); ok {
+				msg := se.Reason
+				if msg == "" {
+					msg = http.StatusText(se.Code)
+				}
+				return nil, se.Code, errors.New(msg)
+			}
+			return nil, http.StatusForbidden, err
+		}
+	}
+	lastID := q.Get("lastEventId")
+	if lastID == "" {
+		lastID = r.Header.Get("Last-Event-ID")
+	}
+	before := h.hub.LastID()
+	sub, replay, gap, err := h.hub.Subscribe(topics, lastID)
+	switch {
+	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
+		return nil, http.StatusServiceUnavailable, err
+	case err != nil:
+		return nil, http.StatusBadRequest, err
+	}
+	var initial [][]byte
+	if gap != nil {
+		resume := before
+		if len(replay) > 0 {
+			resume = ""
+			if s := replay[0].Seq - 1; s > 0 {
+				resume = hub.FormatID(h.hub.Epoch(), s)
+			}
+		}
+		initial = append(initial, encodeGap(gap.LastID, gap.Reason, resume))
+	}
+	for _, m := range replay {
+		initial = append(initial, m.Data)
+	}
+	c, err := accept(w, r, &h.connOpts, func(c *Conn) {
+		c.hub, c.sub, c.initial = h, sub, initial
+	})
+	if err != nil {
+		sub.Close()
+		return nil, 0, err
+	}
+	h.mu.Lock()
+	if h.shutdown {
+		h.mu.Unlock()
+		c.CloseNow()
+		return nil, 0, hub.ErrClosed
+	}
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	return c, 0, nil
+}
+
+// serve reads c until it closes.
+func (h *Hub) serve(c *Conn) {
+	ctx := context.Background()
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		h.received.Add(1)
+		if h.opts.OnMessage != nil {
+			h.opts.OnMessage(c, typ, data)
+		}
+	}
+	c.CloseNow()
+	if h.opts.OnClose != nil {
+		h.opts.OnClose(c, c.Err())
+	}
+	h.mu.Lock()
+	delete(h.conns, c)
+	if h.shutdown && len(h.conns) == 0 {
+		close(h.idle)
+	}
+	h.mu.Unlock()
+	h.active.Add(-1)
+}
+
+func (h *Hub) isShutdown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.shutdown
+}
+
+// Publish sends data to every connection following topic, as a text
+// message (data must be UTF-8) or a binary one, in the envelope documented
+// in this package, and returns its ID. It never waits on a connection: one
+// that already has QueueSize messages waiting is closed with
+// StatusSlowConsumer. data is copied.
+func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error) {
+	var encode func(id string) []byte
+	switch typ {
+	case MessageText:
+		if !utf8.Valid(data) {
+			return "", ErrInvalidUTF8
+		}
+		if !utf8.ValidString(topic) {
+			return "", fmt.Errorf("ws: publish: %w", hub.ValidTopic(topic))
+		}
+		rest := textEnvelope(topic, data, false)
+		encode = func(id string) []byte { return encodeText(id, rest) }
+	case MessageBinary:
+		data = append([]byte(nil), data...)
+		encode = func(id string) []byte { return encodeBinary(id, topic, data) }
+	default:
+		return "", fmt.Errorf("ws: cannot publish a message of type %v", typ)
+	}
+	return h.publish(topic, encode)
+}
+
+// PublishJSON publishes v, encoded with encoding/json, as the data of a
+// text envelope, and returns its ID.
+func (h *Hub) PublishJSON(topic string, v any) (string, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("ws: publish: %w", err)
+	}
+	if !utf8.ValidString(topic) {
+		return "", fmt.Errorf("ws: publish: %w", hub.ValidTopic(topic))
+	}
+	rest := textEnvelope(topic, data, true)
+	return h.publish(topic, func(id string) []byte { return encodeText(id, rest) })
+}
+
+func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) {
+	m, err := h.hub.Publish(topic, encode)
+	if err != nil {
+		return "", fmt.Errorf("ws: publish: %w", err)
+	}
+	return m.ID, nil
+}
+
+// Shutdown stops accepting connections (new requests get 503), closes
+// every connection with StatusGoingAway after the messages already queued
+// for it, and waits for their closing handshakes. When ctx ends first, the
+// connections left are closed at once and ctx's error is returned.
+// Publish fails after Shutdown.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.shutdown {
+		h.shutdown = true
+		if len(h.conns) == 0 {
+			close(h.idle)
+		}
+	}
+	h.mu.Unlock()
+	h.hub.Close() // every writer sees its subscriber end and sends 1001
+	select {
+	case <-h.idle:
+		return nil
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	left := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		left = append(left, c)
+	}
+	h.mu.Unlock()
+	for _, c := range left {
+		c.shutdown(fmt.Errorf("%w: shutdown: %w", ErrClosed, ctx.Err()))
+	}
+	<-h.idle
+	return ctx.Err()
+}
+
+// Stats are a Hub's counters. Counters only grow, except Conns and Topics
+// which say what is held now.
+type Stats struct {
+	Conns      int    // connections open now, counting handshakes in progress
+	Topics     int    // topics with connections or history now
+	Accepted   uint64 // connections upgraded
+	Refused    uint64 // requests refused before or during the upgrade
+	Received   uint64 // messages read from clients
+	Published  uint64 // messages published
+	Delivered  uint64 // messages handed to connections' writers
+	Replayed   uint64 // messages sent again to resuming clients
+	Gaps       uint64 // resumes that got a gap notice
+	SlowClosed uint64 // connections closed as slow consumers
+	Dropped    uint64 // messages still queued for connections that ended
+}
+
+// Stats returns the Hub's counters.
+func (h *Hub) Stats() Stats {
+	s := h.hub.Stats()
+	return Stats{
+		Conns:      int(h.active.Load()),
+		Topics:     s.Topics,
+		Accepted:   h.accepted.Load(),
+		Refused:    h.refused.Load(),
+		Received:   h.received.Load(),
+		Published:  s.Published,
+		Delivered:  s.Delivered,
+		Replayed:   s.Replayed,
+		Gaps:       s.Gaps,
+		SlowClosed: h.slowClosed.Load(),
+		Dropped:    s.Dropped,
+	}
+}
+
+// Epoch returns the prefix of the Hub's message IDs.
+func (h *Hub) Epoch() string { return h.hub.Epoch() }
+
+// Join adds topics to a connection of a Hub, without replay.
+func (c *Conn) Join(topics ...string) error {
+	if c.sub == nil {
+		return ErrNotHubConn
+	}
+	if err := c.sub.Join(topics...); err != nil {
+		return fmt.Errorf("ws: join: %w", err)
+	}
+	return nil
+}
+
+// Leave removes topics from a connection of a Hub; topics it does not
+// follow are ignored.
+func (c *Conn) Leave(topics ...string) error {
+	if c.sub == nil {
+		return ErrNotHubConn
+	}
+	c.sub.Leave(topics...)
+	return nil
+}
+
+// Topics returns the topics a connection of a Hub follows, sorted, or nil.
+func (c *Conn) Topics() []string {
+	if c.sub == nil {
+		return nil
+	}
+	return c.sub.Topics()
+}

@@ -1,0 +1,243 @@
+package ws
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// lingerDiscard is the most the closing handshake reads and discards while
+// it waits for the peer to close.
+const lingerDiscard = 64 << 10
+
+// Read returns the next message, with its fragments assembled. It answers
+// pings and completes the closing handshake itself. Once the connection
+// closes it returns, every time, the reason: a *CloseError with the peer's
+// code, or with the code this side sent (StatusProtocolError,
+// StatusInvalidFramePayloadData or StatusMessageTooBig for a bad peer, or
+// the code given to Close), or, for a connection lost without a close frame,
+// one with StatusAbnormalClosure wrapping the network error.
+//
+// Canceling ctx ends the connection: a half-read message cannot be resumed.
+// Read must not be called by more than one goroutine at a time.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.readErr != nil {
+		return 0, nil, c.readErr
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	typ, msg, err := c.readMessage()
+	if err != nil {
+		if ctx.Err() != nil {
+			c.shutdown(ctx.Err())
+			err = fmt.Errorf("ws: read: %w", ctx.Err())
+		}
+		c.readErr = err
+		return 0, nil, err
+	}
+	return typ, msg, nil
+}
+
+// readMessage reads frames until a whole message or the end.
+func (c *Conn) readMessage() (MessageType, []byte, error) {
+	var (
+		typ     MessageType
+		msg     []byte
+		inMsg   bool
+		checked int // msg[:checked] is valid UTF-8
+	)
+	for {
+		f, h, err := c.nextFrame()
+		if err != nil {
+			return 0, nil, c.readFailed(err)
+		}
+		switch {
+		case h.rsv != 0:
+			return 0, nil, c.fail(StatusProtocolError, "reserved bits set without an extension")
+		case !h.masked:
+			return 0, nil, c.fail(StatusProtocolError, "client frame not masked")
+		}
+		switch h.op {
+		case opClose, opPing, opPong:
+			if !h.fin {
+				return 0, nil, c.fail(StatusProtocolError, "fragmented control frame")
+			}
+			if h.length > maxControlPayload {
+				return 0, nil, c.fail(StatusProtocolError, "control frame payload over 125 bytes")
+			}
+			var buf [maxControlPayload]byte
+			p := buf[:h.length]
+			if _, err := io.ReadFull(f, p); err != nil {
+				return 0, nil, c.readFailed(err)
+			}
+			switch h.op {
+			case opPing:
+				c.queueControl(opPong, p)
+			case opClose:
+				return 0, nil, c.handleClose(p)
+			}
+			continue
+		case opText, opBinary:
+			if inMsg {
+				return 0, nil, c.fail(StatusProtocolError, "new data frame inside a fragmented message")
+			}
+			inMsg, typ = true, MessageType(h.op)
+		case opContinuation:
+			if !inMsg {
+				return 0, nil, c.fail(StatusProtocolError, "continuation frame without a message to continue")
+			}
+		default:
+			return 0, nil, c.fail(StatusProtocolError, fmt.Sprintf("reserved opcode %d", h.op))
+		}
+		if limit := c.readLimit.Load(); h.length > limit-int64(len(msg)) {
+			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
+		}
+		start, end := len(msg), len(msg)+int(h.length)
+		msg = slices.Grow(msg, int(h.length))[:end]
+		for pos := start; pos < end; {
+			n, err := f.Read(msg[pos:end])
+			pos += n
+			if typ == MessageText && n > 0 {
+				k, ok := utf8Prefix(msg[checked:pos])
+				if !ok {
+					return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+				}
+				checked += k
+			}
+			if err != nil && pos < end {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, nil, c.readFailed(err)
+			}
+		}
+		if !h.fin {
+			continue
+		}
+		if typ == MessageText && checked != len(msg) {
+			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
+		}
+		if c.closingNow() {
+			// A close frame was sent: no data is delivered after it.
+			return 0, nil, c.awaitClose()
+		}
+		return typ, msg, nil
+	}
+}
+
+// nextFrame reads the next frame header with x/net/websocket's reader.
+func (c *Conn) nextFrame() (frame, header, error) {
+	f, err := c.next()
+	if err != nil {
+		return nil, header{}, err
+	}
+	hr := f.HeaderReader()
+	if hr == nil {
+		return nil, header{}, io.ErrUnexpectedEOF
+	}
+	n, _ := io.ReadFull(hr, c.hdr[:])
+	if n < 2 {
+		return nil, header{}, io.ErrUnexpectedEOF
+	}
+	c.lastSeen.Store(time.Now().UnixNano())
+	return f, parseHeader(c.hdr[:n]), nil
+}
+
+// handleClose answers the peer's close frame with payload p.
+func (c *Conn) handleClose(p []byte) error {
+	ce := &CloseError{Code: StatusNoStatusRcvd}
+	switch {
+	case len(p) == 1:
+		return c.fail(StatusProtocolError, "close frame payload of one byte")
+	case len(p) >= 2:
+		ce.Code = StatusCode(binary.BigEndian.Uint16(p))
+		if !validWireCode(ce.Code) {
+			return c.fail(StatusProtocolError, fmt.Sprintf("invalid close code %d", ce.Code))
+		}
+		if !utf8.Valid(p[2:]) {
+			return c.fail(StatusProtocolError, "close reason is not UTF-8")
+		}
+		ce.Reason = string(p[2:])
+	}
+	reply := &CloseError{Code: ce.Code, Local: true}
+	if ce.Code == StatusNoStatusRcvd {
+		reply.Code = StatusNormalClosure
+	}
+	c.queueCloseCause(reply, ce, false) // false if this answers our own close
+	c.finish()
+	return c.cause()
+}
+
+// fail sends a close frame with code and reason for a peer that broke the
+// protocol, after the messages already queued, and closes the connection.
+func (c *Conn) fail(code StatusCode, reason string) error {
+	c.queueClose(&CloseError{Code: code, Reason: reason, Local: true}, false)
+	c.finish()
+	return c.cause()
+}
+
+// awaitClose reads and discards what the peer sends until its close frame,
+// then closes the connection once the close frame was written. It stops
+// early when the peer sends more than it should, and the close timer
+// bounds it in time.
+func (c *Conn) awaitClose() error {
+	for {
+		f, h, err := c.nextFrame()
+		if err != nil || h.length > lingerDiscard {
+			break
+		}
+		if _, err := io.CopyN(io.Discard, f, h.length); err != nil || h.op == opClose {
+			break
+		}
+	}
+	c.finish()
+	return c.cause()
+}
+
+// finish ends the closing handshake. Once the close frame is written it
+// half-closes the connection, so the peer reads the close frame and then
+// the end of the stream, discards what the peer still sends (at most
+// lingerDiscard bytes) until the peer closes its side, and closes the
+// connection. Reading everything the peer sent before closing keeps the
+// kernel from answering with a reset that could destroy the close frame in
+// flight. The close timer bounds the wait.
+func (c *Conn) finish() {
+	select {
+	case <-c.closeSent:
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			io.CopyN(io.Discard, c.br, lingerDiscard)
+		}
+	case <-c.stop:
+	}
+	c.shutdown(nil)
+}
+
+// readFailed ends the connection after a read error.
+func (c *Conn) readFailed(err error) error {
+	if cause := c.cause(); cause != nil {
+		c.shutdown(nil)
+		return cause
+	}
+	e := fmt.Errorf("%w: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		e = fmt.Errorf("%w: peer closed without a close frame: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+	}
+	c.shutdown(e)
+	return c.cause()
+}
+
+// closingNow reports whether a close frame was queued.
+func (c *Conn) closingNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}

@@ -1,0 +1,216 @@
+package ws
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// writeBufferSize is the size of the pooled buffers a writer borrows for one
+// batch. A batch that fits goes out in one write; larger messages are
+// written straight from their own storage.
+const writeBufferSize = 32 << 10
+
+// maxSpareQueue is the largest queue storage a connection keeps for reuse
+// between batches; larger storage goes back to the garbage collector so an
+// idle connection stays small.
+const maxSpareQueue = 16
+
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
+
+// ErrInvalidUTF8 is returned by Send for a text message that is not UTF-8.
+var ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
+
+// Send queues a message for the connection's writer and returns without
+// waiting for the peer. It is safe from any goroutine; messages are written
+// in the order of the Send calls that returned nil. data is copied. A Send
+// that finds SendQueueSize messages waiting closes the connection with
+// StatusSlowConsumer and returns an error wrapping ErrSlowConsumer. After a
+// close, Send returns the connection's error.
+func (c *Conn) Send(typ MessageType, data []byte) error {
+	switch typ {
+	case MessageText:
+		if !utf8.Valid(data) {
+			return ErrInvalidUTF8
+		}
+	case MessageBinary:
+	default:
+		return fmt.Errorf("ws: cannot send a message of type %v", typ)
+	}
+	f := appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data)
+	c.mu.Lock()
+	if c.closing || c.ended {
+		err := c.err
+		c.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	if len(c.queue) >= c.opts.SendQueueSize {
+		c.mu.Unlock()
+		err := c.slow("send queue full")
+		return err
+	}
+	c.queue = append(c.queue, f)
+	wake := len(c.queue) == 1
+	c.mu.Unlock()
+	if wake {
+		c.signal()
+	}
+	return nil
+}
+
+// queueControl queues a ping or pong with payload p, ignoring the queue
+// bound: control frames are few and small.
+func (c *Conn) queueControl(op byte, p []byte) {
+	f := appendFrame(make([]byte, 0, 2+len(p)), op, p)
+	c.mu.Lock()
+	if c.closing || c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, f)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// slow closes a peer that cannot keep up with StatusSlowConsumer, dropping
+// what waits for it, and counts it.
+func (c *Conn) slow(why string) error {
+	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, Local: true}
+	cause := fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
+	if c.queueCloseCause(ce, cause, true) && c.hub != nil {
+		c.hub.slowClosed.Add(1)
+	}
+	return cause
+}
+
+// writeLoop is the connection's only writer. It sleeps until there is
+// something to write, a keep-alive tick or the end.
+func (c *Conn) writeLoop() {
+	defer close(c.done)
+	var ready, subDone <-chan struct{}
+	if c.sub != nil {
+		ready, subDone = c.sub.Ready(), c.sub.Done()
+	}
+	ka := newKeepAlive(c.opts)
+	defer ka.stop()
+	var msgs []*hub.Message
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.wake:
+		case <-ready:
+		case <-subDone:
+			ready, subDone = nil, nil
+			c.subscriberEnded()
+		case <-ka.c():
+			ka.tick(c)
+		}
+		var finished bool
+		msgs, finished = c.flush(msgs)
+		if finished {
+			break
+		}
+	}
+	<-c.stop
+}
+
+// subscriberEnded closes the connection when the hub ended its subscriber.
+func (c *Conn) subscriberEnded() {
+	switch err := c.sub.Err(); {
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		c.slow("hub queue full")
+	case errors.Is(err, hub.ErrClosed):
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+	}
+}
+
+// flush writes everything waiting in one batch. It reports true when the
+// writer is finished: the close frame went out, or writing failed.
+func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return msgs, true
+	}
+	q := c.queue
+	c.queue, c.spare = c.spare, nil
+	initial := c.initial
+	c.initial = nil
+	cf := c.closeFrame
+	drop := c.dropData
+	c.mu.Unlock()
+
+	msgs = msgs[:0]
+	if c.sub != nil && !drop {
+		msgs = c.sub.Take(msgs)
+	}
+	if drop {
+		initial = nil
+	}
+	if len(initial) == 0 && len(q) == 0 && len(msgs) == 0 && cf == nil {
+		c.keepSpare(q)
+		return msgs, false
+	}
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	for _, f := range initial {
+		bw.Write(f)
+	}
+	for _, f := range q {
+		bw.Write(f)
+	}
+	for _, m := range msgs {
+		bw.Write(m.Data)
+	}
+	if cf != nil {
+		bw.Write(cf)
+	}
+	err := bw.Flush()
+	bw.Reset(nil)
+	writerPool.Put(bw)
+	clear(msgs)
+	c.keepSpare(q)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if c.hub != nil {
+				c.hub.slowClosed.Add(1)
+			}
+			ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: write deadline exceeded", Local: true}
+			err = fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
+		} else {
+			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
+		}
+		c.shutdown(err)
+		close(c.closeSent)
+		return msgs, true
+	}
+	if cf != nil {
+		close(c.closeSent)
+		return msgs, true
+	}
+	if cap(msgs) > 4*maxSpareQueue {
+		msgs = nil
+	}
+	return msgs, false
+}
+
+// keepSpare keeps q's storage for the next batch unless it is large.
+func (c *Conn) keepSpare(q [][]byte) {
+	if cap(q) == 0 || cap(q) > maxSpareQueue {
+		return
+	}
+	clear(q)
+	c.mu.Lock()
+	if c.spare == nil && !c.ended {
+		c.spare = q[:0]
+	}
+	c.mu.Unlock()
+}
