@@ -107,7 +107,8 @@ type Result struct {
 	Delivered uint64 // messages delivered in order
 	Bad       uint64 // out of order, duplicated or after a gap
 
-	Rate float64 // fan-out: deliveries per second
+	Rate           float64 // fan-out: deliveries per second
+	WritesPerBurst float64 // fan-out: the server's write system calls per subscriber per burst (1 when a burst is one write)
 
 	P50, P99, Max time.Duration // latency, publish to receive
 
@@ -171,7 +172,7 @@ func (r Result) summary() string {
 	s := ""
 	switch r.Scenario {
 	case FanOut:
-		s = fmt.Sprintf("%.0f deliveries/s, lost %d", r.Rate, r.Lost())
+		s = fmt.Sprintf("%.0f deliveries/s, %.1f writes per subscriber per burst, lost %d", r.Rate, r.WritesPerBurst, r.Lost())
 	case Latency:
 		s = fmt.Sprintf("p50 %v p99 %v max %v, lost %d", r.P50, r.P99, r.Max, r.Lost())
 	case Memory:

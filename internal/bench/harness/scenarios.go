@@ -105,6 +105,10 @@ func (s *session) fanOut(r *Result) error {
 	if err := s.connect(s.c.Subs, s.c.Subs); err != nil {
 		return err
 	}
+	before, err := s.srv.stats(false)
+	if err != nil {
+		return err
+	}
 	var busy time.Duration
 	for range s.c.Bursts {
 		pub, rep, err := s.send(s.c.BurstSize, 0, false)
@@ -122,6 +126,12 @@ func (s *session) fanOut(r *Result) error {
 	if busy > 0 {
 		r.Rate = float64(r.Delivered) / busy.Seconds()
 	}
+	after, err := s.srv.stats(false)
+	if err != nil {
+		return err
+	}
+	// Less the few writes of the stats answers themselves.
+	r.WritesPerBurst = float64(after.Writes-before.Writes) / float64(s.c.Subs*s.c.Bursts)
 	return nil
 }
 

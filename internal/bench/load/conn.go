@@ -30,6 +30,9 @@ const HandshakeTimeout = 20 * time.Second
 // buffer per connection, the least a reader needs.
 const readBufferSize = 4096
 
+// dataMember precedes the payload in a JSON envelope.
+var dataMember = []byte(`"data":"`)
+
 // errServerMasked means a server sent a masked WebSocket frame.
 var errServerMasked = errors.New("load: server sent a masked frame")
 
@@ -245,6 +248,13 @@ func (c *conn) readWS(br *bufio.Reader) error {
 			return io.EOF
 		case wire.OpPong:
 		default:
+			if len(p) > 0 && p[0] == '{' {
+				// A JSON envelope, as our ws.Hub sends: the payload is
+				// the data string.
+				if i := bytes.Index(p, dataMember); i >= 0 {
+					p = p[i+len(dataMember):]
+				}
+			}
 			c.onMessage(p)
 		}
 		if n <= br.Size() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/bench/wire"
@@ -33,6 +34,7 @@ type rawServer struct {
 
 	mu    sync.Mutex
 	conns map[*rawConn]struct{}
+	list  atomic.Pointer[[]*rawConn] // conns as a slice, replaced on every change, so broadcast takes no server-wide lock
 	seq   uint64
 }
 
@@ -41,6 +43,7 @@ type rawConn struct {
 	mu   sync.Mutex
 	pend []byte
 	wake chan struct{}
+	stop chan struct{} // closed by Close; per connection, as a channel all writers wait on would be contended
 }
 
 func newRaw(ws bool, o Options) *rawServer {
@@ -102,9 +105,15 @@ func (s *rawServer) handle(nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	c := &rawConn{nc: nc, wake: make(chan struct{}, 1)}
+	c := &rawConn{nc: nc, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.mu.Lock()
+	if s.conns == nil {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
 	s.conns[c] = struct{}{}
+	s.relist()
 	s.mu.Unlock()
 	go s.write(c)
 }
@@ -152,7 +161,7 @@ func (s *rawServer) write(c *rawConn) {
 	for {
 		select {
 		case <-c.wake:
-		case <-s.done:
+		case <-c.stop:
 			c.nc.Close()
 			return
 		}
@@ -166,6 +175,7 @@ func (s *rawServer) write(c *rawConn) {
 		if _, err := c.nc.Write(buf); err != nil {
 			s.mu.Lock()
 			delete(s.conns, c)
+			s.relist()
 			s.mu.Unlock()
 			c.nc.Close()
 			return
@@ -176,9 +186,11 @@ func (s *rawServer) write(c *rawConn) {
 // broadcast appends b to every connection's pending bytes and wakes its
 // writer if it was idle.
 func (s *rawServer) broadcast(b []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
+	list := s.list.Load()
+	if list == nil {
+		return
+	}
+	for _, c := range *list {
 		c.mu.Lock()
 		idle := len(c.pend) == 0
 		c.pend = append(c.pend, b...)
@@ -190,6 +202,15 @@ func (s *rawServer) broadcast(b []byte) {
 			}
 		}
 	}
+}
+
+// relist rebuilds the slice broadcast reads. s.mu is held.
+func (s *rawServer) relist() {
+	list := make([]*rawConn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	s.list.Store(&list)
 }
 
 func (s *rawServer) beat() {
@@ -211,17 +232,28 @@ func (s *rawServer) beat() {
 	}
 }
 
+// Publish encodes msg once, with the same bytes our packages write: for
+// SSE an event with an "epoch-seq" id and one data line, for WebSocket a
+// text frame holding our hub's JSON envelope.
 func (s *rawServer) Publish(msg []byte) error {
-	var b []byte
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	s.mu.Unlock()
+	b := make([]byte, 0, len(msg)+64)
 	if s.ws {
-		b = wire.AppendFrame(make([]byte, 0, len(msg)+4), wire.OpText, msg)
+		b = append(b, `{"id":"`...)
+		b = append(b, rawEpoch...)
+		b = append(b, '-')
+		b = appendUint(b, seq)
+		b = append(b, `","topic":"bench","data":"`...)
+		b = append(b, msg...)
+		b = append(b, `"}`...)
+		b = wire.AppendFrame(make([]byte, 0, len(b)+4), wire.OpText, b)
 	} else {
-		s.mu.Lock()
-		s.seq++
-		seq := s.seq
-		s.mu.Unlock()
-		b = make([]byte, 0, len(msg)+32)
 		b = append(b, "id: "...)
+		b = append(b, rawEpoch...)
+		b = append(b, '-')
 		b = appendUint(b, seq)
 		b = append(b, "\ndata: "...)
 		b = append(b, msg...)
@@ -230,6 +262,10 @@ func (s *rawServer) Publish(msg []byte) error {
 	s.broadcast(b)
 	return nil
 }
+
+// rawEpoch stands for the epoch our hubs put before every ID, of the same
+// length.
+const rawEpoch = "Rw4tFl00"
 
 func appendUint(b []byte, v uint64) []byte {
 	var d [20]byte
@@ -253,6 +289,12 @@ func (s *rawServer) Subscribers() int {
 
 func (s *rawServer) Close() error {
 	close(s.done)
+	s.mu.Lock()
+	for c := range s.conns {
+		close(c.stop)
+	}
+	s.conns = nil
+	s.mu.Unlock()
 	if s.ln != nil {
 		return s.ln.Close()
 	}

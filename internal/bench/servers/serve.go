@@ -27,6 +27,7 @@ type Stats struct {
 	StackInuse  uint64 `json:"stackInuse"` // runtime.MemStats.StackInuse
 	Sys         uint64 `json:"sys"`        // runtime.MemStats.Sys
 	Goroutines  int    `json:"goroutines"`
+	Writes      uint64 `json:"writes"` // write system calls so far, from /proc/self/io syscw
 }
 
 // PublishResult is the answer to a publish request.
@@ -108,6 +109,22 @@ func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
 	return srv.Close()
 }
 
+// readWrites returns this process's count of write system calls, or 0 when
+// /proc does not say.
+func readWrites() uint64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(b) {
+		if rest, ok := bytes.CutPrefix(line, []byte("syscw:")); ok {
+			n, _ := strconv.ParseUint(string(bytes.TrimSpace(rest)), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 type control struct {
 	srv Server
 	mu  sync.Mutex // one publish at a time, so sequences are contiguous
@@ -161,5 +178,6 @@ func (c *control) stats(w http.ResponseWriter, r *http.Request) {
 	runtime.ReadMemStats(&ms)
 	st.HeapInuse, st.StackInuse, st.Sys = ms.HeapInuse, ms.StackInuse, ms.Sys
 	st.Goroutines = runtime.NumGoroutine()
+	st.Writes = readWrites()
 	json.NewEncoder(w).Encode(st)
 }
