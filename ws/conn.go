@@ -101,8 +101,11 @@ func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol stri
 	return c
 }
 
-// start runs the writer.
-func (c *Conn) start() { go c.writeLoop() }
+// start runs the writer, with a wake-up for what was queued before.
+func (c *Conn) start() {
+	c.signal()
+	go c.writeLoop()
+}
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
@@ -133,8 +136,8 @@ func (c *Conn) Err() error {
 // connection. A reason longer than 123 bytes is cut. Close on a connection
 // that is closing already waits for it to end and returns nil.
 func (c *Conn) Close(code StatusCode, reason string) error {
-	if !validWireCode(code) {
-		return fmt.Errorf("ws: close code %d cannot be sent", code)
+	if err := c.validateClose(code); err != nil {
+		return err
 	}
 	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), Local: true}
 	if c.queueClose(ce, false) && c.readMu.TryLock() {
@@ -145,6 +148,13 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		c.readMu.Unlock()
 	}
 	<-c.done
+	return nil
+}
+
+func (c *Conn) validateClose(code StatusCode) error {
+	if !validWireCode(code) {
+		return fmt.Errorf("ws: close code %d cannot be sent", code)
+	}
 	return nil
 }
 

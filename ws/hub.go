@@ -260,13 +260,13 @@ func (h *Hub) serve(c *Conn) {
 	if h.opts.OnClose != nil {
 		h.opts.OnClose(c, c.Err())
 	}
+	h.active.Add(-1)
 	h.mu.Lock()
 	delete(h.conns, c)
 	if h.shutdown && len(h.conns) == 0 {
 		close(h.idle)
 	}
 	h.mu.Unlock()
-	h.active.Add(-1)
 }
 
 func (h *Hub) isShutdown() bool {
@@ -336,8 +336,18 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			close(h.idle)
 		}
 	}
+	open := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		open = append(open, c)
+	}
 	h.mu.Unlock()
-	h.hub.Close() // every writer sees its subscriber end and sends 1001
+	// Each writer takes what is queued for its connection and writes it
+	// with the close frame; the hub closes once they are done, so nothing
+	// queued before Shutdown is lost.
+	for _, c := range open {
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+	}
+	defer h.hub.Close()
 	select {
 	case <-h.idle:
 		return nil

@@ -194,6 +194,10 @@ func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
 	}
 	if cf != nil {
 		close(c.closeSent)
+		if drop {
+			// A slow or silent peer gets no closing handshake.
+			c.shutdown(nil)
+		}
 		return msgs, true
 	}
 	if cap(msgs) > 4*maxSpareQueue {

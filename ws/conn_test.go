@@ -1,0 +1,235 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/ws/internal/wstest"
+)
+
+func TestCloseStatus(t *testing.T) {
+	ce := &CloseError{Code: StatusGoingAway, Reason: "bye"}
+	if got := CloseStatus(fmt.Errorf("wrapped: %w", ce)); got != StatusGoingAway {
+		t.Fatalf("CloseStatus = %v", got)
+	}
+	if got := CloseStatus(errors.New("other")); got != -1 {
+		t.Fatalf("CloseStatus of a plain error = %v, want -1", got)
+	}
+	if s := StatusSlowConsumer.String(); s != "4000 (slow consumer)" {
+		t.Fatalf("String = %q", s)
+	}
+}
+
+// TestPeerClose: the peer's close frame ends Read with its code and reason,
+// and is answered with the same code.
+func TestPeerClose(t *testing.T) {
+	errc := make(chan error, 1)
+	srv := serve(t, nil, func(c *Conn) {
+		_, _, err := c.Read(context.Background())
+		errc <- err
+		if _, _, again := c.Read(context.Background()); again != err {
+			t.Errorf("second Read: %v, want %v", again, err)
+		}
+		if err := c.Send(MessageText, []byte("late")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Send after close: %v, want ErrClosed", err)
+		}
+	})
+	c := dial(t, srv.URL, nil)
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(4321, "done")))
+	if cf := readClose(t, c); cf.Code != 4321 {
+		t.Fatalf("close reply %d, want 4321", cf.Code)
+	}
+	if err := c.ExpectEOF(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // the server waits for the end of the stream
+	err := <-errc
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Reason != "done" || ce.Local {
+		t.Fatalf("Read: %#v, want the peer's CloseError 4321 done", err)
+	}
+}
+
+// TestServerClose: Close sends the queued messages, then a close frame with
+// the code and reason, and completes when the peer answers.
+func TestServerClose(t *testing.T) {
+	done := make(chan error, 1)
+	srv := serve(t, nil, func(c *Conn) {
+		c.Send(MessageText, []byte("last words"))
+		c.Close(StatusPolicyViolation, "not allowed")
+		done <- c.Err()
+	})
+	c := dial(t, srv.URL, nil)
+	op, data, err := c.ReadMessage()
+	if err != nil || op != wstest.OpText || string(data) != "last words" {
+		t.Fatalf("got %d %q %v", op, data, err)
+	}
+	cf := readClose(t, c)
+	if cf.Code != 1008 || cf.Reason != "not allowed" {
+		t.Fatalf("close %d %q", cf.Code, cf.Reason)
+	}
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1008, "")))
+	if err := c.ExpectEOF(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-done; CloseStatus(err) != StatusPolicyViolation {
+		t.Fatalf("Err = %v", err)
+	}
+	if err := (&Conn{}).validateClose(999); err == nil {
+		t.Fatal("close code 999 accepted")
+	}
+}
+
+// TestKeepAlive: an idle peer is pinged; one that answers stays, one that
+// does not is dropped with ErrPongTimeout.
+func TestKeepAlive(t *testing.T) {
+	errc := make(chan error, 2)
+	opts := &AcceptOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond}
+	srv := serve(t, opts, func(c *Conn) {
+		_, _, err := c.Read(context.Background())
+		errc <- err
+	})
+
+	// A peer that answers pings.
+	good := dial(t, srv.URL, nil)
+	goodEnd := make(chan error, 1)
+	go func() {
+		_, _, err := good.ReadMessage() // answers pings until the close
+		goodEnd <- err
+	}()
+
+	// A peer that does not.
+	bad := dial(t, srv.URL, nil)
+	f, err := bad.ReadFrame()
+	if err != nil || f.Op != wstest.OpPing {
+		t.Fatalf("got %v %v, want a ping", f, err)
+	}
+	err = <-errc
+	if !errors.Is(err, ErrPongTimeout) || CloseStatus(err) != StatusPolicyViolation {
+		t.Fatalf("silent peer: Read error %v, want ErrPongTimeout", err)
+	}
+	if cf := readClose(t, bad); cf.Code != int(StatusPolicyViolation) {
+		t.Fatalf("silent peer got close %d", cf.Code)
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("the answering peer was dropped too: %v", err)
+	default:
+	}
+	good.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1000, "")))
+	if err, ok := (<-goodEnd).(*wstest.CloseFrame); !ok || err.Code != 1000 {
+		t.Fatalf("good peer got %v, want the echo of its close", err)
+	}
+	good.Close()
+	if err := <-errc; CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("good peer ended with %v", err)
+	}
+}
+
+// TestConcurrentSend: sends from many goroutines all arrive, each
+// goroutine's in order.
+func TestConcurrentSend(t *testing.T) {
+	const senders, each = 8, 200
+	srv := serve(t, &AcceptOptions{SendQueueSize: senders * each}, func(c *Conn) {
+		var wg sync.WaitGroup
+		for g := range senders {
+			wg.Go(func() {
+				for i := range each {
+					if err := c.Send(MessageText, fmt.Appendf(nil, "%d %d", g, i)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		c.Read(context.Background())
+	})
+	c := dial(t, srv.URL, nil)
+	next := make([]int, senders)
+	for range senders * each {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, i int
+		fmt.Sscanf(string(data), "%d %d", &g, &i)
+		if i != next[g] {
+			t.Fatalf("sender %d: message %d after %d", g, i, next[g]-1)
+		}
+		next[g]++
+	}
+}
+
+// TestSendQueueFull: a peer that does not read while Send outruns the
+// writer is closed with StatusSlowConsumer; Send reports it.
+func TestSendQueueFull(t *testing.T) {
+	errc := make(chan error, 1)
+	srv := serve(t, &AcceptOptions{SendQueueSize: 4, WriteTimeout: 200 * time.Millisecond}, func(c *Conn) {
+		payload := make([]byte, 64<<10)
+		for {
+			if err := c.Send(MessageBinary, payload); err != nil {
+				errc <- err
+				return
+			}
+		}
+	})
+	dial(t, srv.URL, nil) // never reads
+	err := <-errc
+	if !errors.Is(err, ErrSlowConsumer) || CloseStatus(err) != StatusSlowConsumer {
+		t.Fatalf("Send: %v, want ErrSlowConsumer with 4000", err)
+	}
+}
+
+// TestReadContext: canceling Read's context ends the connection.
+func TestReadContext(t *testing.T) {
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := serve(t, nil, func(c *Conn) {
+		_, _, err := c.Read(ctx)
+		errc <- err
+		<-c.Done()
+	})
+	c := dial(t, srv.URL, nil)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read: %v, want context.Canceled", err)
+	}
+	if err := c.ExpectEOF(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConnectDisconnectCycles: many connections that come and go, closed
+// by either side, leave no goroutine behind.
+func TestConnectDisconnectCycles(t *testing.T) {
+	check := checkGoroutines(t)
+	srv := serve(t, nil, echo)
+	for i := range 1000 {
+		c, _, err := wstest.Dial(srv.URL, nil)
+		if err != nil || c == nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		switch i % 3 {
+		case 0: // clean close
+			c.WriteFrames(wstest.Masked(wstest.OpText, []byte("x")), wstest.Masked(wstest.OpClose, wstest.ClosePayload(1000, "")))
+			readClose(t, c)
+			if err := c.ExpectEOF(); err != nil {
+				t.Fatal(err)
+			}
+		case 1: // protocol error
+			c.WriteFrames(wstest.Frame{Fin: true, Op: 3, Masked: true})
+			readClose(t, c)
+		case 2: // vanish
+		}
+		c.Close()
+	}
+	srv.Close()
+	check()
+}

@@ -1,0 +1,111 @@
+package ws
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/ws/internal/wstest"
+)
+
+// waitTimeout bounds every wait of these tests for something to happen.
+const waitTimeout = 20 * time.Second
+
+// waitFor polls cond until it holds or waitTimeout passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// checkGoroutines returns a function that fails t if goroutines started
+// after checkGoroutines are still running.
+func checkGoroutines(t testing.TB) func() {
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				n := runtime.Stack(buf, true)
+				t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:n])
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// echo is the echo loop of examples/echo.
+func echo(c *Conn) {
+	for {
+		typ, data, err := c.Read(context.Background())
+		if err != nil {
+			c.CloseNow()
+			return
+		}
+		if c.Send(typ, data) != nil {
+			c.CloseNow()
+			return
+		}
+	}
+}
+
+// serve starts a test server running handle on every accepted connection.
+func serve(t testing.TB, opts *AcceptOptions, handle func(*Conn)) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		handle(c)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// dial connects a raw client and fails t unless the upgrade succeeds.
+func dial(t testing.TB, url string, h http.Header) *wstest.Conn {
+	t.Helper()
+	c, resp, err := wstest.Dial(url, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == nil {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readClose reads frames until a close frame and returns it.
+func readClose(t testing.TB, c *wstest.Conn) *wstest.CloseFrame {
+	t.Helper()
+	for {
+		_, _, err := c.ReadMessage()
+		if cf, ok := err.(*wstest.CloseFrame); ok {
+			return cf
+		}
+		if err != nil {
+			t.Fatalf("waiting for close frame: %v", err)
+		}
+	}
+}
+
+func send(t testing.TB, c *wstest.Conn, op byte, p string) {
+	t.Helper()
+	if err := c.WriteFrames(wstest.Masked(op, []byte(p))); err != nil {
+		t.Fatal(err)
+	}
+}
