@@ -112,9 +112,14 @@ type Result struct {
 
 	P50, P99, Max time.Duration // latency, publish to receive
 
-	Conns       int     // memory: idle connections held
-	RSSPerConn  float64 // memory: bytes of resident set per connection
-	HeapPerConn float64 // memory: bytes of Go heap and stacks per connection
+	Conns        int     // memory: idle connections held
+	RSSPerConn   float64 // memory: bytes of resident set per connection
+	HeapPerConn  float64 // memory: bytes of Go heap and stacks per connection
+	StackPerConn float64 // memory: bytes of goroutine stacks per connection (part of HeapPerConn)
+	GoPerConn    float64 // memory: goroutines per connection
+
+	ServerCPU time.Duration // CPU time of the server process, whole run
+	LoadCPU   time.Duration // CPU time of the load processes, whole run
 
 	Held      int  // scale: most connections held with every one receiving
 	Beats     bool // scale: every connection got a heartbeat at Held
@@ -176,13 +181,15 @@ func (r Result) summary() string {
 	case Latency:
 		s = fmt.Sprintf("p50 %v p99 %v max %v, lost %d", r.P50, r.P99, r.Max, r.Lost())
 	case Memory:
-		s = fmt.Sprintf("%d conns: RSS %.1f KiB/conn, heap %.1f KiB/conn, lost %d", r.Conns, r.RSSPerConn/1024, r.HeapPerConn/1024, r.Lost())
+		s = fmt.Sprintf("%d conns: RSS %.1f KiB/conn, heap+stacks %.1f KiB/conn (stacks %.1f KiB, %.1f goroutines per conn), lost %d",
+			r.Conns, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoPerConn, r.Lost())
 	case Scale:
 		s = fmt.Sprintf("held %d (beats %v/%v) %s", r.Held, r.HasBeats, r.Beats, r.ScaleNote)
 	}
 	if r.Bad > 0 {
 		s += fmt.Sprintf(", %d out of order", r.Bad)
 	}
+	s += fmt.Sprintf(" [CPU: server %.2fs, load %.2fs]", r.ServerCPU.Seconds(), r.LoadCPU.Seconds())
 	if r.Err != "" {
 		s += " ERROR: " + r.Err
 	}

@@ -15,8 +15,8 @@ const ProfileSeconds = 10
 
 // Profile runs each library of c.Libs with c.Subs subscribers and fan-out
 // bursts for ProfileSeconds while recording the server's CPU profile, then
-// saves its heap profile (with c.MemConns idle connections added), into dir
-// as LIB-cpu.pprof and LIB-heap.pprof.
+// saves its goroutines and heap profile (with c.MemConns idle connections
+// added), into dir as LIB-cpu.pprof, LIB-goroutines.txt and LIB-heap.pprof.
 func Profile(c Config, dir string) error {
 	c.fill()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -67,6 +67,9 @@ func profileOne(c Config, lib servers.Lib, dir string) error {
 	}
 	fmt.Fprintf(c.Log, "%s: %.0f deliveries/s while profiled\n", lib.Name, float64(delivered)/busy.Seconds())
 	if err := s.connect(c.MemConns, c.Subs+c.MemConns); err != nil {
+		return err
+	}
+	if err := s.srv.fetch(ctx, "/debug/pprof/goroutine?debug=1", filepath.Join(dir, lib.Name+"-goroutines.txt")); err != nil {
 		return err
 	}
 	return s.srv.fetch(ctx, "/debug/pprof/heap?gc=1", filepath.Join(dir, lib.Name+"-heap.pprof"))

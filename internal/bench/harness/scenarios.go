@@ -33,9 +33,20 @@ func open(c Config, lib servers.Lib, heartbeat time.Duration) (*session, error) 
 	return &session{c: c, srv: srv, g: &loadGroup{exe: c.Exe, srv: srv, perProc: c.PerLoad}, seq: 1}, nil
 }
 
-func (s *session) close() {
+// close stops the processes and returns the CPU time the server and the
+// load processes used.
+func (s *session) close() (server, load time.Duration) {
 	s.g.stop()
 	s.srv.stop()
+	if ps := s.srv.cmd.ProcessState; ps != nil {
+		server = ps.UserTime() + ps.SystemTime()
+	}
+	for _, p := range s.g.procs {
+		if ps := p.cmd.ProcessState; ps != nil {
+			load += ps.UserTime() + ps.SystemTime()
+		}
+	}
+	return server, load
 }
 
 // connect opens n more subscribers and waits until the server counts total.
@@ -80,7 +91,7 @@ func runOne(c Config, lib servers.Lib, sc string) (r Result) {
 		r.Err = err.Error()
 		return r
 	}
-	defer s.close()
+	defer func() { r.ServerCPU, r.LoadCPU = s.close() }()
 	switch sc {
 	case FanOut:
 		err = s.fanOut(&r)
@@ -183,6 +194,8 @@ func (s *session) memory(r *Result) error {
 	r.Conns = s.c.MemConns
 	r.RSSPerConn = (float64(rss) - float64(baseRSS)) / n
 	r.HeapPerConn = (float64(st.HeapInuse+st.StackInuse) - float64(base.HeapInuse+base.StackInuse)) / n
+	r.StackPerConn = (float64(st.StackInuse) - float64(base.StackInuse)) / n
+	r.GoPerConn = float64(st.Goroutines-base.Goroutines) / n
 	_, rep, err := s.send(1, 0, false)
 	r.Expected, r.Delivered, r.Bad = uint64(s.c.MemConns), rep.Got, rep.Bad
 	if err != nil {
@@ -220,12 +233,19 @@ func (s *session) scale(r *Result, lib servers.Lib) error {
 	if _, err := s.g.all(load.Command{Op: "expect", From: s.seq, Count: 1}); err != nil {
 		return err
 	}
-	time.Sleep(2*s.c.Heartbeat + s.c.Heartbeat/2)
-	beats, err := s.g.all(load.Command{Op: "report"})
-	if err != nil {
-		return err
+	// Every connection should have seen a heartbeat since it opened.
+	deadline := time.Now().Add(3 * s.c.Heartbeat)
+	for {
+		beats, err := s.g.all(load.Command{Op: "report"})
+		if err != nil {
+			return err
+		}
+		r.Beats = beats.Conns > 0 && beats.MinBeats > 0
+		if r.Beats || !r.HasBeats || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	r.Beats = beats.Conns > 0 && beats.MinBeats > 0
 	_, rep, err := s.send(1, 0, false)
 	if err != nil {
 		return err

@@ -74,7 +74,7 @@ type Report struct {
 	Complete int    `json:"complete"` // live connections that got the whole round
 	Got      uint64 `json:"got"`      // messages of the round received in order
 	Bad      uint64 `json:"bad"`      // out of order, duplicated or after a gap
-	MinBeats uint64 `json:"minBeats"` // fewest heartbeats on a live connection this round
+	MinBeats uint64 `json:"minBeats"` // fewest heartbeats a live connection got since it opened
 	LastRecv int64  `json:"lastRecv"` // unix ns of the round's last message received
 	TimedOut bool   `json:"timedOut,omitempty"`
 	Latency  Counts `json:"latency"`
@@ -184,9 +184,10 @@ func (a *Agent) Report() Report {
 			continue
 		}
 		rep.Conns++
-		var got, bad, beats uint64
+		var got, bad uint64
+		beats := c.beats.Load()
 		if r != nil && c.cur.Load() == r {
-			got, bad, beats = c.got.Load(), c.bad.Load(), c.beats.Load()
+			got, bad = c.got.Load(), c.bad.Load()
 			rep.LastRecv = max(rep.LastRecv, c.lastRecv.Load())
 		}
 		rep.Got += got

@@ -45,7 +45,7 @@ type conn struct {
 	cur      atomic.Pointer[round] // the round got, bad and beats count for
 	got      atomic.Uint64         // messages of cur received in order
 	bad      atomic.Uint64         // messages of cur out of order, duplicated or after a gap
-	beats    atomic.Uint64         // heartbeats (SSE comments, WS pings) during cur
+	beats    atomic.Uint64         // heartbeats (SSE comments, WS pings) since the connection opened
 	lastRecv atomic.Int64          // unix ns of the last message of cur
 	ended    atomic.Bool
 }
@@ -123,7 +123,6 @@ func (c *conn) onMessage(p []byte) {
 	if c.cur.Load() != r {
 		c.got.Store(0)
 		c.bad.Store(0)
-		c.beats.Store(0)
 		c.cur.Store(r)
 	}
 	if seq < r.from || seq >= r.from+r.count {
@@ -148,16 +147,6 @@ func (c *conn) onMessage(p []byte) {
 
 // onBeat counts one heartbeat.
 func (c *conn) onBeat() {
-	r := c.a.round.Load()
-	if r == nil {
-		return
-	}
-	if c.cur.Load() != r {
-		c.got.Store(0)
-		c.bad.Store(0)
-		c.beats.Store(0)
-		c.cur.Store(r)
-	}
 	c.beats.Add(1)
 }
 

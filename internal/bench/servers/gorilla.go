@@ -63,8 +63,10 @@ func newGorilla(o Options) *gorillaServer {
 		pingPeriod: gorillaPingPeriod,
 		pongWait:   gorillaPongWait,
 	}
-	if o.Heartbeat > 0 {
-		s.pingPeriod, s.pongWait = o.Heartbeat, o.Heartbeat*10/9
+	if o.Heartbeat > 0 && o.Heartbeat < gorillaPingPeriod {
+		// Ping more often; keep the example's pong wait, which a busy
+		// machine needs.
+		s.pingPeriod = o.Heartbeat
 	}
 	go s.hub.run()
 	return s
