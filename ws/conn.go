@@ -59,6 +59,11 @@ type Conn struct {
 	hdr     [14]byte   // guarded by readMu
 
 	mu         sync.Mutex
+	writing    bool        // a writer goroutine runs
+	again      bool        // the writer has (possibly) more to do
+	wroteClose bool        // the close frame went out, or writing failed: nothing more is written
+	subEnded   bool        // the hub's end of the subscriber was handled
+	takeBuf    []*hub.Message
 	initial    [][]byte    // a hub's gap notice and replay, written first, outside the queue bound
 	queue      [][]byte    // encoded frames waiting for the writer
 	spare      [][]byte    // the queue's previous storage, for reuse
@@ -68,11 +73,12 @@ type Conn struct {
 	ended      bool        // the TCP connection was closed
 	err        error       // why the connection ended or is ending
 	closeTimer *time.Timer // ends the closing handshake after DefaultCloseTimeout
+	keepAlive  *time.Timer // pings, see keepalive.go
+	pingedAt   int64       // used by the keep-alive timer's function only
 
-	wake      chan struct{} // the writer has work
 	closeSent chan struct{} // closed when the close frame was written or could not be
 	stop      chan struct{} // closed by shutdown
-	done      chan struct{} // closed when the writer has exited after stop
+	done      chan struct{} // closed once stop is closed and no writer runs
 }
 
 // newConn makes a Conn over the connection x/net/websocket accepted. It keeps
@@ -91,7 +97,6 @@ func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol stri
 		},
 		subprotocol: subprotocol,
 		opts:        o,
-		wake:        make(chan struct{}, 1),
 		closeSent:   make(chan struct{}),
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
@@ -101,10 +106,14 @@ func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol stri
 	return c
 }
 
-// start runs the writer, with a wake-up for what was queued before.
+// start arms the keep-alive and writes what was queued before. From then
+// on a writer goroutine runs only while there is something to write.
 func (c *Conn) start() {
-	c.signal()
-	go c.writeLoop()
+	c.startKeepAlive()
+	if c.sub != nil {
+		c.sub.Notify(c.kick)
+	}
+	c.kick()
 }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
@@ -118,7 +127,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
 
 // Done returns a channel that is closed once the connection is closed and
-// its writer has exited.
+// no writer runs for it any more.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns why the connection ended or is ending, or nil while it is
@@ -189,16 +198,8 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	c.closeFrame = closeFrame(ce.Code, ce.Reason)
 	c.closeTimer = time.AfterFunc(DefaultCloseTimeout, func() { c.shutdown(nil) })
 	c.mu.Unlock()
-	c.signal()
+	c.kick()
 	return true
-}
-
-// signal wakes the writer.
-func (c *Conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // shutdown closes the TCP connection once, making err the connection's
@@ -213,16 +214,22 @@ func (c *Conn) shutdown(err error) {
 		return
 	}
 	c.ended = true
-	c.queue = nil
+	c.queue, c.spare, c.initial, c.takeBuf = nil, nil, nil, nil
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
+	}
+	if c.keepAlive != nil {
+		c.keepAlive.Stop()
+	}
+	close(c.stop)
+	if !c.writing {
+		close(c.done)
 	}
 	c.mu.Unlock()
 	c.nc.Close()
 	if c.sub != nil {
 		c.sub.Close()
 	}
-	close(c.stop)
 }
 
 // cause returns the connection's error.

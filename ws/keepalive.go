@@ -5,50 +5,41 @@ import (
 	"time"
 )
 
-// keepAlive pings the peer every PingInterval and drops it when nothing at
-// all, pong or otherwise, arrives within PongTimeout of a ping. It belongs
-// to the writer goroutine.
-type keepAlive struct {
-	t        *time.Timer
-	interval time.Duration
-	timeout  time.Duration
-	pingedAt int64 // unix nanoseconds of the ping waiting for an answer, or 0
-}
+// The keep-alive pings the peer every PingInterval and drops it when
+// nothing at all, pong or otherwise, arrives within PongTimeout of a ping.
+// It is a timer function, so an idle connection spends no goroutine on it.
 
-func newKeepAlive(o *AcceptOptions) *keepAlive {
-	if o.PingInterval < 0 {
-		return &keepAlive{}
+// startKeepAlive arms the keep-alive timer unless keep-alive is off.
+func (c *Conn) startKeepAlive() {
+	if c.opts.PingInterval < 0 {
+		return
 	}
-	return &keepAlive{t: time.NewTimer(o.PingInterval), interval: o.PingInterval, timeout: o.PongTimeout}
-}
-
-// c returns the timer's channel, or nil when keep-alive is off.
-func (k *keepAlive) c() <-chan time.Time {
-	if k.t == nil {
-		return nil
-	}
-	return k.t.C
-}
-
-func (k *keepAlive) stop() {
-	if k.t != nil {
-		k.t.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ended {
+		c.keepAlive = time.AfterFunc(c.opts.PingInterval, c.keepAliveTick)
 	}
 }
 
-// tick pings the peer, or checks that it answered the last ping.
-func (k *keepAlive) tick(c *Conn) {
-	if k.pingedAt != 0 {
-		if c.lastSeen.Load() < k.pingedAt {
+// keepAliveTick pings the peer, or checks that it answered the last ping.
+// Runs of it never overlap: each one re-arms the timer last.
+func (c *Conn) keepAliveTick() {
+	next := c.opts.PingInterval
+	if c.pingedAt != 0 {
+		if c.lastSeen.Load() < c.pingedAt {
 			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", Local: true}
 			c.queueCloseCause(ce, fmt.Errorf("%w: %w", ce, ErrPongTimeout), true)
 			return
 		}
-		k.pingedAt = 0
-		k.t.Reset(k.interval)
-		return
+		c.pingedAt = 0
+	} else {
+		c.pingedAt = time.Now().UnixNano()
+		c.queueControl(opPing, nil)
+		next = c.opts.PongTimeout
 	}
-	k.pingedAt = time.Now().UnixNano()
-	c.queueControl(opPing, nil)
-	k.t.Reset(k.timeout)
+	c.mu.Lock()
+	if !c.ended {
+		c.keepAlive.Reset(next)
+	}
+	c.mu.Unlock()
 }

@@ -35,6 +35,9 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
+	// Wait for the next frame here, low on the stack, so that the stack of
+	// an idle connection's reader stays small enough to shrink.
+	c.br.Peek(1)
 	typ, msg, err := c.readMessage()
 	if err != nil {
 		if ctx.Err() != nil {

@@ -59,7 +59,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 	wake := len(c.queue) == 1
 	c.mu.Unlock()
 	if wake {
-		c.signal()
+		c.kick()
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (c *Conn) queueControl(op byte, p []byte) {
 	}
 	c.queue = append(c.queue, f)
 	c.mu.Unlock()
-	c.signal()
+	c.kick()
 }
 
 // slow closes a peer that cannot keep up with StatusSlowConsumer, dropping
@@ -89,56 +89,66 @@ func (c *Conn) slow(why string) error {
 	return cause
 }
 
-// writeLoop is the connection's only writer. It sleeps until there is
-// something to write, a keep-alive tick or the end.
-func (c *Conn) writeLoop() {
-	defer close(c.done)
-	var ready, subDone <-chan struct{}
-	if c.sub != nil {
-		ready, subDone = c.sub.Ready(), c.sub.Done()
-	}
-	ka := newKeepAlive(c.opts)
-	defer ka.stop()
-	var msgs []*hub.Message
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-c.wake:
-		case <-ready:
-		case <-subDone:
-			ready, subDone = nil, nil
-			c.subscriberEnded()
-		case <-ka.c():
-			ka.tick(c)
-		}
-		var finished bool
-		msgs, finished = c.flush(msgs)
-		if finished {
-			break
-		}
-	}
-	<-c.stop
-}
-
-// subscriberEnded closes the connection when the hub ended its subscriber.
-func (c *Conn) subscriberEnded() {
-	switch err := c.sub.Err(); {
-	case errors.Is(err, hub.ErrSlowSubscriber):
-		c.slow("hub queue full")
-	case errors.Is(err, hub.ErrClosed):
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
-	}
-}
-
-// flush writes everything waiting in one batch. It reports true when the
-// writer is finished: the close frame went out, or writing failed.
-func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
+// kick makes sure a writer runs to write what is waiting: it starts one
+// unless one runs already, which then goes round once more. It is safe from
+// any goroutine, and the hub calls it when messages start waiting for the
+// connection's subscriber or the subscriber ends. An idle connection has
+// no writer goroutine.
+func (c *Conn) kick() {
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
-		return msgs, true
+		return
 	}
+	c.again = true
+	if c.writing {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	go c.writeRun()
+}
+
+// writeRun writes batches until nothing is left, then exits.
+func (c *Conn) writeRun() {
+	for {
+		c.mu.Lock()
+		if c.ended || !c.again {
+			c.writing = false
+			if c.ended {
+				close(c.done)
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.again = false
+		checkSub := c.sub != nil && !c.subEnded
+		c.mu.Unlock()
+		if checkSub {
+			select {
+			case <-c.sub.Done():
+				c.mu.Lock()
+				c.subEnded = true
+				c.mu.Unlock()
+				c.subscriberEnded()
+			default:
+			}
+		}
+		c.flush()
+	}
+}
+
+// flush writes everything waiting in one batch: the hub's gap notice and
+// replay, queued frames, the subscriber's messages, then the close frame.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	if c.ended || c.wroteClose {
+		c.mu.Unlock()
+		return
+	}
+	msgs := c.takeBuf
+	c.takeBuf = nil
 	q := c.queue
 	c.queue, c.spare = c.spare, nil
 	initial := c.initial
@@ -155,8 +165,8 @@ func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
 		initial = nil
 	}
 	if len(initial) == 0 && len(q) == 0 && len(msgs) == 0 && cf == nil {
-		c.keepSpare(q)
-		return msgs, false
+		c.keep(q, msgs)
+		return
 	}
 	bw := writerPool.Get().(*bufio.Writer)
 	bw.Reset(c.nc)
@@ -176,8 +186,7 @@ func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
 	err := bw.Flush()
 	bw.Reset(nil)
 	writerPool.Put(bw)
-	clear(msgs)
-	c.keepSpare(q)
+	c.keep(q, msgs)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if c.hub != nil {
@@ -188,33 +197,52 @@ func (c *Conn) flush(msgs []*hub.Message) ([]*hub.Message, bool) {
 		} else {
 			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
 		}
+		c.finishWriting()
 		c.shutdown(err)
-		close(c.closeSent)
-		return msgs, true
+		return
 	}
 	if cf != nil {
-		close(c.closeSent)
+		c.finishWriting()
 		if drop {
 			// A slow or silent peer gets no closing handshake.
 			c.shutdown(nil)
 		}
-		return msgs, true
 	}
-	if cap(msgs) > 4*maxSpareQueue {
-		msgs = nil
-	}
-	return msgs, false
 }
 
-// keepSpare keeps q's storage for the next batch unless it is large.
-func (c *Conn) keepSpare(q [][]byte) {
-	if cap(q) == 0 || cap(q) > maxSpareQueue {
+// finishWriting records that nothing more will be written.
+func (c *Conn) finishWriting() {
+	c.mu.Lock()
+	c.wroteClose = true
+	c.mu.Unlock()
+	close(c.closeSent)
+}
+
+// keep keeps the storage of q and msgs for the next batch unless it is
+// large, so that a busy connection allocates nothing per batch and an idle
+// one holds little.
+func (c *Conn) keep(q [][]byte, msgs []*hub.Message) {
+	clear(q)
+	clear(msgs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
 		return
 	}
-	clear(q)
-	c.mu.Lock()
-	if c.spare == nil && !c.ended {
+	if cap(q) > 0 && cap(q) <= maxSpareQueue && c.spare == nil {
 		c.spare = q[:0]
 	}
-	c.mu.Unlock()
+	if cap(msgs) > 0 && cap(msgs) <= 4*maxSpareQueue {
+		c.takeBuf = msgs[:0]
+	}
+}
+
+// subscriberEnded closes the connection when the hub ended its subscriber.
+func (c *Conn) subscriberEnded() {
+	switch err := c.sub.Err(); {
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		c.slow("hub queue full")
+	case errors.Is(err, hub.ErrClosed):
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+	}
 }

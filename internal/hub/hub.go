@@ -318,8 +318,11 @@ func (h *Hub) enqueue(s *Subscriber, m *Message) {
 	}
 	s.queue = append(s.queue, m)
 	wake := len(s.queue) == 1
+	notify := s.notify
 	s.mu.Unlock()
-	if wake {
+	if wake && notify != nil {
+		notify()
+	} else if wake {
 		select {
 		case s.ready <- struct{}{}:
 		default:
@@ -468,6 +471,7 @@ func (h *Hub) end(s *Subscriber, err error) {
 		return
 	}
 	s.err = err
+	notify := s.notify
 	queued := len(s.queue)
 	s.queue = nil
 	s.mu.Unlock()
@@ -481,6 +485,9 @@ func (h *Hub) end(s *Subscriber, err error) {
 	delete(h.all, s)
 	h.subs--
 	close(s.done)
+	if notify != nil {
+		notify()
+	}
 }
 
 // leave removes s from the topic name. h.mu is held.
@@ -551,8 +558,24 @@ type Subscriber struct {
 	queue []*Message
 	err   error
 
-	ready chan struct{}
-	done  chan struct{}
+	ready  chan struct{}
+	done   chan struct{}
+	notify func() // guarded by mu: see Notify
+}
+
+// Notify makes the hub call f, in place of a send on Ready, each time
+// messages start waiting for s, and once when s ends. f runs while the hub
+// is locked, so it must return quickly and must not call the hub. When
+// messages are waiting or s has ended already, Notify calls f at once. A
+// writer woken by f needs no goroutine of its own while s is idle.
+func (s *Subscriber) Notify(f func()) {
+	s.mu.Lock()
+	s.notify = f
+	pending := len(s.queue) > 0 || s.err != nil
+	s.mu.Unlock()
+	if pending {
+		f()
+	}
 }
 
 // Ready returns a channel that receives a value when messages are waiting.

@@ -1,0 +1,143 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/realtime-go/realtime/ws/internal/wstest"
+	"golang.org/x/net/websocket"
+)
+
+// countFrames reads server frames from r, discarding payloads, and adds one
+// to n per data frame, until an error.
+func countFrames(r *bufio.Reader, n *atomic.Int64) {
+	var h [10]byte
+	for {
+		if _, err := io.ReadFull(r, h[:2]); err != nil {
+			return
+		}
+		size := int64(h[1] & 0x7f)
+		switch size {
+		case 126:
+			if _, err := io.ReadFull(r, h[2:4]); err != nil {
+				return
+			}
+			size = int64(binary.BigEndian.Uint16(h[2:4]))
+		case 127:
+			if _, err := io.ReadFull(r, h[2:10]); err != nil {
+				return
+			}
+			size = int64(binary.BigEndian.Uint64(h[2:10]))
+		}
+		if _, err := r.Discard(int(size)); err != nil {
+			return
+		}
+		if op := h[0] & 0xf; op == opText || op == opBinary {
+			n.Add(1)
+		}
+	}
+}
+
+// BenchmarkHubFanout1k publishes small messages to one topic with 1,000
+// connected readers over TCP, and waits for every copy to be read. One op
+// is one message delivered to all 1,000.
+func BenchmarkHubFanout1k(b *testing.B) {
+	const subs = 1000
+	h := NewHub(HubOptions{HistorySize: -1, QueueSize: 1 << 16})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range subs {
+		c, _, err := wstest.Dial(srv.URL+"?topic=t", nil)
+		if err != nil || c == nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		wg.Go(func() { countFrames(c.R, &got) })
+	}
+	payload := []byte(`{"symbol":"ACME","price":12.34,"time":"12:00:00"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := h.Publish("t", MessageText, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	want := int64(subs) * int64(b.N)
+	for got.Load() < want {
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "deliveries/s")
+	if s := h.Stats(); s.SlowClosed != 0 {
+		b.Fatalf("%d slow consumers", s.SlowClosed)
+	}
+}
+
+// BenchmarkPublish measures encoding a message once, without subscribers.
+func BenchmarkPublish(b *testing.B) {
+	h := NewHub(HubOptions{HistorySize: 1024})
+	payload := []byte(`{"symbol":"ACME","price":12.34}`)
+	b.ReportAllocs()
+	for range b.N {
+		h.Publish("t", MessageText, payload)
+	}
+}
+
+// BenchmarkIdleConnMemory opens 2,000 idle connections to a Hub and reports
+// the heap and stack they hold per connection (both ends' socket objects
+// included), next to plain x/net/websocket serving the same clients in the
+// same run. Run it with -benchtime=1x.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const n = 2000
+	for range b.N {
+		h := NewHub(HubOptions{})
+		ours := idleMemory(b, n, h)
+		h.Shutdown(context.Background())
+		xnet := idleMemory(b, n, websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(io.Discard, c) }})
+		b.ReportMetric(ours, "B/conn")
+		b.ReportMetric(xnet, "xnet-B/conn")
+		b.ReportMetric(xnet/ours, "x-less-than-xnet")
+	}
+}
+
+// idleMemory returns heap plus stack bytes per connection held by n idle
+// connections to handler.
+func idleMemory(b *testing.B, n int, handler http.Handler) float64 {
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	before := inUse()
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, _, err := wstest.Dial(srv.URL+"?topic=t", nil)
+		if err != nil || c == nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c.Conn) // keep the socket only
+	}
+	after := inUse()
+	for _, c := range conns {
+		c.Close()
+	}
+	return float64(after-before) / float64(n)
+}
+
+func inUse() uint64 {
+	var ms runtime.MemStats
+	for range 3 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc + ms.StackInuse
+}

@@ -1,0 +1,109 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/realtime-go/realtime/ws"
+	"golang.org/x/net/websocket"
+)
+
+// An echo server: every message comes back as it came.
+func Example_echo() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Accept(w, r, nil)
+		if err != nil {
+			return // Accept answered with an HTTP error
+		}
+		for {
+			typ, data, err := c.Read(context.Background())
+			if err != nil {
+				return // closed: err says how, see ws.CloseStatus
+			}
+			c.Send(typ, data)
+		}
+	}))
+	defer srv.Close()
+
+	// A Go client sends no Origin header of its own; x/net's sends the one
+	// given, here the server's own.
+	client, err := websocket.Dial(strings.Replace(srv.URL, "http", "ws", 1), "", srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	websocket.Message.Send(client, "hello")
+	var reply string
+	websocket.Message.Receive(client, &reply)
+	fmt.Println(reply)
+	// Output: hello
+}
+
+// A Hub publishes to clients by topic, in a JSON envelope that carries the
+// message's ID for resume.
+func ExampleHub() {
+	hub := ws.NewHub(ws.HubOptions{Epoch: "demo"})
+	srv := httptest.NewServer(hub) // clients connect to /?topic=news
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+
+	client, err := websocket.Dial(strings.Replace(srv.URL, "http", "ws", 1)+"/?topic=news", "", srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	hub.Publish("news", ws.MessageText, []byte("hello"))
+	hub.PublishJSON("news", map[string]any{"price": 12.5})
+	for range 2 {
+		var msg string
+		websocket.Message.Receive(client, &msg)
+		fmt.Println(msg)
+	}
+	// Output:
+	// {"id":"demo-1","topic":"news","data":"hello"}
+	// {"id":"demo-2","topic":"news","data":{"price":12.5}}
+}
+
+// A client that reconnects with the last ID it saw gets what it missed.
+func ExampleHub_resume() {
+	hub := ws.NewHub(ws.HubOptions{Epoch: "demo"})
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+
+	for _, s := range []string{"one", "two", "three"} {
+		hub.Publish("news", ws.MessageText, []byte(s))
+	}
+	url := strings.Replace(srv.URL, "http", "ws", 1) + "/?topic=news&lastEventId=demo-1"
+	client, err := websocket.Dial(url, "", srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	for range 2 {
+		var msg string
+		websocket.Message.Receive(client, &msg)
+		fmt.Println(msg)
+	}
+	// Output:
+	// {"id":"demo-2","topic":"news","data":"two"}
+	// {"id":"demo-3","topic":"news","data":"three"}
+}
+
+func ExampleCloseStatus() {
+	err := fmt.Errorf("reading: %w", &ws.CloseError{Code: ws.StatusGoingAway, Reason: "bye"})
+	switch ws.CloseStatus(err) {
+	case ws.StatusNormalClosure, ws.StatusGoingAway:
+		fmt.Println("closed normally")
+	case ws.StatusSlowConsumer:
+		fmt.Println("too slow: reconnect and resume")
+	default:
+		fmt.Println("failed:", err)
+	}
+	// Output: closed normally
+}
