@@ -1,0 +1,193 @@
+package reliability
+
+import (
+	"context"
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/sse"
+	"github.com/realtime-go/realtime/ws"
+)
+
+// Load test sizes.
+const (
+	soakTopics      = 8
+	soakShort       = 5 * time.Second // how long the short version publishes
+	soakLongConns   = 10_000
+	soakWarmupShort = time.Second
+	soakWarmupLong  = 30 * time.Second
+	soakSampleEvery = 30 * time.Second // how often the long version logs its figures
+	goroutineSlack  = 10               // goroutines that may come and go (timers firing, GC workers)
+	memoryTolerance = 0.10             // growth allowed after warm-up
+	heapSlack       = 1 << 20          // live-heap growth ignored in any case, in bytes
+)
+
+// soakConns returns the connections of the short load test.
+func soakConns() int {
+	if raceEnabled {
+		return 1_000
+	}
+	return 2_000
+}
+
+// TestSoak holds many connections, half SSE and half WebSocket, under
+// steady publishing, and checks that every client gets every message of
+// its topic in order and that the server's goroutines and memory do not
+// grow once warmed up. The clients run in a child process.
+//
+// REALTIME_SOAK sets how long to publish (and makes 10,000 connections the
+// default); REALTIME_CONNS sets the connections.
+func TestSoak(t *testing.T) {
+	checkGoroutines(t)
+	long := os.Getenv("REALTIME_SOAK") != ""
+	dur := envDuration(t, "REALTIME_SOAK", soakShort)
+	conns, warmup, pace := soakConns(), soakWarmupShort, 100*time.Millisecond
+	if long {
+		conns, warmup, pace = soakLongConns, soakWarmupLong, 200*time.Millisecond
+	}
+	conns = envInt(t, "REALTIME_CONNS", conns)
+	if need := uint64(conns) + 512; need > fileLimit {
+		t.Fatalf("%d connections need %d open files in this process, the limit is %d", conns, need, fileLimit)
+	}
+
+	r := startRig(t, rigOptions{
+		broker: sse.BrokerOptions{MaxSubscribers: conns},
+		hub:    ws.HubOptions{MaxConns: conns},
+	})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		clientProcessEnv+"="+r.addr,
+		clientConnsEnv+"="+strconv.Itoa(conns),
+		clientTopicsEnv+"="+strconv.Itoa(soakTopics))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 4)
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		cmd.Process.Kill()
+		for range lines {
+		}
+	}()
+	readLine := func(prefix string) string {
+		t.Helper()
+		line, ok := <-lines
+		if !ok || !strings.HasPrefix(line, prefix) {
+			cmd.Process.Kill()
+			t.Fatalf("client process: got %q (open: %v), want %q...; stderr:\n%s", line, ok, prefix, stderr.String())
+		}
+		return strings.TrimSpace(strings.TrimPrefix(line, prefix))
+	}
+	readLine("connected")
+	t.Logf("%d connections (%d SSE, %d WebSocket) open in %v", conns, conns-conns/2, conns/2, time.Since(start))
+	if s, h := r.broker.Stats(), r.hub.Stats(); s.Streams != conns-conns/2 || h.Conns != conns/2 {
+		t.Fatalf("server holds %d streams and %d WebSocket connections, want %d and %d", s.Streams, h.Conns, conns-conns/2, conns/2)
+	}
+
+	p := newPublisher(func(seq int) error {
+		data := payload(seq)
+		for i := range soakTopics {
+			topic := "t" + strconv.Itoa(i)
+			if _, err := r.broker.Publish(topic, sse.Event{Data: data}); err != nil {
+				return err
+			}
+			if _, err := r.hub.Publish(topic, ws.MessageText, []byte(data)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	pubCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- p.run(1<<62, pace, pubCtx.Done()) }()
+
+	// Warm up, then take the figures that must not grow.
+	time.Sleep(warmup) // a duration of load, not a wait for an event
+	g0, h0, rss0 := runtime.NumGoroutine(), liveHeap(), rss()
+	t.Logf("after %v warm-up: %d goroutines, live heap %s, RSS %s", warmup, g0, mib(h0), mib(rss0))
+	end := time.Now().Add(dur)
+	for time.Now().Before(end) {
+		time.Sleep(min(soakSampleEvery, time.Until(end)))
+		if long {
+			s := r.broker.Stats()
+			t.Logf("%v: %d goroutines, live heap %s, RSS %s, %d messages published per topic, %d delivered by SSE, %d by WebSocket",
+				time.Since(start).Round(time.Second), runtime.NumGoroutine(), mib(liveHeap()), mib(rss()),
+				p.sent.Load(), s.Delivered, r.hub.Stats().Delivered)
+		}
+	}
+	stop()
+	if err := <-pubErr; err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	sent := int(p.sent.Load())
+	fmt.Fprintf(stdin, "expect %d\n", sent)
+	var sum clientSummary
+	if err := json.Unmarshal([]byte(readLine("summary ")), &sum); err != nil {
+		t.Fatal(err)
+	}
+	g1, h1, rss1 := runtime.NumGoroutine(), liveHeap(), rss()
+	bs, hs := r.broker.Stats(), r.hub.Stats()
+	t.Logf("held %d connections for %v: %d messages per topic published, %d delivered, %d lost; client process RSS %s",
+		sum.Clients, time.Since(start).Round(time.Second), sent, sum.Delivered, sum.Lost, mib(sum.RSS))
+	t.Logf("at the end: %d goroutines, live heap %s, RSS %s", g1, mib(h1), mib(rss1))
+	t.Logf("broker %+v", bs)
+	t.Logf("hub %+v", hs)
+
+	if len(sum.Errors) > 0 {
+		t.Errorf("client errors: %q", sum.Errors)
+	}
+	if want := uint64(sent) * uint64(conns); sum.Delivered != want || sum.Lost != 0 {
+		t.Errorf("delivered %d messages and lost %d, want %d and 0", sum.Delivered, sum.Lost, want)
+	}
+	if bs.WriteFailed+bs.SlowEnded+bs.Dropped+bs.Gaps+bs.Refused+bs.Rejected != 0 || bs.Streams != conns-conns/2 {
+		t.Errorf("broker counted failures or lost streams: %+v", bs)
+	}
+	if hs.SlowClosed+hs.Dropped+hs.Gaps+hs.Refused != 0 || hs.Conns != conns/2 {
+		t.Errorf("hub counted failures or lost connections: %+v", hs)
+	}
+	if g1 > g0+goroutineSlack {
+		t.Errorf("goroutines grew from %d to %d", g0, g1)
+	}
+	if float64(h1) > float64(h0)*(1+memoryTolerance)+heapSlack {
+		t.Errorf("live heap grew from %s to %s", mib(h0), mib(h1))
+	}
+	if long && float64(rss1) > float64(rss0)*(1+memoryTolerance) {
+		t.Errorf("RSS grew from %s to %s", mib(rss0), mib(rss1))
+	}
+
+	stdin.Close()
+	if err := <-exited; err != nil {
+		t.Errorf("client process: %v; stderr:\n%s", err, stderr.String())
+	}
+	waitFor(t, "the server to free every connection", waitTimeout, func() bool {
+		return r.broker.Stats().Streams == 0 && r.hub.Stats().Conns == 0
+	})
+}
