@@ -2,8 +2,8 @@ package reliability
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"

@@ -1,8 +1,8 @@
 package reliability
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
