@@ -14,6 +14,7 @@ import (
 type Summary struct {
 	Lib   servers.Lib
 	Rate  float64
+	Wpb   float64 // writes per subscriber per burst
 	Lost  uint64 // every round added up, all scenarios
 	Bad   uint64
 	Errs  []string
@@ -44,7 +45,7 @@ func median[T int | float64 | time.Duration](v []T) T {
 func Summarize(results []Result) []Summary {
 	var out []Summary
 	for _, lib := range servers.Libs() {
-		var rates, rss, heap []float64
+		var rates, wpb, rss, heap []float64
 		var p50, p99, mx []time.Duration
 		s := Summary{Lib: lib, Beats: "", Runs: map[string]int{}}
 		found := false
@@ -62,7 +63,7 @@ func Summarize(results []Result) []Summary {
 			switch r.Scenario {
 			case FanOut:
 				if r.Err == "" {
-					rates = append(rates, r.Rate)
+					rates, wpb = append(rates, r.Rate), append(wpb, r.WritesPerBurst)
 				}
 			case Latency:
 				if r.Err == "" {
@@ -87,7 +88,7 @@ func Summarize(results []Result) []Summary {
 		if !found {
 			continue
 		}
-		s.Rate, s.RSS, s.Heap = median(rates), median(rss), median(heap)
+		s.Rate, s.Wpb, s.RSS, s.Heap = median(rates), median(wpb), median(rss), median(heap)
 		s.P50, s.P99, s.Max = median(p50), median(p99), median(mx)
 		out = append(out, s)
 	}
@@ -138,8 +139,8 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 		}
 		title := map[string]string{"sse": "Server-Sent Events", "ws": "WebSocket"}[kind]
 		fmt.Fprintf(w, "\n### %s\n\n", title)
-		fmt.Fprintln(w, "| library | fan-out deliveries/s | vs ours | lost | p50 ms | p99 ms | max ms | p99 vs ours | RSS KiB/conn | heap KiB/conn | scale: conns held | heartbeats |")
-		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
+		fmt.Fprintln(w, "| library | fan-out deliveries/s | vs ours | writes/burst | lost | p50 ms | p99 ms | max ms | p99 vs ours | RSS KiB/conn | heap KiB/conn | scale: conns held | heartbeats |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
 		for _, s := range rows {
 			held := "–"
 			if s.Runs[Scale] > 0 {
@@ -153,12 +154,21 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 			if len(s.Errs) > 0 {
 				lost += " (errors)"
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				s.Lib.Title, s.Rate, ratio(s.Rate, ours.Rate), lost,
+			wpb := "–"
+			if s.Wpb > 0 {
+				wpb = fmt.Sprintf("%.1f", s.Wpb)
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				s.Lib.Title, s.Rate, ratio(s.Rate, ours.Rate), wpb, lost,
 				ms(s.P50), ms(s.P99), ms(s.Max), ratio(float64(s.P99), float64(ours.P99)),
 				kib(s.RSS), kib(s.Heap), held, beats)
 		}
 	}
+	fmt.Fprintf(w, "\nColumns: fan-out is %d subscribers and %d bursts of %d messages; writes/burst is the server's write system calls per subscriber per burst (1 means a whole burst in one write); "+
+		"lost counts messages that did not arrive in order, over all rounds and scenarios; latency is publish to receive with %d subscribers at %d messages/s for %v; "+
+		"RSS is the server's VmRSS with %d idle connections less before any, per connection; heap is Go heap in use plus goroutine stacks after a GC, per connection; "+
+		"scale is the most connections held (in steps of %d, up to %d) with every one getting a message after each step, and heartbeats (every %v where the library has them) reaching every connection.\n",
+		c.Subs, c.Bursts, c.BurstSize, c.Subs, c.Rate, c.Duration, c.MemConns, c.ScaleStep, c.ScaleMax, c.Heartbeat)
 	var errs []string
 	for _, s := range sums {
 		for _, e := range s.Errs {

@@ -77,7 +77,14 @@ func ReadRSS(pid int) (uint64, error) {
 // on 127.0.0.1. It writes "READY <data addr> <control addr>" to out once
 // both listen, and returns when in reaches end of file (the parent went
 // away or closed it).
+//
+// With BENCH_MEMPROFILERATE set in the environment, it is used as
+// runtime.MemProfileRate (1 records every allocation, for exact heap
+// profiles).
 func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MEMPROFILERATE")); err == nil && v > 0 {
+		runtime.MemProfileRate = v
+	}
 	RaiseFileLimit()
 	lib, err := Lookup(name)
 	if err != nil {
