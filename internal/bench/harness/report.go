@@ -15,7 +15,7 @@ type Summary struct {
 	Lib   servers.Lib
 	Rate  float64
 	Wpb   float64 // writes per subscriber per burst
-	Lost  uint64 // every round added up, all scenarios
+	Lost  uint64  // every round added up, all scenarios
 	Bad   uint64
 	Errs  []string
 	P50   time.Duration
