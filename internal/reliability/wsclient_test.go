@@ -26,7 +26,8 @@ type wsConn struct {
 	br     *bufio.Reader
 	noPong bool // do not answer pings (a peer that froze)
 
-	closeSent atomic.Bool // a close frame was sent: do not answer one
+	closeSent atomic.Bool  // a close frame was sent: do not answer one
+	pings     atomic.Int64 // pings received
 
 	wmu sync.Mutex
 }
@@ -158,6 +159,7 @@ func (c *wsConn) ReadMessage() (op byte, p []byte, err error) {
 			}
 			return 0, nil, cf
 		case 0x9:
+			c.pings.Add(1)
 			if !c.noPong {
 				c.WriteFrame(0xA, fp)
 			}

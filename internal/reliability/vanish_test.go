@@ -1,0 +1,118 @@
+package reliability
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/sse"
+	"github.com/realtime-go/realtime/ws"
+)
+
+// Keep-alive and write bounds of the vanished-client tests.
+const (
+	vanishPing         = 200 * time.Millisecond
+	vanishPongTimeout  = 300 * time.Millisecond
+	vanishWriteTimeout = 500 * time.Millisecond
+)
+
+// TestVanishedWebSocketClientFreed checks that a WebSocket client that
+// vanishes without closing (its traffic blackholed, its socket left open)
+// is dropped by the keep-alive with ErrPongTimeout, and its resources
+// freed, within PingInterval + 2×PongTimeout: the client may vanish just
+// after answering a ping, and the keep-alive checks that answer PongTimeout
+// after the ping and only then waits PingInterval for the next one.
+func TestVanishedWebSocketClientFreed(t *testing.T) {
+	checkGoroutines(t)
+	closed := make(chan error, 1)
+	r := startRig(t, rigOptions{hub: ws.HubOptions{
+		Conn: ws.AcceptOptions{PingInterval: vanishPing, PongTimeout: vanishPongTimeout},
+		OnClose: func(_ *ws.Conn, err error) {
+			closed <- err
+		},
+	}})
+	p := startProxy(t, r.addr)
+	c, resp, err := dialWS(nil, p.addr(), "/ws?topic=vanish", nil)
+	if c == nil {
+		t.Fatal(err, respStatus(resp))
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer c.Close()
+	wg.Go(func() { readWS(c, &tally{}) }) // answers pings until the blackhole
+
+	// The client answers pings: the connection lives through several.
+	waitFor(t, "three pings", waitTimeout, func() bool { return c.pings.Load() >= 3 })
+	select {
+	case err := <-closed:
+		t.Fatalf("connection closed before the client vanished: %v", err)
+	default:
+	}
+
+	start := time.Now()
+	p.blackhole()
+	bound := vanishPing + 2*vanishPongTimeout
+	select {
+	case err = <-closed:
+	case <-time.After(bound + margin):
+		t.Fatalf("vanished client still connected after %v", bound+margin)
+	}
+	took := time.Since(start)
+	t.Logf("vanished WebSocket client dropped after %v (bound %v): %v", took.Round(time.Millisecond), bound, err)
+	if !errors.Is(err, ws.ErrPongTimeout) || ws.CloseStatus(err) != ws.StatusPolicyViolation {
+		t.Errorf("closed with %v, want %v wrapping ErrPongTimeout", err, ws.StatusPolicyViolation)
+	}
+	waitFor(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Conns == 0 })
+}
+
+// TestVanishedSSEClientFreed checks that an SSE client that vanishes
+// without closing is freed once the server's writes to it stall: within
+// the time its socket buffers take to fill plus WriteTimeout. An SSE
+// server has no other way to notice: the client never sends anything.
+func TestVanishedSSEClientFreed(t *testing.T) {
+	checkGoroutines(t)
+	logs := &logRecorder{}
+	r := startRig(t, rigOptions{
+		broker: sse.BrokerOptions{
+			WriteTimeout: vanishWriteTimeout,
+			Heartbeat:    vanishPing,
+			Logger:       slogger(logs),
+		},
+		sendBuffer: slowSendBuffer,
+	})
+	p := startProxy(t, r.addr)
+	c, resp, err := dialSSE(nil, p.addr(), "/events?topic=vanish", nil)
+	if c == nil {
+		t.Fatal(err, respStatus(resp))
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer c.Close()
+	wg.Go(func() { readSSE(c, &tally{}) })
+
+	pub := newPublisher(func(seq int) error {
+		_, err := r.broker.Publish("vanish", sse.Event{Data: paddedPayload(seq, slowSize)})
+		return err
+	})
+	stop := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- pub.run(1<<30, slowPace, stop) }()
+	defer func() {
+		close(stop)
+		if err := <-pubErr; err != nil {
+			t.Error(err)
+		}
+	}()
+	start := time.Now()
+	p.blackhole()
+	bound := slowBufferFill + vanishWriteTimeout
+	waitFor(t, "the broker to free the vanished stream", bound+margin, func() bool {
+		s := r.broker.Stats()
+		return s.Streams == 0 && s.WriteFailed == 1
+	})
+	t.Logf("vanished SSE client freed after %v (bound %v), %d messages later; %q",
+		time.Since(start).Round(time.Millisecond), bound, pub.sent.Load(), logs.lines())
+}
