@@ -56,6 +56,7 @@ type Reader struct {
 	dataSeen  bool
 	eventType string
 	lastID    string
+	blank     bool          // a blank line was read: lastID is the stream's
 	retry     time.Duration // reconnection time, 0 until set
 	evRetry   time.Duration // retry seen in the current event's block
 }
@@ -209,6 +210,7 @@ func (r *Reader) processLine(line []byte) (Event, bool) {
 
 // dispatch ends the current event block.
 func (r *Reader) dispatch() (Event, bool) {
+	r.blank = true
 	defer func() {
 		r.data = r.data[:0]
 		r.dataSeen = false

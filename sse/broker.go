@@ -1,0 +1,541 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// Defaults for [BrokerOptions]. Each applies when its option is zero.
+const (
+	// DefaultHeartbeat is how long a stream may stay silent before the
+	// Broker sends a comment, so that proxies and load balancers do not
+	// close it as idle and a vanished client is noticed.
+	DefaultHeartbeat = 15 * time.Second
+
+	// DefaultRetry is the reconnection time sent to the browser at the
+	// start of every stream.
+	DefaultRetry = 2 * time.Second
+
+	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// Broker is full or shutting down.
+	DefaultRetryAfter = 5 * time.Second
+
+	// DefaultMaxSubscribers is how many streams a Broker serves at once.
+	DefaultMaxSubscribers = 100_000
+
+	// DefaultMaxTopics is how many topics one stream may follow.
+	DefaultMaxTopics = 64
+
+	// DefaultQueueSize is how many events may wait for one stream's
+	// writer before the stream is ended as too slow.
+	DefaultQueueSize = 1024
+
+	// DefaultHistorySize is how many events each topic keeps for replay.
+	DefaultHistorySize = 1024
+
+	// DefaultHistoryAge is how long an event stays in its topic's history.
+	DefaultHistoryAge = 10 * time.Minute
+)
+
+// GapEvent is the type of the event a Broker sends when a reconnecting
+// client asked to resume from an ID the history cannot serve: the client
+// has missed events it will not get. Its data is a [Gap] in JSON, such as
+//
+//	{"lastEventId":"Xk3f-17","reason":"history exceeded"}
+//
+// and what the history still holds for the client's topics follows it. A
+// page listens with addEventListener("gap", ...) and reloads its state.
+const GapEvent = "gap"
+
+// A Gap is the data of a [GapEvent].
+type Gap struct {
+	// LastEventID is the ID the client resumed from, cut to 64 bytes.
+	LastEventID string `json:"lastEventId"`
+	// Reason is "unknown epoch" (the server restarted without its
+	// history), "history exceeded" (the events were dropped from history),
+	// "malformed id" or "future id".
+	Reason string `json:"reason"`
+}
+
+// BrokerOptions configure a [Broker]. The zero value is ready to use.
+type BrokerOptions struct {
+	// Topics returns the topics a request subscribes to. Nil means the
+	// values of the "topic" query parameters (/events?topic=a&topic=b).
+	// To refuse a request with a status (401 or 403 after checking
+	// credentials, say), return a *StatusError; any other error answers
+	// 400 Bad Request with the error's text as the body.
+	Topics func(r *http.Request) ([]string, error)
+
+	// Heartbeat is how long a stream may stay silent before a comment is
+	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.
+	Heartbeat time.Duration
+
+	// Retry is the reconnection time sent to the browser at the start of
+	// every stream. Zero means DefaultRetry; negative means none is sent.
+	Retry time.Duration
+
+	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 answers. Zero means DefaultRetryAfter. A browser's
+	// EventSource does not reconnect after a 503: the page decides when to
+	// open a new one.
+	RetryAfter time.Duration
+
+	// WriteTimeout bounds each write and flush of a stream; a client that
+	// does not take its data within it is disconnected. Zero means
+	// DefaultWriteTimeout; negative means no deadline.
+	WriteTimeout time.Duration
+
+	// MaxSubscribers bounds the streams served at once; past it requests
+	// get 503 Service Unavailable. Zero means DefaultMaxSubscribers.
+	MaxSubscribers int
+
+	// MaxTopics bounds the topics of one stream; past it requests get 400.
+	// Zero means DefaultMaxTopics.
+	MaxTopics int
+
+	// QueueSize bounds the events waiting for one stream's writer. A
+	// stream whose queue is full when an event arrives is ended (and
+	// counted in Stats.SlowEnded); its client reconnects and resumes from
+	// history. Zero means DefaultQueueSize.
+	QueueSize int
+
+	// HistorySize bounds the events kept per topic for replay. Zero means
+	// DefaultHistorySize; negative keeps none, so every resume is a gap.
+	HistorySize int
+
+	// HistoryAge bounds how long an event is kept for replay. Zero means
+	// DefaultHistoryAge.
+	HistoryAge time.Duration
+
+	// Logger, when not nil, receives a record for every stream that ends
+	// on an error (at Warn for slow clients and failed writes) and, at
+	// Debug, for every stream opened and closed.
+	Logger *slog.Logger
+}
+
+// A Broker is an [http.Handler] that serves event streams, each subscribed
+// to one or more topics, and fans every published event out to the
+// streams of its topic.
+//
+// A GET request opens a stream (HEAD answers with the stream's headers
+// only; other methods get 405). The stream starts with a retry field, then,
+// when the request carries a Last-Event-ID header or a lastEventId query
+// parameter, every event published after that ID to the stream's topics,
+// in order. If the history cannot cover the resume, a [GapEvent] comes
+// first. Live events follow, each written once to every stream with all
+// other waiting events in one write and one flush. Silent streams get a
+// heartbeat comment.
+//
+// Publish never waits for a client. A stream that falls QueueSize events
+// behind, or whose write does not finish within WriteTimeout, is ended;
+// the client reconnects and resumes from history.
+//
+// Its methods are safe for concurrent use.
+type Broker struct {
+	opts BrokerOptions
+	hub  *hub.Hub
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	active   int  // handlers running
+	closing  bool // Shutdown was called
+	shutdown chan struct{}
+	idle     chan struct{} // closed when closing and active == 0
+
+	opened, refused, rejected, writeFailed atomic.Uint64
+}
+
+// NewBroker returns a Broker with the given options.
+func NewBroker(opts BrokerOptions) *Broker {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&opts.Heartbeat, DefaultHeartbeat)
+	def(&opts.Retry, DefaultRetry)
+	def(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.HistoryAge, DefaultHistoryAge)
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = DefaultRetryAfter
+	}
+	if opts.MaxSubscribers <= 0 {
+		opts.MaxSubscribers = DefaultMaxSubscribers
+	}
+	if opts.MaxTopics <= 0 {
+		opts.MaxTopics = DefaultMaxTopics
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.HistorySize == 0 {
+		opts.HistorySize = DefaultHistorySize
+	}
+	return &Broker{
+		opts: opts,
+		hub: hub.New(hub.Options{
+			QueueSize:              opts.QueueSize,
+			HistorySize:            opts.HistorySize,
+			HistoryAge:             opts.HistoryAge,
+			MaxSubscribers:         opts.MaxSubscribers,
+			MaxTopicsPerSubscriber: opts.MaxTopics,
+		}),
+		log:      opts.Logger,
+		shutdown: make(chan struct{}),
+		idle:     make(chan struct{}),
+	}
+}
+
+// Publish sends e to every stream subscribed to topic and keeps it in the
+// topic's history. It returns the ID it gave the event (e.ID is replaced),
+// unique within the Broker and ordered across all its topics. The event is
+// encoded once, whatever the number of streams, and Publish never waits
+// for a client.
+//
+// The error wraps ErrInvalidTopic, one of the Event errors of
+// [Event.Validate], or is ErrClosed after Shutdown.
+func (b *Broker) Publish(topic string, e Event) (id string, err error) {
+	e.ID = ""
+	if err := e.Validate(); err != nil {
+		return "", err
+	}
+	if err := checkTopic(topic); err != nil {
+		return "", err
+	}
+	m, err := b.hub.Publish(topic, func(id string) []byte {
+		e.ID = id
+		return appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+	})
+	if err != nil {
+		return "", b.hubError(err)
+	}
+	return m.ID, nil
+}
+
+// hubError maps an error of the hub to the package's errors.
+func (b *Broker) hubError(err error) error {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, hub.ErrInvalidTopic):
+		return fmt.Errorf("%w: %s", ErrInvalidTopic, hubReason(err, hub.ErrInvalidTopic))
+	case errors.Is(err, hub.ErrTooManyTopics):
+		return fmt.Errorf("%w: %s", ErrTooManyTopics, hubReason(err, hub.ErrTooManyTopics))
+	}
+	return err
+}
+
+// hubReason returns the text of err after the hub's sentinel.
+func hubReason(err, sentinel error) string {
+	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), sentinel.Error()), ": ")
+}
+
+// checkTopic returns an error wrapping ErrInvalidTopic if name cannot be a
+// topic.
+func checkTopic(name string) error {
+	if err := hub.ValidTopic(name); err != nil {
+		return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, hubReason(err, hub.ErrInvalidTopic))
+	}
+	return nil
+}
+
+// Stats are a Broker's counters. Counters only grow, except Streams.
+type Stats struct {
+	Streams     int    // streams open now
+	Opened      uint64 // streams opened
+	Refused     uint64 // requests answered 503: full or shutting down
+	Rejected    uint64 // requests answered 4xx: method, topics or Topics hook
+	WriteFailed uint64 // streams ended by a failed or timed out write
+	SlowEnded   uint64 // streams ended because their queue was full
+	Published   uint64 // events published
+	Delivered   uint64 // events taken by streams' writers
+	Replayed    uint64 // events sent by resumes
+	Gaps        uint64 // resumes that could not be served completely
+	Dropped     uint64 // events still queued when their stream ended
+}
+
+// Stats returns the Broker's counters.
+func (b *Broker) Stats() Stats {
+	hs := b.hub.Stats()
+	return Stats{
+		Streams:     hs.Subscribers,
+		Opened:      b.opened.Load(),
+		Refused:     b.refused.Load(),
+		Rejected:    b.rejected.Load(),
+		WriteFailed: b.writeFailed.Load(),
+		SlowEnded:   hs.SlowEnded,
+		Published:   hs.Published,
+		Delivered:   hs.Delivered,
+		Replayed:    hs.Replayed,
+		Gaps:        hs.Gaps,
+		Dropped:     hs.Dropped,
+	}
+}
+
+// Shutdown stops the Broker: new requests get 503 and Publish returns
+// ErrClosed; every stream writes the events already waiting for it, ends
+// its response normally (browsers reconnect after their retry time, to
+// this server's successor) and its handler returns. Shutdown returns nil
+// when every handler has returned, or ctx.Err() if ctx ends first; a
+// handler stuck in a write ends within WriteTimeout. Calling it again
+// waits again.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closing {
+		b.closing = true
+		close(b.shutdown)
+		if b.active == 0 {
+			close(b.idle)
+		}
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.idle:
+		b.hub.Close()
+		return nil
+	case <-ctx.Done():
+		b.hub.Close()
+		return ctx.Err()
+	}
+}
+
+// enter counts a running handler, unless the Broker is shutting down.
+func (b *Broker) enter() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		return false
+	}
+	b.active++
+	return true
+}
+
+func (b *Broker) leave() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.closing && b.active == 0 {
+		close(b.idle)
+	}
+}
+
+// ServeHTTP serves one event stream; see [Broker].
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		b.rejected.Add(1)
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
+		return
+	}
+	topics, err := b.topics(r)
+	if err != nil {
+		b.refuse(w, err)
+		return
+	}
+	if !b.enter() {
+		b.unavailable(w, "sse: server shutting down")
+		return
+	}
+	defer b.leave()
+	if r.Method == http.MethodHead {
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("lastEventId")
+	}
+	before := b.hub.LastID()
+	sub, replay, gap, err := b.hub.Subscribe(topics, lastID)
+	if err != nil {
+		if errors.Is(err, hub.ErrTooManySubscribers) || errors.Is(err, hub.ErrClosed) {
+			b.unavailable(w, "sse: too many streams open, try again later")
+			return
+		}
+		b.refuse(w, b.hubError(err))
+		return
+	}
+	defer sub.Close()
+	b.opened.Add(1)
+	if b.log != nil {
+		b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
+			slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
+	}
+
+	sw := NewWriter(w)
+	sw.WriteTimeout = b.opts.WriteTimeout
+	if b.opts.Retry > 0 {
+		sw.WriteRetry(b.opts.Retry)
+	}
+	if gap != nil {
+		ev := gapEvent(gap)
+		if len(replay) == 0 {
+			// The client's next resume should start after everything
+			// it could have seen; later events carry their own IDs.
+			ev.ID = before
+		}
+		sw.WriteEvent(ev)
+	}
+	for _, m := range replay {
+		sw.appendRaw(m.Data)
+	}
+	err = sw.Flush()
+	if err == nil {
+		err = b.stream(r.Context(), sw, sub)
+	}
+	b.ended(r, sw, sub, err)
+}
+
+// gapEvent returns the event that reports g.
+func gapEvent(g *hub.Gap) Event {
+	id := g.LastID
+	if len(id) > hub.MaxIDLength {
+		id = id[:hub.MaxIDLength]
+	}
+	data, _ := json.Marshal(Gap{LastEventID: id, Reason: g.Reason}) // cannot fail
+	return Event{Type: GapEvent, Data: string(data)}
+}
+
+// errClientGone and errShutdown end a stream without a failure.
+var (
+	errClientGone = errors.New("sse: client went away")
+	errShutdown   = errors.New("sse: broker shut down")
+)
+
+// keepMsgs is the largest message slice a stream keeps between wakes.
+const keepMsgs = 64
+
+// stream writes the subscriber's events until the stream ends, and returns
+// why.
+func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber) error {
+	var beat <-chan time.Time
+	var timer *time.Timer
+	if b.opts.Heartbeat > 0 {
+		timer = time.NewTimer(b.opts.Heartbeat)
+		defer timer.Stop()
+		beat = timer.C
+	}
+	var msgs []*hub.Message
+	for {
+		select {
+		case <-sub.Ready():
+			msgs = sub.Take(msgs)
+			if err := b.write(sw, msgs); err != nil {
+				return err
+			}
+			if cap(msgs) > keepMsgs {
+				msgs = nil
+			}
+		case <-beat:
+			if err := sw.WriteComment(""); err != nil {
+				return err
+			}
+			if err := sw.Flush(); err != nil {
+				return err
+			}
+			timer.Reset(b.opts.Heartbeat)
+			continue
+		case <-sub.Done():
+			return sub.Err()
+		case <-ctx.Done():
+			return errClientGone
+		case <-b.shutdown:
+			if err := b.write(sw, sub.Take(msgs)); err != nil {
+				return err
+			}
+			return errShutdown
+		}
+		if timer != nil {
+			timer.Reset(b.opts.Heartbeat)
+		}
+	}
+}
+
+// write sends msgs in one write and one flush.
+func (b *Broker) write(sw *Writer, msgs []*hub.Message) error {
+	switch len(msgs) {
+	case 0:
+		return nil
+	case 1:
+		return sw.send(msgs[0].Data) // already encoded: no copy
+	}
+	for _, m := range msgs {
+		sw.appendRaw(m.Data)
+	}
+	return sw.Flush()
+}
+
+// ended counts and logs how a stream ended.
+func (b *Broker) ended(r *http.Request, sw *Writer, sub *hub.Subscriber, err error) {
+	level, msg := slog.LevelDebug, "sse: stream closed"
+	switch {
+	case errors.Is(err, hub.ErrSlowSubscriber):
+		level, msg = slog.LevelWarn, "sse: stream ended: client too slow, queue full"
+	case sw.Err() != nil:
+		b.writeFailed.Add(1)
+		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
+	}
+	if b.log != nil {
+		b.log.LogAttrs(r.Context(), level, msg, slog.Any("reason", err), slog.String("remote", r.RemoteAddr))
+	}
+}
+
+// topics returns the topics r asks for, checked.
+func (b *Broker) topics(r *http.Request) ([]string, error) {
+	var topics []string
+	if b.opts.Topics != nil {
+		var err error
+		if topics, err = b.opts.Topics(r); err != nil {
+			return nil, err
+		}
+	} else {
+		topics = r.URL.Query()["topic"]
+	}
+	if len(topics) == 0 {
+		return nil, errors.New("sse: no topic: name at least one, as in ?topic=name")
+	}
+	if len(topics) > b.opts.MaxTopics {
+		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+	}
+	for _, t := range topics {
+		if err := checkTopic(t); err != nil {
+			return nil, err
+		}
+	}
+	return topics, nil
+}
+
+// refuse answers a request that cannot be served with err's status.
+func (b *Broker) refuse(w http.ResponseWriter, err error) {
+	b.rejected.Add(1)
+	var se *StatusError
+	if errors.As(err, &se) {
+		for k, v := range se.Header {
+			w.Header()[k] = v
+		}
+		http.Error(w, se.body(), se.Code)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
+}
+
+// unavailable answers 503 with Retry-After.
+func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
+	b.refused.Add(1)
+	secs := int64((b.opts.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}

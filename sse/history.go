@@ -1,0 +1,15 @@
+package sse
+
+import "io"
+
+// SaveHistory writes the Broker's event IDs and history to w, so that a
+// Broker that loads them with LoadHistory after a restart resumes every
+// client from its Last-Event-ID without a gap. Call it after Shutdown to
+// save everything that was published.
+func (b *Broker) SaveHistory(w io.Writer) error { return b.hub.Save(w) }
+
+// LoadHistory replaces the Broker's event IDs and history with those that
+// SaveHistory wrote to r. It must be called before the Broker publishes or
+// serves a stream; it fails otherwise, and on data that SaveHistory did not
+// write. History beyond the Broker's HistorySize is dropped, oldest first.
+func (b *Broker) LoadHistory(r io.Reader) error { return b.hub.Load(r) }
