@@ -1,0 +1,100 @@
+// Ticker serves a page of stock prices that move live, over Server-Sent
+// Events.
+//
+//	go run ./examples/ticker            # then open http://localhost:8080
+//
+// A simulated market moves six prices every -every and publishes each
+// symbol's price to its own topic of an [sse.Broker]. The page at / opens
+// one EventSource on /events?topic=ACME&topic=GLOBEX&... for the symbols
+// picked. When the connection drops, the browser reconnects by itself and
+// sends the ID of the last event it saw; the Broker replays what the page
+// missed, or tells it about a gap when its history cannot.
+//
+// On SIGINT or SIGTERM the server saves its history and prices to -state,
+// and loads them at start, so that a restart loses no event: pages resume
+// where they left off.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/realtime-go/realtime/sse"
+)
+
+// shutdownTimeout bounds the graceful shutdown.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	addr := flag.String("addr", ":8080", "address to listen on")
+	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
+		"file that keeps prices and event history across restarts; empty for none")
+	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
+	flag.Parse()
+	if err := run(*addr, *state, *every); err != nil {
+		slog.Error("ticker", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, state string, every time.Duration) error {
+	if every <= 0 {
+		return errors.New("-every must be positive")
+	}
+	broker := sse.NewBroker(sse.BrokerOptions{})
+	market := newMarket()
+	if state != "" {
+		if err := loadState(state, market, broker); err != nil {
+			return err
+		}
+	}
+
+	srv := &http.Server{
+		Handler:           newHandler(market, broker),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("listening", "addr", ln.Addr().String())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { market.run(ctx, broker, every) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		stop()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+
+	// Stop publishing, keep what was published, then end the streams (the
+	// pages reconnect to the next server) and the server.
+	wg.Wait()
+	var errs []error
+	if state != "" {
+		errs = append(errs, saveState(state, market, broker))
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	errs = append(errs, broker.Shutdown(sctx), srv.Shutdown(sctx))
+	st := broker.Stats()
+	slog.Info("stopped", "published", st.Published, "replayed", st.Replayed, "gaps", st.Gaps, "streams", st.Opened)
+	return errors.Join(errs...)
+}
