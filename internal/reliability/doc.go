@@ -20,7 +20,7 @@
 // test command, go test -race ./..., runs the short versions (scaled down
 // under the race detector). Environment variables select the long ones:
 //
-//	REALTIME_SOAK=10m        run the load test for this long (default 5s)
+//	REALTIME_SOAK=10m        run the load test for this long (default 4s)
 //	                         with 10,000 connections
 //	REALTIME_CONNS=10000     connections of the load test (default 1,000
 //	                         under -race, 2,000 without, 10,000 with

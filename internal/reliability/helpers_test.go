@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"strconv"
@@ -127,6 +128,28 @@ func rss() uint64 {
 		}
 	}
 	return 0
+}
+
+// settledRSS returns the resident set size once the garbage is collected
+// and freed memory is returned to the system, so that two readings compare
+// what the process holds rather than when the collector last ran.
+func settledRSS() uint64 {
+	debug.FreeOSMemory()
+	return rss()
+}
+
+// goroutineFloor returns the fewest goroutines seen over d, sampled every
+// few milliseconds: the goroutines that come and go with each burst of
+// messages (a WebSocket writer runs only while it has something to write)
+// do not count.
+func goroutineFloor(d time.Duration) int {
+	floor := runtime.NumGoroutine()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		floor = min(floor, runtime.NumGoroutine())
+	}
+	return floor
 }
 
 // liveHeap collects garbage and returns the bytes of live heap objects.
