@@ -124,7 +124,7 @@ type Hub struct {
 
 	active   atomic.Int64 // connections and handshakes in progress
 	mu       sync.Mutex
-	conns    map[*Conn]struct{}
+	open     map[*Conn]struct{}
 	shutdown bool
 	idle     chan struct{} // closed when shut down and no connection is left
 
@@ -147,7 +147,7 @@ func NewHub(opts HubOptions) *Hub {
 		}),
 		opts:     opts,
 		connOpts: opts.Conn.withDefaults(),
-		conns:    make(map[*Conn]struct{}),
+		open:     make(map[*Conn]struct{}),
 		idle:     make(chan struct{}),
 	}
 }
@@ -238,7 +238,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 		c.CloseNow()
 		return nil, 0, hub.ErrClosed
 	}
-	h.conns[c] = struct{}{}
+	h.open[c] = struct{}{}
 	h.mu.Unlock()
 	return c, 0, nil
 }
@@ -262,8 +262,8 @@ func (h *Hub) serve(c *Conn) {
 	}
 	h.active.Add(-1)
 	h.mu.Lock()
-	delete(h.conns, c)
-	if h.shutdown && len(h.conns) == 0 {
+	delete(h.open, c)
+	if h.shutdown && len(h.open) == 0 {
 		close(h.idle)
 	}
 	h.mu.Unlock()
@@ -332,12 +332,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.shutdown {
 		h.shutdown = true
-		if len(h.conns) == 0 {
+		if len(h.open) == 0 {
 			close(h.idle)
 		}
 	}
-	open := make([]*Conn, 0, len(h.conns))
-	for c := range h.conns {
+	open := make([]*Conn, 0, len(h.open))
+	for c := range h.open {
 		open = append(open, c)
 	}
 	h.mu.Unlock()
@@ -354,8 +354,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	h.mu.Lock()
-	left := make([]*Conn, 0, len(h.conns))
-	for c := range h.conns {
+	left := make([]*Conn, 0, len(h.open))
+	for c := range h.open {
 		left = append(left, c)
 	}
 	h.mu.Unlock()

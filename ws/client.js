@@ -1,0 +1,241 @@
+/*
+ * RealtimeSocket: the browser client of a ws.Hub (github.com/realtime-go/realtime/ws).
+ * No dependencies. It is what the browser's WebSocket lacks and EventSource has:
+ * it reconnects on its own, with a jittered exponential backoff, and resumes
+ * where it stopped by sending the ID of the last message it got, so a short
+ * outage loses nothing the hub still keeps, and a longer one is reported.
+ *
+ * Load it from the Go server (ws.ClientScript serves this file):
+ *
+ *   <script src="/ws/client.js"></script>
+ *   <script>
+ *     const rt = new RealtimeSocket("/ws", {topics: ["room:lobby"]});
+ *     rt.onmessage = (m) => console.log(m.id, m.topic, m.data);
+ *     rt.ongap = (g) => reloadEverything();   // some messages are lost
+ *     rt.send({text: "hi"});
+ *   </script>
+ *
+ * new RealtimeSocket(url, options)
+ *   url      ws:, wss:, http:, https: or a path relative to the page (http
+ *            becomes ws, https becomes wss).
+ *   options  topics       topics to follow, sent as "topic" query parameters
+ *                         (default none: the server may choose them)
+ *            lastEventId  resume after this ID on the first connection
+ *            protocols    WebSocket subprotocols to offer
+ *            minDelay     first reconnection delay in ms (default 500)
+ *            maxDelay     longest reconnection delay in ms (default 30000)
+ *
+ * Properties
+ *   state        "connecting", "open" or "closed" (after close() only)
+ *   lastEventId  ID of the last hub message received, or null; sent as the
+ *                "lastEventId" query parameter on every reconnection
+ *   topics       the topics followed (a copy)
+ *   socket       the current WebSocket, or null
+ *
+ * Hooks (assign a function; all optional)
+ *   onopen()             a connection is open (first one or a reconnection)
+ *   onmessage(m)         a message: for hub messages m = {id, topic, data};
+ *                        data is the JSON value the server published, a
+ *                        string for text, an ArrayBuffer for binary. For
+ *                        messages the server sent to this connection alone
+ *                        (Conn.Send) m = {id: null, topic: null, data} with
+ *                        data as it came (string or ArrayBuffer).
+ *   ongap(g)             the server could not replay everything since
+ *                        lastEventId: g = {lastEventId, reason, id}; reason is
+ *                        "unknown epoch", "malformed id", "future id" or
+ *                        "history exceeded". The messages it still had follow.
+ *   onclose(e)           a connection closed: e = {code, reason, willRetry, delay}
+ *   onstatechange(s)     state changed
+ *
+ * Methods
+ *   send(data)     send a string, an ArrayBuffer or typed array as is, or any
+ *                  other value as JSON text. Returns false (and sends
+ *                  nothing) while not open: nothing is buffered across
+ *                  reconnections.
+ *   join(topic)    follow one more topic / stop following one. Topics are
+ *   leave(topic)   part of the URL, so the client reconnects at once, and
+ *                  resumes from lastEventId: nothing is lost meanwhile.
+ *   close()        close for good; no more reconnections.
+ *
+ * Wire format (see the ws package documentation): text frames hold
+ * {"id","topic","data"} envelopes or {"type":"gap",...} notices; binary
+ * frames hold a 2-byte big-endian length, a {"id","topic"} JSON header and
+ * the data.
+ */
+(function (root) {
+  "use strict";
+
+  function RealtimeSocket(url, options) {
+    options = options || {};
+    this.url = url;
+    this.topics = (options.topics || []).slice();
+    this.lastEventId = options.lastEventId || null;
+    this.protocols = options.protocols;
+    this.minDelay = options.minDelay || 500;
+    this.maxDelay = options.maxDelay || 30000;
+    this.state = "connecting";
+    this.socket = null;
+    this.onopen = this.onmessage = this.ongap = this.onclose = this.onstatechange = null;
+    this._attempt = 0;
+    this._timer = null;
+    this._connect();
+  }
+
+  RealtimeSocket.prototype._setState = function (s) {
+    if (this.state === s) return;
+    this.state = s;
+    call(this.onstatechange, s);
+  };
+
+  RealtimeSocket.prototype._href = function () {
+    var base = typeof location !== "undefined" ? location.href : undefined;
+    var u = new URL(this.url, base);
+    if (u.protocol === "http:") u.protocol = "ws:";
+    if (u.protocol === "https:") u.protocol = "wss:";
+    u.searchParams.delete("topic");
+    u.searchParams.delete("lastEventId");
+    for (var i = 0; i < this.topics.length; i++) u.searchParams.append("topic", this.topics[i]);
+    if (this.lastEventId) u.searchParams.set("lastEventId", this.lastEventId);
+    return u.href;
+  };
+
+  RealtimeSocket.prototype._connect = function () {
+    var self = this;
+    self._timer = null;
+    self._setState("connecting");
+    var ws;
+    try {
+      ws = self.protocols ? new WebSocket(self._href(), self.protocols) : new WebSocket(self._href());
+    } catch (err) {
+      self._retry(1006, String(err));
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    self.socket = ws;
+    ws.onopen = function () {
+      if (self.socket !== ws) return;
+      self._attempt = 0;
+      self._setState("open");
+      call(self.onopen);
+    };
+    ws.onmessage = function (ev) {
+      if (self.socket !== ws) return;
+      self._receive(ev.data);
+    };
+    ws.onclose = function (ev) {
+      if (self.socket !== ws) return;
+      self.socket = null;
+      self._retry(ev.code, ev.reason);
+    };
+    ws.onerror = function () {}; // a close event follows
+  };
+
+  RealtimeSocket.prototype._retry = function (code, reason) {
+    if (this.state === "closed") return;
+    // Full jitter over an exponential backoff, so that clients dropped
+    // together do not come back together.
+    var cap = Math.min(this.maxDelay, this.minDelay * Math.pow(2, this._attempt));
+    var delay = Math.round(cap / 2 + Math.random() * cap / 2);
+    this._attempt = Math.min(this._attempt + 1, 30);
+    this._setState("connecting");
+    call(this.onclose, {code: code, reason: reason, willRetry: true, delay: delay});
+    var self = this;
+    this._timer = setTimeout(function () { self._connect(); }, delay);
+  };
+
+  RealtimeSocket.prototype._receive = function (data) {
+    var m = typeof data === "string" ? textMessage(data) : binaryMessage(data);
+    if (m.gap) {
+      this.lastEventId = m.gap.id || null;
+      call(this.ongap, m.gap);
+      return;
+    }
+    if (m.id) this.lastEventId = m.id;
+    call(this.onmessage, m);
+  };
+
+  RealtimeSocket.prototype.send = function (data) {
+    var ws = this.socket;
+    if (!ws || ws.readyState !== 1) return false;
+    if (typeof data !== "string" && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+      data = JSON.stringify(data);
+    }
+    ws.send(data);
+    return true;
+  };
+
+  RealtimeSocket.prototype.join = function (topic) {
+    if (this.topics.indexOf(topic) < 0) {
+      this.topics.push(topic);
+      this._reconnectNow();
+    }
+  };
+
+  RealtimeSocket.prototype.leave = function (topic) {
+    var i = this.topics.indexOf(topic);
+    if (i >= 0) {
+      this.topics.splice(i, 1);
+      this._reconnectNow();
+    }
+  };
+
+  RealtimeSocket.prototype._reconnectNow = function () {
+    if (this.state === "closed") return;
+    if (this._timer) clearTimeout(this._timer);
+    var old = this.socket;
+    this.socket = null;
+    if (old) old.close(1000, "changing topics");
+    this._attempt = 0;
+    this._connect();
+  };
+
+  RealtimeSocket.prototype.close = function () {
+    if (this._timer) clearTimeout(this._timer);
+    this._timer = null;
+    var old = this.socket;
+    this.socket = null;
+    this._setState("closed");
+    if (old) old.close(1000, "");
+  };
+
+  function call(f, arg) {
+    if (typeof f === "function") f(arg);
+  }
+
+  function textMessage(s) {
+    var v;
+    try {
+      v = JSON.parse(s);
+    } catch (e) {
+      return {id: null, topic: null, data: s};
+    }
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      if (v.type === "gap" && "lastEventId" in v) {
+        return {gap: {lastEventId: v.lastEventId, reason: v.reason, id: v.id}};
+      }
+      if (typeof v.id === "string" && typeof v.topic === "string" && "data" in v) {
+        return {id: v.id, topic: v.topic, data: v.data};
+      }
+    }
+    return {id: null, topic: null, data: s};
+  }
+
+  function binaryMessage(buf) {
+    var b = new Uint8Array(buf);
+    if (b.length >= 3 && b[2] === 0x7b) { // "{"
+      var n = (b[0] << 8) | b[1];
+      if (2 + n <= b.length) {
+        try {
+          var h = JSON.parse(new TextDecoder().decode(b.subarray(2, 2 + n)));
+          if (h && typeof h.id === "string" && typeof h.topic === "string") {
+            return {id: h.id, topic: h.topic, data: buf.slice(2 + n)};
+          }
+        } catch (e) { /* not an envelope */ }
+      }
+    }
+    return {id: null, topic: null, data: buf};
+  }
+
+  root.RealtimeSocket = RealtimeSocket;
+  if (typeof module === "object" && module.exports) module.exports = RealtimeSocket;
+})(typeof globalThis !== "undefined" ? globalThis : this);
