@@ -110,7 +110,8 @@ type Result struct {
 	Rate           float64 // fan-out: deliveries per second
 	WritesPerBurst float64 // fan-out: the server's write system calls per subscriber per burst (1 when a burst is one write)
 
-	P50, P99, Max time.Duration // latency, publish to receive
+	P50, P99, Max time.Duration // latency, from when a message was due to its receipt
+	PubRate       float64       // latency: messages per second the server managed to publish
 
 	Conns        int     // memory: idle connections held
 	RSSPerConn   float64 // memory: bytes of resident set per connection
@@ -179,7 +180,7 @@ func (r Result) summary() string {
 	case FanOut:
 		s = fmt.Sprintf("%.0f deliveries/s, %.1f writes per subscriber per burst, lost %d", r.Rate, r.WritesPerBurst, r.Lost())
 	case Latency:
-		s = fmt.Sprintf("p50 %v p99 %v max %v, lost %d", r.P50, r.P99, r.Max, r.Lost())
+		s = fmt.Sprintf("p50 %v p99 %v max %v, published %.0f/s, lost %d", r.P50, r.P99, r.Max, r.PubRate, r.Lost())
 	case Memory:
 		s = fmt.Sprintf("%d conns: RSS %.1f KiB/conn, heap+stacks %.1f KiB/conn (stacks %.1f KiB, %.1f goroutines per conn), lost %d",
 			r.Conns, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoPerConn, r.Lost())

@@ -147,13 +147,17 @@ func (s *session) fanOut(r *Result) error {
 }
 
 // latency: c.Subs subscribers, c.Rate messages a second for c.Duration,
-// paced by the server, each stamped when handed to the library.
+// paced by the server, each stamped with the time it was due, so a library
+// whose Publish holds the publisher back is charged for the wait.
 func (s *session) latency(r *Result) error {
 	if err := s.connect(s.c.Subs, s.c.Subs); err != nil {
 		return err
 	}
 	n := int(float64(s.c.Rate) * s.c.Duration.Seconds())
-	_, rep, err := s.send(n, time.Second/time.Duration(s.c.Rate), true)
+	pub, rep, err := s.send(n, time.Second/time.Duration(s.c.Rate), true)
+	if pub.LastNs > pub.FirstNs && n > 1 {
+		r.PubRate = float64(n-1) / time.Duration(pub.LastNs-pub.FirstNs).Seconds()
+	}
 	r.Expected = uint64(s.c.Subs * n)
 	r.Delivered, r.Bad = rep.Got, rep.Bad
 	r.P50, r.P99, r.Max = rep.Latency.Quantile(0.5), rep.Latency.Quantile(0.99), rep.Latency.Quantile(1)

@@ -139,8 +139,10 @@ type control struct {
 }
 
 // publish sends n messages (default 1), interval apart (default none),
-// each stamped with the next sequence and the time it is handed to the
-// library.
+// each stamped with the next sequence and a time: with no interval, when it
+// is handed to the library; with one, when it was due, so that a library
+// that makes the publisher wait shows the lag in its latency instead of
+// hiding it.
 func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.ParseUint(r.FormValue("n"), 10, 64)
 	if n == 0 {
@@ -151,17 +153,19 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 	res := PublishResult{From: c.seq + 1}
 	start := time.Now()
 	for i := range n {
+		stamp := time.Now()
 		if interval > 0 {
-			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			due := start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}
+			stamp = due
 		}
 		c.seq++
-		now := time.Now().UnixNano()
 		if i == 0 {
-			res.FirstNs = now
+			res.FirstNs = stamp.UnixNano()
 		}
-		msg := wire.Payload(make([]byte, wire.PayloadSize), c.seq, now)
+		msg := wire.Payload(make([]byte, wire.PayloadSize), c.seq, stamp.UnixNano())
 		if err := c.srv.Publish(msg); err != nil && res.Err == "" {
 			res.Err = err.Error()
 		}
