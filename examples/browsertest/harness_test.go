@@ -26,7 +26,7 @@ import (
 // waits on, never a sleep.
 const (
 	// testTimeout bounds one whole browser test.
-	testTimeout = 90 * time.Second
+	testTimeout = 60 * time.Second
 	// startTimeout bounds the wait for a server to say it is listening.
 	startTimeout = 20 * time.Second
 	// stopTimeout bounds a server's graceful shutdown after SIGTERM.

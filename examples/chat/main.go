@@ -1,0 +1,87 @@
+// Chat is a chat server with rooms, direct messages and a read-only live
+// feed: the example where the ws and sse packages meet.
+//
+//	go run ./examples/chat              # then open http://localhost:8080
+//
+// The page at / talks JSON over a WebSocket at /ws (see README.md for the
+// messages), using the reconnecting client the ws package serves at
+// /ws/client.js. Every room message is also published to an sse.Broker, so
+// /feed?room=general can follow a room with nothing but EventSource, at
+// /events?topic=general.
+//
+// On SIGINT or SIGTERM the server saves the history of both to -state and
+// loads it at start, so pages resume after a restart without losing or
+// repeating a message.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// shutdownTimeout bounds the graceful shutdown.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	addr := flag.String("addr", ":8080", "address to listen on")
+	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-chat.state"),
+		"file that keeps the message history across restarts; empty for none")
+	flag.Parse()
+	if err := run(*addr, *state); err != nil {
+		slog.Error("chat", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, state string) error {
+	c := newChat()
+	if state != "" {
+		if err := loadState(state, c); err != nil {
+			return err
+		}
+	}
+	if c.lastWS == "" {
+		c.markStart()
+	}
+	srv := &http.Server{
+		Handler:           newHandler(c),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("listening", "addr", ln.Addr().String())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Close the connections (pages reconnect to the next server), then keep
+	// the history they will resume from.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	errs := []error{c.shutdown(sctx), srv.Shutdown(sctx)}
+	if state != "" {
+		errs = append(errs, saveState(state, c))
+	}
+	ws, feed := c.hub.Stats(), c.feed.Stats()
+	slog.Info("stopped", "connections", ws.Accepted, "received", ws.Received, "published", ws.Published,
+		"replayed", ws.Replayed, "gaps", ws.Gaps, "feeds", feed.Opened)
+	return errors.Join(errs...)
+}

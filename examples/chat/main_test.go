@@ -1,0 +1,472 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/realtime-go/realtime/sse"
+)
+
+// waitTimeout bounds every wait of these tests for something to arrive.
+const waitTimeout = 5 * time.Second
+
+// startChat runs a chat on a real socket of 127.0.0.1 until the test ends.
+func startChat(t *testing.T, c *chat) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(newHandler(c))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := c.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return srv
+}
+
+// checkGoroutines fails t if, once the test is over, more goroutines run
+// than before it began. Goroutines take a moment to return after their
+// connections close, so it looks again for up to two seconds.
+func checkGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// A frame is anything the server sends on /ws: an envelope (ID, Topic,
+// Data), a reply (Type "welcome" or "error") or a gap notice (Type "gap").
+type frame struct {
+	ID          string              `json:"id"`
+	Topic       string              `json:"topic"`
+	Data        *event              `json:"data"`
+	Type        string              `json:"type"`
+	Nick        string              `json:"nick"`
+	Rooms       []string            `json:"rooms"`
+	Members     map[string][]string `json:"members"`
+	Code        string              `json:"code"`
+	Error       string              `json:"error"`
+	Reason      string              `json:"reason"`
+	LastEventID string              `json:"lastEventId"`
+}
+
+// A client is one page's connection, as a Go program.
+type client struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+// dial connects to /ws with the query, as a page of the server's origin.
+func dial(t *testing.T, srv *httptest.Server, query string) *client {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + query
+	conn, err := websocket.Dial(url, "", srv.URL)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &client{t: t, conn: conn}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	if err := websocket.JSON.Send(c.conn, v); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+func (c *client) sendText(s string) {
+	c.t.Helper()
+	if err := websocket.Message.Send(c.conn, s); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// next returns the next frame, waiting at most waitTimeout.
+func (c *client) next() frame {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	var s string
+	if err := websocket.Message.Receive(c.conn, &s); err != nil {
+		c.t.Fatalf("receive: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		c.t.Fatalf("frame %s: %v", s, err)
+	}
+	return f
+}
+
+// waitFor returns the first frame that matches, skipping the others.
+func (c *client) waitFor(what string, match func(frame) bool) frame {
+	c.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		if f := c.next(); match(f) {
+			return f
+		}
+	}
+	c.t.Fatalf("no %s within %v", what, waitTimeout)
+	return frame{}
+}
+
+func (c *client) waitMessage(text string) frame {
+	c.t.Helper()
+	return c.waitFor("message "+text, func(f frame) bool {
+		return f.Data != nil && (f.Data.Type == "message" || f.Data.Type == "dm") && f.Data.Text == text
+	})
+}
+
+func (c *client) waitError(code string) frame {
+	c.t.Helper()
+	return c.waitFor("error "+code, func(f frame) bool { return f.Type == "error" })
+}
+
+func TestPages(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	for _, tc := range []struct{ path, ctype string }{
+		{"/", "text/html"},
+		{"/feed?room=general", "text/html"},
+		{"/ws/client.js", "text/javascript"},
+		{"/static/chat.js", "text/javascript"},
+		{"/static/feed.js", "text/javascript"},
+		{"/static/style.css", "text/css"},
+	} {
+		resp, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) {
+			t.Errorf("GET %s: %s %s", tc.path, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		if tc.ctype == "text/html" {
+			m := regexp.MustCompile(`(?s)<script id="config" type="application/json">(.*?)</script>`).FindSubmatch(body)
+			var cfg pageConfig
+			if m == nil || json.Unmarshal(m[1], &cfg) != nil || cfg.MaxMessageRunes != MaxMessageRunes || len(cfg.Rooms) == 0 {
+				t.Errorf("GET %s: no usable config in the page", tc.path)
+			}
+		}
+	}
+	resp, err := http.Get(srv.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nope: %s", resp.Status)
+	}
+}
+
+// TestPatterns checks that the rules the pages check agree with the
+// server's.
+func TestPatterns(t *testing.T) {
+	nick, room := regexp.MustCompile(nickPattern), regexp.MustCompile(roomPattern)
+	for _, s := range []string{"", "a", "ann", "Ann_B-2", "-x", "x-", "a b", "é", "ann!", "general", "gen-eral",
+		"0", strings.Repeat("a", MaxNickLength), strings.Repeat("a", MaxNickLength+1),
+		strings.Repeat("a", MaxRoomLength), strings.Repeat("a", MaxRoomLength+1), "GENERAL", "#general", "a\n"} {
+		if got, want := nick.MatchString(s), validNick(s); got != want {
+			t.Errorf("nick %q: pattern says %v, server %v", s, got, want)
+		}
+		if got, want := room.MatchString(s), validRoom(s); got != want {
+			t.Errorf("room %q: pattern says %v, server %v", s, got, want)
+		}
+	}
+}
+
+func TestRoomMessage(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann&room=general")
+	if f := ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "ann" || !slices.Equal(f.Rooms, []string{"general"}) {
+		t.Fatalf("welcome = %+v", f)
+	}
+	bob := dial(t, srv, "nick=bob&room=general&room=random")
+	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	// ann learns that bob came.
+	ann.waitFor("members with bob", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "members" && slices.Equal(f.Data.Members, []string{"ann", "bob"})
+	})
+
+	// The feed of the room, over SSE.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=general", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("feed: %s", resp.Status)
+	}
+	feed := sse.NewReader(resp.Body)
+
+	ann.send(command{Type: "say", Room: "general", Text: "hello, bob"})
+	got := bob.waitMessage("hello, bob")
+	if got.Topic != "#general" || got.Data.From != "ann" || got.Data.Room != "general" || got.ID == "" {
+		t.Errorf("bob got %+v %+v", got, *got.Data)
+	}
+	ann.waitMessage("hello, bob") // the sender sees it too
+	e, err := feed.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe event
+	if err := json.Unmarshal([]byte(e.Data), &fe); err != nil || fe.Text != "hello, bob" || fe.From != "ann" || e.ID == "" {
+		t.Errorf("feed event %+v: %v", e, err)
+	}
+
+	// Typing notices reach the others in the room.
+	bob.send(command{Type: "typing", Room: "general"})
+	ann.waitFor("typing", func(f frame) bool { return f.Data != nil && f.Data.Type == "typing" && f.Data.Nick == "bob" })
+}
+
+func TestDirectMessage(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann")
+	ann2 := dial(t, srv, "nick=ann") // a second tab
+	bob := dial(t, srv, "nick=bob")
+	eve := dial(t, srv, "nick=eve")
+	ann.send(command{Type: "dm", To: "bob", Text: "psst"})
+	if f := bob.waitMessage("psst"); f.Topic != "@bob" || f.Data.From != "ann" || f.Data.To != "bob" {
+		t.Errorf("bob got %+v", f)
+	}
+	if f := ann2.waitMessage("psst"); f.Topic != "@ann" {
+		t.Errorf("ann's other tab got %+v", f)
+	}
+	// eve gets nothing of it: the next thing she sees is her own DM.
+	eve.send(command{Type: "dm", To: "eve", Text: "note to self"})
+	if f := eve.waitFor("anything", func(f frame) bool { return f.Data != nil }); f.Data.Text != "note to self" {
+		t.Errorf("eve saw %+v", f.Data)
+	}
+}
+
+func TestJoinLeave(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann&room=general")
+	bob := dial(t, srv, "nick=bob&room=general")
+	bob.send(command{Type: "join", Room: "games"})
+	bob.waitFor("joined notice", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "notice" && f.Data.Room == "games" && f.Data.Event == "joined"
+	})
+	ann.send(command{Type: "say", Room: "games", Text: "hi"})
+	if f := ann.waitError(codeNotInRoom); f.Code != codeNotInRoom {
+		t.Errorf("say in a room not joined: %+v", f)
+	}
+	ann.send(command{Type: "join", Room: "games"})
+	ann.send(command{Type: "say", Room: "games", Text: "now I can"})
+	bob.waitMessage("now I can")
+	bob.send(command{Type: "leave", Room: "games"})
+	ann.waitFor("left notice", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "notice" && f.Data.Nick == "bob" && f.Data.Event == "left"
+	})
+	ann.waitFor("members without bob", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "members" && f.Data.Room == "games" && slices.Equal(f.Data.Members, []string{"ann"})
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	for _, tc := range []struct {
+		send string
+		code string
+	}{
+		{`{"type":"say","room":"general"`, codeBadJSON},
+		{`not json`, codeBadJSON},
+		{`{"type":"shout","room":"general","text":"hi"}`, codeBadCommand},
+		{`{"type":"say","room":"general","text":"` + strings.Repeat("é", MaxMessageRunes+1) + `"}`, codeTooLong},
+		{`{"type":"say","room":"general","text":" \n "}`, codeEmpty},
+		{`{"type":"join","room":"Bad Room"}`, codeBadRoom},
+		{`{"type":"join","room":"` + strings.Repeat("a", MaxRoomLength+1) + `"}`, codeBadRoom},
+		{`{"type":"say","room":"#general","text":"hi"}`, codeBadRoom},
+		{`{"type":"dm","to":"not a nick","text":"hi"}`, codeBadNick},
+	} {
+		ann := dial(t, srv, "nick=ann&room=general")
+		ann.sendText(tc.send)
+		if f := ann.waitError(tc.code); f.Code != tc.code || f.Error == "" {
+			t.Errorf("%.50s: got %+v, want error %s", tc.send, f, tc.code)
+		}
+		// Nothing was lost: the connection still works.
+		ann.send(command{Type: "say", Room: "general", Text: "still here"})
+		ann.waitMessage("still here")
+		ann.conn.Close()
+	}
+
+	// The error says what the rule is.
+	ann := dial(t, srv, "nick=ann&room=general")
+	ann.sendText(`{"type":"say","room":"general","text":"` + strings.Repeat("x", MaxMessageRunes+5) + `"}`)
+	if f := ann.waitError(codeTooLong); !strings.Contains(f.Error, "at most 1000 characters") {
+		t.Errorf("too long: %q", f.Error)
+	}
+
+	// Too many rooms.
+	q := "nick=ann"
+	for i := range MaxRoomsPerConn {
+		q += "&room=r" + string(rune('a'+i))
+	}
+	ann = dial(t, srv, q)
+	ann.send(command{Type: "join", Room: "one-more"})
+	if f := ann.waitError(codeTooMany); f.Code != codeTooMany {
+		t.Errorf("joining room %d: %+v", MaxRoomsPerConn+1, f)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann&room=general")
+	for range MessageBurst + 1 {
+		ann.send(command{Type: "typing", Room: "general"})
+	}
+	if f := ann.waitError(codeRateLimited); f.Code != codeRateLimited {
+		t.Errorf("got %+v", f)
+	}
+}
+
+// TestTooBig sends a message over the read limit: the server closes the
+// connection with 1009 and the others carry on.
+func TestTooBig(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann&room=general")
+	bob := dial(t, srv, "nick=bob&room=general")
+	ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	ann.sendText(strings.Repeat("x", MaxFrameBytes+1))
+	ann.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	for {
+		r, err := ann.conn.NewFrameReader()
+		if err != nil {
+			t.Fatalf("no close frame: %v", err)
+		}
+		p, _ := io.ReadAll(r)
+		if r.PayloadType() == websocket.CloseFrame {
+			if len(p) < 2 || binary.BigEndian.Uint16(p) != 1009 {
+				t.Fatalf("close frame %q, want code 1009", p)
+			}
+			break
+		}
+	}
+	bob.send(command{Type: "say", Room: "general", Text: "fine here"})
+	bob.waitMessage("fine here")
+}
+
+func TestRefused(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	tooMany := "nick=ann"
+	for i := range MaxRoomsPerConn + 1 {
+		tooMany += "&room=r" + string(rune('a'+i))
+	}
+	for _, q := range []string{"", "nick=", "nick=a%20b", "nick=ann&room=Bad", "nick=" + strings.Repeat("a", MaxNickLength+1), tooMany} {
+		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + q
+		if conn, err := websocket.Dial(url, "", srv.URL); err == nil {
+			conn.Close()
+			t.Errorf("/ws?%s: accepted", q)
+		}
+	}
+	for _, q := range []string{"", "topic=Bad", "topic=" + strings.Repeat("a", MaxRoomLength+1)} {
+		resp, err := http.Get(srv.URL + "/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(bufio.NewReader(resp.Body))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || len(body) == 0 {
+			t.Errorf("/events?%s: %s %q", q, resp.Status, body)
+		}
+	}
+}
+
+// TestResume drops a connection, publishes while it is away, and checks
+// that it gets exactly what it missed when it comes back.
+func TestResume(t *testing.T) {
+	checkGoroutines(t)
+	srv := startChat(t, newChat())
+	ann := dial(t, srv, "nick=ann&room=general")
+	bob := dial(t, srv, "nick=bob&room=general")
+	ann.send(command{Type: "say", Room: "general", Text: "one"})
+	last := bob.waitMessage("one").ID
+	bob.conn.Close()
+	ann.send(command{Type: "say", Room: "general", Text: "two"})
+	ann.send(command{Type: "say", Room: "general", Text: "three"})
+	ann.waitMessage("three")
+
+	bob = dial(t, srv, "nick=bob&room=general&lastEventId="+last)
+	var texts []string
+	for len(texts) < 2 {
+		f := bob.next()
+		if f.Type == "gap" {
+			t.Fatalf("gap on resume: %+v", f)
+		}
+		if f.Data != nil && f.Data.Type == "message" {
+			texts = append(texts, f.Data.Text)
+		}
+	}
+	if !slices.Equal(texts, []string{"two", "three"}) {
+		t.Fatalf("resumed with %q, want two, three", texts)
+	}
+}
+
+// TestBacklog opens a page after a few messages: it asks for the recent
+// past with the ID the server gives it, and gets every message, the first
+// one too.
+func TestBacklog(t *testing.T) {
+	checkGoroutines(t)
+	c := newChat()
+	c.markStart()
+	srv := startChat(t, c)
+	ann := dial(t, srv, "nick=ann&room=general")
+	for _, text := range []string{"first", "second"} {
+		ann.send(command{Type: "say", Room: "general", Text: text})
+		ann.waitMessage(text)
+	}
+	c.mu.Lock()
+	since := since(c.lastWS, backlog)
+	c.mu.Unlock()
+	bob := dial(t, srv, "nick=bob&room=general&lastEventId="+since)
+	var texts []string
+	for len(texts) < 2 {
+		f := bob.next()
+		if f.Type == "gap" {
+			t.Fatalf("gap: %+v", f)
+		}
+		if f.Data != nil && f.Data.Type == "message" {
+			texts = append(texts, f.Data.Text)
+		}
+	}
+	if !slices.Equal(texts, []string{"first", "second"}) {
+		t.Fatalf("backlog %q, want first, second", texts)
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/realtime-go/realtime/ws"
+)
+
+// backlog is how many past events, counted across all topics, a page asks
+// for when it opens, so that it starts with the recent conversation.
+const backlog = 200
+
+// defaultRooms are the rooms a new page joins.
+var defaultRooms = []string{"general", "random"}
+
+//go:embed static
+var static embed.FS
+
+var (
+	chatPage = template.Must(template.ParseFS(static, "static/index.html"))
+	feedPage = template.Must(template.ParseFS(static, "static/feed.html"))
+)
+
+// pageConfig is what a page learns from the server when it loads.
+type pageConfig struct {
+	Rooms           []string `json:"rooms"`
+	Since           string   `json:"since"` // ID to resume from for the backlog, or ""
+	MaxNickLength   int      `json:"maxNickLength"`
+	MaxRoomLength   int      `json:"maxRoomLength"`
+	MaxMessageRunes int      `json:"maxMessageRunes"`
+	MaxRooms        int      `json:"maxRooms"`
+	NickRule        string   `json:"nickRule"`
+	RoomRule        string   `json:"roomRule"`
+	NickPattern     string   `json:"nickPattern"` // a JavaScript RegExp of validNick
+	RoomPattern     string   `json:"roomPattern"` // a JavaScript RegExp of validRoom
+}
+
+// newHandler returns the chat's routes.
+func newHandler(c *chat) http.Handler {
+	files, _ := fs.Sub(static, "static") // cannot fail: the folder is embedded
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", c.hub)
+	mux.Handle("GET /ws/client.js", ws.ClientScript)
+	mux.Handle("GET /events", c.feed)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		last := c.lastWS
+		c.mu.Unlock()
+		render(w, chatPage, c.config(since(last, backlog)))
+	})
+	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		last := c.lastFeed
+		c.mu.Unlock()
+		render(w, feedPage, c.config(since(last, backlog)))
+	})
+	return mux
+}
+
+func (c *chat) config(since string) pageConfig {
+	return pageConfig{
+		Rooms:           defaultRooms,
+		Since:           since,
+		MaxNickLength:   MaxNickLength,
+		MaxRoomLength:   MaxRoomLength,
+		MaxMessageRunes: MaxMessageRunes,
+		MaxRooms:        MaxRoomsPerConn,
+		NickRule:        errBadNick.Error(),
+		RoomRule:        errBadRoom.Error(),
+		NickPattern:     nickPattern,
+		RoomPattern:     roomPattern,
+	}
+}
+
+func render(w http.ResponseWriter, t *template.Template, cfg pageConfig) {
+	js, _ := json.Marshal(cfg) // cannot fail
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	t.Execute(w, template.JS(js))
+}
+
+// since returns the ID n events before id: IDs are "epoch-seq", one
+// sequence for all topics. It returns "" when id is "".
+func since(id string, n int) string {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return ""
+	}
+	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil {
+		return ""
+	}
+	return id[:i+1] + strconv.FormatUint(max(seq, uint64(n)+1)-uint64(n), 10)
+}
+
+// shutdown closes every connection and stream.
+func (c *chat) shutdown(ctx context.Context) error {
+	c.closing.Store(true)
+	return errors.Join(c.hub.Shutdown(ctx), c.feed.Shutdown(ctx))
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/realtime-go/realtime/sse"
+	"github.com/realtime-go/realtime/ws"
+)
+
+// A chat holds who is connected and in which rooms, and wires the two
+// packages together: every room message goes to the WebSocket hub (topic
+// "#room") for the chat pages and to the SSE broker (topic "room") for the
+// read-only feed.
+type chat struct {
+	hub  *ws.Hub
+	feed *sse.Broker
+
+	closing atomic.Bool // set by shutdown: publishes may fail from then on
+
+	mu       sync.Mutex
+	conns    map[*ws.Conn]*member
+	rooms    map[string]map[string]int // room -> nick -> connections
+	lastWS   string                    // ID of the last hub message
+	lastFeed string                    // ID of the last feed event
+}
+
+// A member is one connection's nickname, rooms and send budget.
+type member struct {
+	nick  string
+	rooms []string
+	limit limiter
+}
+
+func newChat() *chat {
+	c := &chat{
+		conns: make(map[*ws.Conn]*member),
+		rooms: make(map[string]map[string]int),
+	}
+	c.hub = ws.NewHub(ws.HubOptions{
+		Conn:             ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Topics:           c.topics,
+		OnConnect:        c.connect,
+		OnMessage:        c.message,
+		OnClose:          c.closed,
+		MaxTopicsPerConn: 2*MaxRoomsPerConn + 1,
+	})
+	c.feed = sse.NewBroker(sse.BrokerOptions{Topics: feedTopics})
+	return c
+}
+
+// startTopic holds one marker published when a chat starts without saved
+// history. A resume is always after an ID, so the marker's ID is what a new
+// page resumes from to get everything since: the first room message has
+// the ID after it. No page can follow the topic: it is not a room name.
+const startTopic = "*"
+
+// markStart publishes the start marker to the hub and the feed.
+func (c *chat) markStart() {
+	c.publish(startTopic, event{Type: "start", Time: now()})
+	data, _ := json.Marshal(event{Type: "start", Time: now()}) // cannot fail
+	id, err := c.feed.Publish(startTopic, sse.Event{Type: "start", Data: string(data)})
+	if err != nil {
+		slog.Error("publish to the feed", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.lastFeed = id
+	c.mu.Unlock()
+}
+
+// parseJoin reads the nickname and rooms of a /ws request:
+// /ws?nick=ann&room=general&room=random.
+func parseJoin(r *http.Request) (nick string, rooms []string, err error) {
+	q := r.URL.Query()
+	nick = q.Get("nick")
+	if !validNick(nick) {
+		return "", nil, errBadNick
+	}
+	rooms = q["room"]
+	slices.Sort(rooms)
+	rooms = slices.Compact(rooms)
+	if len(rooms) > MaxRoomsPerConn {
+		return "", nil, errTooMany
+	}
+	for _, room := range rooms {
+		if !validRoom(room) {
+			return "", nil, fmt.Errorf("%q: %w", room, errBadRoom)
+		}
+	}
+	return nick, rooms, nil
+}
+
+// topics is the hub's Topics hook: a connection follows its rooms and its
+// own direct messages, nothing it names itself.
+func (c *chat) topics(r *http.Request) ([]string, error) {
+	nick, rooms, err := parseJoin(r)
+	if err != nil {
+		return nil, &ws.StatusError{Code: http.StatusBadRequest, Reason: err.Error()}
+	}
+	topics := []string{userTopic(nick)}
+	for _, room := range rooms {
+		topics = append(topics, roomTopic(room), liveTopic(room))
+	}
+	return topics, nil
+}
+
+// feedTopics is the broker's Topics hook: /events?topic=ROOM.
+func feedTopics(r *http.Request) ([]string, error) {
+	rooms := r.URL.Query()["topic"]
+	for _, room := range rooms {
+		if !validRoom(room) {
+			return nil, &sse.StatusError{Code: http.StatusBadRequest, Err: fmt.Errorf("%q: %w", room, errBadRoom)}
+		}
+	}
+	return rooms, nil
+}
+
+// connect registers a new connection and welcomes it.
+func (c *chat) connect(conn *ws.Conn, r *http.Request) {
+	nick, rooms, _ := parseJoin(r) // checked by topics
+	c.mu.Lock()
+	c.conns[conn] = &member{nick: nick, rooms: rooms}
+	var changed []string
+	for _, room := range rooms {
+		if c.enter(room, nick) {
+			changed = append(changed, room)
+		}
+	}
+	members := make(map[string][]string, len(rooms))
+	for _, room := range rooms {
+		members[room] = c.members(room)
+	}
+	c.mu.Unlock()
+	c.send(conn, reply{Type: "welcome", Nick: nick, Rooms: rooms, Members: members})
+	for _, room := range changed {
+		c.publishMembers(room)
+	}
+}
+
+// closed forgets a connection that ended.
+func (c *chat) closed(conn *ws.Conn, err error) {
+	c.mu.Lock()
+	m := c.conns[conn]
+	delete(c.conns, conn)
+	var changed []string
+	if m != nil {
+		for _, room := range m.rooms {
+			if c.exit(room, m.nick) {
+				changed = append(changed, room)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, room := range changed {
+		c.publishMembers(room)
+	}
+}
+
+// enter counts one more connection of nick in room, and reports whether
+// the room's members changed. c.mu is held.
+func (c *chat) enter(room, nick string) bool {
+	if c.rooms[room] == nil {
+		c.rooms[room] = make(map[string]int)
+	}
+	c.rooms[room][nick]++
+	return c.rooms[room][nick] == 1
+}
+
+// exit counts one connection of nick fewer in room, and reports whether
+// the room's members changed. c.mu is held.
+func (c *chat) exit(room, nick string) bool {
+	n := c.rooms[room][nick] - 1
+	if n > 0 {
+		c.rooms[room][nick] = n
+		return false
+	}
+	delete(c.rooms[room], nick)
+	if len(c.rooms[room]) == 0 {
+		delete(c.rooms, room)
+	}
+	return true
+}
+
+// members returns the nicknames in room, sorted. c.mu is held.
+func (c *chat) members(room string) []string {
+	out := make([]string, 0, len(c.rooms[room]))
+	for nick := range c.rooms[room] {
+		out = append(out, nick)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// message handles one message from a page.
+func (c *chat) message(conn *ws.Conn, typ ws.MessageType, data []byte) {
+	c.mu.Lock()
+	m := c.conns[conn]
+	allowed := m != nil && m.limit.allow(time.Now())
+	c.mu.Unlock()
+	if m == nil {
+		return
+	}
+	if !allowed {
+		c.fail(conn, codeRateLimited, errRateLimited)
+		return
+	}
+	var cmd command
+	if typ != ws.MessageText {
+		c.fail(conn, codeBadJSON, errors.New("send JSON text messages, not binary ones"))
+		return
+	}
+	if err := json.Unmarshal(data, &cmd); err != nil {
+		c.fail(conn, codeBadJSON, fmt.Errorf("that message is not valid JSON: %w", err))
+		return
+	}
+	switch cmd.Type {
+	case "say":
+		c.say(conn, m, cmd)
+	case "dm":
+		c.dm(conn, m, cmd)
+	case "join":
+		c.join(conn, m, cmd.Room)
+	case "leave":
+		c.leave(conn, m, cmd.Room)
+	case "typing":
+		if c.inRoom(conn, m, cmd.Room) {
+			c.publish(liveTopic(cmd.Room), event{Type: "typing", Room: cmd.Room, Nick: m.nick, Time: now()})
+		}
+	default:
+		c.fail(conn, codeBadCommand, fmt.Errorf("unknown message type %q: want say, dm, join, leave or typing", cmd.Type))
+	}
+}
+
+func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
+	if !c.inRoom(conn, m, cmd.Room) || !c.checkText(conn, cmd.Text) {
+		return
+	}
+	e := event{Type: "message", Room: cmd.Room, From: m.nick, Text: cmd.Text, Time: now()}
+	if c.publish(roomTopic(cmd.Room), e) {
+		c.publishFeed(cmd.Room, e)
+	}
+}
+
+func (c *chat) dm(conn *ws.Conn, m *member, cmd command) {
+	if !validNick(cmd.To) {
+		c.fail(conn, codeBadNick, fmt.Errorf("%q: %w", cmd.To, errBadNick))
+		return
+	}
+	if !c.checkText(conn, cmd.Text) {
+		return
+	}
+	e := event{Type: "dm", From: m.nick, To: cmd.To, Text: cmd.Text, Time: now()}
+	// The recipient's copy, and the sender's for their other tabs.
+	if c.publish(userTopic(cmd.To), e) && cmd.To != m.nick {
+		c.publish(userTopic(m.nick), e)
+	}
+}
+
+func (c *chat) join(conn *ws.Conn, m *member, room string) {
+	if !validRoom(room) {
+		c.fail(conn, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
+		return
+	}
+	c.mu.Lock()
+	if slices.Contains(m.rooms, room) {
+		c.mu.Unlock()
+		return
+	}
+	if len(m.rooms) >= MaxRoomsPerConn {
+		c.mu.Unlock()
+		c.fail(conn, codeTooMany, errTooMany)
+		return
+	}
+	if err := conn.Join(roomTopic(room), liveTopic(room)); err != nil {
+		c.mu.Unlock()
+		c.fail(conn, codeUnavailable, err)
+		return
+	}
+	m.rooms = append(m.rooms, room)
+	slices.Sort(m.rooms)
+	changed := c.enter(room, m.nick)
+	c.mu.Unlock()
+	c.publish(roomTopic(room), event{Type: "notice", Room: room, Nick: m.nick, Event: "joined", Time: now()})
+	if changed {
+		c.publishMembers(room)
+	}
+}
+
+func (c *chat) leave(conn *ws.Conn, m *member, room string) {
+	if !c.inRoom(conn, m, room) {
+		return
+	}
+	c.mu.Lock()
+	conn.Leave(roomTopic(room), liveTopic(room))
+	m.rooms = slices.DeleteFunc(m.rooms, func(r string) bool { return r == room })
+	changed := c.exit(room, m.nick)
+	c.mu.Unlock()
+	c.publish(roomTopic(room), event{Type: "notice", Room: room, Nick: m.nick, Event: "left", Time: now()})
+	if changed {
+		c.publishMembers(room)
+	}
+}
+
+// inRoom reports whether m is in room, and answers the page when not.
+func (c *chat) inRoom(conn *ws.Conn, m *member, room string) bool {
+	if !validRoom(room) {
+		c.fail(conn, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
+		return false
+	}
+	c.mu.Lock()
+	in := slices.Contains(m.rooms, room)
+	c.mu.Unlock()
+	if !in {
+		c.fail(conn, codeNotInRoom, fmt.Errorf("#%s: %w", room, errNotInRoom))
+	}
+	return in
+}
+
+// checkText reports whether text can be sent, and answers the page when
+// not.
+func (c *chat) checkText(conn *ws.Conn, text string) bool {
+	switch err := checkText(text); {
+	case errors.Is(err, errTooLong):
+		c.fail(conn, codeTooLong, err)
+	case err != nil:
+		c.fail(conn, codeEmpty, err)
+	default:
+		return true
+	}
+	return false
+}
+
+func (c *chat) publishMembers(room string) {
+	c.mu.Lock()
+	members := c.members(room)
+	c.mu.Unlock()
+	c.publish(liveTopic(room), event{Type: "members", Room: room, Members: members, Time: now()})
+}
+
+// publish sends e to the pages following topic, and reports whether it
+// could.
+func (c *chat) publish(topic string, e event) bool {
+	id, err := c.hub.PublishJSON(topic, e)
+	if err != nil {
+		if !c.closing.Load() {
+			slog.Error("publish", "topic", topic, "err", err)
+		}
+		return false
+	}
+	c.mu.Lock()
+	c.lastWS = id
+	c.mu.Unlock()
+	return true
+}
+
+// publishFeed sends a room message to the read-only feed.
+func (c *chat) publishFeed(room string, e event) {
+	data, _ := json.Marshal(e) // cannot fail
+	id, err := c.feed.Publish(room, sse.Event{Data: string(data)})
+	if err != nil {
+		if !c.closing.Load() {
+			slog.Error("publish to the feed", "room", room, "err", err)
+		}
+		return
+	}
+	c.mu.Lock()
+	c.lastFeed = id
+	c.mu.Unlock()
+}
+
+// send writes a reply to one connection.
+func (c *chat) send(conn *ws.Conn, r reply) {
+	data, _ := json.Marshal(r) // cannot fail
+	conn.Send(ws.MessageText, data)
+}
+
+// fail tells a page what was wrong with what it sent.
+func (c *chat) fail(conn *ws.Conn, code string, err error) {
+	c.send(conn, reply{Type: "error", Code: code, Error: err.Error()})
+}
+
+func now() int64 { return time.Now().UnixMilli() }
+
+// A limiter is a token bucket: MessageBurst messages at once, refilled at
+// MessagesPerSecond.
+type limiter struct {
+	tokens float64
+	last   time.Time
+}
+
+func (l *limiter) allow(now time.Time) bool {
+	if l.last.IsZero() {
+		l.tokens = MessageBurst
+	} else {
+		l.tokens = min(MessageBurst, l.tokens+now.Sub(l.last).Seconds()*MessagesPerSecond)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
