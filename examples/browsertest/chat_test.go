@@ -78,8 +78,19 @@ func TestChat(t *testing.T) {
 	bob.waitText("@ann", "psst, bob")
 	bob.waitJS("an unread badge", `document.querySelector('#dms li[data-key="@ann"] .badge')?.textContent === "1"`)
 
-	// A restart with history: both pages come back by themselves, and
-	// whatever is said while one of them is away arrives once.
+	// Rooms: bob joins #games and leaves #random; ann joins #games and bob
+	// sees her arrive.
+	bob.do("join games", chromedp.SendKeys(chromedp.CSS("#join-room"), "games"+kb.Enter))
+	bob.waitJS("in games", `chat.rooms.includes("games") && document.getElementById("title").textContent === "#games"`)
+	bob.do("leave random", chromedpClick(`#rooms li[data-key="#random"] .x`))
+	bob.waitJS("out of random", `!chat.rooms.includes("random") && !document.querySelector('#rooms li[data-key="#random"]')`)
+	ann.do("join games", chromedp.SendKeys(chromedp.CSS("#join-room"), "games"+kb.Enter))
+	bob.waitJS("ann joined", `(chat.convs["#games"] || []).some(m => m.type === "notice" && m.text.startsWith("ann joined"))`)
+	bob.waitJS("ann among the people", `[...document.querySelectorAll("#people .item")].some(e => e.textContent === "ann")`)
+
+	// A restart with history: both pages come back by themselves, in the
+	// rooms they are in now, and whatever is said while one of them is away
+	// arrives once.
 	want := []string{"Hello from ann", "Hi ann, how are you?", "Great! Trying the live feed."}
 	opens := eval[int](ann, `chat.opens`)
 	srv.restart()
@@ -87,6 +98,9 @@ func TestChat(t *testing.T) {
 	ann.do("back to general", chromedpClick(`#rooms li[data-key="#general"] .item`))
 	ann.say("Back after the restart")
 	bob.waitJS("bob back", fmt.Sprintf(`chat.opens > %d && chat.state === "live"`, opens))
+	bob.say("Games after the restart")
+	ann.waitText("#games", "Games after the restart")
+	bob.do("back to general", chromedpClick(`#rooms li[data-key="#general"] .item`))
 	bob.say("Me too")
 	want = append(want, "Back after the restart", "Me too")
 	for _, p := range []*tab{ann, bob} {
