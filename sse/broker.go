@@ -151,7 +151,8 @@ type Broker struct {
 	active   int  // handlers running
 	closing  bool // Shutdown was called
 	shutdown chan struct{}
-	idle     chan struct{} // closed when closing and active == 0
+	idle     chan struct{}          // closed when closing and active == 0
+	streams  map[*hijacked]struct{} // taken-over HTTP/1.x streams
 
 	opened, refused, rejected, writeFailed atomic.Uint64
 }
@@ -194,6 +195,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		log:      opts.Logger,
 		shutdown: make(chan struct{}),
 		idle:     make(chan struct{}),
+		streams:  make(map[*hijacked]struct{}),
 	}
 }
 
@@ -298,6 +300,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.active == 0 {
 			close(b.idle)
 		}
+		for s := range b.streams {
+			s.shutdown()
+		}
 	}
 	b.mu.Unlock()
 	select {
@@ -347,13 +352,19 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.unavailable(w, "sse: server shutting down")
 		return
 	}
-	defer b.leave()
+	if !b.serve(w, r, topics) {
+		b.leave()
+	}
+}
+
+// serve serves one stream and reports whether it handed the connection
+// over to a hijacked stream, which then calls b.leave itself.
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) (handedOver bool) {
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
-		return
+		return false
 	}
-
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
@@ -363,12 +374,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, hub.ErrTooManySubscribers) || errors.Is(err, hub.ErrClosed) {
 			b.unavailable(w, "sse: too many streams open, try again later")
-			return
+			return false
 		}
 		b.refuse(w, b.hubError(err))
-		return
+		return false
 	}
-	defer sub.Close()
 	b.opened.Add(1)
 	if b.log != nil {
 		b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
@@ -392,11 +402,19 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range replay {
 		sw.appendRaw(m.Data)
 	}
+	if r.ProtoMajor == 1 {
+		if conn, _, err := sw.rc.Hijack(); err == nil {
+			b.takeOver(r, conn, sw, sub)
+			return true
+		}
+	}
+	defer sub.Close()
 	err = sw.Flush()
 	if err == nil {
 		err = b.stream(r.Context(), sw, sub)
 	}
-	b.ended(r, sw, sub, err)
+	b.ended(r.RemoteAddr, sw.Err() != nil, err)
+	return false
 }
 
 // gapEvent returns the event that reports g.
@@ -478,18 +496,19 @@ func (b *Broker) write(sw *Writer, msgs []*hub.Message) error {
 	return sw.Flush()
 }
 
-// ended counts and logs how a stream ended.
-func (b *Broker) ended(r *http.Request, sw *Writer, sub *hub.Subscriber, err error) {
+// ended counts and logs how a stream ended; writeFailed says whether a
+// write or flush failed.
+func (b *Broker) ended(remote string, writeFailed bool, err error) {
 	level, msg := slog.LevelDebug, "sse: stream closed"
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		level, msg = slog.LevelWarn, "sse: stream ended: client too slow, queue full"
-	case sw.Err() != nil:
+	case writeFailed:
 		b.writeFailed.Add(1)
 		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
 	}
 	if b.log != nil {
-		b.log.LogAttrs(r.Context(), level, msg, slog.Any("reason", err), slog.String("remote", r.RemoteAddr))
+		b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))
 	}
 }
 

@@ -24,11 +24,12 @@ func publish(t testing.TB, b *Broker, topic string, ev Event) string {
 }
 
 func TestBrokerDelivers(t *testing.T) {
-	for _, h2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
 			checkGoroutines(t)
 			b := NewBroker(BrokerOptions{})
-			ts, c := newServer(t, b, h2)
+			ts, c := newModeServer(t, b, mode)
+			h2 := mode == "http2"
 			resp, r := open(t, c, ts.URL+"?topic=a&topic=b")
 			if h2 != (resp.ProtoMajor == 2) {
 				t.Fatalf("protocol %s, want HTTP/2 %v", resp.Proto, h2)
@@ -70,26 +71,30 @@ func TestBrokerDelivers(t *testing.T) {
 }
 
 func TestBrokerHeartbeat(t *testing.T) {
-	checkGoroutines(t)
-	b := NewBroker(BrokerOptions{Heartbeat: 10 * time.Millisecond})
-	ts, c := newServer(t, b, false)
-	_, r := open(t, c, ts.URL+"?topic=a")
-	beats := 0
-	r.OnComment = func(string) {
-		if beats++; beats == 3 {
-			publish(t, b, "a", Event{Data: "after beats"})
-		}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			checkGoroutines(t)
+			b := NewBroker(BrokerOptions{Heartbeat: 10 * time.Millisecond})
+			ts, c := newModeServer(t, b, mode)
+			_, r := open(t, c, ts.URL+"?topic=a")
+			beats := 0
+			r.OnComment = func(string) {
+				if beats++; beats == 3 {
+					publish(t, b, "a", Event{Data: "after beats"})
+				}
+			}
+			if ev := next(t, r); ev.Data != "after beats" || beats < 3 {
+				t.Fatalf("got %+v after %d heartbeats", ev, beats)
+			}
+			b.Shutdown(context.Background())
+		})
 	}
-	if ev := next(t, r); ev.Data != "after beats" || beats < 3 {
-		t.Fatalf("got %+v after %d heartbeats", ev, beats)
-	}
-	b.Shutdown(context.Background())
 }
 
 func TestBrokerResume(t *testing.T) {
 	checkGoroutines(t)
 	b := NewBroker(BrokerOptions{Retry: 5 * time.Millisecond})
-	ts, c := newServer(t, b, false)
+	ts, c, dl := newDropServer(t, b)
 
 	// A browser-style client: it reads events until the connection drops,
 	// then reconnects with Last-Event-ID.
@@ -121,7 +126,7 @@ func TestBrokerResume(t *testing.T) {
 			switch i % 50 {
 			case 25:
 				opened = b.Stats().Opened
-				ts.CloseClientConnections()
+				dl.dropAll()
 			case 35:
 				for deadline := time.Now().Add(10 * time.Second); b.Stats().Opened == opened && time.Now().Before(deadline); {
 					time.Sleep(time.Millisecond)
@@ -359,9 +364,15 @@ func TestBrokerPublishErrors(t *testing.T) {
 // TestBrokerSlowClient checks that a client that never reads does not slow
 // the others, and is disconnected by the write deadline.
 func TestBrokerSlowClient(t *testing.T) {
+	for _, mode := range modes[:2] {
+		t.Run(mode, func(t *testing.T) { testSlowClient(t, mode) })
+	}
+}
+
+func testSlowClient(t *testing.T, mode string) {
 	checkGoroutines(t)
 	b := NewBroker(BrokerOptions{WriteTimeout: 200 * time.Millisecond})
-	ts, c := newServer(t, b, false)
+	ts, c := newModeServer(t, b, mode)
 	payload := strings.Repeat("x", 32<<10)
 
 	// run publishes events one at a time, each once every reader has it,
@@ -434,9 +445,15 @@ func TestBrokerQueueBound(t *testing.T) {
 }
 
 func TestBrokerConnectDisconnect(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) { testConnectDisconnect(t, mode) })
+	}
+}
+
+func testConnectDisconnect(t *testing.T, mode string) {
 	checkGoroutines(t)
 	b := NewBroker(BrokerOptions{})
-	ts, c := newServer(t, b, false)
+	ts, c := newModeServer(t, b, mode)
 	const cycles, workers = 1000, 4
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -474,10 +491,18 @@ func TestBrokerConnectDisconnect(t *testing.T) {
 }
 
 func TestBrokerShutdownManyStreams(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) { testShutdownManyStreams(t, mode) })
+	}
+}
+
+func testShutdownManyStreams(t *testing.T, mode string) {
 	checkGoroutines(t)
 	b := NewBroker(BrokerOptions{})
-	ts, c := newServer(t, b, false)
-	c.Transport.(*http.Transport).MaxIdleConnsPerHost = 1000
+	ts, c := newModeServer(t, b, mode)
+	if tr, ok := c.Transport.(*http.Transport); ok {
+		tr.MaxIdleConnsPerHost = 1000
+	}
 	const streams = 1000
 	ends := make(chan error, streams)
 	for i := range streams {

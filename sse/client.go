@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -100,8 +101,8 @@ func (s *Stream) connect() error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		resp.Body.Close()
 		se := &StatusError{Code: resp.StatusCode, Header: resp.Header}
-		if len(body) > 0 {
-			se.Err = errors.New(string(body))
+		if msg := strings.TrimSpace(string(body)); msg != "" {
+			se.Err = errors.New(msg)
 		}
 		if resp.StatusCode == http.StatusOK {
 			se.Err = fmt.Errorf("content type %q, not text/event-stream", mt)

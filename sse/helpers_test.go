@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -131,4 +132,80 @@ func rawStream(t testing.TB, addr, path string) (net.Conn, *bufio.Reader) {
 			return conn, br
 		}
 	}
+}
+
+// dropListener remembers the connections it accepts, so that a test can
+// break them all, hijacked ones included (httptest's
+// CloseClientConnections forgets hijacked connections).
+type dropListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *dropListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// dropAll closes every connection accepted so far.
+func (l *dropListener) dropAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
+}
+
+// newDropServer is newServer over HTTP/1.1 with a dropListener.
+func newDropServer(t testing.TB, h http.Handler) (*httptest.Server, *http.Client, *dropListener) {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	dl := &dropListener{Listener: ts.Listener}
+	ts.Listener = dl
+	ts.Start()
+	c := ts.Client()
+	t.Cleanup(func() {
+		c.CloseIdleConnections()
+		ts.Close()
+		dl.dropAll()
+	})
+	return ts, c, dl
+}
+
+// flushOnly is middleware's ResponseWriter that offers Flush and write
+// deadlines but neither Hijack nor Unwrap: the Broker serves it from the
+// handler's goroutine.
+type flushOnly struct{ w http.ResponseWriter }
+
+func (f flushOnly) SetWriteDeadline(t time.Time) error {
+	return http.NewResponseController(f.w).SetWriteDeadline(t)
+}
+
+func (f flushOnly) Header() http.Header         { return f.w.Header() }
+func (f flushOnly) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f flushOnly) WriteHeader(code int)        { f.w.WriteHeader(code) }
+func (f flushOnly) Flush()                      { f.w.(http.Flusher).Flush() }
+
+// modes are the three ways a Broker serves a stream.
+var modes = []string{"http1", "http1-handler", "http2"}
+
+// newModeServer serves b in the given mode.
+func newModeServer(t testing.TB, b http.Handler, mode string) (*httptest.Server, *http.Client) {
+	t.Helper()
+	switch mode {
+	case "http1-handler":
+		return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.ServeHTTP(flushOnly{w}, r)
+		}), false)
+	case "http2":
+		return newServer(t, b, true)
+	}
+	return newServer(t, b, false)
 }

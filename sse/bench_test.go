@@ -1,0 +1,184 @@
+package sse
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func BenchmarkAppendEvent(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		ev   Event
+	}{
+		{"small", Event{ID: "Xk3f-1042", Data: `{"sym":"ACME","price":12.5}`}},
+		{"lines", Event{ID: "Xk3f-1042", Type: "tick", Data: strings.Repeat("a line of text\n", 20)}},
+		{"1KiB", Event{ID: "Xk3f-1042", Data: strings.Repeat("x", 1024)}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			buf := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tt.ev.Data)))
+			for b.Loop() {
+				buf, _ = AppendEvent(buf[:0], tt.ev)
+			}
+		})
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	ev, _ := AppendEvent(nil, Event{ID: "Xk3f-1042", Type: "tick", Data: `{"sym":"ACME","price":12.5}`})
+	stream := strings.Repeat(string(ev), 1000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(stream)))
+	for b.Loop() {
+		r := NewReader(strings.NewReader(stream))
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// countingWriter is an in-process http.ResponseWriter that counts the bytes
+// written to all of them, so that a benchmark measures the hub and the
+// writer without a network. It can flush but not set deadlines.
+type countingWriter struct {
+	h     http.Header
+	total *atomic.Int64
+	want  *atomic.Int64
+	reach chan struct{}
+}
+
+func (w *countingWriter) Header() http.Header { return w.h }
+func (w *countingWriter) WriteHeader(int)     {}
+func (w *countingWriter) Flush()              {}
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.total.Add(int64(len(p))) >= w.want.Load() {
+		select {
+		case w.reach <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// BenchmarkBrokerFanout publishes one event to every subscriber and waits
+// until each stream's writer has written it: the in-process cost of the
+// hub and the writers, per publish.
+func BenchmarkBrokerFanout(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			br := NewBroker(BrokerOptions{Heartbeat: -1, Retry: -1})
+			var total, want atomic.Int64
+			want.Store(1 << 62)
+			reach := make(chan struct{}, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for range n {
+				w := &countingWriter{h: http.Header{}, total: &total, want: &want, reach: reach}
+				req := httptest.NewRequest("GET", "/?topic=prices", nil).WithContext(ctx)
+				wg.Go(func() { br.ServeHTTP(w, req) })
+			}
+			for br.Stats().Streams < n {
+				time.Sleep(time.Millisecond)
+			}
+			ev := Event{Data: `{"sym":"ACME","price":12.5}`}
+
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var deliveries int64
+			for i := 0; i < b.N; i++ {
+				// IDs grow in length: count the bytes of this one.
+				id := fmt.Sprintf("%s-%d", br.hub.Epoch(), i+1)
+				size, _ := EncodedLen(Event{ID: id, Data: ev.Data})
+				want.Store(total.Load() + int64(size*n))
+				if _, err := br.Publish("prices", ev); err != nil {
+					b.Fatal(err)
+				}
+				for total.Load() < want.Load() {
+					<-reach
+				}
+				deliveries += int64(n)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(deliveries)/time.Since(start).Seconds(), "deliveries/s")
+			cancel()
+			wg.Wait()
+			br.Shutdown(context.Background())
+		})
+	}
+}
+
+// BenchmarkIdleStream reports the memory one idle stream costs: b.N
+// streams are opened over real 127.0.0.1 connections (HTTP/1.1, raw TCP
+// clients that hold only their socket) and left idle. "B/stream" counts the
+// server's heap and goroutine stacks plus the client's socket;
+// "broker-B/stream" is the Broker's own share, measured again with
+// in-process writers (its handler goroutine included). Run it with
+// -benchtime=2000x.
+func BenchmarkIdleStream(b *testing.B) {
+	b.Run("tcp", func(b *testing.B) {
+		br := NewBroker(BrokerOptions{})
+		ts := httptest.NewServer(br)
+		defer ts.Close()
+		addr := ts.Listener.Addr().String()
+		heap0, stack0 := inUse()
+		conns := make([]any, 0, b.N)
+		for range b.N {
+			conn, _ := rawStream(b, addr, "/?topic=idle")
+			conns = append(conns, conn)
+		}
+		for br.Stats().Streams < b.N {
+			time.Sleep(time.Millisecond)
+		}
+		heap1, stack1 := inUse()
+		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "B/stream")
+		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
+		runtime.KeepAlive(conns)
+		br.Shutdown(context.Background())
+	})
+	b.Run("in-process", func(b *testing.B) {
+		br := NewBroker(BrokerOptions{})
+		var total, want atomic.Int64
+		want.Store(1 << 62)
+		reach := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		heap0, stack0 := inUse()
+		for range b.N {
+			w := &countingWriter{h: http.Header{}, total: &total, want: &want, reach: reach}
+			req := httptest.NewRequest("GET", "/?topic=idle", nil).WithContext(ctx)
+			wg.Go(func() { br.ServeHTTP(w, req) })
+		}
+		for br.Stats().Streams < b.N {
+			time.Sleep(time.Millisecond)
+		}
+		heap1, stack1 := inUse()
+		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "broker-B/stream")
+		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
+		cancel()
+		wg.Wait()
+		br.Shutdown(context.Background())
+	})
+}
+
+// inUse returns the bytes of heap and of goroutine stacks in use after a
+// collection.
+func inUse() (heap, stack int64) {
+	var m runtime.MemStats
+	for range 2 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc), int64(m.StackInuse)
+}

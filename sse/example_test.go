@@ -1,0 +1,153 @@
+package sse_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/realtime-go/realtime/sse"
+)
+
+func ExampleAppendEvent() {
+	b, err := sse.AppendEvent(nil, sse.Event{
+		ID:    "42",
+		Type:  "price",
+		Data:  "ACME 12.50\nGLOBEX 7.25",
+		Retry: 2 * time.Second,
+	})
+	fmt.Printf("%s", b)
+	fmt.Println(err)
+
+	// A value that would start a field of its own is refused.
+	_, err = sse.AppendEvent(nil, sse.Event{ID: "1\ndata: injected"})
+	fmt.Println(err)
+	// Output:
+	// id: 42
+	// event: price
+	// retry: 2000
+	// data: ACME 12.50
+	// data: GLOBEX 7.25
+	//
+	// <nil>
+	// sse: invalid event id: contains CR, LF or NUL, or is not UTF-8
+}
+
+func ExampleReader() {
+	stream := "retry: 1000\r\n: a comment\r\nid: 7\r\nevent: greeting\r\ndata: hello\r\ndata: world\r\n\r\ndata: no id given\r\n\r\n"
+	r := sse.NewReader(strings.NewReader(stream))
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Printf("id=%s type=%s data=%q\n", ev.ID, ev.Type, ev.Data)
+	}
+	fmt.Println("reconnect after", r.Retry())
+	// Output:
+	// id=7 type=greeting data="hello\nworld"
+	// id=7 type=message data="no id given"
+	// EOF
+	// reconnect after 1s
+}
+
+func ExampleBroker() {
+	b := sse.NewBroker(sse.BrokerOptions{})
+	srv := httptest.NewServer(b) // in a program: http.Handle("/events", b)
+	defer srv.Close()
+	defer b.Shutdown(context.Background())
+
+	resp, err := http.Get(srv.URL + "?topic=prices")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Header.Get("Content-Type"))
+
+	b.Publish("prices", sse.Event{Type: "tick", Data: `{"ACME":12.5}`})
+	b.Publish("news", sse.Event{Data: "not subscribed"})
+	b.Publish("prices", sse.Event{Data: `{"ACME":12.75}`})
+
+	r := sse.NewReader(resp.Body)
+	for range 2 {
+		ev, err := r.Next()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(ev.Type, ev.Data)
+	}
+	// Output:
+	// text/event-stream
+	// tick {"ACME":12.5}
+	// message {"ACME":12.75}
+}
+
+func ExampleWriter() {
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		sw := sse.NewWriter(w)
+		for i := range 3 {
+			if err := sw.Send(sse.Event{ID: fmt.Sprint(i), Data: "tick"}); err != nil {
+				return // the client went away or stalled
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	handler(rec, httptest.NewRequest("GET", "/", nil))
+	fmt.Print(rec.Body.String())
+	// Output:
+	// id: 0
+	// data: tick
+	//
+	// id: 1
+	// data: tick
+	//
+	// id: 2
+	// data: tick
+}
+
+func ExampleClient() {
+	b := sse.NewBroker(sse.BrokerOptions{})
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	defer b.Shutdown(context.Background())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := (&sse.Client{}).Subscribe(ctx, srv.URL+"?topic=news", "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+
+	b.Publish("news", sse.Event{Data: "hello"})
+	ev, err := s.Next()
+	fmt.Println(ev.Data, err, ev.ID == s.LastEventID())
+	// Output:
+	// hello <nil> true
+}
+
+func ExampleStatusError() {
+	b := sse.NewBroker(sse.BrokerOptions{
+		Topics: func(r *http.Request) ([]string, error) {
+			user := r.Header.Get("X-User") // a real server checks a session
+			if user == "" {
+				return nil, &sse.StatusError{Code: http.StatusUnauthorized, Err: fmt.Errorf("log in to follow your feed")}
+			}
+			return []string{"user:" + user}, nil
+		},
+	})
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	defer b.Shutdown(context.Background())
+
+	_, err := (&sse.Client{}).Subscribe(context.Background(), srv.URL, "")
+	fmt.Println(err)
+	// Output:
+	// sse: status 401 Unauthorized: log in to follow your feed
+}
