@@ -311,8 +311,11 @@ func TestHubSlowConsumer(t *testing.T) {
 		messages = 200
 	)
 	check := checkGoroutines(t)
+	// The write timeout is generous: on a loaded machine a healthy
+	// reader's writer can wait its turn for the CPU longer than a short
+	// deadline, and be taken for slow.
 	h := NewHub(HubOptions{
-		Conn:        AcceptOptions{WriteTimeout: 500 * time.Millisecond},
+		Conn:        AcceptOptions{WriteTimeout: 5 * time.Second},
 		HistorySize: -1,
 	})
 	srv := httptest.NewServer(h)
