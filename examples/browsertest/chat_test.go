@@ -136,6 +136,15 @@ func TestChat(t *testing.T) {
 	ann.waitJS("the long message back in the box", `document.getElementById("text").value.length > 1000`)
 	ann.screenshot("chat-error")
 	eval[string](ann, `document.getElementById("text").value = ""`)
+	// Past the connection's limit, the server closes it (1009): the page
+	// says so, gives the text back and reconnects.
+	opens = eval[int](ann, `chat.opens`)
+	eval[string](ann, `document.getElementById("text").value = "x".repeat(40000)`)
+	ann.do("send a huge message", chromedpClick(`#composer button[type="submit"]`))
+	ann.waitJS("the 1009 error", `[...document.querySelectorAll('#errors .error[data-code="closed"]')].some(e => e.textContent.includes("1009"))`)
+	ann.waitJS("reconnected with the text back", fmt.Sprintf(`chat.opens > %d && chat.state === "live" &&
+		document.getElementById("text").value.length === 40000`, opens))
+	eval[string](ann, `document.getElementById("text").value = ""`)
 	eval[bool](ann, `chat.sendRaw("{not json")`)
 	ann.waitJS("the JSON error", `document.querySelector('#errors .error[data-code="bad_json"]') !== null`)
 	ann.do("join a bad room", chromedp.SendKeys(chromedp.CSS("#join-room"), "Not A Room!"+kb.Enter))

@@ -14,6 +14,8 @@
   const TYPING_SHOW_MS = 4000;    // how long "… is typing" stays without news
   const ERROR_SHOW_MS = 10000;    // how long an error note stays
   const COUNT_FROM = 0.8;         // show the character count past this share of the limit
+  const MAX_SEEN = 5000;          // message IDs remembered to drop a message seen twice
+  const MAX_ERRORS = 100;         // errors kept in window.chat.errors
 
   const config = JSON.parse(document.getElementById("config").textContent);
   const nickRe = new RegExp(config.nickPattern), roomRe = new RegExp(config.roomPattern);
@@ -67,6 +69,7 @@
 
   function showError(code, text) {
     chat.errors.push({ code, error: text });
+    if (chat.errors.length > MAX_ERRORS) chat.errors.shift();
     // The server's errors are phrases; show them as sentences.
     text = text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? "" : ".");
     const box = document.createElement("div");
@@ -143,17 +146,18 @@
     delete unread[key];
     const box = $("messages");
     box.replaceChildren();
-    const list = conv(key);
+    const list = key ? conv(key) : [];
     if (list.length === 0) {
       const e = document.createElement("div");
       e.className = "empty-room";
       e.innerHTML = "<h3></h3><p></p>";
-      e.querySelector("h3").textContent = key[0] === "#" ? `Welcome to ${key}` : `Direct messages with ${key.slice(1)}`;
-      e.querySelector("p").textContent = key[0] === "#" ? "Nothing said here yet. Say hello!" : "Only the two of you see these.";
+      e.querySelector("h3").textContent = !key ? "You are in no room" : key[0] === "#" ? `Welcome to ${key}` : `Direct messages with ${key.slice(1)}`;
+      e.querySelector("p").textContent = !key ? "Join one on the left, general for instance." : key[0] === "#" ? "Nothing said here yet. Say hello!" : "Only the two of you see these.";
       box.append(e);
     }
     list.forEach((item, i) => renderItem(item, list[i - 1], false));
-    $("title").textContent = key[0] === "#" ? key : "@ " + key.slice(1);
+    $("title").textContent = !key ? "Chat" : key[0] === "#" ? key : "@ " + key.slice(1);
+    $("composer").hidden = !key;
     $("feed-link").hidden = key[0] !== "#";
     $("feed-link").href = "feed?" + new URLSearchParams({ room: key.slice(1) });
     $("text").placeholder = key[0] === "#" ? `Message ${key}` : `Message ${key.slice(1)}`;
@@ -194,6 +198,7 @@
       return el;
     }));
     $("subtitle").textContent = room ? `${people.length} here` : "";
+    $("people").closest("section").hidden = !room;
   }
 
   function renderTyping() {
@@ -210,6 +215,7 @@
     if (id) {
       if (seen.has(id)) { chat.duplicates++; return; }
       seen.add(id);
+      if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value); // the oldest
     }
     if (data.from === chat.nick && data.text === lastSent) lastSent = ""; // it went through
     switch (data.type) {
@@ -381,7 +387,9 @@
   function openSocket() {
     const s = new RealtimeSocket(socketURL(), { lastEventId: config.since || null });
     s.onopen = () => { chat.opens++; setState("live", "Live"); };
-    s.onstatechange = st => { if (st === "connecting") setState("reconnecting", "Reconnecting…"); };
+    s.onstatechange = st => {
+      if (st === "connecting") chat.opens ? setState("reconnecting", "Reconnecting…") : setState("connecting", "Connecting…");
+    };
     s.onmessage = m => {
       if (m.id) { onEvent(m.id, m.data); return; }
       // A reply to this page alone: no ID, JSON text.
@@ -391,7 +399,11 @@
     };
     s.ongap = onGap;
     s.onclose = e => {
-      if (e.code === 1009) showError("closed", "That message was too big for the connection, which the server closed (1009). Reconnecting.");
+      if (e.code === 1009) {
+        showError("closed", "That message was too big for the connection, which the server closed (1009). Reconnecting.");
+        if (!text.value && lastSent) { text.value = lastSent; updateCount(); }
+        lastSent = "";
+      }
       else if (e.code === 1008 || e.code === 1003) showError("closed", `The server closed the connection: ${e.reason || e.code}.`);
     };
     return s;

@@ -5,7 +5,9 @@
 "use strict";
 
 (() => {
-  const MAX_ITEMS = 500; // messages kept on the page, oldest dropped first
+  const MAX_ITEMS = 500;  // messages kept on the page, oldest dropped first
+  const MAX_SEEN = 5000;  // event IDs remembered to drop an event seen twice
+  const MAX_LOG = 10000;  // IDs and texts kept in window.feed
 
   const config = JSON.parse(document.getElementById("config").textContent);
   const $ = id => document.getElementById(id);
@@ -49,10 +51,12 @@
   function onMessage(e) {
     if (seen.has(e.lastEventId)) { feed.duplicates++; return; }
     seen.add(e.lastEventId);
+    if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value); // the oldest
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
     feed.ids.push(e.lastEventId);
     feed.texts.push(m.text);
+    if (feed.ids.length > MAX_LOG) { feed.ids.shift(); feed.texts.shift(); }
     const li = document.createElement("li");
     li.dataset.id = e.lastEventId;
     const who = Object.assign(document.createElement("span"), { className: "who", textContent: m.from });
