@@ -88,7 +88,11 @@
     // A symbol just picked has no chart yet: ask for the recent past again
     // (the symbols already shown ignore what they have); otherwise go on
     // from the last id.
-    connect(adding ? recentFrom() : lastId);
+    if (!adding) { connect(lastId); return; }
+    const from = recentFrom(), s = series[sym], at = from && parseId(from);
+    // A chart kept from before it was unpicked misses what came in between.
+    if (s && at && at.seq > s.lastSeq) pushPoint(s, null);
+    connect(from);
   }
 
   // recentFrom returns an id about MAX_POINTS updates per symbol back.
