@@ -15,7 +15,7 @@
   const ERROR_SHOW_MS = 10000;    // how long an error note stays
   const COUNT_FROM = 0.8;         // show the character count past this share of the limit
   const MAX_SEEN = 5000;          // message IDs remembered to drop a message seen twice
-  const MAX_ERRORS = 100;         // errors kept in window.chat.errors
+  const MAX_ERRORS = 100;         // errors and gaps kept in window.chat
 
   const config = JSON.parse(document.getElementById("config").textContent);
   const nickRe = new RegExp(config.nickPattern), roomRe = new RegExp(config.roomPattern);
@@ -269,6 +269,7 @@
     // less of the recent past than the page asked for.
     if (seen.size === 0) return;
     chat.gaps.push(g);
+    if (chat.gaps.length > MAX_ERRORS) chat.gaps.shift();
     const why = g.reason === "unknown epoch" ? "the server restarted without its history" : "the server no longer holds them";
     for (const r of chat.rooms) add("#" + r, { id: "", type: "gap", text: `Some messages may be missing here: ${why}.` });
   }

@@ -75,6 +75,7 @@
     let g = {};
     try { g = JSON.parse(e.data); } catch { g = { reason: e.data }; }
     feed.gaps.push(g);
+    if (feed.gaps.length > MAX_LOG) feed.gaps.shift();
     const li = document.createElement("li");
     li.className = "gap";
     li.textContent = "Some messages were missed while the feed was away" + (g.reason ? ` (${g.reason}).` : ".");

@@ -13,7 +13,7 @@
   // Named bounds of the page.
   const MAX_POINTS = 120;        // points kept per chart
   const MIN_SPAN = 20;           // a chart is never stretched over fewer intervals
-  const MAX_LOG = 10000;         // ids kept in window.ticker.ids for tests and curious people
+  const MAX_LOG = 10000;         // ids and gaps kept in window.ticker for tests and curious people
   const RETRY_MIN_MS = 1000;     // first wait before reopening a stream the browser gave up on
   const RETRY_MAX_MS = 15000;    // longest wait between such attempts
   const FLASH_MS = 450;          // how long a price change is highlighted
@@ -286,6 +286,7 @@
     try { g = JSON.parse(e.data); } catch { g = { reason: e.data }; }
     const gap = { lastId: g.lastEventId || "", reason: g.reason || "history exceeded" };
     ticker.gaps.push(gap);
+    if (ticker.gaps.length > MAX_LOG) ticker.gaps.shift();
     for (const s of Object.values(series)) pushPoint(s, null);
     picks.forEach(scheduleDraw);
     const why = {
