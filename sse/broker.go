@@ -141,6 +141,19 @@ type BrokerOptions struct {
 // behind, or whose write does not finish within WriteTimeout, is ended;
 // the client reconnects and resumes from history.
 //
+// Over HTTP/1.x the Broker takes the connection over once the stream is
+// accepted (with http.ResponseController's Hijack, so middleware that
+// implements Unwrap is fine): it writes the response itself, headers set
+// by middleware included, as a body that ends when the connection closes,
+// and ServeHTTP returns at once. An idle stream then holds no net/http
+// buffers and no goroutine but one parked in a read, which notices at once
+// when the client goes away: about 4.5 KiB per idle stream. As a
+// consequence, middleware sees ServeHTTP return before the stream ends,
+// and http.Server.Shutdown does not wait for these connections: call
+// Broker.Shutdown before it. HTTP/2 streams, and ResponseWriters that
+// cannot be hijacked, are served from ServeHTTP's goroutine with a [Writer]
+// until they end.
+//
 // Its methods are safe for concurrent use.
 type Broker struct {
 	opts BrokerOptions
@@ -288,10 +301,11 @@ func (b *Broker) Stats() Stats {
 // Shutdown stops the Broker: new requests get 503 and Publish returns
 // ErrClosed; every stream writes the events already waiting for it, ends
 // its response normally (browsers reconnect after their retry time, to
-// this server's successor) and its handler returns. Shutdown returns nil
-// when every handler has returned, or ctx.Err() if ctx ends first; a
-// handler stuck in a write ends within WriteTimeout. Calling it again
-// waits again.
+// this server's successor) and its handler or connection is done.
+// Shutdown returns nil when every stream has ended, or ctx.Err() if ctx
+// ends first; a stream stuck in a write ends within WriteTimeout. Calling
+// it again waits again. Call it before http.Server.Shutdown, which neither
+// waits for nor closes the connections the Broker took over.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closing {

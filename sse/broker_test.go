@@ -24,13 +24,16 @@ func publish(t testing.TB, b *Broker, topic string, ev Event) string {
 }
 
 func TestBrokerDelivers(t *testing.T) {
-	for _, mode := range modes {
+	for _, mode := range append(modes, "https1") {
 		t.Run(mode, func(t *testing.T) {
 			checkGoroutines(t)
 			b := NewBroker(BrokerOptions{})
 			ts, c := newModeServer(t, b, mode)
 			h2 := mode == "http2"
 			resp, r := open(t, c, ts.URL+"?topic=a&topic=b")
+			if resp.TLS == nil != (mode == "http1" || mode == "http1-handler") {
+				t.Fatalf("TLS %v in mode %s", resp.TLS != nil, mode)
+			}
 			if h2 != (resp.ProtoMajor == 2) {
 				t.Fatalf("protocol %s, want HTTP/2 %v", resp.Proto, h2)
 			}
@@ -571,4 +574,31 @@ func TestBrokerBehindMiddleware(t *testing.T) {
 		t.Errorf("got %+v", ev)
 	}
 	b.Shutdown(context.Background())
+}
+
+func TestBrokerKeepsMiddlewareHeaders(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			checkGoroutines(t)
+			b := NewBroker(BrokerOptions{})
+			cors := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Access-Control-Allow-Origin", "https://example.com")
+				w.Header().Set("X-Evil", "a\r\nInjected: yes") // net/http's rules apply: no header splitting
+				b.ServeHTTP(w, r)
+			})
+			ts, c := newModeServer(t, cors, mode)
+			resp, r := open(t, c, ts.URL+"?topic=a")
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://example.com" {
+				t.Errorf("Access-Control-Allow-Origin = %q", got)
+			}
+			if resp.Header.Get("Injected") != "" {
+				t.Errorf("a header value split into a header of its own: %v", resp.Header)
+			}
+			publish(t, b, "a", Event{Data: "x"})
+			if ev := next(t, r); ev.Data != "x" {
+				t.Errorf("got %+v", ev)
+			}
+			b.Shutdown(context.Background())
+		})
+	}
 }

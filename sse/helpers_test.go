@@ -206,6 +206,15 @@ func newModeServer(t testing.TB, b http.Handler, mode string) (*httptest.Server,
 		}), false)
 	case "http2":
 		return newServer(t, b, true)
+	case "https1":
+		ts := httptest.NewUnstartedServer(b)
+		ts.StartTLS() // without EnableHTTP2: HTTP/1.1 over TLS
+		c := ts.Client()
+		t.Cleanup(func() {
+			c.CloseIdleConnections()
+			ts.Close()
+		})
+		return ts, c
 	}
 	return newServer(t, b, false)
 }

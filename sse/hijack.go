@@ -34,6 +34,7 @@ type hijacked struct {
 	sub    *hub.Subscriber
 	remote string
 	timer  *time.Timer // heartbeat; nil without heartbeats
+	run    func()      // s.write, made once: "go s.write()" would allocate
 
 	mu      sync.Mutex
 	writing bool          // a writer goroutine runs
@@ -55,6 +56,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n"
 // stream to the hub's wake-ups and returns. On failure it cleans up.
 func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber) {
 	s := &hijacked{b: b, conn: conn, sub: sub, remote: r.RemoteAddr}
+	s.run = s.write
 	var head bytes.Buffer
 	head.WriteString(responseHead)
 	h := sw.w.Header()
@@ -160,7 +162,7 @@ func (s *hijacked) wake() {
 	}
 	s.writing = true
 	s.mu.Unlock()
-	go s.write()
+	go s.run()
 }
 
 func (s *hijacked) heartbeat() {

@@ -1,0 +1,39 @@
+package sse
+
+import (
+	"bytes"
+	"context"
+	"testing"
+)
+
+// TestBrokerHistoryRestart checks that a Broker that loads the history a
+// previous one saved resumes its clients without a gap.
+func TestBrokerHistoryRestart(t *testing.T) {
+	checkGoroutines(t)
+	old := NewBroker(BrokerOptions{})
+	publish(t, old, "a", Event{Data: "1"})
+	seen := publish(t, old, "a", Event{Data: "2"})
+	publish(t, old, "a", Event{Data: "3"})
+	if err := old.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	if err := old.SaveHistory(&saved); err != nil {
+		t.Fatal(err)
+	}
+
+	b := NewBroker(BrokerOptions{})
+	if err := b.LoadHistory(&saved); err != nil {
+		t.Fatal(err)
+	}
+	ts, c := newServer(t, b, false)
+	_, r := open(t, c, ts.URL+"?topic=a", "Last-Event-ID", seen)
+	if ev := next(t, r); ev.Type != "message" || ev.Data != "3" {
+		t.Fatalf("after the restart got %+v, want event 3 and no gap", ev)
+	}
+	next4 := publish(t, b, "a", Event{Data: "4"})
+	if ev := next(t, r); ev.ID != next4 {
+		t.Fatalf("got %+v, want %s", ev, next4)
+	}
+	b.Shutdown(context.Background())
+}
