@@ -167,6 +167,7 @@ type Broker struct {
 	idle     chan struct{}          // closed when closing and active == 0
 	streams  map[*hijacked]struct{} // taken-over HTTP/1.x streams
 
+	stopped                                atomic.Bool // Shutdown was called
 	opened, refused, rejected, writeFailed atomic.Uint64
 }
 
@@ -221,6 +222,9 @@ func NewBroker(opts BrokerOptions) *Broker {
 // The error wraps ErrInvalidTopic, one of the Event errors of
 // [Event.Validate], or is ErrClosed after Shutdown.
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
+	if b.stopped.Load() {
+		return "", ErrClosed
+	}
 	e.ID = ""
 	if err := e.Validate(); err != nil {
 		return "", err
@@ -310,6 +314,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	if !b.closing {
 		b.closing = true
+		b.stopped.Store(true)
 		close(b.shutdown)
 		if b.active == 0 {
 			close(b.idle)

@@ -123,3 +123,41 @@ func TestAppendEventNoAllocs(t *testing.T) {
 		t.Errorf("AppendEvent allocates %v times per call, want 0", allocs)
 	}
 }
+
+// TestInjection feeds attacker-controlled values to the encoder: none may
+// produce a field of its own, or a second event.
+func TestInjection(t *testing.T) {
+	evil := []string{
+		"x\nid: evil", "x\rid: evil", "x\r\nid: evil", "x\n\ndata: second", "x\r\rdata: second",
+		"x\x00", "\nretry: 1", "\revent: evil", "x\n:", "\uFEFFid: evil",
+	}
+	for _, v := range evil {
+		// In ID or Type: refused, or written as one field that means v.
+		for _, ev := range []Event{{ID: v, Data: "d"}, {Type: v, Data: "d"}} {
+			b, err := AppendEvent(nil, ev)
+			if err != nil {
+				continue
+			}
+			got, _ := readAll(t, strings.NewReader(string(b)))
+			if len(got) != 1 || got[0] != wantParsed(ev) {
+				t.Errorf("%+v encoded as %q parsed as %+v", ev, b, got)
+			}
+		}
+		// In data: always written, only ever as data.
+		ev := Event{Data: v}
+		b, err := AppendEvent(nil, ev)
+		if err != nil {
+			t.Fatalf("AppendEvent(%q): %v", v, err)
+		}
+		got, _ := readAll(t, strings.NewReader(string(b)))
+		if len(got) != 1 || got[0].ID != "" || got[0].Type != "message" || got[0].Retry != 0 || got[0].Data != normalize(v) {
+			t.Errorf("data %q encoded as %q parsed as %+v", v, b, got)
+		}
+		// In a comment: nothing at all.
+		if b, err = AppendComment(nil, v); err == nil {
+			if got, _ := readAll(t, strings.NewReader(string(b)+"\n")); len(got) != 0 {
+				t.Errorf("comment %q encoded as %q dispatched %+v", v, b, got)
+			}
+		}
+	}
+}
