@@ -391,8 +391,12 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 	before := b.hub.LastID()
 	sub, replay, gap, err := b.hub.Subscribe(topics, lastID)
 	if err != nil {
-		if errors.Is(err, hub.ErrTooManySubscribers) || errors.Is(err, hub.ErrClosed) {
+		switch {
+		case errors.Is(err, hub.ErrTooManySubscribers):
 			b.unavailable(w, "sse: too many streams open, try again later")
+			return false
+		case errors.Is(err, hub.ErrClosed):
+			b.unavailable(w, "sse: server shutting down")
 			return false
 		}
 		b.refuse(w, b.hubError(err))
