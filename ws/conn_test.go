@@ -234,3 +234,26 @@ func TestConnectDisconnectCycles(t *testing.T) {
 	srv.Close()
 	check()
 }
+
+func TestSendChecks(t *testing.T) {
+	errs := make(chan error, 3)
+	srv := serve(t, nil, func(c *Conn) {
+		errs <- c.Send(MessageText, []byte{0xff})
+		errs <- c.Send(MessageType(9), nil)
+		errs <- c.SendJSON(map[string]int{"n": 1})
+		c.Read(context.Background())
+	})
+	c := dial(t, srv.URL, nil)
+	if err := <-errs; !errors.Is(err, ErrInvalidUTF8) {
+		t.Fatalf("invalid UTF-8: %v", err)
+	}
+	if err := <-errs; err == nil {
+		t.Fatal("message type 9 sent")
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if op, data, err := c.ReadMessage(); err != nil || op != wstest.OpText || string(data) != `{"n":1}` {
+		t.Fatalf("got %d %q %v", op, data, err)
+	}
+}

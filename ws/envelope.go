@@ -3,7 +3,6 @@ package ws
 import (
 	"encoding/binary"
 	"encoding/json"
-	"unicode/utf8"
 )
 
 // The envelope: how a Hub frames published messages, so that clients learn
@@ -84,54 +83,4 @@ type gapNotice struct {
 func encodeGap(lastID, reason, resume string) []byte {
 	p, _ := json.Marshal(gapNotice{Type: "gap", LastEventID: lastID, Reason: reason, ID: resume})
 	return appendFrame(nil, opText, p)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s, which is UTF-8, as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != '\u2028' && r != '\u2029' && (r != utf8.RuneError || size != 1) {
-				i += size
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch {
-			case r == utf8.RuneError:
-				b = append(b, `\ufffd`...)
-			default:
-				b = append(b, `\u202`...)
-				b = append(b, hexDigits[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,7 +92,7 @@ type HubOptions struct {
 // A StatusError refuses a connection from HubOptions.Topics with an HTTP
 // status.
 type StatusError struct {
-	Code   int    // an HTTP status code, such as http.StatusUnauthorized
+	Code   int    // an HTTP error status (4xx or 5xx; others mean 403), such as http.StatusUnauthorized
 	Reason string // the response body; empty means the status text
 }
 
@@ -122,11 +121,13 @@ type Hub struct {
 	opts     HubOptions
 	connOpts AcceptOptions
 
-	active   atomic.Int64 // connections and handshakes in progress
-	mu       sync.Mutex
-	open     map[*Conn]struct{}
-	shutdown bool
-	idle     chan struct{} // closed when shut down and no connection is left
+	active     atomic.Int64 // connections and handshakes in progress
+	mu         sync.Mutex
+	open       map[*Conn]struct{}
+	pending    int // handshakes in progress
+	shutdown   bool
+	idleClosed bool
+	idle       chan struct{} // closed when shut down and no connection or handshake is left
 
 	accepted, refused, received, slowClosed atomic.Uint64
 }
@@ -155,7 +156,7 @@ func NewHub(opts HubOptions) *Hub {
 // ServeHTTP upgrades the request and keeps the connection until it closes.
 // It returns once the connection is set up; a goroutine of the Hub reads it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if n := h.active.Add(1); n > int64(h.opts.MaxConns) || h.isShutdown() {
+	if n := h.active.Add(1); n > int64(h.opts.MaxConns) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
 		w.Header().Set("Retry-After", "5")
@@ -164,6 +165,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c, status, err := h.accept(w, r)
 	if err != nil {
+		h.mu.Lock()
+		h.pending--
+		h.settle()
+		h.mu.Unlock()
 		h.active.Add(-1)
 		h.refused.Add(1)
 		if status != 0 {
@@ -189,7 +194,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if h.opts.Topics != nil {
 		var err error
 		if topics, err = h.opts.Topics(r); err != nil {
-			if se, ok := errors.AsType[*StatusError](err); ok {
+			if se, ok := errors.AsType[*StatusError](err); ok && se.Code >= 400 && se.Code <= 599 {
 				msg := se.Reason
 				if msg == "" {
 					msg = http.StatusText(se.Code)
@@ -233,13 +238,13 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 		return nil, 0, err
 	}
 	h.mu.Lock()
-	if h.shutdown {
-		h.mu.Unlock()
-		c.CloseNow()
-		return nil, 0, hub.ErrClosed
-	}
+	h.pending--
 	h.open[c] = struct{}{}
+	late := h.shutdown // Shutdown did not see this connection
 	h.mu.Unlock()
+	if late {
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+	}
 	return c, 0, nil
 }
 
@@ -263,16 +268,28 @@ func (h *Hub) serve(c *Conn) {
 	h.active.Add(-1)
 	h.mu.Lock()
 	delete(h.open, c)
-	if h.shutdown && len(h.open) == 0 {
-		close(h.idle)
-	}
+	h.settle()
 	h.mu.Unlock()
 }
 
-func (h *Hub) isShutdown() bool {
+// begin counts a handshake in progress, unless the hub is shut down.
+func (h *Hub) begin() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.shutdown
+	if h.shutdown {
+		return false
+	}
+	h.pending++
+	return true
+}
+
+// settle signals Shutdown once no connection and no handshake is left.
+// h.mu is held.
+func (h *Hub) settle() {
+	if h.shutdown && !h.idleClosed && h.pending == 0 && len(h.open) == 0 {
+		h.idleClosed = true
+		close(h.idle)
+	}
 }
 
 // Publish sends data to every connection following topic, as a text
@@ -293,26 +310,13 @@ func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error
 		rest := textEnvelope(topic, data, false)
 		encode = func(id string) []byte { return encodeText(id, rest) }
 	case MessageBinary:
-		data = append([]byte(nil), data...)
+		// encode runs before Publish returns, so data need not be copied
+		// here: the frame is its copy.
 		encode = func(id string) []byte { return encodeBinary(id, topic, data) }
 	default:
 		return "", fmt.Errorf("ws: cannot publish a message of type %v", typ)
 	}
 	return h.publish(topic, encode)
-}
-
-// PublishJSON publishes v, encoded with encoding/json, as the data of a
-// text envelope, and returns its ID.
-func (h *Hub) PublishJSON(topic string, v any) (string, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("ws: publish: %w", err)
-	}
-	if !utf8.ValidString(topic) {
-		return "", fmt.Errorf("ws: publish: %w", hub.ValidTopic(topic))
-	}
-	rest := textEnvelope(topic, data, true)
-	return h.publish(topic, func(id string) []byte { return encodeText(id, rest) })
 }
 
 func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) {
@@ -330,12 +334,8 @@ func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) 
 // Publish fails after Shutdown.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
-	if !h.shutdown {
-		h.shutdown = true
-		if len(h.open) == 0 {
-			close(h.idle)
-		}
-	}
+	h.shutdown = true
+	h.settle()
 	open := make([]*Conn, 0, len(h.open))
 	for c := range h.open {
 		open = append(open, c)

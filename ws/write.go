@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -110,10 +111,19 @@ func (c *Conn) kick() {
 	go c.writeRun()
 }
 
-// writeRun writes batches until nothing is left, then exits.
+// writeRun writes batches until nothing is left, then exits. Before it
+// exits it yields once, so that a burst of messages being published is
+// written by one goroutine rather than one per message.
 func (c *Conn) writeRun() {
+	yielded := false
 	for {
 		c.mu.Lock()
+		if !c.ended && !c.again && !yielded {
+			c.mu.Unlock()
+			yielded = true
+			runtime.Gosched()
+			continue
+		}
 		if c.ended || !c.again {
 			c.writing = false
 			if c.ended {
@@ -122,6 +132,7 @@ func (c *Conn) writeRun() {
 			c.mu.Unlock()
 			return
 		}
+		yielded = false
 		c.again = false
 		checkSub := c.sub != nil && !c.subEnded
 		c.mu.Unlock()
