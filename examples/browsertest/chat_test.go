@@ -93,7 +93,12 @@ func TestChat(t *testing.T) {
 	// arrives once.
 	want := []string{"Hello from ann", "Hi ann, how are you?", "Great! Trying the live feed."}
 	opens := eval[int](ann, `chat.opens`)
-	srv.restart()
+	srv.stop()
+	for _, p := range []*tab{ann, bob} {
+		p.waitJS("the indicator to say reconnecting", `chat.state === "reconnecting" &&
+			document.getElementById("status").textContent.includes("Reconnecting")`)
+	}
+	srv.start()
 	ann.waitJS("ann back", fmt.Sprintf(`chat.opens > %d && chat.state === "live"`, opens))
 	ann.do("back to general", chromedpClick(`#rooms li[data-key="#general"] .item`))
 	ann.say("Back after the restart")

@@ -24,7 +24,11 @@ func TestTickerRestart(t *testing.T) {
 
 	// Restart with the saved history on the same port: the page comes back
 	// by itself and shows every event exactly once, in order.
-	srv.restart()
+	srv.stop()
+	page.waitJS("the indicator to say reconnecting", `ticker.state === "reconnecting" &&
+		document.getElementById("status").textContent.includes("Reconnecting")`)
+	page.screenshotSized("ticker-reconnecting", 1100, 600)
+	srv.start()
 	last := srv.lastLog(savedLast)
 	if last == "" {
 		t.Fatal("the ticker did not log the last id it saved")
