@@ -36,12 +36,13 @@ func (t MessageType) String() string {
 // the accessors are safe from any goroutine; Read is for one goroutine at a
 // time (a Conn of a Hub is read by the Hub).
 //
-// Every frame the server sends goes through one writer goroutine per
-// connection that takes everything waiting (sends, control frames, hub
-// messages), writes it with one flush under a write deadline, and closes
-// the connection when the peer cannot keep up. Reading assembles fragments,
-// answers pings, checks RFC 6455 and fails the connection with the right
-// close code on any violation.
+// Every frame the server sends goes through the connection's writer: a
+// goroutine that runs only while something waits to be written (sends,
+// control frames, hub messages), takes all of it, writes it with one flush
+// under a write deadline, and closes the connection when the peer cannot
+// keep up. An idle connection holds one goroutine, its reader, and about
+// 5 KiB in all. Reading assembles fragments, answers pings, checks RFC 6455
+// and fails the connection with the right close code on any violation.
 type Conn struct {
 	nc          net.Conn
 	br          *bufio.Reader         // under x/net's frame reader

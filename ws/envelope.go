@@ -5,30 +5,8 @@ import (
 	"encoding/json"
 )
 
-// The envelope: how a Hub frames published messages, so that clients learn
-// each message's ID and topic.
-//
-// A text message published with Publish(topic, MessageText, data) is a text
-// frame holding a JSON object whose data is the text as a JSON string:
-//
-//	{"id":"Xk3fQ-12","topic":"room","data":"hello"}
-//
-// PublishJSON puts the JSON value itself in data:
-//
-//	{"id":"Xk3fQ-13","topic":"room","data":{"user":"ann","text":"hi"}}
-//
-// A binary message is a binary frame: a 2-byte big-endian length n, n bytes
-// of the JSON object {"id":"...","topic":"..."}, then the data unchanged.
-//
-// A client that resumed with a lastEventId the hub cannot fully serve gets,
-// before any replayed message, a gap notice:
-//
-//	{"type":"gap","lastEventId":"Ab12x-3","reason":"history exceeded","id":"Xk3fQ-9"}
-//
-// reason is "unknown epoch", "malformed id", "future id" or "history
-// exceeded"; id is the ID to resume from after the notice ("" for none),
-// and the messages replayed after it (those still in the history) follow.
-// Envelopes never have a "type" member; the gap notice always does.
+// The envelope of published messages and the gap notice are documented in
+// the package documentation (doc.go).
 
 // textEnvelope returns the part of a text or JSON envelope after the ID:
 // the topic and data members and the closing brace. raw data is inserted
