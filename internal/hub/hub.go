@@ -229,7 +229,9 @@ func FormatID(epoch string, seq uint64) string {
 }
 
 // ParseID splits an ID made by FormatID. It reports false for anything else,
-// including IDs longer than MaxIDLength.
+// including IDs longer than MaxIDLength. Sequence number 0 is valid: the ID
+// "epoch-0" stands before the first message, so a client that resumes from
+// it asks for everything the history holds.
 func ParseID(id string) (epoch string, seq uint64, ok bool) {
 	if len(id) > MaxIDLength {
 		return "", 0, false
@@ -239,7 +241,7 @@ func ParseID(id string) (epoch string, seq uint64, ok bool) {
 		return "", 0, false
 	}
 	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if err != nil || seq == 0 {
+	if err != nil {
 		return "", 0, false
 	}
 	return id[:i], seq, true

@@ -130,6 +130,22 @@ func TestReplayAfterIDAcrossTopicsInOrder(t *testing.T) {
 	}
 }
 
+func TestResumeFromZeroReplaysEverything(t *testing.T) {
+	h := New(Options{Epoch: "E"})
+	defer h.Close()
+	publish(t, h, "a", "x")
+	publish(t, h, "b", "y")
+	publish(t, h, "a", "z")
+	s, replay, gap := subscribe(t, h, "E-0", "a")
+	defer s.Close()
+	if gap != nil {
+		t.Errorf("unexpected gap %v", gap)
+	}
+	if got := datas(replay); !slices.Equal(got, []string{"x", "z"}) {
+		t.Errorf("replay = %q", got)
+	}
+}
+
 func TestResumeFromLatestReplaysNothing(t *testing.T) {
 	h := New(Options{})
 	defer h.Close()
@@ -159,7 +175,7 @@ func TestGaps(t *testing.T) {
 		{"E-9", "future id", []string{"3", "4", "5"}},
 		{"garbage", "malformed id", []string{"3", "4", "5"}},
 		{"E-", "malformed id", []string{"3", "4", "5"}},
-		{"E-0", "malformed id", []string{"3", "4", "5"}},
+		{"E-0", "history exceeded", []string{"3", "4", "5"}},
 		{"E--1", "unknown epoch", []string{"3", "4", "5"}},
 		{"E-" + strings.Repeat("9", 100), "malformed id", []string{"3", "4", "5"}},
 		{strings.Repeat("x", 1<<20), "malformed id", []string{"3", "4", "5"}},
@@ -514,7 +530,7 @@ func TestParseID(t *testing.T) {
 		{"-7", "", 0, false},
 		{"x-", "", 0, false},
 		{"x-+7", "", 0, false},
-		{"x-0", "", 0, false},
+		{"x-0", "x", 0, true},
 		{"7", "", 0, false},
 		{"", "", 0, false},
 	}
