@@ -22,7 +22,7 @@ import (
 // client and WebSocket client get every message published.
 func TestBadInput(t *testing.T) {
 	checkGoroutines(t)
-	r := startRig(t, rigOptions{})
+	r := startRig(t, rigOptions{readHeaderTimeout: shortReadHeaderTimeout})
 	const good = "good"
 	sseGood, resp, err := dialSSE(nil, r.addr, "/events?topic="+good, nil)
 	if sseGood == nil {
@@ -160,7 +160,7 @@ func testSlowloris(t *testing.T, r *rig) int {
 			}
 			closed := make(chan error, 1)
 			go func() {
-				nc.SetReadDeadline(time.Now().Add(readHeaderTimeout + margin))
+				nc.SetReadDeadline(time.Now().Add(shortReadHeaderTimeout + margin))
 				var b [512]byte
 				n, err := nc.Read(b[:])
 				if n > 0 {
@@ -175,7 +175,7 @@ func testSlowloris(t *testing.T, r *rig) int {
 				case err := <-closed:
 					took := time.Since(start)
 					if ne, ok := err.(net.Error); ok && ne.Timeout() {
-						t.Errorf("slowloris %d: still open after %v (ReadHeaderTimeout %v)", i, took, readHeaderTimeout)
+						t.Errorf("slowloris %d: still open after %v (ReadHeaderTimeout %v)", i, took, shortReadHeaderTimeout)
 					} else if err != io.EOF && !isReset(err) {
 						t.Errorf("slowloris %d: %v, want the connection closed", i, err)
 					}

@@ -134,6 +134,7 @@ func rss() uint64 {
 // and freed memory is returned to the system, so that two readings compare
 // what the process holds rather than when the collector last ran.
 func settledRSS() uint64 {
+	runtime.GC() // empties sync.Pools; FreeOSMemory collects once more
 	debug.FreeOSMemory()
 	return rss()
 }
@@ -153,7 +154,10 @@ func goroutineFloor(d time.Duration) int {
 }
 
 // liveHeap collects garbage and returns the bytes of live heap objects.
+// It collects twice, so that what sync.Pools hold (write buffers, as many
+// as the writers of the last burst used) is not counted.
 func liveHeap() uint64 {
+	runtime.GC()
 	runtime.GC()
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)

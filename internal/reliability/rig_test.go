@@ -13,9 +13,14 @@ import (
 	"github.com/realtime-go/realtime/ws"
 )
 
-// readHeaderTimeout is the http.Server's ReadHeaderTimeout in these tests,
-// shorter than the examples' so slowloris tests end quickly.
-const readHeaderTimeout = 500 * time.Millisecond
+// The http.Server's ReadHeaderTimeout: the examples' bound by default,
+// and a short one for the slowloris test, so that it ends quickly. (A
+// short bound also closes connections whose client stalls between
+// connecting and sending its request, as a starved test client can.)
+const (
+	defaultReadHeaderTimeout = 5 * time.Second
+	shortReadHeaderTimeout   = 500 * time.Millisecond
+)
 
 // A rig is a server set up as the examples set theirs up: an http.Server
 // with ReadHeaderTimeout, an sse.Broker at /events and a ws.Hub at /ws,
@@ -35,6 +40,10 @@ type rigOptions struct {
 	hub    ws.HubOptions
 	addr   string // "" means a free port of 127.0.0.1
 
+	// readHeaderTimeout is the http.Server's; zero means
+	// defaultReadHeaderTimeout.
+	readHeaderTimeout time.Duration
+
 	// sendBuffer, when not zero, is the kernel send buffer of every
 	// connection the server accepts, for tests that need a peer's buffers
 	// to fill quickly.
@@ -45,19 +54,24 @@ type rigOptions struct {
 // when the test ends.
 func startRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
-	return serveRigBuffered(t, o.addr, sse.NewBroker(o.broker), ws.NewHub(o.hub), o.sendBuffer)
+	r := serveRigBuffered(t, o.addr, sse.NewBroker(o.broker), ws.NewHub(o.hub), o.sendBuffer, o.readHeaderTimeout)
+	return r
 }
 
 // serveRig serves b and h on addr ("" for a free port) until the test ends.
 func serveRig(t testing.TB, addr string, b *sse.Broker, h *ws.Hub) *rig {
 	t.Helper()
-	return serveRigBuffered(t, addr, b, h, 0)
+	return serveRigBuffered(t, addr, b, h, 0, 0)
 }
 
 // serveRigBuffered is serveRig with the kernel send buffer of accepted
-// connections set to sendBuffer, unless it is zero.
-func serveRigBuffered(t testing.TB, addr string, b *sse.Broker, h *ws.Hub, sendBuffer int) *rig {
+// connections set to sendBuffer and the ReadHeaderTimeout set to rht, each
+// unless it is zero.
+func serveRigBuffered(t testing.TB, addr string, b *sse.Broker, h *ws.Hub, sendBuffer int, rht time.Duration) *rig {
 	t.Helper()
+	if rht == 0 {
+		rht = defaultReadHeaderTimeout
+	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -73,7 +87,7 @@ func serveRigBuffered(t testing.TB, addr string, b *sse.Broker, h *ws.Hub, sendB
 		addr:   l.Addr().String(),
 		broker: b,
 		hub:    h,
-		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout},
+		srv:    &http.Server{Handler: mux, ReadHeaderTimeout: rht},
 		ln:     &trackingListener{Listener: l, sendBuffer: sendBuffer, conns: make(map[*trackedConn]struct{})},
 		served: make(chan struct{}),
 	}

@@ -25,6 +25,7 @@ const (
 	soakWarmupLong  = 30 * time.Second
 	soakSampleEvery = 30 * time.Second // how often the long version logs its figures
 	goroutineSlack  = 10               // goroutines that may come and go (timers firing, GC workers)
+	soakHistory     = 64               // history per topic: full before the long warm-up ends, so it does not count as growth
 	memoryTolerance = 0.10             // growth allowed after warm-up
 	heapSlack       = 1 << 20          // live-heap growth ignored in any case, in bytes
 )
@@ -58,8 +59,8 @@ func TestSoak(t *testing.T) {
 	}
 
 	r := startRig(t, rigOptions{
-		broker: sse.BrokerOptions{MaxSubscribers: conns},
-		hub:    ws.HubOptions{MaxConns: conns},
+		broker: sse.BrokerOptions{MaxSubscribers: conns, HistorySize: soakHistory},
+		hub:    ws.HubOptions{MaxConns: conns, HistorySize: soakHistory},
 	})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
@@ -123,28 +124,36 @@ func TestSoak(t *testing.T) {
 		}
 		return nil
 	})
-	pubCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- p.run(1<<62, pace, pubCtx.Done()) }()
+	// publish runs the publisher for d, then waits for the server's
+	// writers to take every message (so that the goroutines that come and
+	// go with each burst are gone when counted).
+	publish := func(d time.Duration) {
+		t.Helper()
+		ctx, stop := context.WithTimeout(context.Background(), d)
+		defer stop()
+		if err := p.run(1<<62, pace, ctx.Done()); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		sent := uint64(p.sent.Load())
+		waitForState(t, "the server to take every message", waitTimeout, func() (bool, string) {
+			bs, hs := r.broker.Stats(), r.hub.Stats()
+			return bs.Delivered == sent*uint64(conns-conns/2) && hs.Delivered == sent*uint64(conns/2),
+				fmt.Sprintf("%d published per topic; broker %+v; hub %+v", sent, bs, hs)
+		})
+	}
 
 	// Warm up, then take the figures that must not grow.
-	time.Sleep(warmup) // a duration of load, not a wait for an event
-	g0, h0, rss0 := goroutineFloor(2*pace), liveHeap(), settledRSS()
+	publish(warmup)
+	g0, h0, rss0 := goroutineFloor(pace), liveHeap(), settledRSS()
 	t.Logf("after %v warm-up: %d goroutines, live heap %s, RSS %s", warmup, g0, mib(h0), mib(rss0))
-	end := time.Now().Add(dur)
-	for time.Now().Before(end) {
-		time.Sleep(min(soakSampleEvery, time.Until(end)))
+	for end := time.Now().Add(dur); time.Now().Before(end); {
+		publish(min(soakSampleEvery, time.Until(end)))
 		if long {
 			s := r.broker.Stats()
 			t.Logf("%v: %d goroutines, live heap %s, RSS %s, %d messages published per topic, %d delivered by SSE, %d by WebSocket",
-				time.Since(start).Round(time.Second), goroutineFloor(2*pace), mib(liveHeap()), mib(settledRSS()),
+				time.Since(start).Round(time.Second), goroutineFloor(pace), mib(liveHeap()), mib(settledRSS()),
 				p.sent.Load(), s.Delivered, r.hub.Stats().Delivered)
 		}
-	}
-	stop()
-	if err := <-pubErr; err != nil {
-		t.Fatalf("publish: %v", err)
 	}
 	sent := int(p.sent.Load())
 	fmt.Fprintf(stdin, "expect %d\n", sent)
@@ -152,7 +161,7 @@ func TestSoak(t *testing.T) {
 	if err := json.Unmarshal([]byte(readLine("summary ")), &sum); err != nil {
 		t.Fatal(err)
 	}
-	g1, h1, rss1 := goroutineFloor(2*pace), liveHeap(), settledRSS()
+	g1, h1, rss1 := goroutineFloor(pace), liveHeap(), settledRSS()
 	bs, hs := r.broker.Stats(), r.hub.Stats()
 	t.Logf("held %d connections for %v: %d messages per topic published, %d delivered, %d lost; client process RSS %s",
 		sum.Clients, time.Since(start).Round(time.Second), sent, sum.Delivered, sum.Lost, mib(sum.RSS))
