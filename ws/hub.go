@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +59,8 @@ type HubOptions struct {
 	// OnMessage, when set, receives every message a client sends, in order,
 	// on the connection's reading goroutine: the next message is not read
 	// until it returns. It may call c.Send, c.Join, c.Leave and c.Close,
-	// and Hub.Publish. When nil, messages are read and dropped.
+	// and Hub.Publish. When nil, messages are read and dropped. A panic in
+	// it is logged and closes the connection with StatusInternalError.
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
@@ -257,8 +260,8 @@ func (h *Hub) serve(c *Conn) {
 			break
 		}
 		h.received.Add(1)
-		if h.opts.OnMessage != nil {
-			h.opts.OnMessage(c, typ, data)
+		if h.opts.OnMessage != nil && !h.onMessage(c, typ, data) {
+			break
 		}
 	}
 	c.CloseNow()
@@ -270,6 +273,21 @@ func (h *Hub) serve(c *Conn) {
 	delete(h.open, c)
 	h.settle()
 	h.mu.Unlock()
+}
+
+// onMessage calls OnMessage. A panic in it is logged and closes the
+// connection with StatusInternalError, as net/http recovers a handler's; it
+// reports false then.
+func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			c.Close(StatusInternalError, "internal error")
+			ok = false
+		}
+	}()
+	h.opts.OnMessage(c, typ, data)
+	return true
 }
 
 // begin counts a handshake in progress, unless the hub is shut down.

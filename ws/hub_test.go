@@ -406,3 +406,26 @@ func TestHubCycles(t *testing.T) {
 	srv.Close()
 	check()
 }
+
+// TestHubPanic: a panic in OnMessage closes that connection with 1011 and
+// leaves the hub serving.
+func TestHubPanic(t *testing.T) {
+	_, srv := serveHub(t, HubOptions{
+		OnMessage: func(c *Conn, typ MessageType, data []byte) {
+			if string(data) == "boom" {
+				panic("boom")
+			}
+			c.Send(typ, data)
+		},
+	})
+	c := dial(t, srv.URL, nil)
+	send(t, c, wstest.OpText, "boom")
+	if cf := readClose(t, c); cf.Code != int(StatusInternalError) || cf.Reason == "" {
+		t.Fatalf("close %d %q, want 1011 with a reason", cf.Code, cf.Reason)
+	}
+	c = dial(t, srv.URL, nil)
+	send(t, c, wstest.OpText, "still here")
+	if _, data, err := c.ReadMessage(); err != nil || string(data) != "still here" {
+		t.Fatalf("after a panic: %q %v", data, err)
+	}
+}
