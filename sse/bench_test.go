@@ -89,8 +89,11 @@ func BenchmarkBrokerFanout(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			for range n {
+				// Each request has a context of its own, as on a server.
+				rctx, rcancel := context.WithCancel(ctx)
+				defer rcancel()
 				w := &countingWriter{h: http.Header{}, total: &total, want: &want, reach: reach}
-				req := httptest.NewRequest("GET", "/?topic=prices", nil).WithContext(ctx)
+				req := httptest.NewRequest("GET", "/?topic=prices", nil).WithContext(rctx)
 				wg.Go(func() { br.ServeHTTP(w, req) })
 			}
 			for br.Stats().Streams < n {

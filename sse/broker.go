@@ -160,12 +160,11 @@ type Broker struct {
 	hub  *hub.Hub
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	active   int  // handlers running
-	closing  bool // Shutdown was called
-	shutdown chan struct{}
-	idle     chan struct{}          // closed when closing and active == 0
-	streams  map[*hijacked]struct{} // taken-over HTTP/1.x streams
+	mu      sync.Mutex
+	active  int                  // handlers running
+	closing bool                 // Shutdown was called
+	idle    chan struct{}        // closed when closing and active == 0
+	streams map[stopper]struct{} // open streams, for Shutdown
 
 	stopped                                atomic.Bool // Shutdown was called
 	opened, refused, rejected, writeFailed atomic.Uint64
@@ -206,10 +205,9 @@ func NewBroker(opts BrokerOptions) *Broker {
 			MaxSubscribers:         opts.MaxSubscribers,
 			MaxTopicsPerSubscriber: opts.MaxTopics,
 		}),
-		log:      opts.Logger,
-		shutdown: make(chan struct{}),
-		idle:     make(chan struct{}),
-		streams:  make(map[*hijacked]struct{}),
+		log:     opts.Logger,
+		idle:    make(chan struct{}),
+		streams: make(map[stopper]struct{}),
 	}
 }
 
@@ -315,7 +313,6 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	if !b.closing {
 		b.closing = true
 		b.stopped.Store(true)
-		close(b.shutdown)
 		if b.active == 0 {
 			close(b.idle)
 		}
@@ -332,6 +329,34 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.hub.Close()
 		return ctx.Err()
 	}
+}
+
+// A stopper is an open stream that Shutdown asks to end. Each stream has
+// its own signal: a channel shared by every stream would be locked by each
+// of them at every wake-up.
+type stopper interface{ shutdown() }
+
+// stopChan is the stop signal of a stream served by its handler.
+type stopChan chan struct{}
+
+func (c stopChan) shutdown() { close(c) }
+
+// register adds s to the streams Shutdown stops; if Shutdown has begun, s
+// is stopped at once.
+func (b *Broker) register(s stopper) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		s.shutdown()
+		return
+	}
+	b.streams[s] = struct{}{}
+}
+
+func (b *Broker) unregister(s stopper) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.streams, s)
 }
 
 // enter counts a running handler, unless the Broker is shutting down.
@@ -434,7 +459,10 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 	defer sub.Close()
 	err = sw.Flush()
 	if err == nil {
-		err = b.stream(r.Context(), sw, sub)
+		stop := make(stopChan)
+		b.register(stop)
+		err = b.stream(r.Context(), sw, sub, stop)
+		b.unregister(stop)
 	}
 	b.ended(r.RemoteAddr, sw.Err() != nil, err)
 	return false
@@ -461,7 +489,7 @@ const keepMsgs = 64
 
 // stream writes the subscriber's events until the stream ends, and returns
 // why.
-func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber) error {
+func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber, stop stopChan) error {
 	var beat <-chan time.Time
 	var timer *time.Timer
 	if b.opts.Heartbeat > 0 {
@@ -493,7 +521,7 @@ func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber) er
 			return sub.Err()
 		case <-ctx.Done():
 			return errClientGone
-		case <-b.shutdown:
+		case <-stop:
 			if err := b.write(sw, sub.Take(msgs)); err != nil {
 				return err
 			}

@@ -79,14 +79,8 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 	if b.opts.Heartbeat > 0 {
 		s.timer = time.AfterFunc(b.opts.Heartbeat, s.heartbeat)
 	}
-	b.mu.Lock()
-	b.streams[s] = struct{}{}
-	stop := b.closing
-	b.mu.Unlock()
 	sub.Notify(s.wake) // wakes at once if events or the end are waiting
-	if stop {
-		s.shutdown()
-	}
+	b.register(s)
 	go s.own()
 }
 
@@ -123,9 +117,7 @@ func (s *hijacked) own() {
 	}
 	s.sub.Close()
 	b := s.b
-	b.mu.Lock()
-	delete(b.streams, s)
-	b.mu.Unlock()
+	b.unregister(s)
 	s.mu.Lock()
 	err, failed := s.endErr, s.failed
 	s.mu.Unlock()
