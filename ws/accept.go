@@ -149,10 +149,12 @@ var ErrHandshake = errors.New("ws: handshake failed")
 // handshake, 501 when the connection cannot be hijacked, as with HTTP/2)
 // and the error says why.
 //
-// The returned Conn has its own writer goroutine. The caller reads with
-// Conn.Read, sends with Conn.Send from any goroutine, and ends with
-// Conn.Close or Conn.CloseNow. Accept does not keep the request: read what
-// the connection needs from r before or after calling it.
+// The caller reads with Conn.Read, sends with Conn.Send from any goroutine,
+// and ends with Conn.Close or Conn.CloseNow. Pings, pongs and close frames
+// are handled inside Read, so the caller must keep reading: a connection
+// nobody reads stops answering the keep-alive and is dropped after
+// PingInterval plus PongTimeout. Accept does not keep the request: read
+// what the connection needs from r before or after calling it.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	o := opts.withDefaults()
 	return accept(w, r, &o, nil)
