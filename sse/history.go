@@ -13,3 +13,10 @@ func (b *Broker) SaveHistory(w io.Writer) error { return b.hub.Save(w) }
 // serves a stream; it fails otherwise, and on data that SaveHistory did not
 // write. History beyond the Broker's HistorySize is dropped, oldest first.
 func (b *Broker) LoadHistory(r io.Reader) error { return b.hub.Load(r) }
+
+// Epoch returns the prefix of the Broker's event IDs: "<epoch>-<seq>".
+// It is chosen at random by NewBroker and replaced by LoadHistory with the
+// saved one. A client that resumes from "<epoch>-0" gets every event the
+// history holds, from the first one published, with a gap first only when
+// the history has dropped some.
+func (b *Broker) Epoch() string { return b.hub.Epoch() }

@@ -26,6 +26,9 @@ func TestBrokerHistoryRestart(t *testing.T) {
 	if err := b.LoadHistory(&saved); err != nil {
 		t.Fatal(err)
 	}
+	if b.Epoch() != old.Epoch() {
+		t.Fatalf("epoch after LoadHistory %q, want the saved %q", b.Epoch(), old.Epoch())
+	}
 	ts, c := newServer(t, b, false)
 	_, r := open(t, c, ts.URL+"?topic=a", "Last-Event-ID", seen)
 	if ev := next(t, r); ev.Type != "message" || ev.Data != "3" {
@@ -34,6 +37,26 @@ func TestBrokerHistoryRestart(t *testing.T) {
 	next4 := publish(t, b, "a", Event{Data: "4"})
 	if ev := next(t, r); ev.ID != next4 {
 		t.Fatalf("got %+v, want %s", ev, next4)
+	}
+	b.Shutdown(context.Background())
+}
+
+// TestBrokerEpoch checks that Epoch prefixes the IDs and that a resume
+// from "<epoch>-0" gets every event from the first one, with no gap.
+func TestBrokerEpoch(t *testing.T) {
+	checkGoroutines(t)
+	b := NewBroker(BrokerOptions{})
+	first := publish(t, b, "a", Event{Data: "1"})
+	if want := b.Epoch() + "-1"; first != want {
+		t.Fatalf("first ID %q, want %q", first, want)
+	}
+	publish(t, b, "a", Event{Data: "2"})
+	ts, c := newServer(t, b, false)
+	_, r := open(t, c, ts.URL+"?topic=a&lastEventId="+b.Epoch()+"-0")
+	for _, want := range []string{"1", "2"} {
+		if ev := next(t, r); ev.Type != "message" || ev.Data != want {
+			t.Fatalf("got %+v, want event %s and no gap", ev, want)
+		}
 	}
 	b.Shutdown(context.Background())
 }
