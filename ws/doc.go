@@ -41,9 +41,10 @@
 //
 // IDs are an epoch chosen when the hub starts and a sequence number shared
 // by all topics. A client that reconnects with "lastEventId" set to the
-// last ID it saw (a query parameter; a Last-Event-ID header also works)
-// gets every message of its topics after it from the history. When the
-// history cannot cover them, it first gets a gap notice:
+// last ID it saw (a query parameter, or a Last-Event-ID header, which wins
+// when both are present) gets every message of its topics after it from
+// the history. When the history cannot cover them, it first gets a gap
+// notice:
 //
 //	{"type":"gap","lastEventId":"Ab12x-3","reason":"history exceeded","id":"Xk3fQ-9"}
 //

@@ -111,9 +111,10 @@ func (e *StatusError) Error() string {
 // published messages out to them by topic. Each message is encoded once,
 // in the envelope documented in this package, and its frame is shared by
 // every connection. A client that reconnects with the "lastEventId" query
-// parameter (or a Last-Event-ID header) set to the last ID it saw gets the
+// parameter or a Last-Event-ID header set to the last ID it saw gets the
 // messages it missed from its topics' history, or a gap notice first when
-// the history cannot cover them.
+// the history cannot cover them. The header wins when both are present, as
+// in package sse.
 //
 // Requests are refused with 503 Service Unavailable when MaxConns
 // connections are open or after Shutdown, with 403 Forbidden for a
@@ -207,9 +208,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 			return nil, http.StatusForbidden, err
 		}
 	}
-	lastID := q.Get("lastEventId")
+	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
-		lastID = r.Header.Get("Last-Event-ID")
+		lastID = q.Get("lastEventId")
 	}
 	before := h.hub.LastID()
 	sub, replay, gap, err := h.hub.Subscribe(topics, lastID)

@@ -141,6 +141,21 @@ func TestHubResume(t *testing.T) {
 	}
 }
 
+// TestHubResumeHeaderFirst checks that a Last-Event-ID header wins over
+// the lastEventId query parameter, as in package sse.
+func TestHubResumeHeaderFirst(t *testing.T) {
+	h, srv := serveHub(t, HubOptions{Epoch: "ep"})
+	for i := range 3 {
+		h.Publish("t", MessageText, fmt.Appendf(nil, "m%d", i+1))
+	}
+	c := dial(t, srv.URL+"?topic=t&lastEventId=ep-2", http.Header{"Last-Event-Id": {"ep-1"}})
+	for _, want := range []string{"ep-2", "ep-3"} {
+		if e := readEnvelope(t, c); e.ID != want {
+			t.Fatalf("replay got %+v, want %s: the header first", e, want)
+		}
+	}
+}
+
 func TestHubRefusals(t *testing.T) {
 	_, srv := serveHub(t, HubOptions{
 		MaxTopicsPerConn: 2,
