@@ -94,6 +94,12 @@ type BrokerOptions struct {
 	// WriteTimeout bounds each write and flush of a stream; a client that
 	// does not take its data within it is disconnected. Zero means
 	// DefaultWriteTimeout; negative means no deadline.
+	//
+	// On Linux, an HTTP/1.x stream's socket also gets WriteTimeout as its
+	// TCP user timeout: a client that vanished without closing (its machine
+	// or network gone) is dropped once the data sent to it, a heartbeat at
+	// the latest, stays unacknowledged for WriteTimeout. So a vanished
+	// client is freed within Heartbeat + WriteTimeout.
 	WriteTimeout time.Duration
 
 	// MaxSubscribers bounds the streams served at once; past it requests

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/netopt"
 )
 
 // An HTTP/1.x stream is taken over from net/http once its request is
@@ -56,6 +57,9 @@ const responseHead = "HTTP/1.1 200 OK\r\n"
 // stream to the hub's wake-ups and returns. On failure it cleans up.
 func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber) {
 	s := &hijacked{b: b, conn: conn, sub: sub, remote: r.RemoteAddr}
+	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil && b.log != nil {
+		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", s.remote, "err", err)
+	}
 	s.run = s.write
 	var head bytes.Buffer
 	head.WriteString(responseHead)

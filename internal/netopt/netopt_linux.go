@@ -1,0 +1,48 @@
+package netopt
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+)
+
+// tcpUserTimeout is TCP_USER_TIMEOUT from linux/tcp.h, which the syscall
+// package does not name.
+const tcpUserTimeout = 0x12
+
+func setUserTimeout(c *net.TCPConn, d time.Duration) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netopt: %w", err)
+	}
+	ms := max(int(d.Milliseconds()), 1)
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout, ms)
+	}); err != nil {
+		return fmt.Errorf("netopt: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("netopt: set TCP_USER_TIMEOUT: %w", serr)
+	}
+	return nil
+}
+
+func userTimeout(c *net.TCPConn) (time.Duration, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	var ms int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		ms, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpUserTimeout)
+	}); err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	if gerr != nil {
+		return 0, fmt.Errorf("netopt: get TCP_USER_TIMEOUT: %w", gerr)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package netopt
+
+import (
+	"net"
+	"time"
+)
+
+func setUserTimeout(*net.TCPConn, time.Duration) error { return nil }
+
+func userTimeout(*net.TCPConn) (time.Duration, error) { return 0, nil }
