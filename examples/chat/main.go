@@ -49,9 +49,6 @@ func run(addr, state string) error {
 			return err
 		}
 	}
-	if c.lastWS == "" {
-		c.markStart()
-	}
 	srv := &http.Server{
 		Handler:           newHandler(c),
 		ReadHeaderTimeout: 5 * time.Second,

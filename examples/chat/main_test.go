@@ -169,9 +169,7 @@ func TestPages(t *testing.T) {
 			t.Errorf("GET %s: %s %s", tc.path, resp.Status, resp.Header.Get("Content-Type"))
 		}
 		if tc.ctype == "text/html" {
-			m := regexp.MustCompile(`(?s)<script id="config" type="application/json">(.*?)</script>`).FindSubmatch(body)
-			var cfg pageConfig
-			if m == nil || json.Unmarshal(m[1], &cfg) != nil || cfg.MaxMessageRunes != MaxMessageRunes || len(cfg.Rooms) == 0 {
+			if cfg, ok := configOf(body); !ok || cfg.MaxMessageRunes != MaxMessageRunes || len(cfg.Rooms) == 0 {
 				t.Errorf("GET %s: no usable config in the page", tc.path)
 			}
 		}
@@ -184,6 +182,12 @@ func TestPages(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /nope: %s", resp.Status)
 	}
+}
+
+// configOf returns the config a page holds.
+func configOf(page []byte) (cfg pageConfig, ok bool) {
+	m := regexp.MustCompile(`(?s)<script id="config" type="application/json">(.*?)</script>`).FindSubmatch(page)
+	return cfg, m != nil && json.Unmarshal(m[1], &cfg) == nil
 }
 
 // TestPatterns checks that the rules the pages check agree with the
@@ -439,23 +443,46 @@ func TestResume(t *testing.T) {
 	}
 }
 
-// TestBacklog opens a page after a few messages: it asks for the recent
-// past with the ID the server gives it, and gets every message, the first
-// one too.
+// TestBacklog opens a chat page and a feed page after a few messages: each
+// asks for the recent past with the ID the server gives it, and gets every
+// message, the first one too.
 func TestBacklog(t *testing.T) {
 	checkGoroutines(t)
-	c := newChat()
-	c.markStart()
-	srv := startChat(t, c)
+	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	for _, text := range []string{"first", "second"} {
 		ann.send(command{Type: "say", Room: "general", Text: text})
 		ann.waitMessage(text)
 	}
-	c.mu.Lock()
-	since := since(c.lastWS, backlog)
-	c.mu.Unlock()
-	bob := dial(t, srv, "nick=bob&room=general&lastEventId="+since)
+	since := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cfg, ok := configOf(body)
+		if !ok {
+			t.Fatalf("GET %s: no config in the page", path)
+		}
+		return cfg.Since
+	}
+
+	// The feed's first event is the first message.
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=general&lastEventId="+since("/feed"), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if e, err := sse.NewReader(resp.Body).Next(); err != nil || e.Type != "message" || !strings.Contains(e.Data, `"text":"first"`) {
+		t.Fatalf("feed backlog starts with %+v, %v; want the first message", e, err)
+	}
+
+	bob := dial(t, srv, "nick=bob&room=general&lastEventId="+since("/"))
 	var texts []string
 	for len(texts) < 2 {
 		f := bob.next()
@@ -468,5 +495,22 @@ func TestBacklog(t *testing.T) {
 	}
 	if !slices.Equal(texts, []string{"first", "second"}) {
 		t.Fatalf("backlog %q, want first, second", texts)
+	}
+}
+
+func TestSince(t *testing.T) {
+	for _, tc := range []struct {
+		last string
+		n    int
+		want string
+	}{
+		{"", 10, "ep-0"},
+		{"ep-5", 10, "ep-0"},
+		{"ep-10", 10, "ep-0"},
+		{"ep-100", 10, "ep-90"},
+	} {
+		if got := since("ep", tc.last, tc.n); got != tc.want {
+			t.Errorf("since(%q, %q, %d) = %q, want %q", "ep", tc.last, tc.n, got, tc.want)
+		}
 	}
 }

@@ -32,7 +32,7 @@ var (
 // pageConfig is what a page learns from the server when it loads.
 type pageConfig struct {
 	Rooms           []string `json:"rooms"`
-	Since           string   `json:"since"` // ID to resume from for the backlog, or ""
+	Since           string   `json:"since"` // ID to resume from for the backlog
 	MaxNickLength   int      `json:"maxNickLength"`
 	MaxRoomLength   int      `json:"maxRoomLength"`
 	MaxMessageRunes int      `json:"maxMessageRunes"`
@@ -55,13 +55,13 @@ func newHandler(c *chat) http.Handler {
 		c.mu.Lock()
 		last := c.lastWS
 		c.mu.Unlock()
-		render(w, chatPage, c.config(since(last, backlog)))
+		render(w, chatPage, c.config(since(c.hub.Epoch(), last, backlog)))
 	})
 	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		last := c.lastFeed
 		c.mu.Unlock()
-		render(w, feedPage, c.config(since(last, backlog)))
+		render(w, feedPage, c.config(since(c.feed.Epoch(), last, backlog)))
 	})
 	return mux
 }
@@ -88,18 +88,15 @@ func render(w http.ResponseWriter, t *template.Template, cfg pageConfig) {
 	t.Execute(w, template.JS(js))
 }
 
-// since returns the ID n events before id: IDs are "epoch-seq", one
-// sequence for all topics. It returns "" when id is "".
-func since(id string, n int) string {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return ""
+// since returns the ID to resume from to get the last n events, given the
+// ID of the last one published ("" for none). IDs are "epoch-seq", one
+// sequence for all topics, and "epoch-0" is before the first event.
+func since(epoch, last string, n int) string {
+	var seq uint64 // 0 when nothing was published
+	if i := strings.LastIndexByte(last, '-'); i >= 0 {
+		seq, _ = strconv.ParseUint(last[i+1:], 10, 64)
 	}
-	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if err != nil {
-		return ""
-	}
-	return id[:i+1] + strconv.FormatUint(max(seq, uint64(n)+1)-uint64(n), 10)
+	return epoch + "-" + strconv.FormatUint(seq-min(seq, uint64(n)), 10)
 }
 
 // shutdown closes every connection and stream.

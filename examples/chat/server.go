@@ -56,26 +56,6 @@ func newChat() *chat {
 	return c
 }
 
-// startTopic holds one marker published when a chat starts without saved
-// history. A resume is always after an ID, so the marker's ID is what a new
-// page resumes from to get everything since: the first room message has
-// the ID after it. No page can follow the topic: it is not a room name.
-const startTopic = "*"
-
-// markStart publishes the start marker to the hub and the feed.
-func (c *chat) markStart() {
-	c.publish(startTopic, event{Type: "start", Time: now()})
-	data, _ := json.Marshal(event{Type: "start", Time: now()}) // cannot fail
-	id, err := c.feed.Publish(startTopic, sse.Event{Type: "start", Data: string(data)})
-	if err != nil {
-		slog.Error("publish to the feed", "err", err)
-		return
-	}
-	c.mu.Lock()
-	c.lastFeed = id
-	c.mu.Unlock()
-}
-
 // parseJoin reads the nickname and rooms of a /ws request:
 // /ws?nick=ann&room=general&room=random.
 func parseJoin(r *http.Request) (nick string, rooms []string, err error) {

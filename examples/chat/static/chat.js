@@ -386,7 +386,7 @@
   // lastEventId on every reconnection; the first time, config.since asks
   // for the recent past.
   function openSocket() {
-    const s = new RealtimeSocket(socketURL(), { lastEventId: config.since || null });
+    const s = new RealtimeSocket(socketURL(), { lastEventId: config.since });
     s.onopen = () => { chat.opens++; setState("live", "Live"); };
     s.onstatechange = st => {
       if (st === "connecting") chat.opens ? setState("reconnecting", "Reconnecting…") : setState("connecting", "Connecting…");

@@ -92,7 +92,7 @@
   $("url").textContent = "GET /events?" + q;
   // The first request asks for the recent past; the browser's reconnects
   // send Last-Event-ID, which the server prefers.
-  if (config.since) q.set("lastEventId", config.since);
+  q.set("lastEventId", config.since);
   const url = "events?" + q;
   const es = new EventSource(url);
   es.addEventListener("open", () => { if (feed.state !== "gap") setState("live", "Live"); });
