@@ -109,17 +109,17 @@ func nextQuote(t *testing.T, r *sse.Reader) (quote, string) {
 	return q, e.ID
 }
 
-func TestPage(t *testing.T) {
-	checkGoroutines(t)
-	tk := startTicker(t, newMarket(), sse.NewBroker(sse.BrokerOptions{}))
-	resp, err := http.Get(tk.srv.URL + "/")
+// loadPage gets the page at url and returns its config.
+func loadPage(t *testing.T, url string) pageConfig {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+		t.Fatalf("GET %s: %s %s", url, resp.Status, resp.Header.Get("Content-Type"))
 	}
 	m := regexp.MustCompile(`(?s)<script id="config" type="application/json">(.*?)</script>`).FindSubmatch(body)
 	if m == nil {
@@ -129,6 +129,13 @@ func TestPage(t *testing.T) {
 	if err := json.Unmarshal(m[1], &cfg); err != nil {
 		t.Fatalf("config %s: %v", m[1], err)
 	}
+	return cfg
+}
+
+func TestPage(t *testing.T) {
+	checkGoroutines(t)
+	tk := startTicker(t, newMarket(), sse.NewBroker(sse.BrokerOptions{}))
+	cfg := loadPage(t, tk.srv.URL+"/")
 	if len(cfg.Symbols) != 6 || cfg.Symbols[0].Symbol != "ACME" || cfg.Symbols[0].Price <= 0 {
 		t.Errorf("config symbols = %+v", cfg.Symbols)
 	}
@@ -155,6 +162,32 @@ func TestPage(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s, want 404", path, resp.Status)
 		}
+	}
+}
+
+// TestFirstLoad loads the page of a new server after its first event, and
+// follows the stream as the page does: the first event comes too.
+func TestFirstLoad(t *testing.T) {
+	checkGoroutines(t)
+	m, b := newMarket(), sse.NewBroker(sse.BrokerOptions{})
+	srv := httptest.NewServer(newHandler(m, b))
+	defer srv.Close()
+	defer b.Shutdown(context.Background())
+	first, err := b.Publish("ACME", sse.Event{Type: "price", Data: `{"symbol":"ACME","price":120,"open":118.4,"time":1}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	m.last = first // as market.run does
+	m.mu.Unlock()
+
+	cfg := loadPage(t, srv.URL+"/")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, body := openStream(t, ctx, srv.URL+"/events?topic=ACME&lastEventId="+cfg.Since, "")
+	defer body.Close()
+	if _, id := nextQuote(t, r); id != first {
+		t.Fatalf("a page loaded with since=%q starts at %s, want %s", cfg.Since, id, first)
 	}
 }
 
@@ -250,19 +283,18 @@ func TestBadRequests(t *testing.T) {
 
 func TestSince(t *testing.T) {
 	for _, tc := range []struct {
-		id   string
-		n    int
-		want string
+		epoch, last string
+		n           int
+		want        string
 	}{
-		{"", 10, ""},
-		{"nope", 10, ""},
-		{"ab-x", 10, ""},
-		{"ab-100", 10, "ab-90"},
-		{"ab-5", 10, "ab-1"},
-		{"a-b-11", 10, "a-b-1"},
+		{"ab", "", 10, "ab-0"},
+		{"ab", "ab-1", 10, "ab-0"},
+		{"ab", "ab-10", 10, "ab-0"},
+		{"ab", "ab-100", 10, "ab-90"},
+		{"a-b", "a-b-11", 10, "a-b-1"},
 	} {
-		if got := since(tc.id, tc.n); got != tc.want {
-			t.Errorf("since(%q, %d) = %q, want %q", tc.id, tc.n, got, tc.want)
+		if got := since(tc.epoch, tc.last, tc.n); got != tc.want {
+			t.Errorf("since(%q, %q, %d) = %q, want %q", tc.epoch, tc.last, tc.n, got, tc.want)
 		}
 	}
 }

@@ -25,7 +25,8 @@ var page = template.Must(template.ParseFS(static, "static/index.html"))
 type pageConfig struct {
 	Symbols []stock `json:"symbols"`
 	// Since is the ID to resume from so that the page gets the last
-	// chartPoints moves of every symbol; "" when nothing was published.
+	// chartPoints moves of every symbol, or all of them when fewer were
+	// published.
 	Since string `json:"since"`
 }
 
@@ -37,7 +38,7 @@ func newHandler(m *market, b *sse.Broker) http.Handler {
 	mux.Handle("GET /events", b)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		cfg := pageConfig{Symbols: m.snapshot(), Since: since(m.lastID(), chartPoints*len(m.stocks))}
+		cfg := pageConfig{Symbols: m.snapshot(), Since: since(b.Epoch(), m.lastID(), chartPoints*len(m.stocks))}
 		js, err := json.Marshal(cfg)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -50,16 +51,13 @@ func newHandler(m *market, b *sse.Broker) http.Handler {
 	return mux
 }
 
-// since returns the ID n events before id: IDs are "epoch-seq", one
-// sequence for all topics. It returns "" when id is "".
-func since(id string, n int) string {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return ""
+// since returns the ID to resume from to get the last n events, given the
+// ID of the last one published ("" for none). IDs are "epoch-seq", one
+// sequence for all topics, and "epoch-0" is before the first event.
+func since(epoch, last string, n int) string {
+	var seq uint64 // 0 when nothing was published
+	if i := strings.LastIndexByte(last, '-'); i >= 0 {
+		seq, _ = strconv.ParseUint(last[i+1:], 10, 64)
 	}
-	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if err != nil {
-		return ""
-	}
-	return id[:i+1] + strconv.FormatUint(max(seq, uint64(n)+1)-uint64(n), 10)
+	return epoch + "-" + strconv.FormatUint(seq-min(seq, uint64(n)), 10)
 }

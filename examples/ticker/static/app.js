@@ -99,7 +99,7 @@
   function recentFrom() {
     const id = parseId(lastId);
     if (!id) return config.since;
-    return `${id.epoch}-${Math.max(1, id.seq - MAX_POINTS * symbols.length)}`;
+    return `${id.epoch}-${Math.max(0, id.seq - MAX_POINTS * symbols.length)}`;
   }
 
   // ---- cards and charts -------------------------------------------------
