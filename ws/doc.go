@@ -49,9 +49,10 @@
 //	{"type":"gap","lastEventId":"Ab12x-3","reason":"history exceeded","id":"Xk3fQ-9"}
 //
 // reason is "unknown epoch", "malformed id", "future id" or "history
-// exceeded"; id is the ID to resume from after the notice ("" for none),
-// and the messages still in the history follow. Envelopes never have a
-// "type" member; gap notices always do.
+// exceeded"; id is the ID to resume from after the notice ("epoch-0" when
+// the hub has published nothing yet), and the messages still in the
+// history follow. Envelopes never have a "type" member; gap notices always
+// do.
 //
 // [ClientScript] serves client.js, a small browser client that speaks this
 // protocol: it reconnects with a jittered backoff, resumes with lastEventId

@@ -222,12 +222,15 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	var initial [][]byte
 	if gap != nil {
+		// The ID to resume from after the notice: just before the first
+		// message replayed, or the latest one when none is ("epoch-0"
+		// before the first message ever).
 		resume := before
-		if len(replay) > 0 {
-			resume = ""
-			if s := replay[0].Seq - 1; s > 0 {
-				resume = hub.FormatID(h.hub.Epoch(), s)
-			}
+		switch {
+		case len(replay) > 0:
+			resume = hub.FormatID(h.hub.Epoch(), replay[0].Seq-1)
+		case resume == "":
+			resume = hub.FormatID(h.hub.Epoch(), 0)
 		}
 		initial = append(initial, encodeGap(gap.LastID, gap.Reason, resume))
 	}

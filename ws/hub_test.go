@@ -444,3 +444,23 @@ func TestHubPanic(t *testing.T) {
 		t.Fatalf("after a panic: %q %v", data, err)
 	}
 }
+
+// TestHubGapResumeIDs checks the ID a gap notice gives to resume from: just
+// before the first message replayed, or "epoch-0" on a hub that has
+// published nothing, so the client's next reconnect is not a gap again.
+func TestHubGapResumeIDs(t *testing.T) {
+	h, srv := serveHub(t, HubOptions{Epoch: "ep"})
+	c := dial(t, srv.URL+"?topic=t&lastEventId=old-9", nil)
+	if e := readEnvelope(t, c); e.Type != "gap" || e.ID != "ep-0" {
+		t.Fatalf("gap on an empty hub = %+v, want id ep-0", e)
+	}
+	h.Publish("other", MessageText, []byte("x"))
+	h.Publish("t", MessageText, []byte("y"))
+	c = dial(t, srv.URL+"?topic=t&lastEventId=old-9", nil)
+	if e := readEnvelope(t, c); e.Type != "gap" || e.ID != "ep-1" {
+		t.Fatalf("gap before a replay of ep-2 = %+v, want id ep-1", e)
+	}
+	if e := readEnvelope(t, c); e.ID != "ep-2" {
+		t.Fatalf("replay = %+v, want ep-2", e)
+	}
+}
