@@ -37,7 +37,9 @@ const (
 	DefaultPingInterval = 30 * time.Second
 
 	// DefaultPongTimeout is how long the server waits for any frame,
-	// usually the pong, after a ping before it drops the peer.
+	// usually the pong, after a ping before it drops the peer. A peer that
+	// vanishes without closing is dropped within PingInterval +
+	// PongTimeout.
 	DefaultPongTimeout = 15 * time.Second
 
 	// DefaultSendQueueSize bounds the messages waiting to be written by

@@ -6,7 +6,9 @@ import (
 )
 
 // The keep-alive pings the peer every PingInterval and drops it when
-// nothing at all, pong or otherwise, arrives within PongTimeout of a ping.
+// nothing at all, pong or otherwise, arrives within PongTimeout of a ping,
+// so a peer that vanishes is dropped within PingInterval + PongTimeout
+// (when PongTimeout is shorter than PingInterval, as by default).
 // It is a timer function, so an idle connection spends no goroutine on it.
 
 // startKeepAlive arms the keep-alive timer unless keep-alive is off.
@@ -32,6 +34,8 @@ func (c *Conn) keepAliveTick() {
 			return
 		}
 		c.pingedAt = 0
+		// The next ping is due PingInterval after this one was sent.
+		next = max(c.opts.PingInterval-c.opts.PongTimeout, 0)
 	} else {
 		c.pingedAt = time.Now().UnixNano()
 		c.queueControl(opPing, nil)
