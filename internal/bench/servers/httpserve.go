@@ -1,22 +1,18 @@
 package servers
 
 import (
+	"errors"
 	"net"
 	"net/http"
 )
 
 // httpServe serves h on ln with a plain net/http server, as every library
-// but the raw floor is used, and returns a func that closes it.
+// but the raw floor is used, until ln is closed.
 func httpServe(ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h}
 	err := srv.Serve(ln)
-	if err == http.ErrServerClosed || isClosed(err) {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
-}
-
-func isClosed(err error) bool {
-	ne, ok := err.(*net.OpError)
-	return ok && ne.Err != nil && ne.Err.Error() == "use of closed network connection"
 }
