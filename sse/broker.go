@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,8 +307,11 @@ func (b *Broker) Stats() Stats {
 	}
 }
 
-// Shutdown stops the Broker: new requests get 503 and Publish returns
-// ErrClosed; every stream writes the events already waiting for it, ends
+// Shutdown stops the Broker: new requests get 503 and, once Shutdown
+// returns, Publish returns ErrClosed. An event published while Shutdown
+// runs is kept in the history (so SaveHistory saves it and resuming clients
+// get it) but may miss the streams being ended. Every stream writes the
+// events already waiting for it, ends
 // its response normally (browsers reconnect after their retry time, to
 // this server's successor) and its handler or connection is done.
 // Shutdown returns nil when every stream has ended, or ctx.Err() if ctx
@@ -560,9 +564,14 @@ func (b *Broker) ended(remote string, writeFailed bool, err error) {
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		level, msg = slog.LevelWarn, "sse: stream ended: client too slow, queue full"
-	case writeFailed:
+	case writeFailed && errors.Is(err, os.ErrDeadlineExceeded):
 		b.writeFailed.Add(1)
 		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
+	case writeFailed:
+		// The client went away while a write was under way: as ordinary
+		// as a close seen by the read, so it is not worth a warning.
+		b.writeFailed.Add(1)
+		msg = "sse: stream ended: client gone during a write"
 	}
 	if b.log != nil {
 		b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))

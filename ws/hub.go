@@ -353,7 +353,9 @@ func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) 
 // every connection with StatusGoingAway after the messages already queued
 // for it, and waits for their closing handshakes. When ctx ends first, the
 // connections left are closed at once and ctx's error is returned.
-// Publish fails after Shutdown.
+// Publish fails once Shutdown returns; a message published while it runs
+// is kept in the history (so SaveHistory saves it and resuming clients get
+// it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
