@@ -307,11 +307,8 @@ func (b *Broker) Stats() Stats {
 	}
 }
 
-// Shutdown stops the Broker: new requests get 503 and, once Shutdown
-// returns, Publish returns ErrClosed. An event published while Shutdown
-// runs is kept in the history (so SaveHistory saves it and resuming clients
-// get it) but may miss the streams being ended. Every stream writes the
-// events already waiting for it, ends
+// Shutdown stops the Broker: new requests get 503 and Publish returns
+// ErrClosed; every stream writes the events already waiting for it, ends
 // its response normally (browsers reconnect after their retry time, to
 // this server's successor) and its handler or connection is done.
 // Shutdown returns nil when every stream has ended, or ctx.Err() if ctx
