@@ -34,6 +34,7 @@
 // The load test keeps its clients in a child process (this test binary run
 // again), so that each side of 10,000 connections stays under the
 // per-process open-file limit and the server's memory is measured alone.
-// README.md in this directory lists what each test checks, the answer
+// The Reliability section of the repository's README lists what each test
+// checks, the answer
 // expected for every bad input, and the figures of the long runs.
 package reliability
