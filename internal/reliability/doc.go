@@ -35,6 +35,6 @@
 // again), so that each side of 10,000 connections stays under the
 // per-process open-file limit and the server's memory is measured alone.
 // The Reliability section of the repository's README lists what each test
-// checks, the answer
-// expected for every bad input, and the figures of the long runs.
+// checks, the answer expected for every bad input, and the figures of the
+// long runs.
 package reliability
