@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realtime-go/realtime/ws/internal/wstest"
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 func TestOriginPolicy(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/realtime-go/realtime/ws/internal/wstest"
+	"github.com/realtime-go/realtime/internal/wstest"
 	"golang.org/x/net/websocket"
 )
 

@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/realtime-go/realtime/ws/internal/wstest"
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // FuzzUTF8Prefix checks the incremental validation of text messages: split

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realtime-go/realtime/ws/internal/wstest"
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // envelope is a published message as a client decodes it.

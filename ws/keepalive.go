@@ -26,7 +26,7 @@ func (c *Conn) startKeepAlive() {
 // keepAliveTick pings the peer, or checks that it answered the last ping.
 // Runs of it never overlap: each one re-arms the timer last.
 func (c *Conn) keepAliveTick() {
-	next := c.opts.PingInterval
+	var next time.Duration
 	if c.pingedAt != 0 {
 		if c.lastSeen.Load() < c.pingedAt {
 			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", Local: true}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/websocket"
+
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // TestServer runs the echo server as main does, on a port of its own, and
@@ -75,7 +77,7 @@ func TestCrossOrigin(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	defer srv.Close()
-	_, resp, err := Dial("http://"+ln.Addr().String()+"/ws", http.Header{"Origin": {"https://evil.example"}})
+	_, resp, err := wstest.Dial("http://"+ln.Addr().String()+"/ws", http.Header{"Origin": {"https://evil.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}
