@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 func publish(t testing.TB, b *Broker, topic string, ev Event) string {
@@ -26,7 +28,7 @@ func publish(t testing.TB, b *Broker, topic string, ev Event) string {
 func TestBrokerDelivers(t *testing.T) {
 	for _, mode := range append(modes, "https1") {
 		t.Run(mode, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			b := NewBroker(BrokerOptions{})
 			ts, c := newModeServer(t, b, mode)
 			h2 := mode == "http2"
@@ -76,7 +78,7 @@ func TestBrokerDelivers(t *testing.T) {
 func TestBrokerHeartbeat(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			b := NewBroker(BrokerOptions{Heartbeat: 10 * time.Millisecond})
 			ts, c := newModeServer(t, b, mode)
 			_, r := open(t, c, ts.URL+"?topic=a")
@@ -95,7 +97,7 @@ func TestBrokerHeartbeat(t *testing.T) {
 }
 
 func TestBrokerResume(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{Retry: 5 * time.Millisecond})
 	ts, c, dl := newDropServer(t, b)
 
@@ -163,7 +165,7 @@ func TestBrokerResume(t *testing.T) {
 }
 
 func TestBrokerResumeExact(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	ts, c := newServer(t, b, false)
 	for _, how := range []string{"header", "query"} {
@@ -195,7 +197,7 @@ func TestBrokerResumeExact(t *testing.T) {
 }
 
 func TestBrokerGap(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{HistorySize: 2})
 	ts, c := newServer(t, b, false)
 	var ids []string
@@ -253,7 +255,7 @@ func TestBrokerGap(t *testing.T) {
 }
 
 func TestBrokerRefusals(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{MaxSubscribers: 1, MaxTopics: 2, RetryAfter: 1500 * time.Millisecond})
 	ts, c := newServer(t, b, false)
 	check := func(method, path string, code int, body string) *http.Response {
@@ -297,7 +299,7 @@ func TestBrokerRefusals(t *testing.T) {
 }
 
 func TestBrokerTopicsHook(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{Topics: func(r *http.Request) ([]string, error) {
 		switch r.Header.Get("Authorization") {
 		case "":
@@ -373,7 +375,7 @@ func TestBrokerSlowClient(t *testing.T) {
 }
 
 func testSlowClient(t *testing.T, mode string) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{WriteTimeout: 200 * time.Millisecond})
 	ts, c := newModeServer(t, b, mode)
 	payload := strings.Repeat("x", 32<<10)
@@ -419,7 +421,7 @@ func testSlowClient(t *testing.T, mode string) {
 // TestBrokerQueueBound checks that a stream whose queue fills is ended and
 // counted, and that memory stays bounded meanwhile.
 func TestBrokerQueueBound(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{QueueSize: 8, WriteTimeout: 500 * time.Millisecond})
 	ts, c := newServer(t, b, false)
 	_, fast := open(t, c, ts.URL+"?topic=a")
@@ -454,7 +456,7 @@ func TestBrokerConnectDisconnect(t *testing.T) {
 }
 
 func testConnectDisconnect(t *testing.T, mode string) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	ts, c := newModeServer(t, b, mode)
 	const cycles, workers = 1000, 4
@@ -500,7 +502,7 @@ func TestBrokerShutdownManyStreams(t *testing.T) {
 }
 
 func testShutdownManyStreams(t *testing.T, mode string) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	ts, c := newModeServer(t, b, mode)
 	if tr, ok := c.Transport.(*http.Transport); ok {
@@ -564,7 +566,7 @@ func (h hider) Write(p []byte) (int, error) { return h.w.Write(p) }
 func (h hider) WriteHeader(code int)        { h.w.WriteHeader(code) }
 
 func TestBrokerBehindMiddleware(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	mw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.ServeHTTP(unwrapper{w}, r) })
 	ts, c := newServer(t, mw, false)
@@ -579,7 +581,7 @@ func TestBrokerBehindMiddleware(t *testing.T) {
 func TestBrokerKeepsMiddlewareHeaders(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			b := NewBroker(BrokerOptions{})
 			cors := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Access-Control-Allow-Origin", "https://example.com")

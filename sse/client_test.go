@@ -9,10 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 func TestClientRefused(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	ts, c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/gone":
@@ -39,7 +41,7 @@ func TestClientRefused(t *testing.T) {
 }
 
 func TestClientReconnects(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	// The server answers each connection with one event and the retry
 	// time, then ends the response; a refusal ends the stream.
 	seen := make(chan string, 10)
@@ -81,7 +83,7 @@ func TestClientReconnects(t *testing.T) {
 }
 
 func TestClientClose(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	ts, c := newServer(t, b, false)
 	s, err := (&Client{HTTPClient: c}).Subscribe(context.Background(), ts.URL+"?topic=a", "")
@@ -103,7 +105,7 @@ func TestClientClose(t *testing.T) {
 }
 
 func TestClientTooLarge(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	ts, c := newServer(t, b, false)
 	s, err := (&Client{HTTPClient: c, MaxEventSize: 64}).Subscribe(context.Background(), ts.URL+"?topic=a", "")

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // TestBrokerHistoryRestart checks that a Broker that loads the history a
 // previous one saved resumes its clients without a gap.
 func TestBrokerHistoryRestart(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	old := NewBroker(BrokerOptions{})
 	publish(t, old, "a", Event{Data: "1"})
 	seen := publish(t, old, "a", Event{Data: "2"})
@@ -44,7 +46,7 @@ func TestBrokerHistoryRestart(t *testing.T) {
 // TestBrokerEpoch checks that Epoch prefixes the IDs and that a resume
 // from "<epoch>-0" gets every event from the first one, with no gap.
 func TestBrokerEpoch(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{})
 	first := publish(t, b, "a", Event{Data: "1"})
 	if want := b.Epoch() + "-1"; first != want {

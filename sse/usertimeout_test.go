@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/netopt"
 )
 
@@ -14,7 +15,7 @@ import (
 // data left unacknowledged for WriteTimeout, which is what frees a client
 // that vanished without closing within Heartbeat + WriteTimeout.
 func TestVanishedClientBound(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{WriteTimeout: 3 * time.Second})
 	ts, c := newServer(t, b, false)
 	_, r := open(t, c, ts.URL+"?topic=t")

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 func TestWriter(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			errs := make(chan error, 1)
 			ts, c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				sw := NewWriter(w)
@@ -88,7 +90,7 @@ func TestWriterCannotFlush(t *testing.T) {
 func TestWriterDeadline(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
-			checkGoroutines(t)
+			leakcheck.Check(t)
 			type result struct {
 				err  error
 				sent int
