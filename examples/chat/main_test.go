@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -36,28 +36,6 @@ func startChat(t *testing.T, c *chat) *httptest.Server {
 		srv.Close()
 	})
 	return srv
-}
-
-// checkGoroutines fails t if, once the test is over, more goroutines run
-// than before it began. Goroutines take a moment to return after their
-// connections close, so it looks again for up to two seconds.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }
 
 // A frame is anything the server sends on /ws: an envelope (ID, Topic,
@@ -149,7 +127,7 @@ func (c *client) waitError(code string) frame {
 }
 
 func TestPages(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	for _, tc := range []struct{ path, ctype string }{
 		{"/", "text/html"},
@@ -207,7 +185,7 @@ func TestPatterns(t *testing.T) {
 }
 
 func TestRoomMessage(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	if f := ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "ann" || !slices.Equal(f.Rooms, []string{"general"}) {
@@ -255,7 +233,7 @@ func TestRoomMessage(t *testing.T) {
 }
 
 func TestDirectMessage(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann")
 	ann2 := dial(t, srv, "nick=ann") // a second tab
@@ -276,7 +254,7 @@ func TestDirectMessage(t *testing.T) {
 }
 
 func TestJoinLeave(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	bob := dial(t, srv, "nick=bob&room=general")
@@ -301,7 +279,7 @@ func TestJoinLeave(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	for _, tc := range []struct {
 		send string
@@ -348,7 +326,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	for range MessageBurst + 1 {
@@ -362,7 +340,7 @@ func TestRateLimit(t *testing.T) {
 // TestTooBig sends a message over the read limit: the server closes the
 // connection with 1009 and the others carry on.
 func TestTooBig(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	bob := dial(t, srv, "nick=bob&room=general")
@@ -387,7 +365,7 @@ func TestTooBig(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	tooMany := "nick=ann"
 	for i := range MaxRoomsPerConn + 1 {
@@ -416,7 +394,7 @@ func TestRefused(t *testing.T) {
 // TestResume drops a connection, publishes while it is away, and checks
 // that it gets exactly what it missed when it comes back.
 func TestResume(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	bob := dial(t, srv, "nick=bob&room=general")
@@ -447,7 +425,7 @@ func TestResume(t *testing.T) {
 // asks for the recent past with the ID the server gives it, and gets every
 // message, the first one too.
 func TestBacklog(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	srv := startChat(t, newChat())
 	ann := dial(t, srv, "nick=ann&room=general")
 	for _, text := range []string{"first", "second"} {

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
 
 // TestStateRestart saves a chat's history, starts a new chat from it, and
 // checks that a page and a feed resume across the two without a gap.
 func TestStateRestart(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	state := filepath.Join(t.TempDir(), "state")
 	c1 := newChat()
 	srv := startChat(t, c1)

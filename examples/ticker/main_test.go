@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -48,28 +48,6 @@ func (tk *ticker) close() {
 	defer cancel()
 	tk.broker.Shutdown(ctx)
 	tk.srv.Close()
-}
-
-// checkGoroutines fails t if, once the test is over, more goroutines run
-// than before it began. Goroutines take a moment to return after their
-// connections close, so it looks again for up to two seconds.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }
 
 // openStream opens /events with the query and headers, and checks it is an
@@ -133,7 +111,7 @@ func loadPage(t *testing.T, url string) pageConfig {
 }
 
 func TestPage(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	tk := startTicker(t, newMarket(), sse.NewBroker(sse.BrokerOptions{}))
 	cfg := loadPage(t, tk.srv.URL+"/")
 	if len(cfg.Symbols) != 6 || cfg.Symbols[0].Symbol != "ACME" || cfg.Symbols[0].Price <= 0 {
@@ -168,7 +146,7 @@ func TestPage(t *testing.T) {
 // TestFirstLoad loads the page of a new server after its first event, and
 // follows the stream as the page does: the first event comes too.
 func TestFirstLoad(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	m, b := newMarket(), sse.NewBroker(sse.BrokerOptions{})
 	srv := httptest.NewServer(newHandler(m, b))
 	defer srv.Close()
@@ -192,7 +170,7 @@ func TestFirstLoad(t *testing.T) {
 }
 
 func TestStream(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	tk := startTicker(t, newMarket(), sse.NewBroker(sse.BrokerOptions{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -257,7 +235,7 @@ func seqOf(t *testing.T, id string) uint64 {
 }
 
 func TestBadRequests(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	tk := startTicker(t, newMarket(), sse.NewBroker(sse.BrokerOptions{}))
 	for _, tc := range []struct {
 		method, path string

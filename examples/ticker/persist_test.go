@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
 
 // TestStateRestart saves a ticker's state, starts a new one from it, and
 // checks that a client resumes across the two without a gap.
 func TestStateRestart(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.Check(t)
 	state := filepath.Join(t.TempDir(), "state")
 	m1 := newMarket()
 	tk := startTicker(t, m1, sse.NewBroker(sse.BrokerOptions{}))
