@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -209,7 +210,7 @@ func TestReadContext(t *testing.T) {
 // TestConnectDisconnectCycles: many connections that come and go, closed
 // by either side, leave no goroutine behind.
 func TestConnectDisconnectCycles(t *testing.T) {
-	check := checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	srv := serve(t, nil, echo)
 	for i := range 1000 {
 		c, _, err := wstest.Dial(srv.URL, nil)
@@ -232,7 +233,6 @@ func TestConnectDisconnectCycles(t *testing.T) {
 		c.Close()
 	}
 	srv.Close()
-	check()
 }
 
 func TestSendChecks(t *testing.T) {

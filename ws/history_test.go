@@ -6,13 +6,15 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // TestHistoryAcrossRestart saves a Hub's history after Shutdown, loads it in
 // a new Hub, and checks that a client resuming from the first message gets
 // the rest with no gap, and that IDs carry on.
 func TestHistoryAcrossRestart(t *testing.T) {
-	defer checkGoroutines(t)()
+	leakcheck.CheckWithin(t, waitTimeout)
 	first := NewHub(HubOptions{})
 	var ids []string
 	for _, text := range []string{"one", "two", "three"} {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -263,7 +264,7 @@ func TestHubMessages(t *testing.T) {
 }
 
 func TestHubShutdown(t *testing.T) {
-	check := checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	h := NewHub(HubOptions{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -298,7 +299,6 @@ func TestHubShutdown(t *testing.T) {
 		t.Fatal("Publish after Shutdown worked")
 	}
 	srv.Close()
-	check()
 }
 
 // TestHubShutdownDeadline: peers that do not answer the close frame are cut
@@ -325,7 +325,7 @@ func TestHubSlowConsumer(t *testing.T) {
 		readers  = 1000
 		messages = 200
 	)
-	check := checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	// The write timeout is generous: on a loaded machine a healthy
 	// reader's writer can wait its turn for the CPU longer than a short
 	// deadline, and be taken for slow.
@@ -393,13 +393,12 @@ func TestHubSlowConsumer(t *testing.T) {
 	waitFor(t, "connections to close", func() bool { return h.Stats().Conns == 0 })
 	h.Shutdown(context.Background())
 	srv.Close()
-	check()
 }
 
 // TestHubCycles: 1,000 connections to a hub that come and go leave no
 // goroutine and no connection behind.
 func TestHubCycles(t *testing.T) {
-	check := checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	h := NewHub(HubOptions{})
 	srv := httptest.NewServer(h)
 	for i := range 1000 {
@@ -419,7 +418,6 @@ func TestHubCycles(t *testing.T) {
 	}
 	h.Shutdown(context.Background())
 	srv.Close()
-	check()
 }
 
 // TestHubPanic: a panic in OnMessage closes that connection with 1011 and
