@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -21,7 +22,7 @@ import (
 // (a status or a close code), and checks that meanwhile a well-behaved SSE
 // client and WebSocket client get every message published.
 func TestBadInput(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	r := startRig(t, rigOptions{readHeaderTimeout: shortReadHeaderTimeout})
 	const good = "good"
 	sseGood, resp, err := dialSSE(nil, r.addr, "/events?topic="+good, nil)

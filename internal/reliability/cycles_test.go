@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -26,7 +27,7 @@ const (
 // are published to their topic, and checks that the server's goroutines
 // and live heap do not grow. REALTIME_CYCLES sets the number of cycles.
 func TestConnectCycles(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	cycles := envInt(t, "REALTIME_CYCLES", cyclesShort)
 	r := startRig(t, rigOptions{
 		broker: sse.BrokerOptions{HistorySize: cyclesHistory},

@@ -58,32 +58,6 @@ func waitForState(t testing.TB, what string, timeout time.Duration, cond func() 
 	}
 }
 
-// checkGoroutines fails the test if, once it has cleaned up, more
-// goroutines run than when it started. Call it first so that its cleanup
-// runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(waitTimeout)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 4<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines left behind (%d before, %d now):\n%s", n-before, before, n, buf)
-				return
-			}
-			<-tick.C
-		}
-	})
-}
-
 // envDuration returns the duration in the environment variable name, or
 // def when it is unset.
 func envDuration(t testing.TB, name string, def time.Duration) time.Duration {

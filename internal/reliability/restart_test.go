@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -50,7 +51,7 @@ func TestRestartResumes(t *testing.T) {
 }
 
 func testRestart(t *testing.T, graceful bool) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	opts := rigOptions{
 		broker: sse.BrokerOptions{Retry: 20 * time.Millisecond},
 		hub:    ws.HubOptions{},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -38,7 +39,7 @@ func shutdownConns() int {
 // topic before Shutdown was called. (Messages published while Shutdown
 // runs may reach only the history, for clients to resume from.)
 func TestShutdownUnderLoad(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	n := shutdownConns()
 	r := startRig(t, rigOptions{})
 	var wg sync.WaitGroup

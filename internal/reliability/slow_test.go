@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -36,7 +37,7 @@ const (
 // a reason, while every fast client gets every message. The fast clients'
 // p99 latency with and without the slow ones is logged, not asserted.
 func TestSlowClientsEvicted(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	logs := &logRecorder{}
 	var mu sync.Mutex
 	wsClosed := map[string]error{} // by the client's local address

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -46,7 +47,7 @@ func soakConns() int {
 // REALTIME_SOAK sets how long to publish (and makes 10,000 connections the
 // default); REALTIME_CONNS sets the connections.
 func TestSoak(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	long := os.Getenv("REALTIME_SOAK") != ""
 	dur := envDuration(t, "REALTIME_SOAK", soakShort)
 	conns, warmup, pace := soakConns(), soakWarmupShort, 100*time.Millisecond

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -25,7 +26,7 @@ const (
 // after it, or when that answer is checked if PongTimeout is longer, and is
 // found unanswered PongTimeout later.
 func TestVanishedWebSocketClientFreed(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	closed := make(chan error, 1)
 	r := startRig(t, rigOptions{hub: ws.HubOptions{
 		Conn: ws.AcceptOptions{PingInterval: vanishPing, PongTimeout: vanishPongTimeout},
@@ -73,7 +74,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 // the time its socket buffers take to fill plus WriteTimeout. An SSE
 // server has no other way to notice: the client never sends anything.
 func TestVanishedSSEClientFreed(t *testing.T) {
-	checkGoroutines(t)
+	leakcheck.CheckWithin(t, waitTimeout)
 	logs := &logRecorder{}
 	r := startRig(t, rigOptions{
 		broker: sse.BrokerOptions{
