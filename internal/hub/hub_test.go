@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // publish publishes data to topic and fails the test on error.
@@ -388,7 +389,7 @@ func TestCloseEndsEveryone(t *testing.T) {
 // come and go, and checks every subscriber sees increasing sequence numbers
 // with nothing missing for the topics it follows.
 func TestConcurrentOrder(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t)
 	h := New(Options{})
 	topics := []string{"a", "b", "c"}
 	const perTopic = 500
@@ -435,20 +436,6 @@ func TestConcurrentOrder(t *testing.T) {
 		}
 	}
 	h.Close()
-	waitGoroutines(t, before)
-}
-
-func waitGoroutines(t *testing.T, want int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > want {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines, want %d:\n%s", runtime.NumGoroutine(), want, buf[:runtime.Stack(buf, true)])
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestTakeReusesStorage(t *testing.T) {
