@@ -13,10 +13,12 @@ import (
 // ProfileSeconds is how long Profile records the CPU of a server.
 const ProfileSeconds = 10
 
-// Profile runs each library of c.Libs with c.Subs subscribers and fan-out
-// bursts for ProfileSeconds while recording the server's CPU profile, then
+// Profile runs each library of c.Libs with c.Subs subscribers, first at
+// c.Rate messages a second and then with fan-out bursts, for ProfileSeconds
+// each while recording the server's CPU profile (LIB-latency-cpu.pprof,
+// LIB-cpu.pprof), then
 // saves its goroutines and heap profile (with c.MemConns idle connections
-// added), into dir as LIB-cpu.pprof, LIB-goroutines.txt and LIB-heap.pprof.
+// added), into dir as LIB-goroutines.txt and LIB-heap.pprof.
 func Profile(c Config, dir string) error {
 	c.fill()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -44,6 +46,21 @@ func profileOne(c Config, lib servers.Lib, dir string) error {
 		return err
 	}
 	ctx := context.Background()
+	// The latency workload: c.Rate messages a second for ProfileSeconds.
+	lat := make(chan error, 1)
+	go func() {
+		lat <- s.srv.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", ProfileSeconds), filepath.Join(dir, lib.Name+"-latency-cpu.pprof"))
+	}()
+	n := c.Rate * ProfileSeconds
+	_, rep, err := s.send(n, time.Second/time.Duration(c.Rate), true)
+	if err != nil {
+		return err
+	}
+	if err := <-lat; err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Log, "%s: latency p50 %v p99 %v max %v while profiled (%d of %d subscribers complete)\n", lib.Name,
+		rep.Latency.Quantile(0.5), rep.Latency.Quantile(0.99), rep.Latency.Quantile(1), rep.Complete, c.Subs)
 	cpu := make(chan error, 1)
 	go func() {
 		cpu <- s.srv.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", ProfileSeconds), filepath.Join(dir, lib.Name+"-cpu.pprof"))
