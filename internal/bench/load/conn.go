@@ -234,7 +234,10 @@ func (c *conn) readWS(br *bufio.Reader) error {
 				return err
 			}
 		case wire.OpClose:
-			return io.EOF
+			if len(p) >= 2 {
+				return fmt.Errorf("server closed the connection: code %d %q", int(p[0])<<8|int(p[1]), p[2:])
+			}
+			return errors.New("server closed the connection")
 		case wire.OpPong:
 		default:
 			if len(p) > 0 && p[0] == '{' {
