@@ -237,8 +237,9 @@ func (s *session) scale(r *Result, lib servers.Lib) error {
 	if _, err := s.g.all(load.Command{Op: "expect", From: s.seq, Count: 1}); err != nil {
 		return err
 	}
-	// Every connection should have seen a heartbeat since it opened.
-	deadline := time.Now().Add(3 * s.c.Heartbeat)
+	// Every connection should have seen a heartbeat since it opened; the
+	// slack is for a busy machine.
+	deadline := time.Now().Add(3*s.c.Heartbeat + 5*time.Second)
 	for {
 		beats, err := s.g.all(load.Command{Op: "report"})
 		if err != nil {
