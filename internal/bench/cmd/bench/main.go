@@ -14,8 +14,11 @@
 //	-subs 2000      subscribers in the fan-out and latency scenarios
 //	-quick          a small run (200 subscribers, one round) that takes about two minutes
 //	-out FILE       also write the tables, command and machine to FILE (e.g. RESULTS.md)
-//	-profile DIR    instead of the scenarios, profile each library given with -libs
-//	                under fan-out load: CPU and heap profiles of the server in DIR
+//	-profile DIR    instead of the scenarios, profile each library given with -libs:
+//	                CPU profiles of its server at 100 messages/s and under fan-out
+//	                bursts, then its goroutines and heap with 5,000 idle connections
+//	                more, all in DIR (BENCH_MEMPROFILERATE=1 in the environment
+//	                records every allocation)
 //
 // Each library's server runs in its own process (this program with -serve),
 // and the subscribers are held by load processes (this program with -load),
