@@ -235,7 +235,7 @@ func WriteTargets(w io.Writer, sums []Summary, c Config) {
 			fmt.Fprintf(w, "- %s p99 below every peer (best peer %s at %s ms): %s\n", k.ours, bestP99.Lib.Name, ms(bestP99.P99), mark(o.P99 < bestP99.P99))
 		}
 		if o.RSS > 0 {
-			fmt.Fprintf(w, "- %s idle memory: %.1f KiB RSS per connection (target below 8 KiB): %s\n", k.ours, o.RSS/1024, mark(o.RSS < 8*1024))
+			fmt.Fprintf(w, "- %s idle memory: %.2f KiB RSS per connection (target below 8 KiB): %s\n", k.ours, o.RSS/1024, mark(o.RSS < 8*1024))
 		}
 		if o.Runs[Scale] > 0 && c.ScaleMax >= 19000 {
 			fmt.Fprintf(w, "- %s scale: %d connections held, heartbeats %s (target 19,000 with no errors): %s\n", k.ours, o.Held, o.Beats, mark(o.Held >= 19000 && o.Beats == "yes"))
