@@ -72,7 +72,7 @@ func TestChat(t *testing.T) {
 	feed.screenshotSized("chat-feed", 900, 480)
 
 	// A direct message.
-	ann.do("open a DM with bob", chromedp.Click(`//ul[@id="people"]//button[text()="bob"]`))
+	ann.do("open a DM with bob", clickWhere(`[...document.querySelectorAll("#people button")].find(b => b.textContent === "bob")`))
 	ann.waitJS("the DM view", `document.getElementById("title").textContent.includes("bob")`)
 	ann.say("psst, bob")
 	bob.waitText("@ann", "psst, bob")

@@ -424,8 +424,20 @@ func (s *server) lastLog(re *regexp.Regexp) string {
 	return ""
 }
 
-// chromedpClick clicks the first element matching a CSS selector, once it
-// is visible.
+// chromedpClick clicks the first element matching a CSS selector, once
+// there is one.
 func chromedpClick(sel string) chromedp.Action[chromedp.Void] {
-	return chromedp.Click(chromedp.CSS(sel))
+	return clickWhere("document.querySelector(" + jsString(sel) + ")")
+}
+
+// clickWhere clicks the element that the JavaScript expression find
+// returns, once it returns one. Finding and clicking happen in one
+// evaluation in the page, so a list that the page renders again between
+// the two cannot leave the click on a node that is gone.
+func clickWhere(find string) chromedp.Action[chromedp.Void] {
+	poll := chromedp.Poll[bool]("(() => { const e = " + find + "; if (!e) return false; e.click(); return true; })()")
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := poll(ctx, t)
+		return chromedp.Void{}, err
+	}
 }
