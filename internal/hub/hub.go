@@ -320,13 +320,15 @@ func (h *Hub) enqueue(s *Subscriber, m *Message) {
 	}
 	s.queue = append(s.queue, m)
 	wake := len(s.queue) == 1
-	notify := s.notify
+	notify, ready := s.notify, s.ready
 	s.mu.Unlock()
-	if wake && notify != nil {
+	switch {
+	case !wake:
+	case notify != nil:
 		notify()
-	} else if wake {
+	case ready != nil:
 		select {
-		case s.ready <- struct{}{}:
+		case ready <- struct{}{}:
 		default:
 		}
 	}
@@ -376,7 +378,7 @@ func (h *Hub) Subscribe(topics []string, lastID string) (s *Subscriber, replay [
 	if h.subs >= h.opts.MaxSubscribers {
 		return nil, nil, nil, ErrTooManySubscribers
 	}
-	s = &Subscriber{hub: h, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	s = &Subscriber{hub: h}
 	for _, name := range names {
 		h.join(s, name)
 	}
@@ -473,7 +475,7 @@ func (h *Hub) end(s *Subscriber, err error) {
 		return
 	}
 	s.err = err
-	notify := s.notify
+	notify, done := s.notify, s.done
 	queued := len(s.queue)
 	s.queue = nil
 	s.mu.Unlock()
@@ -486,7 +488,9 @@ func (h *Hub) end(s *Subscriber, err error) {
 	s.topics = nil
 	delete(h.all, s)
 	h.subs--
-	close(s.done)
+	if done != nil {
+		close(done)
+	}
 	if notify != nil {
 		notify()
 	}
@@ -560,9 +564,11 @@ type Subscriber struct {
 	queue []*Message
 	err   error
 
-	ready  chan struct{}
-	done   chan struct{}
-	notify func() // guarded by mu: see Notify
+	// ready and done are made on first use: a subscriber woken through
+	// Notify never needs them, and an idle one should hold little.
+	ready  chan struct{} // guarded by mu
+	done   chan struct{} // guarded by mu
+	notify func()        // guarded by mu: see Notify
 }
 
 // Notify makes the hub call f, in place of a send on Ready, each time
@@ -582,11 +588,31 @@ func (s *Subscriber) Notify(f func()) {
 
 // Ready returns a channel that receives a value when messages are waiting.
 // A receive may find the queue empty already; call Take and carry on.
-func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+func (s *Subscriber) Ready() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready == nil {
+		s.ready = make(chan struct{}, 1)
+		if len(s.queue) > 0 {
+			s.ready <- struct{}{}
+		}
+	}
+	return s.ready
+}
 
 // Done returns a channel that is closed when the subscriber has ended: the
 // hub closed, the queue overflowed, or Close was called. Err says which.
-func (s *Subscriber) Done() <-chan struct{} { return s.done }
+func (s *Subscriber) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.err != nil {
+			close(s.done)
+		}
+	}
+	return s.done
+}
 
 // Err returns why the subscriber ended, or nil while it is live.
 func (s *Subscriber) Err() error {
