@@ -77,9 +77,36 @@ type Conn struct {
 	keepAlive  *time.Timer // pings, see keepalive.go
 	pingedAt   int64       // used by the keep-alive timer's function only
 
-	closeSent chan struct{} // closed when the close frame was written or could not be
-	stop      chan struct{} // closed by shutdown
-	done      chan struct{} // closed once stop is closed and no writer runs
+	// Signals, made on first use so that an open connection holds none;
+	// signalLocked closes them once their condition holds.
+	closeWait     chan struct{} // wroteClose || ended
+	done          chan struct{} // ended && !writing
+	closeWaitShut bool          // closeWait is closed
+	doneShut      bool          // done is closed
+}
+
+// signalLocked closes the signals whose condition holds now. c.mu is held.
+func (c *Conn) signalLocked() {
+	if c.closeWait != nil && !c.closeWaitShut && (c.wroteClose || c.ended) {
+		close(c.closeWait)
+		c.closeWaitShut = true
+	}
+	if c.done != nil && !c.doneShut && c.ended && !c.writing {
+		close(c.done)
+		c.doneShut = true
+	}
+}
+
+// closeWaitChan returns a channel closed once the close frame was written,
+// or could not be, or the connection ended.
+func (c *Conn) closeWaitChan() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeWait == nil {
+		c.closeWait = make(chan struct{})
+		c.signalLocked()
+	}
+	return c.closeWait
 }
 
 // newConn makes a Conn over the connection x/net/websocket accepted. It keeps
@@ -98,9 +125,6 @@ func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol stri
 		},
 		subprotocol: subprotocol,
 		opts:        o,
-		closeSent:   make(chan struct{}),
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
 	}
 	c.readLimit.Store(o.ReadLimit)
 	c.lastSeen.Store(time.Now().UnixNano())
@@ -129,7 +153,15 @@ func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
 
 // Done returns a channel that is closed once the connection is closed and
 // no writer runs for it any more.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		c.signalLocked()
+	}
+	return c.done
+}
 
 // Err returns why the connection ended or is ending, or nil while it is
 // open. A closing handshake gives a *CloseError; match the others with
@@ -157,7 +189,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		}
 		c.readMu.Unlock()
 	}
-	<-c.done
+	<-c.Done()
 	return nil
 }
 
@@ -171,7 +203,7 @@ func (c *Conn) validateClose(code StatusCode) error {
 // CloseNow closes the connection without a closing handshake.
 func (c *Conn) CloseNow() error {
 	c.shutdown(ErrClosed)
-	<-c.done
+	<-c.Done()
 	return nil
 }
 
@@ -222,10 +254,7 @@ func (c *Conn) shutdown(err error) {
 	if c.keepAlive != nil {
 		c.keepAlive.Stop()
 	}
-	close(c.stop)
-	if !c.writing {
-		close(c.done)
-	}
+	c.signalLocked()
 	c.mu.Unlock()
 	c.nc.Close()
 	if c.sub != nil {

@@ -214,12 +214,15 @@ func (c *Conn) awaitClose() error {
 // kernel from answering with a reset that could destroy the close frame in
 // flight. The close timer bounds the wait.
 func (c *Conn) finish() {
-	select {
-	case <-c.closeSent:
+	<-c.closeWaitChan()
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if !ended {
+		// The close frame is out.
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			io.CopyN(io.Discard, c.br, lingerDiscard)
 		}
-	case <-c.stop:
 	}
 	c.shutdown(nil)
 }

@@ -126,9 +126,7 @@ func (c *Conn) writeRun() {
 		}
 		if c.ended || !c.again {
 			c.writing = false
-			if c.ended {
-				close(c.done)
-			}
+			c.signalLocked()
 			c.mu.Unlock()
 			return
 		}
@@ -225,8 +223,8 @@ func (c *Conn) flush() {
 func (c *Conn) finishWriting() {
 	c.mu.Lock()
 	c.wroteClose = true
+	c.signalLocked()
 	c.mu.Unlock()
-	close(c.closeSent)
 }
 
 // keep keeps the storage of q and msgs for the next batch unless it is
