@@ -39,7 +39,6 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	if c == nil {
 		t.Fatal(err, respStatus(resp))
 	}
-	defer c.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer c.Close()
@@ -89,7 +88,6 @@ func TestVanishedSSEClientFreed(t *testing.T) {
 	if c == nil {
 		t.Fatal(err, respStatus(resp))
 	}
-	defer c.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer c.Close()
