@@ -69,14 +69,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			closers = append(closers, c.Close)
 			wg.Go(func() {
 				defer ended.Done()
-				for {
-					ev, err := c.Next()
-					if err != nil {
-						results[i].end = err
-						return
-					}
-					tl.add(ev.ID, ev.Data)
-				}
+				results[i].end = readSSE(c, tl)
 			})
 		} else {
 			c, resp, err := dialWS(nil, r.addr, "/ws?topic="+topic, nil)
@@ -86,14 +79,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			closers = append(closers, c.Close)
 			wg.Go(func() {
 				defer ended.Done()
-				for {
-					e, err := c.ReadEnvelope()
-					if err != nil {
-						results[i].end = err
-						return
-					}
-					tl.add(e.ID, e.Data)
-				}
+				results[i].end = readWS(c, tl)
 			})
 		}
 	}

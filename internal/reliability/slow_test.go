@@ -213,23 +213,23 @@ func TestSlowClientsEvicted(t *testing.T) {
 	}
 }
 
-// readSSE reads c into tl until c ends.
-func readSSE(c *sseConn, tl *tally) {
+// readSSE reads c into tl until c ends, and returns the error that ended it.
+func readSSE(c *sseConn, tl *tally) error {
 	for {
 		ev, err := c.Next()
 		if err != nil {
-			return
+			return err
 		}
 		tl.add(ev.ID, ev.Data)
 	}
 }
 
-// readWS reads c into tl until c ends.
-func readWS(c *wsConn, tl *tally) {
+// readWS reads c into tl until c ends, and returns the error that ended it.
+func readWS(c *wsConn, tl *tally) error {
 	for {
 		e, err := c.ReadEnvelope()
 		if err != nil {
-			return
+			return err
 		}
 		tl.add(e.ID, e.Data)
 	}
