@@ -28,15 +28,7 @@ const margin = 5 * time.Second
 // with no event to wait on, such as counters and goroutine counts.
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
+	waitForState(t, what, timeout, func() (bool, string) { return cond(), "" })
 }
 
 // waitForState is waitFor for a condition that can say where it stands:
@@ -52,7 +44,10 @@ func waitForState(t testing.TB, what string, timeout time.Duration, cond func() 
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, state)
+			if state != "" {
+				state = ": " + state
+			}
+			t.Fatalf("timed out after %v waiting for %s%s", timeout, what, state)
 		}
 		<-tick.C
 	}
