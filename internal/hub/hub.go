@@ -12,6 +12,7 @@
 package hub
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -125,6 +126,10 @@ type Gap struct {
 	// Reason says why: "unknown epoch", "malformed id", "future id" or
 	// "history exceeded".
 	Reason string
+	// Resume is the ID the client should resume from after the gap: just
+	// before the first message replayed, or the last ID published when
+	// nothing is replayed ("epoch-0" when nothing was published).
+	Resume string
 }
 
 // Error describes the gap.
@@ -148,18 +153,15 @@ type Stats struct {
 // A Hub fans messages out to subscribers by topic. Its methods are safe for
 // concurrent use.
 type Hub struct {
-	opts  Options
-	epoch string
-	now   func() time.Time // time.Now; tests replace it
+	opts Options          // Epoch changes only in Load
+	now  func() time.Time // time.Now; tests replace it
 
-	mu      sync.Mutex // serialises Publish, Subscribe and topic changes
-	seq     uint64
-	topics  map[string]*topic
-	subs    int
-	closed  bool
-	all     map[*Subscriber]struct{}
-	swept   time.Time
-	closing chan struct{}
+	mu     sync.Mutex // serialises Publish, Subscribe and topic changes
+	seq    uint64
+	topics map[string]*topic
+	closed bool
+	all    map[*Subscriber]struct{} // every live subscriber
+	swept  time.Time
 
 	published, delivered, replayed, gaps, slowEnded, dropped atomic.Uint64
 }
@@ -170,6 +172,28 @@ type topic struct {
 	// evicted is the highest Seq that left the history. A resume from
 	// before it is a gap.
 	evicted uint64
+}
+
+// keep adds m to t's history, which holds at most limit messages; with a
+// limit of zero or less it holds none.
+func (t *topic) keep(m *Message, limit int) {
+	if limit <= 0 {
+		t.evicted = m.Seq
+		return
+	}
+	if old := t.history.push(m, limit); old != nil {
+		t.evicted = old.Seq
+	}
+}
+
+// topic returns the topic name, made if need be. h.mu is held.
+func (h *Hub) topic(name string) *topic {
+	t := h.topics[name]
+	if t == nil {
+		t = &topic{}
+		h.topics[name] = t
+	}
+	return t
 }
 
 // New returns a hub with the given options.
@@ -193,13 +217,11 @@ func New(opts Options) *Hub {
 		opts.Epoch = newEpoch()
 	}
 	return &Hub{
-		opts:    opts,
-		epoch:   opts.Epoch,
-		topics:  make(map[string]*topic),
-		all:     make(map[*Subscriber]struct{}),
-		swept:   time.Now(),
-		closing: make(chan struct{}),
-		now:     time.Now,
+		opts:   opts,
+		topics: make(map[string]*topic),
+		all:    make(map[*Subscriber]struct{}),
+		swept:  time.Now(),
+		now:    time.Now,
 	}
 }
 
@@ -213,14 +235,7 @@ func newEpoch() string {
 func (h *Hub) Epoch() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.epoch
-}
-
-// Options returns the options in force, with defaults filled in.
-func (h *Hub) Options() Options {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.opts
+	return h.opts.Epoch
 }
 
 // FormatID returns the ID of sequence number seq in epoch.
@@ -281,20 +296,10 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	}
 	now := h.now()
 	h.seq++
-	id := FormatID(h.epoch, h.seq)
+	id := FormatID(h.opts.Epoch, h.seq)
 	m := &Message{Seq: h.seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
-	t := h.topics[topicName]
-	if t == nil {
-		t = &topic{}
-		h.topics[topicName] = t
-	}
-	if h.opts.HistorySize > 0 {
-		if old := t.history.push(m, h.opts.HistorySize); old != nil {
-			t.evicted = old.Seq
-		}
-	} else {
-		t.evicted = m.Seq
-	}
+	t := h.topic(topicName)
+	t.keep(m, h.opts.HistorySize)
 	for s := range t.subs {
 		h.enqueue(s, m)
 	}
@@ -375,7 +380,7 @@ func (h *Hub) Subscribe(topics []string, lastID string) (s *Subscriber, replay [
 	if h.closed {
 		return nil, nil, nil, ErrClosed
 	}
-	if h.subs >= h.opts.MaxSubscribers {
+	if len(h.all) >= h.opts.MaxSubscribers {
 		return nil, nil, nil, ErrTooManySubscribers
 	}
 	s = &Subscriber{hub: h}
@@ -383,7 +388,6 @@ func (h *Hub) Subscribe(topics []string, lastID string) (s *Subscriber, replay [
 		h.join(s, name)
 	}
 	h.all[s] = struct{}{}
-	h.subs++
 	if lastID != "" {
 		replay, gap = h.replay(names, lastID)
 		h.replayed.Add(uint64(len(replay)))
@@ -411,11 +415,7 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 
 // join adds s to the topic name. h.mu is held.
 func (h *Hub) join(s *Subscriber, name string) {
-	t := h.topics[name]
-	if t == nil {
-		t = &topic{}
-		h.topics[name] = t
-	}
+	t := h.topic(name)
 	if t.subs == nil {
 		t.subs = make(map[*Subscriber]struct{})
 	}
@@ -431,7 +431,7 @@ func (h *Hub) replay(names []string, lastID string) ([]*Message, *Gap) {
 	switch {
 	case !ok:
 		gap, after = &Gap{LastID: lastID, Reason: "malformed id"}, 0
-	case epoch != h.epoch:
+	case epoch != h.opts.Epoch:
 		gap, after = &Gap{LastID: lastID, Reason: "unknown epoch"}, 0
 	case after > h.seq:
 		gap, after = &Gap{LastID: lastID, Reason: "future id"}, 0
@@ -454,15 +454,14 @@ func (h *Hub) replay(names []string, lastID string) ([]*Message, *Gap) {
 			out = append(out, m)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Message) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
+	slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	if gap != nil {
+		resume := h.seq
+		if len(out) > 0 {
+			resume = out[0].Seq - 1
 		}
-		return 0
-	})
+		gap.Resume = FormatID(h.opts.Epoch, resume)
+	}
 	return out, gap
 }
 
@@ -487,7 +486,6 @@ func (h *Hub) end(s *Subscriber, err error) {
 	}
 	s.topics = nil
 	delete(h.all, s)
-	h.subs--
 	if done != nil {
 		close(done)
 	}
@@ -517,19 +515,15 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	close(h.closing)
 	for s := range h.all {
 		h.end(s, ErrClosed)
 	}
 }
 
-// Closing returns a channel that is closed when Close is called.
-func (h *Hub) Closing() <-chan struct{} { return h.closing }
-
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	subs, topics := h.subs, len(h.topics)
+	subs, topics := len(h.all), len(h.topics)
 	h.mu.Unlock()
 	return Stats{
 		Subscribers: subs,
@@ -550,7 +544,7 @@ func (h *Hub) LastID() string {
 	if h.seq == 0 {
 		return ""
 	}
-	return FormatID(h.epoch, h.seq)
+	return FormatID(h.opts.Epoch, h.seq)
 }
 
 // A Subscriber receives the messages of its topics in its queue. Its owner
@@ -652,8 +646,8 @@ func (s *Subscriber) Join(topics ...string) error {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if s.Err() != nil {
-		return s.Err()
+	if err := s.Err(); err != nil {
+		return err
 	}
 	var add []string
 	for _, name := range names {

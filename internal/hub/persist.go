@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // snapshot is what Save writes and Restore reads.
@@ -29,7 +30,7 @@ const snapshotVersion = 1
 // Subscribers are not saved.
 func (h *Hub) Save(w io.Writer) error {
 	h.mu.Lock()
-	snap := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq}
+	snap := snapshot{Version: snapshotVersion, Epoch: h.opts.Epoch, Seq: h.seq}
 	for name, t := range h.topics {
 		if t.history.len() == 0 && t.evicted == 0 {
 			continue
@@ -41,15 +42,7 @@ func (h *Hub) Save(w io.Writer) error {
 		snap.Topics = append(snap.Topics, ts)
 	}
 	h.mu.Unlock()
-	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int { return strings.Compare(a.Name, b.Name) })
 	if err := gob.NewEncoder(w).Encode(&snap); err != nil {
 		return fmt.Errorf("hub: save: %w", err)
 	}
@@ -82,21 +75,15 @@ func (h *Hub) Load(r io.Reader) error {
 			if m.Seq > snap.Seq || m.Topic != ts.Name {
 				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
-			if h.opts.HistorySize <= 0 {
-				t.evicted = m.Seq
-				continue
-			}
-			if old := t.history.push(&m, h.opts.HistorySize); old != nil {
-				t.evicted = old.Seq
-			}
+			t.keep(&m, h.opts.HistorySize)
 		}
 		topics[ts.Name] = t
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.seq != 0 || h.subs != 0 {
+	if h.seq != 0 || len(h.all) != 0 {
 		return errors.New("hub: load: hub already in use")
 	}
-	h.epoch, h.opts.Epoch, h.seq, h.topics = snap.Epoch, snap.Epoch, snap.Seq, topics
+	h.opts.Epoch, h.seq, h.topics = snap.Epoch, snap.Seq, topics
 	return nil
 }
