@@ -326,9 +326,6 @@ func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error
 		if !utf8.Valid(data) {
 			return "", ErrInvalidUTF8
 		}
-		if !utf8.ValidString(topic) {
-			return "", fmt.Errorf("ws: publish: %w", hub.ValidTopic(topic))
-		}
 		rest := textEnvelope(topic, data, false)
 		encode = func(id string) []byte { return encodeText(id, rest) }
 	case MessageBinary:

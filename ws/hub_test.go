@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
@@ -101,6 +102,12 @@ func TestHubPublish(t *testing.T) {
 	}
 	if _, err := h.Publish("", MessageText, nil); err == nil {
 		t.Fatal("publishing to an empty topic worked")
+	}
+	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, hub.ErrInvalidTopic) {
+		t.Fatalf("publishing to a topic that is not UTF-8: %v", err)
+	}
+	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, hub.ErrInvalidTopic) {
+		t.Fatalf("PublishJSON to a topic that is not UTF-8: %v", err)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/realtime-go/realtime/internal/hub"
 )
 
 // PublishJSON publishes v, encoded with encoding/json, as the data of a
@@ -14,9 +12,6 @@ func (h *Hub) PublishJSON(topic string, v any) (string, error) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return "", fmt.Errorf("ws: publish: %w", err)
-	}
-	if !utf8.ValidString(topic) {
-		return "", fmt.Errorf("ws: publish: %w", hub.ValidTopic(topic))
 	}
 	rest := textEnvelope(topic, data, true)
 	return h.publish(topic, func(id string) []byte { return encodeText(id, rest) })
