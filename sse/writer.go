@@ -60,24 +60,35 @@ func setStreamHeaders(h http.Header) {
 // none. Buffers that grew past maxPooledBuf are left to the collector.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// maxPooledBuf is the largest buffer capacity putBuf returns to bufPool.
 const maxPooledBuf = 64 << 10
 
-func (w *Writer) pending() []byte {
-	if w.buf == nil {
-		w.buf = bufPool.Get().(*[]byte)
+// getBuf returns an empty buffer from bufPool.
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf empties p and returns it to bufPool, unless it grew past
+// maxPooledBuf.
+func putBuf(p *[]byte) {
+	if cap(*p) <= maxPooledBuf {
+		*p = (*p)[:0]
+		bufPool.Put(p)
 	}
-	return *w.buf
+}
+
+// pending returns the Writer's buffer, taking one from bufPool if it has
+// none.
+func (w *Writer) pending() *[]byte {
+	if w.buf == nil {
+		w.buf = getBuf()
+	}
+	return w.buf
 }
 
 func (w *Writer) release() {
-	if w.buf == nil {
-		return
+	if w.buf != nil {
+		putBuf(w.buf)
+		w.buf = nil
 	}
-	if cap(*w.buf) <= maxPooledBuf {
-		*w.buf = (*w.buf)[:0]
-		bufPool.Put(w.buf)
-	}
-	w.buf = nil
 }
 
 // WriteEvent encodes e into the Writer's buffer. It returns e's validation
@@ -90,7 +101,8 @@ func (w *Writer) WriteEvent(e Event) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	*w.buf = appendEvent(w.pending(), &e)
+	p := w.pending()
+	*p = appendEvent(*p, &e)
 	return nil
 }
 
@@ -100,8 +112,9 @@ func (w *Writer) WriteComment(text string) error {
 	if w.err != nil {
 		return w.err
 	}
-	b, err := AppendComment(w.pending(), text)
-	*w.buf = b
+	p := w.pending()
+	var err error
+	*p, err = AppendComment(*p, text)
 	return err
 }
 
@@ -111,14 +124,16 @@ func (w *Writer) WriteRetry(d time.Duration) error {
 	if w.err != nil {
 		return w.err
 	}
-	b, err := AppendRetry(w.pending(), d)
-	*w.buf = b
+	p := w.pending()
+	var err error
+	*p, err = AppendRetry(*p, d)
 	return err
 }
 
 // appendRaw adds bytes that are already a valid encoding.
-func (w *Writer) appendRaw(p []byte) {
-	*w.buf = append(w.pending(), p...)
+func (w *Writer) appendRaw(b []byte) {
+	p := w.pending()
+	*p = append(*p, b...)
 }
 
 // Flush sends what was written since the last Flush, with the response
