@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,48 +54,19 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // addr. When the server answers anything but 101 the response is returned
 // with a nil connection and a nil error.
 func dialWS(d *net.Dialer, addr, target string, h http.Header) (*wsConn, *http.Response, error) {
-	if d == nil {
-		d = &net.Dialer{Timeout: waitTimeout}
-	}
-	nc, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
 	var k [16]byte
 	rand.Read(k[:])
 	key := base64.StdEncoding.EncodeToString(k[:])
-	var req strings.Builder
-	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", target, addr, key)
-	for name, vs := range h {
-		for _, v := range vs {
-			fmt.Fprintf(&req, "%s: %s\r\n", name, v)
-		}
-	}
-	req.WriteString("\r\n")
-	nc.SetDeadline(time.Now().Add(waitTimeout))
-	if _, err := io.WriteString(nc, req.String()); err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	br := bufio.NewReaderSize(nc, 1024)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("handshake: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body = io.NopCloser(strings.NewReader(string(body)))
-		nc.Close()
-		return nil, resp, nil
+	head := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	nc, br, resp, err := openRequest(d, addr, target, head, h, http.StatusSwitchingProtocols)
+	if nc == nil {
+		return nil, resp, err
 	}
 	sum := sha1.Sum([]byte(key + wsGUID))
 	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
 		nc.Close()
 		return nil, nil, fmt.Errorf("handshake: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
-	nc.SetDeadline(time.Time{})
 	return &wsConn{nc: nc, br: br}, resp, nil
 }
 
