@@ -68,8 +68,7 @@ type Conn struct {
 	initial    [][]byte    // a hub's gap notice and replay, written first, outside the queue bound
 	queue      [][]byte    // encoded frames waiting for the writer
 	spare      [][]byte    // the queue's previous storage, for reuse
-	closeFrame []byte      // the close frame waiting for the writer
-	closing    bool        // a close frame was queued: no more data
+	closeFrame []byte      // the close frame, once one was queued: no more data is queued after it
 	dropData   bool        // the close is urgent: queued data is discarded
 	ended      bool        // the TCP connection was closed
 	err        error       // why the connection ended or is ending
@@ -79,21 +78,27 @@ type Conn struct {
 
 	// Signals, made on first use so that an open connection holds none;
 	// signalLocked closes them once their condition holds.
-	closeWait     chan struct{} // wroteClose || ended
-	done          chan struct{} // ended && !writing
-	closeWaitShut bool          // closeWait is closed
-	doneShut      bool          // done is closed
+	closeWait chan struct{} // wroteClose || ended
+	done      chan struct{} // ended && !writing
 }
 
 // signalLocked closes the signals whose condition holds now. c.mu is held.
 func (c *Conn) signalLocked() {
-	if c.closeWait != nil && !c.closeWaitShut && (c.wroteClose || c.ended) {
-		close(c.closeWait)
-		c.closeWaitShut = true
+	if c.closeWait != nil && (c.wroteClose || c.ended) {
+		closeOnce(c.closeWait)
 	}
-	if c.done != nil && !c.doneShut && c.ended && !c.writing {
-		close(c.done)
-		c.doneShut = true
+	if c.done != nil && c.ended && !c.writing {
+		closeOnce(c.done)
+	}
+}
+
+// closeOnce closes ch unless it is closed already. c.mu is held, so no
+// other goroutine closes ch meanwhile.
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
 	}
 }
 
@@ -216,11 +221,10 @@ func (c *Conn) queueClose(ce *CloseError, drop bool) bool {
 
 func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	c.mu.Lock()
-	if c.closing || c.ended {
+	if c.closeFrame != nil || c.ended {
 		c.mu.Unlock()
 		return false
 	}
-	c.closing = true
 	if c.err == nil {
 		c.err = cause
 	}

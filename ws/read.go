@@ -245,5 +245,5 @@ func (c *Conn) readFailed(err error) error {
 func (c *Conn) closingNow() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closing
+	return c.closeFrame != nil
 }

@@ -46,7 +46,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 	}
 	f := appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data)
 	c.mu.Lock()
-	if c.closing || c.ended {
+	if c.closeFrame != nil || c.ended {
 		err := c.err
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrClosed, err)
@@ -70,7 +70,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 func (c *Conn) queueControl(op byte, p []byte) {
 	f := appendFrame(make([]byte, 0, 2+len(p)), op, p)
 	c.mu.Lock()
-	if c.closing || c.ended {
+	if c.closeFrame != nil || c.ended {
 		c.mu.Unlock()
 		return
 	}
