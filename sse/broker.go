@@ -420,7 +420,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	before := b.hub.LastID()
 	sub, replay, gap, err := b.hub.Subscribe(topics, lastID)
 	if err != nil {
 		switch {
@@ -449,8 +448,8 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 		ev := gapEvent(gap)
 		if len(replay) == 0 {
 			// The client's next resume should start after everything
-			// it could have seen; later events carry their own IDs.
-			ev.ID = before
+			// it could have seen; replayed events carry their own IDs.
+			ev.ID = gap.Resume
 		}
 		sw.WriteEvent(ev)
 	}
@@ -509,17 +508,14 @@ func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber, st
 		select {
 		case <-sub.Ready():
 			msgs = sub.Take(msgs)
-			if err := b.write(sw, msgs); err != nil {
+			if err := writeMsgs(sw.send, msgs); err != nil {
 				return err
 			}
 			if cap(msgs) > keepMsgs {
 				msgs = nil
 			}
 		case <-beat:
-			if err := sw.WriteComment(""); err != nil {
-				return err
-			}
-			if err := sw.Flush(); err != nil {
+			if err := sw.send(heartbeatComment); err != nil {
 				return err
 			}
 			timer.Reset(b.opts.Heartbeat)
@@ -529,7 +525,7 @@ func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber, st
 		case <-ctx.Done():
 			return errClientGone
 		case <-stop:
-			if err := b.write(sw, sub.Take(msgs)); err != nil {
+			if err := writeMsgs(sw.send, sub.Take(msgs)); err != nil {
 				return err
 			}
 			return errShutdown
@@ -540,19 +536,27 @@ func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber, st
 	}
 }
 
-// write sends msgs in one write and one flush.
-func (b *Broker) write(sw *Writer, msgs []*hub.Message) error {
+// writeMsgs sends the encoded msgs with one call of send, as every drain
+// of a stream does, handler-served or taken over: a lone message's bytes
+// as they are, several joined in a buffer from bufPool.
+func writeMsgs(send func([]byte) error, msgs []*hub.Message) error {
 	switch len(msgs) {
 	case 0:
 		return nil
 	case 1:
-		return sw.send(msgs[0].Data) // already encoded: no copy
+		return send(msgs[0].Data) // already encoded: no copy
 	}
+	buf := getBuf()
 	for _, m := range msgs {
-		sw.appendRaw(m.Data)
+		*buf = append(*buf, m.Data...)
 	}
-	return sw.Flush()
+	err := send(*buf)
+	putBuf(buf)
+	return err
 }
+
+// heartbeatComment is the comment sent on a silent stream.
+var heartbeatComment = []byte(":\n")
 
 // ended counts and logs how a stream ended; writeFailed says whether a
 // write or flush failed.
