@@ -219,29 +219,16 @@ func (s *hijacked) write() {
 // flush writes msgs, or a heartbeat comment if beat and there is nothing
 // else, in one write under the write deadline.
 func (s *hijacked) flush(msgs []*hub.Message, beat bool) error {
-	var p []byte
-	var pooled *[]byte
-	switch {
-	case len(msgs) == 1:
-		p = msgs[0].Data // already encoded: no copy
-	case len(msgs) > 1:
-		pooled = bufPool.Get().(*[]byte)
-		for _, m := range msgs {
-			*pooled = append(*pooled, m.Data...)
-		}
-		p = *pooled
-	case beat:
-		p = heartbeatComment
-	default:
-		return nil
+	if len(msgs) == 0 && beat {
+		return s.send(heartbeatComment)
 	}
+	return writeMsgs(s.send, msgs)
+}
+
+// send writes p under the write deadline and puts the next heartbeat off.
+func (s *hijacked) send(p []byte) error {
 	s.setDeadline()
-	_, err := s.conn.Write(p)
-	if pooled != nil && cap(*pooled) <= maxPooledBuf {
-		*pooled = (*pooled)[:0]
-		bufPool.Put(pooled)
-	}
-	if err != nil {
+	if _, err := s.conn.Write(p); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return &writeTimeoutError{err}
 		}
@@ -252,9 +239,6 @@ func (s *hijacked) flush(msgs []*hub.Message, beat bool) error {
 	}
 	return nil
 }
-
-// heartbeatComment is the comment sent on a silent stream.
-var heartbeatComment = []byte(":\n")
 
 // writeTimeoutError says a write did not finish within WriteTimeout.
 type writeTimeoutError struct{ err error }
