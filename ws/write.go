@@ -170,9 +170,6 @@ func (c *Conn) flush() {
 	if c.sub != nil && !drop {
 		msgs = c.sub.Take(msgs)
 	}
-	if drop {
-		initial = nil
-	}
 	if len(initial) == 0 && len(q) == 0 && len(msgs) == 0 && cf == nil {
 		c.keep(q, msgs)
 		return
