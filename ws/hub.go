@@ -121,9 +121,8 @@ func (e *StatusError) Error() string {
 // cross-origin page or a refusal of HubOptions.Topics, and with 400 Bad
 // Request for invalid topics or too many of them.
 type Hub struct {
-	hub      *hub.Hub
-	opts     HubOptions
-	connOpts AcceptOptions
+	hub  *hub.Hub
+	opts HubOptions // with the defaults applied, Conn's too
 
 	active     atomic.Int64 // connections and handshakes in progress
 	mu         sync.Mutex
@@ -141,6 +140,7 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = DefaultMaxConns
 	}
+	opts.Conn = opts.Conn.withDefaults()
 	return &Hub{
 		hub: hub.New(hub.Options{
 			QueueSize:              opts.QueueSize,
@@ -150,10 +150,9 @@ func NewHub(opts HubOptions) *Hub {
 			MaxTopicsPerSubscriber: opts.MaxTopicsPerConn,
 			Epoch:                  opts.Epoch,
 		}),
-		opts:     opts,
-		connOpts: opts.Conn.withDefaults(),
-		open:     make(map[*Conn]struct{}),
-		idle:     make(chan struct{}),
+		opts: opts,
+		open: make(map[*Conn]struct{}),
+		idle: make(chan struct{}),
 	}
 }
 
@@ -190,7 +189,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // accept checks the request, subscribes and upgrades. When it fails before
 // the upgrade, status is the HTTP status to answer with.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error) {
-	if err := checkOrigin(r, h.connOpts.OriginPatterns); err != nil {
+	if err := checkOrigin(r, h.opts.Conn.OriginPatterns); err != nil {
 		return nil, http.StatusForbidden, err
 	}
 	q := r.URL.Query()
@@ -212,7 +211,6 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if lastID == "" {
 		lastID = q.Get("lastEventId")
 	}
-	before := h.hub.LastID()
 	sub, replay, gap, err := h.hub.Subscribe(topics, lastID)
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
@@ -222,22 +220,12 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	var initial [][]byte
 	if gap != nil {
-		// The ID to resume from after the notice: just before the first
-		// message replayed, or the latest one when none is ("epoch-0"
-		// before the first message ever).
-		resume := before
-		switch {
-		case len(replay) > 0:
-			resume = hub.FormatID(h.hub.Epoch(), replay[0].Seq-1)
-		case resume == "":
-			resume = hub.FormatID(h.hub.Epoch(), 0)
-		}
-		initial = append(initial, encodeGap(gap.LastID, gap.Reason, resume))
+		initial = append(initial, encodeGap(gap.LastID, gap.Reason, gap.Resume))
 	}
 	for _, m := range replay {
 		initial = append(initial, m.Data)
 	}
-	c, err := accept(w, r, &h.connOpts, func(c *Conn) {
+	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.hub, c.sub, c.initial = h, sub, initial
 	})
 	if err != nil {
