@@ -234,14 +234,14 @@ func (b *Broker) Publish(topic string, e Event) (id string, err error) {
 	if err := e.Validate(); err != nil {
 		return "", err
 	}
-	if err := checkTopic(topic); err != nil {
-		return "", err
-	}
 	m, err := b.hub.Publish(topic, func(id string) []byte {
 		e.ID = id
 		return appendEvent(make([]byte, 0, encodedLen(&e)), &e)
 	})
 	if err != nil {
+		if errors.Is(err, hub.ErrInvalidTopic) { // the hub checks topic
+			return "", topicError(topic, err)
+		}
 		return "", b.hubError(err)
 	}
 	return m.ID, nil
@@ -269,9 +269,15 @@ func hubReason(err, sentinel error) string {
 // topic.
 func checkTopic(name string) error {
 	if err := hub.ValidTopic(name); err != nil {
-		return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, hubReason(err, hub.ErrInvalidTopic))
+		return topicError(name, err)
 	}
 	return nil
+}
+
+// topicError turns the hub's verdict err on the topic name into an error
+// that wraps ErrInvalidTopic and names the topic.
+func topicError(name string, err error) error {
+	return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, hubReason(err, hub.ErrInvalidTopic))
 }
 
 // Stats are a Broker's counters. Counters only grow, except Streams.
