@@ -35,22 +35,32 @@ type serverProc struct {
 	waitErr error
 }
 
-func startServer(exe []string, lib servers.Lib, heartbeat time.Duration) (*serverProc, error) {
-	args := append(exe[1:len(exe):len(exe)], "-serve", lib.Name)
-	if heartbeat > 0 {
-		args = append(args, "-heartbeat", heartbeat.String())
-	}
-	cmd := exec.Command(exe[0], args...)
+// startChild starts the command line exe followed by args, its stderr
+// ours, and returns pipes to its stdin and stdout.
+func startChild(exe []string, args ...string) (*exec.Cmd, io.WriteCloser, io.ReadCloser, error) {
+	cmd := exec.Command(exe[0], append(exe[1:len(exe):len(exe)], args...)...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return cmd, stdin, stdout, nil
+}
+
+func startServer(exe []string, lib servers.Lib, heartbeat time.Duration) (*serverProc, error) {
+	args := []string{"-serve", lib.Name}
+	if heartbeat > 0 {
+		args = append(args, "-heartbeat", heartbeat.String())
+	}
+	cmd, stdin, stdout, err := startChild(exe, args...)
+	if err != nil {
 		return nil, err
 	}
 	p := &serverProc{lib: lib, cmd: cmd, stdin: stdin, exited: make(chan struct{}),
@@ -184,18 +194,8 @@ type loadProc struct {
 }
 
 func startLoad(exe []string, srv *serverProc) (*loadProc, error) {
-	args := append(exe[1:len(exe):len(exe)], "-load", "-addr", srv.data, "-path", srv.lib.Path, "-kind", srv.lib.Kind)
-	cmd := exec.Command(exe[0], args...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	cmd, stdin, stdout, err := startChild(exe, "-load", "-addr", srv.data, "-path", srv.lib.Path, "-kind", srv.lib.Kind)
 	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	return &loadProc{cmd: cmd, stdin: stdin, out: json.NewDecoder(stdout)}, nil
