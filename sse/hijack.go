@@ -46,7 +46,11 @@ type hijacked struct {
 	endErr  error         // why it ended
 	failed  bool          // a write failed
 	idle    chan struct{} // closed when the writer stops after the end
-	msgs    []*hub.Message
+
+	// msgs is the slice the writer passes to Take, kept between rounds.
+	// Only the running writer touches it: writers run one at a time,
+	// each started after the last one cleared writing under mu.
+	msgs []*hub.Message
 }
 
 // responseHead is the status line of a taken-over stream.
@@ -192,16 +196,13 @@ func (s *hijacked) write() {
 		s.again = false
 		beat, stop := s.beat, s.stop
 		s.beat = false
-		msgs := s.msgs
-		s.msgs = nil
 		s.mu.Unlock()
 
-		msgs = s.sub.Take(msgs)
+		msgs := s.sub.Take(s.msgs)
 		err := s.flush(msgs, beat)
+		s.msgs = nil
 		if cap(msgs) <= keepMsgs {
-			s.mu.Lock()
 			s.msgs = msgs[:0]
-			s.mu.Unlock()
 		}
 		switch {
 		case err != nil:
