@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/realtime-go/realtime/internal/bench/servers"
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // TestQuick runs every library through every scenario once with small
 // counts, on real sockets between real processes, and checks that every
 // message arrived, in order, everywhere. It checks no timing.
 func TestQuick(t *testing.T) {
-	before := runtime.NumGoroutine()
+	leakcheck.Check(t)
 	exe := filepath.Join(t.TempDir(), "bench")
 	build := exec.Command("go", "build", "-o", exe, "../cmd/bench")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -70,14 +69,4 @@ func TestQuick(t *testing.T) {
 		t.Errorf("no table written:\n%s", tables.String())
 	}
 	t.Logf("\n%s", tables.String())
-
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond)
-	}
 }
