@@ -1,9 +1,6 @@
 package ws
 
-import (
-	"encoding/binary"
-	"encoding/json"
-)
+import "encoding/binary"
 
 // The envelope of published messages and the gap notice are documented in
 // the package documentation (doc.go).
@@ -50,15 +47,15 @@ func encodeBinary(id, topic string, data []byte) []byte {
 	return append(b, data...)
 }
 
-// gapNotice is the JSON of a gap notice.
-type gapNotice struct {
-	Type        string `json:"type"`
-	LastEventID string `json:"lastEventId"`
-	Reason      string `json:"reason"`
-	ID          string `json:"id"`
-}
-
+// encodeGap returns the frame of a gap notice.
 func encodeGap(lastID, reason, resume string) []byte {
-	p, _ := json.Marshal(gapNotice{Type: "gap", LastEventID: lastID, Reason: reason, ID: resume})
+	p := make([]byte, 0, 64+len(lastID)+len(reason)+len(resume))
+	p = append(p, `{"type":"gap","lastEventId":`...)
+	p = appendJSONString(p, lastID)
+	p = append(p, `,"reason":`...)
+	p = appendJSONString(p, reason)
+	p = append(p, `,"id":`...)
+	p = appendJSONString(p, resume)
+	p = append(p, '}')
 	return appendFrame(nil, opText, p)
 }

@@ -140,8 +140,8 @@ func TestHubResume(t *testing.T) {
 	}
 
 	// Another epoch: a gap.
-	c = dial(t, srv.URL+"?topic=t&lastEventId="+url.QueryEscape("old-9"), nil)
-	if e := readEnvelope(t, c); e.Type != "gap" || e.Reason != "unknown epoch" {
+	c = dial(t, srv.URL+"?topic=t&lastEventId="+url.QueryEscape(`"old\-9`), nil)
+	if e := readEnvelope(t, c); e.Type != "gap" || e.Reason != "unknown epoch" || e.LastEventID != `"old\-9` {
 		t.Fatalf("got %+v, want a gap for an unknown epoch", e)
 	}
 	if s := h.Stats(); s.Gaps != 2 || s.Replayed != 2+3+3 || s.Published != 6 {

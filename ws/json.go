@@ -29,7 +29,9 @@ func (c *Conn) SendJSON(v any) error {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s, which is UTF-8, as a JSON string.
+// appendJSONString appends s as a JSON string. A byte of s that is not
+// UTF-8 becomes \ufffd, as encoding/json does; U+2028 and U+2029 are
+// escaped so that the string is also valid JavaScript.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
