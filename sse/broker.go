@@ -169,11 +169,12 @@ type Broker struct {
 
 	mu      sync.Mutex
 	active  int                  // handlers running
-	closing bool                 // Shutdown was called
-	idle    chan struct{}        // closed when closing and active == 0
+	idle    chan struct{}        // closed when stopped and active == 0
 	streams map[stopper]struct{} // open streams, for Shutdown
 
-	stopped                                atomic.Bool // Shutdown was called
+	// stopped says Shutdown was called. It changes under mu, and is
+	// atomic so that Publish can read it without locking.
+	stopped                                atomic.Bool
 	opened, refused, rejected, writeFailed atomic.Uint64
 }
 
@@ -323,8 +324,7 @@ func (b *Broker) Stats() Stats {
 // waits for nor closes the connections the Broker took over.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
-	if !b.closing {
-		b.closing = true
+	if !b.stopped.Load() {
 		b.stopped.Store(true)
 		if b.active == 0 {
 			close(b.idle)
@@ -359,7 +359,7 @@ func (c stopChan) shutdown() { close(c) }
 func (b *Broker) register(s stopper) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closing {
+	if b.stopped.Load() {
 		s.shutdown()
 		return
 	}
@@ -376,7 +376,7 @@ func (b *Broker) unregister(s stopper) {
 func (b *Broker) enter() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closing {
+	if b.stopped.Load() {
 		return false
 	}
 	b.active++
@@ -387,7 +387,7 @@ func (b *Broker) leave() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active--
-	if b.closing && b.active == 0 {
+	if b.stopped.Load() && b.active == 0 {
 		close(b.idle)
 	}
 }
