@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // chatPage opens the chat in a new tab and signs in as nick.
@@ -43,6 +44,7 @@ func (tb *tab) texts(key string) []string {
 // a server restart (nothing lost, nothing twice) and bad input (a clear
 // error on the page).
 func TestChat(t *testing.T) {
+	leakcheck.Check(t)
 	bin := buildExample(t, "chat")
 	state := filepath.Join(t.TempDir(), "chat.state")
 	srv := startServer(t, bin, "-state", state)

@@ -2,10 +2,11 @@ package browsertest
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // replayed matches the count of replayed events in the ticker's last log line.
@@ -15,12 +16,8 @@ var replayed = regexp.MustCompile(`stopped.* replayed=(\d+)`)
 // it saved: the page comes back by itself and shows every event exactly
 // once, in order, also those published while it was away.
 func TestTickerRestart(t *testing.T) {
-	bin := buildExample(t, "ticker")
-	state := filepath.Join(t.TempDir(), "ticker.state")
-	srv := startServer(t, bin, "-state", state, "-every", tickerEvery)
-	b := newBrowser(t)
-	page := newTab(t, b, "ticker", srv.url("/"))
-	page.waitJS("the page to go live", `window.ticker && ticker.state === "live" && ticker.count > 0`)
+	leakcheck.Check(t)
+	srv, page := openTicker(t)
 
 	// Restart with the saved history on the same port: the page comes back
 	// by itself and shows every event exactly once, in order.
@@ -56,5 +53,4 @@ func TestTickerRestart(t *testing.T) {
 	}
 	srv.stop()
 	t.Logf("the page holds %d events in order; the second server replayed %s of them", len(ids), srv.lastLog(replayed))
-
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
 // tickerEvery is how often the ticker moves its prices in these tests: fast,
@@ -19,14 +21,10 @@ var savedLast = regexp.MustCompile(`state saved.* last=(\S+)`)
 // without history (a gap, shown as such), and a change of the symbols
 // picked.
 func TestTicker(t *testing.T) {
-	bin := buildExample(t, "ticker")
-	state := filepath.Join(t.TempDir(), "ticker.state")
-	srv := startServer(t, bin, "-state", state, "-every", tickerEvery)
-	b := newBrowser(t)
-	page := newTab(t, b, "ticker", srv.url("/"))
+	leakcheck.Check(t)
+	srv, page := openTicker(t)
 
 	// Live: the indicator says so and prices move.
-	page.waitJS("the page to go live", `window.ticker && ticker.state === "live" && ticker.count > 0`)
 	n := eval[int](page, `ticker.count`)
 	page.waitJS("more updates", fmt.Sprintf(`ticker.count >= %d`, n+12))
 	page.waitJS("every card to show a price", `document.querySelectorAll(".card").length === 6 &&
@@ -73,4 +71,16 @@ func TestTicker(t *testing.T) {
 	page.do("pick ACME", chromedpClick(`.chip[data-symbol="ACME"]`))
 	page.waitJS("the stream with ACME", `ticker.url.includes("topic=ACME") &&
 		document.querySelector('.card[data-symbol="ACME"] .price').textContent !== "—"`)
+}
+
+// openTicker builds the ticker, starts it with a state file and opens its
+// page, and returns once the page is live.
+func openTicker(t *testing.T) (*server, *tab) {
+	t.Helper()
+	bin := buildExample(t, "ticker")
+	state := filepath.Join(t.TempDir(), "ticker.state")
+	srv := startServer(t, bin, "-state", state, "-every", tickerEvery)
+	page := newTab(t, newBrowser(t), "ticker", srv.url("/"))
+	page.waitJS("the page to go live", `window.ticker && ticker.state === "live" && ticker.count > 0`)
+	return srv, page
 }
