@@ -121,6 +121,23 @@ func (c *client) waitMessage(text string) frame {
 	})
 }
 
+// messages returns the texts of the next n room messages, skipping other
+// frames, and fails the test on a gap notice.
+func (c *client) messages(n int) []string {
+	c.t.Helper()
+	var texts []string
+	for len(texts) < n {
+		f := c.next()
+		if f.Type == "gap" {
+			c.t.Fatalf("gap: %+v", f)
+		}
+		if f.Data != nil && f.Data.Type == "message" {
+			texts = append(texts, f.Data.Text)
+		}
+	}
+	return texts
+}
+
 func (c *client) waitError(code string) frame {
 	c.t.Helper()
 	return c.waitFor("error "+code, func(f frame) bool { return f.Type == "error" })
@@ -406,17 +423,7 @@ func TestResume(t *testing.T) {
 	ann.waitMessage("three")
 
 	bob = dial(t, srv, "nick=bob&room=general&lastEventId="+last)
-	var texts []string
-	for len(texts) < 2 {
-		f := bob.next()
-		if f.Type == "gap" {
-			t.Fatalf("gap on resume: %+v", f)
-		}
-		if f.Data != nil && f.Data.Type == "message" {
-			texts = append(texts, f.Data.Text)
-		}
-	}
-	if !slices.Equal(texts, []string{"two", "three"}) {
+	if texts := bob.messages(2); !slices.Equal(texts, []string{"two", "three"}) {
 		t.Fatalf("resumed with %q, want two, three", texts)
 	}
 }
@@ -461,17 +468,7 @@ func TestBacklog(t *testing.T) {
 	}
 
 	bob := dial(t, srv, "nick=bob&room=general&lastEventId="+since("/"))
-	var texts []string
-	for len(texts) < 2 {
-		f := bob.next()
-		if f.Type == "gap" {
-			t.Fatalf("gap: %+v", f)
-		}
-		if f.Data != nil && f.Data.Type == "message" {
-			texts = append(texts, f.Data.Text)
-		}
-	}
-	if !slices.Equal(texts, []string{"first", "second"}) {
+	if texts := bob.messages(2); !slices.Equal(texts, []string{"first", "second"}) {
 		t.Fatalf("backlog %q, want first, second", texts)
 	}
 }
