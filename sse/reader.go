@@ -15,6 +15,11 @@ import (
 // of one line and the data gathered for one event.
 const DefaultMaxEventSize = 1 << 20 // 1 MiB
 
+// maxKeptBuf is the largest line or data buffer a Reader keeps for the
+// next event: one grown past it by a large event is dropped, so that an
+// idle Reader does not hold it.
+const maxKeptBuf = 64 << 10
+
 // ErrTooLarge means a line or an event's data grew past the reader's
 // MaxEventSize. The stream cannot be read further.
 var ErrTooLarge = errors.New("sse: line or event larger than the reader's limit")
@@ -107,6 +112,9 @@ func (r *Reader) Next() (Event, error) {
 // io.EOF when the stream ends, even in the middle of a line.
 func (r *Reader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
+	if cap(r.line) > maxKeptBuf {
+		r.line = nil
+	}
 	for {
 		if r.br.Buffered() == 0 {
 			if _, err := r.br.Peek(1); err != nil {
@@ -229,8 +237,8 @@ func (r *Reader) dispatch() (Event, bool) {
 	if ev.Type == "" {
 		ev.Type = "message"
 	}
-	if cap(r.data) > 64<<10 {
-		r.data = nil // do not hold a large event's buffer while idle
+	if cap(r.data) > maxKeptBuf {
+		r.data = nil
 	}
 	return ev, true
 }
