@@ -38,6 +38,25 @@ func startChat(t *testing.T, c *chat) *httptest.Server {
 	return srv
 }
 
+// openFeed opens /events with the query, as the feed page does, and
+// returns its events. The stream is closed when the test ends, and cut if
+// it is still open after waitTimeout.
+func openFeed(t *testing.T, srv *httptest.Server, query string) *sse.Reader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?"+query, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events?%s: %s", query, resp.Status)
+	}
+	return sse.NewReader(resp.Body)
+}
+
 // A frame is anything the server sends on /ws: an envelope (ID, Topic,
 // Data), a reply (Type "welcome" or "error") or a gap notice (Type "gap").
 type frame struct {
@@ -216,18 +235,7 @@ func TestRoomMessage(t *testing.T) {
 	})
 
 	// The feed of the room, over SSE.
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=general", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("feed: %s", resp.Status)
-	}
-	feed := sse.NewReader(resp.Body)
+	feed := openFeed(t, srv, "topic=general")
 
 	ann.send(command{Type: "say", Room: "general", Text: "hello, bob"})
 	got := bob.waitMessage("hello, bob")
@@ -455,15 +463,7 @@ func TestBacklog(t *testing.T) {
 	}
 
 	// The feed's first event is the first message.
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=general&lastEventId="+since("/feed"), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if e, err := sse.NewReader(resp.Body).Next(); err != nil || e.Type != "message" || !strings.Contains(e.Data, `"text":"first"`) {
+	if e, err := openFeed(t, srv, "topic=general&lastEventId="+since("/feed")).Next(); err != nil || e.Type != "message" || !strings.Contains(e.Data, `"text":"first"`) {
 		t.Fatalf("feed backlog starts with %+v, %v; want the first message", e, err)
 	}
 
