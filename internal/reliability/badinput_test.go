@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,7 +179,7 @@ func testSlowloris(t *testing.T, r *rig) int {
 					took := time.Since(start)
 					if ne, ok := err.(net.Error); ok && ne.Timeout() {
 						t.Errorf("slowloris %d: still open after %v (ReadHeaderTimeout %v)", i, took, shortReadHeaderTimeout)
-					} else if err != io.EOF && !isReset(err) {
+					} else if err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
 						t.Errorf("slowloris %d: %v, want the connection closed", i, err)
 					}
 					return
@@ -189,11 +191,6 @@ func testSlowloris(t *testing.T, r *rig) int {
 	}
 	wg.Wait()
 	return slowlorisConns
-}
-
-// isReset reports whether err is a connection reset.
-func isReset(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
 
 func testBadHandshakes(t *testing.T, r *rig) int {
