@@ -41,6 +41,3 @@ func (l *logRecorder) lines() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.records...)
 }
-
-// slogger returns a logger that records into l.
-func slogger(l *logRecorder) *slog.Logger { return slog.New(l) }

@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestVanishedSSEClientFreed(t *testing.T) {
 		broker: sse.BrokerOptions{
 			WriteTimeout: vanishWriteTimeout,
 			Heartbeat:    vanishPing,
-			Logger:       slogger(logs),
+			Logger:       slog.New(logs),
 		},
 		sendBuffer: slowSendBuffer,
 	})
