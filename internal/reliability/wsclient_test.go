@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
@@ -9,12 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // A wsConn is the client side of a WebSocket connection, written for these
@@ -22,8 +22,8 @@ import (
 // read, whether to answer pings, what to send.
 type wsConn struct {
 	nc     net.Conn
-	br     *bufio.Reader
-	noPong bool // do not answer pings (a peer that froze)
+	fr     *wstest.Conn // reads frames from the connection's buffered reader
+	noPong bool         // do not answer pings (a peer that froze)
 
 	closeSent atomic.Bool  // a close frame was sent: do not answer one
 	pings     atomic.Int64 // pings received
@@ -31,17 +31,9 @@ type wsConn struct {
 	wmu sync.Mutex
 }
 
-// A closeFrame is the close frame that ended a connection, as an error.
-type closeFrame struct {
-	Code   int
-	Reason string
-}
-
-func (c *closeFrame) Error() string { return fmt.Sprintf("close %d %q", c.Code, c.Reason) }
-
 // closeCode returns the code of the close frame in err, or -1.
 func closeCode(err error) int {
-	var cf *closeFrame
+	var cf *wstest.CloseFrame
 	if errors.As(err, &cf) {
 		return cf.Code
 	}
@@ -67,42 +59,17 @@ func dialWS(d *net.Dialer, addr, target string, h http.Header) (*wsConn, *http.R
 		nc.Close()
 		return nil, nil, fmt.Errorf("handshake: Sec-WebSocket-Accept %q, want %q", got, want)
 	}
-	return &wsConn{nc: nc, br: br}, resp, nil
+	return &wsConn{nc: nc, fr: &wstest.Conn{Conn: nc, R: br}}, resp, nil
 }
 
-// readFrame reads one frame. The server must not mask its frames.
-func (c *wsConn) readFrame() (fin bool, op byte, p []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return false, 0, nil, err
+// readFrame reads one frame. The server must not mask its frames nor set
+// RSV bits.
+func (c *wsConn) readFrame() (wstest.Frame, error) {
+	f, err := c.fr.ReadFrame()
+	if err == nil && (f.Rsv != 0 || f.Masked) {
+		err = fmt.Errorf("server frame with RSV bits %#x or mask %v", f.Rsv, f.Masked)
 	}
-	fin, op = h[0]&0x80 != 0, h[0]&0x0f
-	if h[0]&0x70 != 0 || h[1]&0x80 != 0 {
-		return false, 0, nil, fmt.Errorf("server frame with RSV bits or mask: % x", h)
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 64<<20 {
-		return false, 0, nil, fmt.Errorf("server frame of %d bytes", n)
-	}
-	p = make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return false, 0, nil, err
-	}
-	return fin, op, p, nil
+	return f, err
 }
 
 // ReadMessage returns the next data message. It answers pings (unless
@@ -112,36 +79,34 @@ func (c *wsConn) ReadMessage() (op byte, p []byte, err error) {
 	var msg []byte
 	var msgOp byte
 	for {
-		fin, fop, fp, err := c.readFrame()
+		f, err := c.readFrame()
 		if err != nil {
 			return 0, nil, err
 		}
-		switch fop {
-		case 0x8:
-			cf := &closeFrame{Code: 1005}
-			echo := []byte(nil)
-			if len(fp) >= 2 {
-				cf.Code, cf.Reason = int(binary.BigEndian.Uint16(fp)), string(fp[2:])
-				echo = fp[:2]
+		switch f.Op {
+		case wstest.OpClose:
+			var echo []byte
+			if len(f.Payload) >= 2 {
+				echo = f.Payload[:2]
 			}
 			if !c.closeSent.Swap(true) {
-				c.WriteFrame(0x8, echo)
+				c.WriteFrame(wstest.OpClose, echo)
 			}
-			return 0, nil, cf
-		case 0x9:
+			return 0, nil, wstest.ParseClose(f.Payload)
+		case wstest.OpPing:
 			c.pings.Add(1)
 			if !c.noPong {
-				c.WriteFrame(0xA, fp)
+				c.WriteFrame(wstest.OpPong, f.Payload)
 			}
 			continue
-		case 0xA:
+		case wstest.OpPong:
 			continue
-		case 0x0:
-			msg = append(msg, fp...)
+		case wstest.OpContinuation:
+			msg = append(msg, f.Payload...)
 		default:
-			msgOp, msg = fop, fp
+			msgOp, msg = f.Op, f.Payload
 		}
-		if fin {
+		if f.Fin {
 			return msgOp, msg, nil
 		}
 	}
@@ -163,24 +128,7 @@ func (c *wsConn) WriteRaw(b []byte) error {
 
 // maskedFrame returns a frame whose first byte is b0, masked as a client's.
 func maskedFrame(b0 byte, p []byte) []byte {
-	f := []byte{b0}
-	switch n := len(p); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n < 1<<16:
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	var key [4]byte
-	rand.Read(key[:])
-	f = append(f, key[:]...)
-	for i, b := range p {
-		f = append(f, b^key[i%4])
-	}
-	return f
+	return wstest.Encode(wstest.Frame{Fin: b0&0x80 != 0, Rsv: b0 & 0x70, Op: b0 & 0x0f, Masked: true, Payload: p})
 }
 
 // Close closes the TCP connection without a closing handshake.
@@ -204,11 +152,11 @@ func (c *wsConn) CloseClean() error {
 		return err
 	}
 	for {
-		fin, op, _, err := c.readFrame()
+		f, err := c.readFrame()
 		if err != nil {
 			return fmt.Errorf("waiting for the close frame: %w", err)
 		}
-		if op == 0x8 && fin {
+		if f.Op == wstest.OpClose && f.Fin {
 			return nil
 		}
 	}
