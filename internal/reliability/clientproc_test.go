@@ -69,15 +69,8 @@ func clientProcess() int {
 					}
 					closers[i] = c.Close
 					wg.Go(func() {
-						for {
-							ev, err := c.Next()
-							if err != nil {
-								if !closing.Load() {
-									tl.fail(fmt.Errorf("sse client %d: %w", i, err))
-								}
-								return
-							}
-							tl.add(ev.ID, ev.Data)
+						if err := readSSE(c, tl); !closing.Load() {
+							tl.fail(fmt.Errorf("sse client %d: %w", i, err))
 						}
 					})
 				} else {
@@ -90,17 +83,11 @@ func clientProcess() int {
 					closers[i] = c.SendClose
 					wg.Go(func() {
 						defer c.Close()
-						for {
-							e, err := c.ReadEnvelope()
-							if err != nil {
-								if !closing.Load() {
-									tl.fail(fmt.Errorf("ws client %d: %w", i, err))
-								} else if closeCode(err) != 1000 {
-									tl.fail(fmt.Errorf("ws client %d: closing: %w, want close 1000", i, err))
-								}
-								return
-							}
-							tl.add(e.ID, e.Data)
+						err := readWS(c, tl)
+						if !closing.Load() {
+							tl.fail(fmt.Errorf("ws client %d: %w", i, err))
+						} else if closeCode(err) != 1000 {
+							tl.fail(fmt.Errorf("ws client %d: closing: %w, want close 1000", i, err))
 						}
 					})
 				}
