@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -150,25 +151,12 @@ func rfcCases() []rfcCase {
 		cases = append(cases, rfcCase{name: "reserved opcode " + string("0123456789abcdef"[op]), send: [][]byte{masked(op, "")}, code: 1002})
 	}
 	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
-		cases = append(cases, rfcCase{name: "valid close code " + itoa(int(code)), send: [][]byte{closeWith(code, "")}, code: int(code)})
+		cases = append(cases, rfcCase{name: fmt.Sprint("valid close code ", code), send: [][]byte{closeWith(code, "")}, code: int(code)})
 	}
 	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
-		cases = append(cases, rfcCase{name: "invalid close code " + itoa(int(code)), send: [][]byte{closeWith(code, "")}, code: 1002})
+		cases = append(cases, rfcCase{name: fmt.Sprint("invalid close code ", code), send: [][]byte{closeWith(code, "")}, code: 1002})
 	}
 	return cases
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func splitBytes(b []byte) [][]byte {
@@ -231,7 +219,7 @@ func runCase(t *testing.T, url string, tc rfcCase) {
 	if got.Code != want {
 		t.Fatalf("close code %d (%q), want %d", got.Code, got.Reason, want)
 	}
-	if want != 1000 && want != int(1005) && tc.code >= 1002 && tc.code <= 1011 && tc.code != 1003 && got.Reason == "" && !isEcho(tc) {
+	if want != 1000 && want != 1005 && tc.code >= 1002 && tc.code <= 1011 && tc.code != 1003 && got.Reason == "" && !isEcho(tc) {
 		t.Errorf("close %d has no reason", got.Code)
 	}
 	if tc.code != 0 && !tc.partial && !isEcho(tc) {
@@ -256,5 +244,5 @@ func describe(f wstest.Frame) string {
 	if len(p) > 20 {
 		p, suffix = p[:20], "..."
 	}
-	return "op " + fmtInt(int(f.Op)) + " fin " + map[bool]string{true: "1", false: "0"}[f.Fin] + " " + string(p) + suffix + " (" + fmtInt(len(f.Payload)) + " bytes)"
+	return fmt.Sprintf("op %d fin %t %s%s (%d bytes)", f.Op, f.Fin, p, suffix, len(f.Payload))
 }
