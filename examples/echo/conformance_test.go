@@ -10,6 +10,7 @@ import (
 
 	"github.com/realtime-go/realtime/ws"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -170,6 +171,7 @@ func splitBytes(b []byte) [][]byte {
 // TestRFC6455 runs the conformance suite against the echo handler over
 // real TCP connections.
 func TestRFC6455(t *testing.T) {
+	leakcheck.Check(t)
 	srv := httptest.NewServer(Handler(&ws.AcceptOptions{ReadLimit: suiteReadLimit}))
 	t.Cleanup(srv.Close)
 	for _, tc := range rfcCases() {

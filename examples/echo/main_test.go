@@ -10,12 +10,14 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // TestServer runs the echo server as main does, on a port of its own, and
 // talks to it with x/net/websocket's client.
 func TestServer(t *testing.T) {
+	leakcheck.Check(t)
 	srv := newServer("127.0.0.1:0")
 	if srv.ReadHeaderTimeout <= 0 {
 		t.Fatal("server has no ReadHeaderTimeout")
@@ -70,6 +72,7 @@ func TestServer(t *testing.T) {
 
 // TestCrossOrigin checks the echo refuses a page of another site.
 func TestCrossOrigin(t *testing.T) {
+	leakcheck.Check(t)
 	srv := newServer("127.0.0.1:0")
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
