@@ -213,28 +213,6 @@ func TestSlowClientsEvicted(t *testing.T) {
 	}
 }
 
-// readSSE reads c into tl until c ends, and returns the error that ended it.
-func readSSE(c *sseConn, tl *tally) error {
-	for {
-		ev, err := c.Next()
-		if err != nil {
-			return err
-		}
-		tl.add(ev.ID, ev.Data)
-	}
-}
-
-// readWS reads c into tl until c ends, and returns the error that ended it.
-func readWS(c *wsConn, tl *tally) error {
-	for {
-		e, err := c.ReadEnvelope()
-		if err != nil {
-			return err
-		}
-		tl.add(e.ID, e.Data)
-	}
-}
-
 // trickleRead reads one byte a second from c until it fails or stop is
 // closed.
 func trickleRead(c net.Conn, stop <-chan struct{}) {

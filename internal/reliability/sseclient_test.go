@@ -35,3 +35,14 @@ func (c *sseConn) Next() (sse.Event, error) { return c.rd.Next() }
 
 // Close closes the TCP connection.
 func (c *sseConn) Close() error { return c.nc.Close() }
+
+// readSSE reads c into tl until c ends, and returns the error that ended it.
+func readSSE(c *sseConn, tl *tally) error {
+	for {
+		ev, err := c.Next()
+		if err != nil {
+			return err
+		}
+		tl.add(ev.ID, ev.Data)
+	}
+}

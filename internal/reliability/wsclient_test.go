@@ -187,3 +187,14 @@ func (c *wsConn) ReadEnvelope() (envelope, error) {
 	}
 	return e, nil
 }
+
+// readWS reads c into tl until c ends, and returns the error that ended it.
+func readWS(c *wsConn, tl *tally) error {
+	for {
+		e, err := c.ReadEnvelope()
+		if err != nil {
+			return err
+		}
+		tl.add(e.ID, e.Data)
+	}
+}
