@@ -82,12 +82,18 @@ func (c *Conn) queueControl(op byte, p []byte) {
 // slow closes a peer that cannot keep up with StatusSlowConsumer, dropping
 // what waits for it, and counts it.
 func (c *Conn) slow(why string) error {
-	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, Local: true}
-	cause := fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
+	ce, cause := slowError(why)
 	if c.queueCloseCause(ce, cause, true) && c.hub != nil {
 		c.hub.slowClosed.Add(1)
 	}
 	return cause
+}
+
+// slowError returns the close of a slow consumer, and the connection's
+// error for it, which wraps both the close and ErrSlowConsumer.
+func slowError(why string) (*CloseError, error) {
+	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, Local: true}
+	return ce, fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
 }
 
 // kick makes sure a writer runs to write what is waiting: it starts one
@@ -198,8 +204,7 @@ func (c *Conn) flush() {
 			if c.hub != nil {
 				c.hub.slowClosed.Add(1)
 			}
-			ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: write deadline exceeded", Local: true}
-			err = fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
+			_, err = slowError("write deadline exceeded")
 		} else {
 			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
 		}
