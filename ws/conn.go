@@ -63,7 +63,6 @@ type Conn struct {
 	writing    bool // a writer goroutine runs
 	again      bool // the writer has (possibly) more to do
 	wroteClose bool // the close frame went out, or writing failed: nothing more is written
-	subEnded   bool // the hub's end of the subscriber was handled
 	takeBuf    []*hub.Message
 	initial    [][]byte    // a hub's gap notice and replay, written first, outside the queue bound
 	queue      [][]byte    // encoded frames waiting for the writer

@@ -138,16 +138,15 @@ func (c *Conn) writeRun() {
 		}
 		yielded = false
 		c.again = false
-		checkSub := c.sub != nil && !c.subEnded
+		// A connection that is closing already needs no word of its
+		// subscriber's end: subscriberEnded would only queue a close.
+		// Err, unlike Done, makes no channel for a connection that
+		// never waits on one.
+		checkSub := c.sub != nil && c.closeFrame == nil
 		c.mu.Unlock()
 		if checkSub {
-			select {
-			case <-c.sub.Done():
-				c.mu.Lock()
-				c.subEnded = true
-				c.mu.Unlock()
-				c.subscriberEnded()
-			default:
+			if err := c.sub.Err(); err != nil {
+				c.subscriberEnded(err)
 			}
 		}
 		c.flush()
@@ -248,9 +247,10 @@ func (c *Conn) keep(q [][]byte, msgs []*hub.Message) {
 	}
 }
 
-// subscriberEnded closes the connection when the hub ended its subscriber.
-func (c *Conn) subscriberEnded() {
-	switch err := c.sub.Err(); {
+// subscriberEnded closes the connection when the hub ended its subscriber
+// with err.
+func (c *Conn) subscriberEnded(err error) {
+	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		c.slow("hub queue full")
 	case errors.Is(err, hub.ErrClosed):
