@@ -10,7 +10,7 @@ import "encoding/binary"
 // as it is (it is JSON); otherwise it becomes a JSON string.
 func textEnvelope(topic string, data []byte, raw bool) []byte {
 	b := make([]byte, 0, len(topic)+len(data)+32)
-	b = append(b, `","topic":`...)
+	b = append(b, `,"topic":`...)
 	b = appendJSONString(b, topic)
 	b = append(b, `,"data":`...)
 	if raw {
@@ -21,13 +21,16 @@ func textEnvelope(topic string, data []byte, raw bool) []byte {
 	return append(b, '}')
 }
 
-// encodeText returns the frame of a text envelope with id.
+// encodeText returns the frame of a text envelope with id. The id is
+// escaped like any JSON string: a HubOptions.Epoch may hold any character.
 func encodeText(id string, rest []byte) []byte {
-	n := len(`{"id":"`) + len(id) + len(rest)
+	var buf [48]byte
+	q := appendJSONString(buf[:0], id)
+	n := len(`{"id":`) + len(q) + len(rest)
 	b := make([]byte, 0, frameHeaderSize(n)+n)
 	b = appendFrameHeader(b, opText, n)
-	b = append(b, `{"id":"`...)
-	b = append(b, id...)
+	b = append(b, `{"id":`...)
+	b = append(b, q...)
 	return append(b, rest...)
 }
 

@@ -474,3 +474,18 @@ func TestHubGapResumeIDs(t *testing.T) {
 		t.Fatalf("replay = %+v, want ep-2", e)
 	}
 }
+
+// TestHubEpochEscaped: an epoch with characters JSON must escape still
+// gives valid envelopes, text and binary, with the ID as it is.
+func TestHubEpochEscaped(t *testing.T) {
+	const epoch = `a"b\c`
+	h, srv := serveHub(t, HubOptions{Epoch: epoch})
+	c := dial(t, srv.URL+"?topic=t", nil)
+	h.Publish("t", MessageText, []byte("x"))
+	h.Publish("t", MessageBinary, []byte("y"))
+	for _, want := range []string{epoch + "-1", epoch + "-2"} {
+		if e := readEnvelope(t, c); e.ID != want {
+			t.Fatalf("got %+v, want ID %q", e, want)
+		}
+	}
+}
