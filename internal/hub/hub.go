@@ -96,7 +96,8 @@ type Options struct {
 	// means DefaultMaxTopicsPerSubscriber.
 	MaxTopicsPerSubscriber int
 
-	// Epoch prefixes every ID. Empty means a random one chosen by New. IDs
+	// Epoch prefixes every ID. Empty means a random one chosen by New. It
+	// must be printable and at most 43 bytes, as Load checks of a snapshot. IDs
 	// from another epoch are a gap on resume, so a hub that restores its
 	// history with [Hub.Load] takes the saved epoch.
 	Epoch string

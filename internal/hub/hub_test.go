@@ -507,6 +507,15 @@ func TestSaveLoad(t *testing.T) {
 	if err := New(Options{}).Load(strings.NewReader("not a snapshot")); err == nil {
 		t.Error("Load of garbage succeeded")
 	}
+	for _, epoch := range []string{"E\nid: injected", strings.Repeat("x", 44)} {
+		var b bytes.Buffer
+		if err := New(Options{Epoch: epoch}).Save(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := New(Options{}).Load(&b); err == nil {
+			t.Errorf("Load of a snapshot with epoch %q succeeded", epoch)
+		}
+	}
 }
 
 func TestParseID(t *testing.T) {

@@ -61,8 +61,8 @@ func (h *Hub) Load(r io.Reader) error {
 	if snap.Version != snapshotVersion {
 		return fmt.Errorf("hub: load: snapshot version %d, want %d", snap.Version, snapshotVersion)
 	}
-	if snap.Epoch == "" {
-		return fmt.Errorf("hub: load: snapshot has no epoch")
+	if err := checkEpoch(snap.Epoch); err != nil {
+		return fmt.Errorf("hub: load: %w", err)
 	}
 	topics := make(map[string]*topic, len(snap.Topics))
 	for _, ts := range snap.Topics {
@@ -85,5 +85,27 @@ func (h *Hub) Load(r io.Reader) error {
 		return errors.New("hub: load: hub already in use")
 	}
 	h.opts.Epoch, h.seq, h.topics = snap.Epoch, snap.Seq, topics
+	return nil
+}
+
+// maxEpochLength leaves room in an ID of MaxIDLength bytes for "-" and
+// the 20 digits of the largest sequence number.
+const maxEpochLength = MaxIDLength - 21
+
+// checkEpoch reports an epoch that could not stand in an ID as it is sent:
+// empty, too long, or holding a control character (an SSE id line ends at
+// CR or LF).
+func checkEpoch(epoch string) error {
+	switch {
+	case epoch == "":
+		return errors.New("snapshot has no epoch")
+	case len(epoch) > maxEpochLength:
+		return fmt.Errorf("epoch longer than %d bytes", maxEpochLength)
+	}
+	for _, r := range epoch {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("epoch holds control character %U", r)
+		}
+	}
 	return nil
 }
