@@ -198,11 +198,10 @@ func (s *hijacked) write() {
 		s.beat = false
 		s.mu.Unlock()
 
-		msgs := s.sub.Take(s.msgs)
-		err := s.flush(msgs, beat)
-		s.msgs = nil
-		if cap(msgs) <= keepMsgs {
-			s.msgs = msgs[:0]
+		s.msgs = s.sub.Take(s.msgs)
+		err := s.flush(s.msgs, beat)
+		if cap(s.msgs) > keepMsgs {
+			s.msgs = nil
 		}
 		switch {
 		case err != nil:
