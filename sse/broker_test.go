@@ -408,8 +408,15 @@ func testSlowClient(t *testing.T, mode string) {
 
 	conn, _ := rawStream(t, ts.Listener.Addr().String(), "/?topic=a")
 	defer conn.Close()
+	// Publish until the stalled stream is gone (4 streams with it), then
+	// check it ended on a failed write: waiting for the count alone would
+	// never end if it closed some other way.
+	n, withSlow := run(3, func(int) bool { return b.Stats().Streams < 4 })
 	var cut Stats
-	n, withSlow := run(3, func(int) bool { cut = b.Stats(); return cut.WriteFailed > failed })
+	waitFor(t, "the stalled stream's end to count as a failed write", 5*time.Second, func() bool {
+		cut = b.Stats()
+		return cut.WriteFailed > failed
+	})
 	t.Logf("fast readers: %.0f events/s alone, %.0f events/s next to a stalled client; "+
 		"the stalled one was cut after %d events (%d KiB)", alone, withSlow, n, n*len(payload)>>10)
 	if cut.WriteFailed != failed+1 {
