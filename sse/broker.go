@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
@@ -571,7 +572,7 @@ func (b *Broker) ended(remote string, writeFailed bool, err error) {
 	switch {
 	case errors.Is(err, hub.ErrSlowSubscriber):
 		level, msg = slog.LevelWarn, "sse: stream ended: client too slow, queue full"
-	case writeFailed && errors.Is(err, os.ErrDeadlineExceeded):
+	case writeFailed && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT)):
 		b.writeFailed.Add(1)
 		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
 	case writeFailed:

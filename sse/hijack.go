@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
@@ -102,12 +103,18 @@ func (s *hijacked) setDeadline() {
 // Whatever the client sends is read and ignored.
 func (s *hijacked) own() {
 	var buf [16]byte
-	for {
-		if _, err := s.conn.Read(buf[:]); err != nil {
-			break
-		}
+	var err error
+	for err == nil {
+		_, err = s.conn.Read(buf[:])
 	}
-	s.end(errClientGone, false)
+	if errors.Is(err, syscall.ETIMEDOUT) {
+		// The kernel dropped the connection because data sent to the
+		// client stayed unacknowledged for WriteTimeout (the TCP user
+		// timeout): a write that failed, whichever side saw it first.
+		s.end(&writeTimeoutError{err}, true)
+	} else {
+		s.end(errClientGone, false)
+	}
 
 	// Wait for a running writer to stop: conn is closed, so it will.
 	s.mu.Lock()
