@@ -33,21 +33,24 @@ const (
 	// Broker is full or shutting down.
 	DefaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxSubscribers is how many streams a Broker serves at once.
-	DefaultMaxSubscribers = 100_000
+	// DefaultMaxSubscribers is how many streams a Broker serves at once:
+	// 100,000.
+	DefaultMaxSubscribers = hub.DefaultMaxSubscribers
 
-	// DefaultMaxTopics is how many topics one stream may follow.
-	DefaultMaxTopics = 64
+	// DefaultMaxTopics is how many topics one stream may follow: 64.
+	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 
 	// DefaultQueueSize is how many events may wait for one stream's
-	// writer before the stream is ended as too slow.
-	DefaultQueueSize = 1024
+	// writer before the stream is ended as too slow: 1024.
+	DefaultQueueSize = hub.DefaultQueueSize
 
-	// DefaultHistorySize is how many events each topic keeps for replay.
-	DefaultHistorySize = 1024
+	// DefaultHistorySize is how many events each topic keeps for replay:
+	// 1024.
+	DefaultHistorySize = hub.DefaultHistorySize
 
-	// DefaultHistoryAge is how long an event stays in its topic's history.
-	DefaultHistoryAge = 10 * time.Minute
+	// DefaultHistoryAge is how long an event stays in its topic's
+	// history: 10 minutes.
+	DefaultHistoryAge = hub.DefaultHistoryAge
 )
 
 // GapEvent is the type of the event a Broker sends when a reconnecting
@@ -189,21 +192,13 @@ func NewBroker(opts BrokerOptions) *Broker {
 	def(&opts.Heartbeat, DefaultHeartbeat)
 	def(&opts.Retry, DefaultRetry)
 	def(&opts.WriteTimeout, DefaultWriteTimeout)
-	def(&opts.HistoryAge, DefaultHistoryAge)
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
 	}
-	if opts.MaxSubscribers <= 0 {
-		opts.MaxSubscribers = DefaultMaxSubscribers
-	}
+	// The hub fills in the defaults of the options it enforces; the topic
+	// limit is also checked here, to answer before subscribing.
 	if opts.MaxTopics <= 0 {
 		opts.MaxTopics = DefaultMaxTopics
-	}
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = DefaultQueueSize
-	}
-	if opts.HistorySize == 0 {
-		opts.HistorySize = DefaultHistorySize
 	}
 	return &Broker{
 		opts: opts,
