@@ -11,13 +11,13 @@ import (
 // topic with ?topic=bench, Publish of an sse.Event. Default options except
 // the heartbeat when the benchmark sets one.
 func init() {
-	register(Lib{Name: "ours-sse", Kind: "sse", Path: "/events?topic=bench", Title: "**realtime/sse (ours)**",
+	register(Lib{Name: "ours-sse", Kind: "sse", Path: "/events?topic=bench", Topics: true, Title: "**realtime/sse (ours)**",
 		New: func(o Options) (Server, error) { return newOursSSE(o), nil }})
 }
 
 type oursSSE struct {
 	b  *sse.Broker
-	ln net.Listener
+	ln connCounter
 }
 
 func newOursSSE(o Options) *oursSSE {
@@ -25,17 +25,26 @@ func newOursSSE(o Options) *oursSSE {
 }
 
 func (s *oursSSE) Serve(ln net.Listener) error {
-	s.ln = ln
+	s.ln.Listener = ln
 	mux := http.NewServeMux()
 	mux.Handle("/events", s.b)
-	return httpServe(ln, mux)
+	return httpServe(&s.ln, mux)
 }
 
-func (s *oursSSE) Publish(msg []byte) error {
-	_, err := s.b.Publish("bench", sse.Event{Data: string(msg)})
+func (s *oursSSE) Publish(msg []byte) error { return s.PublishTopic("bench", msg) }
+
+func (s *oursSSE) PublishTopic(topic string, msg []byte) error {
+	_, err := s.b.Publish(topic, sse.Event{Data: string(msg)})
 	return err
 }
 
-func (s *oursSSE) Subscribers() int { return s.b.Stats().Streams }
+// Subscribers reads the Stats field Streams where the revision has it, or else
+// counts open connections.
+func (s *oursSSE) Subscribers() int {
+	if n, ok := statsCount(s.b, "Streams"); ok {
+		return n
+	}
+	return int(s.ln.open.Load())
+}
 
 func (s *oursSSE) Close() error { return s.ln.Close() }

@@ -16,13 +16,13 @@ const oursWSMaxConns = 20_000
 // JSON envelope with the message ID). Default options except MaxConns and,
 // when the benchmark sets one, the ping interval.
 func init() {
-	register(Lib{Name: "ours-ws", Kind: "ws", Path: "/ws?topic=bench", Title: "**realtime/ws (ours)**",
+	register(Lib{Name: "ours-ws", Kind: "ws", Path: "/ws?topic=bench", Topics: true, Title: "**realtime/ws (ours)**",
 		New: func(o Options) (Server, error) { return newOursWS(o), nil }})
 }
 
 type oursWS struct {
 	h  *ws.Hub
-	ln net.Listener
+	ln connCounter
 }
 
 func newOursWS(o Options) *oursWS {
@@ -32,17 +32,26 @@ func newOursWS(o Options) *oursWS {
 }
 
 func (s *oursWS) Serve(ln net.Listener) error {
-	s.ln = ln
+	s.ln.Listener = ln
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.h)
-	return httpServe(ln, mux)
+	return httpServe(&s.ln, mux)
 }
 
-func (s *oursWS) Publish(msg []byte) error {
-	_, err := s.h.Publish("bench", ws.MessageText, msg)
+func (s *oursWS) Publish(msg []byte) error { return s.PublishTopic("bench", msg) }
+
+func (s *oursWS) PublishTopic(topic string, msg []byte) error {
+	_, err := s.h.Publish(topic, ws.MessageText, msg)
 	return err
 }
 
-func (s *oursWS) Subscribers() int { return s.h.Stats().Conns }
+// Subscribers reads the Stats field Conns where the revision has it, or else
+// counts open connections.
+func (s *oursWS) Subscribers() int {
+	if n, ok := statsCount(s.h, "Conns"); ok {
+		return n
+	}
+	return int(s.ln.open.Load())
+}
 
 func (s *oursWS) Close() error { return s.ln.Close() }

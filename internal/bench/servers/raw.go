@@ -232,35 +232,46 @@ func (s *rawServer) beat() {
 	}
 }
 
-// Publish encodes msg once, with the same bytes our packages write: for
-// SSE an event with an "epoch-seq" id and one data line, for WebSocket a
-// text frame holding our hub's JSON envelope.
+// Publish encodes msg once, with the same bytes our packages write (see
+// appendEvent), and appends it to every connection's pending bytes.
 func (s *rawServer) Publish(msg []byte) error {
 	s.mu.Lock()
 	s.seq++
 	seq := s.seq
 	s.mu.Unlock()
-	b := make([]byte, 0, len(msg)+64)
-	if s.ws {
-		b = append(b, `{"id":"`...)
-		b = append(b, rawEpoch...)
-		b = append(b, '-')
-		b = appendUint(b, seq)
-		b = append(b, `","topic":"bench","data":"`...)
-		b = append(b, msg...)
-		b = append(b, `"}`...)
-		b = wire.AppendFrame(make([]byte, 0, len(b)+4), wire.OpText, b)
-	} else {
-		b = append(b, "id: "...)
-		b = append(b, rawEpoch...)
-		b = append(b, '-')
-		b = appendUint(b, seq)
-		b = append(b, "\ndata: "...)
-		b = append(b, msg...)
-		b = append(b, "\n\n"...)
-	}
-	s.broadcast(b)
+	s.broadcast(appendEvent(make([]byte, 0, len(msg)+eventOverhead), s.ws, "bench", seq, msg))
 	return nil
+}
+
+// eventOverhead is room enough for what appendEvent adds around a message
+// on a short topic.
+const eventOverhead = 80
+
+// appendEvent appends message seq of topic, holding msg, to dst, with the
+// same bytes our packages write: for SSE an event with an "epoch-seq" id
+// and one data line, for WebSocket a text frame holding our hub's JSON
+// envelope. msg must need no JSON escaping (benchmark payloads do not).
+func appendEvent(dst []byte, ws bool, topic string, seq uint64, msg []byte) []byte {
+	if !ws {
+		dst = append(dst, "id: "...)
+		dst = append(dst, rawEpoch...)
+		dst = append(dst, '-')
+		dst = appendUint(dst, seq)
+		dst = append(dst, "\ndata: "...)
+		dst = append(dst, msg...)
+		return append(dst, "\n\n"...)
+	}
+	b := make([]byte, 0, len(msg)+eventOverhead)
+	b = append(b, `{"id":"`...)
+	b = append(b, rawEpoch...)
+	b = append(b, '-')
+	b = appendUint(b, seq)
+	b = append(b, `","topic":"`...)
+	b = append(b, topic...)
+	b = append(b, `","data":"`...)
+	b = append(b, msg...)
+	b = append(b, `"}`...)
+	return wire.AppendFrame(dst, wire.OpText, b)
 }
 
 // rawEpoch stands for the epoch our hubs put before every ID, of the same

@@ -134,23 +134,58 @@ func readWrites() uint64 {
 
 type control struct {
 	srv Server
-	mu  sync.Mutex // one publish at a time, so sequences are contiguous
+
+	mu     sync.Mutex
+	topics map[string]*topicSeq // "" is Publish's topic
+}
+
+// topicSeq numbers one topic's messages.
+type topicSeq struct {
+	mu  sync.Mutex // one publish to the topic at a time, so sequences are contiguous
 	seq uint64
+}
+
+// topic returns the numbering of topic, "" for Server.Publish.
+func (c *control) topic(name string) *topicSeq {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.topics == nil {
+		c.topics = make(map[string]*topicSeq)
+	}
+	t := c.topics[name]
+	if t == nil {
+		t = new(topicSeq)
+		c.topics[name] = t
+	}
+	return t
 }
 
 // publish sends n messages (default 1), interval apart (default none),
 // each stamped with the next sequence and a time: with no interval, when it
 // is handed to the library; with one, when it was due, so that a library
 // that makes the publisher wait shows the lag in its latency instead of
-// hiding it.
+// hiding it. With topic set, it publishes to that topic (the server must
+// be a TopicServer), numbered apart from the others; publishes to
+// different topics run at the same time.
 func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.ParseUint(r.FormValue("n"), 10, 64)
 	if n == 0 {
 		n = 1
 	}
 	interval, _ := time.ParseDuration(r.FormValue("interval"))
-	c.mu.Lock()
-	res := PublishResult{From: c.seq + 1}
+	topic := r.FormValue("topic")
+	pub := c.srv.Publish
+	if topic != "" {
+		ts, ok := c.srv.(TopicServer)
+		if !ok {
+			json.NewEncoder(w).Encode(PublishResult{Err: "servers: this server has no topics"})
+			return
+		}
+		pub = func(msg []byte) error { return ts.PublishTopic(topic, msg) }
+	}
+	t := c.topic(topic)
+	t.mu.Lock()
+	res := PublishResult{From: t.seq + 1}
 	start := time.Now()
 	for i := range n {
 		stamp := time.Now()
@@ -161,18 +196,18 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 			}
 			stamp = due
 		}
-		c.seq++
+		t.seq++
 		if i == 0 {
 			res.FirstNs = stamp.UnixNano()
 		}
-		msg := wire.Payload(make([]byte, wire.PayloadSize), c.seq, stamp.UnixNano())
-		if err := c.srv.Publish(msg); err != nil && res.Err == "" {
+		msg := wire.Payload(make([]byte, wire.PayloadSize), t.seq, stamp.UnixNano())
+		if err := pub(msg); err != nil && res.Err == "" {
 			res.Err = err.Error()
 		}
 		res.Count++
 	}
 	res.LastNs = time.Now().UnixNano()
-	c.mu.Unlock()
+	t.mu.Unlock()
 	json.NewEncoder(w).Encode(res)
 }
 

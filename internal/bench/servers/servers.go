@@ -7,7 +7,9 @@ package servers
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,6 +28,15 @@ type Server interface {
 	Close() error
 }
 
+// TopicServer is a Server whose subscribers choose a topic with the topic
+// parameter of their request path (Lib.Topics).
+type TopicServer interface {
+	Server
+	// PublishTopic sends msg to every subscriber of topic; Publish is
+	// PublishTopic("bench", msg).
+	PublishTopic(topic string, msg []byte) error
+}
+
 // Options are the settings a benchmark run may change.
 type Options struct {
 	// Heartbeat is the keep-alive interval (SSE comments, WebSocket pings)
@@ -35,11 +46,14 @@ type Options struct {
 
 // Lib describes one library under test.
 type Lib struct {
-	Name  string // short name used on the command line and in tables
-	Kind  string // "sse" or "ws": what the load client speaks
-	Path  string // request path a subscriber GETs
-	Title string // what the table shows
-	New   func(Options) (Server, error)
+	Name string // short name used on the command line and in tables
+	Kind string // "sse" or "ws": what the load client speaks
+	Path string // request path a subscriber GETs
+	// Topics says the server is a TopicServer and Path ends in
+	// "topic=bench", which a subscriber of another topic replaces.
+	Topics bool
+	Title  string // what the table shows
+	New    func(Options) (Server, error)
 }
 
 var registry []Lib
@@ -47,9 +61,9 @@ var registry []Lib
 func register(l Lib) { registry = append(registry, l) }
 
 // Libs returns every library, SSE ones first, each group with ours first
-// and the raw floor second.
+// and the floors (batch, raw) next.
 func Libs() []Lib {
-	order := []string{"ours-sse", "raw-sse", "r3labs", "tmaxmax", "ours-ws", "raw-ws", "gorilla", "coder", "gws", "xnet"}
+	order := []string{"ours-sse", "batch-sse", "raw-sse", "r3labs", "tmaxmax", "ours-ws", "batch-ws", "raw-ws", "gorilla", "coder", "gws", "xnet"}
 	out := slices.Clone(registry)
 	slices.SortStableFunc(out, func(a, b Lib) int {
 		ia, ib := slices.Index(order, a.Name), slices.Index(order, b.Name)
@@ -62,6 +76,12 @@ func Libs() []Lib {
 		return ia - ib
 	})
 	return out
+}
+
+// TopicPath returns the path a subscriber of topic GETs from l, which has
+// Topics set.
+func (l Lib) TopicPath(topic string) string {
+	return strings.TrimSuffix(l.Path, "topic=bench") + "topic=" + url.QueryEscape(topic)
 }
 
 // Lookup returns the library called name.
