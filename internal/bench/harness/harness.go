@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/bench/servers"
@@ -16,14 +17,21 @@ import (
 
 // Scenario names.
 const (
-	FanOut  = "fanout"
-	Latency = "latency"
-	Memory  = "memory"
-	Scale   = "scale"
+	FanOut     = "fanout"
+	Latency    = "latency"
+	Memory     = "memory"
+	Scale      = "scale"
+	Burst      = "burst"
+	CrossTopic = "crosstopic"
 )
 
 // Scenarios lists every scenario, in the order they run.
-var Scenarios = []string{FanOut, Latency, Memory, Scale}
+var Scenarios = []string{FanOut, Latency, Memory, Scale, Burst, CrossTopic}
+
+// ForTopics says which scenarios run only for the libraries with topics
+// (ours, its baselines and the batch floor): the others are skipped for
+// the rest.
+var ForTopics = map[string]bool{Burst: true, CrossTopic: true}
 
 // Config is one benchmark run. Zero fields take the defaults of Full.
 type Config struct {
@@ -44,6 +52,16 @@ type Config struct {
 	PerLoad   int           // most connections one load process holds
 	Wait      time.Duration // longest wait for a burst or a message to arrive everywhere
 
+	BurstSubs int // burst: fast subscribers
+	BurstFrom int // burst: the first burst's messages, doubled at each step
+	BurstTo   int // burst: the most messages in one burst
+	CrossSubs int // crosstopic: subscribers of the fanned-out topic
+
+	// Baselines maps a git revision to the command line of this program
+	// built against the library at that revision (BuildBaseline). A
+	// library named "ours-sse@REV" runs its server with it.
+	Baselines map[string][]string
+
 	Log io.Writer // progress lines; nil means none
 }
 
@@ -53,6 +71,7 @@ var Full = Config{
 	Rate: 100, Duration: 3 * time.Second, MemConns: 5000,
 	ScaleMax: 19000, ScaleStep: 1000, Heartbeat: 5 * time.Second,
 	PerLoad: 7000, Wait: 30 * time.Second,
+	BurstSubs: 4, BurstFrom: 1024, BurstTo: 131072, CrossSubs: 10000,
 }
 
 // Quick is a run small enough for a couple of minutes.
@@ -61,6 +80,7 @@ var Quick = Config{
 	Rate: 100, Duration: time.Second, MemConns: 500,
 	ScaleMax: 1000, ScaleStep: 500, Heartbeat: time.Second,
 	PerLoad: 7000, Wait: 20 * time.Second,
+	BurstSubs: 2, BurstFrom: 64, BurstTo: 256, CrossSubs: 200,
 }
 
 func (c *Config) fill() {
@@ -79,6 +99,10 @@ func (c *Config) fill() {
 	set(&c.ScaleMax, d.ScaleMax)
 	set(&c.ScaleStep, d.ScaleStep)
 	set(&c.PerLoad, d.PerLoad)
+	set(&c.BurstSubs, d.BurstSubs)
+	set(&c.BurstFrom, d.BurstFrom)
+	set(&c.BurstTo, d.BurstTo)
+	set(&c.CrossSubs, d.CrossSubs)
 	if c.Duration <= 0 {
 		c.Duration = d.Duration
 	}
@@ -107,10 +131,10 @@ type Result struct {
 	Delivered uint64 // messages delivered in order
 	Bad       uint64 // out of order, duplicated or after a gap
 
-	Rate           float64 // fan-out: deliveries per second
+	Rate           float64 // fan-out: deliveries per second; crosstopic: of the fanned-out topic
 	WritesPerBurst float64 // fan-out: the server's write system calls per subscriber per burst (1 when a burst is one write)
 
-	P50, P99, Max time.Duration // latency, from when a message was due to its receipt
+	P50, P99, Max time.Duration // latency (crosstopic: of the one-subscriber topic), from when a message was due to its receipt
 	PubRate       float64       // latency: messages per second the server managed to publish
 
 	Conns        int     // memory: idle connections held
@@ -126,6 +150,9 @@ type Result struct {
 	Beats     bool // scale: every connection got a heartbeat at Held
 	HasBeats  bool // scale: the library sends heartbeats
 	ScaleNote string
+
+	BurstMax  int    // burst: the largest burst every subscriber got all of, with none ended
+	BurstNote string // burst: what happened at the next size, if one failed
 }
 
 // Lost returns the messages that did not arrive in order.
@@ -139,17 +166,9 @@ func (r Result) Lost() uint64 {
 // Run runs the benchmark and returns every result, in the order they ran.
 func Run(c Config) ([]Result, error) {
 	c.fill()
-	var libs []servers.Lib
-	if len(c.Libs) == 0 {
-		libs = servers.Libs()
-	} else {
-		for _, name := range c.Libs {
-			l, err := servers.Lookup(name)
-			if err != nil {
-				return nil, err
-			}
-			libs = append(libs, l)
-		}
+	libs, err := contenders(c)
+	if err != nil {
+		return nil, err
 	}
 	for _, s := range c.Scenarios {
 		if !slices.Contains(Scenarios, s) {
@@ -163,15 +182,80 @@ func Run(c Config) ([]Result, error) {
 				continue
 			}
 			for _, lib := range libs {
+				if ForTopics[sc] && !lib.Topics {
+					continue
+				}
 				start := time.Now()
 				r := runOne(c, lib, sc)
 				r.Round = round
 				out = append(out, r)
-				fmt.Fprintf(c.Log, "round %d %-8s %-9s %6.1fs %s\n", round, sc, lib.Name, time.Since(start).Seconds(), r.summary())
+				fmt.Fprintf(c.Log, "round %d %-10s %-16s %6.1fs %s\n", round, sc, lib.Name, time.Since(start).Seconds(), r.summary())
 			}
 		}
 	}
 	return out, nil
+}
+
+// contender is a library as a run sets it up: its server runs exe with
+// -serve serve.
+type contender struct {
+	servers.Lib
+	exe   []string
+	serve string
+}
+
+// contenders resolves c.Libs, "NAME@REV" included, in order.
+func contenders(c Config) ([]contender, error) {
+	var out []contender
+	if len(c.Libs) == 0 {
+		for _, l := range servers.Libs() {
+			out = append(out, contender{Lib: l, exe: c.Exe, serve: l.Name})
+		}
+		return out, nil
+	}
+	for _, name := range c.Libs {
+		ct, err := resolve(c, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ct)
+	}
+	return out, nil
+}
+
+// resolve returns the contender called name: a library, or "NAME@REV",
+// library NAME served by the program c.Baselines built for REV.
+func resolve(c Config, name string) (contender, error) {
+	l, err := lookup(name)
+	if err != nil {
+		return contender{}, err
+	}
+	ct := contender{Lib: l, exe: c.Exe, serve: l.Name}
+	if base, rev, ok := strings.Cut(name, "@"); ok {
+		exe, ok := c.Baselines[rev]
+		if !ok {
+			return contender{}, fmt.Errorf("harness: %s: no baseline built for revision %q", name, rev)
+		}
+		ct.exe, ct.serve = exe, base
+	}
+	return ct, nil
+}
+
+// lookup returns the library called name; "NAME@REV" is library NAME
+// renamed, with a title that names the revision.
+func lookup(name string) (servers.Lib, error) {
+	base, rev, ok := strings.Cut(name, "@")
+	l, err := servers.Lookup(base)
+	if err != nil || !ok {
+		return l, err
+	}
+	if rev == "" {
+		return l, fmt.Errorf("harness: %q names no revision", name)
+	}
+	l.Name = name
+	t := strings.ReplaceAll(strings.ReplaceAll(l.Title, "**", ""), " (ours)", "")
+	l.Title = t + " @" + rev
+	return l, nil
 }
 
 func (r Result) summary() string {
@@ -186,6 +270,10 @@ func (r Result) summary() string {
 			r.Conns, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoPerConn, r.Lost())
 	case Scale:
 		s = fmt.Sprintf("held %d (beats %v/%v) %s", r.Held, r.HasBeats, r.Beats, r.ScaleNote)
+	case Burst:
+		s = fmt.Sprintf("largest burst survived %d; %s", r.BurstMax, r.BurstNote)
+	case CrossTopic:
+		s = fmt.Sprintf("one-subscriber topic p50 %v p99 %v max %v; the other topic %.0f deliveries/s; lost %d", r.P50, r.P99, r.Max, r.Rate, r.Lost())
 	}
 	if r.Bad > 0 {
 		s += fmt.Sprintf(", %d out of order", r.Bad)

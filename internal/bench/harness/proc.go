@@ -25,7 +25,7 @@ const StartTimeout = 30 * time.Second
 
 // serverProc is a server child process.
 type serverProc struct {
-	lib     servers.Lib
+	lib     contender
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	data    string // host:port subscribers connect to
@@ -54,12 +54,12 @@ func startChild(exe []string, args ...string) (*exec.Cmd, io.WriteCloser, io.Rea
 	return cmd, stdin, stdout, nil
 }
 
-func startServer(exe []string, lib servers.Lib, heartbeat time.Duration) (*serverProc, error) {
-	args := []string{"-serve", lib.Name}
+func startServer(lib contender, heartbeat time.Duration) (*serverProc, error) {
+	args := []string{"-serve", lib.serve}
 	if heartbeat > 0 {
 		args = append(args, "-heartbeat", heartbeat.String())
 	}
-	cmd, stdin, stdout, err := startChild(exe, args...)
+	cmd, stdin, stdout, err := startChild(lib.exe, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +109,14 @@ func (p *serverProc) stop() {
 	}
 }
 
-func (p *serverProc) publish(n int, interval time.Duration) (servers.PublishResult, error) {
+// publish has the server publish n messages interval apart to topic ("":
+// the one every library has).
+func (p *serverProc) publish(topic string, n int, interval time.Duration) (servers.PublishResult, error) {
 	var res servers.PublishResult
 	v := url.Values{"n": {fmt.Sprint(n)}, "interval": {interval.String()}}
+	if topic != "" {
+		v.Set("topic", topic)
+	}
 	resp, err := p.client.PostForm("http://"+p.ctl+"/publish", v)
 	if err != nil {
 		return res, err
@@ -193,8 +198,8 @@ type loadProc struct {
 	conns int // connections asked for so far
 }
 
-func startLoad(exe []string, srv *serverProc) (*loadProc, error) {
-	cmd, stdin, stdout, err := startChild(exe, "-load", "-addr", srv.data, "-path", srv.lib.Path, "-kind", srv.lib.Kind)
+func startLoad(exe []string, srv *serverProc, path string) (*loadProc, error) {
+	cmd, stdin, stdout, err := startChild(exe, "-load", "-addr", srv.data, "-path", path, "-kind", srv.lib.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -228,10 +233,11 @@ func (l *loadProc) stop() {
 }
 
 // loadGroup is the load processes driving one server, each holding at
-// most perProc connections.
+// most perProc connections that GET path.
 type loadGroup struct {
 	exe     []string
 	srv     *serverProc
+	path    string
 	perProc int
 	procs   []*loadProc
 }
@@ -248,7 +254,7 @@ func (g *loadGroup) add(n int) (load.Report, error) {
 		if len(g.procs) > 0 && g.procs[len(g.procs)-1].conns < g.perProc {
 			p = g.procs[len(g.procs)-1]
 		} else {
-			np, err := startLoad(g.exe, g.srv)
+			np, err := startLoad(g.exe, g.srv, g.path)
 			if err != nil {
 				return load.Report{}, err
 			}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/realtime-go/realtime/internal/bench/servers"
 )
 
 // ProfileSeconds is how long Profile records the CPU of a server.
@@ -25,18 +23,18 @@ func Profile(c Config, dir string) error {
 		return err
 	}
 	for _, name := range c.Libs {
-		lib, err := servers.Lookup(name)
+		ct, err := resolve(c, name)
 		if err != nil {
 			return err
 		}
-		if err := profileOne(c, lib, dir); err != nil {
+		if err := profileOne(c, ct, dir); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func profileOne(c Config, lib servers.Lib, dir string) error {
+func profileOne(c Config, lib contender, dir string) error {
 	s, err := open(c, lib, 0)
 	if err != nil {
 		return err

@@ -12,8 +12,9 @@ import (
 )
 
 // TestQuick runs every library through every scenario once with small
-// counts, on real sockets between real processes, and checks that every
-// message arrived, in order, everywhere. It checks no timing.
+// counts (burst and crosstopic: the libraries with topics), on real
+// sockets between real processes, and checks that every message arrived,
+// in order, everywhere. It checks no timing.
 func TestQuick(t *testing.T) {
 	leakcheck.Check(t)
 	exe := filepath.Join(t.TempDir(), "bench")
@@ -23,6 +24,7 @@ func TestQuick(t *testing.T) {
 	}
 	c := Quick
 	c.Subs, c.MemConns, c.ScaleMax, c.ScaleStep = 200, 200, 400, 200
+	c.BurstFrom, c.BurstTo, c.CrossSubs = 64, 128, 100
 	c.Exe = []string{exe}
 	var log bytes.Buffer
 	c.Log = &log
@@ -40,7 +42,7 @@ func TestQuick(t *testing.T) {
 		if r.Lost() > 0 || r.Bad > 0 {
 			t.Errorf("%s %s: %d of %d lost, %d out of order", r.Lib, r.Scenario, r.Lost(), r.Expected, r.Bad)
 		}
-		if r.Expected == 0 {
+		if r.Expected == 0 && !(r.Scenario == Burst && r.BurstMax == 0) {
 			t.Errorf("%s %s: nothing was expected, so nothing was checked", r.Lib, r.Scenario)
 		}
 		switch r.Scenario {
@@ -55,17 +57,32 @@ func TestQuick(t *testing.T) {
 			if r.HasBeats && !r.Beats {
 				t.Errorf("%s scale: a connection got no heartbeat", r.Lib)
 			}
+		case Burst:
+			// How large a burst a library survives is what is
+			// measured; that it was measured is what is checked.
+			if r.BurstNote == "" {
+				t.Errorf("%s burst: no outcome noted", r.Lib)
+			}
+			t.Logf("%s burst: largest survived %d: %s", r.Lib, r.BurstMax, r.BurstNote)
+		case CrossTopic:
+			if r.Rate == 0 || r.P99 == 0 {
+				t.Errorf("%s crosstopic: fan-out %v deliveries/s, one-subscriber p99 %v: not measured", r.Lib, r.Rate, r.P99)
+			}
 		}
 	}
 	for _, lib := range servers.Libs() {
-		if seen[lib.Name] != len(Scenarios) {
-			t.Errorf("%s ran %d scenarios, want %d", lib.Name, seen[lib.Name], len(Scenarios))
+		want := len(Scenarios)
+		if !lib.Topics {
+			want -= len(ForTopics)
+		}
+		if seen[lib.Name] != want {
+			t.Errorf("%s ran %d scenarios, want %d", lib.Name, seen[lib.Name], want)
 		}
 	}
 	var tables bytes.Buffer
 	WriteTables(&tables, Summarize(results), c)
 	WriteTargets(&tables, Summarize(results), c)
-	if !strings.Contains(tables.String(), "| library |") {
+	if !strings.Contains(tables.String(), "| library |") || !strings.Contains(tables.String(), "| largest burst |") {
 		t.Errorf("no table written:\n%s", tables.String())
 	}
 	t.Logf("\n%s", tables.String())

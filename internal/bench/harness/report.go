@@ -26,6 +26,12 @@ type Summary struct {
 	Held  int
 	Beats string // "yes", "no" or "n/a"
 	Runs  map[string]int
+
+	Burst     int    // burst: the largest survived, the least over the rounds
+	BurstNote string // burst: the note of the round that gave Burst
+
+	CrossP50, CrossP99, CrossMax time.Duration // crosstopic: the one-subscriber topic's latency
+	CrossRate                    float64       // crosstopic: the fanned-out topic's deliveries/s
 }
 
 func median[T int | float64 | time.Duration](v []T) T {
@@ -40,20 +46,43 @@ func median[T int | float64 | time.Duration](v []T) T {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// order returns the libraries results name, in the order of servers.Libs,
+// each baseline ("NAME@REV") right after its library.
+func order(results []Result) []servers.Lib {
+	seen := map[string]bool{}
+	for _, r := range results {
+		seen[r.Lib] = true
+	}
+	var out []servers.Lib
+	done := map[string]bool{}
+	for _, l := range servers.Libs() {
+		if seen[l.Name] {
+			out = append(out, l)
+		}
+		for _, r := range results {
+			if base, _, ok := strings.Cut(r.Lib, "@"); ok && base == l.Name && !done[r.Lib] {
+				done[r.Lib] = true
+				if bl, err := lookup(r.Lib); err == nil {
+					out = append(out, bl)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Summarize takes the medians of each library's rounds, in the order of
-// servers.Libs.
+// servers.Libs with each baseline after its library.
 func Summarize(results []Result) []Summary {
 	var out []Summary
-	for _, lib := range servers.Libs() {
-		var rates, wpb, rss, heap []float64
-		var p50, p99, mx []time.Duration
-		s := Summary{Lib: lib, Beats: "", Runs: map[string]int{}}
-		found := false
+	for _, lib := range order(results) {
+		var rates, wpb, rss, heap, crossRate []float64
+		var p50, p99, mx, cp50, cp99, cmx []time.Duration
+		s := Summary{Lib: lib, Beats: "", Runs: map[string]int{}, Burst: -1}
 		for _, r := range results {
 			if r.Lib != lib.Name {
 				continue
 			}
-			found = true
 			s.Runs[r.Scenario]++
 			s.Lost += r.Lost()
 			s.Bad += r.Bad
@@ -83,13 +112,20 @@ func Summarize(results []Result) []Summary {
 				default:
 					s.Beats = "no"
 				}
+			case Burst:
+				if r.Err == "" && (s.Burst < 0 || r.BurstMax < s.Burst) {
+					s.Burst, s.BurstNote = r.BurstMax, r.BurstNote
+				}
+			case CrossTopic:
+				if r.Err == "" {
+					cp50, cp99, cmx = append(cp50, r.P50), append(cp99, r.P99), append(cmx, r.Max)
+					crossRate = append(crossRate, r.Rate)
+				}
 			}
-		}
-		if !found {
-			continue
 		}
 		s.Rate, s.Wpb, s.RSS, s.Heap = median(rates), median(wpb), median(rss), median(heap)
 		s.P50, s.P99, s.Max = median(p50), median(p99), median(mx)
+		s.CrossP50, s.CrossP99, s.CrossMax, s.CrossRate = median(cp50), median(cp99), median(cmx), median(crossRate)
 		out = append(out, s)
 	}
 	return out
@@ -100,6 +136,14 @@ func ratio(v, ours float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2fx", v/ours)
+}
+
+// rate formats deliveries per second, "–" for none measured.
+func rate(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 func ms(d time.Duration) string {
@@ -126,7 +170,7 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 		for i := range sums {
 			if sums[i].Lib.Kind == kind {
 				rows = append(rows, sums[i])
-				if strings.HasPrefix(sums[i].Lib.Name, "ours") {
+				if sums[i].Lib.Name == "ours-"+kind {
 					ours = &sums[i]
 				}
 			}
@@ -158,8 +202,8 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 			if s.Wpb > 0 {
 				wpb = fmt.Sprintf("%.1f", s.Wpb)
 			}
-			fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				s.Lib.Title, s.Rate, ratio(s.Rate, ours.Rate), wpb, lost,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				s.Lib.Title, rate(s.Rate), ratio(s.Rate, ours.Rate), wpb, lost,
 				ms(s.P50), ms(s.P99), ms(s.Max), ratio(float64(s.P99), float64(ours.P99)),
 				kib(s.RSS), kib(s.Heap), held, beats)
 		}
@@ -169,6 +213,7 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 		"RSS is the server's VmRSS with %d idle connections less before any, per connection; heap is Go heap in use plus goroutine stacks after a GC, per connection; "+
 		"scale is the most connections held (in steps of %d, up to %d) with every one getting a message after each step, and heartbeats (every %v where the library has them) reaching every connection.\n",
 		c.Subs, c.Bursts, c.BurstSize, c.Subs, c.Rate, c.Duration, c.MemConns, c.ScaleStep, c.ScaleMax, c.Heartbeat)
+	writeDelivery(w, sums, c)
 	var errs []string
 	for _, s := range sums {
 		for _, e := range s.Errs {
@@ -181,6 +226,78 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 			fmt.Fprintf(w, "- %s\n", e)
 		}
 	}
+}
+
+// family returns "ours", "batch" or "raw" for ours (and its baselines)
+// and the floors, "" for a peer.
+func family(name string) string {
+	for _, f := range []string{"ours", "batch", "raw"} {
+		if strings.HasPrefix(name, f+"-") {
+			return f
+		}
+	}
+	return ""
+}
+
+// writeDelivery writes, for each kind, ours, its baselines and the floors
+// side by side on what delivery costs: idle memory, fan-out against the
+// batch floor, p99 latency, the cross-topic p99 and the largest burst.
+func writeDelivery(w io.Writer, sums []Summary, c Config) {
+	for _, kind := range []string{"sse", "ws"} {
+		var rows []Summary
+		var batch Summary
+		for _, s := range sums {
+			if s.Lib.Kind != kind || family(s.Lib.Name) == "" {
+				continue
+			}
+			rows = append(rows, s)
+			if s.Lib.Name == "batch-"+kind {
+				batch = s
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		title := map[string]string{"sse": "Server-Sent Events", "ws": "WebSocket"}[kind]
+		fmt.Fprintf(w, "\n### %s: ours, its baselines and the floors\n\n", title)
+		fmt.Fprintln(w, "| library | RSS KiB/conn | heap KiB/conn | fan-out deliveries/s | vs batch floor | writes/burst | p99 ms | cross-topic p99 ms | cross-topic max ms | largest burst | lost |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		for _, s := range rows {
+			wpb := "–"
+			if s.Wpb > 0 {
+				wpb = fmt.Sprintf("%.1f", s.Wpb)
+			}
+			burst := "–"
+			switch {
+			case s.Runs[Burst] == 0:
+			case s.Burst < 0:
+				burst = "error"
+			case s.Burst == 0:
+				burst = fmt.Sprintf("< %d", c.BurstFrom)
+			case s.Burst >= c.BurstTo:
+				burst = fmt.Sprintf("≥ %d", s.Burst)
+			default:
+				burst = fmt.Sprint(s.Burst)
+			}
+			lost := fmt.Sprint(s.Lost + s.Bad)
+			if len(s.Errs) > 0 {
+				lost += " (errors)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				s.Lib.Title, kib(s.RSS), kib(s.Heap), rate(s.Rate), ratio(s.Rate, batch.Rate), wpb,
+				ms(s.P99), ms(s.CrossP99), ms(s.CrossMax), burst, lost)
+		}
+	}
+	fmt.Fprintf(w, "\nColumns as above; vs batch floor is fan-out deliveries/s over the batch floor's. Cross-topic is the publish-to-receive latency of one subscriber's topic, %d messages/s for %v, "+
+		"while %d subscribers of another topic get bursts of %d messages back to back. Largest burst is the most messages published in a tight loop (from %d, doubling, up to %d) "+
+		"that each of %d fast subscribers got in full, none disconnected.\n",
+		c.Rate, c.Duration, c.CrossSubs, c.BurstSize, c.BurstFrom, c.BurstTo, c.BurstSubs)
+	for _, s := range sums {
+		if s.Runs[Burst] > 0 && s.BurstNote != "" {
+			fmt.Fprintf(w, "\n- %s burst: %s", s.Lib.Name, s.BurstNote)
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // WriteTargets checks ours against the targets and writes one line
@@ -209,7 +326,7 @@ func WriteTargets(w io.Writer, sums []Summary, c Config) {
 		raw := by[k.raw]
 		var bestPeer, bestP99 Summary
 		for _, s := range sums {
-			if s.Lib.Kind != o.Lib.Kind || strings.HasPrefix(s.Lib.Name, "ours") || strings.HasPrefix(s.Lib.Name, "raw") {
+			if s.Lib.Kind != o.Lib.Kind || family(s.Lib.Name) != "" {
 				continue
 			}
 			if s.Rate > bestPeer.Rate {
@@ -239,6 +356,29 @@ func WriteTargets(w io.Writer, sums []Summary, c Config) {
 		}
 		if o.Runs[Scale] > 0 && c.ScaleMax >= 19000 {
 			fmt.Fprintf(w, "- %s scale: %d connections held, heartbeats %s (target 19,000 with no errors): %s\n", k.ours, o.Held, o.Beats, mark(o.Held >= 19000 && o.Beats == "yes"))
+		}
+		if b := by["batch-"+o.Lib.Kind]; o.Rate > 0 && b.Rate > 0 {
+			fmt.Fprintf(w, "- %s fan-out: %.2fx the batch floor (target 0.7x, aim 0.9x): %s\n", k.ours, o.Rate/b.Rate, mark(o.Rate >= 0.7*b.Rate))
+		}
+		for _, old := range sums {
+			if !strings.HasPrefix(old.Lib.Name, k.ours+"@") {
+				continue
+			}
+			if o.RSS > 0 && old.RSS > 0 {
+				fmt.Fprintf(w, "- %s idle memory: %s against %s KiB RSS per connection at %s (target no higher): %s\n", k.ours, kib(o.RSS), kib(old.RSS), old.Lib.Name, mark(o.RSS <= old.RSS))
+			}
+			if o.P99 > 0 && old.P99 > 0 {
+				fmt.Fprintf(w, "- %s p99: %s against %s ms at %s (target no worse): %s\n", k.ours, ms(o.P99), ms(old.P99), old.Lib.Name, mark(o.P99 <= old.P99))
+			}
+			if o.Rate > 0 && old.Rate > 0 {
+				fmt.Fprintf(w, "- %s fan-out: %.2fx %s\n", k.ours, o.Rate/old.Rate, old.Lib.Name)
+			}
+			if o.CrossP99 > 0 && old.CrossP99 > 0 {
+				fmt.Fprintf(w, "- %s cross-topic p99: %s against %s ms at %s\n", k.ours, ms(o.CrossP99), ms(old.CrossP99), old.Lib.Name)
+			}
+			if o.Runs[Burst] > 0 && old.Runs[Burst] > 0 {
+				fmt.Fprintf(w, "- %s largest burst: %d against %d at %s\n", k.ours, o.Burst, old.Burst, old.Lib.Name)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/bench/load"
@@ -12,38 +13,51 @@ import (
 // reads the resident set, so lazily freed memory is not counted.
 const settle = time.Second
 
-// hasHeartbeats lists the servers set up with keep-alives: ours, the raw
-// floors, and gorilla's chat example (its writePump pings). The others send
+// hasHeartbeats lists the servers set up with keep-alives: ours (and its
+// baselines), the floors, and gorilla's chat example (its writePump pings). The others send
 // none as their examples use them.
-var hasHeartbeats = map[string]bool{"ours-sse": true, "ours-ws": true, "raw-sse": true, "raw-ws": true, "gorilla": true}
+var hasHeartbeats = map[string]bool{"ours-sse": true, "ours-ws": true, "batch-sse": true, "batch-ws": true, "raw-sse": true, "raw-ws": true, "gorilla": true}
 
 // session is one server process and the load processes driving it.
 type session struct {
-	c   Config
-	srv *serverProc
-	g   *loadGroup
-	seq uint64 // next sequence the server will stamp
+	c      Config
+	srv    *serverProc
+	g      *loadGroup
+	others []*loadGroup // load processes of other topics
+	seq    uint64       // next sequence the server will stamp
 }
 
-func open(c Config, lib servers.Lib, heartbeat time.Duration) (*session, error) {
-	srv, err := startServer(c.Exe, lib, heartbeat)
+func open(c Config, lib contender, heartbeat time.Duration) (*session, error) {
+	srv, err := startServer(lib, heartbeat)
 	if err != nil {
 		return nil, err
 	}
-	return &session{c: c, srv: srv, g: &loadGroup{exe: c.Exe, srv: srv, perProc: c.PerLoad}, seq: 1}, nil
+	return &session{c: c, srv: srv, g: &loadGroup{exe: c.Exe, srv: srv, path: lib.Path, perProc: c.PerLoad}, seq: 1}, nil
+}
+
+// group returns a new group of load processes subscribing to topic.
+func (s *session) group(topic string) *loadGroup {
+	g := &loadGroup{exe: s.c.Exe, srv: s.srv, path: s.srv.lib.TopicPath(topic), perProc: s.c.PerLoad}
+	s.others = append(s.others, g)
+	return g
 }
 
 // close stops the processes and returns the CPU time the server and the
 // load processes used.
 func (s *session) close() (server, load time.Duration) {
-	s.g.stop()
+	groups := append([]*loadGroup{s.g}, s.others...)
+	for _, g := range groups {
+		g.stop()
+	}
 	s.srv.stop()
 	if ps := s.srv.cmd.ProcessState; ps != nil {
 		server = ps.UserTime() + ps.SystemTime()
 	}
-	for _, p := range s.g.procs {
-		if ps := p.cmd.ProcessState; ps != nil {
-			load += ps.UserTime() + ps.SystemTime()
+	for _, g := range groups {
+		for _, p := range g.procs {
+			if ps := p.cmd.ProcessState; ps != nil {
+				load += ps.UserTime() + ps.SystemTime()
+			}
 		}
 	}
 	return server, load
@@ -68,7 +82,7 @@ func (s *session) send(n int, interval time.Duration, latency bool) (servers.Pub
 	if _, err := s.g.all(load.Command{Op: "expect", From: s.seq, Count: uint64(n), Latency: latency}); err != nil {
 		return servers.PublishResult{}, load.Report{}, err
 	}
-	pub, err := s.srv.publish(n, interval)
+	pub, err := s.srv.publish("", n, interval)
 	if err != nil {
 		return pub, load.Report{}, err
 	}
@@ -80,7 +94,7 @@ func (s *session) send(n int, interval time.Duration, latency bool) (servers.Pub
 	return pub, rep, err
 }
 
-func runOne(c Config, lib servers.Lib, sc string) (r Result) {
+func runOne(c Config, lib contender, sc string) (r Result) {
 	r = Result{Lib: lib.Name, Scenario: sc}
 	var hb time.Duration
 	if sc == Scale {
@@ -100,7 +114,11 @@ func runOne(c Config, lib servers.Lib, sc string) (r Result) {
 	case Memory:
 		err = s.memory(&r)
 	case Scale:
-		err = s.scale(&r, lib)
+		err = s.scale(&r, lib.Lib)
+	case Burst:
+		err = s.burst(&r)
+	case CrossTopic:
+		err = s.crossTopic(&r)
 	}
 	if err != nil {
 		r.Err = err.Error()
@@ -215,7 +233,8 @@ func (s *session) memory(r *Result) error {
 // after each step that every one gets a message; then, at the most held,
 // that every one gets heartbeats for two intervals and a last message.
 func (s *session) scale(r *Result, lib servers.Lib) error {
-	r.HasBeats = hasHeartbeats[lib.Name]
+	base, _, _ := strings.Cut(lib.Name, "@")
+	r.HasBeats = hasHeartbeats[base]
 	for total := s.c.ScaleStep; total <= s.c.ScaleMax; total += s.c.ScaleStep {
 		if err := s.connect(s.c.ScaleStep, total); err != nil {
 			r.ScaleNote = fmt.Sprintf("stopped at %d: %v", total, err)
@@ -261,4 +280,121 @@ func (s *session) scale(r *Result, lib servers.Lib) error {
 		r.Held = rep.Complete
 	}
 	return nil
+}
+
+// burst: c.BurstSubs subscribers that read as fast as they can, and
+// bursts of c.BurstFrom messages published in a tight loop, doubled each
+// time up to c.BurstTo, each awaited everywhere before the next. BurstMax
+// is the largest burst after which every subscriber had every message and
+// none had been disconnected; the first that fails ends the scenario, and
+// its messages are not counted as lost (they are what is measured).
+func (s *session) burst(r *Result) error {
+	subs := s.c.BurstSubs
+	if err := s.connect(subs, subs); err != nil {
+		return err
+	}
+	for n := s.c.BurstFrom; n <= s.c.BurstTo; n *= 2 {
+		_, rep, err := s.send(n, 0, false)
+		if err != nil {
+			return err
+		}
+		if rep.TimedOut || rep.Complete < subs || rep.Ended > 0 || rep.Bad > 0 {
+			r.BurstNote = fmt.Sprintf("at %d: %d of %d subscribers got all of it (%d of %d messages in order, %d out of order), %d disconnected",
+				n, rep.Complete, subs, rep.Got, uint64(n*subs), rep.Bad, rep.Ended)
+			if rep.EndErr != "" {
+				r.BurstNote += ": " + rep.EndErr
+			}
+			if rep.Ended == 0 {
+				r.BurstNote += " (lost with no disconnect)"
+			}
+			return nil
+		}
+		r.Expected += uint64(n * subs)
+		r.Delivered += rep.Got
+		r.BurstMax = n
+	}
+	r.BurstNote = fmt.Sprintf("every burst up to the limit of %d", s.c.BurstTo)
+	return nil
+}
+
+// soloTopic is the crosstopic scenario's one-subscriber topic.
+const soloTopic = "solo"
+
+// crossTopic: c.CrossSubs subscribers of one topic getting bursts of
+// c.BurstSize messages back to back (each awaited everywhere before the
+// next), while one subscriber of another topic gets c.Rate messages a
+// second for c.Duration, paced by the server and stamped when due. P50,
+// P99 and Max are that subscriber's latencies; Rate is the fanned-out
+// topic's deliveries per second meanwhile.
+func (s *session) crossTopic(r *Result) error {
+	if err := s.connect(s.c.CrossSubs, s.c.CrossSubs); err != nil {
+		return err
+	}
+	solo := s.group(soloTopic)
+	if rep, err := solo.add(1); err != nil {
+		return err
+	} else if rep.Failed > 0 {
+		return fmt.Errorf("the %s subscriber failed: %s", soloTopic, rep.FirstErr)
+	}
+	if _, err := s.srv.waitSubs(s.c.CrossSubs+1, s.c.Wait); err != nil {
+		return err
+	}
+	n := int(float64(s.c.Rate) * s.c.Duration.Seconds())
+	if _, err := solo.all(load.Command{Op: "expect", From: 1, Count: uint64(n), Latency: true}); err != nil {
+		return err
+	}
+	type answer struct {
+		pub servers.PublishResult
+		err error
+	}
+	paced := make(chan answer, 1)
+	go func() {
+		pub, err := s.srv.publish(soloTopic, n, time.Second/time.Duration(s.c.Rate))
+		paced <- answer{pub, err}
+	}()
+	var busy time.Duration
+	var fanErr error
+	var a answer
+loop:
+	for {
+		select {
+		case a = <-paced:
+			break loop
+		default:
+		}
+		if fanErr != nil {
+			a = <-paced
+			break
+		}
+		pub, rep, err := s.send(s.c.BurstSize, 0, false)
+		r.Delivered += rep.Got
+		switch {
+		case err != nil:
+			fanErr = err
+		case rep.TimedOut || rep.Complete < s.c.CrossSubs:
+			fanErr = fmt.Errorf("fan-out burst incomplete: %d of %d subscribers got it all (%d ended: %s)", rep.Complete, s.c.CrossSubs, rep.Ended, rep.EndErr)
+		default:
+			busy += time.Duration(rep.LastRecv - pub.FirstNs)
+		}
+	}
+	if busy > 0 {
+		r.Rate = float64(r.Delivered) / busy.Seconds()
+	}
+	r.Delivered = 0 // Expected and Delivered count the solo topic
+	if a.err != nil {
+		return a.err
+	}
+	if a.pub.From != 1 {
+		return fmt.Errorf("server stamped %s from %d, want 1", soloTopic, a.pub.From)
+	}
+	rep, err := solo.all(load.Command{Op: "wait", Timeout: s.c.Wait})
+	r.Expected, r.Delivered, r.Bad = uint64(n), rep.Got, rep.Bad
+	r.P50, r.P99, r.Max = rep.Latency.Quantile(0.5), rep.Latency.Quantile(0.99), rep.Latency.Quantile(1)
+	if err != nil {
+		return err
+	}
+	if rep.TimedOut || rep.Complete < 1 {
+		return fmt.Errorf("the %s subscriber got %d of %d messages (ended: %s)", soloTopic, rep.Got, n, rep.EndErr)
+	}
+	return fanErr
 }

@@ -7,11 +7,19 @@
 //
 // Flags:
 //
-//	-scenario all   fanout, latency, memory, scale, or a comma list; all runs every one
-//	-libs ""        comma list of libraries (ours-sse, raw-sse, r3labs, tmaxmax,
-//	                ours-ws, raw-ws, gorilla, coder, gws, xnet); empty means all
+//	-scenario all   fanout, latency, memory, scale, burst, crosstopic, or a comma
+//	                list; all runs every one (burst and crosstopic run for ours,
+//	                its baselines and the batch floors only)
+//	-libs ""        comma list of libraries (ours-sse, batch-sse, raw-sse, r3labs,
+//	                tmaxmax, ours-ws, batch-ws, raw-ws, gorilla, coder, gws, xnet,
+//	                and NAME@REV of a -baseline); empty means all
+//	-baseline REV   also run ours-sse@REV and ours-ws@REV (for each ours-* library
+//	                chosen): the same servers built against the library at git
+//	                revision REV, in the same rounds; a comma list for several
 //	-rounds 3       rounds of each scenario (scale runs once); medians are reported
 //	-subs 2000      subscribers in the fan-out and latency scenarios
+//	-crosssubs 10000 subscribers of the fanned-out topic in the crosstopic scenario
+//	-burstto 131072 the largest burst the burst scenario tries
 //	-quick          a small run (200 subscribers, one round) that takes about two minutes
 //	-out FILE       also write the tables, command and machine to FILE (e.g. RESULTS.md)
 //	-profile DIR    instead of the scenarios, profile each library given with -libs:
@@ -33,7 +41,9 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,11 +62,14 @@ func main() {
 		path      = flag.String("path", "", "with -load: subscribe path")
 		kind      = flag.String("kind", "", "with -load: sse or ws")
 
-		scenario = flag.String("scenario", "all", "scenarios: all, or a comma list of fanout, latency, memory, scale")
+		scenario = flag.String("scenario", "all", "scenarios: all, or a comma list of fanout, latency, memory, scale, burst, crosstopic")
 		libs     = flag.String("libs", "", "comma list of libraries; empty means all")
 		rounds   = flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
 		subs     = flag.Int("subs", 0, "subscribers for fan-out and latency (default 2000, or 200 with -quick)")
 		quick    = flag.Bool("quick", false, "small run")
+		baseline = flag.String("baseline", "", "git revisions (comma list) to also run ours against, as ours-sse@REV and ours-ws@REV")
+		cross    = flag.Int("crosssubs", 0, "subscribers of the fanned-out topic in the crosstopic scenario (default 10000, or 200 with -quick)")
+		burstTo  = flag.Int("burstto", 0, "largest burst the burst scenario tries (default 131072, or 256 with -quick)")
 		out      = flag.String("out", "", "also write the results to this markdown file")
 		profile  = flag.String("profile", "", "profile the -libs servers under fan-out load into this directory")
 	)
@@ -94,15 +107,46 @@ func main() {
 	if *subs > 0 {
 		c.Subs = *subs
 	}
+	if *cross > 0 {
+		c.CrossSubs = *cross
+	}
+	if *burstTo > 0 {
+		c.BurstTo = *burstTo
+	}
 	if *libs != "" {
 		c.Libs = strings.Split(*libs, ",")
+	}
+	if *baseline != "" {
+		dir, err := os.MkdirTemp("", "bench-baseline-")
+		if err != nil {
+			fatal(err)
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+		defer cleanup()
+		wd, err := os.Getwd()
+		if err != nil {
+			fatal(err)
+		}
+		c.Baselines = map[string][]string{}
+		revs := strings.Split(*baseline, ",")
+		for i, rev := range revs {
+			sub := filepath.Join(dir, fmt.Sprint(i))
+			log.Printf("building the servers against %s ...", rev)
+			bexe, commit, err := harness.BuildBaseline(wd, rev, sub)
+			if err != nil {
+				fatal(err)
+			}
+			log.Printf("%s is commit %s", rev, commit)
+			c.Baselines[rev] = []string{bexe}
+		}
+		c.Libs = withBaselines(c.Libs, revs)
 	}
 	if *scenario != "all" {
 		c.Scenarios = strings.Split(*scenario, ",")
 	}
 	if *profile != "" {
 		if err := harness.Profile(c, *profile); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		return
 	}
@@ -110,7 +154,7 @@ func main() {
 	start := time.Now()
 	results, err := harness.Run(c)
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	sums := harness.Summarize(results)
 	var buf bytes.Buffer
@@ -122,9 +166,41 @@ func main() {
 		writeHeader(&doc, start, before)
 		doc.Write(buf.Bytes())
 		if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
+}
+
+// cleanup removes what the run built (the baselines) before the program
+// exits.
+var cleanup = func() {}
+
+// fatal logs err and exits, after cleanup.
+func fatal(err error) {
+	cleanup()
+	log.Fatal(err)
+}
+
+// withBaselines returns libs (every library when empty) with NAME@REV
+// after each ours-* library NAME, for each of revs.
+func withBaselines(libs, revs []string) []string {
+	if len(libs) == 0 {
+		for _, l := range servers.Libs() {
+			libs = append(libs, l.Name)
+		}
+	}
+	var out []string
+	for _, name := range libs {
+		out = append(out, name)
+		if strings.HasPrefix(name, "ours-") && !strings.Contains(name, "@") {
+			for _, rev := range revs {
+				if !slices.Contains(libs, name+"@"+rev) {
+					out = append(out, name+"@"+rev)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func writeHeader(w io.Writer, start time.Time, loadBefore string) {
