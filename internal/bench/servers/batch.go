@@ -212,17 +212,17 @@ func (t *batchTopic) dispatch() {
 		case <-t.s.done:
 			return
 		}
-		view := t.view.Load()
-		if view == nil {
-			continue
+		var view []*batchConn
+		if v := t.view.Load(); v != nil {
+			view = *v
 		}
 		end := t.end.Load()
-		for _, c := range *view {
+		for _, c := range view {
 			if c.pos.Load() < end && c.busy.CompareAndSwap(false, true) {
 				go t.write(c)
 			}
 		}
-		t.trim(*view)
+		t.trim(view)
 	}
 }
 
