@@ -365,7 +365,7 @@ func WriteTargets(w io.Writer, sums []Summary, c Config) {
 				continue
 			}
 			if o.RSS > 0 && old.RSS > 0 {
-				fmt.Fprintf(w, "- %s idle memory: %s against %s KiB RSS per connection at %s (target no higher): %s\n", k.ours, kib(o.RSS), kib(old.RSS), old.Lib.Name, mark(o.RSS <= old.RSS))
+				fmt.Fprintf(w, "- %s idle memory: %.2f against %.2f KiB RSS per connection at %s (target no higher): %s\n", k.ours, o.RSS/1024, old.RSS/1024, old.Lib.Name, mark(o.RSS <= old.RSS))
 			}
 			if o.P99 > 0 && old.P99 > 0 {
 				fmt.Fprintf(w, "- %s p99: %s against %s ms at %s (target no worse): %s\n", k.ours, ms(o.P99), ms(old.P99), old.Lib.Name, mark(o.P99 <= old.P99))
