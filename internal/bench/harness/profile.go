@@ -14,7 +14,9 @@ const ProfileSeconds = 10
 // Profile runs each library of c.Libs with c.Subs subscribers, first at
 // c.Rate messages a second and then with fan-out bursts, for ProfileSeconds
 // each while recording the server's CPU profile (LIB-latency-cpu.pprof,
-// LIB-cpu.pprof), then
+// LIB-cpu.pprof; under the bursts also its contended locks,
+// LIB-mutex.pprof, which the server records when the environment has
+// BENCH_MUTEXPROFILEFRACTION, as -profile sets it), then
 // saves its goroutines and heap profile (with c.MemConns idle connections
 // added), into dir as LIB-goroutines.txt and LIB-heap.pprof.
 func Profile(c Config, dir string) error {
@@ -59,9 +61,12 @@ func profileOne(c Config, lib contender, dir string) error {
 	}
 	fmt.Fprintf(c.Log, "%s: latency p50 %v p99 %v max %v while profiled (%d of %d subscribers complete)\n", lib.Name,
 		rep.Latency.Quantile(0.5), rep.Latency.Quantile(0.99), rep.Latency.Quantile(1), rep.Complete, c.Subs)
-	cpu := make(chan error, 1)
+	cpu := make(chan error, 2)
 	go func() {
 		cpu <- s.srv.fetch(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", ProfileSeconds), filepath.Join(dir, lib.Name+"-cpu.pprof"))
+	}()
+	go func() {
+		cpu <- s.srv.fetch(ctx, fmt.Sprintf("/debug/pprof/mutex?seconds=%d", ProfileSeconds), filepath.Join(dir, lib.Name+"-mutex.pprof"))
 	}()
 	deadline := time.Now().Add(ProfileSeconds * time.Second)
 	var delivered uint64
@@ -77,8 +82,10 @@ func profileOne(c Config, lib contender, dir string) error {
 		delivered += rep.Got
 		busy += time.Duration(rep.LastRecv - pub.FirstNs)
 	}
-	if err := <-cpu; err != nil {
-		return err
+	for range 2 {
+		if err := <-cpu; err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(c.Log, "%s: %.0f deliveries/s while profiled\n", lib.Name, float64(delivered)/busy.Seconds())
 	if err := s.connect(c.MemConns, c.Subs+c.MemConns); err != nil {

@@ -80,10 +80,15 @@ func ReadRSS(pid int) (uint64, error) {
 //
 // With BENCH_MEMPROFILERATE set in the environment, it is used as
 // runtime.MemProfileRate (1 records every allocation, for exact heap
-// profiles).
+// profiles); with BENCH_MUTEXPROFILEFRACTION, as the mutex profile's
+// fraction (runtime.SetMutexProfileFraction; 1 records every contended
+// lock).
 func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_MEMPROFILERATE")); err == nil && v > 0 {
 		runtime.MemProfileRate = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MUTEXPROFILEFRACTION")); err == nil && v > 0 {
+		runtime.SetMutexProfileFraction(v)
 	}
 	RaiseFileLimit()
 	lib, err := Lookup(name)

@@ -24,9 +24,11 @@
 //	-out FILE       also write the tables, command and machine to FILE (e.g. RESULTS.md)
 //	-profile DIR    instead of the scenarios, profile each library given with -libs:
 //	                CPU profiles of its server at 100 messages/s and under fan-out
-//	                bursts, then its goroutines and heap with 5,000 idle connections
-//	                more, all in DIR (BENCH_MEMPROFILERATE=1 in the environment
-//	                records every allocation)
+//	                bursts (with a mutex profile), then its goroutines and heap
+//	                with 5,000 idle connections more, all in DIR
+//	                (BENCH_MEMPROFILERATE=1 in the environment records every
+//	                allocation, BENCH_MUTEXPROFILEFRACTION=1 every contended lock;
+//	                the default is one in ten)
 //
 // Each library's server runs in its own process (this program with -serve),
 // and the subscribers are held by load processes (this program with -load),
@@ -145,6 +147,11 @@ func main() {
 		c.Scenarios = strings.Split(*scenario, ",")
 	}
 	if *profile != "" {
+		if os.Getenv("BENCH_MUTEXPROFILEFRACTION") == "" {
+			// The server processes inherit it: record one contended
+			// lock in ten.
+			os.Setenv("BENCH_MUTEXPROFILEFRACTION", "10")
+		}
 		if err := harness.Profile(c, *profile); err != nil {
 			fatal(err)
 		}
