@@ -16,19 +16,21 @@ func init() {
 }
 
 type oursSSE struct {
-	b  *sse.Broker
-	ln connCounter
+	b    *sse.Broker
+	ln   net.Listener
+	subs *subscriberCount
 }
 
 func newOursSSE(o Options) *oursSSE {
-	return &oursSSE{b: sse.NewBroker(sse.BrokerOptions{Heartbeat: o.Heartbeat})}
+	b := sse.NewBroker(sse.BrokerOptions{Heartbeat: o.Heartbeat})
+	return &oursSSE{b: b, subs: newSubscriberCount(b, "Streams")}
 }
 
 func (s *oursSSE) Serve(ln net.Listener) error {
-	s.ln.Listener = ln
+	s.ln = s.subs.listener(ln)
 	mux := http.NewServeMux()
 	mux.Handle("/events", s.b)
-	return httpServe(&s.ln, mux)
+	return httpServe(s.ln, mux)
 }
 
 func (s *oursSSE) Publish(msg []byte) error { return s.PublishTopic("bench", msg) }
@@ -38,13 +40,8 @@ func (s *oursSSE) PublishTopic(topic string, msg []byte) error {
 	return err
 }
 
-// Subscribers reads the Stats field Streams where the revision has it, or else
-// counts open connections.
-func (s *oursSSE) Subscribers() int {
-	if n, ok := statsCount(s.b, "Streams"); ok {
-		return n
-	}
-	return int(s.ln.open.Load())
-}
+// Subscribers reads Stats().Streams where the revision has it, or else
+// counts answered connections.
+func (s *oursSSE) Subscribers() int { return s.subs.count() }
 
 func (s *oursSSE) Close() error { return s.ln.Close() }

@@ -21,21 +21,23 @@ func init() {
 }
 
 type oursWS struct {
-	h  *ws.Hub
-	ln connCounter
+	h    *ws.Hub
+	ln   net.Listener
+	subs *subscriberCount
 }
 
 func newOursWS(o Options) *oursWS {
 	opts := ws.HubOptions{MaxConns: oursWSMaxConns}
 	opts.Conn.PingInterval = o.Heartbeat
-	return &oursWS{h: ws.NewHub(opts)}
+	h := ws.NewHub(opts)
+	return &oursWS{h: h, subs: newSubscriberCount(h, "Conns")}
 }
 
 func (s *oursWS) Serve(ln net.Listener) error {
-	s.ln.Listener = ln
+	s.ln = s.subs.listener(ln)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.h)
-	return httpServe(&s.ln, mux)
+	return httpServe(s.ln, mux)
 }
 
 func (s *oursWS) Publish(msg []byte) error { return s.PublishTopic("bench", msg) }
@@ -45,13 +47,8 @@ func (s *oursWS) PublishTopic(topic string, msg []byte) error {
 	return err
 }
 
-// Subscribers reads the Stats field Conns where the revision has it, or else
-// counts open connections.
-func (s *oursWS) Subscribers() int {
-	if n, ok := statsCount(s.h, "Conns"); ok {
-		return n
-	}
-	return int(s.ln.open.Load())
-}
+// Subscribers reads Stats().Conns where the revision has it, or else
+// counts answered connections.
+func (s *oursWS) Subscribers() int { return s.subs.count() }
 
 func (s *oursWS) Close() error { return s.ln.Close() }

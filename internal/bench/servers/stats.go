@@ -1,7 +1,9 @@
 package servers
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -24,10 +26,47 @@ func statsCount(v any, field string) (int, bool) {
 	return int(f.Int()), true
 }
 
-// connCounter wraps a listener to count the connections it accepted that
-// are not closed yet, hijacked ones included: the subscriber count of a
-// server whose revision has no Stats field to read. It counts handshakes
-// in progress too.
+// subscriberCount counts the subscribers of one of our servers: from the
+// int field of its Stats where the revision has one, else with a
+// connCounter. The wrapped listener is the fallback only, as it hides
+// *net.TCPConn from the library (socket options, vectored writes).
+type subscriberCount struct {
+	v     any    // the Broker or Hub
+	field string // the field of its Stats
+	stats bool   // v has Stats with field
+	cc    connCounter
+}
+
+func newSubscriberCount(v any, field string) *subscriberCount {
+	_, ok := statsCount(v, field)
+	return &subscriberCount{v: v, field: field, stats: ok}
+}
+
+// listener returns the listener to serve subscribers on: ln, or ln wrapped
+// to count them when there is no Stats field to read.
+func (c *subscriberCount) listener(ln net.Listener) net.Listener {
+	if c.stats {
+		return ln
+	}
+	fmt.Fprintf(os.Stderr, "servers: %T has no Stats().%s in this revision: counting answered connections instead\n", c.v, c.field)
+	c.cc.Listener = ln
+	return &c.cc
+}
+
+// count returns how many subscribers there are now.
+func (c *subscriberCount) count() int {
+	if c.stats {
+		n, _ := statsCount(c.v, c.field)
+		return n
+	}
+	return int(c.cc.open.Load())
+}
+
+// connCounter wraps a listener to count the connections the server has
+// answered (written to) and not closed, hijacked ones included: the
+// subscriber count of a server whose revision has no Stats field to read.
+// A server answers a subscriber once it has subscribed it, so a message
+// published once the count is reached reaches it.
 type connCounter struct {
 	net.Listener
 	open atomic.Int64
@@ -38,17 +77,35 @@ func (l *connCounter) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.open.Add(1)
 	return &countedConn{Conn: nc, l: l}, nil
 }
 
 type countedConn struct {
 	net.Conn
-	l    *connCounter
-	once sync.Once
+	l        *connCounter
+	answered atomic.Bool // fast path of Write; set under mu
+	mu       sync.Mutex
+	closed   bool
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	if !c.answered.Load() {
+		c.mu.Lock()
+		if !c.closed && !c.answered.Load() {
+			c.answered.Store(true)
+			c.l.open.Add(1)
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.open.Add(-1) })
+	c.mu.Lock()
+	if !c.closed && c.answered.Load() {
+		c.l.open.Add(-1)
+	}
+	c.closed = true
+	c.mu.Unlock()
 	return c.Conn.Close()
 }
