@@ -2,17 +2,13 @@ package sse
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
@@ -40,13 +36,10 @@ const (
 	// DefaultMaxTopics is how many topics one stream may follow: 64.
 	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 
-	// DefaultQueueSize is how many events may wait for one stream's
-	// writer before the stream is ended as too slow: 1024.
-	DefaultQueueSize = hub.DefaultQueueSize
-
-	// DefaultHistorySize is how many events each topic keeps for replay:
-	// 1024.
-	DefaultHistorySize = hub.DefaultHistorySize
+	// DefaultHistoryBytes bounds each topic's history: 2 MiB of event
+	// bytes, counting a fixed overhead of 128 bytes per event. It is also
+	// how far a stream may fall behind before it misses events.
+	DefaultHistoryBytes = hub.DefaultHistoryBytes
 
 	// DefaultHistoryAge is how long an event stays in its topic's
 	// history: 10 minutes.
@@ -69,7 +62,9 @@ type Gap struct {
 	LastEventID string `json:"lastEventId"`
 	// Reason is "unknown epoch" (the server restarted without its
 	// history), "history exceeded" (the events were dropped from history),
-	// "malformed id" or "future id".
+	// "malformed id", "future id", or "too slow": the stream fell more
+	// than HistoryBytes behind the newest event and missed events while it
+	// was connected.
 	Reason string `json:"reason"`
 }
 
@@ -115,19 +110,30 @@ type BrokerOptions struct {
 	// Zero means DefaultMaxTopics.
 	MaxTopics int
 
-	// QueueSize bounds the events waiting for one stream's writer. A
-	// stream whose queue is full when an event arrives is ended (and
-	// counted in Stats.SlowEnded); its client reconnects and resumes from
-	// history. Zero means DefaultQueueSize.
-	QueueSize int
+	// HistoryBytes bounds each topic's history, in bytes of encoded events
+	// plus 128 bytes per event. Zero means DefaultHistoryBytes. Streams
+	// read the same history, so it is also how far a stream may fall
+	// behind: one that falls further gets a GapEvent ("too slow") and goes
+	// on from the oldest event left, without a reconnect. A stream makes
+	// the server hold nothing of its own for the events it has not taken.
+	HistoryBytes int
 
-	// HistorySize bounds the events kept per topic for replay. Zero means
-	// DefaultHistorySize; negative keeps none, so every resume is a gap.
+	// HistorySize bounds the events kept per topic, on top of
+	// HistoryBytes. Zero means no bound in events. Negative keeps no
+	// history for resumes: a resume after which anything was published is
+	// a gap, and nothing is replayed.
 	HistorySize int
 
 	// HistoryAge bounds how long an event is kept for replay. Zero means
 	// DefaultHistoryAge.
 	HistoryAge time.Duration
+
+	// Epoch prefixes every event ID. Empty means a random one. It must be
+	// 1 to 43 bytes of printable ASCII other than space; NewBroker panics
+	// on any other. IDs of another epoch are a gap on resume, so servers
+	// that must resume each other's clients share an epoch (and, loaded
+	// with LoadHistory, a saved history takes its own).
+	Epoch string
 
 	// Logger, when not nil, receives a record for every stream that ends
 	// on an error (at Warn for slow clients and failed writes) and, at
@@ -148,9 +154,11 @@ type BrokerOptions struct {
 // other waiting events in one write and one flush. Silent streams get a
 // heartbeat comment.
 //
-// Publish never waits for a client. A stream that falls QueueSize events
-// behind, or whose write does not finish within WriteTimeout, is ended;
-// the client reconnects and resumes from history.
+// Publish never waits for a client. Every stream reads the topics'
+// shared history from its own position, so a stream that falls behind
+// holds nothing of its own: one that falls more than HistoryBytes behind
+// gets a GapEvent and goes on, and one whose write does not finish within
+// WriteTimeout is ended (the client reconnects and resumes from history).
 //
 // Over HTTP/1.x the Broker takes the connection over once the stream is
 // accepted (with http.ResponseController's Hijack, so middleware that
@@ -174,7 +182,7 @@ type Broker struct {
 	mu      sync.Mutex
 	active  int                  // handlers running
 	idle    chan struct{}        // closed when stopped and active == 0
-	streams map[stopper]struct{} // open streams, for Shutdown
+	streams map[*stream]struct{} // open streams, for Shutdown
 
 	// stopped says Shutdown was called. It changes under mu, and is
 	// atomic so that Publish can read it without locking.
@@ -182,7 +190,9 @@ type Broker struct {
 	opened, refused, rejected, writeFailed atomic.Uint64
 }
 
-// NewBroker returns a Broker with the given options.
+// NewBroker returns a Broker with the given options. It panics if
+// opts.Epoch is set and cannot prefix IDs, as http.ServeMux.Handle panics
+// on an invalid pattern: the epoch is the program's, not a client's.
 func NewBroker(opts BrokerOptions) *Broker {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
@@ -200,18 +210,23 @@ func NewBroker(opts BrokerOptions) *Broker {
 	if opts.MaxTopics <= 0 {
 		opts.MaxTopics = DefaultMaxTopics
 	}
+	h, err := hub.New(hub.Options{
+		HistoryBytes:           opts.HistoryBytes,
+		HistorySize:            opts.HistorySize,
+		HistoryAge:             opts.HistoryAge,
+		MaxSubscribers:         opts.MaxSubscribers,
+		MaxTopicsPerSubscriber: opts.MaxTopics,
+		Epoch:                  opts.Epoch,
+	})
+	if err != nil {
+		panic("sse: NewBroker: " + err.Error())
+	}
 	return &Broker{
-		opts: opts,
-		hub: hub.New(hub.Options{
-			QueueSize:              opts.QueueSize,
-			HistorySize:            opts.HistorySize,
-			HistoryAge:             opts.HistoryAge,
-			MaxSubscribers:         opts.MaxSubscribers,
-			MaxTopicsPerSubscriber: opts.MaxTopics,
-		}),
+		opts:    opts,
+		hub:     h,
 		log:     opts.Logger,
 		idle:    make(chan struct{}),
-		streams: make(map[stopper]struct{}),
+		streams: make(map[*stream]struct{}),
 	}
 }
 
@@ -284,12 +299,11 @@ type Stats struct {
 	Refused     uint64 // requests answered 503: full or shutting down
 	Rejected    uint64 // requests answered 4xx: method, topics or Topics hook
 	WriteFailed uint64 // streams ended by a failed or timed out write
-	SlowEnded   uint64 // streams ended because their queue was full
 	Published   uint64 // events published
-	Delivered   uint64 // events taken by streams' writers
+	Delivered   uint64 // events taken by streams' writers, replays included
 	Replayed    uint64 // events sent by resumes
 	Gaps        uint64 // resumes that could not be served completely
-	Dropped     uint64 // events still queued when their stream ended
+	Lagged      uint64 // gap events sent to streams that fell HistoryBytes behind
 }
 
 // Stats returns the Broker's counters.
@@ -301,12 +315,11 @@ func (b *Broker) Stats() Stats {
 		Refused:     b.refused.Load(),
 		Rejected:    b.rejected.Load(),
 		WriteFailed: b.writeFailed.Load(),
-		SlowEnded:   hs.SlowEnded,
 		Published:   hs.Published,
 		Delivered:   hs.Delivered,
 		Replayed:    hs.Replayed,
 		Gaps:        hs.Gaps,
-		Dropped:     hs.Dropped,
+		Lagged:      hs.Lagged,
 	}
 }
 
@@ -338,292 +351,4 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.hub.Close()
 		return ctx.Err()
 	}
-}
-
-// A stopper is an open stream that Shutdown asks to end. Each stream has
-// its own signal: a channel shared by every stream would be locked by each
-// of them at every wake-up.
-type stopper interface{ shutdown() }
-
-// stopChan is the stop signal of a stream served by its handler.
-type stopChan chan struct{}
-
-func (c stopChan) shutdown() { close(c) }
-
-// register adds s to the streams Shutdown stops; if Shutdown has begun, s
-// is stopped at once.
-func (b *Broker) register(s stopper) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopped.Load() {
-		s.shutdown()
-		return
-	}
-	b.streams[s] = struct{}{}
-}
-
-func (b *Broker) unregister(s stopper) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.streams, s)
-}
-
-// enter counts a running handler, unless the Broker is shutting down.
-func (b *Broker) enter() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.stopped.Load() {
-		return false
-	}
-	b.active++
-	return true
-}
-
-func (b *Broker) leave() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.active--
-	if b.stopped.Load() && b.active == 0 {
-		close(b.idle)
-	}
-}
-
-// ServeHTTP serves one event stream; see [Broker].
-func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		b.rejected.Add(1)
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
-		return
-	}
-	topics, err := b.topics(r)
-	if err != nil {
-		b.refuse(w, err)
-		return
-	}
-	if !b.enter() {
-		b.unavailable(w, "sse: server shutting down")
-		return
-	}
-	if !b.serve(w, r, topics) {
-		b.leave()
-	}
-}
-
-// serve serves one stream and reports whether it handed the connection
-// over to a hijacked stream, which then calls b.leave itself.
-func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) (handedOver bool) {
-	if r.Method == http.MethodHead {
-		setStreamHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		return false
-	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("lastEventId")
-	}
-	sub, replay, gap, err := b.hub.Subscribe(topics, lastID)
-	if err != nil {
-		switch {
-		case errors.Is(err, hub.ErrTooManySubscribers):
-			b.unavailable(w, "sse: too many streams open, try again later")
-			return false
-		case errors.Is(err, hub.ErrClosed):
-			b.unavailable(w, "sse: server shutting down")
-			return false
-		}
-		b.refuse(w, b.hubError(err))
-		return false
-	}
-	b.opened.Add(1)
-	if b.log != nil {
-		b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
-			slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
-	}
-
-	sw := NewWriter(w)
-	sw.WriteTimeout = b.opts.WriteTimeout
-	if b.opts.Retry > 0 {
-		sw.WriteRetry(b.opts.Retry)
-	}
-	if gap != nil {
-		ev := gapEvent(gap)
-		if len(replay) == 0 {
-			// The client's next resume should start after everything
-			// it could have seen; replayed events carry their own IDs.
-			ev.ID = gap.Resume
-		}
-		sw.WriteEvent(ev)
-	}
-	for _, m := range replay {
-		sw.appendRaw(m.Data)
-	}
-	if r.ProtoMajor == 1 {
-		if conn, _, err := sw.rc.Hijack(); err == nil {
-			b.takeOver(r, conn, sw, sub)
-			return true
-		}
-	}
-	defer sub.Close()
-	err = sw.Flush()
-	if err == nil {
-		stop := make(stopChan)
-		b.register(stop)
-		err = b.stream(r.Context(), sw, sub, stop)
-		b.unregister(stop)
-	}
-	b.ended(r.RemoteAddr, sw.Err() != nil, err)
-	return false
-}
-
-// gapEvent returns the event that reports g.
-func gapEvent(g *hub.Gap) Event {
-	id := g.LastID
-	if len(id) > hub.MaxIDLength {
-		id = id[:hub.MaxIDLength]
-	}
-	data, _ := json.Marshal(Gap{LastEventID: id, Reason: g.Reason}) // cannot fail
-	return Event{Type: GapEvent, Data: string(data)}
-}
-
-// errClientGone and errShutdown end a stream without a failure.
-var (
-	errClientGone = errors.New("sse: client went away")
-	errShutdown   = errors.New("sse: broker shut down")
-)
-
-// keepMsgs is the largest message slice a stream keeps between wakes.
-const keepMsgs = 64
-
-// stream writes the subscriber's events until the stream ends, and returns
-// why.
-func (b *Broker) stream(ctx context.Context, sw *Writer, sub *hub.Subscriber, stop stopChan) error {
-	var beat <-chan time.Time
-	var timer *time.Timer
-	if b.opts.Heartbeat > 0 {
-		timer = time.NewTimer(b.opts.Heartbeat)
-		defer timer.Stop()
-		beat = timer.C
-	}
-	var msgs []*hub.Message
-	for {
-		select {
-		case <-sub.Ready():
-			msgs = sub.Take(msgs)
-			if err := writeMsgs(sw.send, msgs); err != nil {
-				return err
-			}
-			if cap(msgs) > keepMsgs {
-				msgs = nil
-			}
-		case <-beat:
-			if err := sw.send(heartbeatComment); err != nil {
-				return err
-			}
-			timer.Reset(b.opts.Heartbeat)
-			continue
-		case <-sub.Done():
-			return sub.Err()
-		case <-ctx.Done():
-			return errClientGone
-		case <-stop:
-			if err := writeMsgs(sw.send, sub.Take(msgs)); err != nil {
-				return err
-			}
-			return errShutdown
-		}
-		if timer != nil {
-			timer.Reset(b.opts.Heartbeat)
-		}
-	}
-}
-
-// writeMsgs sends the encoded msgs with one call of send, as every drain
-// of a stream does, handler-served or taken over: a lone message's bytes
-// as they are, several joined in a buffer from bufPool.
-func writeMsgs(send func([]byte) error, msgs []*hub.Message) error {
-	switch len(msgs) {
-	case 0:
-		return nil
-	case 1:
-		return send(msgs[0].Data) // already encoded: no copy
-	}
-	buf := getBuf()
-	for _, m := range msgs {
-		*buf = append(*buf, m.Data...)
-	}
-	err := send(*buf)
-	putBuf(buf)
-	return err
-}
-
-// heartbeatComment is the comment sent on a silent stream.
-var heartbeatComment = []byte(":\n")
-
-// ended counts and logs how a stream ended; writeFailed says whether a
-// write or flush failed.
-func (b *Broker) ended(remote string, writeFailed bool, err error) {
-	level, msg := slog.LevelDebug, "sse: stream closed"
-	switch {
-	case errors.Is(err, hub.ErrSlowSubscriber):
-		level, msg = slog.LevelWarn, "sse: stream ended: client too slow, queue full"
-	case writeFailed && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT)):
-		b.writeFailed.Add(1)
-		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
-	case writeFailed:
-		// The client went away while a write was under way: as ordinary
-		// as a close seen by the read, so it is not worth a warning.
-		b.writeFailed.Add(1)
-		msg = "sse: stream ended: client gone during a write"
-	}
-	if b.log != nil {
-		b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))
-	}
-}
-
-// topics returns the topics r asks for, checked.
-func (b *Broker) topics(r *http.Request) ([]string, error) {
-	var topics []string
-	if b.opts.Topics != nil {
-		var err error
-		if topics, err = b.opts.Topics(r); err != nil {
-			return nil, err
-		}
-	} else {
-		topics = r.URL.Query()["topic"]
-	}
-	if len(topics) == 0 {
-		return nil, errors.New("sse: no topic: name at least one, as in ?topic=name")
-	}
-	if len(topics) > b.opts.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
-	}
-	for _, t := range topics {
-		if err := checkTopic(t); err != nil {
-			return nil, err
-		}
-	}
-	return topics, nil
-}
-
-// refuse answers a request that cannot be served with err's status.
-func (b *Broker) refuse(w http.ResponseWriter, err error) {
-	b.rejected.Add(1)
-	var se *StatusError
-	if errors.As(err, &se) {
-		for k, v := range se.Header {
-			w.Header()[k] = v
-		}
-		http.Error(w, se.body(), se.Code)
-		return
-	}
-	http.Error(w, err.Error(), http.StatusBadRequest)
-}
-
-// unavailable answers 503 with Retry-After.
-func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
-	b.refused.Add(1)
-	secs := int64((b.opts.RetryAfter + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	http.Error(w, msg, http.StatusServiceUnavailable)
 }

@@ -27,8 +27,8 @@ func TestVanishedClientBound(t *testing.T) {
 	b.mu.Lock()
 	var got []time.Duration
 	for s := range b.streams {
-		if h, ok := s.(*hijacked); ok {
-			d, err := netopt.UserTimeout(h.conn)
+		if out, ok := s.out.(*connSink); ok {
+			d, err := netopt.UserTimeout(out.conn)
 			if err != nil {
 				t.Error(err)
 			}

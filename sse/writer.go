@@ -130,12 +130,6 @@ func (w *Writer) WriteRetry(d time.Duration) error {
 	return err
 }
 
-// appendRaw adds bytes that are already a valid encoding.
-func (w *Writer) appendRaw(b []byte) {
-	p := w.pending()
-	*p = append(*p, b...)
-}
-
 // Flush sends what was written since the last Flush, with the response
 // headers if they were not sent yet, and flushes it to the client, all
 // within WriteTimeout. A Flush with nothing written sends the headers.
@@ -163,8 +157,8 @@ func (w *Writer) Send(e Event) error {
 	return w.Flush()
 }
 
-// send writes p and flushes, under the write deadline.
-func (w *Writer) send(p []byte) error {
+// send writes parts and flushes, under the write deadline.
+func (w *Writer) send(parts ...[]byte) error {
 	timeout := w.WriteTimeout
 	if timeout == 0 {
 		timeout = DefaultWriteTimeout
@@ -178,7 +172,10 @@ func (w *Writer) send(p []byte) error {
 			w.noDeadline, deadline = true, false
 		}
 	}
-	if len(p) > 0 {
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
 		if _, err := w.w.Write(p); err != nil {
 			return w.fail(fmt.Errorf("sse: write: %w", err))
 		}

@@ -42,11 +42,10 @@ const (
 	// PongTimeout.
 	DefaultPongTimeout = 15 * time.Second
 
-	// DefaultSendQueueSize bounds the messages waiting to be written by
-	// Conn.Send and control frames. A Send that finds the queue full closes
-	// the connection with StatusSlowConsumer. Hub messages wait in the hub's
-	// queue, bounded by HubOptions.QueueSize.
-	DefaultSendQueueSize = 256
+	// DefaultSendBuffer bounds the bytes of frames from Conn.Send and
+	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
+	// are read from the hub's shared history and do not count here.
+	DefaultSendBuffer = 256 << 10
 
 	// DefaultCloseTimeout bounds the closing handshake: how long the server
 	// waits for the peer's close frame after sending its own, and for its
@@ -100,9 +99,13 @@ type AcceptOptions struct {
 	// dropped. Zero means DefaultPongTimeout.
 	PongTimeout time.Duration
 
-	// SendQueueSize bounds the frames waiting for the writer besides hub
-	// messages. Zero means DefaultSendQueueSize.
-	SendQueueSize int
+	// SendBuffer bounds, in bytes, the frames of Send and Write waiting to
+	// be written (and being written) to the peer. Zero means
+	// DefaultSendBuffer. Past it, Send returns ErrSendBufferFull and Write
+	// waits; a single message larger than SendBuffer is accepted when
+	// nothing else waits. Control frames are bounded apart: one pong, one
+	// ping and the close frame at most.
+	SendBuffer int
 
 	// Header holds extra headers for the 101 response, such as Set-Cookie.
 	// The WebSocket headers themselves cannot be set here.
@@ -130,8 +133,8 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if c.PongTimeout <= 0 {
 		c.PongTimeout = DefaultPongTimeout
 	}
-	if c.SendQueueSize <= 0 {
-		c.SendQueueSize = DefaultSendQueueSize
+	if c.SendBuffer <= 0 {
+		c.SendBuffer = DefaultSendBuffer
 	}
 	return c
 }

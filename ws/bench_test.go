@@ -52,7 +52,7 @@ func countFrames(r *bufio.Reader, n *atomic.Int64) {
 // is one message delivered to all 1,000.
 func BenchmarkHubFanout1k(b *testing.B) {
 	const subs = 1000
-	h := NewHub(HubOptions{HistorySize: -1, QueueSize: 1 << 16})
+	h := NewHub(HubOptions{HistorySize: -1})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer h.Shutdown(context.Background())

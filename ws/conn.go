@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"golang.org/x/net/websocket"
 )
 
@@ -38,9 +39,12 @@ func (t MessageType) String() string {
 //
 // Every frame the server sends goes through the connection's writer: a
 // goroutine that runs only while something waits to be written (sends,
-// control frames, hub messages), takes all of it, writes it with one flush
-// under a write deadline, and closes the connection when the peer cannot
-// keep up. An idle connection holds one goroutine, its reader, and about
+// control frames, hub messages), takes all of it, writes it in one system
+// call under a write deadline, and closes the connection when the peer
+// does not take it within WriteTimeout. What waits besides hub messages is
+// bounded by AcceptOptions.SendBuffer bytes; hub messages are read from
+// the hub's shared history and cost the connection nothing while they
+// wait. An idle connection holds one goroutine, its reader, and about
 // 5 KiB in all. Reading assembles fragments, answers pings, checks RFC 6455
 // and fails the connection with the right close code on any violation.
 type Conn struct {
@@ -59,14 +63,19 @@ type Conn struct {
 	readErr error      // guarded by readMu: the error every later Read returns
 	hdr     [14]byte   // guarded by readMu
 
+	pump pump.Pump // runs c.round while something waits to be written
+
 	mu         sync.Mutex
-	writing    bool // a writer goroutine runs
-	again      bool // the writer has (possibly) more to do
-	wroteClose bool // the close frame went out, or writing failed: nothing more is written
-	takeBuf    []*hub.Message
-	initial    [][]byte    // a hub's gap notice and replay, written first, outside the queue bound
-	queue      [][]byte    // encoded frames waiting for the writer
-	spare      [][]byte    // the queue's previous storage, for reuse
+	writerIdle bool          // the writer is stopped and no round runs
+	wroteClose bool          // the close frame went out, or writing failed: nothing more is written
+	queue      [][]byte      // frames of Send and Write waiting for the writer
+	queued     int           // bytes of queue, and of the frames of it being written
+	room       chan struct{} // closed when queued bytes were written: Write waits on it
+	spare      [][]byte      // the queue's previous storage, for reuse
+	pong       []byte        // the pong frames due, at most maxPendingPongs bytes
+	ping       bool          // the keep-alive asks for a ping
+	parts      [][]byte      // the writer's batch storage, kept between batches
+	msgs       []*hub.Message
 	closeFrame []byte      // the close frame, once one was queued: no more data is queued after it
 	dropData   bool        // the close is urgent: queued data is discarded
 	ended      bool        // the TCP connection was closed
@@ -78,7 +87,7 @@ type Conn struct {
 	// Signals, made on first use so that an open connection holds none;
 	// signalLocked closes them once their condition holds.
 	closeWait chan struct{} // wroteClose || ended
-	done      chan struct{} // ended && !writing
+	done      chan struct{} // ended && writerIdle
 }
 
 // signalLocked closes the signals whose condition holds now. c.mu is held.
@@ -86,7 +95,7 @@ func (c *Conn) signalLocked() {
 	if c.closeWait != nil && (c.wroteClose || c.ended) {
 		closeOnce(c.closeWait)
 	}
-	if c.done != nil && c.ended && !c.writing {
+	if c.done != nil && c.ended && c.writerIdle {
 		closeOnce(c.done)
 	}
 }
@@ -132,17 +141,28 @@ func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol stri
 	}
 	c.readLimit.Store(o.ReadLimit)
 	c.lastSeen.Store(time.Now().UnixNano())
+	c.pump.Init(c.round)
 	return c
 }
 
-// start arms the keep-alive and writes what was queued before. From then
-// on a writer goroutine runs only while there is something to write.
+// start arms the keep-alive and writes what waits already (a Hub's gap
+// notice and replay, or what was sent before). From then on a writer
+// goroutine runs only while there is something to write.
 func (c *Conn) start() {
 	c.startKeepAlive()
 	if c.sub != nil {
-		c.sub.Notify(c.kick)
+		c.sub.Notify(c.pump.Wake) // wakes at once
+		return
 	}
-	c.kick()
+	c.pump.Wake()
+}
+
+// writerStopped records that the writer will write no more.
+func (c *Conn) writerStopped() {
+	c.mu.Lock()
+	c.writerIdle = true
+	c.signalLocked()
+	c.mu.Unlock()
 }
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
@@ -229,12 +249,13 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	}
 	if drop {
 		c.dropData = true
-		c.queue, c.initial = nil, nil
+		c.queue, c.pong = nil, nil
 	}
+	c.freeRoomLocked() // Write waiters see the close
 	c.closeFrame = closeFrame(ce.Code, ce.Reason)
 	c.closeTimer = time.AfterFunc(DefaultCloseTimeout, func() { c.shutdown(nil) })
 	c.mu.Unlock()
-	c.kick()
+	c.pump.Wake()
 	return true
 }
 
@@ -250,7 +271,8 @@ func (c *Conn) shutdown(err error) {
 		return
 	}
 	c.ended = true
-	c.queue, c.spare, c.initial, c.takeBuf = nil, nil, nil, nil
+	c.queue, c.spare, c.pong, c.parts, c.msgs = nil, nil, nil, nil, nil
+	c.freeRoomLocked()
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
 	}
@@ -259,6 +281,7 @@ func (c *Conn) shutdown(err error) {
 	}
 	c.signalLocked()
 	c.mu.Unlock()
+	c.pump.Stop(c.writerStopped)
 	c.nc.Close()
 	if c.sub != nil {
 		c.sub.Close()

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -137,7 +138,7 @@ func TestKeepAlive(t *testing.T) {
 // goroutine's in order.
 func TestConcurrentSend(t *testing.T) {
 	const senders, each = 8, 200
-	srv := serve(t, &AcceptOptions{SendQueueSize: senders * each}, func(c *Conn) {
+	srv := serve(t, nil, func(c *Conn) {
 		var wg sync.WaitGroup
 		for g := range senders {
 			wg.Go(func() {
@@ -168,14 +169,69 @@ func TestConcurrentSend(t *testing.T) {
 	}
 }
 
-// TestSendQueueFull: a peer that does not read while Send outruns the
-// writer is closed with StatusSlowConsumer; Send reports it.
-func TestSendQueueFull(t *testing.T) {
+// TestSendBufferFull: while a peer does not read, Send says the send
+// buffer is full instead of closing a healthy connection, and Write waits
+// for room; once the peer reads, it gets every message accepted, in order.
+func TestSendBufferFull(t *testing.T) {
+	leakcheck.Check(t)
+	const size = 64 << 10
+	accepted := make(chan int, 1)
+	reading := make(chan struct{})
+	srv := serve(t, &AcceptOptions{SendBuffer: 4 * size}, func(c *Conn) {
+		// Send until the buffer is full, then Write with a short wait
+		// until it waits in vain: the socket's buffers take some first.
+		n := 0
+		for ; n < 100_000; n++ {
+			msg := binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(n))[:size]
+			err := c.Send(MessageBinary, msg)
+			if errors.Is(err, ErrSendBufferFull) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				err = c.Write(ctx, MessageBinary, msg)
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) {
+					break
+				}
+			}
+			if err != nil {
+				t.Errorf("message %d: %v", n, err)
+				break
+			}
+		}
+		accepted <- n
+		<-reading
+		if err := c.Write(context.Background(), MessageText, []byte("last")); err != nil {
+			t.Errorf("Write once the peer reads: %v", err)
+		}
+		c.Read(context.Background())
+	})
+	c := dial(t, srv.URL, nil)
+	n := <-accepted
+	close(reading)
+	for i := range n {
+		_, data, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d of %d: %v", i, n, err)
+		}
+		if got := binary.BigEndian.Uint32(data); got != uint32(i) || len(data) != size {
+			t.Fatalf("message %d is number %d of %d bytes", i, got, len(data))
+		}
+	}
+	if _, data, err := c.ReadMessage(); err != nil || string(data) != "last" {
+		t.Fatalf("after the accepted messages: %q, %v", data, err)
+	}
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1000, "")))
+}
+
+// TestWriteDeadlineClosesSlowPeer: a peer that takes nothing within
+// WriteTimeout is closed with StatusSlowConsumer, and Send says so.
+func TestWriteDeadlineClosesSlowPeer(t *testing.T) {
+	leakcheck.Check(t)
 	errc := make(chan error, 1)
-	srv := serve(t, &AcceptOptions{SendQueueSize: 4, WriteTimeout: 200 * time.Millisecond}, func(c *Conn) {
+	srv := serve(t, &AcceptOptions{WriteTimeout: 200 * time.Millisecond}, func(c *Conn) {
 		payload := make([]byte, 64<<10)
 		for {
-			if err := c.Send(MessageBinary, payload); err != nil {
+			err := c.Write(context.Background(), MessageBinary, payload)
+			if err != nil {
 				errc <- err
 				return
 			}
@@ -183,8 +239,8 @@ func TestSendQueueFull(t *testing.T) {
 	})
 	dial(t, srv.URL, nil) // never reads
 	err := <-errc
-	if !errors.Is(err, ErrSlowConsumer) || CloseStatus(err) != StatusSlowConsumer {
-		t.Fatalf("Send: %v, want ErrSlowConsumer with 4000", err)
+	if !errors.Is(err, ErrSlowConsumer) || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Write: %v, want ErrClosed and ErrSlowConsumer", err)
 	}
 }
 

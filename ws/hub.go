@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/request"
 )
 
 // Defaults for [HubOptions]. Each applies when its option is zero.
@@ -21,14 +22,10 @@ const (
 	// handshakes in progress. Further requests get 503 Service Unavailable.
 	DefaultMaxConns = 10_000
 
-	// DefaultQueueSize is how many published messages may wait for one
-	// connection's writer before the connection is closed with
-	// StatusSlowConsumer.
-	DefaultQueueSize = hub.DefaultQueueSize
-
-	// DefaultHistorySize is how many messages each topic keeps for clients
-	// that resume with lastEventId.
-	DefaultHistorySize = hub.DefaultHistorySize
+	// DefaultHistoryBytes bounds each topic's history: 2 MiB of message
+	// frames, counting a fixed overhead of 128 bytes per message. It is
+	// also how far a connection may fall behind before it misses messages.
+	DefaultHistoryBytes = hub.DefaultHistoryBytes
 
 	// DefaultHistoryAge is how long a message stays available for resume.
 	DefaultHistoryAge = hub.DefaultHistoryAge
@@ -71,12 +68,19 @@ type HubOptions struct {
 	// DefaultMaxConns.
 	MaxConns int
 
-	// QueueSize bounds the published messages waiting for one connection.
-	// Zero means DefaultQueueSize.
-	QueueSize int
+	// HistoryBytes bounds each topic's history, in bytes of message frames
+	// plus 128 bytes per message. Zero means DefaultHistoryBytes.
+	// Connections read the same history, so it is also how far a
+	// connection may fall behind: one that falls further gets a gap notice
+	// (reason "too slow") and goes on from the oldest message left, without
+	// a reconnect. A connection holds nothing of its own for the messages
+	// it has not taken.
+	HistoryBytes int
 
-	// HistorySize bounds the messages kept per topic for resume. Zero means
-	// DefaultHistorySize; negative keeps none, so every resume is a gap.
+	// HistorySize bounds the messages kept per topic, on top of
+	// HistoryBytes. Zero means no bound in messages. Negative keeps no
+	// history for resumes: a resume after which anything was published is
+	// a gap, and nothing is replayed.
 	HistorySize int
 
 	// HistoryAge bounds how long messages are kept for resume. Zero means
@@ -87,8 +91,9 @@ type HubOptions struct {
 	// DefaultMaxTopicsPerConn.
 	MaxTopicsPerConn int
 
-	// Epoch prefixes every message ID; empty means a random one. IDs of
-	// another epoch are a gap on resume.
+	// Epoch prefixes every message ID; empty means a random one. It must
+	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
+	// on any other. IDs of another epoch are a gap on resume.
 	Epoch string
 }
 
@@ -135,21 +140,27 @@ type Hub struct {
 	accepted, refused, received, slowClosed atomic.Uint64
 }
 
-// NewHub returns a Hub with the given options.
+// NewHub returns a Hub with the given options. It panics if opts.Epoch is
+// set and cannot prefix IDs, as http.ServeMux.Handle panics on an invalid
+// pattern: the epoch is the program's, not a client's.
 func NewHub(opts HubOptions) *Hub {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = DefaultMaxConns
 	}
 	opts.Conn = opts.Conn.withDefaults()
+	hb, err := hub.New(hub.Options{
+		HistoryBytes:           opts.HistoryBytes,
+		HistorySize:            opts.HistorySize,
+		HistoryAge:             opts.HistoryAge,
+		MaxSubscribers:         opts.MaxConns,
+		MaxTopicsPerSubscriber: opts.MaxTopicsPerConn,
+		Epoch:                  opts.Epoch,
+	})
+	if err != nil {
+		panic("ws: NewHub: " + err.Error())
+	}
 	return &Hub{
-		hub: hub.New(hub.Options{
-			QueueSize:              opts.QueueSize,
-			HistorySize:            opts.HistorySize,
-			HistoryAge:             opts.HistoryAge,
-			MaxSubscribers:         opts.MaxConns,
-			MaxTopicsPerSubscriber: opts.MaxTopicsPerConn,
-			Epoch:                  opts.Epoch,
-		}),
+		hub:  hb,
 		opts: opts,
 		open: make(map[*Conn]struct{}),
 		idle: make(chan struct{}),
@@ -192,41 +203,26 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err := checkOrigin(r, h.opts.Conn.OriginPatterns); err != nil {
 		return nil, http.StatusForbidden, err
 	}
-	q := r.URL.Query()
-	topics := q["topic"]
-	if h.opts.Topics != nil {
-		var err error
-		if topics, err = h.opts.Topics(r); err != nil {
-			if se, ok := errors.AsType[*StatusError](err); ok && se.Code >= 400 && se.Code <= 599 {
-				msg := se.Reason
-				if msg == "" {
-					msg = http.StatusText(se.Code)
-				}
-				return nil, se.Code, errors.New(msg)
+	topics, err := request.Topics(r, h.opts.Topics)
+	if err != nil {
+		if se, ok := errors.AsType[*StatusError](err); ok && se.Code >= 400 && se.Code <= 599 {
+			msg := se.Reason
+			if msg == "" {
+				msg = http.StatusText(se.Code)
 			}
-			return nil, http.StatusForbidden, err
+			return nil, se.Code, errors.New(msg)
 		}
+		return nil, http.StatusForbidden, err
 	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("lastEventId")
-	}
-	sub, replay, gap, err := h.hub.Subscribe(topics, lastID)
+	sub, err := h.hub.Subscribe(topics, request.LastEventID(r))
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
 	case err != nil:
 		return nil, http.StatusBadRequest, err
 	}
-	var initial [][]byte
-	if gap != nil {
-		initial = append(initial, encodeGap(gap.LastID, gap.Reason, gap.Resume))
-	}
-	for _, m := range replay {
-		initial = append(initial, m.Data)
-	}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
-		c.hub, c.sub, c.initial = h, sub, initial
+		c.hub, c.sub = h, sub
 	})
 	if err != nil {
 		sub.Close()
@@ -304,9 +300,9 @@ func (h *Hub) settle() {
 
 // Publish sends data to every connection following topic, as a text
 // message (data must be UTF-8) or a binary one, in the envelope documented
-// in this package, and returns its ID. It never waits on a connection: one
-// that already has QueueSize messages waiting is closed with
-// StatusSlowConsumer. data is copied.
+// in this package, and returns its ID. It never waits on a connection:
+// connections read the topic's history from their own positions, and one
+// that falls HistoryBytes behind gets a gap notice. data is copied.
 func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error) {
 	var encode func(id string) []byte
 	switch typ {
@@ -387,8 +383,8 @@ type Stats struct {
 	Delivered  uint64 // messages handed to connections' writers
 	Replayed   uint64 // messages sent again to resuming clients
 	Gaps       uint64 // resumes that got a gap notice
-	SlowClosed uint64 // connections closed as slow consumers
-	Dropped    uint64 // messages still queued for connections that ended
+	SlowClosed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
+	Lagged     uint64 // gap notices sent to connections that fell HistoryBytes behind
 }
 
 // Stats returns the Hub's counters.
@@ -405,7 +401,7 @@ func (h *Hub) Stats() Stats {
 		Replayed:   s.Replayed,
 		Gaps:       s.Gaps,
 		SlowClosed: h.slowClosed.Load(),
-		Dropped:    s.Dropped,
+		Lagged:     s.Lagged,
 	}
 }
 

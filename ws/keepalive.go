@@ -38,7 +38,7 @@ func (c *Conn) keepAliveTick() {
 		next = max(c.opts.PingInterval-c.opts.PongTimeout, 0)
 	} else {
 		c.pingedAt = time.Now().UnixNano()
-		c.queueControl(opPing, nil)
+		c.queuePing()
 		next = c.opts.PongTimeout
 	}
 	c.mu.Lock()

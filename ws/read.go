@@ -84,7 +84,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			}
 			switch h.op {
 			case opPing:
-				c.queueControl(opPong, p)
+				c.queuePong(p)
 			case opClose:
 				return 0, nil, c.handleClose(p)
 			}

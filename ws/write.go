@@ -2,10 +2,11 @@ package ws
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -13,81 +14,153 @@ import (
 	"github.com/realtime-go/realtime/internal/hub"
 )
 
-// writeBufferSize is the size of the pooled buffers a writer borrows for one
-// batch. A batch that fits goes out in one write; larger messages are
-// written straight from their own storage.
+// writeBufferSize is the size of the pooled buffers a writer borrows to
+// join the frames of one batch when the connection cannot write several
+// buffers at once (TLS). Larger frames are written from their own storage.
 const writeBufferSize = 32 << 10
 
-// maxSpareQueue is the largest queue storage a connection keeps for reuse
+// keepParts is the most frames and messages a connection keeps storage for
 // between batches; larger storage goes back to the garbage collector so an
 // idle connection stays small.
-const maxSpareQueue = 16
+const keepParts = 64
 
 var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
 
-// ErrInvalidUTF8 is returned by Send for a text message that is not UTF-8.
-var ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
+// Errors of Send and Write.
+var (
+	// ErrInvalidUTF8 is returned for a text message that is not UTF-8.
+	ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
+
+	// ErrSendBufferFull is returned by Send when the frames waiting for
+	// the peer would exceed AcceptOptions.SendBuffer with this message.
+	// The connection stays open: drop the message, wait for room with
+	// Write, or close the connection.
+	ErrSendBufferFull = errors.New("ws: send buffer full: the peer is not reading as fast as messages are sent")
+)
 
 // Send queues a message for the connection's writer and returns without
 // waiting for the peer. It is safe from any goroutine; messages are written
-// in the order of the Send calls that returned nil. data is copied. A Send
-// that finds SendQueueSize messages waiting closes the connection with
-// StatusSlowConsumer and returns an error wrapping ErrSlowConsumer. After a
-// close, Send returns the connection's error.
+// in the order of the Send and Write calls that returned nil. data is
+// copied. When the frames waiting would exceed AcceptOptions.SendBuffer
+// bytes with this one, Send returns an error wrapping ErrSendBufferFull and
+// queues nothing; a message larger than SendBuffer is queued when nothing
+// else waits. After a close, Send returns an error wrapping ErrClosed.
 func (c *Conn) Send(typ MessageType, data []byte) error {
+	f, err := dataFrame(typ, data)
+	if err != nil {
+		return err
+	}
+	_, err = c.enqueue(f)
+	return err
+}
+
+// Write queues a message as Send does, but when the send buffer is full it
+// waits for room until ctx is done, and then returns ctx's error wrapped.
+// A server that echoes what it reads with Write stops reading while its
+// peer does not read, so the peer's own socket holds back what it sends.
+func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
+	f, err := dataFrame(typ, data)
+	if err != nil {
+		return err
+	}
+	for {
+		room, err := c.enqueue(f)
+		if room == nil {
+			return err
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("ws: write: %w", ctx.Err())
+		}
+	}
+}
+
+// dataFrame checks a message and returns its frame.
+func dataFrame(typ MessageType, data []byte) ([]byte, error) {
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return ErrInvalidUTF8
+			return nil, ErrInvalidUTF8
 		}
 	case MessageBinary:
 	default:
-		return fmt.Errorf("ws: cannot send a message of type %v", typ)
+		return nil, fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
-	f := appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data)
+	return appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data), nil
+}
+
+// enqueue queues frame f unless the send buffer has no room for it; then
+// it returns a channel closed once there may be room, and an error
+// wrapping ErrSendBufferFull.
+func (c *Conn) enqueue(f []byte) (room <-chan struct{}, err error) {
 	c.mu.Lock()
 	if c.closeFrame != nil || c.ended {
 		err := c.err
 		c.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrClosed, err)
+		return nil, fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	if len(c.queue) >= c.opts.SendQueueSize {
+	if c.queued > 0 && c.queued+len(f) > c.opts.SendBuffer {
+		if c.room == nil {
+			c.room = make(chan struct{})
+		}
+		room, queued := c.room, c.queued
 		c.mu.Unlock()
-		err := c.slow("send queue full")
-		return err
+		return room, fmt.Errorf("%w (%d bytes waiting, at most %d)", ErrSendBufferFull, queued, c.opts.SendBuffer)
 	}
 	c.queue = append(c.queue, f)
+	c.queued += len(f)
 	wake := len(c.queue) == 1
 	c.mu.Unlock()
 	if wake {
-		c.kick()
+		c.pump.Wake()
 	}
-	return nil
+	return nil, nil
 }
 
-// queueControl queues a ping or pong with payload p, ignoring the queue
-// bound: control frames are few and small.
-func (c *Conn) queueControl(op byte, p []byte) {
-	f := appendFrame(make([]byte, 0, 2+len(p)), op, p)
+// freeRoomLocked wakes the Writes waiting for room. c.mu is held.
+func (c *Conn) freeRoomLocked() {
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
+}
+
+// maxPendingPongs bounds the bytes of pongs waiting to be written: 32
+// pongs of the largest ping. Past it, earlier pongs are dropped and only
+// the last ping is answered, as RFC 6455 (5.5.3) allows, so a peer that
+// pings without reading makes the connection hold this much at most.
+const maxPendingPongs = 32 * (2 + maxControlPayload)
+
+// queuePong answers a ping with payload p.
+func (c *Conn) queuePong(p []byte) {
 	c.mu.Lock()
 	if c.closeFrame != nil || c.ended {
 		c.mu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, f)
+	if len(c.pong)+2+len(p) > maxPendingPongs {
+		c.pong = c.pong[:0]
+	}
+	c.pong = appendFrame(c.pong, opPong, p)
 	c.mu.Unlock()
-	c.kick()
+	c.pump.Wake()
 }
 
-// slow closes a peer that cannot keep up with StatusSlowConsumer, dropping
-// what waits for it, and counts it.
-func (c *Conn) slow(why string) error {
-	ce, cause := slowError(why)
-	if c.queueCloseCause(ce, cause, true) && c.hub != nil {
-		c.hub.slowClosed.Add(1)
+// queuePing asks the writer to ping the peer.
+func (c *Conn) queuePing() {
+	c.mu.Lock()
+	if c.closeFrame != nil || c.ended {
+		c.mu.Unlock()
+		return
 	}
-	return cause
+	c.ping = true
+	c.mu.Unlock()
+	c.pump.Wake()
 }
+
+// pingFrame is a ping with no payload.
+var pingFrame = appendFrame(nil, opPing, nil)
 
 // slowError returns the close of a slow consumer, and the connection's
 // error for it, which wraps both the close and ErrSlowConsumer.
@@ -96,108 +169,72 @@ func slowError(why string) (*CloseError, error) {
 	return ce, fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
 }
 
-// kick makes sure a writer runs to write what is waiting: it starts one
-// unless one runs already, which then goes round once more. It is safe from
-// any goroutine, and the hub calls it when messages start waiting for the
-// connection's subscriber or the subscriber ends. An idle connection has
-// no writer goroutine.
-func (c *Conn) kick() {
+// round is the connection's writer: the pump runs it while something waits
+// to be written (sends, control frames, hub messages, the close frame).
+// It writes batches until the hub has nothing more for the connection.
+func (c *Conn) round() {
 	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
-		return
-	}
-	c.again = true
-	if c.writing {
-		c.mu.Unlock()
-		return
-	}
-	c.writing = true
+	// A connection that is closing already needs no word of its
+	// subscriber's end: subscriberEnded would only queue a close.
+	checkSub := c.sub != nil && c.closeFrame == nil
 	c.mu.Unlock()
-	go c.writeRun()
-}
-
-// writeRun writes batches until nothing is left, then exits. Before it
-// exits it yields once, so that a burst of messages being published is
-// written by one goroutine rather than one per message.
-func (c *Conn) writeRun() {
-	yielded := false
-	for {
-		c.mu.Lock()
-		if !c.ended && !c.again && !yielded {
-			c.mu.Unlock()
-			yielded = true
-			runtime.Gosched()
-			continue
+	if checkSub {
+		if err := c.sub.Err(); err != nil {
+			c.subscriberEnded(err)
 		}
-		if c.ended || !c.again {
-			c.writing = false
-			c.signalLocked()
-			c.mu.Unlock()
-			return
-		}
-		yielded = false
-		c.again = false
-		// A connection that is closing already needs no word of its
-		// subscriber's end: subscriberEnded would only queue a close.
-		// Err, unlike Done, makes no channel for a connection that
-		// never waits on one.
-		checkSub := c.sub != nil && c.closeFrame == nil
-		c.mu.Unlock()
-		if checkSub {
-			if err := c.sub.Err(); err != nil {
-				c.subscriberEnded(err)
-			}
-		}
-		c.flush()
+	}
+	for c.flush() {
 	}
 }
 
-// flush writes everything waiting in one batch: the hub's gap notice and
-// replay, queued frames, the subscriber's messages, then the close frame.
-func (c *Conn) flush() {
+// flush writes everything waiting in one batch: control frames, queued
+// frames, a gap notice and the hub's messages, then the close frame. It
+// reports whether the hub had messages, so that the writer asks again.
+func (c *Conn) flush() (more bool) {
 	c.mu.Lock()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
-		return
+		return false
 	}
-	msgs := c.takeBuf
-	c.takeBuf = nil
-	q := c.queue
+	parts := c.parts[:0]
+	c.parts = nil
+	if c.pong != nil {
+		parts = append(parts, c.pong)
+		c.pong = nil
+	}
+	if c.ping {
+		parts = append(parts, pingFrame)
+		c.ping = false
+	}
+	q, queued := c.queue, c.queued
 	c.queue, c.spare = c.spare, nil
-	initial := c.initial
-	c.initial = nil
+	parts = append(parts, q...)
 	cf := c.closeFrame
 	drop := c.dropData
+	msgs := c.msgs
+	c.msgs = nil
 	c.mu.Unlock()
 
+	var gap *hub.Gap
 	msgs = msgs[:0]
 	if c.sub != nil && !drop {
-		msgs = c.sub.Take(msgs)
+		msgs, gap = c.sub.Take(msgs)
 	}
-	if len(initial) == 0 && len(q) == 0 && len(msgs) == 0 && cf == nil {
-		c.keep(q, msgs)
-		return
-	}
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(c.nc)
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
-	for _, f := range initial {
-		bw.Write(f)
-	}
-	for _, f := range q {
-		bw.Write(f)
+	if gap != nil {
+		parts = append(parts, encodeGap(gap.LastID, gap.Reason, gap.Resume))
 	}
 	for _, m := range msgs {
-		bw.Write(m.Data)
+		parts = append(parts, m.Data)
 	}
 	if cf != nil {
-		bw.Write(cf)
+		parts = append(parts, cf)
 	}
-	err := bw.Flush()
-	bw.Reset(nil)
-	writerPool.Put(bw)
-	c.keep(q, msgs)
+	more = len(msgs) > 0 || gap != nil
+	var err error
+	if len(parts) > 0 {
+		err = c.writeParts(parts)
+	}
+	c.keep(parts, q, msgs, queued)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if c.hub != nil {
@@ -209,7 +246,7 @@ func (c *Conn) flush() {
 		}
 		c.finishWriting()
 		c.shutdown(err)
-		return
+		return false
 	}
 	if cf != nil {
 		c.finishWriting()
@@ -217,6 +254,54 @@ func (c *Conn) flush() {
 			// A slow or silent peer gets no closing handshake.
 			c.shutdown(nil)
 		}
+		return false
+	}
+	return more
+}
+
+// writeParts writes parts in one batch under the write deadline: with one
+// system call on a TCP connection (writev: the shared frames of hub
+// messages are not copied), or joined in a pooled buffer otherwise.
+func (c *Conn) writeParts(parts [][]byte) error {
+	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	if _, ok := c.nc.(*net.TCPConn); ok || len(parts) == 1 {
+		bufs := net.Buffers(parts)
+		_, err := bufs.WriteTo(c.nc)
+		return err
+	}
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	for _, p := range parts {
+		bw.Write(p)
+	}
+	err := bw.Flush()
+	bw.Reset(nil)
+	writerPool.Put(bw)
+	return err
+}
+
+// keep keeps the storage of a batch for the next one unless it is large,
+// so that a busy connection allocates nothing per batch and an idle one
+// holds little; and frees the send buffer of the queued frames written.
+func (c *Conn) keep(parts, q [][]byte, msgs []*hub.Message, queued int) {
+	clear(parts[:cap(parts)])
+	clear(q)
+	clear(msgs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queued -= queued
+	c.freeRoomLocked()
+	if c.ended {
+		return
+	}
+	if cap(parts) <= keepParts {
+		c.parts = parts[:0]
+	}
+	if cap(q) > 0 && cap(q) <= keepParts && c.spare == nil {
+		c.spare = q[:0]
+	}
+	if cap(msgs) <= keepParts {
+		c.msgs = msgs[:0]
 	}
 }
 
@@ -228,32 +313,10 @@ func (c *Conn) finishWriting() {
 	c.mu.Unlock()
 }
 
-// keep keeps the storage of q and msgs for the next batch unless it is
-// large, so that a busy connection allocates nothing per batch and an idle
-// one holds little.
-func (c *Conn) keep(q [][]byte, msgs []*hub.Message) {
-	clear(q)
-	clear(msgs)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return
-	}
-	if cap(q) > 0 && cap(q) <= maxSpareQueue && c.spare == nil {
-		c.spare = q[:0]
-	}
-	if cap(msgs) > 0 && cap(msgs) <= 4*maxSpareQueue {
-		c.takeBuf = msgs[:0]
-	}
-}
-
 // subscriberEnded closes the connection when the hub ended its subscriber
 // with err.
 func (c *Conn) subscriberEnded(err error) {
-	switch {
-	case errors.Is(err, hub.ErrSlowSubscriber):
-		c.slow("hub queue full")
-	case errors.Is(err, hub.ErrClosed):
+	if errors.Is(err, hub.ErrClosed) {
 		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
 	}
 }

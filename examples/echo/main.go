@@ -57,7 +57,11 @@ func Handler(opts *ws.AcceptOptions) http.Handler {
 	})
 }
 
-// Echo sends every message read from c back until c closes.
+// Echo sends every message read from c back until c closes. It writes with
+// Write, which waits while the peer does not read: the echo then stops
+// reading too, so a peer that sends without reading is held back by its
+// own socket, and the server holds at most one message and the send
+// buffer for it.
 func Echo(c *ws.Conn) {
 	ctx := context.Background()
 	for {
@@ -69,7 +73,7 @@ func Echo(c *ws.Conn) {
 			c.CloseNow()
 			return
 		}
-		if err := c.Send(typ, data); err != nil {
+		if err := c.Write(ctx, typ, data); err != nil {
 			c.CloseNow()
 			return
 		}

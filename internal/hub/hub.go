@@ -1,41 +1,45 @@
 // Package hub is the broadcast core shared by the sse and ws packages:
-// topics, subscribers with bounded queues, one sequence of message IDs with
-// an epoch, bounded replay history and counters. It knows nothing of HTTP.
+// topics, subscribers, one sequence of message IDs with an epoch, the
+// topics' bounded logs and counters. It knows nothing of HTTP.
 //
 // A message travels like this: [Hub.Publish] stamps the next sequence
-// number, lets the caller encode the message once with its ID, appends it to
-// the topic's history and puts a pointer to it in the queue of every
-// subscriber of the topic, never blocking. A subscriber whose queue is full
-// is ended with [ErrSlowSubscriber]. The subscriber's writer wakes on
-// [Subscriber.Ready], takes everything waiting with [Subscriber.Take], writes
-// it and flushes once.
+// number, lets the caller encode the message once with its ID and appends
+// it to its topic's log. A subscriber is only a position in the logs of its
+// topics: it has no queue of its own. Its writer calls [Subscriber.Take],
+// which returns every message after that position, shared with every other
+// subscriber, and moves the position on. When a subscriber has taken
+// everything, Take puts it on the waiting lists of its topics, and the next
+// Publish to one of them hands the list out and wakes each writer with the
+// function given to [Subscriber.Notify], after the hub's lock is released.
+//
+// The logs are bounded in bytes and age (and, if asked, in messages). They
+// serve both resumes (a client that comes back with the ID of the last
+// message it saw) and subscribers that fall behind: a subscriber whose next
+// message was evicted before it took it gets a [Gap] from Take and goes on
+// from the oldest message left, without being disconnected. Nothing dropped
+// from memory turns a later resume into a silent one: the hub remembers the
+// highest sequence number that left each topic, and of every topic it
+// forgot.
 package hub
 
 import (
-	"cmp"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
 // Defaults for [Options]. Each bound applies when the option is zero.
 const (
-	// DefaultQueueSize is how many messages may wait for one subscriber's
-	// writer before the subscriber is ended as too slow.
-	DefaultQueueSize = 1024
+	// DefaultHistoryBytes bounds each topic's log: the data of its messages
+	// plus a fixed overhead per message. It is also how far behind a
+	// subscriber may fall before it misses messages.
+	DefaultHistoryBytes = 2 << 20
 
-	// DefaultHistorySize is how many messages each topic keeps for replay.
-	DefaultHistorySize = 1024
-
-	// DefaultHistoryAge is how long a message stays in its topic's history.
+	// DefaultHistoryAge is how long a message stays in its topic's log.
 	DefaultHistoryAge = 10 * time.Minute
 
 	// DefaultMaxSubscribers is how many subscribers a hub holds at once.
@@ -45,21 +49,15 @@ const (
 	// follow at once.
 	DefaultMaxTopicsPerSubscriber = 64
 
-	// MaxTopicLength is the longest topic name, in bytes.
-	MaxTopicLength = 256
-
-	// MaxIDLength is the longest ID that ParseID accepts, in bytes.
-	MaxIDLength = 64
+	// maxTakeBytes bounds the data one Take returns, so that a subscriber
+	// far behind catches up in writes of bounded size.
+	maxTakeBytes = 1 << 20
 )
 
-// Errors reported by the hub. Subscribers that end carry one of these in
-// [Subscriber.Err]; match them with errors.Is.
+// Errors reported by the hub; match them with errors.Is.
 var (
 	// ErrClosed means the hub was closed.
 	ErrClosed = errors.New("hub: closed")
-	// ErrSlowSubscriber means the subscriber's queue was full when a message
-	// arrived: its writer could not keep up, so it was ended.
-	ErrSlowSubscriber = errors.New("hub: subscriber too slow: queue full")
 	// ErrUnsubscribed means the subscriber was closed by its owner.
 	ErrUnsubscribed = errors.New("hub: unsubscribed")
 	// ErrTooManySubscribers means the hub holds MaxSubscribers already.
@@ -72,19 +70,30 @@ var (
 	ErrInvalidTopic = errors.New("hub: invalid topic")
 )
 
+// Reasons of a [Gap].
+const (
+	GapMalformed    = "malformed id"     // the resume ID is not one of ours
+	GapUnknownEpoch = "unknown epoch"    // the ID is of another epoch: the server restarted without its history
+	GapFuture       = "future id"        // the ID is ahead of every message published
+	GapExceeded     = "history exceeded" // messages after the ID left the history
+	GapTooSlow      = "too slow"         // a live subscriber fell HistoryBytes behind
+)
+
 // Options configure a [Hub]. The zero value uses the defaults above.
 type Options struct {
-	// QueueSize bounds the messages waiting for one subscriber's writer.
-	// Zero means DefaultQueueSize. A subscriber whose queue is full when a
-	// message arrives is ended with ErrSlowSubscriber and counted.
-	QueueSize int
+	// HistoryBytes bounds each topic's log, in bytes of data plus a fixed
+	// overhead per message. Zero means DefaultHistoryBytes. A subscriber
+	// that falls this far behind misses messages and gets a Gap.
+	HistoryBytes int
 
-	// HistorySize bounds the messages kept per topic for replay. Zero means
-	// DefaultHistorySize; a negative value keeps no history, so every resume
-	// is a gap.
+	// HistorySize bounds the messages of each topic's log, on top of
+	// HistoryBytes. Zero means no bound in messages. A negative value keeps
+	// no history for resumes: a resume after which anything was published
+	// is a gap, and nothing is replayed; live subscribers still read the
+	// log, bounded by HistoryBytes.
 	HistorySize int
 
-	// HistoryAge bounds how long a message is kept for replay. Zero means
+	// HistoryAge bounds how long a message is kept. Zero means
 	// DefaultHistoryAge.
 	HistoryAge time.Duration
 
@@ -96,15 +105,23 @@ type Options struct {
 	// means DefaultMaxTopicsPerSubscriber.
 	MaxTopicsPerSubscriber int
 
-	// Epoch prefixes every ID. Empty means a random one chosen by New. It
-	// must be printable and at most 43 bytes, as Load checks of a snapshot. IDs
-	// from another epoch are a gap on resume, so a hub that restores its
-	// history with [Hub.Load] takes the saved epoch.
+	// Epoch prefixes every ID; it must pass ValidEpoch. Empty means a
+	// random one from NewEpoch. IDs of another epoch are a gap on resume,
+	// so a hub that restores its history with [Hub.Load] takes the saved
+	// epoch.
 	Epoch string
 }
 
-// A Message is one published message, shared read-only by the history and
-// every subscriber queue it was put in.
+// limits are the bounds of every topic's log.
+type limits struct {
+	bytes     int
+	count     int // 0: none
+	age       time.Duration
+	noHistory bool
+}
+
+// A Message is one published message, shared read-only by its topic's log
+// and every subscriber that takes it.
 type Message struct {
 	// Seq is the message's place in the hub-wide sequence, from 1.
 	Seq uint64
@@ -119,17 +136,17 @@ type Message struct {
 	Data []byte
 }
 
-// A Gap says that a resume could not be served completely: events the
-// client asked for are no longer, or never were, in the history.
+// A Gap says that a subscriber missed messages: a resume the history could
+// not cover, or a subscriber that fell too far behind.
 type Gap struct {
-	// LastID is the ID the client resumed from.
+	// LastID is the ID the subscriber was at: the one it resumed from, or
+	// the last one it took.
 	LastID string
-	// Reason says why: "unknown epoch", "malformed id", "future id" or
-	// "history exceeded".
+	// Reason is one of the Gap constants.
 	Reason string
-	// Resume is the ID the client should resume from after the gap: just
-	// before the first message replayed, or the last ID published when
-	// nothing is replayed ("epoch-0" when nothing was published).
+	// Resume is the ID to resume from after the gap: just before the first
+	// message that follows it, or the last ID published when none does
+	// ("epoch-0" when nothing was published).
 	Resume string
 }
 
@@ -144,150 +161,177 @@ type Stats struct {
 	Subscribers int    // subscribers held now
 	Topics      int    // topics with subscribers or history now
 	Published   uint64 // messages published
-	Delivered   uint64 // messages taken by subscribers' writers
-	Replayed    uint64 // messages handed out by resumes
+	Delivered   uint64 // messages taken by subscribers, replays included
+	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed
 	Gaps        uint64 // resumes that reported a gap
-	SlowEnded   uint64 // subscribers ended by ErrSlowSubscriber
-	Dropped     uint64 // messages still queued when their subscriber ended
+	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
 }
 
 // A Hub fans messages out to subscribers by topic. Its methods are safe for
 // concurrent use.
 type Hub struct {
-	opts Options          // Epoch changes only in Load
-	now  func() time.Time // time.Now; tests replace it
+	limits limits
+	maxSubs,
+	maxTopics int
+	now func() time.Time // time.Now; tests replace it
 
-	mu     sync.Mutex // serialises Publish, Subscribe and topic changes
-	seq    uint64
-	topics map[string]*topic
-	closed bool
-	all    map[*Subscriber]struct{} // every live subscriber
-	swept  time.Time
+	// mu serialises Publish, Subscribe and topic changes. It is never held
+	// while a subscriber is woken, nor while a writer reads a log.
+	mu        sync.Mutex
+	epoch     string // changes only in Load, before any use
+	seq       uint64
+	topics    map[string]*topic
+	forgotten uint64 // highest Seq evicted from a topic since forgotten
+	closed    bool
+	all       map[*Subscriber]struct{}
+	swept     time.Time
 
-	published, delivered, replayed, gaps, slowEnded, dropped atomic.Uint64
+	// head is the Seq of the last message in its log: every message up to
+	// it can be read. It is stored after the append, under mu.
+	head atomic.Uint64
+
+	published, delivered, replayed, gaps, lagged atomic.Uint64
 }
 
-type topic struct {
-	subs    map[*Subscriber]struct{}
-	history ring
-	// evicted is the highest Seq that left the history. A resume from
-	// before it is a gap.
-	evicted uint64
-}
-
-// keep adds m to t's history, which holds at most limit messages; with a
-// limit of zero or less it holds none.
-func (t *topic) keep(m *Message, limit int) {
-	if limit <= 0 {
-		t.evicted = m.Seq
-		return
-	}
-	if old := t.history.push(m, limit); old != nil {
-		t.evicted = old.Seq
-	}
-}
-
-// topic returns the topic name, made if need be. h.mu is held.
-func (h *Hub) topic(name string) *topic {
-	t := h.topics[name]
-	if t == nil {
-		t = &topic{}
-		h.topics[name] = t
-	}
-	return t
-}
-
-// New returns a hub with the given options.
-func New(opts Options) *Hub {
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = DefaultQueueSize
-	}
-	if opts.HistorySize == 0 {
-		opts.HistorySize = DefaultHistorySize
-	}
-	if opts.HistoryAge <= 0 {
-		opts.HistoryAge = DefaultHistoryAge
-	}
-	if opts.MaxSubscribers <= 0 {
-		opts.MaxSubscribers = DefaultMaxSubscribers
-	}
-	if opts.MaxTopicsPerSubscriber <= 0 {
-		opts.MaxTopicsPerSubscriber = DefaultMaxTopicsPerSubscriber
-	}
+// New returns a hub with the given options, or an error wrapping
+// ErrInvalidEpoch.
+func New(opts Options) (*Hub, error) {
 	if opts.Epoch == "" {
-		opts.Epoch = newEpoch()
+		opts.Epoch = NewEpoch()
 	}
-	return &Hub{
-		opts:   opts,
-		topics: make(map[string]*topic),
-		all:    make(map[*Subscriber]struct{}),
-		swept:  time.Now(),
-		now:    time.Now,
+	if err := ValidEpoch(opts.Epoch); err != nil {
+		return nil, err
 	}
+	l := limits{bytes: opts.HistoryBytes, count: opts.HistorySize, age: opts.HistoryAge}
+	if l.bytes <= 0 {
+		l.bytes = DefaultHistoryBytes
+	}
+	if l.count < 0 {
+		l.count, l.noHistory = 0, true
+	}
+	if l.age <= 0 {
+		l.age = DefaultHistoryAge
+	}
+	h := &Hub{
+		limits:    l,
+		maxSubs:   cmpOr(opts.MaxSubscribers, DefaultMaxSubscribers),
+		maxTopics: cmpOr(opts.MaxTopicsPerSubscriber, DefaultMaxTopicsPerSubscriber),
+		now:       time.Now,
+		epoch:     opts.Epoch,
+		topics:    make(map[string]*topic),
+		all:       make(map[*Subscriber]struct{}),
+	}
+	h.swept = h.now()
+	return h, nil
 }
 
-func newEpoch() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// cmpOr returns v if it is positive, else def.
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // Epoch returns the prefix of the hub's IDs.
 func (h *Hub) Epoch() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.opts.Epoch
+	return h.epoch
 }
 
-// FormatID returns the ID of sequence number seq in epoch.
-func FormatID(epoch string, seq uint64) string {
-	return epoch + "-" + strconv.FormatUint(seq, 10)
+// LastID returns the ID of the last message published, or "" if none was.
+func (h *Hub) LastID() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.seq == 0 {
+		return ""
+	}
+	return FormatID(h.epoch, h.seq)
 }
 
-// ParseID splits an ID made by FormatID. It reports false for anything else,
-// including IDs longer than MaxIDLength. Sequence number 0 is valid: the ID
-// "epoch-0" stands before the first message, so a client that resumes from
-// it asks for everything the history holds.
-func ParseID(id string) (epoch string, seq uint64, ok bool) {
-	if len(id) > MaxIDLength {
-		return "", 0, false
+// topic returns the topic name, made if need be. h.mu is held.
+func (h *Hub) topic(name string) *topic {
+	t := h.topics[name]
+	if t == nil {
+		t = &topic{name: name}
+		h.topics[name] = t
 	}
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 {
-		return "", 0, false
-	}
-	seq, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if err != nil {
-		return "", 0, false
-	}
-	return id[:i], seq, true
+	return t
 }
 
-// ValidTopic reports whether name can be a topic: 1 to MaxTopicLength bytes
-// of UTF-8 with no control characters. The error wraps ErrInvalidTopic.
-func ValidTopic(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty name", ErrInvalidTopic)
-	case len(name) > MaxTopicLength:
-		return fmt.Errorf("%w: name longer than %d bytes", ErrInvalidTopic, MaxTopicLength)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: name is not UTF-8", ErrInvalidTopic)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: name holds control character %U", ErrInvalidTopic, r)
-		}
-	}
-	return nil
+// drop forgets t, which has neither subscribers nor messages, remembering
+// what it evicted. h.mu is held.
+func (h *Hub) drop(t *topic) {
+	t.mu.Lock()
+	evicted := t.evicted
+	t.mu.Unlock()
+	h.forgotten = max(h.forgotten, evicted)
+	delete(h.topics, t.name)
 }
 
 // Publish stamps the next ID, calls encode once with it to get the message's
-// bytes, keeps the message in the topic's history and queues it for every
-// subscriber of the topic. It never waits on a subscriber. encode runs while
-// the hub is locked, so it must not call back into the hub.
+// bytes and appends the message to the topic's log, then wakes the
+// subscribers that were waiting for it. It never waits on a subscriber.
+// encode runs while the hub is locked, so it must not call back into the
+// hub.
 func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message, error) {
 	if err := ValidTopic(topicName); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	now := h.now()
+	seq := h.seq + 1
+	id := FormatID(h.epoch, seq)
+	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
+	h.seq = seq
+	t := h.topic(topicName)
+	t.mu.Lock()
+	wake := t.append(m, &h.limits)
+	t.mu.Unlock()
+	h.head.Store(seq)
+	if now.Sub(h.swept) > h.limits.age/4 {
+		h.sweep(now)
+	}
+	h.mu.Unlock()
+	h.published.Add(1)
+	if wake != nil {
+		for _, s := range wake {
+			s.wake()
+		}
+		t.recycle(wake)
+	}
+	return m, nil
+}
+
+// sweep evicts aged messages from every topic, and forgets topics left
+// with neither messages nor subscribers. h.mu is held.
+func (h *Hub) sweep(now time.Time) {
+	h.swept = now
+	for _, t := range h.topics {
+		t.mu.Lock()
+		t.trim(&h.limits, now)
+		empty := t.log.len() == 0
+		t.mu.Unlock()
+		if empty && t.subs == 0 {
+			h.drop(t)
+		}
+	}
+}
+
+// Subscribe adds a subscriber to topics. With an empty lastID, it takes
+// what is published from now on. Otherwise it resumes: its first Take
+// returns every message after lastID in those topics, in order, from the
+// logs, and a Gap first when the logs cannot cover all of them (then what
+// the logs hold after lastID, or all of it when lastID is malformed or of
+// another epoch). Nothing is both replayed and delivered live.
+func (h *Hub) Subscribe(topics []string, lastID string) (*Subscriber, error) {
+	names, err := h.checkTopics(topics)
+	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
@@ -295,116 +339,68 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	if h.closed {
 		return nil, ErrClosed
 	}
-	now := h.now()
-	h.seq++
-	id := FormatID(h.opts.Epoch, h.seq)
-	m := &Message{Seq: h.seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
-	t := h.topic(topicName)
-	t.keep(m, h.opts.HistorySize)
-	for s := range t.subs {
-		h.enqueue(s, m)
+	if len(h.all) >= h.maxSubs {
+		return nil, ErrTooManySubscribers
 	}
-	h.published.Add(1)
-	if now.Sub(h.swept) > h.opts.HistoryAge/4 {
-		h.sweep(now)
-	}
-	return m, nil
-}
-
-// enqueue puts m in s's queue, or ends s if the queue is full. h.mu is held.
-func (h *Hub) enqueue(s *Subscriber, m *Message) {
-	s.mu.Lock()
-	if s.err != nil {
-		s.mu.Unlock()
-		return
-	}
-	if len(s.queue) >= h.opts.QueueSize {
-		s.mu.Unlock()
-		h.slowEnded.Add(1)
-		h.end(s, ErrSlowSubscriber)
-		return
-	}
-	s.queue = append(s.queue, m)
-	wake := len(s.queue) == 1
-	notify, ready := s.notify, s.ready
-	s.mu.Unlock()
-	switch {
-	case !wake:
-	case notify != nil:
-		notify()
-	case ready != nil:
-		select {
-		case ready <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// sweep drops messages older than HistoryAge from every topic, and topics
-// left with neither history nor subscribers. h.mu is held.
-func (h *Hub) sweep(now time.Time) {
-	h.swept = now
-	for name, t := range h.topics {
-		h.expire(t, now)
-		if len(t.subs) == 0 && t.history.len() == 0 {
-			delete(h.topics, name)
-		}
-	}
-}
-
-// expire drops the messages of t older than HistoryAge. h.mu is held.
-func (h *Hub) expire(t *topic, now time.Time) {
-	cutoff := now.Add(-h.opts.HistoryAge)
-	for t.history.len() > 0 {
-		m := t.history.at(0)
-		if !m.Time.Before(cutoff) {
-			break
-		}
-		t.history.pop()
-		t.evicted = m.Seq
-	}
-}
-
-// Subscribe adds a subscriber to topics. When lastID is not empty, the
-// returned replay holds every message after lastID in those topics, in
-// order, and gap is not nil when the history cannot cover all of them: the
-// replay then holds what the history has after lastID, or all of it when
-// lastID is of another epoch. Messages published after Subscribe returns
-// arrive in the subscriber's queue; none is both replayed and queued.
-func (h *Hub) Subscribe(topics []string, lastID string) (s *Subscriber, replay []*Message, gap *Gap, err error) {
-	names, err := h.checkTopics(topics)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, nil, nil, ErrClosed
-	}
-	if len(h.all) >= h.opts.MaxSubscribers {
-		return nil, nil, nil, ErrTooManySubscribers
-	}
-	s = &Subscriber{hub: h}
-	for _, name := range names {
-		h.join(s, name)
-	}
-	h.all[s] = struct{}{}
+	s := &Subscriber{hub: h, epoch: h.epoch, cursor: h.seq}
 	if lastID != "" {
-		replay, gap = h.replay(names, lastID)
-		h.replayed.Add(uint64(len(replay)))
-		if gap != nil {
+		s.cursor, s.gap = h.resumePoint(names, lastID)
+		s.replayTo = h.seq
+		if s.gap != nil {
 			h.gaps.Add(1)
 		}
 	}
-	return s, replay, gap, nil
+	for _, name := range names {
+		h.follow(s, name, s.cursor)
+	}
+	h.all[s] = struct{}{}
+	return s, nil
+}
+
+// resumePoint returns the Seq after which a subscriber resuming from
+// lastID in names starts, and the gap it must be told of first. h.mu is
+// held.
+func (h *Hub) resumePoint(names []string, lastID string) (uint64, *Gap) {
+	epoch, after, ok := ParseID(lastID)
+	gap := func(reason string) *Gap { return &Gap{LastID: lastID, Reason: reason} }
+	switch {
+	case !ok:
+		return 0, gap(GapMalformed)
+	case epoch != h.epoch:
+		return 0, gap(GapUnknownEpoch)
+	case after > h.seq:
+		return h.seq, gap(GapFuture)
+	case after == h.seq:
+		return after, nil
+	case h.limits.noHistory:
+		return h.seq, gap(GapExceeded)
+	}
+	now := h.now()
+	for _, name := range names {
+		t := h.topics[name]
+		if t == nil {
+			if h.forgotten > after {
+				return after, gap(GapExceeded)
+			}
+			continue
+		}
+		t.mu.Lock()
+		t.trim(&h.limits, now)
+		lost := t.evicted > after
+		t.mu.Unlock()
+		if lost {
+			return after, gap(GapExceeded)
+		}
+	}
+	return after, nil
 }
 
 func (h *Hub) checkTopics(topics []string) ([]string, error) {
 	names := slices.Clone(topics)
 	slices.Sort(names)
 	names = slices.Compact(names)
-	if len(names) > h.opts.MaxTopicsPerSubscriber {
-		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(names), h.opts.MaxTopicsPerSubscriber)
+	if len(names) > h.maxTopics {
+		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(names), h.maxTopics)
 	}
 	for _, name := range names {
 		if err := ValidTopic(name); err != nil {
@@ -414,110 +410,69 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 	return names, nil
 }
 
-// join adds s to the topic name. h.mu is held.
-func (h *Hub) join(s *Subscriber, name string) {
+// follow makes s follow the topic name from the message after from. h.mu
+// is held; s.mu is taken.
+func (h *Hub) follow(s *Subscriber, name string, from uint64) {
 	t := h.topic(name)
-	if t.subs == nil {
-		t.subs = make(map[*Subscriber]struct{})
-	}
-	t.subs[s] = struct{}{}
-	s.topics = append(s.topics, name)
+	t.subs++
+	s.mu.Lock()
+	s.follows = append(s.follows, follow{t: t, from: from})
+	slices.SortFunc(s.follows, func(a, b follow) int { return strings.Compare(a.t.name, b.t.name) })
+	s.mu.Unlock()
 }
 
-// replay collects the messages after lastID in topics. h.mu is held.
-func (h *Hub) replay(names []string, lastID string) ([]*Message, *Gap) {
-	now := h.now()
-	epoch, after, ok := ParseID(lastID)
-	var gap *Gap
-	switch {
-	case !ok:
-		gap, after = &Gap{LastID: lastID, Reason: "malformed id"}, 0
-	case epoch != h.opts.Epoch:
-		gap, after = &Gap{LastID: lastID, Reason: "unknown epoch"}, 0
-	case after > h.seq:
-		gap, after = &Gap{LastID: lastID, Reason: "future id"}, 0
+// unfollow is called once s stopped following t. h.mu is held.
+func (h *Hub) unfollow(t *topic) {
+	t.subs--
+	t.mu.Lock()
+	t.forget(t.subs)
+	if t.subs == 0 && h.limits.noHistory {
+		t.clear() // kept for subscribers only
 	}
-	var out []*Message
-	for _, name := range names {
-		t := h.topics[name]
-		if t == nil {
-			continue
-		}
-		h.expire(t, now)
-		if gap == nil && t.evicted > after {
-			gap = &Gap{LastID: lastID, Reason: "history exceeded"}
-		}
-		for i := t.history.len() - 1; i >= 0; i-- {
-			m := t.history.at(i)
-			if m.Seq <= after {
-				break
-			}
-			out = append(out, m)
-		}
+	empty := t.log.len() == 0
+	t.mu.Unlock()
+	if empty && t.subs == 0 {
+		h.drop(t)
 	}
-	slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
-	if gap != nil {
-		resume := h.seq
-		if len(out) > 0 {
-			resume = out[0].Seq - 1
-		}
-		gap.Resume = FormatID(h.opts.Epoch, resume)
-	}
-	return out, gap
 }
 
-// end removes s from the hub and closes its Done channel with err. h.mu is
-// held.
-func (h *Hub) end(s *Subscriber, err error) {
+// end ends s with err and reports whether it was live. h.mu is held.
+func (h *Hub) end(s *Subscriber, err error) bool {
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.err = err
-	notify, done := s.notify, s.done
-	queued := len(s.queue)
-	s.queue = nil
+	s.ended.Store(true)
+	follows := s.follows
+	s.follows = nil
 	s.mu.Unlock()
-	if queued > 0 {
-		h.dropped.Add(uint64(queued))
+	for _, f := range follows {
+		h.unfollow(f.t)
 	}
-	for _, name := range s.topics {
-		h.leave(s, name)
-	}
-	s.topics = nil
 	delete(h.all, s)
-	if done != nil {
-		close(done)
-	}
-	if notify != nil {
-		notify()
-	}
+	return true
 }
 
-// leave removes s from the topic name. h.mu is held.
-func (h *Hub) leave(s *Subscriber, name string) {
-	t := h.topics[name]
-	if t == nil {
-		return
-	}
-	delete(t.subs, s)
-	if len(t.subs) == 0 && t.history.len() == 0 {
-		delete(h.topics, name)
-	}
-}
-
-// Close ends every subscriber with ErrClosed and refuses further Publish and
-// Subscribe calls. It does not wait for writers; they see Done closed.
+// Close ends every subscriber with ErrClosed, wakes their writers, and
+// refuses further Publish and Subscribe calls.
 func (h *Hub) Close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return
 	}
 	h.closed = true
+	ended := make([]*Subscriber, 0, len(h.all))
 	for s := range h.all {
-		h.end(s, ErrClosed)
+		if h.end(s, ErrClosed) {
+			ended = append(ended, s)
+		}
+	}
+	h.mu.Unlock()
+	for _, s := range ended {
+		s.wake()
 	}
 }
 
@@ -533,208 +488,6 @@ func (h *Hub) Stats() Stats {
 		Delivered:   h.delivered.Load(),
 		Replayed:    h.replayed.Load(),
 		Gaps:        h.gaps.Load(),
-		SlowEnded:   h.slowEnded.Load(),
-		Dropped:     h.dropped.Load(),
+		Lagged:      h.lagged.Load(),
 	}
-}
-
-// LastID returns the ID of the last message published, or "" if none was.
-func (h *Hub) LastID() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.seq == 0 {
-		return ""
-	}
-	return FormatID(h.opts.Epoch, h.seq)
-}
-
-// A Subscriber receives the messages of its topics in its queue. Its owner
-// runs a writer that waits on Ready, calls Take and writes what it got, and
-// stops when Done is closed.
-type Subscriber struct {
-	hub    *Hub
-	topics []string // guarded by hub.mu
-
-	mu    sync.Mutex
-	queue []*Message
-	err   error
-
-	// ready and done are made on first use: a subscriber woken through
-	// Notify never needs them, and an idle one should hold little.
-	ready  chan struct{} // guarded by mu
-	done   chan struct{} // guarded by mu
-	notify func()        // guarded by mu: see Notify
-}
-
-// Notify makes the hub call f, in place of a send on Ready, each time
-// messages start waiting for s, and once when s ends. f runs while the hub
-// is locked, so it must return quickly and must not call the hub. When
-// messages are waiting or s has ended already, Notify calls f at once. A
-// writer woken by f needs no goroutine of its own while s is idle.
-func (s *Subscriber) Notify(f func()) {
-	s.mu.Lock()
-	s.notify = f
-	pending := len(s.queue) > 0 || s.err != nil
-	s.mu.Unlock()
-	if pending {
-		f()
-	}
-}
-
-// Ready returns a channel that receives a value when messages are waiting.
-// A receive may find the queue empty already; call Take and carry on.
-func (s *Subscriber) Ready() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ready == nil {
-		s.ready = make(chan struct{}, 1)
-		if len(s.queue) > 0 {
-			s.ready <- struct{}{}
-		}
-	}
-	return s.ready
-}
-
-// Done returns a channel that is closed when the subscriber has ended: the
-// hub closed, the queue overflowed, or Close was called. Err says which.
-func (s *Subscriber) Done() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-		if s.err != nil {
-			close(s.done)
-		}
-	}
-	return s.done
-}
-
-// Err returns why the subscriber ended, or nil while it is live.
-func (s *Subscriber) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
-
-// Take appends every waiting message to buf, in order, and returns it. The
-// queue's storage is swapped with buf's, so a writer that passes back the
-// slice it got last time allocates nothing once warmed up.
-func (s *Subscriber) Take(buf []*Message) []*Message {
-	clear(buf[:cap(buf)])
-	s.mu.Lock()
-	got := s.queue
-	s.queue = buf[:0]
-	s.mu.Unlock()
-	if len(got) > 0 {
-		s.hub.delivered.Add(uint64(len(got)))
-	}
-	return got
-}
-
-// Topics returns the topics s follows, sorted.
-func (s *Subscriber) Topics() []string {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	return slices.Clone(s.topics)
-}
-
-// Join adds topics to s, without replay.
-func (s *Subscriber) Join(topics ...string) error {
-	names, err := s.hub.checkTopics(topics)
-	if err != nil {
-		return err
-	}
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := s.Err(); err != nil {
-		return err
-	}
-	var add []string
-	for _, name := range names {
-		if !slices.Contains(s.topics, name) {
-			add = append(add, name)
-		}
-	}
-	if len(s.topics)+len(add) > h.opts.MaxTopicsPerSubscriber {
-		return fmt.Errorf("%w: at most %d", ErrTooManyTopics, h.opts.MaxTopicsPerSubscriber)
-	}
-	for _, name := range add {
-		h.join(s, name)
-	}
-	slices.Sort(s.topics)
-	return nil
-}
-
-// Leave removes topics from s. Topics it does not follow are ignored.
-func (s *Subscriber) Leave(topics ...string) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, name := range topics {
-		if i := slices.Index(s.topics, name); i >= 0 {
-			s.topics = slices.Delete(s.topics, i, i+1)
-			h.leave(s, name)
-		}
-	}
-}
-
-// Close ends s with ErrUnsubscribed. It is safe to call more than once and
-// after the hub ended s.
-func (s *Subscriber) Close() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	s.hub.end(s, ErrUnsubscribed)
-}
-
-// ring is a bounded FIFO of messages that grows on demand up to its limit.
-type ring struct {
-	buf   []*Message
-	start int
-	n     int
-}
-
-func (r *ring) len() int { return r.n }
-
-func (r *ring) at(i int) *Message { return r.buf[(r.start+i)%len(r.buf)] }
-
-// push appends m, and returns the message it pushed out when full.
-func (r *ring) push(m *Message, limit int) (old *Message) {
-	if r.n < len(r.buf) {
-		r.buf[(r.start+r.n)%len(r.buf)] = m
-		r.n++
-		return nil
-	}
-	if len(r.buf) < limit {
-		// Grow: unroll into a larger slice.
-		size := min(max(2*len(r.buf), 8), limit)
-		nb := make([]*Message, size)
-		for i := range r.n {
-			nb[i] = r.at(i)
-		}
-		r.buf, r.start = nb, 0
-		r.buf[r.n] = m
-		r.n++
-		return nil
-	}
-	old = r.buf[r.start]
-	r.buf[r.start] = m
-	r.start = (r.start + 1) % len(r.buf)
-	return old
-}
-
-// pop removes the oldest message.
-func (r *ring) pop() {
-	r.buf[r.start] = nil
-	r.start = (r.start + 1) % len(r.buf)
-	r.n--
-}
-
-// all returns the messages oldest first.
-func (r *ring) all() []*Message {
-	out := make([]*Message, r.n)
-	for i := range r.n {
-		out[i] = r.at(i)
-	}
-	return out
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +14,16 @@ import (
 	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
+// newHub returns a hub with opts and fails the test on error.
+func newHub(t testing.TB, opts Options) *Hub {
+	t.Helper()
+	h, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // publish publishes data to topic and fails the test on error.
 func publish(t testing.TB, h *Hub, topic, data string) *Message {
 	t.Helper()
@@ -23,13 +34,42 @@ func publish(t testing.TB, h *Hub, topic, data string) *Message {
 	return m
 }
 
-func subscribe(t testing.TB, h *Hub, lastID string, topics ...string) (*Subscriber, []*Message, *Gap) {
+// sub is a subscriber whose writer is the test: ready receives a value
+// when the hub wakes it.
+type sub struct {
+	*Subscriber
+	ready chan struct{}
+}
+
+// subscribe subscribes and makes the first Take, which holds a resume's
+// gap and replay.
+func subscribe(t testing.TB, h *Hub, lastID string, topics ...string) (*sub, []*Message, *Gap) {
 	t.Helper()
-	s, replay, gap, err := h.Subscribe(topics, lastID)
+	s, err := h.Subscribe(topics, lastID)
 	if err != nil {
 		t.Fatalf("Subscribe(%q, %q): %v", topics, lastID, err)
 	}
-	return s, replay, gap
+	w := &sub{Subscriber: s, ready: make(chan struct{}, 1)}
+	s.Notify(w.wake)
+	replay, gap := s.Take(nil)
+	return w, replay, gap
+}
+
+func (w *sub) wake() {
+	select {
+	case w.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the messages of one Take, failing on a gap.
+func (w *sub) take(t testing.TB) []*Message {
+	t.Helper()
+	msgs, gap := w.Take(nil)
+	if gap != nil {
+		t.Fatalf("unexpected gap %v", gap)
+	}
+	return msgs
 }
 
 func datas(ms []*Message) []string {
@@ -41,16 +81,19 @@ func datas(ms []*Message) []string {
 }
 
 // waitTake takes from s until it holds n messages or the deadline passes.
-func waitTake(t *testing.T, s *Subscriber, n int) []*Message {
+func waitTake(t *testing.T, s *sub, n int) []*Message {
 	t.Helper()
 	var got []*Message
 	deadline := time.After(5 * time.Second)
 	for len(got) < n {
 		select {
-		case <-s.Ready():
-			got = append(got, s.Take(nil)...)
-		case <-s.Done():
-			t.Fatalf("subscriber ended after %d of %d messages: %v", len(got), n, s.Err())
+		case <-s.ready:
+			for msgs := s.take(t); len(msgs) > 0; msgs = s.take(t) {
+				got = append(got, msgs...)
+			}
+			if err := s.Err(); err != nil && len(got) < n {
+				t.Fatalf("subscriber ended after %d of %d messages: %v", len(got), n, err)
+			}
 		case <-deadline:
 			t.Fatalf("got %d of %d messages", len(got), n)
 		}
@@ -59,7 +102,7 @@ func waitTake(t *testing.T, s *Subscriber, n int) []*Message {
 }
 
 func TestPublishReachesSubscribersOfTopicOnly(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	a, _, _ := subscribe(t, h, "", "a")
 	ab, _, _ := subscribe(t, h, "", "a", "b")
@@ -87,7 +130,7 @@ func TestPublishReachesSubscribersOfTopicOnly(t *testing.T) {
 }
 
 func TestEncodeGetsTheID(t *testing.T) {
-	h := New(Options{Epoch: "E"})
+	h := newHub(t, Options{Epoch: "E"})
 	defer h.Close()
 	for i := 1; i <= 3; i++ {
 		m, err := h.Publish("t", func(id string) []byte { return []byte("id:" + id) })
@@ -104,7 +147,7 @@ func TestEncodeGetsTheID(t *testing.T) {
 }
 
 func TestReplayAfterIDAcrossTopicsInOrder(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	publish(t, h, "a", "a1")
 	last := publish(t, h, "b", "b1")
@@ -132,7 +175,7 @@ func TestReplayAfterIDAcrossTopicsInOrder(t *testing.T) {
 }
 
 func TestResumeFromZeroReplaysEverything(t *testing.T) {
-	h := New(Options{Epoch: "E"})
+	h := newHub(t, Options{Epoch: "E"})
 	defer h.Close()
 	publish(t, h, "a", "x")
 	publish(t, h, "b", "y")
@@ -148,7 +191,7 @@ func TestResumeFromZeroReplaysEverything(t *testing.T) {
 }
 
 func TestResumeFromLatestReplaysNothing(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	m := publish(t, h, "a", "x")
 	s, replay, gap := subscribe(t, h, m.ID, "a")
@@ -159,7 +202,7 @@ func TestResumeFromLatestReplaysNothing(t *testing.T) {
 }
 
 func TestGaps(t *testing.T) {
-	h := New(Options{Epoch: "E", HistorySize: 3})
+	h := newHub(t, Options{Epoch: "E", HistorySize: 3})
 	defer h.Close()
 	for i := 1; i <= 5; i++ {
 		publish(t, h, "a", fmt.Sprint(i))
@@ -173,7 +216,7 @@ func TestGaps(t *testing.T) {
 		{"E-2", "", []string{"3", "4", "5"}},
 		{"E-4", "", []string{"5"}},
 		{"F-4", "unknown epoch", []string{"3", "4", "5"}},
-		{"E-9", "future id", []string{"3", "4", "5"}},
+		{"E-9", "future id", nil},
 		{"garbage", "malformed id", []string{"3", "4", "5"}},
 		{"E-", "malformed id", []string{"3", "4", "5"}},
 		{"E-0", "history exceeded", []string{"3", "4", "5"}},
@@ -196,8 +239,10 @@ func TestGaps(t *testing.T) {
 				t.Errorf("no gap, want %q", tt.reason)
 			case gap != nil && gap.Reason != tt.reason:
 				t.Errorf("gap reason %q, want %q", gap.Reason, tt.reason)
-			case gap != nil && gap.Resume != "E-2":
+			case gap != nil && len(tt.replay) > 0 && gap.Resume != "E-2":
 				t.Errorf("gap resumes from %q, want E-2, just before the replay", gap.Resume)
+			case gap != nil && len(tt.replay) == 0 && gap.Resume != "E-5":
+				t.Errorf("gap resumes from %q, want E-5, the last ID", gap.Resume)
 			}
 			if got := datas(replay); !slices.Equal(got, tt.replay) {
 				t.Errorf("replay %q, want %q", got, tt.replay)
@@ -207,7 +252,7 @@ func TestGaps(t *testing.T) {
 }
 
 func TestGapWhenHistoryAged(t *testing.T) {
-	h := New(Options{Epoch: "E", HistoryAge: time.Minute})
+	h := newHub(t, Options{Epoch: "E", HistoryAge: time.Minute})
 	defer h.Close()
 	clock := time.Now()
 	h.now = func() time.Time { return clock }
@@ -227,7 +272,7 @@ func TestGapWhenHistoryAged(t *testing.T) {
 }
 
 func TestNoHistory(t *testing.T) {
-	h := New(Options{HistorySize: -1, Epoch: "E"})
+	h := newHub(t, Options{HistorySize: -1, Epoch: "E"})
 	defer h.Close()
 	m := publish(t, h, "a", "x")
 	publish(t, h, "a", "y")
@@ -239,14 +284,14 @@ func TestNoHistory(t *testing.T) {
 	if gap.Resume != "E-2" {
 		t.Errorf("gap resumes from %q, want the last ID, E-2", gap.Resume)
 	}
-	_, _, gap = subscribe(t, New(Options{Epoch: "F"}), "E-1", "a")
+	_, _, gap = subscribe(t, newHub(t, Options{Epoch: "F"}), "E-1", "a")
 	if gap == nil || gap.Resume != "F-0" {
 		t.Errorf("gap on an empty hub = %+v, want to resume from F-0", gap)
 	}
 }
 
 func TestSweepForgetsOldTopics(t *testing.T) {
-	h := New(Options{HistoryAge: time.Minute})
+	h := newHub(t, Options{HistoryAge: time.Minute})
 	defer h.Close()
 	clock := time.Now()
 	h.now = func() time.Time { return clock }
@@ -260,50 +305,52 @@ func TestSweepForgetsOldTopics(t *testing.T) {
 	}
 }
 
-func TestSlowSubscriberEndedOthersUntouched(t *testing.T) {
-	h := New(Options{QueueSize: 4})
+// TestLaggingSubscriberGetsGap: a subscriber that falls HistoryBytes
+// behind is told it missed messages and goes on from what the log holds;
+// it is not ended, and a fast one misses nothing.
+func TestLaggingSubscriberGetsGap(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", HistoryBytes: 4 * (messageOverhead + 1)})
 	defer h.Close()
 	slow, _, _ := subscribe(t, h, "", "a")
 	fast, _, _ := subscribe(t, h, "", "a")
 	var got []*Message
 	for i := range 10 {
 		publish(t, h, "a", fmt.Sprint(i))
-		got = append(got, fast.Take(nil)...)
+		got = append(got, fast.take(t)...)
 	}
-	select {
-	case <-slow.Done():
-	default:
-		t.Fatal("slow subscriber not ended")
+	if got := datas(got); len(got) != 10 {
+		t.Errorf("fast got %q, want all 10", got)
 	}
-	if !errors.Is(slow.Err(), ErrSlowSubscriber) {
-		t.Errorf("slow.Err() = %v", slow.Err())
+	msgs, gap := slow.Take(nil)
+	if gap == nil || gap.Reason != GapTooSlow || gap.LastID != "E-0" || gap.Resume != "E-6" {
+		t.Fatalf("slow got gap %+v, want %q from E-0, resuming from E-6", gap, GapTooSlow)
 	}
-	if len(got) != 10 {
-		t.Errorf("fast got %d messages, want 10", len(got))
+	if got := datas(msgs); !slices.Equal(got, []string{"6", "7", "8", "9"}) {
+		t.Errorf("after the gap slow got %q", got)
 	}
-	if fast.Err() != nil {
-		t.Errorf("fast.Err() = %v", fast.Err())
+	if slow.Err() != nil || fast.Err() != nil {
+		t.Errorf("errors %v %v, want both live", slow.Err(), fast.Err())
 	}
-	st := h.Stats()
-	if st.SlowEnded != 1 || st.Dropped != 4 || st.Subscribers != 1 {
+	publish(t, h, "a", "10")
+	if got := datas(slow.take(t)); !slices.Equal(got, []string{"10"}) {
+		t.Errorf("slow then got %q", got)
+	}
+	if st := h.Stats(); st.Lagged != 1 || st.Subscribers != 2 {
 		t.Errorf("stats = %+v", st)
-	}
-	if got := slow.Take(nil); len(got) != 0 {
-		t.Errorf("ended subscriber still holds %d messages", len(got))
 	}
 }
 
 func TestLimits(t *testing.T) {
-	h := New(Options{MaxSubscribers: 2, MaxTopicsPerSubscriber: 2})
+	h := newHub(t, Options{MaxSubscribers: 2, MaxTopicsPerSubscriber: 2})
 	defer h.Close()
 	s1, _, _ := subscribe(t, h, "", "a")
 	subscribe(t, h, "", "a", "b", "a") // duplicates count once
-	if _, _, _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrTooManySubscribers) {
+	if _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrTooManySubscribers) {
 		t.Errorf("third subscriber: err = %v", err)
 	}
 	s1.Close()
 	s3, _, _ := subscribe(t, h, "", "c")
-	if _, _, _, err := h.Subscribe([]string{"a", "b", "c"}, ""); !errors.Is(err, ErrTooManyTopics) {
+	if _, err := h.Subscribe([]string{"a", "b", "c"}, ""); !errors.Is(err, ErrTooManyTopics) {
 		t.Errorf("three topics: err = %v", err)
 	}
 	if err := s3.Join("d"); err != nil {
@@ -318,13 +365,13 @@ func TestLimits(t *testing.T) {
 }
 
 func TestInvalidTopics(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	for _, name := range []string{"", strings.Repeat("x", MaxTopicLength+1), "a\nb", "a\x00", "\xff", "bad\u0085"} {
 		if _, err := h.Publish(name, nil); !errors.Is(err, ErrInvalidTopic) {
 			t.Errorf("Publish(%q): err = %v", name, err)
 		}
-		if _, _, _, err := h.Subscribe([]string{"ok", name}, ""); !errors.Is(err, ErrInvalidTopic) {
+		if _, err := h.Subscribe([]string{"ok", name}, ""); !errors.Is(err, ErrInvalidTopic) {
 			t.Errorf("Subscribe(%q): err = %v", name, err)
 		}
 	}
@@ -339,7 +386,7 @@ func TestInvalidTopics(t *testing.T) {
 }
 
 func TestJoinLeave(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	s, _, _ := subscribe(t, h, "", "a")
 	if err := s.Join("b", "a"); err != nil {
@@ -359,16 +406,14 @@ func TestJoinLeave(t *testing.T) {
 }
 
 func TestCloseEndsEveryone(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	var wg sync.WaitGroup
 	for range 100 {
 		s, _, _ := subscribe(t, h, "", "a")
 		wg.Go(func() {
-			for {
-				select {
-				case <-s.Ready():
-					s.Take(nil)
-				case <-s.Done():
+			for range s.ready {
+				s.Take(nil)
+				if s.Err() != nil {
 					return
 				}
 			}
@@ -381,7 +426,7 @@ func TestCloseEndsEveryone(t *testing.T) {
 	if _, err := h.Publish("a", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close: %v", err)
 	}
-	if _, _, _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrClosed) {
+	if _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
 	}
 	if st := h.Stats(); st.Subscribers != 0 {
@@ -394,7 +439,7 @@ func TestCloseEndsEveryone(t *testing.T) {
 // with nothing missing for the topics it follows.
 func TestConcurrentOrder(t *testing.T) {
 	leakcheck.Check(t)
-	h := New(Options{})
+	h := newHub(t, Options{})
 	topics := []string{"a", "b", "c"}
 	const perTopic = 500
 	var wg sync.WaitGroup
@@ -405,11 +450,11 @@ func TestConcurrentOrder(t *testing.T) {
 			var got, buf []*Message
 			want := 2 * perTopic
 			for len(got) < want {
-				select {
-				case <-s.Ready():
-					buf = s.Take(buf)
+				<-s.ready
+				for buf, _ = s.Take(buf); len(buf) > 0; buf, _ = s.Take(buf) {
 					got = append(got, buf...)
-				case <-s.Done():
+				}
+				if s.Err() != nil {
 					results <- got
 					return
 				}
@@ -443,17 +488,17 @@ func TestConcurrentOrder(t *testing.T) {
 }
 
 func TestTakeReusesStorage(t *testing.T) {
-	h := New(Options{})
+	h := newHub(t, Options{})
 	defer h.Close()
 	s, _, _ := subscribe(t, h, "", "a")
 	var buf []*Message
 	for range 3 { // warm both buffers
 		publish(t, h, "a", "x")
-		buf = s.Take(buf)
+		buf, _ = s.Take(buf)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
 		h.Publish("a", func(string) []byte { return nil })
-		buf = s.Take(buf)
+		buf, _ = s.Take(buf)
 	})
 	// Publish itself allocates the message and its ID; Take adds nothing.
 	if allocs > 3 {
@@ -462,7 +507,7 @@ func TestTakeReusesStorage(t *testing.T) {
 }
 
 func TestSaveLoad(t *testing.T) {
-	h := New(Options{HistorySize: 3})
+	h := newHub(t, Options{HistorySize: 3})
 	publish(t, h, "a", "a1")
 	publish(t, h, "a", "a2")
 	mid := publish(t, h, "b", "b1")
@@ -475,7 +520,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 	h.Close()
 
-	h2 := New(Options{HistorySize: 3})
+	h2 := newHub(t, Options{HistorySize: 3})
 	defer h2.Close()
 	if err := h2.Load(bytes.NewReader(saved.Bytes())); err != nil {
 		t.Fatal(err)
@@ -504,16 +549,14 @@ func TestSaveLoad(t *testing.T) {
 	if err := h2.Load(bytes.NewReader(saved.Bytes())); err == nil {
 		t.Error("Load on a hub in use succeeded")
 	}
-	if err := New(Options{}).Load(strings.NewReader("not a snapshot")); err == nil {
+	if err := newHub(t, Options{}).Load(strings.NewReader("not a snapshot")); err == nil {
 		t.Error("Load of garbage succeeded")
 	}
-	for _, epoch := range []string{"E\nid: injected", strings.Repeat("x", 44)} {
+	for _, epoch := range badEpochs {
 		var b bytes.Buffer
-		if err := New(Options{Epoch: epoch}).Save(&b); err != nil {
-			t.Fatal(err)
-		}
-		if err := New(Options{}).Load(&b); err == nil {
-			t.Errorf("Load of a snapshot with epoch %q succeeded", epoch)
+		gob.NewEncoder(&b).Encode(&snapshot{Version: snapshotVersion, Epoch: epoch})
+		if err := newHub(t, Options{}).Load(&b); !errors.Is(err, ErrInvalidEpoch) {
+			t.Errorf("Load of a snapshot with epoch %q: %v, want ErrInvalidEpoch", epoch, err)
 		}
 	}
 }

@@ -9,12 +9,13 @@ import (
 	"strings"
 )
 
-// snapshot is what Save writes and Restore reads.
+// snapshot is what Save writes and Load reads.
 type snapshot struct {
-	Version int
-	Epoch   string
-	Seq     uint64
-	Topics  []topicSnapshot
+	Version   int
+	Epoch     string
+	Seq       uint64
+	Forgotten uint64
+	Topics    []topicSnapshot
 }
 
 type topicSnapshot struct {
@@ -23,23 +24,24 @@ type topicSnapshot struct {
 	Messages []Message
 }
 
-const snapshotVersion = 1
+const snapshotVersion = 2
 
-// Save writes the hub's epoch, sequence number and history to w, so that a
-// hub made by Restore after a restart resumes clients without a gap.
+// Save writes the hub's epoch, sequence number and logs to w, so that a
+// hub that loads them after a restart resumes clients without a gap.
 // Subscribers are not saved.
 func (h *Hub) Save(w io.Writer) error {
 	h.mu.Lock()
-	snap := snapshot{Version: snapshotVersion, Epoch: h.opts.Epoch, Seq: h.seq}
+	snap := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq, Forgotten: h.forgotten}
 	for name, t := range h.topics {
-		if t.history.len() == 0 && t.evicted == 0 {
-			continue
+		t.mu.Lock()
+		if t.log.len() > 0 || t.evicted > 0 {
+			ts := topicSnapshot{Name: name, Evicted: t.evicted}
+			for _, m := range t.log.all() {
+				ts.Messages = append(ts.Messages, *m)
+			}
+			snap.Topics = append(snap.Topics, ts)
 		}
-		ts := topicSnapshot{Name: name, Evicted: t.evicted}
-		for _, m := range t.history.all() {
-			ts.Messages = append(ts.Messages, *m)
-		}
-		snap.Topics = append(snap.Topics, ts)
+		t.mu.Unlock()
 	}
 	h.mu.Unlock()
 	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int { return strings.Compare(a.Name, b.Name) })
@@ -49,10 +51,11 @@ func (h *Hub) Save(w io.Writer) error {
 	return nil
 }
 
-// Load replaces the epoch, sequence number and history of h with those
-// read from r, as written by Save, so that clients of the hub that saved
-// them resume without a gap. It must be called before h publishes or has
-// subscribers. History beyond the hub's HistorySize is dropped, oldest first.
+// Load replaces the epoch, sequence number and logs of h with those read
+// from r, as written by Save, so that clients of the hub that saved them
+// resume without a gap. It must be called before h publishes or has
+// subscribers. What the hub's limits no longer allow is evicted, oldest
+// first, and later resumes from before it are gaps.
 func (h *Hub) Load(r io.Reader) error {
 	var snap snapshot
 	if err := gob.NewDecoder(r).Decode(&snap); err != nil {
@@ -61,21 +64,28 @@ func (h *Hub) Load(r io.Reader) error {
 	if snap.Version != snapshotVersion {
 		return fmt.Errorf("hub: load: snapshot version %d, want %d", snap.Version, snapshotVersion)
 	}
-	if err := checkEpoch(snap.Epoch); err != nil {
+	if err := ValidEpoch(snap.Epoch); err != nil {
 		return fmt.Errorf("hub: load: %w", err)
 	}
+	now := h.now()
 	topics := make(map[string]*topic, len(snap.Topics))
+	forgotten := snap.Forgotten
 	for _, ts := range snap.Topics {
 		if err := ValidTopic(ts.Name); err != nil {
 			return fmt.Errorf("hub: load: %w", err)
 		}
-		t := &topic{evicted: ts.Evicted}
+		t := &topic{name: ts.Name, evicted: ts.Evicted}
 		for i := range ts.Messages {
 			m := ts.Messages[i]
-			if m.Seq > snap.Seq || m.Topic != ts.Name {
+			if m.Seq > snap.Seq || m.Seq <= t.last || m.Topic != ts.Name {
 				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
-			t.keep(&m, h.opts.HistorySize)
+			t.append(&m, &h.limits)
+		}
+		t.trim(&h.limits, now)
+		if t.log.len() == 0 {
+			forgotten = max(forgotten, t.evicted)
+			continue
 		}
 		topics[ts.Name] = t
 	}
@@ -84,28 +94,7 @@ func (h *Hub) Load(r io.Reader) error {
 	if h.seq != 0 || len(h.all) != 0 {
 		return errors.New("hub: load: hub already in use")
 	}
-	h.opts.Epoch, h.seq, h.topics = snap.Epoch, snap.Seq, topics
-	return nil
-}
-
-// maxEpochLength leaves room in an ID of MaxIDLength bytes for "-" and
-// the 20 digits of the largest sequence number.
-const maxEpochLength = MaxIDLength - 21
-
-// checkEpoch reports an epoch that could not stand in an ID as it is sent:
-// empty, too long, or holding a control character (an SSE id line ends at
-// CR or LF).
-func checkEpoch(epoch string) error {
-	switch {
-	case epoch == "":
-		return errors.New("snapshot has no epoch")
-	case len(epoch) > maxEpochLength:
-		return fmt.Errorf("epoch longer than %d bytes", maxEpochLength)
-	}
-	for _, r := range epoch {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("epoch holds control character %U", r)
-		}
-	}
+	h.epoch, h.seq, h.topics, h.forgotten = snap.Epoch, snap.Seq, topics, forgotten
+	h.head.Store(snap.Seq)
 	return nil
 }

@@ -1,0 +1,184 @@
+package hub
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// messageOverhead is what the history charges for each message besides its
+// data: the Message itself, its ID and its slot in the log.
+const messageOverhead = 128
+
+// A topic is a log of the messages published to it, oldest first, bounded
+// by the hub's history limits. Subscribers read it from their own position:
+// a topic holds each message once, whatever the number of subscribers.
+type topic struct {
+	name string
+	subs int // subscribers following it; guarded by Hub.mu
+
+	mu      sync.Mutex
+	log     ring
+	bytes   int    // data and overhead of the messages in log
+	last    uint64 // Seq of the last message appended, 0 before any
+	evicted uint64 // highest Seq that left the log: a reader before it missed messages
+
+	// waiting lists the subscribers that have read everything and asked to
+	// be woken by the next message. Publish hands the whole list out and
+	// bumps gen; a subscriber is on the current list while its follow's
+	// gen equals gen.
+	waiting []*Subscriber
+	spare   []*Subscriber // the storage of the list handed out last, for reuse
+	gen     uint64
+}
+
+// append adds m to the log and evicts what the limits no longer allow. It
+// returns the subscribers to wake. t.mu is held.
+func (t *topic) append(m *Message, l *limits) []*Subscriber {
+	t.log.push(m)
+	t.bytes += len(m.Data) + messageOverhead
+	t.last = m.Seq
+	t.trim(l, m.Time)
+	if len(t.waiting) == 0 {
+		return nil
+	}
+	wake := t.waiting
+	t.waiting, t.spare = t.spare[:0], nil
+	t.gen++
+	return wake
+}
+
+// recycle gives back the storage of a list that append handed out.
+func (t *topic) recycle(list []*Subscriber) {
+	clear(list)
+	t.mu.Lock()
+	if t.spare == nil && cap(list) <= maxSpareWaiting {
+		t.spare = list[:0]
+	}
+	t.mu.Unlock()
+}
+
+// maxSpareWaiting is the largest waiting list whose storage a topic keeps.
+const maxSpareWaiting = 1 << 14
+
+// trim evicts the oldest messages while the log is over its byte or count
+// bound or its oldest message is older than the age bound. t.mu is held.
+func (t *topic) trim(l *limits, now time.Time) {
+	cutoff := now.Add(-l.age)
+	for t.log.len() > 0 {
+		m := t.log.at(0)
+		if t.bytes <= l.bytes && (l.count <= 0 || t.log.len() <= l.count) && !m.Time.Before(cutoff) {
+			break
+		}
+		t.log.pop()
+		t.bytes -= len(m.Data) + messageOverhead
+		t.evicted = m.Seq
+	}
+}
+
+// clear evicts every message. t.mu is held.
+func (t *topic) clear() {
+	for t.log.len() > 0 {
+		t.log.pop()
+	}
+	t.bytes, t.evicted = 0, t.last
+}
+
+// collect appends to out the messages with after < Seq <= upTo, oldest
+// first, and reports whether messages after after were evicted. t.mu is
+// held.
+func (t *topic) collect(out []*Message, after, upTo uint64) ([]*Message, bool) {
+	n := t.log.len()
+	i := sort.Search(n, func(i int) bool { return t.log.at(i).Seq > after })
+	for ; i < n; i++ {
+		m := t.log.at(i)
+		if m.Seq > upTo {
+			break
+		}
+		out = append(out, m)
+	}
+	return out, t.evicted > after
+}
+
+// wait puts s on the waiting list unless a message after after has arrived
+// already; it reports whether s is waiting. f is s's follow of t. t.mu is
+// held.
+func (t *topic) wait(s *Subscriber, f *follow, after uint64) bool {
+	if t.last > after {
+		return false
+	}
+	if !f.listed || f.gen != t.gen {
+		t.waiting = append(t.waiting, s)
+		f.listed, f.gen = true, t.gen
+	}
+	return true
+}
+
+// forget drops the waiting list when nobody follows t any more, and
+// compacts it when it is mostly subscribers that ended. (One that only
+// left t stays until the next message wakes it once for nothing.) t.mu is
+// held.
+func (t *topic) forget(subs int) {
+	switch {
+	case subs == 0:
+		t.waiting, t.spare = nil, nil
+		t.gen++
+	case len(t.waiting) > 2*subs+64:
+		kept := t.waiting[:0]
+		for _, s := range t.waiting {
+			if !s.ended.Load() {
+				kept = append(kept, s)
+			}
+		}
+		clear(t.waiting[len(kept):])
+		t.waiting = kept
+	}
+}
+
+// ring is a FIFO of messages that grows on demand.
+type ring struct {
+	buf   []*Message
+	start int
+	n     int
+}
+
+func (r *ring) len() int { return r.n }
+
+func (r *ring) at(i int) *Message { return r.buf[(r.start+i)%len(r.buf)] }
+
+// push appends m, growing the ring when it is full.
+func (r *ring) push(m *Message) {
+	if r.n == len(r.buf) {
+		nb := make([]*Message, max(2*len(r.buf), 8))
+		for i := range r.n {
+			nb[i] = r.at(i)
+		}
+		r.buf, r.start = nb, 0
+	}
+	r.buf[(r.start+r.n)%len(r.buf)] = m
+	r.n++
+}
+
+// pop removes the oldest message, and shrinks the ring when it is mostly
+// empty so that a quiet topic does not keep the storage of a past burst.
+func (r *ring) pop() {
+	r.buf[r.start] = nil
+	r.start = (r.start + 1) % len(r.buf)
+	r.n--
+	if len(r.buf) > 64 && r.n < len(r.buf)/4 {
+		nb := make([]*Message, len(r.buf)/2)
+		for i := range r.n {
+			nb[i] = r.at(i)
+		}
+		r.buf, r.start = nb, 0
+	}
+}
+
+// all returns the messages oldest first.
+func (r *ring) all() []*Message {
+	out := make([]*Message, r.n)
+	for i := range r.n {
+		out[i] = r.at(i)
+	}
+	return out
+}

@@ -1,0 +1,219 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/request"
+)
+
+// register adds s to the streams Shutdown stops; if Shutdown has begun, s
+// is stopped at once.
+func (b *Broker) register(s *stream) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped.Load() {
+		s.shutdown()
+		return
+	}
+	b.streams[s] = struct{}{}
+}
+
+func (b *Broker) unregister(s *stream) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.streams, s)
+}
+
+// enter counts a running handler, unless the Broker is shutting down.
+func (b *Broker) enter() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped.Load() {
+		return false
+	}
+	b.active++
+	return true
+}
+
+func (b *Broker) leave() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.stopped.Load() && b.active == 0 {
+		close(b.idle)
+	}
+}
+
+// ServeHTTP serves one event stream; see [Broker].
+func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		b.rejected.Add(1)
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
+		return
+	}
+	topics, err := b.topics(r)
+	if err != nil {
+		b.refuse(w, err)
+		return
+	}
+	if !b.enter() {
+		b.unavailable(w, "sse: server shutting down")
+		return
+	}
+	if !b.serve(w, r, topics) {
+		b.leave()
+	}
+}
+
+// serve serves one stream and reports whether it handed the connection
+// over to a taken-over stream, which then calls b.leave itself.
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) (handedOver bool) {
+	if r.Method == http.MethodHead {
+		setStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		return false
+	}
+	lastID := request.LastEventID(r)
+	sub, err := b.hub.Subscribe(topics, lastID)
+	if err != nil {
+		switch {
+		case errors.Is(err, hub.ErrTooManySubscribers):
+			b.unavailable(w, "sse: too many streams open, try again later")
+			return false
+		case errors.Is(err, hub.ErrClosed):
+			b.unavailable(w, "sse: server shutting down")
+			return false
+		}
+		b.refuse(w, b.hubError(err))
+		return false
+	}
+	b.opened.Add(1)
+	if b.log != nil {
+		b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
+			slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
+	}
+
+	sw := NewWriter(w)
+	sw.WriteTimeout = b.opts.WriteTimeout
+	if b.opts.Retry > 0 {
+		sw.WriteRetry(b.opts.Retry)
+	}
+	if r.ProtoMajor == 1 {
+		if conn, _, err := sw.rc.Hijack(); err == nil {
+			b.takeOver(r, conn, sw, sub)
+			return true
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		sub.Close()
+		b.ended(r.RemoteAddr, true, err)
+		return false
+	}
+	s := b.newStream(sub, writerSink{sw}, r.RemoteAddr)
+	s.start()
+	select {
+	case <-s.idle:
+	case <-r.Context().Done():
+		// Let a write in progress finish or fail first, so that a failed
+		// write is counted as one.
+		s.stopWriter()
+		<-s.idle
+		s.end(errClientGone, false)
+	}
+	s.finish()
+	return false
+}
+
+// gapEvent returns the event that reports g. The client's next resume
+// starts after it: from g.Resume when no event follows it in the same
+// write (events carry their own IDs).
+func gapEvent(g *hub.Gap, alone bool) Event {
+	id := g.LastID
+	if len(id) > hub.MaxIDLength {
+		id = id[:hub.MaxIDLength]
+	}
+	data, _ := json.Marshal(Gap{LastEventID: id, Reason: g.Reason}) // cannot fail
+	ev := Event{Type: GapEvent, Data: string(data)}
+	if alone {
+		ev.ID = g.Resume
+	}
+	return ev
+}
+
+// errClientGone and errShutdown end a stream without a failure.
+var (
+	errClientGone = errors.New("sse: client went away")
+	errShutdown   = errors.New("sse: broker shut down")
+)
+
+// ended counts and logs how a stream ended; writeFailed says whether a
+// write or flush failed.
+func (b *Broker) ended(remote string, writeFailed bool, err error) {
+	level, msg := slog.LevelDebug, "sse: stream closed"
+	switch {
+	case writeFailed && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT)):
+		b.writeFailed.Add(1)
+		level, msg = slog.LevelWarn, "sse: stream ended: write failed"
+	case writeFailed:
+		// The client went away while a write was under way: as ordinary
+		// as a close seen by the read, so it is not worth a warning.
+		b.writeFailed.Add(1)
+		msg = "sse: stream ended: client gone during a write"
+	}
+	if b.log != nil {
+		b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))
+	}
+}
+
+// topics returns the topics r asks for, checked.
+func (b *Broker) topics(r *http.Request) ([]string, error) {
+	topics, err := request.Topics(r, b.opts.Topics)
+	if err != nil {
+		return nil, err
+	}
+	if len(topics) == 0 {
+		return nil, errors.New("sse: no topic: name at least one, as in ?topic=name")
+	}
+	if len(topics) > b.opts.MaxTopics {
+		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+	}
+	for _, t := range topics {
+		if err := checkTopic(t); err != nil {
+			return nil, err
+		}
+	}
+	return topics, nil
+}
+
+// refuse answers a request that cannot be served with err's status.
+func (b *Broker) refuse(w http.ResponseWriter, err error) {
+	b.rejected.Add(1)
+	var se *StatusError
+	if errors.As(err, &se) {
+		for k, v := range se.Header {
+			w.Header()[k] = v
+		}
+		http.Error(w, se.body(), se.Code)
+		return
+	}
+	http.Error(w, err.Error(), http.StatusBadRequest)
+}
+
+// unavailable answers 503 with Retry-After.
+func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
+	b.refused.Add(1)
+	secs := int64((b.opts.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}

@@ -1,0 +1,300 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/netopt"
+	"github.com/realtime-go/realtime/internal/pump"
+)
+
+// A stream is one event stream. Its writer is a pump: a goroutine that
+// runs only while there is something to write, woken by the hub when
+// events arrive, by the heartbeat timer when the stream has been silent,
+// and by Shutdown. Each round takes everything after the stream's position
+// in its topics' history and writes it at once, through a sink:
+//
+//   - Over HTTP/1.x the stream is taken over from net/http once its request
+//     is accepted: the Broker hijacks the connection, writes the response
+//     head itself (no chunked encoding: the body ends when the connection
+//     closes) and returns from ServeHTTP. That frees net/http's buffers and
+//     its goroutine. What stays for an idle stream is the socket, the
+//     subscription, a heartbeat timer and one goroutine parked in a read,
+//     which notices at once when the client goes away.
+//   - HTTP/2 streams, and ResponseWriters that offer no Hijack (directly or
+//     through Unwrap), are written through a Writer while the handler's
+//     goroutine waits for the stream to end.
+type stream struct {
+	b      *Broker
+	sub    *hub.Subscriber
+	out    sink
+	remote string
+	timer  *time.Timer   // heartbeat; nil without heartbeats
+	idle   chan struct{} // closed once the stream is over and its writer stopped
+	pump   pump.Pump
+
+	mu     sync.Mutex
+	beat   bool  // a heartbeat is due
+	stop   bool  // Shutdown: write what waits, then end
+	ended  bool  // the stream is over
+	endErr error // why it ended
+	failed bool  // a write failed
+
+	// Only the writer's rounds touch these, one round at a time.
+	msgs  []*hub.Message
+	parts [][]byte
+}
+
+// A sink writes a stream's bytes to its client.
+type sink interface {
+	// send writes parts, in order, as one batch under the write deadline.
+	send(parts [][]byte) error
+	// close interrupts a send in progress, if the sink can.
+	close()
+}
+
+// keepParts is the most parts a stream keeps between rounds.
+const keepParts = 64
+
+// heartbeatComment is the comment sent on a silent stream.
+var heartbeatComment = []byte(":\n")
+
+func (b *Broker) newStream(sub *hub.Subscriber, out sink, remote string) *stream {
+	s := &stream{b: b, sub: sub, out: out, remote: remote, idle: make(chan struct{})}
+	s.pump.Init(s.round)
+	return s
+}
+
+// start arms the heartbeat, registers s with the Broker and hands its
+// wake-ups to the hub, which wakes it at once for what waits already (a
+// resume's gap and replay).
+func (s *stream) start() {
+	if s.b.opts.Heartbeat > 0 {
+		s.timer = time.AfterFunc(s.b.opts.Heartbeat, s.heartbeat)
+	}
+	s.b.register(s)
+	s.sub.Notify(s.pump.Wake)
+}
+
+func (s *stream) heartbeat() {
+	s.mu.Lock()
+	s.beat = true
+	s.mu.Unlock()
+	s.pump.Wake()
+}
+
+// shutdown asks the stream to write what waits for it and end.
+func (s *stream) shutdown() {
+	s.mu.Lock()
+	s.stop = true
+	s.mu.Unlock()
+	s.pump.Wake()
+}
+
+// round writes everything after the stream's position, a heartbeat if one
+// is due and nothing else was written, and ends the stream when asked to
+// or when its subscription ended.
+func (s *stream) round() {
+	s.mu.Lock()
+	beat, stop := s.beat, s.stop
+	s.beat = false
+	s.mu.Unlock()
+	for {
+		msgs, gap := s.sub.Take(s.msgs)
+		s.msgs = msgs
+		if len(msgs) == 0 && gap == nil {
+			break
+		}
+		parts := s.parts[:0]
+		if gap != nil {
+			ev := gapEvent(gap, len(msgs) == 0)
+			parts = append(parts, appendEvent(nil, &ev))
+		}
+		for _, m := range msgs {
+			parts = append(parts, m.Data)
+		}
+		err := s.send(parts)
+		clear(parts)
+		if cap(parts) <= keepParts {
+			s.parts = parts[:0]
+		}
+		if err != nil {
+			s.end(err, true)
+			return
+		}
+		beat = false
+	}
+	if cap(s.msgs) > keepParts {
+		s.msgs = nil
+	}
+	if beat {
+		if err := s.send(append(s.parts[:0], heartbeatComment)); err != nil {
+			s.end(err, true)
+			return
+		}
+	}
+	switch {
+	case stop:
+		s.end(errShutdown, false)
+	case s.sub.Err() != nil:
+		s.end(s.sub.Err(), false) // the hub closed
+	}
+}
+
+// send writes parts and puts the next heartbeat off.
+func (s *stream) send(parts [][]byte) error {
+	if err := s.out.send(parts); err != nil {
+		return err
+	}
+	if s.timer != nil {
+		s.timer.Reset(s.b.opts.Heartbeat)
+	}
+	return nil
+}
+
+// end marks the stream over, stops its writer and interrupts a write in
+// progress. Only the first call counts.
+func (s *stream) end(err error, failed bool) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended, s.endErr, s.failed = true, err, failed
+	s.mu.Unlock()
+	s.stopWriter()
+	s.out.close()
+}
+
+// stopWriter makes sure no round starts any more; s.idle is closed once
+// none runs.
+func (s *stream) stopWriter() {
+	s.pump.Stop(func() { close(s.idle) })
+}
+
+// finish releases what the stream held, once it is idle, and logs its end.
+func (s *stream) finish() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.sub.Close()
+	s.b.unregister(s)
+	s.mu.Lock()
+	err, failed := s.endErr, s.failed
+	s.mu.Unlock()
+	s.b.ended(s.remote, failed, err)
+}
+
+// writerSink sends through a Writer, for streams served by their handler.
+type writerSink struct{ w *Writer }
+
+func (w writerSink) send(parts [][]byte) error { return w.w.send(parts...) }
+func (writerSink) close()                      {}
+
+// connSink sends on a taken-over connection.
+type connSink struct {
+	conn    net.Conn
+	timeout time.Duration
+	// vectored says conn writes several buffers in one system call
+	// (writev), so shared event bytes need no copy; otherwise (TLS) they
+	// are joined in a buffer first, for one record and one write.
+	vectored bool
+}
+
+func (c *connSink) send(parts [][]byte) error {
+	if c.timeout > 0 {
+		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+	var err error
+	switch {
+	case len(parts) == 1:
+		_, err = c.conn.Write(parts[0])
+	case c.vectored:
+		bufs := net.Buffers(parts)
+		_, err = bufs.WriteTo(c.conn)
+	default:
+		buf := getBuf()
+		for _, p := range parts {
+			*buf = append(*buf, p...)
+		}
+		_, err = c.conn.Write(*buf)
+		putBuf(buf)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &writeTimeoutError{err}
+	}
+	return err
+}
+
+func (c *connSink) close() { c.conn.Close() }
+
+// responseHead is the status line of a taken-over stream.
+const responseHead = "HTTP/1.1 200 OK\r\n"
+
+// takeOver serves the stream on the hijacked conn: it writes the response
+// head and the bytes pending in sw (the retry field), then leaves the
+// stream to its writer and a goroutine that waits for the client to go.
+func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber) {
+	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil && b.log != nil {
+		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
+	}
+	var head bytes.Buffer
+	head.WriteString(responseHead)
+	h := sw.w.Header()
+	h.Set("Connection", "close")
+	h.Del("Transfer-Encoding")
+	h.Write(&head) // the headers set by NewWriter and by any middleware
+	head.WriteString("\r\n")
+	if sw.buf != nil {
+		head.Write(*sw.buf)
+	}
+	sw.release()
+	_, vectored := conn.(*net.TCPConn)
+	out := &connSink{conn: conn, timeout: b.opts.WriteTimeout, vectored: vectored}
+	if err := out.send([][]byte{head.Bytes()}); err != nil {
+		conn.Close()
+		sub.Close()
+		b.ended(r.RemoteAddr, true, err)
+		b.leave()
+		return
+	}
+	s := b.newStream(sub, out, r.RemoteAddr)
+	s.start()
+	go s.own(conn)
+}
+
+// own waits until the client goes away or the stream ends, then cleans up.
+// Whatever the client sends is read and ignored.
+func (s *stream) own(conn net.Conn) {
+	var buf [16]byte
+	var err error
+	for err == nil {
+		_, err = conn.Read(buf[:])
+	}
+	if errors.Is(err, syscall.ETIMEDOUT) {
+		// The kernel dropped the connection because data sent to the
+		// client stayed unacknowledged for WriteTimeout (the TCP user
+		// timeout): a write that failed, whichever side saw it first.
+		s.end(&writeTimeoutError{err}, true)
+	} else {
+		s.end(errClientGone, false)
+	}
+	<-s.idle
+	s.finish()
+	s.b.leave()
+}
+
+// writeTimeoutError says a write did not finish within WriteTimeout.
+type writeTimeoutError struct{ err error }
+
+func (e *writeTimeoutError) Error() string {
+	return "sse: write timed out: client not reading: " + e.err.Error()
+}
+func (e *writeTimeoutError) Unwrap() error { return e.err }
