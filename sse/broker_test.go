@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 func publish(t testing.TB, b *Broker, topic string, ev Event) string {
@@ -403,7 +404,7 @@ func testSlowClient(t *testing.T, mode string) {
 	}
 
 	_, alone := run(3, func(n int) bool { return n == 200 })
-	waitFor(t, "the first readers' streams to close", 5*time.Second, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "the first readers' streams to close", 5*time.Second, func() bool { return b.Stats().Streams == 0 })
 	failed := b.Stats().WriteFailed
 
 	conn, _ := rawStream(t, ts.Listener.Addr().String(), "/?topic=a")
@@ -413,7 +414,7 @@ func testSlowClient(t *testing.T, mode string) {
 	// never end if it closed some other way.
 	n, withSlow := run(3, func(int) bool { return b.Stats().Streams < 4 })
 	var cut Stats
-	waitFor(t, "the stalled stream's end to count as a failed write", 5*time.Second, func() bool {
+	waitfor.Cond(t, "the stalled stream's end to count as a failed write", 5*time.Second, func() bool {
 		cut = b.Stats()
 		return cut.WriteFailed > failed
 	})
@@ -438,7 +439,7 @@ func TestBrokerLaggingStreamGetsGap(t *testing.T) {
 	_, fast := open(t, c, ts.URL+"?topic=a")
 	conn, br := rawStream(t, ts.Listener.Addr().String(), "/?topic=a")
 	defer conn.Close()
-	waitFor(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == 2 })
+	waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == 2 })
 
 	payload := strings.Repeat("y", 64<<10)
 	const events = 256 // 16 MiB: more than the socket buffers and the history
@@ -510,7 +511,7 @@ func testConnectDisconnect(t *testing.T, mode string) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitFor(t, "every stream to close", 10*time.Second, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "every stream to close", 10*time.Second, func() bool { return b.Stats().Streams == 0 })
 	if s := b.Stats(); s.Opened != cycles {
 		t.Errorf("Opened = %d, want %d", s.Opened, cycles)
 	}
@@ -553,7 +554,7 @@ func testShutdownManyStreams(t *testing.T, mode string) {
 			ends <- err
 		}()
 	}
-	waitFor(t, "every stream to open", 10*time.Second, func() bool { return b.Stats().Streams == streams })
+	waitfor.Cond(t, "every stream to open", 10*time.Second, func() bool { return b.Stats().Streams == streams })
 	for i := range 10 {
 		publish(t, b, "t"+fmt.Sprint(i), Event{Data: "last words"})
 	}

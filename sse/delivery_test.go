@@ -4,18 +4,15 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // burstEvents is a burst a batch job or a backfill publishes in a loop:
 // about 500 KB of small events, far inside the default history bytes.
 const burstEvents = 5000
-
-// waitTimeout bounds the waits of these tests.
-const waitTimeout = 20 * time.Second
 
 // TestBrokerBurstReachesFastStreams: a burst published in a loop reaches
 // every fast stream whole, in order, without a gap or a disconnect.
@@ -32,7 +29,7 @@ func TestBrokerBurstReachesFastStreams(t *testing.T) {
 				_, r := open(t, c, ts.URL+"?topic=burst")
 				readers = append(readers, r)
 			}
-			waitFor(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == streams })
+			waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == streams })
 			pad := strings.Repeat("x", 90)
 			ids := make([]string, burstEvents)
 			for i := range ids {
@@ -63,13 +60,13 @@ func TestBrokerResumeAfterTopicDropped(t *testing.T) {
 	ts, c := newServer(t, b, false)
 	c.Timeout = waitTimeout // a resume that gets nothing fails the test
 	resp, r := open(t, c, ts.URL+"?topic=gone")
-	waitFor(t, "stream", waitTimeout, func() bool { return b.Stats().Streams == 1 })
+	waitfor.Cond(t, "stream", waitTimeout, func() bool { return b.Stats().Streams == 1 })
 	id := publish(t, b, "gone", Event{Data: "missed"})
 	if ev := next(t, r); ev.ID != id {
 		t.Fatalf("got %q, want %q", ev.ID, id)
 	}
 	resp.Body.Close()
-	waitFor(t, "stream closed", waitTimeout, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "stream closed", waitTimeout, func() bool { return b.Stats().Streams == 0 })
 	epoch, _, _ := hub.ParseID(id)
 	_, r = open(t, c, ts.URL+"?topic=gone", "Last-Event-ID", hub.FormatID(epoch, 0))
 	if ev := next(t, r); ev.Type != GapEvent {

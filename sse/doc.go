@@ -12,10 +12,12 @@
 //   - [Broker] is an [net/http.Handler] that fans published events out to
 //     every stream subscribed to their topic, replays what a reconnecting
 //     browser missed (Last-Event-ID), reports a gap when it cannot, sends
-//     heartbeats, bounds every queue and shuts down cleanly. Each event is
-//     encoded once and written to each stream together with everything
-//     else waiting for it, in one write; an idle HTTP/1.x stream costs
-//     about 4.5 KiB of server memory.
+//     heartbeats, bounds every buffer and shuts down cleanly. Each event is
+//     encoded once into its topic's history, which every stream reads from
+//     its own position: a stream holds no queue, writes everything waiting
+//     for it in one write, and one that falls more than HistoryBytes behind
+//     gets a gap event and goes on. An idle HTTP/1.x stream costs about
+//     4.5 KiB of server memory.
 //   - [Reader] parses a stream with the standard's algorithm, and [Client]
 //     reads one with reconnects, for Go programs and tests.
 //

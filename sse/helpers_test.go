@@ -14,18 +14,8 @@ import (
 	"time"
 )
 
-// waitFor polls cond until it holds or the deadline passes. It is for
-// conditions that have no event to wait on (goroutine counts, counters).
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitTimeout bounds the waits of these tests for something to happen.
+const waitTimeout = 20 * time.Second
 
 // newServer serves h on 127.0.0.1, over HTTP/2 with TLS when h2 is true,
 // and closes it when the test ends.

@@ -11,7 +11,8 @@ func (b *Broker) SaveHistory(w io.Writer) error { return b.hub.Save(w) }
 // LoadHistory replaces the Broker's event IDs and history with those that
 // SaveHistory wrote to r. It must be called before the Broker publishes or
 // serves a stream; it fails otherwise, and on data that SaveHistory did not
-// write. History beyond the Broker's HistorySize is dropped, oldest first.
+// write. History beyond the Broker's history limits is dropped, oldest first,
+// and a later resume from before it is a gap.
 func (b *Broker) LoadHistory(r io.Reader) error { return b.hub.Load(r) }
 
 // Epoch returns the prefix of the Broker's event IDs: "<epoch>-<seq>".

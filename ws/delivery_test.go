@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -27,7 +28,7 @@ func TestHubBurstReachesFastConns(t *testing.T) {
 	for range conns {
 		cs = append(cs, dial(t, srv.URL+"?topic=burst", nil))
 	}
-	waitFor(t, "connections", func() bool { return h.Stats().Conns == conns })
+	waitfor.Cond(t, "connections", waitTimeout, func() bool { return h.Stats().Conns == conns })
 	pad := strings.Repeat("x", 80)
 	ids := make([]string, burstMessages)
 	for i := range ids {

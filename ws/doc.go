@@ -15,9 +15,13 @@
 //
 // Sending never waits for the peer: [Conn.Send] queues the message, and a
 // writer goroutine, started only while something waits, takes everything
-// queued and writes it with one flush under a write deadline. A peer that
-// cannot keep up is closed with [StatusSlowConsumer] instead of slowing
-// anyone else down. An idle connection holds one goroutine and about 5 KiB.
+// queued and writes it in one system call under a write deadline. What
+// waits is bounded in bytes (AcceptOptions.SendBuffer): past it Send
+// returns [ErrSendBufferFull] and the connection stays open, while
+// [Conn.Write] waits for room with a context. A peer that takes nothing
+// within the write deadline is closed with [StatusSlowConsumer] instead of
+// slowing anyone else down. An idle connection holds one goroutine and
+// about 5 KiB.
 //
 // # Hub
 //
@@ -53,6 +57,11 @@
 // the hub has published nothing yet), and the messages still in the
 // history follow. Envelopes never have a "type" member; gap notices always
 // do.
+//
+// Connections have no queue of their own for published messages: each
+// reads its topics' shared history from its own position. One that falls
+// more than HubOptions.HistoryBytes behind gets a gap notice with reason
+// "too slow" and goes on from the oldest message left, still connected.
 //
 // [ClientScript] serves client.js, a small browser client that speaks this
 // protocol: it reconnects with a jittered backoff, resumes with lastEventId

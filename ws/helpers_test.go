@@ -13,20 +13,6 @@ import (
 // waitTimeout bounds every wait of these tests for something to happen.
 const waitTimeout = 20 * time.Second
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // echo is the echo loop of examples/echo.
 func echo(c *Conn) {
 	for {

@@ -11,6 +11,6 @@ func (h *Hub) SaveHistory(w io.Writer) error { return h.hub.Save(w) }
 // LoadHistory replaces the Hub's message IDs and history with those that
 // SaveHistory wrote to r. It must be called before the Hub publishes or
 // accepts a connection; it fails otherwise, and on data that SaveHistory
-// did not write. History beyond the Hub's HistorySize is dropped, oldest
-// first.
+// did not write. History beyond the Hub's history limits is dropped, oldest
+// first, and a later resume from before it is a gap.
 func (h *Hub) LoadHistory(r io.Reader) error { return h.hub.Load(r) }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -208,7 +209,7 @@ func TestHubMaxConns(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("third connection: %v %v, want 503", resp, err)
 	}
-	waitFor(t, "two connections accepted", func() bool { return h.Stats().Accepted == 2 })
+	waitfor.Cond(t, "two connections accepted", waitTimeout, func() bool { return h.Stats().Accepted == 2 })
 	if s := h.Stats(); s.Conns != 2 || s.Refused != 1 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -387,7 +388,7 @@ func TestHubSlowConsumer(t *testing.T) {
 	wg.Wait()
 	// SlowClosed counts the peer when its close is queued; Conns drops
 	// once its connection has ended.
-	waitFor(t, "the slow peer to be dropped", func() bool {
+	waitfor.Cond(t, "the slow peer to be dropped", waitTimeout, func() bool {
 		s := h.Stats()
 		return s.SlowClosed == 1 && s.Conns == readers
 	})
@@ -402,7 +403,7 @@ func TestHubSlowConsumer(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	waitFor(t, "connections to close", func() bool { return h.Stats().Conns == 0 })
+	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Conns == 0 })
 	h.Shutdown(context.Background())
 	srv.Close()
 }
@@ -424,7 +425,7 @@ func TestHubCycles(t *testing.T) {
 		}
 		c.Close()
 	}
-	waitFor(t, "connections to close", func() bool { return h.Stats().Conns == 0 })
+	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Conns == 0 })
 	if s := h.Stats(); s.Accepted != 1000 {
 		t.Fatalf("stats %+v", s)
 	}

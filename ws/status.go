@@ -37,9 +37,9 @@ const (
 	StatusBadGateway              StatusCode = 1014 // a gateway got a bad answer
 
 	// StatusSlowConsumer is this package's application code for a peer that
-	// did not read fast enough: its send queue overflowed, so it was closed
-	// rather than let it hold messages for ever. A client seeing it should
-	// reconnect and resume.
+	// did not read: a write to it did not finish within the write timeout,
+	// so it was closed rather than let it hold the server's memory. A
+	// client seeing it should reconnect and resume.
 	StatusSlowConsumer StatusCode = 4000
 )
 
@@ -126,9 +126,9 @@ var (
 	// finished closing. It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
 
-	// ErrSlowConsumer is why a connection whose send queue overflowed, or
-	// whose write missed its deadline, was closed with StatusSlowConsumer.
-	ErrSlowConsumer = errors.New("ws: peer too slow: send queue full or write deadline exceeded")
+	// ErrSlowConsumer is why a connection whose write missed its deadline
+	// was closed with StatusSlowConsumer.
+	ErrSlowConsumer = errors.New("ws: peer too slow: write deadline exceeded")
 
 	// ErrPongTimeout is why a connection whose peer did not answer a ping
 	// within the pong timeout was closed.

@@ -173,7 +173,6 @@ type Hub struct {
 	limits limits
 	maxSubs,
 	maxTopics int
-	now func() time.Time // time.Now; tests replace it
 
 	// mu serialises Publish, Subscribe and topic changes. It is never held
 	// while a subscriber is woken, nor while a writer reads a log.
@@ -216,12 +215,11 @@ func New(opts Options) (*Hub, error) {
 		limits:    l,
 		maxSubs:   cmpOr(opts.MaxSubscribers, DefaultMaxSubscribers),
 		maxTopics: cmpOr(opts.MaxTopicsPerSubscriber, DefaultMaxTopicsPerSubscriber),
-		now:       time.Now,
 		epoch:     opts.Epoch,
 		topics:    make(map[string]*topic),
 		all:       make(map[*Subscriber]struct{}),
 	}
-	h.swept = h.now()
+	h.swept = time.Now()
 	return h, nil
 }
 
@@ -284,7 +282,7 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	now := h.now()
+	now := time.Now()
 	seq := h.seq + 1
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
@@ -375,7 +373,7 @@ func (h *Hub) resumePoint(names []string, lastID string) (uint64, *Gap) {
 	case h.limits.noHistory:
 		return h.seq, gap(GapExceeded)
 	}
-	now := h.now()
+	now := time.Now()
 	for _, name := range names {
 		t := h.topics[name]
 		if t == nil {

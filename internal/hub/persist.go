@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 )
 
 // snapshot is what Save writes and Load reads.
@@ -67,7 +68,7 @@ func (h *Hub) Load(r io.Reader) error {
 	if err := ValidEpoch(snap.Epoch); err != nil {
 		return fmt.Errorf("hub: load: %w", err)
 	}
-	now := h.now()
+	now := time.Now()
 	topics := make(map[string]*topic, len(snap.Topics))
 	forgotten := snap.Forgotten
 	for _, ts := range snap.Topics {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -52,7 +53,7 @@ func TestBadInput(t *testing.T) {
 	stop := make(chan struct{})
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- p.run(1<<30, 2*time.Millisecond, stop) }()
-	waitFor(t, "the well-behaved clients to get a first message", waitTimeout, func() bool {
+	waitfor.Cond(t, "the well-behaved clients to get a first message", waitTimeout, func() bool {
 		n1, _ := sseTally.count()
 		n2, _ := wsTally.count()
 		return n1 > 0 && n2 > 0
@@ -74,7 +75,7 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := int(p.sent.Load())
-	waitFor(t, "the well-behaved clients to get every message", waitTimeout, func() bool {
+	waitfor.Cond(t, "the well-behaved clients to get every message", waitTimeout, func() bool {
 		n1, e1 := sseTally.count()
 		n2, e2 := wsTally.count()
 		return (n1 == sent || e1 != nil) && (n2 == sent || e2 != nil)
@@ -380,7 +381,7 @@ func testBadTopics(t *testing.T, r *rig) int {
 	// streams of the cases above are closed first: the broker may notice
 	// their clients leave a little later.
 	const wellBehaved = 1
-	waitFor(t, "the broker to close the streams of the cases above", waitTimeout, func() bool {
+	waitfor.Cond(t, "the broker to close the streams of the cases above", waitTimeout, func() bool {
 		return r.broker.Stats().Streams == wellBehaved
 	})
 	for i := range distinctTopics {
@@ -390,7 +391,7 @@ func testBadTopics(t *testing.T, r *rig) int {
 		}
 		s.Close()
 	}
-	waitFor(t, "the broker to close the streams of distinct topics", waitTimeout, func() bool {
+	waitfor.Cond(t, "the broker to close the streams of distinct topics", waitTimeout, func() bool {
 		return r.broker.Stats().Streams == wellBehaved
 	})
 	return 2*len(cases) + distinctTopics

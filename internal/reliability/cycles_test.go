@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -76,10 +77,10 @@ func TestConnectCycles(t *testing.T) {
 	start := time.Now()
 	warm := cycles / 10
 	run(0, warm)
-	waitFor(t, "the server to close every connection", waitTimeout, idle)
+	waitfor.Cond(t, "the server to close every connection", waitTimeout, idle)
 	g0, h0 := runtime.NumGoroutine(), liveHeap()
 	run(warm, cycles)
-	waitFor(t, "the server to close every connection", waitTimeout, idle)
+	waitfor.Cond(t, "the server to close every connection", waitTimeout, idle)
 	g1, h1 := runtime.NumGoroutine(), liveHeap()
 	took := time.Since(start)
 	stopPub()

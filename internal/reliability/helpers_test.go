@@ -24,35 +24,6 @@ const waitTimeout = 30 * time.Second
 // the machine is shared and the race detector slows everything down.
 const margin = 5 * time.Second
 
-// waitFor polls cond until it holds or timeout passes. It is for conditions
-// with no event to wait on, such as counters and goroutine counts.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	waitForState(t, what, timeout, func() (bool, string) { return cond(), "" })
-}
-
-// waitForState is waitFor for a condition that can say where it stands:
-// cond returns whether it holds and a description for the failure.
-func waitForState(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			if state != "" {
-				state = ": " + state
-			}
-			t.Fatalf("timed out after %v waiting for %s%s", timeout, what, state)
-		}
-		<-tick.C
-	}
-}
-
 // envDuration returns the duration in the environment variable name, or
 // def when it is unset.
 func envDuration(t testing.TB, name string, def time.Duration) time.Duration {

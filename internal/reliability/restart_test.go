@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -117,7 +118,7 @@ func testRestart(t *testing.T, graceful bool) {
 		go func() { pubErr <- p.run(restartMessages, restartPace, stop) }()
 	}
 
-	waitFor(t, "the messages before the restart", waitTimeout, func() bool {
+	waitfor.Cond(t, "the messages before the restart", waitTimeout, func() bool {
 		return ssePub.sent.Load() >= restartAt && wsPub.sent.Load() >= restartAt
 	})
 	start := time.Now()
@@ -163,7 +164,7 @@ func testRestart(t *testing.T, graceful bool) {
 		}
 	}
 	all := append(append([]*tally(nil), sseTallies...), wsTallies...)
-	waitFor(t, "every client to get every message", waitTimeout, func() bool {
+	waitfor.Cond(t, "every client to get every message", waitTimeout, func() bool {
 		for _, tl := range all {
 			if n, err := tl.count(); n < restartMessages && err == nil {
 				return false

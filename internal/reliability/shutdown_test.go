@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -110,7 +111,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			})
 		}
 	}
-	waitFor(t, "every client to be receiving", waitTimeout, func() bool {
+	waitfor.Cond(t, "every client to be receiving", waitTimeout, func() bool {
 		for _, res := range results {
 			if got, _ := res.tl.count(); got < 10 {
 				return false

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -97,7 +98,7 @@ func TestSlowClientsEvicted(t *testing.T) {
 	// and returns their p99 latency since the last call.
 	delivered := func() time.Duration {
 		t.Helper()
-		waitFor(t, "the fast clients to get every message", waitTimeout, func() bool {
+		waitfor.Cond(t, "the fast clients to get every message", waitTimeout, func() bool {
 			for _, tl := range fast {
 				if got, err := tl.count(); got < int(p.sent.Load()) && err == nil {
 					return false
@@ -165,9 +166,9 @@ func TestSlowClientsEvicted(t *testing.T) {
 	// The slow sockets' buffers fill at the publishing rate; then a write
 	// blocks and fails after the write timeout.
 	bound := slowBufferFill + slowWriteTimeout + margin
-	waitForState(t, "the slow clients to be evicted", bound, evicted)
+	waitfor.State(t, "the slow clients to be evicted", bound, evicted)
 	took := time.Since(start)
-	waitFor(t, "a phase of messages", waitTimeout, func() bool { return p.sent.Load()-sentBefore >= slowPhase })
+	waitfor.Cond(t, "a phase of messages", waitTimeout, func() bool { return p.sent.Load()-sentBefore >= slowPhase })
 	stopPub()
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)

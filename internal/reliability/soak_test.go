@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -136,7 +137,7 @@ func TestSoak(t *testing.T) {
 			t.Fatalf("publish: %v", err)
 		}
 		sent := uint64(p.sent.Load())
-		waitForState(t, "the server to take every message", waitTimeout, func() (bool, string) {
+		waitfor.State(t, "the server to take every message", waitTimeout, func() (bool, string) {
 			bs, hs := r.broker.Stats(), r.hub.Stats()
 			return bs.Delivered == sent*uint64(conns-conns/2) && hs.Delivered == sent*uint64(conns/2),
 				fmt.Sprintf("%d published per topic; broker %+v; hub %+v", sent, bs, hs)
@@ -196,7 +197,7 @@ func TestSoak(t *testing.T) {
 	if err := <-exited; err != nil {
 		t.Errorf("client process: %v; stderr:\n%s", err, stderr.String())
 	}
-	waitFor(t, "the server to free every connection", waitTimeout, func() bool {
+	waitfor.Cond(t, "the server to free every connection", waitTimeout, func() bool {
 		return r.broker.Stats().Streams == 0 && r.hub.Stats().Conns == 0
 	})
 }

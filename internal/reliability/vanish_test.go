@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -46,7 +47,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	wg.Go(func() { readWS(c, &tally{}) }) // answers pings until the blackhole
 
 	// The client answers pings: the connection lives through several.
-	waitFor(t, "three pings", waitTimeout, func() bool { return c.pings.Load() >= 3 })
+	waitfor.Cond(t, "three pings", waitTimeout, func() bool { return c.pings.Load() >= 3 })
 	select {
 	case err := <-closed:
 		t.Fatalf("connection closed before the client vanished: %v", err)
@@ -66,7 +67,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	if !errors.Is(err, ws.ErrPongTimeout) || ws.CloseStatus(err) != ws.StatusPolicyViolation {
 		t.Errorf("closed with %v, want %v wrapping ErrPongTimeout", err, ws.StatusPolicyViolation)
 	}
-	waitFor(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Conns == 0 })
+	waitfor.Cond(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Conns == 0 })
 }
 
 // TestVanishedSSEClientFreed checks that an SSE client that vanishes
@@ -110,7 +111,7 @@ func TestVanishedSSEClientFreed(t *testing.T) {
 	start := time.Now()
 	p.blackhole()
 	bound := slowBufferFill + vanishWriteTimeout
-	waitFor(t, "the broker to free the vanished stream", bound+margin, func() bool {
+	waitfor.Cond(t, "the broker to free the vanished stream", bound+margin, func() bool {
 		s := r.broker.Stats()
 		return s.Streams == 0 && s.WriteFailed == 1
 	})
