@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -135,9 +136,28 @@ type BrokerOptions struct {
 	// with LoadHistory, a saved history takes its own).
 	Epoch string
 
-	// Logger, when not nil, receives a record for every stream that ends
-	// on an error (at Warn for slow clients and failed writes) and, at
-	// Debug, for every stream opened and closed.
+	// TakeOver makes the Broker take HTTP/1.x connections over from
+	// net/http once a stream is accepted (with http.ResponseController's
+	// Hijack, so middleware that implements Unwrap is fine): it writes the
+	// response itself, headers set by middleware included except those
+	// that describe a body it does not write (Content-Encoding,
+	// Content-Length and the like), as a body that ends when the
+	// connection closes, and ServeHTTP returns at once. An idle stream
+	// then holds no net/http buffers and no goroutine but one parked in a
+	// read: about 4.5 KiB instead of about 20. The price: middleware sees
+	// ServeHTTP return before the stream ends (access logs record no
+	// status and no bytes), request contexts end with it, and
+	// http.Server.Shutdown and Close neither wait for nor close these
+	// connections, so Broker.Shutdown must be called (RegisterOnShutdown
+	// does it). HTTP/2 streams, and ResponseWriters that cannot be
+	// hijacked, are served by their handler as without TakeOver.
+	TakeOver bool
+
+	// Logger receives a record for every stream refused because the
+	// server cannot serve it (at Error, naming the cause and the fix), for
+	// every stream that ends on an error (at Warn for slow clients and
+	// failed writes) and, at Debug, for every stream opened and closed.
+	// Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -160,18 +180,20 @@ type BrokerOptions struct {
 // gets a GapEvent and goes on, and one whose write does not finish within
 // WriteTimeout is ended (the client reconnects and resumes from history).
 //
-// Over HTTP/1.x the Broker takes the connection over once the stream is
-// accepted (with http.ResponseController's Hijack, so middleware that
-// implements Unwrap is fine): it writes the response itself, headers set
-// by middleware included, as a body that ends when the connection closes,
-// and ServeHTTP returns at once. An idle stream then holds no net/http
-// buffers and no goroutine but one parked in a read, which notices at once
-// when the client goes away: about 4.5 KiB per idle stream. As a
-// consequence, middleware sees ServeHTTP return before the stream ends,
-// and http.Server.Shutdown does not wait for these connections: call
-// Broker.Shutdown before it. HTTP/2 streams, and ResponseWriters that
-// cannot be hijacked, are served from ServeHTTP's goroutine with a [Writer]
-// until they end.
+// A stream lives in its handler: ServeHTTP returns when the stream ends,
+// so middleware, access logs, request contexts (a deadline set by a
+// timeout middleware ends the stream) and http.Server see it. To let
+// http.Server.Shutdown end the streams, register the Broker's Shutdown
+// with it (see the package example):
+//
+//	srv.RegisterOnShutdown(func() { b.Shutdown(context.Background()) })
+//
+// A stream needs a ResponseWriter that can flush (directly, or through
+// middleware wrappers that implement Unwrap). One that cannot, such as the
+// writer of http.TimeoutHandler, which buffers the whole response, is
+// refused with 500 Internal Server Error before anything is sent, and the
+// cause is logged. With BrokerOptions.TakeOver, HTTP/1.x streams are taken
+// over from net/http instead; see there for what that trades.
 //
 // Its methods are safe for concurrent use.
 type Broker struct {
@@ -224,7 +246,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 	return &Broker{
 		opts:    opts,
 		hub:     h,
-		log:     opts.Logger,
+		log:     cmp.Or(opts.Logger, slog.Default()),
 		idle:    make(chan struct{}),
 		streams: make(map[*stream]struct{}),
 	}

@@ -30,11 +30,11 @@ func TestBrokerDelivers(t *testing.T) {
 	for _, mode := range append(modes, "https1") {
 		t.Run(mode, func(t *testing.T) {
 			leakcheck.Check(t)
-			b := NewBroker(BrokerOptions{})
+			b := NewBroker(modeOptions(mode, BrokerOptions{}))
 			ts, c := newModeServer(t, b, mode)
 			h2 := mode == "http2"
 			resp, r := open(t, c, ts.URL+"?topic=a&topic=b")
-			if resp.TLS == nil != (mode == "http1" || mode == "http1-handler") {
+			if resp.TLS == nil != (mode == "http1" || mode == "http1-takeover" || mode == "http1-handler") {
 				t.Fatalf("TLS %v in mode %s", resp.TLS != nil, mode)
 			}
 			if h2 != (resp.ProtoMajor == 2) {
@@ -80,7 +80,7 @@ func TestBrokerHeartbeat(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			leakcheck.Check(t)
-			b := NewBroker(BrokerOptions{Heartbeat: 10 * time.Millisecond})
+			b := NewBroker(modeOptions(mode, BrokerOptions{Heartbeat: 10 * time.Millisecond}))
 			ts, c := newModeServer(t, b, mode)
 			_, r := open(t, c, ts.URL+"?topic=a")
 			beats := 0
@@ -377,7 +377,7 @@ func TestBrokerSlowClient(t *testing.T) {
 
 func testSlowClient(t *testing.T, mode string) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{WriteTimeout: 200 * time.Millisecond})
+	b := NewBroker(modeOptions(mode, BrokerOptions{WriteTimeout: 200 * time.Millisecond}))
 	ts, c := newModeServer(t, b, mode)
 	payload := strings.Repeat("x", 32<<10)
 
@@ -480,7 +480,7 @@ func TestBrokerConnectDisconnect(t *testing.T) {
 
 func testConnectDisconnect(t *testing.T, mode string) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{})
+	b := NewBroker(modeOptions(mode, BrokerOptions{}))
 	ts, c := newModeServer(t, b, mode)
 	const cycles, workers = 1000, 4
 	var wg sync.WaitGroup
@@ -526,7 +526,7 @@ func TestBrokerShutdownManyStreams(t *testing.T) {
 
 func testShutdownManyStreams(t *testing.T, mode string) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{})
+	b := NewBroker(modeOptions(mode, BrokerOptions{}))
 	ts, c := newModeServer(t, b, mode)
 	if tr, ok := c.Transport.(*http.Transport); ok {
 		tr.MaxIdleConnsPerHost = 1000
@@ -605,7 +605,7 @@ func TestBrokerKeepsMiddlewareHeaders(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			leakcheck.Check(t)
-			b := NewBroker(BrokerOptions{})
+			b := NewBroker(modeOptions(mode, BrokerOptions{}))
 			cors := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Access-Control-Allow-Origin", "https://example.com")
 				w.Header().Set("X-Evil", "a\r\nInjected: yes") // net/http's rules apply: no header splitting

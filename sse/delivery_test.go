@@ -20,7 +20,7 @@ func TestBrokerBurstReachesFastStreams(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			leakcheck.Check(t)
-			b := NewBroker(BrokerOptions{})
+			b := NewBroker(modeOptions(mode, BrokerOptions{}))
 			ts, c := newModeServer(t, b, mode)
 			c.Timeout = waitTimeout // a stream that stalls fails the test
 			const streams = 4

@@ -3,6 +3,7 @@ package sse_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -85,6 +86,44 @@ func ExampleBroker() {
 	// text/event-stream
 	// tick {"ACME":12.5}
 	// message {"ACME":12.75}
+}
+
+// A stream lives in its handler, so http.Server.Shutdown ends the streams
+// once the Broker's Shutdown is registered with it: each gets the events
+// published before, then a clean end (a browser reconnects, to the next
+// server).
+func ExampleBroker_shutdown() {
+	b := sse.NewBroker(sse.BrokerOptions{})
+	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(func() { b.Shutdown(context.Background()) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go srv.Serve(ln)
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/events?topic=news")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	b.Publish("news", sse.Event{Data: "published before shutdown"})
+	srv.Shutdown(context.Background())
+
+	r := sse.NewReader(resp.Body)
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Println(ev.Data)
+	}
+	// Output:
+	// published before shutdown
+	// EOF
 }
 
 func ExampleWriter() {

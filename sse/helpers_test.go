@@ -158,8 +158,17 @@ func (f flushOnly) Write(p []byte) (int, error) { return f.w.Write(p) }
 func (f flushOnly) WriteHeader(code int)        { f.w.WriteHeader(code) }
 func (f flushOnly) Flush()                      { f.w.(http.Flusher).Flush() }
 
-// modes are the three ways a Broker serves a stream.
-var modes = []string{"http1", "http1-handler", "http2"}
+// modes are the ways a Broker serves a stream: in its handler over
+// HTTP/1.1, taken over from net/http (BrokerOptions.TakeOver), in its
+// handler behind a wrapper that can flush but has no Unwrap, and over
+// HTTP/2.
+var modes = []string{"http1", "http1-takeover", "http1-handler", "http2"}
+
+// modeOptions returns o as mode needs it.
+func modeOptions(mode string, o BrokerOptions) BrokerOptions {
+	o.TakeOver = mode == "http1-takeover"
+	return o
+}
 
 // newModeServer serves b in the given mode.
 func newModeServer(t testing.TB, b http.Handler, mode string) (*httptest.Server, *http.Client) {

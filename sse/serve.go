@@ -84,6 +84,13 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 		w.WriteHeader(http.StatusOK)
 		return false
 	}
+	takeOver := b.opts.TakeOver && r.ProtoMajor == 1 && canHijack(w)
+	if !takeOver && !canFlush(w) {
+		b.cannotServe(w, r, "the ResponseWriter cannot flush, so no event would reach the client before the response ends: "+
+			"serve the Broker outside http.TimeoutHandler and response-buffering middleware, "+
+			"and give middleware ResponseWriter wrappers an Unwrap method")
+		return false
+	}
 	lastID := request.LastEventID(r)
 	sub, err := b.hub.Subscribe(topics, lastID)
 	if err != nil {
@@ -99,17 +106,15 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 		return false
 	}
 	b.opened.Add(1)
-	if b.log != nil {
-		b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
-			slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
-	}
+	b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
+		slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
 
 	sw := NewWriter(w)
 	sw.WriteTimeout = b.opts.WriteTimeout
 	if b.opts.Retry > 0 {
 		sw.WriteRetry(b.opts.Retry)
 	}
-	if r.ProtoMajor == 1 {
+	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {
 			b.takeOver(r, conn, sw, sub)
 			return true
@@ -171,8 +176,47 @@ func (b *Broker) ended(remote string, writeFailed bool, err error) {
 		b.writeFailed.Add(1)
 		msg = "sse: stream ended: client gone during a write"
 	}
-	if b.log != nil {
-		b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))
+	b.log.LogAttrs(context.Background(), level, msg, slog.Any("reason", err), slog.String("remote", remote))
+}
+
+// cannotServe answers 500 to a request this server cannot stream to, and
+// logs why at Error: it is the server's set-up, not the client, to fix.
+func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string) {
+	b.rejected.Add(1)
+	b.log.LogAttrs(r.Context(), slog.LevelError, "sse: stream refused: "+why,
+		slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr))
+	http.Error(w, "sse: this server cannot stream events here; its log says why", http.StatusInternalServerError)
+}
+
+// canFlush reports whether w, or a ResponseWriter it wraps (through
+// Unwrap), can flush: what http.ResponseController.Flush needs, found
+// without flushing, so that a request can be refused before anything is
+// sent.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+// canHijack reports whether w, or a ResponseWriter it wraps, can be
+// hijacked.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case http.Hijacker:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
 	}
 }
 

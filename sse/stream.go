@@ -235,6 +235,14 @@ func (c *connSink) send(parts [][]byte) error {
 
 func (c *connSink) close() { c.conn.Close() }
 
+// bodyHeaders describe a response body, as middleware may set them before
+// the handler runs (a compressing middleware sets Content-Encoding up
+// front): a taken-over stream writes its own plain body and sends none.
+var bodyHeaders = []string{
+	"Content-Encoding", "Content-Length", "Content-Range", "Transfer-Encoding", "Trailer",
+	"Etag", "Last-Modified", "Content-Md5", "Digest", "Content-Digest", "Repr-Digest",
+}
+
 // responseHead is the status line of a taken-over stream.
 const responseHead = "HTTP/1.1 200 OK\r\n"
 
@@ -242,14 +250,16 @@ const responseHead = "HTTP/1.1 200 OK\r\n"
 // head and the bytes pending in sw (the retry field), then leaves the
 // stream to its writer and a goroutine that waits for the client to go.
 func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber) {
-	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil && b.log != nil {
+	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil {
 		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
 	}
 	var head bytes.Buffer
 	head.WriteString(responseHead)
 	h := sw.w.Header()
 	h.Set("Connection", "close")
-	h.Del("Transfer-Encoding")
+	for _, k := range bodyHeaders {
+		h.Del(k) // the body written here is the plain stream
+	}
 	h.Write(&head) // the headers set by NewWriter and by any middleware
 	head.WriteString("\r\n")
 	if sw.buf != nil {

@@ -16,7 +16,7 @@ import (
 // that vanished without closing within Heartbeat + WriteTimeout.
 func TestVanishedClientBound(t *testing.T) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{WriteTimeout: 3 * time.Second})
+	b := NewBroker(BrokerOptions{WriteTimeout: 3 * time.Second, TakeOver: true})
 	ts, c := newServer(t, b, false)
 	_, r := open(t, c, ts.URL+"?topic=t")
 	if _, err := b.Publish("t", Event{Data: "x"}); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -110,6 +111,11 @@ type AcceptOptions struct {
 	// Header holds extra headers for the 101 response, such as Set-Cookie.
 	// The WebSocket headers themselves cannot be set here.
 	Header http.Header
+
+	// Logger receives a record for every upgrade the server cannot make
+	// (at Error, naming the cause and the fix). Nil means the Hub's
+	// Logger for a Hub's connections, and slog.Default() otherwise.
+	Logger *slog.Logger
 }
 
 // withDefaults returns a copy of o with zero fields set to the defaults.
@@ -135,6 +141,9 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = DefaultSendBuffer
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c
 }
@@ -178,7 +187,12 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		http.Error(w, "Not Implemented: cannot upgrade this connection", http.StatusNotImplemented)
+		o.Logger.LogAttrs(r.Context(), slog.LevelError,
+			"ws: cannot upgrade: the connection cannot be taken over from net/http (an HTTP/2 request, "+
+				"or a middleware ResponseWriter wrapper without an Unwrap method); serve WebSockets over "+
+				"HTTP/1.1 and give wrappers Unwrap",
+			slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		http.Error(w, "Not Implemented: this server cannot upgrade this connection; its log says why", http.StatusNotImplemented)
 		return nil, fmt.Errorf("%w: hijack: %w", ErrHandshake, err)
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)

@@ -1,12 +1,14 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,10 @@ const (
 
 	// DefaultHistoryAge is how long a message stays available for resume.
 	DefaultHistoryAge = hub.DefaultHistoryAge
+
+	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// Hub is full or shutting down.
+	DefaultRetryAfter = 5 * time.Second
 
 	// DefaultMaxTopicsPerConn is how many topics one connection may follow.
 	DefaultMaxTopicsPerConn = hub.DefaultMaxTopicsPerSubscriber
@@ -91,6 +97,16 @@ type HubOptions struct {
 	// DefaultMaxTopicsPerConn.
 	MaxTopicsPerConn int
 
+	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 answers. Zero means DefaultRetryAfter.
+	RetryAfter time.Duration
+
+	// Logger receives a record for every connection refused because the
+	// server cannot serve it (at Error, naming the cause and the fix) and
+	// for a panic in OnMessage; it is also the connections' Logger unless
+	// Conn.Logger is set. Nil means slog.Default().
+	Logger *slog.Logger
+
 	// Epoch prefixes every message ID; empty means a random one. It must
 	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
 	// on any other. IDs of another epoch are a gap on resume.
@@ -147,6 +163,11 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = DefaultMaxConns
 	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = DefaultRetryAfter
+	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)
 	opts.Conn = opts.Conn.withDefaults()
 	hb, err := hub.New(hub.Options{
 		HistoryBytes:           opts.HistoryBytes,
@@ -173,7 +194,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := h.active.Add(1); n > int64(h.opts.MaxConns) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
-		w.Header().Set("Retry-After", "5")
+		secs := int64((h.opts.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 		http.Error(w, "Service Unavailable: too many connections or shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -269,7 +291,7 @@ func (h *Hub) serve(c *Conn) {
 func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			slog.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 			c.Close(StatusInternalError, "internal error")
 			ok = false
 		}

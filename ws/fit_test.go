@@ -1,0 +1,78 @@
+package ws
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/wstest"
+)
+
+// syncBuffer collects a Logger's records for a test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// noUnwrap is a middleware's ResponseWriter with no Hijack and no Unwrap.
+type noUnwrap struct{ w http.ResponseWriter }
+
+func (n noUnwrap) Header() http.Header         { return n.w.Header() }
+func (n noUnwrap) Write(p []byte) (int, error) { return n.w.Write(p) }
+func (n noUnwrap) WriteHeader(code int)        { n.w.WriteHeader(code) }
+
+// TestHubLogsWhatCannotUpgrade: behind a wrapper that hides Hijack, the
+// upgrade is refused with a status and an error log that names the cause.
+func TestHubLogsWhatCannotUpgrade(t *testing.T) {
+	leakcheck.Check(t)
+	var logs syncBuffer
+	h := NewHub(HubOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(noUnwrap{w}, r)
+	}))
+	defer srv.Close()
+	c, resp, err := wstest.Dial(srv.URL, nil)
+	if c != nil {
+		c.Close()
+		t.Fatal("upgraded through a wrapper that cannot hijack")
+	}
+	if resp == nil || resp.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("answer %v (%v), want 501", resp, err)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "Unwrap") {
+		t.Errorf("log %q does not name the cause at Error", l)
+	}
+	if s := h.Stats(); s.Conns != 0 {
+		t.Errorf("Stats = %+v, want no connection held", s)
+	}
+}
+
+// TestHubRetryAfter: a full Hub answers 503 with the Retry-After it was
+// given.
+func TestHubRetryAfter(t *testing.T) {
+	leakcheck.Check(t)
+	_, srv := serveHub(t, HubOptions{MaxConns: 1, RetryAfter: 1500 * time.Millisecond})
+	dial(t, srv.URL, nil)
+	_, resp, _ := wstest.Dial(srv.URL, nil)
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
+		t.Fatalf("second connection: %v, want 503 with Retry-After: 2", resp)
+	}
+}
