@@ -65,8 +65,8 @@ func ExampleHub() {
 		fmt.Println(msg)
 	}
 	// Output:
-	// {"id":"demo-1","topic":"news","data":"hello"}
-	// {"id":"demo-2","topic":"news","data":{"price":12.5}}
+	// {"type":"message","id":"demo-1","topic":"news","data":"hello"}
+	// {"type":"message","id":"demo-2","topic":"news","data":{"price":12.5}}
 }
 
 // A client that reconnects with the last ID it saw gets what it missed.
@@ -91,8 +91,8 @@ func ExampleHub_resume() {
 		fmt.Println(msg)
 	}
 	// Output:
-	// {"id":"demo-2","topic":"news","data":"two"}
-	// {"id":"demo-3","topic":"news","data":"three"}
+	// {"type":"message","id":"demo-2","topic":"news","data":"two"}
+	// {"type":"message","id":"demo-3","topic":"news","data":"three"}
 }
 
 func ExampleCloseStatus() {

@@ -141,6 +141,7 @@ func NewHub(opts HubOptions) *Hub {
 		opts.MaxConns = DefaultMaxConns
 	}
 	opts.Conn = opts.Conn.withDefaults()
+	opts.Conn.Subprotocols = append([]string{Subprotocol}, opts.Conn.Subprotocols...)
 	return &Hub{
 		hub: hub.New(hub.Options{
 			QueueSize:              opts.QueueSize,

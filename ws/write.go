@@ -33,8 +33,12 @@ var ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
 // in the order of the Send calls that returned nil. data is copied. A Send
 // that finds SendQueueSize messages waiting closes the connection with
 // StatusSlowConsumer and returns an error wrapping ErrSlowConsumer. After a
-// close, Send returns the connection's error.
-func (c *Conn) Send(typ MessageType, data []byte) error {
+// close, Send returns the connection's error. On a connection that speaks
+// Subprotocol the message is wrapped as a direct message.
+func (c *Conn) Send(typ MessageType, data []byte) error { return c.send(typ, data, false) }
+
+// send is Send; isJSON says that text data is JSON (see directFrame).
+func (c *Conn) send(typ MessageType, data []byte, isJSON bool) error {
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
@@ -44,7 +48,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 	default:
 		return fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
-	f := appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data)
+	f := c.directFrame(typ, data, isJSON)
 	c.mu.Lock()
 	if c.closeFrame != nil || c.ended {
 		err := c.err

@@ -30,8 +30,8 @@ const clientPage = `<!doctype html>
 window.events = [];
 function record(e) { events.push(e); }
 function decode(d) { return d instanceof ArrayBuffer ? Array.from(new Uint8Array(d)) : d; }
-function start(options) {
-  const rt = new RealtimeSocket("/ws", options);
+function start(options, url) {
+  const rt = new RealtimeSocket(url || "/ws", options);
   rt.onopen = () => record({ev: "open", lastEventId: rt.lastEventId, topics: rt.topics,
     protocol: rt.socket.protocol});
   rt.onmessage = (m) => record({ev: "message", id: m.id, topic: m.topic, data: decode(m.data),
@@ -111,6 +111,7 @@ func (j *jsHub) start(saved []byte) {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", h)
 	mux.Handle("/ws/client.js", ws.ClientScript)
+	mux.HandleFunc("/older", olderServer)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(clientPage))
@@ -245,12 +246,16 @@ func messageTexts(tb *tab) (ids, texts []string) {
 
 // openClient opens the test page and starts a RealtimeSocket with the
 // JavaScript options object opts.
-func openClient(t *testing.T, j *jsHub, opts string) *tab {
+func openClient(t *testing.T, j *jsHub, opts string, path ...string) *tab {
 	t.Helper()
 	b := newBrowser(t)
 	p := newTab(t, b, "client", j.url("/"))
 	p.waitJS("client.js to load", `typeof RealtimeSocket === "function"`)
-	p.do("start", runJS(`start(`+opts+`)`))
+	url := "/ws"
+	if len(path) > 0 {
+		url = path[0]
+	}
+	p.do("start", runJS(`start(`+opts+`, `+jsString(url)+`)`))
 	return p
 }
 
@@ -466,7 +471,7 @@ func TestClientJSDirect(t *testing.T) {
 	replyErr := make(chan error, 8)
 	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, func(c *ws.Conn) {
 		err := errors.Join(c.Send(ws.MessageText, []byte("direct")),
-			c.SendJSON(map[string]any{"say": "json"}),
+			c.SendJSON(map[string]any{"id": "x-9", "topic": "news", "data": "looks like a hub message"}),
 			c.Send(ws.MessageBinary, []byte{7, 8}))
 		replyErr <- err
 	})
@@ -489,13 +494,60 @@ func TestClientJSDirect(t *testing.T) {
 	if direct[0].ID != nil || string(direct[0].Data) != `"direct"` {
 		t.Fatalf("direct text: %+v", direct[0])
 	}
-	if direct[1].ID != nil || string(direct[1].Data) != `"{\"say\":\"json\"}"` {
+	if direct[1].ID != nil || string(direct[1].Data) != `{"data":"looks like a hub message","id":"x-9","topic":"news"}` {
 		t.Fatalf("direct JSON: %+v", direct[1])
 	}
 	if direct[2].ID != nil || string(direct[2].Data) != `[7,8]` {
 		t.Fatalf("direct binary: %+v", direct[2])
 	}
+	for _, d := range direct {
+		if d.Kind == nil || *d.Kind != "direct" {
+			t.Fatalf("direct message of kind %v", d.Kind)
+		}
+	}
+	if k := msgs[0].Kind; k == nil || *k != "message" {
+		t.Fatalf("hub message of kind %v", k)
+	}
 	if got := eval[string](p, `rt.lastEventId`); got != id {
 		t.Fatalf("lastEventId %s after direct messages, want %s, the last hub message", got, id)
 	}
+	if got := eval[string](p, `rt.protocol`); got != ws.Subprotocol {
+		t.Fatalf("rt.protocol %q, want %q", got, ws.Subprotocol)
+	}
+}
+
+// olderServer stands for a server that does not speak realtime.v1: it
+// sends a hub envelope of the first format, a text and a binary message.
+func olderServer(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.Send(ws.MessageText, []byte(`{"id":"old-1","topic":"news","data":"from a hub"}`))
+	c.Send(ws.MessageText, []byte("plain"))
+	c.Send(ws.MessageBinary, []byte{9})
+	c.Close(ws.StatusNormalClosure, "")
+}
+
+// TestClientJSOlderServer: told not to offer realtime.v1, client.js reads
+// hub envelopes and plain messages as the protocol before version 1 had
+// them.
+func TestClientJSOlderServer(t *testing.T) {
+	leakcheck.Check(t)
+	j := startJSHub(t, ws.HubOptions{}, nil)
+	p := openClient(t, j, `{v1: false, minDelay: 5000}`, "/older")
+	msgs := waitEvents(p, "message", 3)
+	if m := msgs[0]; m.ID == nil || *m.ID != "old-1" || *m.Kind != "message" || string(m.Data) != `"from a hub"` {
+		t.Fatalf("hub envelope from an older server: %+v", m)
+	}
+	if m := msgs[1]; m.ID != nil || *m.Kind != "direct" || string(m.Data) != `"plain"` {
+		t.Fatalf("text from an older server: %+v", m)
+	}
+	if m := msgs[2]; m.ID != nil || *m.Kind != "direct" || string(m.Data) != `[9]` {
+		t.Fatalf("binary from an older server: %+v", m)
+	}
+	if got := eval[string](p, `rt.lastEventId + " " + JSON.stringify(rt.protocol)`); got != `old-1 ""` {
+		t.Fatalf("lastEventId and protocol: %s", got)
+	}
+	p.do("close", runJS(`rt.close()`))
 }

@@ -242,7 +242,7 @@ func (s *rawServer) Publish(msg []byte) error {
 	s.mu.Unlock()
 	b := make([]byte, 0, len(msg)+64)
 	if s.ws {
-		b = append(b, `{"id":"`...)
+		b = append(b, `{"type":"message","id":"`...)
 		b = append(b, rawEpoch...)
 		b = append(b, '-')
 		b = appendUint(b, seq)
