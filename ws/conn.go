@@ -52,6 +52,7 @@ type Conn struct {
 	opts        *AcceptOptions
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
+	pings       pingWaiters  // Ping calls waiting for their pong
 
 	hub *Hub            // nil unless accepted by a Hub
 	sub *hub.Subscriber // the hub's subscriber, when hub is set
