@@ -1,5 +1,6 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket.
+// handshake and frame reader of golang.org/x/net/websocket, with a client
+// for Go programs and a browser client for its Hub.
 //
 // # Connections
 //
@@ -76,6 +77,15 @@
 // [ClientScript] serves client.js, a small browser client that speaks this
 // protocol: it reconnects with a jittered backoff, resumes with lastEventId
 // and reports gaps.
+//
+// # Clients
+//
+// [Dial] opens a connection from Go with x/net's client handshake and
+// returns a [Conn] of the client role: the same message layer, with the
+// frames it sends masked and masked frames from the server refused.
+// [Subscribe] follows topics of a Hub as client.js does: it speaks
+// realtime.v1, reconnects with a jittered backoff, resumes from the last
+// ID and returns gap notices as [Message]s of KindGap.
 //
 // # Security
 //
