@@ -25,9 +25,10 @@ type DialOptions struct {
 	// Cookie. The WebSocket headers themselves cannot be set here.
 	Header http.Header
 
-	// Origin is sent in the Origin header. Empty means the URL's own
-	// origin (http://host for ws://host), which a server with a
-	// same-origin policy, such as this package's, accepts.
+	// Origin is sent in the Origin header. Empty means an Origin in
+	// Header, or else the URL's own origin (http://host for ws://host),
+	// which a server with a same-origin policy, such as this package's,
+	// accepts.
 	Origin string
 
 	// Subprotocols lists the subprotocols to offer, preferred first.
@@ -82,6 +83,9 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	}
 	origin := o.Origin
 	if origin == "" {
+		origin = o.Header.Get("Origin")
+	}
+	if origin == "" {
 		origin = "http://" + loc.Host
 		if secure {
 			origin = "https://" + loc.Host
@@ -96,6 +100,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	if cfg.Header == nil {
 		cfg.Header = http.Header{}
 	}
+	cfg.Header.Del("Origin") // x/net writes the origin itself
 
 	ao := AcceptOptions{
 		HandshakeTimeout: o.HandshakeTimeout,
@@ -149,9 +154,10 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, hs.status(), err)
 	}
-	hs.done = true
+	proto := hs.subprotocol()
+	hs.done, hs.got = true, bytes.Buffer{}
 	nc.SetDeadline(time.Time{})
-	c := newConn(&maskingConn{Conn: nc}, nil, wc, hs.subprotocol(), &ao)
+	c := newConn(&maskingConn{Conn: nc}, nil, wc, proto, &ao)
 	c.client = true
 	c.start()
 	return c, nil

@@ -101,6 +101,9 @@ func TestDialRefused(t *testing.T) {
 	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Origin: "https://elsewhere.example"}); !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("Dial from a foreign origin: %v, want ErrHandshake naming 403", err)
 	}
+	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Dial with a foreign Origin header: %v, want ErrHandshake naming 403", err)
+	}
 	if _, err := Dial(ctx, "ftp://"+strings.TrimPrefix(srv.URL, "http://"), nil); err == nil {
 		t.Fatal("Dial with scheme ftp worked")
 	}
