@@ -249,7 +249,7 @@
     }
     if (v1) {
       if (!obj) return null;
-      if (v.type === "message") return hubMessage(v.id, v.topic, v.data);
+      if (v.type === "message" && typeof v.id === "string") return hubMessage(v.id, v.topic, v.data);
       if (v.type === "direct") return directMessage(v.data);
       return null;
     }
@@ -274,7 +274,7 @@
     var data = h ? buf.slice(2 + n) : buf;
     if (v1) {
       if (!h) return null;
-      if (h.type === "message") return hubMessage(h.id, h.topic, data);
+      if (h.type === "message" && typeof h.id === "string") return hubMessage(h.id, h.topic, data);
       if (h.type === "direct") return directMessage(data);
       return null;
     }

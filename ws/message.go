@@ -94,7 +94,7 @@ func decodeMessage(typ MessageType, p []byte, v1 bool) (m Message, ok bool) {
 		m.Kind = KindGap
 		m.Gap = &Gap{LastEventID: *w.LastEventID, Reason: w.Reason, ID: str(w.ID)}
 		return m, true
-	case v1 && kind == KindMessage, !v1 && w.ID != nil && w.Topic != nil && (w.Data != nil || typ == MessageBinary):
+	case w.ID != nil && w.Topic != nil && (v1 && kind == KindMessage || !v1 && (w.Data != nil || typ == MessageBinary)):
 		m.Kind, m.ID, m.Topic = KindMessage, str(w.ID), str(w.Topic)
 	case v1 && kind == KindDirect:
 		m.Kind = KindDirect
