@@ -32,7 +32,8 @@ func (t MessageType) String() string {
 	return fmt.Sprintf("MessageType(%d)", int(t))
 }
 
-// A Conn is one accepted WebSocket connection. Send, Close, CloseNow and
+// A Conn is one WebSocket connection, accepted (Accept, a Hub) or dialed
+// (Dial, a Subscriber; see Dial for the client role). Send, Close, CloseNow and
 // the accessors are safe from any goroutine; Read is for one goroutine at a
 // time (a Conn of a Hub is read by the Hub).
 //
