@@ -224,6 +224,12 @@ func TestDialConformance(t *testing.T) {
 		{"invalid UTF-8", []wstest.Frame{unmasked(wstest.OpText, "\xff")}, "", StatusInvalidFramePayloadData, "UTF-8"},
 		{"over the read limit", []wstest.Frame{unmasked(wstest.OpBinary, strings.Repeat("x", 200))}, "", StatusMessageTooBig, "100"},
 		{"reserved bit", []wstest.Frame{{Fin: true, Rsv: 0x40, Op: wstest.OpText}}, "", StatusProtocolError, "reserved bits"},
+		{"continuation with nothing to continue", []wstest.Frame{unmasked(wstest.OpContinuation, "x")}, "", StatusProtocolError, "continuation"},
+		{"ping over 125 bytes", []wstest.Frame{unmasked(wstest.OpPing, strings.Repeat("p", 126))}, "", StatusProtocolError, "125"},
+		{"fragmented ping", []wstest.Frame{{Op: wstest.OpPing}}, "", StatusProtocolError, "fragmented control"},
+		{"close code 1005", []wstest.Frame{unmasked(wstest.OpClose, "\x03\xed")}, "", StatusProtocolError, "invalid close code"},
+		{"new message inside a fragmented one", []wstest.Frame{{Op: wstest.OpText, Payload: []byte("a")}, unmasked(wstest.OpText, "b")}, "", StatusProtocolError, "inside a fragmented"},
+		{"server going away", []wstest.Frame{unmasked(wstest.OpText, "last"), unmasked(wstest.OpClose, "\x03\xe9bye")}, "last", StatusGoingAway, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
