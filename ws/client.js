@@ -38,7 +38,7 @@
  *   topics       the topics followed (a copy)
  *   socket       the current WebSocket, or null
  *   protocol     the subprotocol of the current connection: "realtime.v1"
- *                with a ws.Hub, or "" with an older server
+ *                with a ws.Hub, "" (or one of protocols) with v1: false
  *
  * Hooks (assign a function; all optional)
  *   onopen()             a connection is open (first one or a reconnection)
@@ -75,8 +75,8 @@
  * "data"}; every binary message is a 2-byte big-endian length n, n bytes of
  * such a JSON header ({"type":"message","id","topic"} or {"type":"direct"}),
  * then the data. Messages of a type this client does not know are ignored,
- * so a server may add types to version 1. With a server that does not
- * choose "realtime.v1", direct messages come as they were sent, and the
+ * so a server may add types to version 1. On a connection without
+ * "realtime.v1" (v1: false), direct messages come as they were sent, and the
  * client takes a text JSON object with string "id" and "topic" and a
  * "data" member (or a binary message with such a header) for a hub message.
  */
