@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -289,4 +291,31 @@ func TestDialConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDialTLS: wss:// (or https://) connects over TLS, checking the
+// server's certificate against DialOptions.TLSConfig.
+func TestDialTLS(t *testing.T) {
+	leakcheck.Check(t)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			echo(c)
+		}
+	}))
+	defer srv.Close()
+	ctx := dialCtx(t)
+	if _, err := Dial(ctx, srv.URL, nil); err == nil {
+		t.Fatal("Dial trusted a certificate no one signed")
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := Dial(ctx, "wss://"+strings.TrimPrefix(srv.URL, "https://"), &DialOptions{TLSConfig: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(MessageText, []byte("over TLS"))
+	if _, p, err := c.Read(ctx); err != nil || string(p) != "over TLS" {
+		t.Fatalf("echo over TLS: %q, %v", p, err)
+	}
+	c.Close(StatusNormalClosure, "")
 }
