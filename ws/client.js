@@ -74,7 +74,9 @@
  * "data"}, {"type":"gap","lastEventId","reason","id"} or {"type":"direct",
  * "data"}; every binary message is a 2-byte big-endian length n, n bytes of
  * such a JSON header ({"type":"message","id","topic"} or {"type":"direct"}),
- * then the data. Messages of a type this client does not know are ignored,
+ * then the data. A hub message without "type" (replayed from a history
+ * saved by a server older than version 1) is still a hub message.
+ * Messages of a type this client does not know are ignored,
  * so a server may add types to version 1. On a connection without
  * "realtime.v1" (v1: false), direct messages come as they were sent, and the
  * client takes a text JSON object with string "id" and "topic" and a
@@ -250,6 +252,10 @@
     if (v1) {
       if (!obj) return null;
       if (v.type === "message" && typeof v.id === "string") return hubMessage(v.id, v.topic, v.data);
+      // No type: a hub message replayed from a history an older server saved.
+      if (v.type === undefined && typeof v.id === "string" && typeof v.topic === "string" && "data" in v) {
+        return hubMessage(v.id, v.topic, v.data);
+      }
       if (v.type === "direct") return directMessage(v.data);
       return null;
     }
@@ -275,6 +281,9 @@
     if (v1) {
       if (!h) return null;
       if (h.type === "message" && typeof h.id === "string") return hubMessage(h.id, h.topic, data);
+      if (h.type === undefined && typeof h.id === "string" && typeof h.topic === "string") {
+        return hubMessage(h.id, h.topic, data);
+      }
       if (h.type === "direct") return directMessage(data);
       return null;
     }

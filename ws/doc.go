@@ -53,6 +53,9 @@
 // ID and does not move the client's resume point. "gap" is a gap notice
 // (see below). A client ignores a type it does not know, so that types may
 // be added to version 1; changing what a type means takes a new version.
+// A hub message without a type is one that a Hub older than version 1
+// saved with SaveHistory and a newer one replays; clients take it for a
+// hub message.
 // What a client sends is not wrapped: the Hub hands it to OnMessage as it
 // came.
 //

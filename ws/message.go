@@ -94,7 +94,10 @@ func decodeMessage(typ MessageType, p []byte, v1 bool) (m Message, ok bool) {
 		m.Kind = KindGap
 		m.Gap = &Gap{LastEventID: *w.LastEventID, Reason: w.Reason, ID: str(w.ID)}
 		return m, true
-	case w.ID != nil && w.Topic != nil && (v1 && kind == KindMessage || !v1 && (w.Data != nil || typ == MessageBinary)):
+	case w.ID != nil && w.Topic != nil && (v1 && kind == KindMessage || w.Type == nil && (w.Data != nil || typ == MessageBinary)):
+		// Without a type, on either kind of connection: a hub message of
+		// the format before version 1, replayed from a history that an
+		// older version saved. On realtime.v1 every other message has one.
 		m.Kind, m.ID, m.Topic = KindMessage, str(w.ID), str(w.Topic)
 	case v1 && kind == KindDirect:
 		m.Kind = KindDirect

@@ -3,6 +3,8 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,6 +114,7 @@ func (j *jsHub) start(saved []byte) {
 	mux.Handle("/ws", h)
 	mux.Handle("/ws/client.js", ws.ClientScript)
 	mux.HandleFunc("/older", olderServer)
+	mux.HandleFunc("/saved", savedHistoryServer)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(clientPage))
@@ -548,6 +551,52 @@ func TestClientJSOlderServer(t *testing.T) {
 	}
 	if got := eval[string](p, `rt.lastEventId + " " + JSON.stringify(rt.protocol)`); got != `old-1 ""` {
 		t.Fatalf("lastEventId and protocol: %s", got)
+	}
+	p.do("close", runJS(`rt.close()`))
+}
+
+// savedHistoryServer stands for a Hub that replays, on a realtime.v1
+// connection, a message saved by a version before realtime.v1: an envelope
+// without "type". It writes the frames by hand, then a hub message of
+// version 1 and a close.
+func savedHistoryServer(w http.ResponseWriter, r *http.Request) {
+	nc, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+	rw.WriteString("Sec-WebSocket-Protocol: " + ws.Subprotocol + "\r\n")
+	rw.WriteString("Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
+	for _, m := range []string{
+		`{"id":"ep-1","topic":"news","data":"saved before v1"}`,
+		`{"type":"message","id":"ep-2","topic":"news","data":"v1"}`,
+	} {
+		rw.Write([]byte{0x81, byte(len(m))})
+		rw.WriteString(m)
+	}
+	rw.Write([]byte{0x88, 2, 0x03, 0xe8})
+	rw.Flush()
+	nc.SetReadDeadline(time.Now().Add(waitTimeout))
+	rw.Read(make([]byte, 64)) // the client's close
+}
+
+// TestClientJSSavedHistory: on a realtime.v1 connection, a hub message
+// without "type", as a Hub replays from a history saved before version 1,
+// is still a hub message and moves lastEventId.
+func TestClientJSSavedHistory(t *testing.T) {
+	leakcheck.Check(t)
+	j := startJSHub(t, ws.HubOptions{}, nil)
+	p := openClient(t, j, `{minDelay: 5000}`, "/saved")
+	msgs := waitEvents(p, "message", 2)
+	for i, want := range []string{"ep-1", "ep-2"} {
+		if m := msgs[i]; m.ID == nil || *m.ID != want || *m.Kind != "message" {
+			t.Fatalf("message %d: %+v, want hub message %s", i, m, want)
+		}
+	}
+	if got := eval[string](p, `rt.protocol`); got != ws.Subprotocol {
+		t.Fatalf("protocol %q", got)
 	}
 	p.do("close", runJS(`rt.close()`))
 }
