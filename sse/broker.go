@@ -119,10 +119,12 @@ type BrokerOptions struct {
 	// the server hold nothing of its own for the events it has not taken.
 	HistoryBytes int
 
-	// HistorySize bounds the events kept per topic, on top of
-	// HistoryBytes. Zero means no bound in events. Negative keeps no
-	// history for resumes: a resume after which anything was published is
-	// a gap, and nothing is replayed.
+	// HistorySize bounds how many events of each topic a resume can
+	// replay: a client that missed more gets a gap, then the last
+	// HistorySize. Zero means no bound in events: HistoryBytes and
+	// HistoryAge bound the history. Negative keeps no history for resumes:
+	// a resume after which anything was published is a gap, and nothing is
+	// replayed. Live streams are bounded by HistoryBytes only.
 	HistorySize int
 
 	// HistoryAge bounds how long an event is kept for replay. Zero means

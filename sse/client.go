@@ -5,43 +5,118 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// DefaultClientRetry is a [Client]'s reconnection time until the server
-// sends one in a retry field.
-const DefaultClientRetry = 3 * time.Second
+// Defaults for [Client]. Each applies when its field is zero.
+const (
+	// DefaultClientRetry is a Client's reconnection time until the server
+	// sends one in a retry field: the first retry waits about this long.
+	DefaultClientRetry = 3 * time.Second
+
+	// DefaultMaxRetryDelay caps the reconnection time as it doubles after
+	// each attempt that fails in a row.
+	DefaultMaxRetryDelay = 30 * time.Second
+)
+
+// ErrRetry, wrapped by the error of a [Client]'s CheckResponse, asks the
+// Client to retry the request after the backoff instead of ending the
+// stream. [CheckEventStream] wraps it for 429, 502, 503 and 504.
+var ErrRetry = errors.New("sse: retry")
 
 // A Client reads event streams the way a browser's EventSource does: it
 // reconnects when a stream ends or breaks, after the reconnection time the
 // server asked for, and sends the last event ID it received in the
 // Last-Event-ID header so the server can resume. The zero value is ready to
 // use.
+//
+// Unlike EventSource it takes any request ([Client.Connect]): a POST with a
+// JSON body, as streaming APIs take, is sent again on each retry. Retries
+// back off: the first waits the reconnection time, and each further one
+// before an event arrives (after a network error, a response marked for
+// retry, or a stream that ended with no event) waits twice as long as the
+// one before, up to MaxRetryDelay. Each wait is drawn at random from the
+// upper half of its range, so that clients dropped together do not come
+// back together.
 type Client struct {
 	// HTTPClient makes the requests. Nil means http.DefaultClient. Its
 	// Timeout must be zero, or it ends every stream.
 	HTTPClient *http.Client
 
-	// Header holds extra request headers, such as Authorization.
+	// Header holds extra headers for every request, such as
+	// Authorization. Headers of the request given to Connect win.
 	Header http.Header
 
 	// Retry is the reconnection time until the server sends one. Zero
 	// means DefaultClientRetry.
 	Retry time.Duration
 
+	// MaxRetryDelay caps the reconnection time as it backs off. Zero
+	// means DefaultMaxRetryDelay.
+	MaxRetryDelay time.Duration
+
+	// MaxRetries bounds the retries since the last event received (or
+	// since Connect); once they are spent the stream ends with the last
+	// failure. Zero means no bound, as in a browser.
+	MaxRetries int
+
+	// OnRetry, when set, is called before each wait for a retry, with the
+	// number of the retry since the last event received (1 for the first),
+	// the wait, and why: io.EOF for a stream that ended, or the error of
+	// the failed attempt.
+	OnRetry func(attempt int, delay time.Duration, err error)
+
+	// CheckResponse, when set, decides whether a response is an event
+	// stream to read, before its body is read: nil accepts it; an error
+	// rejects it (the body is closed) and ends the stream with that error,
+	// or retries the request when the error wraps ErrRetry. Nil means
+	// CheckEventStream.
+	CheckResponse func(*http.Response) error
+
 	// MaxEventSize bounds one line or event, as Reader.MaxEventSize does.
 	MaxEventSize int
 }
 
-// A Stream is an event stream opened by [Client.Subscribe]. It is not safe
-// for concurrent use, except Close.
+// CheckEventStream is a Client's check of a response unless
+// Client.CheckResponse is set: it accepts 200 with Content-Type
+// text/event-stream. Anything else is a *StatusError with up to 512 bytes
+// of the body in its text; 204 No Content, which a server sends to say "do
+// not reconnect", is one too. The statuses that ask to come back later
+// (429, 502, 503 and 504) wrap ErrRetry.
+func CheckEventStream(resp *http.Response) error {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode == http.StatusOK && mt == "text/event-stream" {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	se := &StatusError{Code: resp.StatusCode, Header: resp.Header}
+	if msg := strings.TrimSpace(string(body)); msg != "" {
+		se.Err = errors.New(msg)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		se.Err = fmt.Errorf("content type %q, not text/event-stream", mt)
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if se.Err == nil {
+			se.Err = ErrRetry
+		} else {
+			se.Err = fmt.Errorf("%w: %w", ErrRetry, se.Err)
+		}
+	}
+	return se
+}
+
+// A Stream is an event stream opened by [Client.Connect] or
+// [Client.Subscribe]. It is not safe for concurrent use, except Close.
 type Stream struct {
 	c      *Client
-	url    string
+	req    *http.Request // what each attempt sends, with a fresh body
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -52,39 +127,85 @@ type Stream struct {
 	lastID     string
 	retry      time.Duration
 	reconnects int
+	failed     int // retries since the last event
 }
 
-// Subscribe opens the stream at url, resuming after lastEventID when it is
-// not empty, and returns once the server has answered. The stream lives
-// until ctx ends or Close is called.
-//
-// An answer other than 200 with Content-Type text/event-stream is an error
-// of type *StatusError (a browser stops reconnecting then, too); so is 204
-// No Content, which a server sends to say "do not reconnect".
+// Subscribe opens the stream at url with GET, resuming after lastEventID
+// when it is not empty, and returns once the server has answered. The
+// stream lives until ctx ends or Close is called. It is Connect with a GET
+// request.
 func (c *Client) Subscribe(ctx context.Context, url, lastEventID string) (*Stream, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &Stream{c: c, url: url, ctx: ctx, cancel: cancel, lastID: lastEventID, retry: c.Retry}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sse: %w", err)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	return c.Connect(req)
+}
+
+// Connect sends req and returns once a response passed the check (see
+// CheckResponse), reading nothing of its body yet. The stream lives until
+// req's context ends or Close is called. Each reconnection sends req again
+// with its method, URL and headers, a fresh body from req.GetBody (which
+// http.NewRequest sets for a body of type *bytes.Buffer, *bytes.Reader or
+// *strings.Reader), and Last-Event-ID set to the last event ID received;
+// a Last-Event-ID header of req is where the first attempt resumes.
+//
+// The first attempt's network error or rejection is returned at once,
+// except a rejection that wraps ErrRetry, which is retried with the
+// backoff. A request with a body and no GetBody is refused: it could not
+// be sent again.
+func (c *Client) Connect(req *http.Request) (*Stream, error) {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return nil, errors.New("sse: the request's body cannot be sent again on a retry: set Request.GetBody")
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	s := &Stream{c: c, req: req, ctx: ctx, cancel: cancel, lastID: req.Header.Get("Last-Event-ID"), retry: c.Retry}
 	if s.retry <= 0 {
 		s.retry = DefaultClientRetry
 	}
-	if err := s.connect(); err != nil {
-		cancel()
-		return nil, err
+	for {
+		_, err := s.connect()
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, ErrRetry) {
+			cancel()
+			return nil, err
+		}
+		if err := s.wait(err); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
-	return s, nil
 }
 
-// connect opens one connection.
-func (s *Stream) connect() error {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.url, nil)
-	if err != nil {
-		return fmt.Errorf("sse: %w", err)
+// connect sends one attempt and keeps its response when it passes the
+// check. On failure, retry says whether to try again: after a network error
+// or a rejection that wraps ErrRetry.
+func (s *Stream) connect() (retry bool, err error) {
+	req := s.req.Clone(s.ctx)
+	if s.req.GetBody != nil {
+		body, err := s.req.GetBody()
+		if err != nil {
+			return false, fmt.Errorf("sse: request body: %w", err)
+		}
+		req.Body = body
 	}
 	for k, v := range s.c.Header {
-		req.Header[k] = v
+		if _, ok := req.Header[k]; !ok {
+			req.Header[k] = v
+		}
 	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-store")
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	if req.Header.Get("Cache-Control") == "" {
+		req.Header.Set("Cache-Control", "no-store")
+	}
+	req.Header.Del("Last-Event-ID")
 	if s.lastID != "" {
 		req.Header.Set("Last-Event-ID", s.lastID)
 	}
@@ -94,37 +215,34 @@ func (s *Stream) connect() error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("sse: connect: %w", err)
+		return true, fmt.Errorf("sse: connect: %w", err)
 	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if resp.StatusCode != http.StatusOK || mt != "text/event-stream" {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	check := s.c.CheckResponse
+	if check == nil {
+		check = CheckEventStream
+	}
+	if err := check(resp); err != nil {
 		resp.Body.Close()
-		se := &StatusError{Code: resp.StatusCode, Header: resp.Header}
-		if msg := strings.TrimSpace(string(body)); msg != "" {
-			se.Err = errors.New(msg)
-		}
-		if resp.StatusCode == http.StatusOK {
-			se.Err = fmt.Errorf("content type %q, not text/event-stream", mt)
-		}
-		return se
+		return errors.Is(err, ErrRetry), err
 	}
 	rd := NewReader(resp.Body)
 	rd.MaxEventSize = s.c.MaxEventSize
 	s.mu.Lock()
 	s.body, s.rd = resp.Body, rd
 	s.mu.Unlock()
-	return nil
+	return false, nil
 }
 
 // Next returns the next event. When the connection ends or breaks, Next
-// waits for the reconnection time and reconnects with Last-Event-ID, for
-// as long as it takes, until ctx ends or Close is called; then it returns
-// the context's error. An answer that refuses the reconnection ends the
-// stream with a *StatusError, and a line or event too large ends it with
-// ErrTooLarge.
+// waits for the reconnection time, backing off, and sends the request
+// again with Last-Event-ID, until it gets an event, ctx ends, Close is
+// called, or MaxRetries attempts failed in a row; then it returns the
+// error. A response that the check rejects without ErrRetry ends the
+// stream with that error (a *StatusError by default), and a line or event
+// too large ends it with ErrTooLarge.
 func (s *Stream) Next() (Event, error) {
 	for {
+		cause := io.EOF
 		if s.rd != nil {
 			ev, err := s.rd.Next()
 			if err == nil {
@@ -132,32 +250,83 @@ func (s *Stream) Next() (Event, error) {
 				if d := s.rd.Retry(); d > 0 {
 					s.retry = d
 				}
+				s.failed = 0
 				return ev, nil
 			}
 			s.drop()
 			if errors.Is(err, ErrTooLarge) {
 				return Event{}, err
 			}
+			if err != io.EOF {
+				cause = err
+			}
 		}
-		if err := s.ctx.Err(); err != nil {
-			return Event{}, err
-		}
-		t := time.NewTimer(s.retry)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return Event{}, s.ctx.Err()
-		case <-t.C:
-		}
-		s.reconnects++
-		if err := s.connect(); err != nil {
-			var se *StatusError
-			if errors.As(err, &se) {
+		for {
+			if err := s.wait(cause); err != nil {
 				return Event{}, err
 			}
-			// A network error: try again after the reconnection time.
+			s.reconnects++
+			retry, err := s.connect()
+			if err == nil {
+				break
+			}
+			if s.ctx.Err() != nil {
+				return Event{}, s.ctx.Err()
+			}
+			if !retry {
+				return Event{}, err
+			}
+			cause = err
 		}
 	}
+}
+
+// wait counts a retry and waits the backoff for it. It returns an error
+// once MaxRetries retries were spent since the last event, or ctx ends.
+func (s *Stream) wait(cause error) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	if s.c.MaxRetries > 0 && s.failed >= s.c.MaxRetries {
+		return fmt.Errorf("sse: gave up after %d retries: %w", s.failed, cause)
+	}
+	d := s.backoff(cause)
+	s.failed++
+	if s.c.OnRetry != nil {
+		s.c.OnRetry(s.failed, d, cause)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff returns the wait before the next attempt: the reconnection time
+// doubled for each retry since the last event, capped at MaxRetryDelay,
+// at least a Retry-After of a response that asked for it (up to the cap),
+// and drawn at random from the upper half.
+func (s *Stream) backoff(cause error) time.Duration {
+	ceiling := s.c.MaxRetryDelay
+	if ceiling <= 0 {
+		ceiling = DefaultMaxRetryDelay
+	}
+	d := s.retry
+	for i := 0; i < s.failed && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	d = d/2 + rand.N(d/2+1)
+	var se *StatusError
+	if errors.As(cause, &se) && se.Header != nil {
+		if secs, err := strconv.Atoi(se.Header.Get("Retry-After")); err == nil && secs > 0 {
+			d = max(d, min(time.Duration(secs)*time.Second, ceiling))
+		}
+	}
+	return d
 }
 
 // drop closes the current connection, keeping what it taught: the last

@@ -2,7 +2,9 @@ package sse_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -189,4 +191,42 @@ func ExampleStatusError() {
 	fmt.Println(err)
 	// Output:
 	// sse: status 401 Unauthorized: log in to follow your feed
+}
+
+// Connect reads the event stream a server sends in answer to a POST with a
+// JSON body, as streaming APIs do; a retry sends the body again.
+func ExampleClient_Connect() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Prompt string }
+		json.NewDecoder(r.Body).Decode(&req)
+		sw := sse.NewWriter(w)
+		for _, word := range strings.Fields("you asked: " + req.Prompt) {
+			sw.Send(sse.Event{Data: word})
+		}
+		sw.Send(sse.Event{Data: "[DONE]"})
+	}))
+	defer api.Close()
+
+	req, _ := http.NewRequest(http.MethodPost, api.URL, strings.NewReader(`{"prompt":"hello there"}`))
+	req.Header.Set("Content-Type", "application/json")
+	stream, err := (&sse.Client{MaxRetries: 3}).Connect(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stream.Close()
+	for {
+		ev, err := stream.Next()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if ev.Data == "[DONE]" {
+			break
+		}
+		fmt.Println(ev.Data)
+	}
+	// Output:
+	// you
+	// asked:
+	// hello
+	// there
 }

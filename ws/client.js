@@ -21,7 +21,13 @@
  *   options  topics       topics to follow, sent as "topic" query parameters
  *                         (default none: the server may choose them)
  *            lastEventId  resume after this ID on the first connection
- *            protocols    WebSocket subprotocols to offer
+ *            protocols    more WebSocket subprotocols to offer, after
+ *                         "realtime.v1"
+ *            v1           offer "realtime.v1" (default true). Set it to
+ *                         false for a server that does not choose it (an
+ *                         Accept handler, or a Hub older than version 1 of
+ *                         the protocol): browsers fail a connection whose
+ *                         server chooses none of the subprotocols offered.
  *            minDelay     first reconnection delay in ms (default 500)
  *            maxDelay     longest reconnection delay in ms (default 30000)
  *
@@ -31,15 +37,20 @@
  *                "lastEventId" query parameter on every reconnection
  *   topics       the topics followed (a copy)
  *   socket       the current WebSocket, or null
+ *   protocol     the subprotocol of the current connection: "realtime.v1"
+ *                with a ws.Hub, "" (or one of protocols) with v1: false
  *
  * Hooks (assign a function; all optional)
  *   onopen()             a connection is open (first one or a reconnection)
- *   onmessage(m)         a message: for hub messages m = {id, topic, data};
- *                        data is the JSON value the server published, a
- *                        string for text, an ArrayBuffer for binary. For
- *                        messages the server sent to this connection alone
- *                        (Conn.Send) m = {id: null, topic: null, data} with
- *                        data as it came (string or ArrayBuffer).
+ *   onmessage(m)         a message. For hub messages
+ *                        m = {kind: "message", id, topic, data}; data is the
+ *                        JSON value the server published, a string for
+ *                        text, an ArrayBuffer for binary. For messages the
+ *                        server sent to this connection alone (Conn.Send,
+ *                        Conn.SendJSON) m = {kind: "direct", id: null,
+ *                        topic: null, data}: the text as a string, the JSON
+ *                        value SendJSON sent, or an ArrayBuffer. Only hub
+ *                        messages move lastEventId.
  *   ongap(g)             the server could not replay everything since
  *                        lastEventId: g = {lastEventId, reason, id}; reason is
  *                        "unknown epoch", "malformed id", "future id" or
@@ -57,10 +68,19 @@
  *                  resumes from lastEventId: nothing is lost meanwhile.
  *   close()        close for good; no more reconnections.
  *
- * Wire format (see the ws package documentation): text frames hold
- * {"id","topic","data"} envelopes or {"type":"gap",...} notices; binary
- * frames hold a 2-byte big-endian length, a {"id","topic"} JSON header and
- * the data.
+ * Wire protocol (see the ws package documentation): the client offers the
+ * subprotocol "realtime.v1". On such a connection every text message is a
+ * JSON object whose "type" says what it is: {"type":"message","id","topic",
+ * "data"}, {"type":"gap","lastEventId","reason","id"} or {"type":"direct",
+ * "data"}; every binary message is a 2-byte big-endian length n, n bytes of
+ * such a JSON header ({"type":"message","id","topic"} or {"type":"direct"}),
+ * then the data. A hub message without "type" (replayed from a history
+ * saved by a server older than version 1) is still a hub message.
+ * Messages of a type this client does not know are ignored,
+ * so a server may add types to version 1. On a connection without
+ * "realtime.v1" (v1: false), direct messages come as they were sent, and the
+ * client takes a text JSON object with string "id" and "topic" and a
+ * "data" member (or a binary message with such a header) for a hub message.
  */
 (function (root) {
   "use strict";
@@ -70,7 +90,8 @@
     this.url = url;
     this.topics = (options.topics || []).slice();
     this.lastEventId = options.lastEventId || null;
-    this.protocols = options.protocols;
+    this.protocols = (options.v1 === false ? [] : [PROTOCOL]).concat(options.protocols || []);
+    this.protocol = "";
     this.minDelay = options.minDelay || 500;
     this.maxDelay = options.maxDelay || 30000;
     this.state = "connecting";
@@ -105,7 +126,7 @@
     self._setState("connecting");
     var ws;
     try {
-      ws = self.protocols ? new WebSocket(self._href(), self.protocols) : new WebSocket(self._href());
+      ws = new WebSocket(self._href(), self.protocols);
     } catch (err) {
       self._retry(1006, String(err));
       return;
@@ -115,6 +136,7 @@
     ws.onopen = function () {
       if (self.socket !== ws) return;
       self._attempt = 0;
+      self.protocol = ws.protocol;
       self._setState("open");
       call(self.onopen);
     };
@@ -144,13 +166,15 @@
   };
 
   RealtimeSocket.prototype._receive = function (data) {
-    var m = typeof data === "string" ? textMessage(data) : binaryMessage(data);
+    var v1 = this.protocol === PROTOCOL;
+    var m = typeof data === "string" ? textMessage(data, v1) : binaryMessage(data, v1);
+    if (!m) return; // a type this version does not know
     if (m.gap) {
       this.lastEventId = m.gap.id || null;
       call(this.ongap, m.gap);
       return;
     }
-    if (m.id) this.lastEventId = m.id;
+    if (m.kind === "message") this.lastEventId = m.id;
     call(this.onmessage, m);
   };
 
@@ -198,42 +222,75 @@
     if (old) old.close(1000, "");
   };
 
+  var PROTOCOL = "realtime.v1";
+
   function call(f, arg) {
     if (typeof f === "function") f(arg);
   }
 
-  function textMessage(s) {
+  function hubMessage(id, topic, data) {
+    return {kind: "message", id: id, topic: topic, data: data};
+  }
+
+  function directMessage(data) {
+    return {kind: "direct", id: null, topic: null, data: data};
+  }
+
+  // textMessage decodes a text message; v1 says the connection speaks
+  // realtime.v1. It returns null for a type it does not know.
+  function textMessage(s, v1) {
     var v;
     try {
       v = JSON.parse(s);
     } catch (e) {
-      return {id: null, topic: null, data: s};
+      return v1 ? null : directMessage(s);
     }
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      if (v.type === "gap" && "lastEventId" in v) {
-        return {gap: {lastEventId: v.lastEventId, reason: v.reason, id: v.id}};
-      }
-      if (typeof v.id === "string" && typeof v.topic === "string" && "data" in v) {
-        return {id: v.id, topic: v.topic, data: v.data};
-      }
+    var obj = v && typeof v === "object" && !Array.isArray(v);
+    if (obj && v.type === "gap" && "lastEventId" in v) {
+      return {gap: {lastEventId: v.lastEventId, reason: v.reason, id: v.id}};
     }
-    return {id: null, topic: null, data: s};
+    if (v1) {
+      if (!obj) return null;
+      if (v.type === "message" && typeof v.id === "string") return hubMessage(v.id, v.topic, v.data);
+      // No type: a hub message replayed from a history an older server saved.
+      if (v.type === undefined && typeof v.id === "string" && typeof v.topic === "string" && "data" in v) {
+        return hubMessage(v.id, v.topic, v.data);
+      }
+      if (v.type === "direct") return directMessage(v.data);
+      return null;
+    }
+    if (obj && typeof v.id === "string" && typeof v.topic === "string" && "data" in v) {
+      return hubMessage(v.id, v.topic, v.data);
+    }
+    return directMessage(s);
   }
 
-  function binaryMessage(buf) {
+  // binaryMessage decodes a binary message, as textMessage does.
+  function binaryMessage(buf, v1) {
     var b = new Uint8Array(buf);
+    var h = null;
     if (b.length >= 3 && b[2] === 0x7b) { // "{"
       var n = (b[0] << 8) | b[1];
       if (2 + n <= b.length) {
         try {
-          var h = JSON.parse(new TextDecoder().decode(b.subarray(2, 2 + n)));
-          if (h && typeof h.id === "string" && typeof h.topic === "string") {
-            return {id: h.id, topic: h.topic, data: buf.slice(2 + n)};
-          }
-        } catch (e) { /* not an envelope */ }
+          h = JSON.parse(new TextDecoder().decode(b.subarray(2, 2 + n)));
+        } catch (e) { /* not a header */ }
       }
     }
-    return {id: null, topic: null, data: buf};
+    var data = h ? buf.slice(2 + n) : buf;
+    if (v1) {
+      if (!h) return null;
+      if (h.type === "message" && typeof h.id === "string") return hubMessage(h.id, h.topic, data);
+      if (h.type === undefined && typeof h.id === "string" && typeof h.topic === "string") {
+        return hubMessage(h.id, h.topic, data);
+      }
+      if (h.type === "direct") return directMessage(data);
+      return null;
+    }
+    if (h && typeof h.id === "string" && typeof h.topic === "string") {
+      return hubMessage(h.id, h.topic, data);
+    }
+    return directMessage(buf);
   }
 
   root.RealtimeSocket = RealtimeSocket;

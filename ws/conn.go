@@ -33,7 +33,8 @@ func (t MessageType) String() string {
 	return fmt.Sprintf("MessageType(%d)", int(t))
 }
 
-// A Conn is one accepted WebSocket connection. Send, Close, CloseNow and
+// A Conn is one WebSocket connection, accepted (Accept, a Hub) or dialed
+// (Dial, a Subscriber; see Dial for the client role). Send, Close, CloseNow and
 // the accessors are safe from any goroutine; Read is for one goroutine at a
 // time (a Conn of a Hub is read by the Hub).
 //
@@ -52,9 +53,11 @@ type Conn struct {
 	br          *bufio.Reader         // under x/net's frame reader
 	next        func() (frame, error) // x/net/websocket's frame reader
 	subprotocol string
+	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
 	opts        *AcceptOptions
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
+	pings       pingWaiters  // Ping calls waiting for their pong
 
 	hub *Hub            // nil unless accepted by a Hub
 	sub *hub.Subscriber // the hub's subscriber, when hub is set
@@ -73,7 +76,7 @@ type Conn struct {
 	room       chan struct{} // closed when queued bytes were written: Write waits on it
 	spare      [][]byte      // the queue's previous storage, for reuse
 	pong       []byte        // the pong frames due, at most maxPendingPongs bytes
-	ping       bool          // the keep-alive asks for a ping
+	ping       []byte        // the ping frames due
 	parts      [][]byte      // the writer's batch storage, kept between batches
 	msgs       []*hub.Message
 	closeFrame []byte      // the close frame, once one was queued: no more data is queued after it
@@ -249,7 +252,7 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	}
 	if drop {
 		c.dropData = true
-		c.queue, c.pong = nil, nil
+		c.queue, c.pong, c.ping = nil, nil, nil
 	}
 	c.freeRoomLocked() // Write waiters see the close
 	c.closeFrame = closeFrame(ce.Code, ce.Reason)
@@ -271,7 +274,7 @@ func (c *Conn) shutdown(err error) {
 		return
 	}
 	c.ended = true
-	c.queue, c.spare, c.pong, c.parts, c.msgs = nil, nil, nil, nil, nil
+	c.queue, c.spare, c.pong, c.ping, c.parts, c.msgs = nil, nil, nil, nil, nil, nil
 	c.freeRoomLocked()
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()

@@ -1,5 +1,6 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket.
+// handshake and frame reader of golang.org/x/net/websocket, with a client
+// for Go programs and a browser client for its Hub.
 //
 // # Connections
 //
@@ -30,33 +31,55 @@
 // [HubOptions].Topics decides. [Hub.Publish] encodes each message once, in a
 // small JSON envelope, and every connection writes the same bytes.
 //
-// A text message published with Publish(topic, MessageText, data) is a text
-// frame holding a JSON object whose data is the text as a JSON string:
+// # Wire protocol
 //
-//	{"id":"Xk3fQ-12","topic":"room","data":"hello"}
+// A Hub speaks the protocol "realtime.v1" ([Subprotocol]) with clients that
+// offer it as a WebSocket subprotocol, as client.js does; the version is
+// part of the name, and a later version will have another. On a
+// realtime.v1 connection every message the server sends says what it is:
+// a text message is a JSON object whose first member is "type", and a
+// binary message is a 2-byte big-endian length n, n bytes of a JSON header
+// with such a "type", then the data unchanged. The messages:
 //
-// [Hub.PublishJSON] puts the JSON value itself in data:
+//	{"type":"message","id":"Xk3fQ-12","topic":"room","data":"hello"}
+//	{"type":"message","id":"Xk3fQ-13","topic":"room","data":{"user":"ann","text":"hi"}}
+//	[n]{"type":"message","id":"Xk3fQ-14","topic":"room"}<binary data>
+//	{"type":"gap","lastEventId":"Ab12x-3","reason":"history exceeded","id":"Xk3fQ-9"}
+//	{"type":"direct","data":"hello, you"}
+//	{"type":"direct","data":{"ok":true}}
+//	[n]{"type":"direct"}<binary data>
 //
-//	{"id":"Xk3fQ-13","topic":"room","data":{"user":"ann","text":"hi"}}
+// "message" is a published message: Publish(topic, MessageText, data) puts
+// the text in data as a JSON string, [Hub.PublishJSON] the JSON value
+// itself, and a binary message carries id and topic in its header.
+// "direct" is a message sent to this connection alone with [Conn.Send]
+// (text as a JSON string) or [Conn.SendJSON] (the JSON value); it has no
+// ID and does not move the client's resume point. "gap" is a gap notice
+// (see below). A client ignores a type it does not know, so that types may
+// be added to version 1; changing what a type means takes a new version.
+// A hub message without a type is one that a Hub older than version 1
+// saved with SaveHistory and a newer one replays; clients take it for a
+// hub message.
+// What a client sends is not wrapped: the Hub hands it to OnMessage as it
+// came.
 //
-// A binary message is a binary frame: a 2-byte big-endian length n, n bytes
-// of the JSON object {"id":"...","topic":"..."}, then the data unchanged.
-// Messages sent to one connection with [Conn.Send] are not wrapped.
+// A client that offers no subprotocol, or only others, gets the same hub
+// messages and gap notices, and direct messages as they were sent, not
+// wrapped: the protocol before version 1, which clients tell apart by
+// their content (a hub message is an object with string "id" and "topic"
+// and a "data" member). A Hub prefers realtime.v1 to the subprotocols of
+// HubOptions.Conn; [Accept] chooses it only when its Subprotocols list it,
+// and then wraps direct messages as a Hub does.
 //
 // IDs are an epoch chosen when the hub starts and a sequence number shared
 // by all topics. A client that reconnects with "lastEventId" set to the
 // last ID it saw (a query parameter, or a Last-Event-ID header, which wins
 // when both are present) gets every message of its topics after it from
 // the history. When the history cannot cover them, it first gets a gap
-// notice:
-//
-//	{"type":"gap","lastEventId":"Ab12x-3","reason":"history exceeded","id":"Xk3fQ-9"}
-//
-// reason is "unknown epoch", "malformed id", "future id" or "history
-// exceeded"; id is the ID to resume from after the notice ("epoch-0" when
-// the hub has published nothing yet), and the messages still in the
-// history follow. Envelopes never have a "type" member; gap notices always
-// do.
+// notice: reason is "unknown epoch", "malformed id", "future id" or
+// "history exceeded"; id is the ID to resume from after the notice
+// ("epoch-0" when the hub has published nothing yet), and the messages
+// still in the history follow.
 //
 // Connections have no queue of their own for published messages: each
 // reads its topics' shared history from its own position. One that falls
@@ -66,6 +89,15 @@
 // [ClientScript] serves client.js, a small browser client that speaks this
 // protocol: it reconnects with a jittered backoff, resumes with lastEventId
 // and reports gaps.
+//
+// # Clients
+//
+// [Dial] opens a connection from Go with x/net's client handshake and
+// returns a [Conn] of the client role: the same message layer, with the
+// frames it sends masked and masked frames from the server refused.
+// [Subscribe] follows topics of a Hub as client.js does: it speaks
+// realtime.v1, reconnects with a jittered backoff, resumes from the last
+// ID and returns gap notices as [Message]s of KindGap.
 //
 // # Security
 //

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/realtime-go/realtime/ws"
 	"golang.org/x/net/websocket"
@@ -65,8 +66,8 @@ func ExampleHub() {
 		fmt.Println(msg)
 	}
 	// Output:
-	// {"id":"demo-1","topic":"news","data":"hello"}
-	// {"id":"demo-2","topic":"news","data":{"price":12.5}}
+	// {"type":"message","id":"demo-1","topic":"news","data":"hello"}
+	// {"type":"message","id":"demo-2","topic":"news","data":{"price":12.5}}
 }
 
 // A client that reconnects with the last ID it saw gets what it missed.
@@ -91,8 +92,8 @@ func ExampleHub_resume() {
 		fmt.Println(msg)
 	}
 	// Output:
-	// {"id":"demo-2","topic":"news","data":"two"}
-	// {"id":"demo-3","topic":"news","data":"three"}
+	// {"type":"message","id":"demo-2","topic":"news","data":"two"}
+	// {"type":"message","id":"demo-3","topic":"news","data":"three"}
 }
 
 func ExampleCloseStatus() {
@@ -106,4 +107,63 @@ func ExampleCloseStatus() {
 		fmt.Println("failed:", err)
 	}
 	// Output: closed normally
+}
+
+// A Go program follows a Hub's topics with Subscribe: it resumes after
+// the last message it got whenever it has to reconnect.
+func ExampleSubscribe() {
+	hub := ws.NewHub(ws.HubOptions{Epoch: "demo"})
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+
+	ctx := context.Background()
+	sub, err := ws.Subscribe(ctx, srv.URL, &ws.SubscribeOptions{Topics: []string{"news"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sub.Close()
+	hub.Publish("news", ws.MessageText, []byte("hello"))
+	hub.PublishJSON("news", map[string]any{"price": 12.5})
+	for range 2 {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(m.Kind, m.ID, m.Topic, string(m.Data))
+	}
+	// Output:
+	// message demo-1 news "hello"
+	// message demo-2 news {"price":12.5}
+}
+
+// Dial opens a connection from Go; Read takes a context.
+func ExampleDial() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if _, msg, err := c.Read(context.Background()); err == nil {
+			c.Send(ws.MessageText, append([]byte("you said: "), msg...))
+		}
+		c.Read(context.Background()) // until the client closes
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ws.Dial(ctx, srv.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Send(ws.MessageText, []byte("hi"))
+	_, reply, err := c.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(reply))
+	c.Close(ws.StatusNormalClosure, "bye")
+	// Output: you said: hi
 }

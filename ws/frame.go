@@ -1,8 +1,11 @@
 package ws
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"io"
+	"net"
 )
 
 // Opcodes of RFC 6455, section 5.2.
@@ -92,4 +95,89 @@ func closeFrame(code StatusCode, reason string) []byte {
 	binary.BigEndian.PutUint16(p, uint16(code))
 	p = append(p, reason...)
 	return appendFrame(make([]byte, 0, 2+len(p)), opClose, p)
+}
+
+// maskReason is why a frame is refused when its mask bit is wrong for the
+// side reading it: a server reads masked frames only, a client unmasked
+// ones (RFC 6455, section 5.1).
+func maskReason(client bool) string {
+	if client {
+		return "server frame masked"
+	}
+	return "client frame not masked"
+}
+
+// maxMaskBuf is the largest output buffer a maskingConn keeps between
+// writes.
+const maxMaskBuf = 64 << 10
+
+// maskingConn is the connection of a client Conn: the writer encodes
+// frames as a server does, unmasked, and maskingConn masks them on their
+// way out, as a client must (RFC 6455, section 5.3). It follows the frames
+// in the byte stream, so each write may hold any part of any frame; it
+// sets the mask bit of each header and inserts a fresh random key after
+// it. Writes are never concurrent: one writer runs at a time.
+type maskingConn struct {
+	net.Conn
+	hdr  [10]byte // the header being gathered
+	nhdr int
+	need int   // the header's length once known from its second byte
+	left int64 // payload bytes of the current frame still to come
+	key  [4]byte
+	pos  int // offset in the payload, for the key
+	out  []byte
+}
+
+// Write masks the frames in p and writes them.
+func (m *maskingConn) Write(p []byte) (int, error) {
+	out := m.out[:0]
+	for i := 0; i < len(p); {
+		if m.left > 0 {
+			n := int(min(int64(len(p)-i), m.left))
+			for _, b := range p[i : i+n] {
+				out = append(out, b^m.key[m.pos&3])
+				m.pos++
+			}
+			i += n
+			m.left -= int64(n)
+			continue
+		}
+		m.hdr[m.nhdr] = p[i]
+		m.nhdr++
+		i++
+		if m.nhdr == 2 {
+			switch m.hdr[1] & 0x7f {
+			case 126:
+				m.need = 4
+			case 127:
+				m.need = 10
+			default:
+				m.need = 2
+			}
+		}
+		if m.nhdr == m.need {
+			h := parseHeader(m.hdr[:m.nhdr])
+			m.hdr[1] |= 0x80
+			out = append(out, m.hdr[:m.nhdr]...)
+			rand.Read(m.key[:])
+			out = append(out, m.key[:]...)
+			m.left, m.pos, m.nhdr, m.need = h.length, 0, 0, 0
+		}
+	}
+	if cap(out) <= maxMaskBuf {
+		m.out = out[:0]
+	}
+	if _, err := m.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// CloseWrite half-closes the connection when it can, for the closing
+// handshake.
+func (m *maskingConn) CloseWrite() error {
+	if cw, ok := m.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }

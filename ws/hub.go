@@ -83,10 +83,12 @@ type HubOptions struct {
 	// it has not taken.
 	HistoryBytes int
 
-	// HistorySize bounds the messages kept per topic, on top of
-	// HistoryBytes. Zero means no bound in messages. Negative keeps no
-	// history for resumes: a resume after which anything was published is
-	// a gap, and nothing is replayed.
+	// HistorySize bounds how many messages of each topic a resume can
+	// replay: a client that missed more gets a gap, then the last
+	// HistorySize. Zero means no bound in messages: HistoryBytes and
+	// HistoryAge bound the history. Negative keeps no history for resumes:
+	// a resume after which anything was published is a gap, and nothing is
+	// replayed. Live connections are bounded by HistoryBytes only.
 	HistorySize int
 
 	// HistoryAge bounds how long messages are kept for resume. Zero means
@@ -169,6 +171,7 @@ func NewHub(opts HubOptions) *Hub {
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)
 	opts.Conn = opts.Conn.withDefaults()
+	opts.Conn.Subprotocols = append([]string{Subprotocol}, opts.Conn.Subprotocols...)
 	hb, err := hub.New(hub.Options{
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,

@@ -18,13 +18,20 @@ func (h *Hub) PublishJSON(topic string, v any) (string, error) {
 }
 
 // SendJSON sends v, encoded with encoding/json, as a text message on this
-// connection alone, as Send does.
+// connection alone, as Send does. On a connection that speaks Subprotocol
+// the JSON value is the data of the direct message, not a string holding
+// it.
 func (c *Conn) SendJSON(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("ws: send: %w", err)
 	}
-	return c.Send(MessageText, data)
+	f, err := c.dataFrame(MessageText, data, true)
+	if err != nil {
+		return err
+	}
+	_, err = c.enqueue(f)
+	return err
 }
 
 const hexDigits = "0123456789abcdef"

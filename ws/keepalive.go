@@ -38,7 +38,7 @@ func (c *Conn) keepAliveTick() {
 		next = max(c.opts.PingInterval-c.opts.PongTimeout, 0)
 	} else {
 		c.pingedAt = time.Now().UnixNano()
-		c.queuePing()
+		c.queuePing(nil)
 		next = c.opts.PongTimeout
 	}
 	c.mu.Lock()

@@ -36,8 +36,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		defer stop()
 	}
 	// Wait for the next frame here, low on the stack, so that the stack of
-	// an idle connection's reader stays small enough to shrink.
-	c.br.Peek(1)
+	// an idle connection's reader stays small enough to shrink. A client
+	// reads through x/net's own buffer instead (see Dial).
+	if c.br != nil {
+		c.br.Peek(1)
+	}
 	typ, msg, err := c.readMessage()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -66,8 +69,8 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		switch {
 		case h.rsv != 0:
 			return 0, nil, c.fail(StatusProtocolError, "reserved bits set without an extension")
-		case !h.masked:
-			return 0, nil, c.fail(StatusProtocolError, "client frame not masked")
+		case h.masked == c.client:
+			return 0, nil, c.fail(StatusProtocolError, maskReason(c.client))
 		}
 		switch h.op {
 		case opClose, opPing, opPong:
@@ -85,6 +88,8 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			switch h.op {
 			case opPing:
 				c.queuePong(p)
+			case opPong:
+				c.pings.answered(p)
 			case opClose:
 				return 0, nil, c.handleClose(p)
 			}
@@ -221,7 +226,11 @@ func (c *Conn) finish() {
 	if !ended {
 		// The close frame is out.
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			io.CopyN(io.Discard, c.br, lingerDiscard)
+			var rest io.Reader = c.nc // a client's (see Dial)
+			if c.br != nil {
+				rest = c.br
+			}
+			io.CopyN(io.Discard, rest, lingerDiscard)
 		}
 	}
 	c.shutdown(nil)

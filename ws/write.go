@@ -44,9 +44,11 @@ var (
 // copied. When the frames waiting would exceed AcceptOptions.SendBuffer
 // bytes with this one, Send returns an error wrapping ErrSendBufferFull and
 // queues nothing; a message larger than SendBuffer is queued when nothing
-// else waits. After a close, Send returns an error wrapping ErrClosed.
+// else waits. After a close, Send returns an error wrapping ErrClosed. On a
+// connection that speaks Subprotocol the message is wrapped as a direct
+// message.
 func (c *Conn) Send(typ MessageType, data []byte) error {
-	f, err := dataFrame(typ, data)
+	f, err := c.dataFrame(typ, data, false)
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 // A server that echoes what it reads with Write stops reading while its
 // peer does not read, so the peer's own socket holds back what it sends.
 func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
-	f, err := dataFrame(typ, data)
+	f, err := c.dataFrame(typ, data, false)
 	if err != nil {
 		return err
 	}
@@ -76,8 +78,9 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
 	}
 }
 
-// dataFrame checks a message and returns its frame.
-func dataFrame(typ MessageType, data []byte) ([]byte, error) {
+// dataFrame checks a message and returns its frame (see directFrame;
+// isJSON says that text data is JSON).
+func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, error) {
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
@@ -87,7 +90,7 @@ func dataFrame(typ MessageType, data []byte) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
-	return appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data), nil
+	return c.directFrame(typ, data, isJSON), nil
 }
 
 // enqueue queues frame f unless the send buffer has no room for it; then
@@ -147,20 +150,18 @@ func (c *Conn) queuePong(p []byte) {
 	c.pump.Wake()
 }
 
-// queuePing asks the writer to ping the peer.
-func (c *Conn) queuePing() {
+// queuePing asks the writer to ping the peer with payload p: the
+// keep-alive's (empty), or one of Ping's, each of which waits for its pong.
+func (c *Conn) queuePing(p []byte) {
 	c.mu.Lock()
 	if c.closeFrame != nil || c.ended {
 		c.mu.Unlock()
 		return
 	}
-	c.ping = true
+	c.ping = appendFrame(c.ping, opPing, p)
 	c.mu.Unlock()
 	c.pump.Wake()
 }
-
-// pingFrame is a ping with no payload.
-var pingFrame = appendFrame(nil, opPing, nil)
 
 // slowError returns the close of a slow consumer, and the connection's
 // error for it, which wraps both the close and ErrSlowConsumer.
@@ -188,9 +189,13 @@ func (c *Conn) round() {
 }
 
 // flush writes everything waiting in one batch: control frames, queued
-// frames, a gap notice and the hub's messages, then the close frame. It
-// reports whether the hub had messages, so that the writer asks again.
+// frames, a gap notice and the hub's messages, then the close frame. While
+// a Hub connection's resume is being replayed, the gap notice and the
+// replay go first and queued frames wait for the replay's end, so that a
+// client sees what it missed before anything sent since. It reports
+// whether the hub had messages, so that the writer asks again.
 func (c *Conn) flush() (more bool) {
+	replaying := c.sub != nil && c.sub.Replaying()
 	c.mu.Lock()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
@@ -202,13 +207,16 @@ func (c *Conn) flush() (more bool) {
 		parts = append(parts, c.pong)
 		c.pong = nil
 	}
-	if c.ping {
-		parts = append(parts, pingFrame)
-		c.ping = false
+	if c.ping != nil {
+		parts = append(parts, c.ping)
+		c.ping = nil
 	}
-	q, queued := c.queue, c.queued
-	c.queue, c.spare = c.spare, nil
-	parts = append(parts, q...)
+	var q [][]byte
+	var queued int
+	if !replaying {
+		parts, q, queued = c.takeQueueLocked(parts)
+	}
+	tookQueue := !replaying
 	cf := c.closeFrame
 	drop := c.dropData
 	msgs := c.msgs
@@ -226,10 +234,20 @@ func (c *Conn) flush() (more bool) {
 	for _, m := range msgs {
 		parts = append(parts, m.Data)
 	}
-	if cf != nil {
-		parts = append(parts, cf)
+	if replaying && !c.sub.Replaying() {
+		c.mu.Lock()
+		parts, q, queued = c.takeQueueLocked(parts)
+		c.mu.Unlock()
+		tookQueue = true
 	}
-	more = len(msgs) > 0 || gap != nil
+	switch {
+	case cf == nil:
+	case tookQueue || drop:
+		parts = append(parts, cf)
+	default:
+		cf, more = nil, true // after the rest of the replay and the queue
+	}
+	more = more || len(msgs) > 0 || gap != nil
 	var err error
 	if len(parts) > 0 {
 		err = c.writeParts(parts)
@@ -257,6 +275,15 @@ func (c *Conn) flush() (more bool) {
 		return false
 	}
 	return more
+}
+
+// takeQueueLocked appends the queued frames to parts and hands them over
+// to the writer: it returns the queue's storage and its bytes, for keep.
+// c.mu is held.
+func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
+	q, queued := c.queue, c.queued
+	c.queue, c.spare = c.spare, nil
+	return append(parts, q...), q, queued
 }
 
 // writeParts writes parts in one batch under the write deadline: with one

@@ -86,11 +86,13 @@ type Options struct {
 	// that falls this far behind misses messages and gets a Gap.
 	HistoryBytes int
 
-	// HistorySize bounds the messages of each topic's log, on top of
-	// HistoryBytes. Zero means no bound in messages. A negative value keeps
-	// no history for resumes: a resume after which anything was published
-	// is a gap, and nothing is replayed; live subscribers still read the
-	// log, bounded by HistoryBytes.
+	// HistorySize bounds how many messages of each topic a resume can
+	// replay: one that missed more gets a gap, then the last HistorySize.
+	// Zero means no bound in messages. A negative value keeps no history
+	// for resumes: a resume after which anything was published is a gap,
+	// and nothing is replayed. Live subscribers are bounded by
+	// HistoryBytes only, so a burst of many small messages costs none of
+	// them a gap.
 	HistorySize int
 
 	// HistoryAge bounds how long a message is kept. Zero means
@@ -115,7 +117,7 @@ type Options struct {
 // limits are the bounds of every topic's log.
 type limits struct {
 	bytes     int
-	count     int // 0: none
+	count     int // messages a resume may replay; 0: no bound
 	age       time.Duration
 	noHistory bool
 }
@@ -341,56 +343,66 @@ func (h *Hub) Subscribe(topics []string, lastID string) (*Subscriber, error) {
 		return nil, ErrTooManySubscribers
 	}
 	s := &Subscriber{hub: h, epoch: h.epoch, cursor: h.seq}
+	floors := make([]uint64, len(names))
 	if lastID != "" {
-		s.cursor, s.gap = h.resumePoint(names, lastID)
+		s.cursor, s.gap = h.resumePoint(names, lastID, floors)
 		s.replayTo = h.seq
 		if s.gap != nil {
 			h.gaps.Add(1)
 		}
 	}
-	for _, name := range names {
-		h.follow(s, name, s.cursor)
+	for i, name := range names {
+		h.follow(s, name, max(s.cursor, floors[i]))
 	}
 	h.all[s] = struct{}{}
 	return s, nil
 }
 
 // resumePoint returns the Seq after which a subscriber resuming from
-// lastID in names starts, and the gap it must be told of first. h.mu is
-// held.
-func (h *Hub) resumePoint(names []string, lastID string) (uint64, *Gap) {
+// lastID in names starts, and the gap it must be told of first. It sets
+// floors[i] to the Seq after which topic names[i] may be replayed, when
+// HistorySize keeps a resume from going further back. h.mu is held.
+func (h *Hub) resumePoint(names []string, lastID string, floors []uint64) (uint64, *Gap) {
+	var reason string
 	epoch, after, ok := ParseID(lastID)
-	gap := func(reason string) *Gap { return &Gap{LastID: lastID, Reason: reason} }
 	switch {
 	case !ok:
-		return 0, gap(GapMalformed)
+		reason, after = GapMalformed, 0
 	case epoch != h.epoch:
-		return 0, gap(GapUnknownEpoch)
+		reason, after = GapUnknownEpoch, 0
 	case after > h.seq:
-		return h.seq, gap(GapFuture)
+		return h.seq, &Gap{LastID: lastID, Reason: GapFuture}
 	case after == h.seq:
 		return after, nil
 	case h.limits.noHistory:
-		return h.seq, gap(GapExceeded)
+		return h.seq, &Gap{LastID: lastID, Reason: GapExceeded}
 	}
 	now := time.Now()
-	for _, name := range names {
+	for i, name := range names {
 		t := h.topics[name]
 		if t == nil {
-			if h.forgotten > after {
-				return after, gap(GapExceeded)
+			if h.forgotten > after && reason == "" {
+				reason = GapExceeded
 			}
 			continue
 		}
 		t.mu.Lock()
 		t.trim(&h.limits, now)
 		lost := t.evicted > after
+		if n := t.log.len(); h.limits.count > 0 && n > h.limits.count {
+			if edge := t.log.at(n - h.limits.count - 1).Seq; edge > after {
+				floors[i], lost = edge, true
+			}
+		}
 		t.mu.Unlock()
-		if lost {
-			return after, gap(GapExceeded)
+		if lost && reason == "" {
+			reason = GapExceeded
 		}
 	}
-	return after, nil
+	if reason == "" {
+		return after, nil
+	}
+	return after, &Gap{LastID: lastID, Reason: reason}
 }
 
 func (h *Hub) checkTopics(topics []string) ([]string, error) {

@@ -156,6 +156,15 @@ func (s *Subscriber) wait() bool {
 	return true
 }
 
+// Replaying reports whether the subscriber resumed and Take has not yet
+// returned everything published before it subscribed, or the gap that
+// comes first.
+func (s *Subscriber) Replaying() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err == nil && (s.gap != nil || s.cursor < s.replayTo)
+}
+
 // Topics returns the topics s follows, sorted.
 func (s *Subscriber) Topics() []string {
 	s.mu.Lock()

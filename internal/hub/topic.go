@@ -61,13 +61,14 @@ func (t *topic) recycle(list []*Subscriber) {
 // maxSpareWaiting is the largest waiting list whose storage a topic keeps.
 const maxSpareWaiting = 1 << 14
 
-// trim evicts the oldest messages while the log is over its byte or count
-// bound or its oldest message is older than the age bound. t.mu is held.
+// trim evicts the oldest messages while the log is over its byte bound or
+// its oldest message is older than the age bound. (The bound in messages
+// limits resumes only: see Hub.resumePoint.) t.mu is held.
 func (t *topic) trim(l *limits, now time.Time) {
 	cutoff := now.Add(-l.age)
 	for t.log.len() > 0 {
 		m := t.log.at(0)
-		if t.bytes <= l.bytes && (l.count <= 0 || t.log.len() <= l.count) && !m.Time.Before(cutoff) {
+		if t.bytes <= l.bytes && !m.Time.Before(cutoff) {
 			break
 		}
 		t.log.pop()

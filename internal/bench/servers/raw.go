@@ -262,7 +262,7 @@ func appendEvent(dst []byte, ws bool, topic string, seq uint64, msg []byte) []by
 		return append(dst, "\n\n"...)
 	}
 	b := make([]byte, 0, len(msg)+eventOverhead)
-	b = append(b, `{"id":"`...)
+	b = append(b, `{"type":"message","id":"`...)
 	b = append(b, rawEpoch...)
 	b = append(b, '-')
 	b = appendUint(b, seq)

@@ -181,7 +181,7 @@ func TestHub(t *testing.T) {
 	c := dial(t, ctx, url+"?topic=a")
 	h.Publish("a", ws.MessageText, []byte("one"))
 	h.Publish("a", ws.MessageText, []byte("two"))
-	for _, want := range []string{`{"id":"ep-1","topic":"a","data":"one"}`, `{"id":"ep-2","topic":"a","data":"two"}`} {
+	for _, want := range []string{`{"type":"message","id":"ep-1","topic":"a","data":"one"}`, `{"type":"message","id":"ep-2","topic":"a","data":"two"}`} {
 		if _, got, err := c.Read(ctx); err != nil || string(got) != want {
 			t.Fatalf("got %s (%v), want %s", got, err, want)
 		}
