@@ -26,7 +26,9 @@ const (
 	// DefaultReadLimit is the largest message a peer may send, in bytes,
 	// counting every fragment. A larger one closes the connection with
 	// StatusMessageTooBig as soon as a frame header announces it, without
-	// reading its payload.
+	// reading its payload. A message's buffer grows with the bytes that
+	// arrive, not with what its frame headers announce: a peer that sends a
+	// header and holds costs no more than one that sent nothing.
 	DefaultReadLimit = 1 << 20
 
 	// DefaultWriteTimeout bounds each write to the peer. A peer whose

@@ -11,6 +11,13 @@ import (
 	"unicode/utf8"
 )
 
+// readGrowStep is the room a message gets for the first payload bytes
+// that arrive. From there its buffer at most doubles each time it fills,
+// never past what the frame being read still announces, so that memory
+// follows the bytes received: a frame header alone reserves nothing, and a
+// message takes at most about twice its received bytes plus readGrowStep.
+const readGrowStep = 512
+
 // lingerDiscard is the most the closing handshake reads and discards while
 // it waits for the peer to close.
 const lingerDiscard = 64 << 10
@@ -104,19 +111,22 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		if limit := c.readLimit.Load(); h.length > limit-int64(len(msg)) {
 			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
 		}
-		start, end := len(msg), len(msg)+int(h.length)
-		msg = slices.Grow(msg, int(h.length))[:end]
-		for pos := start; pos < end; {
-			n, err := f.Read(msg[pos:end])
-			pos += n
+		for remaining := h.length; remaining > 0; {
+			if len(msg) == cap(msg) {
+				msg = c.growForPayload(msg, remaining)
+			}
+			pos := len(msg)
+			n, err := f.Read(msg[pos:min(cap(msg), pos+int(remaining))])
+			msg = msg[:pos+n]
+			remaining -= int64(n)
 			if typ == MessageText && n > 0 {
-				k, ok := utf8Prefix(msg[checked:pos])
+				k, ok := utf8Prefix(msg[checked:])
 				if !ok {
 					return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
 				}
 				checked += k
 			}
-			if err != nil && pos < end {
+			if err != nil && remaining > 0 {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
@@ -135,6 +145,16 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		}
 		return typ, msg, nil
 	}
+}
+
+// growForPayload returns msg with room for more of a payload of which
+// remaining bytes are still to come. It waits for the first of them before
+// it allocates, so that a peer that announces a frame and sends nothing
+// costs no memory.
+func (c *Conn) growForPayload(msg []byte, remaining int64) []byte {
+	c.br.Peek(1) // an error comes back from the read that follows
+	step := int64(max(cap(msg), readGrowStep))
+	return slices.Grow(msg, int(min(step, remaining)))
 }
 
 // nextFrame reads the next frame header with x/net/websocket's reader.
