@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/origin"
 )
 
 // Defaults for [BrokerOptions]. Each applies when its option is zero.
@@ -81,6 +82,16 @@ type BrokerOptions struct {
 	// credentials, say), return a *StatusError; any other error answers
 	// 400 Bad Request with the error's text as the body.
 	Topics func(r *http.Request) ([]string, error)
+
+	// AllowedHosts lists the host names the Broker answers to, as
+	// ws.AcceptOptions.AllowedHosts does: patterns matched with path.Match
+	// against the Host header (with port when it has one); a request for
+	// another host gets 403 Forbidden, so that a page whose host name was
+	// made to resolve to this server (DNS rebinding) cannot read its
+	// streams. When it is empty, a request that arrived on a loopback
+	// address is accepted only for localhost, *.localhost, 127.0.0.0/8 and
+	// [::1]; other requests for any host.
+	AllowedHosts []string
 
 	// Heartbeat is how long a stream may stay silent before a comment is
 	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.
@@ -394,6 +405,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.rejected.Add(1)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := origin.CheckHost(r, b.opts.AllowedHosts); err != nil {
+		b.rejected.Add(1)
+		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	topics, err := b.topics(r)
