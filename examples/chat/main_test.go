@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -486,6 +488,34 @@ func TestSince(t *testing.T) {
 	} {
 		if got := since("ep", tc.last, tc.n); got != tc.want {
 			t.Errorf("since(%q, %q, %d) = %q, want %q", "ep", tc.last, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestDefaultAddr checks the server listens on this machine only unless
+// told otherwise, on its own port, and names the URL to open.
+func TestDefaultAddr(t *testing.T) {
+	host, port, err := net.SplitHostPort(defaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !origin.IsLoopbackHost(host) || port != "8081" {
+		t.Errorf("default address %q, want a loopback name and port 8081", defaultAddr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	for addr, want := range map[string]string{
+		":0":          "localhost:" + p,
+		"0.0.0.0:0":   "localhost:" + p,
+		"127.0.0.1:0": "127.0.0.1:" + p,
+		"[::1]:0":     "[::1]:" + p,
+	} {
+		if got := listenURL("http", addr, ln); got != "http://"+want {
+			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -164,4 +165,32 @@ func liveHeap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestDefaultAddr checks the server listens on this machine only unless
+// told otherwise, on its own port, and names the URL to open.
+func TestDefaultAddr(t *testing.T) {
+	host, port, err := net.SplitHostPort(defaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !origin.IsLoopbackHost(host) || port != "8082" {
+		t.Errorf("default address %q, want a loopback name and port 8082", defaultAddr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	for addr, want := range map[string]string{
+		":0":          "localhost:" + p,
+		"0.0.0.0:0":   "localhost:" + p,
+		"127.0.0.1:0": "127.0.0.1:" + p,
+		"[::1]:0":     "[::1]:" + p,
+	} {
+		if got := listenURL("http", addr, ln); got != "http://"+want {
+			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
+		}
+	}
 }
