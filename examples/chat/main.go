@@ -49,9 +49,7 @@ func main() {
 func run(addr, state string) error {
 	c := newChat()
 	if state != "" {
-		if err := loadState(state, c); err != nil {
-			return err
-		}
+		loadState(state, c)
 	}
 	srv := &http.Server{
 		Handler:           newHandler(c),

@@ -44,7 +44,13 @@ func newChat() *chat {
 		conns: make(map[*ws.Conn]*member),
 		rooms: make(map[string]map[string]int),
 	}
-	c.hub = ws.NewHub(ws.HubOptions{
+	c.hub, c.feed = newHub(c), newFeed()
+	return c
+}
+
+// newHub returns the WebSocket hub of c.
+func newHub(c *chat) *ws.Hub {
+	return ws.NewHub(ws.HubOptions{
 		Conn:             ws.AcceptOptions{ReadLimit: MaxFrameBytes},
 		Topics:           c.topics,
 		OnConnect:        c.connect,
@@ -52,8 +58,11 @@ func newChat() *chat {
 		OnClose:          c.closed,
 		MaxTopicsPerConn: 2*MaxRoomsPerConn + 1,
 	})
-	c.feed = sse.NewBroker(sse.BrokerOptions{Topics: feedTopics})
-	return c
+}
+
+// newFeed returns the SSE broker of the read-only feed.
+func newFeed() *sse.Broker {
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics})
 }
 
 // parseJoin reads the nickname and rooms of a /ws request:
