@@ -31,6 +31,7 @@ var (
 
 // pageConfig is what a page learns from the server when it loads.
 type pageConfig struct {
+	Session         string   `json:"session,omitempty"` // a new session token, for a tab that has none
 	Rooms           []string `json:"rooms"`
 	Since           string   `json:"since"` // ID to resume from for the backlog
 	MaxNickLength   int      `json:"maxNickLength"`
@@ -55,7 +56,9 @@ func newHandler(c *chat) http.Handler {
 		c.mu.Lock()
 		last := c.lastWS
 		c.mu.Unlock()
-		render(w, chatPage, c.config(since(c.hub.Epoch(), last, backlog)))
+		cfg := c.config(since(c.hub.Epoch(), last, backlog))
+		cfg.Session = newSessionToken()
+		render(w, chatPage, cfg)
 	})
 	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()

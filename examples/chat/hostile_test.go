@@ -1,0 +1,225 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
+)
+
+// frames reads what the server sends c until it closes the connection or
+// waitTimeout passes, and returns it.
+func (c *client) frames() []frame {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	var out []frame
+	for {
+		var f frame
+		if err := websocket.JSON.Receive(c.conn, &f); err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.t.Fatalf("the server did not close the connection: %v", err)
+			}
+			return out
+		}
+		out = append(out, f)
+	}
+}
+
+// TestDMsStayPrivate: a page that connects with someone else's nickname and
+// asks to resume from the start of the history gets neither the nickname
+// nor their direct messages; one that uses its own nickname gets none of
+// the others' direct messages either.
+func TestDMsStayPrivate(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	ann := dial(t, srv, "nick=ann")
+	bob := dial(t, srv, "nick=bob")
+	bob.send(command{Type: "dm", To: "ann", Text: "my password is hunter2"})
+	ann.waitMessage("my password is hunter2")
+	bob.waitMessage("my password is hunter2") // the sender's copy
+	start := c.hub.Epoch() + "-0"
+
+	check := func(name string, frames []frame) {
+		t.Helper()
+		for _, f := range frames {
+			if f.Data != nil && f.Data.Type == "dm" {
+				t.Errorf("%s got a direct message of others: %+v %+v", name, f, *f.Data)
+			}
+			if f.Type == "welcome" && f.Nick == "ann" {
+				t.Errorf("%s was welcomed as ann", name)
+			}
+		}
+	}
+	// While ann is connected, and after she left.
+	mallory := dial(t, srv, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start)
+	check("a page claiming ann's nickname", mallory.frames())
+	ann.conn.Close()
+	mallory = dial(t, srv, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start)
+	check("a page claiming ann's nickname after she left", mallory.frames())
+
+	// Under her own name, mallory gets the history of her own inbox only.
+	mallory = dial(t, srv, "nick=mallory&lastEventId="+start)
+	mallory.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	mallory.send(command{Type: "dm", To: "mallory", Text: "note to self"})
+	var seen []frame
+	for f := mallory.next(); f.Data == nil || f.Data.Text != "note to self"; f = mallory.next() {
+		seen = append(seen, f)
+	}
+	check("mallory", seen)
+
+	// ann comes back in her own tab: her direct messages are there.
+	ann = dial(t, srv, "nick=ann&lastEventId="+start)
+	ann.waitMessage("my password is hunter2")
+}
+
+// TestRateLimitAcrossReconnects: a client that reconnects after each burst,
+// with the same session or a new one each time, cannot send faster than
+// the stated rates. Every message sent is answered (published back to the
+// room, which the sender is in, or refused with an error), so the test
+// counts exactly what went through.
+func TestRateLimitAcrossReconnects(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		newSession  bool
+		rate, burst float64
+	}{
+		{"same session", false, MessagesPerSecond, MessageBurst},
+		{"new session each time", true, AddrMessagesPerSecond, AddrMessageBurst},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			srv := startChat(t, newChat())
+			const rounds = 30
+			published := 0
+			start := time.Now()
+			for i := range rounds {
+				q := "nick=spam&room=general"
+				if tc.newSession {
+					q = "nick=spam" + strconv.Itoa(i) + "&room=general"
+				}
+				published += burst(t, srv, q, MessageBurst)
+			}
+			elapsed := time.Since(start)
+			limit := int(tc.burst + tc.rate*elapsed.Seconds())
+			t.Logf("%d rounds of %d messages in %v: %d went through (limit %d)", rounds, MessageBurst, elapsed, published, limit)
+			if published > limit {
+				t.Errorf("%d messages went through in %v: over the stated %v/s with bursts of %v (%d)",
+					published, elapsed, tc.rate, tc.burst, limit)
+			}
+		})
+	}
+}
+
+// burst connects with the query, sends n room messages, waits for the
+// answer to each, closes, and returns how many were published. A
+// connection the server closes at once (too many from this address)
+// publishes nothing.
+func burst(t *testing.T, srv *httptest.Server, query string, n int) int {
+	t.Helper()
+	c := dial(t, srv, query)
+	defer c.conn.Close()
+	for i := range n {
+		c.send(command{Type: "say", Room: "general", Text: "spam " + strconv.Itoa(i)})
+	}
+	published := 0
+	c.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	for answered := 0; answered < n; {
+		var f frame
+		if err := websocket.JSON.Receive(c.conn, &f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return published // closed: the rest was not read
+			}
+			t.Fatalf("receive: %v", err)
+		}
+		switch {
+		case f.Type == "error":
+			answered++
+		case f.Data != nil && f.Data.Type == "message" && f.Data.Text[:5] == "spam ":
+			answered++
+			published++
+		}
+	}
+	return published
+}
+
+// TestRoomsBounded: once MaxRooms rooms are in use, joining or connecting
+// to a new room is refused with a clear answer, and existing rooms work.
+func TestRoomsBounded(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	ann := dial(t, srv, "nick=ann&room=general")
+	ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	// Fill the table as MaxRooms rooms used just now would.
+	c.mu.Lock()
+	for i := len(c.known); len(c.known) < MaxRooms; i++ {
+		c.useRoomLocked("room-"+strconv.Itoa(i), time.Now())
+	}
+	c.mu.Unlock()
+	ann.send(command{Type: "join", Room: "one-more"})
+	if f := ann.waitError(codeRoomsFull); f.Code != codeRoomsFull {
+		t.Errorf("joining room %d: %+v", MaxRooms+1, f)
+	}
+	if _, err := websocket.Dial("ws"+srv.URL[len("http"):]+"/ws?nick=bob&room=another&session="+sessionOf(t, "bob"), "", srv.URL); err == nil {
+		t.Errorf("connecting to room %d: accepted", MaxRooms+1)
+	}
+	ann.send(command{Type: "say", Room: "general", Text: "still fine"})
+	ann.waitMessage("still fine")
+
+	// Rooms nobody is in make room once their history is gone.
+	c.mu.Lock()
+	for r := range c.known {
+		if r != "general" {
+			c.known[r] = time.Now().Add(-roomForget - time.Second)
+		}
+	}
+	c.mu.Unlock()
+	ann.send(command{Type: "join", Room: "one-more"})
+	ann.waitFor("joined notice", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "notice" && f.Data.Room == "one-more"
+	})
+}
+
+// TestSessionsBounded: the server remembers at most MaxSessions sessions;
+// past it, a new page's connection is closed with 1013 while every
+// session has a connection, and otherwise the one unused longest is
+// forgotten, with its nickname.
+func TestSessionsBounded(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	c.mu.Lock()
+	var oldest *session
+	for i := 0; len(c.sessions) < MaxSessions; i++ {
+		s := c.sessionLocked(inboxTopic(newSessionToken()), time.Now())
+		s.conns = 1
+		if oldest == nil {
+			oldest, s.nick = s, "old"
+			c.nicks["old"] = s
+		}
+	}
+	c.mu.Unlock()
+	if f := dial(t, srv, "nick=ann").frames(); len(f) != 0 {
+		t.Errorf("a new session past MaxSessions got %+v", f)
+	}
+	c.mu.Lock()
+	oldest.conns = 0
+	c.mu.Unlock()
+	ann := dial(t, srv, "nick=old")
+	if f := ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "old" {
+		t.Errorf("welcome %+v", f)
+	}
+	c.mu.Lock()
+	n := len(c.sessions)
+	c.mu.Unlock()
+	if n != MaxSessions {
+		t.Errorf("%d sessions, want %d", n, MaxSessions)
+	}
+}
