@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
@@ -172,6 +173,22 @@ func TestRoomsBounded(t *testing.T) {
 	}
 	ann.send(command{Type: "say", Room: "general", Text: "still fine"})
 	ann.waitMessage("still fine")
+
+	// A request that is not a WebSocket handshake takes no room.
+	c.mu.Lock()
+	delete(c.known, "room-0")
+	c.mu.Unlock()
+	resp, err := http.Get(srv.URL + "/ws?nick=eve&room=squat&session=" + sessionOf(t, "eve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c.mu.Lock()
+	_, squat := c.known["squat"]
+	c.mu.Unlock()
+	if squat {
+		t.Error("a request refused before the upgrade took a room")
+	}
 
 	// Rooms nobody is in make room once their history is gone.
 	c.mu.Lock()

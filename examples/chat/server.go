@@ -108,14 +108,14 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	if err != nil {
 		return nil, &ws.StatusError{Code: http.StatusBadRequest, Reason: err.Error()}
 	}
+	// Only check here: the request may still fail. The rooms are taken
+	// once the connection is accepted, and paid for.
 	c.mu.Lock()
-	for _, room := range rooms {
-		if !c.useRoomLocked(room, time.Now()) {
-			c.mu.Unlock()
-			return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Reason: errRoomsFull.Error()}
-		}
-	}
+	ok := c.roomsAvailableLocked(rooms, time.Now())
 	c.mu.Unlock()
+	if !ok {
+		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Reason: errRoomsFull.Error()}
+	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {
 		topics = append(topics, roomTopic(room), liveTopic(room))
@@ -159,6 +159,14 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		c.mu.Unlock()
 		go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
 		return
+	}
+	if !c.roomsAvailableLocked(rooms, now) {
+		c.mu.Unlock()
+		go conn.Close(ws.StatusTryAgainLater, errRoomsFull.Error())
+		return
+	}
+	for _, room := range rooms {
+		c.useRoomLocked(room, now)
 	}
 	if sess.nick != nick && c.nicks[sess.nick] == sess {
 		delete(c.nicks, sess.nick) // the session took another nickname
@@ -264,16 +272,38 @@ func (c *chat) addrAllowLocked(addr string, now time.Time) bool {
 	return a.limit.allow(now, AddrMessagesPerSecond, AddrMessageBurst)
 }
 
+// roomsAvailableLocked reports whether rooms can all be used now without
+// going past MaxRooms. c.mu is held.
+func (c *chat) roomsAvailableLocked(rooms []string, now time.Time) bool {
+	unknown := 0
+	for _, room := range rooms {
+		if _, ok := c.known[room]; !ok {
+			unknown++
+		}
+	}
+	if unknown == 0 || len(c.known)+unknown <= MaxRooms {
+		return true
+	}
+	c.forgetRoomsLocked(now)
+	return len(c.known)+unknown <= MaxRooms
+}
+
+// forgetRoomsLocked forgets the rooms nobody is in that were unused for
+// roomForget. c.mu is held.
+func (c *chat) forgetRoomsLocked(now time.Time) {
+	for r, last := range c.known {
+		if len(c.rooms[r]) == 0 && now.Sub(last) > roomForget {
+			delete(c.known, r)
+		}
+	}
+}
+
 // useRoomLocked records that room is used now, and reports whether it may
 // be: it is in use already, or fewer than MaxRooms are. Rooms nobody is in
 // and unused for roomForget are forgotten to make room. c.mu is held.
 func (c *chat) useRoomLocked(room string, now time.Time) bool {
 	if _, ok := c.known[room]; !ok && len(c.known) >= MaxRooms {
-		for r, last := range c.known {
-			if len(c.rooms[r]) == 0 && now.Sub(last) > roomForget {
-				delete(c.known, r)
-			}
-		}
+		c.forgetRoomsLocked(now)
 		if len(c.known) >= MaxRooms {
 			return false
 		}
