@@ -64,9 +64,10 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		msg     []byte
 		inMsg   bool
 		checked int // msg[:checked] is valid UTF-8
+		f       payload
 	)
 	for {
-		f, h, err := c.nextFrame()
+		h, err := c.nextFrame(&f)
 		if err != nil {
 			return 0, nil, c.readFailed(err)
 		}
@@ -86,7 +87,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			}
 			var buf [maxControlPayload]byte
 			p := buf[:h.length]
-			if _, err := io.ReadFull(f, p); err != nil {
+			if err := f.readFull(p); err != nil {
 				return 0, nil, c.readFailed(err)
 			}
 			switch h.op {
@@ -116,7 +117,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 				msg = c.growForPayload(msg, remaining)
 			}
 			pos := len(msg)
-			n, err := f.Read(msg[pos:min(cap(msg), pos+int(remaining))])
+			n, err := f.read(msg[pos:min(cap(msg), pos+int(remaining))])
 			msg = msg[:pos+n]
 			remaining -= int64(n)
 			if typ == MessageText && n > 0 {
@@ -157,22 +158,39 @@ func (c *Conn) growForPayload(msg []byte, remaining int64) []byte {
 	return slices.Grow(msg, int(min(step, remaining)))
 }
 
-// nextFrame reads the next frame header with x/net/websocket's reader.
-func (c *Conn) nextFrame() (frame, header, error) {
-	f, err := c.next()
-	if err != nil {
-		return nil, header{}, err
+// nextFrame reads the next frame header from the connection and sets f up
+// to read its payload. It reads the header a byte at a time from the
+// buffered reader and allocates nothing, so that a peer sending tiny
+// frames costs the server time in proportion to its bytes, not garbage.
+func (c *Conn) nextFrame(f *payload) (header, error) {
+	b := c.hdr[:2]
+	if _, err := io.ReadFull(c.br, b); err != nil {
+		return header{}, err // io.EOF between frames: the peer closed
 	}
-	hr := f.HeaderReader()
-	if hr == nil {
-		return nil, header{}, io.ErrUnexpectedEOF
+	h := parseHeader(b)
+	n := 2
+	switch b[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
 	}
-	n, _ := io.ReadFull(hr, c.hdr[:])
-	if n < 2 {
-		return nil, header{}, io.ErrUnexpectedEOF
+	if h.masked {
+		n += 4
+	}
+	if _, err := io.ReadFull(c.br, c.hdr[2:n]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return header{}, err
+	}
+	h = parseHeader(c.hdr[:n])
+	*f = payload{br: c.br, left: h.length}
+	if h.masked {
+		copy(f.key[:], c.hdr[n-4:n])
 	}
 	c.lastSeen.Store(time.Now().UnixNano())
-	return f, parseHeader(c.hdr[:n]), nil
+	return h, nil
 }
 
 // handleClose answers the peer's close frame with payload p.
@@ -213,12 +231,13 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 // early when the peer sends more than it should, and the close timer
 // bounds it in time.
 func (c *Conn) awaitClose() error {
+	var f payload
 	for {
-		f, h, err := c.nextFrame()
+		h, err := c.nextFrame(&f)
 		if err != nil || h.length > lingerDiscard {
 			break
 		}
-		if _, err := io.CopyN(io.Discard, f, h.length); err != nil || h.op == opClose {
+		if _, err := c.br.Discard(int(h.length)); err != nil || h.op == opClose {
 			break
 		}
 	}
