@@ -55,8 +55,8 @@ func run(addr, state string, every time.Duration) error {
 	if every <= 0 {
 		return errors.New("-every must be positive")
 	}
-	broker := sse.NewBroker(sse.BrokerOptions{})
 	market := newMarket()
+	broker := sse.NewBroker(brokerOptions(market))
 	if state != "" {
 		if err := loadState(state, market, broker); err != nil {
 			return err

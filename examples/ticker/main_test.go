@@ -330,3 +330,31 @@ func TestDefaultAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownSymbol: a stream for a symbol the market does not have is
+// refused with 400 and the list of symbols, before any stream is opened.
+func TestUnknownSymbol(t *testing.T) {
+	leakcheck.Check(t)
+	m := newMarket()
+	b := sse.NewBroker(brokerOptions(m))
+	tk := startTicker(t, m, b)
+	for _, q := range []string{"topic=NOPE", "topic=ACME&topic=acme", "topic=" + strings.Repeat("X", 300)} {
+		resp, err := http.Get(tk.srv.URL + "/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ACME, GLOBEX") {
+			t.Errorf("/events?%.60s: %s %q", q, resp.Status, body)
+		}
+	}
+	if n := b.Stats().Opened; n != 0 {
+		t.Errorf("%d streams opened", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, body := openStream(t, ctx, tk.srv.URL+"/events?topic=ACME&topic=WAYNE", "")
+	defer body.Close()
+	nextQuote(t, r)
+}
