@@ -240,3 +240,48 @@ func TestSessionsBounded(t *testing.T) {
 		t.Errorf("%d sessions, want %d", n, MaxSessions)
 	}
 }
+
+// TestOneNickPerSession: a session connected as one nickname cannot open a
+// connection as another, which would free the first for someone else while
+// its connection still speaks as it. Once its connections are closed, it
+// may change nickname, and the old one is free.
+func TestOneNickPerSession(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	sess := "&session=" + sessionOf(t, "mallory")
+	welcomed := func(fs []frame) bool {
+		for _, f := range fs {
+			if f.Type == "welcome" {
+				return true
+			}
+		}
+		return false
+	}
+	x := dial(t, srv, "nick=x&room=general"+sess)
+	x.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	if welcomed(dial(t, srv, "nick=y&room=general"+sess).frames()) {
+		t.Error("a connected session was welcomed under a second nickname")
+	}
+	if welcomed(dial(t, srv, "nick=x&room=general").frames()) {
+		t.Error("another session took the nickname of a connected one")
+	}
+	x.conn.Close()
+	for {
+		c.mu.Lock()
+		n := len(c.conns)
+		c.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // no event to wait on: poll
+	}
+	y := dial(t, srv, "nick=y&room=general"+sess)
+	if f := y.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "y" {
+		t.Errorf("welcome %+v", f)
+	}
+	other := dial(t, srv, "nick=x&room=general")
+	if f := other.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "x" {
+		t.Errorf("the freed nickname: welcome %+v", f)
+	}
+}

@@ -64,6 +64,7 @@ var (
 	errRateLimited  = fmt.Errorf("slow down: at most %d messages a second", MessagesPerSecond)
 	errNoSession    = errors.New("no session: load the chat page, which gives one")
 	errNickTaken    = errors.New("this nickname is taken by someone else: pick another")
+	errOtherNick    = errors.New("this session is connected with another nickname: close its other connections first")
 	errUnknownNick  = errors.New("nobody has this nickname here")
 	errRoomsFull    = fmt.Errorf("this server has %d rooms in use: join one of them", MaxRooms)
 	errSessionsFull = errors.New("too many people are connected: try again later")

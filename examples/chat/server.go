@@ -168,8 +168,17 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	for _, room := range rooms {
 		c.useRoomLocked(room, now)
 	}
-	if sess.nick != nick && c.nicks[sess.nick] == sess {
-		delete(c.nicks, sess.nick) // the session took another nickname
+	if sess.nick != "" && sess.nick != nick {
+		if sess.conns > 0 {
+			// Its open connections speak as the old nickname, which would
+			// be free for someone else to take.
+			c.mu.Unlock()
+			go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errOtherNick))
+			return
+		}
+		if c.nicks[sess.nick] == sess {
+			delete(c.nicks, sess.nick) // the session takes another nickname
+		}
 	}
 	sess.nick = nick
 	sess.conns++
