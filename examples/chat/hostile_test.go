@@ -42,6 +42,7 @@ func TestDMsStayPrivate(t *testing.T) {
 	srv := startChat(t, c)
 	ann := dial(t, srv, "nick=ann")
 	bob := dial(t, srv, "nick=bob")
+	ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }) // ann holds her nickname
 	bob.send(command{Type: "dm", To: "ann", Text: "my password is hunter2"})
 	ann.waitMessage("my password is hunter2")
 	bob.waitMessage("my password is hunter2") // the sender's copy

@@ -281,6 +281,8 @@ func TestDirectMessage(t *testing.T) {
 	ann2 := dial(t, srv, "nick=ann") // a second tab
 	bob := dial(t, srv, "nick=bob")
 	eve := dial(t, srv, "nick=eve")
+	// bob holds his nickname once he is welcomed.
+	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
 	ann.send(command{Type: "dm", To: "bob", Text: "psst"})
 	if f := bob.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, "bob")) || f.Data.From != "ann" || f.Data.To != "bob" {
 		t.Errorf("bob got %+v", f)
