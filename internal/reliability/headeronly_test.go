@@ -13,7 +13,8 @@ import (
 	"github.com/realtime-go/realtime/ws"
 )
 
-// headerOnlyConns is how many connections the header-only attacks open.
+// headerOnlyConns is how many connections the header-only attacks open,
+// unless REALTIME_HOSTILE_CONNS says otherwise.
 const headerOnlyConns = 200
 
 // headerOnlyOverhead is what one connection of the header-only attacks may
@@ -29,6 +30,7 @@ const headerOnlyOverhead = 16 << 10
 // per-connection overhead, not by the announced lengths.
 func TestHeaderOnlyFrames(t *testing.T) {
 	const limit = ws.DefaultReadLimit
+	conns := envInt(t, "REALTIME_HOSTILE_CONNS", headerOnlyConns)
 	attacks := []struct {
 		name   string
 		frames func() []byte
@@ -78,10 +80,10 @@ func TestHeaderOnlyFrames(t *testing.T) {
 				leakcheck.CheckWithin(t, waitTimeout)
 				h, stop := s.handler(t)
 				defer stop()
-				growth, sent := headerOnlyAttack(t, h, "/ws?topic=t", a.frames)
-				budget := sent + headerOnlyConns*headerOnlyOverhead
+				growth, sent := headerOnlyAttack(t, h, "/ws?topic=t", conns, a.frames)
+				budget := sent + uint64(conns)*headerOnlyOverhead
 				t.Logf("%d connections sent %d bytes announcing %d each: live heap grew by %d KiB (budget %d KiB)",
-					headerOnlyConns, sent, limit, growth>>10, budget>>10)
+					conns, sent, limit, growth>>10, budget>>10)
 				if growth > budget {
 					t.Errorf("live heap grew by %s for %d bytes received: over the budget of %s",
 						mib(growth), sent, mib(budget))
@@ -91,11 +93,11 @@ func TestHeaderOnlyFrames(t *testing.T) {
 	}
 }
 
-// headerOnlyAttack serves h on 127.0.0.1, opens headerOnlyConns WebSocket
-// connections to target, sends frames() on each and waits until the
+// headerOnlyAttack serves h on 127.0.0.1, opens n WebSocket connections to
+// target, sends frames() on each and waits until the
 // server has read all of it and waits for more. It returns how much the
 // live heap grew from before the frames were sent, and the bytes sent.
-func headerOnlyAttack(t *testing.T, h http.Handler, target string, frames func() []byte) (growth, sent uint64) {
+func headerOnlyAttack(t *testing.T, h http.Handler, target string, n int, frames func() []byte) (growth, sent uint64) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,14 +115,14 @@ func headerOnlyAttack(t *testing.T, h http.Handler, target string, frames func()
 		<-served
 	}()
 
-	conns := make([]*wstest.Conn, 0, headerOnlyConns)
+	conns := make([]*wstest.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	base := make([]int64, 0, headerOnlyConns)
-	for range headerOnlyConns {
+	base := make([]int64, 0, n)
+	for range n {
 		c, resp, err := wstest.Dial("ws://"+l.Addr().String()+target, nil)
 		if c == nil {
 			t.Fatal(err, respStatus(resp))
@@ -143,9 +145,9 @@ func headerOnlyAttack(t *testing.T, h http.Handler, target string, frames func()
 	per := int64(sent) / int64(len(conns))
 	waitForState(t, "the server to read every frame header and wait for the payload", waitTimeout, func() (bool, string) {
 		for i, c := range conns {
-			n, waiting := ln.State(c.LocalAddr())
-			if n != base[i]+per || !waiting {
-				return false, fmt.Sprintf("connection %d: read %d of %d bytes, waiting %v", i, n-base[i], per, waiting)
+			got, waiting := ln.State(c.LocalAddr())
+			if got != base[i]+per || !waiting {
+				return false, fmt.Sprintf("connection %d: read %d of %d bytes, waiting %v", i, got-base[i], per, waiting)
 			}
 		}
 		return true, ""
