@@ -11,8 +11,9 @@ import (
 
 // TestTinyFrames sends a message as 65,536 fragments of one byte each: the
 // server must spend on it in proportion to the bytes received, not
-// allocate for every frame. The budget is one byte allocated per byte on
-// the wire; reading the message itself takes about a third of that.
+// allocate for every frame. The budget is two bytes allocated per byte on
+// the wire, with room for the test's own noise: reading the message itself
+// takes about a sixth of it (x/net's frame reader took 24 per byte).
 func TestTinyFrames(t *testing.T) {
 	const n = 64 << 10
 	got := make(chan []byte, 1)
@@ -53,7 +54,7 @@ func TestTinyFrames(t *testing.T) {
 	}
 	allocated := after.TotalAlloc - before.TotalAlloc
 	t.Logf("%d frames, %d bytes on the wire: %d bytes allocated in %d allocations", n, len(wire), allocated, after.Mallocs-before.Mallocs)
-	if allocated > uint64(len(wire)) {
-		t.Errorf("%d bytes allocated for %d bytes received: over one per byte", allocated, len(wire))
+	if allocated > 2*uint64(len(wire)) {
+		t.Errorf("%d bytes allocated for %d bytes received: over two per byte", allocated, len(wire))
 	}
 }
