@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,10 +160,13 @@ func TestRoomsBounded(t *testing.T) {
 	srv := startChat(t, c)
 	ann := dial(t, srv, "nick=ann&room=general")
 	ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
-	// Fill the table as MaxRooms rooms used just now would.
+	// Fill the table as MaxRooms rooms opened just now from many addresses
+	// would.
 	c.mu.Lock()
 	for i := len(c.known); len(c.known) < MaxRooms; i++ {
-		c.useRoomLocked("room-"+strconv.Itoa(i), time.Now())
+		if err := c.useRoomLocked("room-"+strconv.Itoa(i), "192.0.2."+strconv.Itoa(i%250), time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c.mu.Unlock()
 	ann.send(command{Type: "join", Room: "one-more"})
@@ -195,7 +199,7 @@ func TestRoomsBounded(t *testing.T) {
 	c.mu.Lock()
 	for r := range c.known {
 		if r != "general" {
-			c.known[r] = time.Now().Add(-roomForget - time.Second)
+			c.known[r].last = time.Now().Add(-roomForget - time.Second)
 		}
 	}
 	c.mu.Unlock()
@@ -284,5 +288,39 @@ func TestOneNickPerSession(t *testing.T) {
 	other := dial(t, srv, "nick=x&room=general")
 	if f := other.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "x" {
 		t.Errorf("the freed nickname: welcome %+v", f)
+	}
+}
+
+// TestRoomsPerAddress: one remote address may open MaxRoomsPerAddr rooms;
+// past it, opening another is refused with a clear answer, while it can
+// still join rooms that exist and other addresses can still open rooms.
+func TestRoomsPerAddress(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	opened := 0
+	for i := 0; opened < MaxRoomsPerAddr; i++ {
+		q := "nick=ann" + strconv.Itoa(i)
+		for j := 0; j < MaxRoomsPerConn && opened < MaxRoomsPerAddr; j++ {
+			q += "&room=r" + strconv.Itoa(opened)
+			opened++
+		}
+		dial(t, srv, q).waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	}
+	bob := dial(t, srv, "nick=bob&room=r0")
+	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	bob.send(command{Type: "join", Room: "one-more"})
+	if f := bob.waitError(codeRoomsFull); f.Code != codeRoomsFull || !strings.Contains(f.Error, "your address") {
+		t.Errorf("opening room %d from one address: %+v", MaxRoomsPerAddr+1, f)
+	}
+	bob.send(command{Type: "join", Room: "r1"})
+	bob.waitFor("joined notice", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "notice" && f.Data.Room == "r1" && f.Data.Nick == "bob"
+	})
+	c.mu.Lock()
+	err := c.useRoomLocked("elsewhere", "192.0.2.1", time.Now())
+	c.mu.Unlock()
+	if err != nil {
+		t.Errorf("another address opening a room: %v", err)
 	}
 }

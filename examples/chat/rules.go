@@ -47,6 +47,9 @@ const (
 	// or used within roomForget. Past it, joining a new room gets a
 	// rooms_full error.
 	MaxRooms = 1000
+	// MaxRoomsPerAddr bounds the rooms of MaxRooms that one remote address
+	// opened (was the first in), so that one client cannot take them all.
+	MaxRoomsPerAddr = 50
 )
 
 // roomForget is how long a room nobody is in still counts against
@@ -67,6 +70,7 @@ var (
 	errOtherNick    = errors.New("this session is connected with another nickname: close its other connections first")
 	errUnknownNick  = errors.New("nobody has this nickname here")
 	errRoomsFull    = fmt.Errorf("this server has %d rooms in use: join one of them", MaxRooms)
+	errRoomsByAddr  = fmt.Errorf("your address opened %d rooms lately: join one that exists", MaxRoomsPerAddr)
 	errSessionsFull = errors.New("too many people are connected: try again later")
 	errReconnecting = errors.New("too many connections from your address: try again in a moment")
 )

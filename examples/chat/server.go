@@ -28,7 +28,8 @@ type chat struct {
 	mu       sync.Mutex
 	conns    map[*ws.Conn]*member
 	rooms    map[string]map[string]int // room -> nick -> connections
-	known    map[string]time.Time      // room -> last use, at most MaxRooms
+	known    map[string]*roomUse       // rooms counted against MaxRooms
+	opened   map[string]int            // remote IP -> rooms of known it opened
 	sessions map[string]*session       // by inbox topic, at most MaxSessions
 	nicks    map[string]*session       // nickname -> the session that holds it
 	addrs    map[string]*addrLimit     // remote IP -> its budget, at most MaxAddrs
@@ -49,7 +50,8 @@ func newChat() *chat {
 	c := &chat{
 		conns:    make(map[*ws.Conn]*member),
 		rooms:    make(map[string]map[string]int),
-		known:    make(map[string]time.Time),
+		known:    make(map[string]*roomUse),
+		opened:   make(map[string]int),
 		sessions: make(map[string]*session),
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
@@ -111,10 +113,10 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	// Only check here: the request may still fail. The rooms are taken
 	// once the connection is accepted, and paid for.
 	c.mu.Lock()
-	ok := c.roomsAvailableLocked(rooms, time.Now())
+	err = c.roomsAvailableLocked(rooms, remoteHost(r.RemoteAddr), time.Now())
 	c.mu.Unlock()
-	if !ok {
-		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Reason: errRoomsFull.Error()}
+	if err != nil {
+		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Reason: err.Error()}
 	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {
@@ -160,13 +162,13 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
 		return
 	}
-	if !c.roomsAvailableLocked(rooms, now) {
+	if err := c.roomsAvailableLocked(rooms, addr, now); err != nil {
 		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, errRoomsFull.Error())
+		go conn.Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
 	for _, room := range rooms {
-		c.useRoomLocked(room, now)
+		c.useRoomLocked(room, addr, now)
 	}
 	if sess.nick != "" && sess.nick != nick {
 		if sess.conns > 0 {
@@ -281,44 +283,66 @@ func (c *chat) addrAllowLocked(addr string, now time.Time) bool {
 	return a.limit.allow(now, AddrMessagesPerSecond, AddrMessageBurst)
 }
 
-// roomsAvailableLocked reports whether rooms can all be used now without
-// going past MaxRooms. c.mu is held.
-func (c *chat) roomsAvailableLocked(rooms []string, now time.Time) bool {
+// A roomUse is a room counted against MaxRooms: when it was last used,
+// and the remote address that opened it, whose MaxRoomsPerAddr it counts
+// against.
+type roomUse struct {
+	last time.Time
+	by   string
+}
+
+// roomsAvailableLocked reports why rooms cannot all be used now by the
+// remote address addr, or nil if they can: opening those not in use would
+// go past MaxRooms, or past MaxRoomsPerAddr for addr. c.mu is held.
+func (c *chat) roomsAvailableLocked(rooms []string, addr string, now time.Time) error {
 	unknown := 0
 	for _, room := range rooms {
-		if _, ok := c.known[room]; !ok {
+		if c.known[room] == nil {
 			unknown++
 		}
 	}
-	if unknown == 0 || len(c.known)+unknown <= MaxRooms {
-		return true
+	fits := func() error {
+		switch {
+		case len(c.known)+unknown > MaxRooms:
+			return errRoomsFull
+		case c.opened[addr]+unknown > MaxRoomsPerAddr:
+			return errRoomsByAddr
+		}
+		return nil
+	}
+	if unknown == 0 || fits() == nil {
+		return nil
 	}
 	c.forgetRoomsLocked(now)
-	return len(c.known)+unknown <= MaxRooms
+	return fits()
 }
 
 // forgetRoomsLocked forgets the rooms nobody is in that were unused for
 // roomForget. c.mu is held.
 func (c *chat) forgetRoomsLocked(now time.Time) {
-	for r, last := range c.known {
-		if len(c.rooms[r]) == 0 && now.Sub(last) > roomForget {
+	for r, u := range c.known {
+		if len(c.rooms[r]) == 0 && now.Sub(u.last) > roomForget {
 			delete(c.known, r)
+			if c.opened[u.by]--; c.opened[u.by] <= 0 {
+				delete(c.opened, u.by)
+			}
 		}
 	}
 }
 
-// useRoomLocked records that room is used now, and reports whether it may
-// be: it is in use already, or fewer than MaxRooms are. Rooms nobody is in
-// and unused for roomForget are forgotten to make room. c.mu is held.
-func (c *chat) useRoomLocked(room string, now time.Time) bool {
-	if _, ok := c.known[room]; !ok && len(c.known) >= MaxRooms {
-		c.forgetRoomsLocked(now)
-		if len(c.known) >= MaxRooms {
-			return false
-		}
+// useRoomLocked records that room is used now by the remote address addr,
+// or reports why it may not be (see roomsAvailableLocked). c.mu is held.
+func (c *chat) useRoomLocked(room, addr string, now time.Time) error {
+	if u := c.known[room]; u != nil {
+		u.last = now
+		return nil
 	}
-	c.known[room] = now
-	return true
+	if err := c.roomsAvailableLocked([]string{room}, addr, now); err != nil {
+		return err
+	}
+	c.known[room] = &roomUse{last: now, by: addr}
+	c.opened[addr]++
+	return nil
 }
 
 // enter counts one more connection of nick in room, and reports whether
@@ -401,7 +425,9 @@ func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
 		return
 	}
 	c.mu.Lock()
-	c.known[cmd.Room] = time.Now()
+	if u := c.known[cmd.Room]; u != nil {
+		u.last = time.Now()
+	}
 	c.mu.Unlock()
 	e := event{Type: "message", Room: cmd.Room, From: m.nick, Text: cmd.Text, Time: now()}
 	if c.publish(roomTopic(cmd.Room), e) {
@@ -446,9 +472,9 @@ func (c *chat) join(conn *ws.Conn, m *member, room string) {
 		c.fail(conn, codeTooMany, errTooMany)
 		return
 	}
-	if !c.useRoomLocked(room, time.Now()) {
+	if err := c.useRoomLocked(room, m.addr, time.Now()); err != nil {
 		c.mu.Unlock()
-		c.fail(conn, codeRoomsFull, errRoomsFull)
+		c.fail(conn, codeRoomsFull, err)
 		return
 	}
 	if err := conn.Join(roomTopic(room), liveTopic(room)); err != nil {

@@ -65,9 +65,15 @@ func remoteIP(a net.Addr) string {
 	if a == nil {
 		return ""
 	}
-	host, _, err := net.SplitHostPort(a.String())
+	return remoteHost(a.String())
+}
+
+// remoteHost returns the host of "host:port", as http.Request.RemoteAddr
+// has it.
+func remoteHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return a.String()
+		return hostport
 	}
 	return host
 }
