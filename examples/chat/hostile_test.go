@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,4 +325,41 @@ func TestRoomsPerAddress(t *testing.T) {
 	if err != nil {
 		t.Errorf("another address opening a room: %v", err)
 	}
+}
+
+// TestNicksSurviveRestart: the nicknames held are saved with the state, so
+// that after a restart a page of another session cannot take one before
+// its holder comes back, and the holder resumes its direct messages.
+func TestNicksSurviveRestart(t *testing.T) {
+	leakcheck.Check(t)
+	state := filepath.Join(t.TempDir(), "state")
+	c1 := newChat()
+	srv := startChat(t, c1)
+	ann := dial(t, srv, "nick=ann")
+	ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
+	bob := dial(t, srv, "nick=bob")
+	bob.send(command{Type: "dm", To: "ann", Text: "see you after the restart"})
+	ann.waitMessage("see you after the restart")
+	start := c1.hub.Epoch() + "-0"
+	ann.conn.Close()
+	bob.conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c1.shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveState(state, c1); err != nil {
+		t.Fatal(err)
+	}
+
+	c2 := newChat()
+	loadState(state, c2)
+	srv2 := startChat(t, c2)
+	for _, f := range dial(t, srv2, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start).frames() {
+		if f.Type == "welcome" || f.Data != nil && f.Data.Type == "dm" {
+			t.Errorf("another session claiming ann after the restart got %+v", f)
+		}
+	}
+	ann = dial(t, srv2, "nick=ann&lastEventId="+start)
+	ann.waitMessage("see you after the restart")
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // The state file holds a line of JSON with the last IDs, then the history
@@ -33,6 +34,11 @@ const MaxStateBytes = 64 << 20
 type savedIDs struct {
 	LastWS   string `json:"lastWs"`
 	LastFeed string `json:"lastFeed"`
+	// Nicks maps each nickname held to the inbox topic of its session, so
+	// that after a restart a nickname still belongs to the session that
+	// held it, and nobody else gets the direct messages sent to it. At most
+	// MaxSessions entries.
+	Nicks map[string]string `json:"nicks,omitempty"`
 }
 
 // loadState reads the state file, if there is one, into c. It never fails
@@ -89,6 +95,18 @@ func readState(path string, c *chat) error {
 		return fmt.Errorf("state %s: %w", path, err)
 	}
 	c.lastWS, c.lastFeed = ids.LastWS, ids.LastFeed
+	now := time.Now()
+	for nick, inbox := range ids.Nicks {
+		if len(c.sessions) >= MaxSessions {
+			break
+		}
+		if !validNick(nick) || !validInbox(inbox) || c.sessions[inbox] != nil {
+			continue
+		}
+		s := &session{inbox: inbox, nick: nick, lastUsed: now}
+		c.sessions[inbox] = s
+		c.nicks[nick] = s
+	}
 	return nil
 }
 
@@ -109,7 +127,10 @@ func readSection(r *bufio.Reader) ([]byte, error) {
 // saveState writes c's history to the state file, replacing it at once.
 func saveState(path string, c *chat) (err error) {
 	c.mu.Lock()
-	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed}
+	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed, Nicks: make(map[string]string, len(c.nicks))}
+	for nick, s := range c.nicks {
+		ids.Nicks[nick] = s.inbox
+	}
 	c.mu.Unlock()
 	var buf bytes.Buffer
 	line, _ := json.Marshal(ids) // cannot fail

@@ -44,6 +44,15 @@ func inboxTopic(token string) string {
 	return "@" + hex.EncodeToString(sum[:16])
 }
 
+// validInbox reports whether s has the form of an inbox topic.
+func validInbox(s string) bool {
+	if len(s) != 33 || s[0] != '@' {
+		return false
+	}
+	_, err := hex.DecodeString(s[1:])
+	return err == nil
+}
+
 // A session is one page's identity: its nickname, its inbox and its send
 // budget, shared by all its connections.
 type session struct {
