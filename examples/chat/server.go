@@ -167,9 +167,6 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
-	for _, room := range rooms {
-		c.useRoomLocked(room, addr, now)
-	}
 	if sess.nick != "" && sess.nick != nick {
 		if sess.conns > 0 {
 			// Its open connections speak as the old nickname, which would
@@ -181,6 +178,9 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		if c.nicks[sess.nick] == sess {
 			delete(c.nicks, sess.nick) // the session takes another nickname
 		}
+	}
+	for _, room := range rooms {
+		c.useRoomLocked(room, addr, now) // cannot fail: checked above
 	}
 	sess.nick = nick
 	sess.conns++
