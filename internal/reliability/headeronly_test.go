@@ -27,7 +27,9 @@ const headerOnlyOverhead = 16 << 10
 // frames that announce the read limit and then holding without sending the
 // payload. Once the server has read every byte sent and waits for more,
 // its live heap must have grown by the bytes received plus a small
-// per-connection overhead, not by the announced lengths.
+// per-connection overhead, not by the announced lengths. Meanwhile a
+// well-behaved client of the Hub gets every message published, and the
+// test logs its p99 latency.
 func TestHeaderOnlyFrames(t *testing.T) {
 	const limit = ws.DefaultReadLimit
 	conns := envInt(t, "REALTIME_HOSTILE_CONNS", headerOnlyConns)
@@ -45,11 +47,11 @@ func TestHeaderOnlyFrames(t *testing.T) {
 	}
 	servers := []struct {
 		name    string
-		handler func(t *testing.T) (http.Handler, func())
+		handler func(t *testing.T) (http.Handler, *ws.Hub, func())
 	}{
-		{"Hub", func(t *testing.T) (http.Handler, func()) {
+		{"Hub", func(t *testing.T) (http.Handler, *ws.Hub, func()) {
 			h := ws.NewHub(ws.HubOptions{})
-			return h, func() {
+			return h, h, func() {
 				ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 				defer cancel()
 				if err := h.Shutdown(ctx); err != nil {
@@ -57,7 +59,7 @@ func TestHeaderOnlyFrames(t *testing.T) {
 				}
 			}
 		}},
-		{"Accept", func(t *testing.T) (http.Handler, func()) {
+		{"Accept", func(t *testing.T) (http.Handler, *ws.Hub, func()) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, err := ws.Accept(w, r, nil)
 				if err != nil {
@@ -71,16 +73,16 @@ func TestHeaderOnlyFrames(t *testing.T) {
 						}
 					}
 				}()
-			}), func() {}
+			}), nil, func() {}
 		}},
 	}
 	for _, s := range servers {
 		for _, a := range attacks {
 			t.Run(s.name+"/"+a.name, func(t *testing.T) {
 				leakcheck.CheckWithin(t, waitTimeout)
-				h, stop := s.handler(t)
+				h, hub, stop := s.handler(t)
 				defer stop()
-				growth, sent := headerOnlyAttack(t, h, "/ws?topic=t", conns, a.frames)
+				growth, sent := headerOnlyAttack(t, h, hub, "/ws?topic=t", conns, a.frames)
 				budget := sent + uint64(conns)*headerOnlyOverhead
 				t.Logf("%d connections sent %d bytes announcing %d each: live heap grew by %d KiB (budget %d KiB)",
 					conns, sent, limit, growth>>10, budget>>10)
@@ -94,10 +96,12 @@ func TestHeaderOnlyFrames(t *testing.T) {
 }
 
 // headerOnlyAttack serves h on 127.0.0.1, opens n WebSocket connections to
-// target, sends frames() on each and waits until the
-// server has read all of it and waits for more. It returns how much the
-// live heap grew from before the frames were sent, and the bytes sent.
-func headerOnlyAttack(t *testing.T, h http.Handler, target string, n int, frames func() []byte) (growth, sent uint64) {
+// target, sends frames() on each and waits until the server has read all
+// of it and waits for more. It returns how much the live heap grew from
+// before the frames were sent, and the bytes sent. When hub is not nil, a
+// well-behaved client follows a topic of it to which messages are
+// published throughout, and must get every one.
+func headerOnlyAttack(t *testing.T, h http.Handler, hub *ws.Hub, target string, n int, frames func() []byte) (growth, sent uint64) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -134,6 +138,10 @@ func headerOnlyAttack(t *testing.T, h http.Handler, target string, n int, frames
 		n, _ := ln.State(c.LocalAddr())
 		base = append(base, n)
 	}
+	if hub != nil {
+		done := liveClient(t, hub, l.Addr().String())
+		defer done()
+	}
 	before := liveHeap()
 	for _, c := range conns {
 		b := frames()
@@ -165,4 +173,47 @@ func headerOnlyAttack(t *testing.T, h http.Handler, target string, n int, frames
 		c.SetReadDeadline(time.Time{})
 	}
 	return growth, sent
+}
+
+// liveClient connects a well-behaved client to hub, served at addr, and
+// publishes to it every 2 ms until the returned function is called, which
+// checks that the client got every message and logs its p99 latency.
+func liveClient(t *testing.T, hub *ws.Hub, addr string) func() {
+	t.Helper()
+	c, resp, err := dialWS(nil, addr, "/ws?topic=live", nil)
+	if c == nil {
+		t.Fatal(err, respStatus(resp))
+	}
+	tl := &tally{keepLat: true}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		readWS(c, tl)
+	}()
+	p := newPublisher(func(seq int) error {
+		_, err := hub.Publish("live", ws.MessageText, []byte(payload(seq)))
+		return err
+	})
+	stop := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() { pubErr <- p.run(1<<30, 2*time.Millisecond, stop) }()
+	waitFor(t, "the live client's first message", waitTimeout, func() bool { n, _ := tl.count(); return n > 0 })
+	return func() {
+		t.Helper()
+		close(stop)
+		if err := <-pubErr; err != nil {
+			t.Error(err)
+		}
+		sent := int(p.sent.Load())
+		waitFor(t, "the live client to get every message", waitTimeout, func() bool {
+			n, err := tl.count()
+			return n == sent || err != nil
+		})
+		c.Close()
+		<-read
+		if _, err := tl.count(); err != nil {
+			t.Errorf("live client: %v", err)
+		}
+		t.Logf("live client: %d messages, p99 latency %v", sent, p99(tl.takeLatencies()))
+	}
 }
