@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -362,4 +363,31 @@ func TestNicksSurviveRestart(t *testing.T) {
 	}
 	ann = dial(t, srv2, "nick=ann&lastEventId="+start)
 	ann.waitMessage("see you after the restart")
+}
+
+// TestMembersListed: a page entering a crowded room gets at most
+// MaxMembersListed nicknames, itself among them, and the count of all.
+func TestMembersListed(t *testing.T) {
+	leakcheck.Check(t)
+	c := newChat()
+	srv := startChat(t, c)
+	const crowd = MaxMembersListed + 50
+	c.mu.Lock()
+	for i := range crowd {
+		c.enter("general", "n"+strconv.Itoa(i))
+	}
+	c.mu.Unlock()
+	check := func(what string, f frame) {
+		t.Helper()
+		list := f.Members["general"]
+		if len(list) > MaxMembersListed || !slices.Contains(list, "ann") || f.Counts["general"] != crowd+1 {
+			t.Errorf("%s: %d names (ann among them: %v), count %d; want at most %d with ann, and %d",
+				what, len(list), slices.Contains(list, "ann"), f.Counts["general"], MaxMembersListed, crowd+1)
+		}
+	}
+	ann := dial(t, srv, "nick=ann&room=general")
+	check("welcome", ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }))
+	ann.send(command{Type: "leave", Room: "general"})
+	ann.send(command{Type: "join", Room: "general"})
+	check("members after a join", ann.waitFor("members", func(f frame) bool { return f.Type == "members" }))
 }

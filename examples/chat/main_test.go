@@ -73,6 +73,7 @@ type frame struct {
 	Nick        string              `json:"nick"`
 	Rooms       []string            `json:"rooms"`
 	Members     map[string][]string `json:"members"`
+	Counts      map[string]int      `json:"counts"`
 	Code        string              `json:"code"`
 	Error       string              `json:"error"`
 	Reason      string              `json:"reason"`

@@ -38,6 +38,7 @@ type pageConfig struct {
 	MaxRoomLength   int      `json:"maxRoomLength"`
 	MaxMessageRunes int      `json:"maxMessageRunes"`
 	MaxRooms        int      `json:"maxRooms"`
+	MaxListed       int      `json:"maxListed"` // MaxMembersListed
 	NickRule        string   `json:"nickRule"`
 	RoomRule        string   `json:"roomRule"`
 	NickPattern     string   `json:"nickPattern"` // a JavaScript RegExp of validNick
@@ -77,6 +78,7 @@ func (c *chat) config(since string) pageConfig {
 		MaxRoomLength:   MaxRoomLength,
 		MaxMessageRunes: MaxMessageRunes,
 		MaxRooms:        MaxRoomsPerConn,
+		MaxListed:       MaxMembersListed,
 		NickRule:        errBadNick.Error(),
 		RoomRule:        errBadRoom.Error(),
 		NickPattern:     nickPattern,

@@ -31,7 +31,8 @@ type reply struct {
 	Type    string              `json:"type"`              // "welcome", "members" or "error"
 	Nick    string              `json:"nick,omitempty"`    // welcome
 	Rooms   []string            `json:"rooms,omitempty"`   // welcome
-	Members map[string][]string `json:"members,omitempty"` // welcome, members: room -> nicks
+	Members map[string][]string `json:"members,omitempty"` // welcome, members: room -> nicks, at most MaxMembersListed
+	Counts  map[string]int      `json:"counts,omitempty"`  // welcome, members: room -> how many are there
 	Code    string              `json:"code,omitempty"`    // error
 	Error   string              `json:"error,omitempty"`   // error: for people
 }

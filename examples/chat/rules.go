@@ -50,6 +50,10 @@ const (
 	// MaxRoomsPerAddr bounds the rooms of MaxRooms that one remote address
 	// opened (was the first in), so that one client cannot take them all.
 	MaxRoomsPerAddr = 50
+	// MaxMembersListed bounds the nicknames of one room sent to a page
+	// when it enters the room; the page also gets the count, and keeps
+	// both up to date with presence events.
+	MaxMembersListed = 100
 )
 
 // roomForget is how long a room nobody is in still counts against

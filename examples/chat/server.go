@@ -193,11 +193,12 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		}
 	}
 	members := make(map[string][]string, len(rooms))
+	counts := make(map[string]int, len(rooms))
 	for _, room := range rooms {
-		members[room] = c.members(room)
+		members[room], counts[room] = c.members(room, nick)
 	}
 	c.mu.Unlock()
-	c.send(conn, reply{Type: "welcome", Nick: nick, Rooms: rooms, Members: members})
+	c.send(conn, reply{Type: "welcome", Nick: nick, Rooms: rooms, Members: members, Counts: counts})
 	for _, room := range changed {
 		c.publishPresence(room, nick, "joined")
 	}
@@ -370,14 +371,26 @@ func (c *chat) exit(room, nick string) bool {
 	return true
 }
 
-// members returns the nicknames in room, sorted. c.mu is held.
-func (c *chat) members(room string) []string {
-	out := make([]string, 0, len(c.rooms[room]))
-	for nick := range c.rooms[room] {
-		out = append(out, nick)
+// members returns at most MaxMembersListed of the nicknames in room,
+// self among them if it is there, sorted, and how many there are in all.
+// It takes time in proportion to what it returns, not to the room's size,
+// since it runs under c.mu. c.mu is held.
+func (c *chat) members(room, self string) (listed []string, count int) {
+	in := c.rooms[room]
+	out := make([]string, 0, min(len(in), MaxMembersListed))
+	if in[self] > 0 {
+		out = append(out, self)
+	}
+	for nick := range in {
+		if len(out) == MaxMembersListed {
+			break
+		}
+		if nick != self {
+			out = append(out, nick)
+		}
 	}
 	slices.Sort(out)
-	return out
+	return out, len(in)
 }
 
 // message handles one message from a page.
@@ -485,10 +498,10 @@ func (c *chat) join(conn *ws.Conn, m *member, room string) {
 	m.rooms = append(m.rooms, room)
 	slices.Sort(m.rooms)
 	changed := c.enter(room, m.nick)
-	members := c.members(room)
+	members, count := c.members(room, m.nick)
 	c.mu.Unlock()
 	// The page learns who is there once; changes follow as presence events.
-	c.send(conn, reply{Type: "members", Members: map[string][]string{room: members}})
+	c.send(conn, reply{Type: "members", Members: map[string][]string{room: members}, Counts: map[string]int{room: count}})
 	c.publish(roomTopic(room), event{Type: "notice", Room: room, Nick: m.nick, Event: "joined", Time: now()})
 	if changed {
 		c.publishPresence(room, m.nick, "joined")

@@ -36,7 +36,8 @@
     sendRaw: s => socket && socket.send(s),
   };
   const seen = new Set();
-  const members = {};  // room -> [nick]
+  const members = {};  // room -> [nick], at most config.maxListed
+  const counts = {};   // room -> how many are there
   const typing = {};   // room -> Map(nick -> until)
   const unread = {};   // conversation key -> count
   let current = "";    // conversation key shown
@@ -199,7 +200,7 @@
       el.append(b);
       return el;
     }));
-    $("subtitle").textContent = room ? `${people.length} here` : "";
+    $("subtitle").textContent = room ? `${counts[room] ?? people.length} here` : "";
     $("people").closest("section").hidden = !room;
   }
 
@@ -236,8 +237,14 @@
       case "presence": {
         // A change; the whole list came once, in a reply.
         const list = (members[data.room] || []).filter(n => n !== data.nick);
-        if (data.event === "joined") list.push(data.nick);
+        const whole = (counts[data.room] ?? list.length) <= config.maxListed; // the list has everyone
+        let added = false;
+        if (data.event === "joined" && list.length < config.maxListed) { list.push(data.nick); added = true; }
         members[data.room] = list.sort();
+        // A whole list counts itself, so that a change seen twice does not
+        // count twice; past maxListed the count follows the changes.
+        counts[data.room] = whole ? list.length + (data.event === "joined" && !added ? 1 : 0)
+          : Math.max(0, counts[data.room] + (data.event === "joined" ? 1 : -1));
         renderSide();
         break;
       }
@@ -253,6 +260,7 @@
   function onReply(r) {
     if (r.type === "welcome" || r.type === "members") {
       for (const [room, list] of Object.entries(r.members || {})) members[room] = list;
+      for (const [room, n] of Object.entries(r.counts || {})) counts[room] = n;
       renderSide();
     } else if (r.type === "error") {
       showError(r.code, r.error);
@@ -306,6 +314,7 @@
     if (!send({ type: "leave", room })) return;
     setRooms(chat.rooms.filter(r => r !== room));
     delete members[room];
+    delete counts[room];
     if (current === "#" + room) show(chat.rooms.length ? "#" + chat.rooms[0] : "");
     else renderSide();
   }
