@@ -78,6 +78,16 @@ type BrokerOptions struct {
 	// 400 Bad Request with the error's text as the body.
 	Topics func(r *http.Request) ([]string, error)
 
+	// AllowedHosts lists the host names the Broker answers to, as
+	// ws.AcceptOptions.AllowedHosts does: patterns matched with path.Match
+	// against the Host header (with port when it has one); a request for
+	// another host gets 403 Forbidden, so that a page whose host name was
+	// made to resolve to this server (DNS rebinding) cannot read its
+	// streams. When it is empty, a request that arrived on a loopback
+	// address is accepted only for localhost, *.localhost, 127.0.0.0/8 and
+	// [::1]; other requests for any host.
+	AllowedHosts []string
+
 	// Heartbeat is how long a stream may stay silent before a comment is
 	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.
 	Heartbeat time.Duration

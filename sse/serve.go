@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -60,6 +61,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.rejected.Add(1)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := origin.CheckHost(r, b.opts.AllowedHosts); err != nil {
+		b.rejected.Add(1)
+		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	topics, err := b.topics(r)

@@ -9,11 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"path"
 	"strings"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/origin"
 	"golang.org/x/net/websocket"
 )
 
@@ -27,7 +26,9 @@ const (
 	// DefaultReadLimit is the largest message a peer may send, in bytes,
 	// counting every fragment. A larger one closes the connection with
 	// StatusMessageTooBig as soon as a frame header announces it, without
-	// reading its payload.
+	// reading its payload. A message's buffer grows with the bytes that
+	// arrive, not with what its frame headers announce: a peer that sends a
+	// header and holds costs no more than one that sent nothing.
 	DefaultReadLimit = 1 << 20
 
 	// DefaultWriteTimeout bounds each write to the peer. A peer whose
@@ -63,17 +64,39 @@ const readBufferSize = 256
 // value is secure: same-origin only, bounded reads and writes, keep-alive
 // on. A nil *AcceptOptions is the zero value.
 type AcceptOptions struct {
-	// OriginPatterns lists the hosts, besides the request's own Host, whose
+	// OriginPatterns lists the origins, besides the server's own, whose
 	// pages may open a connection: patterns matched with path.Match against
 	// the Origin header's host (with port when it has one), such as
-	// "example.com", "*.example.com" or "localhost:*". A request without an
-	// Origin header (a Go, Node or command-line client) is always accepted;
-	// a browser page from any other origin gets 403 Forbidden.
+	// "example.com", "*.example.com" or "localhost:*", for http and https
+	// pages. A request without an Origin header (a Go, Node or command-line
+	// client) is always accepted; a browser page from any other origin gets
+	// 403 Forbidden. The server's own origin is the request's Host, with
+	// default ports filled in (http://example.com is example.com:80).
+	//
+	// Origins no web page has are refused unless a pattern names them: a
+	// scheme other than http and https ("chrome-extension://abcdefgh",
+	// matched with its scheme), and "null", the origin of sandboxed frames
+	// and local files (allowed by the pattern "null").
 	//
 	// Browsers send cookies with cross-site WebSocket requests, so a page
 	// from an allowed origin can act as the user: allow only origins you
 	// trust. "*" allows every origin and disables this protection.
 	OriginPatterns []string
+
+	// AllowedHosts lists the host names the server answers to: patterns
+	// matched with path.Match against the request's Host header (with port
+	// when it has one), such as "example.com" or "*.example.com:8443". A
+	// request for another host gets 403 Forbidden: a page whose host name an
+	// attacker made resolve to this server (DNS rebinding) is same-origin
+	// for its Host, so the origin check alone does not stop it.
+	//
+	// When it is empty, a request that arrived on a loopback address (a
+	// server listening on localhost) is accepted only for loopback names:
+	// localhost, *.localhost, 127.0.0.0/8 and [::1], at any port; other
+	// requests are accepted for any host. A server on localhost behind a
+	// reverse proxy that keeps the public Host must list that name. "*"
+	// allows every host.
+	AllowedHosts []string
 
 	// Subprotocols lists the subprotocols the server speaks, preferred
 	// first. The first one the client also offers is chosen; when the
@@ -152,14 +175,18 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 // policy; the client got 403 Forbidden.
 var ErrForbiddenOrigin = errors.New("ws: origin not allowed")
 
+// ErrForbiddenHost is the error of a handshake refused because its Host
+// header is not one AllowedHosts allows; the client got 403 Forbidden.
+var ErrForbiddenHost = errors.New("ws: host not allowed")
+
 // ErrHandshake is wrapped by every other error of a failed handshake; the
 // client got an HTTP error status and the connection was closed.
 var ErrHandshake = errors.New("ws: handshake failed")
 
 // Accept upgrades the request to a WebSocket connection with the
-// handshake of golang.org/x/net/websocket, after checking the origin
-// policy. On failure the client has been answered with an HTTP error status
-// (403 for a forbidden origin, 400 for a request that is not a WebSocket
+// handshake of golang.org/x/net/websocket, after checking the host and
+// origin policies. On failure the client has been answered with an HTTP
+// error status (403 for a forbidden host or origin, 400 for a request that is not a WebSocket
 // handshake, 501 when the connection cannot be hijacked, as with HTTP/2)
 // and the error says why.
 //
@@ -175,7 +202,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 }
 
 func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func(*Conn)) (*Conn, error) {
-	if err := checkOrigin(r, o.OriginPatterns); err != nil {
+	if err := checkRequest(r, o); err != nil {
 		http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
 		return nil, err
 	}
@@ -222,7 +249,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 			if p := wc.Config().Protocol; len(p) == 1 {
 				proto = p[0]
 			}
-			c = newConn(nc, hj.rw.Reader, wc, proto, o)
+			c = newConn(nc, hj.rw.Reader, proto, o)
 		},
 	}
 	srv.ServeHTTP(hj, r)
@@ -276,27 +303,15 @@ func headerContains(h http.Header, name, token string) bool {
 	return false
 }
 
-// checkOrigin applies the origin policy: no Origin header, the request's own
-// host, or a host matching one of patterns.
-func checkOrigin(r *http.Request, patterns []string) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
+// checkRequest applies the host and origin policies of o to r.
+func checkRequest(r *http.Request, o *AcceptOptions) error {
+	if err := origin.CheckHost(r, o.AllowedHosts); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbiddenHost, err)
 	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%w: malformed Origin %q", ErrForbiddenOrigin, origin)
+	if err := origin.Check(r, o.OriginPatterns); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
 	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return nil
-	}
-	host := strings.ToLower(u.Host)
-	for _, p := range patterns {
-		if ok, _ := path.Match(strings.ToLower(p), host); ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %q is not %q nor an allowed origin", ErrForbiddenOrigin, u.Host, r.Host)
+	return nil
 }
 
 // chooseSubprotocol returns the first of ours that the client offered, as

@@ -25,7 +25,7 @@ func TestOriginPolicy(t *testing.T) {
 	same := serve(t, nil, func(c *Conn) {})
 	same.Config.Handler = handler(nil)
 	allow := serve(t, nil, func(c *Conn) {})
-	allow.Config.Handler = handler(&AcceptOptions{OriginPatterns: []string{"*.example.com", "localhost:*"}})
+	allow.Config.Handler = handler(&AcceptOptions{OriginPatterns: []string{"*.example.com", "localhost:*", "chrome-extension://abcdefgh", "null"}})
 
 	host := strings.TrimPrefix(same.URL, "http://")
 	for _, tc := range []struct {
@@ -41,6 +41,17 @@ func TestOriginPolicy(t *testing.T) {
 		{"same host, other port", same.URL, "http://127.0.0.1:1", 403},
 		{"malformed", same.URL, "::not a url", 403},
 		{"null origin", same.URL, "null", 403},
+		{"file page", same.URL, "file://", 403},
+		{"file page with a host", same.URL, "file://" + host, 403},
+		{"browser extension", same.URL, "chrome-extension://abcdefgh", 403},
+		{"ws scheme, same host", same.URL, "ws://" + host, 403},
+		{"javascript scheme", same.URL, "javascript://" + host, 403},
+		{"with a path", same.URL, "http://" + host + "/page", 403},
+		{"with credentials", same.URL, "http://user@" + host, 403},
+		{"garbage", same.URL, "not an origin", 403},
+		{"allowed extension", allow.URL, "chrome-extension://abcdefgh", 101},
+		{"other extension", allow.URL, "chrome-extension://zzz", 403},
+		{"null allowed", allow.URL, "null", 101},
 		{"allowed pattern", allow.URL, "https://app.example.com", 101},
 		{"allowed port pattern", allow.URL, "http://localhost:3000", 101},
 		{"not allowed", allow.URL, "https://example.org", 403},
@@ -85,7 +96,7 @@ func TestNotAnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	nc.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"))
 	buf := make([]byte, 64)
 	n, _ := nc.Read(buf)
 	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 400") {
@@ -138,7 +149,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	defer nc.Close()
 	nc.(*net.TCPConn).SetReadBuffer(4096)
-	nc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	nc.Write([]byte("GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
 	select {
 	case err := <-errc:

@@ -161,6 +161,7 @@
     this._attempt = Math.min(this._attempt + 1, 30);
     this._setState("connecting");
     call(this.onclose, {code: code, reason: reason, willRetry: true, delay: delay});
+    if (this.state === "closed") return; // onclose called close()
     var self = this;
     this._timer = setTimeout(function () { self._connect(); }, delay);
   };

@@ -10,7 +10,6 @@ import (
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/pump"
-	"golang.org/x/net/websocket"
 )
 
 // A MessageType says whether a message is text (UTF-8) or binary.
@@ -50,8 +49,7 @@ func (t MessageType) String() string {
 // and fails the connection with the right close code on any violation.
 type Conn struct {
 	nc          net.Conn
-	br          *bufio.Reader         // under x/net's frame reader
-	next        func() (frame, error) // x/net/websocket's frame reader
+	br          *bufio.Reader // under x/net's frame reader
 	subprotocol string
 	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
 	opts        *AcceptOptions
@@ -127,18 +125,10 @@ func (c *Conn) closeWaitChan() <-chan struct{} {
 
 // newConn makes a Conn over the connection x/net/websocket accepted. It keeps
 // x/net's frame reader factory and lets the rest of wc go.
-func newConn(nc net.Conn, br *bufio.Reader, wc *websocket.Conn, subprotocol string, o *AcceptOptions) *Conn {
-	nf := wc.NewFrameReader // binds x/net's reader factory only, not wc
+func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, o *AcceptOptions) *Conn {
 	c := &Conn{
-		nc: nc,
-		br: br,
-		next: func() (frame, error) {
-			f, err := nf()
-			if err != nil {
-				return nil, err
-			}
-			return f, nil
-		},
+		nc:          nc,
+		br:          br,
 		subprotocol: subprotocol,
 		opts:        o,
 	}

@@ -145,8 +145,9 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 
 	// The handshake is bounded by ctx: its end sets a deadline in the past.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	hs := &handshakeConn{Conn: nc}
-	wc, err := websocket.NewClient(cfg, hs)
+	br := bufio.NewReaderSize(nc, readBufferSize)
+	hs := &handshakeConn{Conn: nc, br: br}
+	_, err = websocket.NewClient(cfg, hs)
 	if !stop() || err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
@@ -157,7 +158,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	proto := hs.subprotocol()
 	hs.done, hs.got = true, bytes.Buffer{}
 	nc.SetDeadline(time.Time{})
-	c := newConn(&maskingConn{Conn: nc}, nil, wc, proto, &ao)
+	c := newConn(&maskingConn{Conn: nc}, br, proto, &ao)
 	c.client = true
 	c.start()
 	return c, nil
@@ -165,15 +166,18 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 
 // handshakeConn is what x/net's client handshake reads and writes: the
 // connection itself, keeping a copy of the answer so that Dial can read its
-// status and chosen subprotocol, which x/net does not tell.
+// status and chosen subprotocol, which x/net does not tell. It hands x/net
+// one byte at a time from the Conn's own buffered reader, so that frames
+// the server sent right after its answer stay there for the Conn.
 type handshakeConn struct {
 	net.Conn
+	br   *bufio.Reader
 	done bool // the handshake is over: stop keeping a copy
 	got  bytes.Buffer
 }
 
 func (h *handshakeConn) Read(p []byte) (int, error) {
-	n, err := h.Conn.Read(p)
+	n, err := h.br.Read(p[:min(len(p), 1)])
 	if !h.done && h.got.Len() < maxHandshakeResponse {
 		h.got.Write(p[:min(n, maxHandshakeResponse-h.got.Len())])
 	}

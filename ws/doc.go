@@ -103,6 +103,12 @@
 //
 // Browsers' pages may only connect from the server's own origin unless
 // [AcceptOptions].OriginPatterns allows more; programs that send no Origin
-// header are always accepted. Every read, queue and wait is bounded by a
-// named default.
+// header are always accepted. Origins no web page has (file:, ws:, browser
+// extensions, null) are refused unless a pattern names them. A request for
+// a host name the server does not answer to is refused too
+// ([AcceptOptions].AllowedHosts; by default, a server listening on
+// loopback answers to loopback names only), so that DNS rebinding cannot
+// make another site's page same-origin. Every read, queue and wait is
+// bounded by a named default; a message takes memory as its bytes arrive,
+// not as its frame headers announce.
 package ws

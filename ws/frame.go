@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -21,11 +22,50 @@ const (
 // maxControlPayload is the largest payload of a control frame.
 const maxControlPayload = 125
 
-// frame is a frame being read, as x/net/websocket's frame reader hands it
-// over: Read gives the unmasked payload, HeaderReader the raw header bytes.
-type frame interface {
-	io.Reader
-	HeaderReader() io.Reader
+// payload reads the payload of one frame from the connection's buffered
+// reader, unmasking it.
+type payload struct {
+	br   *bufio.Reader
+	key  [4]byte // zero for an unmasked frame: XOR with it changes nothing
+	pos  int     // payload bytes read so far, for the key's phase
+	left int64   // payload bytes still to read
+}
+
+// read reads at most len(p) bytes of the payload. At the end of the
+// payload it returns 0, io.EOF; a connection that ends before gives
+// io.ErrUnexpectedEOF.
+func (f *payload) read(p []byte) (int, error) {
+	if f.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.br.Read(p)
+	for i := range p[:n] {
+		p[i] ^= f.key[(f.pos+i)&3]
+	}
+	f.pos += n
+	f.left -= int64(n)
+	if err == io.EOF && f.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// readFull reads exactly len(p) bytes of the payload.
+func (f *payload) readFull(p []byte) error {
+	for len(p) > 0 {
+		n, err := f.read(p)
+		p = p[n:]
+		if err != nil && len(p) > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // header is a decoded frame header.

@@ -225,7 +225,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // accept checks the request, subscribes and upgrades. When it fails before
 // the upgrade, status is the HTTP status to answer with.
 func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error) {
-	if err := checkOrigin(r, h.opts.Conn.OriginPatterns); err != nil {
+	if err := checkRequest(r, &h.opts.Conn); err != nil {
 		return nil, http.StatusForbidden, err
 	}
 	topics, err := request.Topics(r, h.opts.Topics)

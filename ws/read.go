@@ -11,6 +11,13 @@ import (
 	"unicode/utf8"
 )
 
+// readGrowStep is the room a message gets for the first payload bytes
+// that arrive. From there its buffer at most doubles each time it fills,
+// never past what the frame being read still announces, so that memory
+// follows the bytes received: a frame header alone reserves nothing, and a
+// message takes at most about twice its received bytes plus readGrowStep.
+const readGrowStep = 512
+
 // lingerDiscard is the most the closing handshake reads and discards while
 // it waits for the peer to close.
 const lingerDiscard = 64 << 10
@@ -36,11 +43,8 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 		defer stop()
 	}
 	// Wait for the next frame here, low on the stack, so that the stack of
-	// an idle connection's reader stays small enough to shrink. A client
-	// reads through x/net's own buffer instead (see Dial).
-	if c.br != nil {
-		c.br.Peek(1)
-	}
+	// an idle connection's reader stays small enough to shrink.
+	c.br.Peek(1)
 	typ, msg, err := c.readMessage()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -60,9 +64,10 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		msg     []byte
 		inMsg   bool
 		checked int // msg[:checked] is valid UTF-8
+		f       payload
 	)
 	for {
-		f, h, err := c.nextFrame()
+		h, err := c.nextFrame(&f)
 		if err != nil {
 			return 0, nil, c.readFailed(err)
 		}
@@ -82,7 +87,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			}
 			var buf [maxControlPayload]byte
 			p := buf[:h.length]
-			if _, err := io.ReadFull(f, p); err != nil {
+			if err := f.readFull(p); err != nil {
 				return 0, nil, c.readFailed(err)
 			}
 			switch h.op {
@@ -109,19 +114,22 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		if limit := c.readLimit.Load(); h.length > limit-int64(len(msg)) {
 			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
 		}
-		start, end := len(msg), len(msg)+int(h.length)
-		msg = slices.Grow(msg, int(h.length))[:end]
-		for pos := start; pos < end; {
-			n, err := f.Read(msg[pos:end])
-			pos += n
+		for remaining := h.length; remaining > 0; {
+			if len(msg) == cap(msg) {
+				msg = c.growForPayload(msg, remaining)
+			}
+			pos := len(msg)
+			n, err := f.read(msg[pos:min(cap(msg), pos+int(remaining))])
+			msg = msg[:pos+n]
+			remaining -= int64(n)
 			if typ == MessageText && n > 0 {
-				k, ok := utf8Prefix(msg[checked:pos])
+				k, ok := utf8Prefix(msg[checked:])
 				if !ok {
 					return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
 				}
 				checked += k
 			}
-			if err != nil && pos < end {
+			if err != nil && remaining > 0 {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
@@ -142,22 +150,49 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 	}
 }
 
-// nextFrame reads the next frame header with x/net/websocket's reader.
-func (c *Conn) nextFrame() (frame, header, error) {
-	f, err := c.next()
-	if err != nil {
-		return nil, header{}, err
+// growForPayload returns msg with room for more of a payload of which
+// remaining bytes are still to come. It waits for the first of them before
+// it allocates, so that a peer that announces a frame and sends nothing
+// costs no memory.
+func (c *Conn) growForPayload(msg []byte, remaining int64) []byte {
+	c.br.Peek(1) // an error comes back from the read that follows
+	step := int64(max(cap(msg), readGrowStep))
+	return slices.Grow(msg, int(min(step, remaining)))
+}
+
+// nextFrame reads the next frame header from the connection and sets f up
+// to read its payload. It reads the header a byte at a time from the
+// buffered reader and allocates nothing, so that a peer sending tiny
+// frames costs the server time in proportion to its bytes, not garbage.
+func (c *Conn) nextFrame(f *payload) (header, error) {
+	b := c.hdr[:2]
+	if _, err := io.ReadFull(c.br, b); err != nil {
+		return header{}, err // io.EOF between frames: the peer closed
 	}
-	hr := f.HeaderReader()
-	if hr == nil {
-		return nil, header{}, io.ErrUnexpectedEOF
+	h := parseHeader(b)
+	n := 2
+	switch b[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
 	}
-	n, _ := io.ReadFull(hr, c.hdr[:])
-	if n < 2 {
-		return nil, header{}, io.ErrUnexpectedEOF
+	if h.masked {
+		n += 4
+	}
+	if _, err := io.ReadFull(c.br, c.hdr[2:n]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return header{}, err
+	}
+	h = parseHeader(c.hdr[:n])
+	*f = payload{br: c.br, left: h.length}
+	if h.masked {
+		copy(f.key[:], c.hdr[n-4:n])
 	}
 	c.lastSeen.Store(time.Now().UnixNano())
-	return f, parseHeader(c.hdr[:n]), nil
+	return h, nil
 }
 
 // handleClose answers the peer's close frame with payload p.
@@ -198,12 +233,13 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 // early when the peer sends more than it should, and the close timer
 // bounds it in time.
 func (c *Conn) awaitClose() error {
+	var f payload
 	for {
-		f, h, err := c.nextFrame()
+		h, err := c.nextFrame(&f)
 		if err != nil || h.length > lingerDiscard {
 			break
 		}
-		if _, err := io.CopyN(io.Discard, f, h.length); err != nil || h.op == opClose {
+		if _, err := c.br.Discard(int(h.length)); err != nil || h.op == opClose {
 			break
 		}
 	}
@@ -226,11 +262,7 @@ func (c *Conn) finish() {
 	if !ended {
 		// The close frame is out.
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			var rest io.Reader = c.nc // a client's (see Dial)
-			if c.br != nil {
-				rest = c.br
-			}
-			io.CopyN(io.Discard, rest, lingerDiscard)
+			io.CopyN(io.Discard, c.br, lingerDiscard)
 		}
 	}
 	c.shutdown(nil)

@@ -80,6 +80,17 @@ func TestChat(t *testing.T) {
 	bob.waitText("@ann", "psst, bob")
 	bob.waitJS("an unread badge", `document.querySelector('#dms li[data-key="@ann"] .badge')?.textContent === "1"`)
 
+	// Another tab that signs in as ann is asked for another nickname, and
+	// gets none of ann's direct messages.
+	mallory := newTab(t, b, "mallory", srv.url("/"))
+	mallory.waitJS("the nickname form", `!document.getElementById("gate").hidden`)
+	mallory.do("sign in as ann", chromedp.SendKeys(chromedp.CSS("#nick"), "ann"+kb.Enter))
+	mallory.waitJS("the nickname refused", `!document.getElementById("gate").hidden &&
+		document.getElementById("nick-error").textContent.includes("taken")`)
+	if got := eval[[]string](mallory, `Object.keys(chat.convs).filter(k => k[0] === "@")`); len(got) != 0 {
+		t.Errorf("a tab claiming ann's nickname got direct messages: %q", got)
+	}
+
 	// Rooms: bob joins #games and leaves #random; ann joins #games and bob
 	// sees her arrive.
 	bob.do("join games", chromedp.SendKeys(chromedp.CSS("#join-room"), "games"+kb.Enter))

@@ -1,7 +1,7 @@
 // Chat is a chat server with rooms, direct messages and a read-only live
 // feed: the example where the ws and sse packages meet.
 //
-//	go run ./examples/chat              # then open http://localhost:8080
+//	go run ./examples/chat              # then open http://localhost:8081
 //
 // The page at / talks JSON over a WebSocket at /ws (see README.md for the
 // messages), using the reconnecting client the ws package serves at
@@ -31,8 +31,12 @@ import (
 // shutdownTimeout bounds the graceful shutdown.
 const shutdownTimeout = 5 * time.Second
 
+// defaultAddr is where the server listens unless -addr says otherwise:
+// this machine only, on a port of its own among the examples.
+const defaultAddr = "localhost:8081"
+
 func main() {
-	addr := flag.String("addr", ":8080", "address to listen on")
+	addr := flag.String("addr", defaultAddr, "address to listen on; \":8081\" listens on every interface")
 	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-chat.state"),
 		"file that keeps the message history across restarts; empty for none")
 	flag.Parse()
@@ -45,9 +49,7 @@ func main() {
 func run(addr, state string) error {
 	c := newChat()
 	if state != "" {
-		if err := loadState(state, c); err != nil {
-			return err
-		}
+		loadState(state, c)
 	}
 	srv := &http.Server{
 		Handler:           newHandler(c),
@@ -57,7 +59,7 @@ func run(addr, state string) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -81,4 +83,16 @@ func run(addr, state string) error {
 	slog.Info("stopped", "connections", ws.Accepted, "received", ws.Received, "published", ws.Published,
 		"replayed", ws.Replayed, "gaps", ws.Gaps, "feeds", feed.Opened)
 	return errors.Join(errs...)
+}
+
+// listenURL returns the address to open in a browser for ln, which
+// listens on addr: its host, or localhost when addr names every interface,
+// with the port ln got.
+func listenURL(scheme, addr string, ln net.Listener) string {
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

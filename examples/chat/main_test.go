@@ -3,13 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +22,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -67,6 +73,7 @@ type frame struct {
 	Nick        string              `json:"nick"`
 	Rooms       []string            `json:"rooms"`
 	Members     map[string][]string `json:"members"`
+	Counts      map[string]int      `json:"counts"`
 	Code        string              `json:"code"`
 	Error       string              `json:"error"`
 	Reason      string              `json:"reason"`
@@ -79,9 +86,20 @@ type client struct {
 	conn *websocket.Conn
 }
 
+// sessionOf returns the session token of the page of nick in test t: the
+// same for every connection of nick in t, as for the tabs of one page.
+func sessionOf(t *testing.T, nick string) string {
+	sum := sha256.Sum256([]byte(t.Name() + "\x00" + nick))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
 // dial connects to /ws with the query, as a page of the server's origin.
+// Unless the query has a session, it gets the one of its nickname.
 func dial(t *testing.T, srv *httptest.Server, query string) *client {
 	t.Helper()
+	if q, _ := url.ParseQuery(query); !q.Has("session") {
+		query += "&session=" + sessionOf(t, q.Get("nick"))
+	}
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + query
 	conn, err := websocket.Dial(url, "", srv.URL)
 	if err != nil {
@@ -229,9 +247,9 @@ func TestRoomMessage(t *testing.T) {
 	}
 	bob := dial(t, srv, "nick=bob&room=general&room=random")
 	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
-	// ann learns that bob came.
-	ann.waitFor("members with bob", func(f frame) bool {
-		return f.Data != nil && f.Data.Type == "members" && slices.Equal(f.Data.Members, []string{"ann", "bob"})
+	// ann learns that bob came: a change, not the whole list.
+	ann.waitFor("bob's arrival", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "presence" && f.Data.Nick == "bob" && f.Data.Event == "joined"
 	})
 
 	// The feed of the room, over SSE.
@@ -264,11 +282,13 @@ func TestDirectMessage(t *testing.T) {
 	ann2 := dial(t, srv, "nick=ann") // a second tab
 	bob := dial(t, srv, "nick=bob")
 	eve := dial(t, srv, "nick=eve")
+	// bob holds his nickname once he is welcomed.
+	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
 	ann.send(command{Type: "dm", To: "bob", Text: "psst"})
-	if f := bob.waitMessage("psst"); f.Topic != "@bob" || f.Data.From != "ann" || f.Data.To != "bob" {
+	if f := bob.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, "bob")) || f.Data.From != "ann" || f.Data.To != "bob" {
 		t.Errorf("bob got %+v", f)
 	}
-	if f := ann2.waitMessage("psst"); f.Topic != "@ann" {
+	if f := ann2.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, "ann")) {
 		t.Errorf("ann's other tab got %+v", f)
 	}
 	// eve gets nothing of it: the next thing she sees is her own DM.
@@ -298,15 +318,15 @@ func TestJoinLeave(t *testing.T) {
 	ann.waitFor("left notice", func(f frame) bool {
 		return f.Data != nil && f.Data.Type == "notice" && f.Data.Nick == "bob" && f.Data.Event == "left"
 	})
-	ann.waitFor("members without bob", func(f frame) bool {
-		return f.Data != nil && f.Data.Type == "members" && f.Data.Room == "games" && slices.Equal(f.Data.Members, []string{"ann"})
+	ann.waitFor("bob's departure", func(f frame) bool {
+		return f.Data != nil && f.Data.Type == "presence" && f.Data.Room == "games" && f.Data.Nick == "bob" && f.Data.Event == "left"
 	})
 }
 
 func TestBadInput(t *testing.T) {
 	leakcheck.Check(t)
 	srv := startChat(t, newChat())
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		send string
 		code string
 	}{
@@ -319,8 +339,10 @@ func TestBadInput(t *testing.T) {
 		{`{"type":"join","room":"` + strings.Repeat("a", MaxRoomLength+1) + `"}`, codeBadRoom},
 		{`{"type":"say","room":"#general","text":"hi"}`, codeBadRoom},
 		{`{"type":"dm","to":"not a nick","text":"hi"}`, codeBadNick},
+		{`{"type":"dm","to":"nobody","text":"hi"}`, codeUnknownNick},
 	} {
-		ann := dial(t, srv, "nick=ann&room=general")
+		// A page each: one page's rate limit would stop the loop.
+		ann := dial(t, srv, "nick=ann"+strconv.Itoa(i)+"&room=general")
 		ann.sendText(tc.send)
 		if f := ann.waitError(tc.code); f.Code != tc.code || f.Error == "" {
 			t.Errorf("%.50s: got %+v, want error %s", tc.send, f, tc.code)
@@ -396,7 +418,9 @@ func TestRefused(t *testing.T) {
 	for i := range MaxRoomsPerConn + 1 {
 		tooMany += "&room=r" + string(rune('a'+i))
 	}
-	for _, q := range []string{"", "nick=", "nick=a%20b", "nick=ann&room=Bad", "nick=" + strings.Repeat("a", MaxNickLength+1), tooMany} {
+	sess := "&session=" + sessionOf(t, "ann")
+	for _, q := range []string{"", "nick=ann", "nick=ann&session=short", "nick=" + sess, "nick=a%20b" + sess, "nick=ann&room=Bad" + sess,
+		"nick=" + strings.Repeat("a", MaxNickLength+1) + sess, tooMany + sess} {
 		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + q
 		if conn, err := websocket.Dial(url, "", srv.URL); err == nil {
 			conn.Close()
@@ -486,6 +510,34 @@ func TestSince(t *testing.T) {
 	} {
 		if got := since("ep", tc.last, tc.n); got != tc.want {
 			t.Errorf("since(%q, %q, %d) = %q, want %q", "ep", tc.last, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestDefaultAddr checks the server listens on this machine only unless
+// told otherwise, on its own port, and names the URL to open.
+func TestDefaultAddr(t *testing.T) {
+	host, port, err := net.SplitHostPort(defaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !origin.IsLoopbackHost(host) || port != "8081" {
+		t.Errorf("default address %q, want a loopback name and port 8081", defaultAddr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	for addr, want := range map[string]string{
+		":0":          "localhost:" + p,
+		"0.0.0.0:0":   "localhost:" + p,
+		"127.0.0.1:0": "127.0.0.1:" + p,
+		"[::1]:0":     "[::1]:" + p,
+	} {
+		if got := listenURL("http", addr, ln); got != "http://"+want {
+			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
 		}
 	}
 }

@@ -31,12 +31,14 @@ var (
 
 // pageConfig is what a page learns from the server when it loads.
 type pageConfig struct {
+	Session         string   `json:"session,omitempty"` // a new session token, for a tab that has none
 	Rooms           []string `json:"rooms"`
 	Since           string   `json:"since"` // ID to resume from for the backlog
 	MaxNickLength   int      `json:"maxNickLength"`
 	MaxRoomLength   int      `json:"maxRoomLength"`
 	MaxMessageRunes int      `json:"maxMessageRunes"`
 	MaxRooms        int      `json:"maxRooms"`
+	MaxListed       int      `json:"maxListed"` // MaxMembersListed
 	NickRule        string   `json:"nickRule"`
 	RoomRule        string   `json:"roomRule"`
 	NickPattern     string   `json:"nickPattern"` // a JavaScript RegExp of validNick
@@ -55,7 +57,9 @@ func newHandler(c *chat) http.Handler {
 		c.mu.Lock()
 		last := c.lastWS
 		c.mu.Unlock()
-		render(w, chatPage, c.config(since(c.hub.Epoch(), last, backlog)))
+		cfg := c.config(since(c.hub.Epoch(), last, backlog))
+		cfg.Session = newSessionToken()
+		render(w, chatPage, cfg)
 	})
 	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
@@ -74,6 +78,7 @@ func (c *chat) config(since string) pageConfig {
 		MaxRoomLength:   MaxRoomLength,
 		MaxMessageRunes: MaxMessageRunes,
 		MaxRooms:        MaxRoomsPerConn,
+		MaxListed:       MaxMembersListed,
 		NickRule:        errBadNick.Error(),
 		RoomRule:        errBadRoom.Error(),
 		NickPattern:     nickPattern,

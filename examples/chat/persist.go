@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // The state file holds a line of JSON with the last IDs, then the history
@@ -25,25 +26,57 @@ type historian interface {
 	LoadHistory(r io.Reader) error
 }
 
-// maxSection bounds one history in the state file.
-const maxSection = 256 << 20
+// MaxStateBytes bounds the state file. A save that would write more
+// leaves the history out (the next start reports a gap to the pages that
+// resume), and a start that finds a larger file ignores it.
+const MaxStateBytes = 64 << 20
 
 type savedIDs struct {
 	LastWS   string `json:"lastWs"`
 	LastFeed string `json:"lastFeed"`
+	// Nicks maps each nickname held to the inbox topic of its session, so
+	// that after a restart a nickname still belongs to the session that
+	// held it, and nobody else gets the direct messages sent to it. At most
+	// MaxSessions entries.
+	Nicks map[string]string `json:"nicks,omitempty"`
 }
 
-// loadState reads the state file, if there is one, into c.
-func loadState(path string, c *chat) error {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// loadState reads the state file, if there is one, into c. It never fails
+// the start: a file that cannot be read, is over MaxStateBytes or is not a
+// state file is set aside (renamed with ".bad" added) and the chat starts
+// without history, so that pages resuming get a gap notice and carry on.
+func loadState(path string, c *chat) {
+	err := readState(path, c)
+	switch {
+	case err == nil:
+		slog.Info("state loaded", "file", path, "last", c.lastWS, "lastFeed", c.lastFeed)
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		// The hub or the feed may hold part of it: start both afresh.
+		c.hub, c.feed = newHub(c), newFeed()
+		c.lastWS, c.lastFeed = "", ""
+		bad := path + ".bad"
+		if rerr := os.Rename(path, bad); rerr != nil {
+			bad = ""
+		}
+		slog.Warn("state not loaded: starting without history; resuming pages will see a gap",
+			"file", path, "err", err, "setAside", bad)
 	}
+}
+
+// readState loads the state file at path into c.
+func readState(path string, c *chat) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if st.Size() > MaxStateBytes {
+		return fmt.Errorf("state %s: %d bytes, over the %d bytes of MaxStateBytes", path, st.Size(), MaxStateBytes)
+	}
+	r := bufio.NewReader(io.LimitReader(f, MaxStateBytes))
 	var ids savedIDs
 	line, err := r.ReadBytes('\n')
 	if err == nil {
@@ -54,7 +87,7 @@ func loadState(path string, c *chat) error {
 			break
 		}
 		var sec []byte
-		if sec, err = readSection(r); err == nil {
+		if sec, err = readSection(r); err == nil && len(sec) > 0 {
 			err = h.LoadHistory(bytes.NewReader(sec))
 		}
 	}
@@ -62,7 +95,18 @@ func loadState(path string, c *chat) error {
 		return fmt.Errorf("state %s: %w", path, err)
 	}
 	c.lastWS, c.lastFeed = ids.LastWS, ids.LastFeed
-	slog.Info("state loaded", "file", path, "last", ids.LastWS, "lastFeed", ids.LastFeed)
+	now := time.Now()
+	for nick, inbox := range ids.Nicks {
+		if len(c.sessions) >= MaxSessions {
+			break
+		}
+		if !validNick(nick) || !validInbox(inbox) || c.sessions[inbox] != nil {
+			continue
+		}
+		s := &session{inbox: inbox, nick: nick, lastUsed: now}
+		c.sessions[inbox] = s
+		c.nicks[nick] = s
+	}
 	return nil
 }
 
@@ -72,7 +116,7 @@ func readSection(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	n, err := strconv.Atoi(line[:len(line)-1])
-	if err != nil || n < 0 || n > maxSection {
+	if err != nil || n < 0 || n > MaxStateBytes {
 		return nil, fmt.Errorf("bad section length %q", line)
 	}
 	sec := make([]byte, n)
@@ -83,16 +127,28 @@ func readSection(r *bufio.Reader) ([]byte, error) {
 // saveState writes c's history to the state file, replacing it at once.
 func saveState(path string, c *chat) (err error) {
 	c.mu.Lock()
-	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed}
+	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed, Nicks: make(map[string]string, len(c.nicks))}
+	for nick, s := range c.nicks {
+		ids.Nicks[nick] = s.inbox
+	}
 	c.mu.Unlock()
 	var buf bytes.Buffer
 	line, _ := json.Marshal(ids) // cannot fail
 	buf.Write(append(line, '\n'))
-	for _, h := range []historian{c.hub, c.feed} {
-		var sec bytes.Buffer
-		if err := h.SaveHistory(&sec); err != nil {
+	secs := make([]bytes.Buffer, 2)
+	for i, h := range []historian{c.hub, c.feed} {
+		if err := h.SaveHistory(&secs[i]); err != nil {
 			return err
 		}
+	}
+	if size := buf.Len() + secs[0].Len() + secs[1].Len() + 32; size > MaxStateBytes {
+		// Too big to load back: keep the IDs only, so that the next start
+		// tells resuming pages about the gap.
+		slog.Warn("history too large to save: the next start will have none", "bytes", size, "max", MaxStateBytes)
+		secs[0].Reset()
+		secs[1].Reset()
+	}
+	for _, sec := range secs {
 		buf.WriteString(strconv.Itoa(sec.Len()) + "\n")
 		buf.Write(sec.Bytes())
 	}

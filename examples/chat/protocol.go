@@ -12,26 +12,27 @@ type command struct {
 
 // An event is what the server publishes to a topic: the data of a ws
 // envelope. Room topics are "#room" (messages and join/leave notices, kept
-// in history for resume), "~room" (members and typing, short-lived) and
-// "@nick" (direct messages to and from nick).
+// in history for resume) and "~room" (presence and typing); a session's
+// inbox, "@" and a hash of its token, has the direct messages to and from
+// it.
 type event struct {
-	Type    string   `json:"type"` // "message", "dm", "notice", "members" or "typing"
-	Room    string   `json:"room,omitempty"`
-	From    string   `json:"from,omitempty"`
-	To      string   `json:"to,omitempty"`
-	Nick    string   `json:"nick,omitempty"`  // notice, typing
-	Event   string   `json:"event,omitempty"` // notice: "joined" or "left"
-	Text    string   `json:"text,omitempty"`
-	Members []string `json:"members,omitempty"`
-	Time    int64    `json:"time"` // Unix milliseconds
+	Type  string `json:"type"` // "message", "dm", "notice", "presence" or "typing"
+	Room  string `json:"room,omitempty"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	Nick  string `json:"nick,omitempty"`  // notice, presence, typing
+	Event string `json:"event,omitempty"` // notice, presence: "joined" or "left"
+	Text  string `json:"text,omitempty"`
+	Time  int64  `json:"time"` // Unix milliseconds
 }
 
 // A reply goes to one connection only, outside the envelope and history.
 type reply struct {
-	Type    string              `json:"type"`              // "welcome" or "error"
+	Type    string              `json:"type"`              // "welcome", "members" or "error"
 	Nick    string              `json:"nick,omitempty"`    // welcome
 	Rooms   []string            `json:"rooms,omitempty"`   // welcome
-	Members map[string][]string `json:"members,omitempty"` // welcome: room -> nicks
+	Members map[string][]string `json:"members,omitempty"` // welcome, members: room -> nicks, at most MaxMembersListed
+	Counts  map[string]int      `json:"counts,omitempty"`  // welcome, members: room -> how many are there
 	Code    string              `json:"code,omitempty"`    // error
 	Error   string              `json:"error,omitempty"`   // error: for people
 }
@@ -48,8 +49,9 @@ const (
 	codeNotInRoom   = "not_in_room"
 	codeRateLimited = "rate_limited"
 	codeUnavailable = "unavailable"
+	codeUnknownNick = "unknown_nick"
+	codeRoomsFull   = "rooms_full"
 )
 
 func roomTopic(room string) string { return "#" + room }
 func liveTopic(room string) string { return "~" + room }
-func userTopic(nick string) string { return "@" + nick }

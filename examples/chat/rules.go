@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/realtime-go/realtime/ws"
 )
 
 // Bounds of the chat. Each one is checked on the server; the page checks
@@ -21,22 +23,60 @@ const (
 	// this closes the connection with 1009 (message too big) before the
 	// server reads it all.
 	MaxFrameBytes = 32 << 10
-	// MessagesPerSecond and MessageBurst bound how fast one connection may
-	// send: past them, the server answers with a rate_limited error and
-	// drops nothing else.
+	// MessagesPerSecond and MessageBurst bound how fast one session (a
+	// page, with all its connections) may send: past them, the server
+	// answers with a rate_limited error and drops nothing else.
+	// Reconnecting does not reset them.
 	MessagesPerSecond = 5
 	MessageBurst      = 10
+	// AddrMessagesPerSecond and AddrMessageBurst bound how fast all the
+	// sessions of one remote address may send and connect together, so
+	// that new sessions do not reset the limits either. They are higher
+	// than a session's: several people may share an address.
+	AddrMessagesPerSecond = 20
+	AddrMessageBurst      = 40
+	// MaxSessions bounds the sessions the server remembers (and so the
+	// nicknames held and the inboxes of direct messages). Past it, the
+	// session unused longest with no connection is forgotten, and its
+	// nickname freed.
+	MaxSessions = 10_000
+	// MaxAddrs bounds the remote addresses whose budget is kept; those
+	// whose budget is full again are forgotten first.
+	MaxAddrs = 10_000
+	// MaxRooms bounds the rooms in use on the server: rooms someone is in,
+	// or used within roomForget. Past it, joining a new room gets a
+	// rooms_full error.
+	MaxRooms = 1000
+	// MaxRoomsPerAddr bounds the rooms of MaxRooms that one remote address
+	// opened (was the first in), so that one client cannot take them all.
+	MaxRoomsPerAddr = 50
+	// MaxMembersListed bounds the nicknames of one room sent to a page
+	// when it enters the room; the page also gets the count, and keeps
+	// both up to date with presence events.
+	MaxMembersListed = 100
 )
+
+// roomForget is how long a room nobody is in still counts against
+// MaxRooms: as long as the hub keeps its history.
+const roomForget = ws.DefaultHistoryAge
 
 // Errors of the chat rules. The page shows their text as it is.
 var (
-	errBadNick     = fmt.Errorf("a nickname is 1 to %d letters, digits, _ or -", MaxNickLength)
-	errBadRoom     = fmt.Errorf("a room name is 1 to %d lowercase letters, digits or -, starting with a letter or digit", MaxRoomLength)
-	errEmpty       = errors.New("the message is empty")
-	errTooLong     = fmt.Errorf("a message is at most %d characters", MaxMessageRunes)
-	errTooMany     = fmt.Errorf("you can be in at most %d rooms at once", MaxRoomsPerConn)
-	errNotInRoom   = errors.New("join the room before writing to it")
-	errRateLimited = fmt.Errorf("slow down: at most %d messages a second", MessagesPerSecond)
+	errBadNick      = fmt.Errorf("a nickname is 1 to %d letters, digits, _ or -", MaxNickLength)
+	errBadRoom      = fmt.Errorf("a room name is 1 to %d lowercase letters, digits or -, starting with a letter or digit", MaxRoomLength)
+	errEmpty        = errors.New("the message is empty")
+	errTooLong      = fmt.Errorf("a message is at most %d characters", MaxMessageRunes)
+	errTooMany      = fmt.Errorf("you can be in at most %d rooms at once", MaxRoomsPerConn)
+	errNotInRoom    = errors.New("join the room before writing to it")
+	errRateLimited  = fmt.Errorf("slow down: at most %d messages a second", MessagesPerSecond)
+	errNoSession    = errors.New("no session: load the chat page, which gives one")
+	errNickTaken    = errors.New("this nickname is taken by someone else: pick another")
+	errOtherNick    = errors.New("this session is connected with another nickname: close its other connections first")
+	errUnknownNick  = errors.New("nobody has this nickname here")
+	errRoomsFull    = fmt.Errorf("this server has %d rooms in use: join one of them", MaxRooms)
+	errRoomsByAddr  = fmt.Errorf("your address opened %d rooms lately: join one that exists", MaxRoomsPerAddr)
+	errSessionsFull = errors.New("too many people are connected: try again later")
+	errReconnecting = errors.New("too many connections from your address: try again in a moment")
 )
 
 // The rules of validNick and validRoom as regular expressions, for the

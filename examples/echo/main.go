@@ -2,7 +2,8 @@
 // sends comes back as it came, text or binary. It is the target for
 // conformance tools such as Autobahn|Testsuite's fuzzing client.
 //
-//	go run ./examples/echo -addr :8080
+//	go run ./examples/echo              # ws://localhost:8082/ws
+//	go run ./examples/echo -addr :8082  # on every interface
 //
 // The read limit is raised to 16 MiB so that conformance suites' large
 // messages pass; every other setting is the ws package's default.
@@ -12,8 +13,10 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"log"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/realtime-go/realtime/ws"
@@ -22,12 +25,24 @@ import (
 // readLimit is the largest message echoed.
 const readLimit = 16 << 20
 
+// defaultAddr is where the server listens unless -addr says otherwise:
+// this machine only, on a port of its own among the examples.
+const defaultAddr = "localhost:8082"
+
 func main() {
-	addr := flag.String("addr", ":8080", "address to listen on")
+	addr := flag.String("addr", defaultAddr, "address to listen on; \":8082\" listens on every interface")
 	flag.Parse()
 	srv := newServer(*addr)
-	log.Printf("echo: serving ws://%s/ws", *addr)
-	log.Fatal(srv.ListenAndServe())
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		slog.Error("echo", "err", err)
+		os.Exit(1)
+	}
+	slog.Info("listening", "url", listenURL("ws", *addr, ln)+"/ws", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil {
+		slog.Error("echo", "err", err)
+		os.Exit(1)
+	}
 }
 
 // newServer returns the echo server: the handler at /ws, and a bound on
@@ -68,7 +83,7 @@ func Echo(c *ws.Conn) {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
 			if !errors.As(err, new(*ws.CloseError)) {
-				log.Printf("echo: %v", err)
+				slog.Warn("echo: connection ended", "remote", c.RemoteAddr().String(), "err", err)
 			}
 			c.CloseNow()
 			return
@@ -78,4 +93,16 @@ func Echo(c *ws.Conn) {
 			return
 		}
 	}
+}
+
+// listenURL returns the address to connect to for ln, which listens on
+// addr: its host, or localhost when addr names every interface, with the
+// port ln got.
+func listenURL(scheme, addr string, ln net.Listener) string {
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

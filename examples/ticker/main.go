@@ -35,8 +35,12 @@ import (
 // shutdownTimeout bounds the graceful shutdown.
 const shutdownTimeout = 5 * time.Second
 
+// defaultAddr is where the server listens unless -addr says otherwise:
+// this machine only, on a port of its own among the examples.
+const defaultAddr = "localhost:8080"
+
 func main() {
-	addr := flag.String("addr", ":8080", "address to listen on")
+	addr := flag.String("addr", defaultAddr, "address to listen on; \":8080\" listens on every interface")
 	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
@@ -51,8 +55,8 @@ func run(addr, state string, every time.Duration) error {
 	if every <= 0 {
 		return errors.New("-every must be positive")
 	}
-	broker := sse.NewBroker(sse.BrokerOptions{})
 	market := newMarket()
+	broker := sse.NewBroker(brokerOptions(market))
 	if state != "" {
 		if err := loadState(state, market, broker); err != nil {
 			return err
@@ -67,7 +71,7 @@ func run(addr, state string, every time.Duration) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -97,4 +101,16 @@ func run(addr, state string, every time.Duration) error {
 	st := broker.Stats()
 	slog.Info("stopped", "published", st.Published, "replayed", st.Replayed, "gaps", st.Gaps, "streams", st.Opened)
 	return errors.Join(errs...)
+}
+
+// listenURL returns the address to open in a browser for ln, which
+// listens on addr: its host, or localhost when addr names every interface,
+// with the port ln got.
+func listenURL(scheme, addr string, ln net.Listener) string {
+	host, _, _ := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -299,4 +301,60 @@ func TestMarket(t *testing.T) {
 			t.Errorf("%s opened at %v, want %v", s.Symbol, s.Open, first[i].Open)
 		}
 	}
+}
+
+// TestDefaultAddr checks the server listens on this machine only unless
+// told otherwise, on its own port, and names the URL to open.
+func TestDefaultAddr(t *testing.T) {
+	host, port, err := net.SplitHostPort(defaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !origin.IsLoopbackHost(host) || port != "8080" {
+		t.Errorf("default address %q, want a loopback name and port 8080", defaultAddr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	for addr, want := range map[string]string{
+		":0":          "localhost:" + p,
+		"0.0.0.0:0":   "localhost:" + p,
+		"127.0.0.1:0": "127.0.0.1:" + p,
+		"[::1]:0":     "[::1]:" + p,
+	} {
+		if got := listenURL("http", addr, ln); got != "http://"+want {
+			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
+		}
+	}
+}
+
+// TestUnknownSymbol: a stream for a symbol the market does not have is
+// refused with 400 and the list of symbols, before any stream is opened.
+func TestUnknownSymbol(t *testing.T) {
+	leakcheck.Check(t)
+	m := newMarket()
+	b := sse.NewBroker(brokerOptions(m))
+	tk := startTicker(t, m, b)
+	for _, q := range []string{"topic=NOPE", "topic=ACME&topic=acme", "topic=" + strings.Repeat("X", 300)} {
+		resp, err := http.Get(tk.srv.URL + "/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ACME, GLOBEX") {
+			t.Errorf("/events?%.60s: %s %q", q, resp.Status, body)
+		}
+	}
+	if n := b.Stats().Opened; n != 0 {
+		t.Errorf("%d streams opened", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, body := openStream(t, ctx, tk.srv.URL+"/events?topic=ACME&topic=WAYNE", "")
+	defer body.Close()
+	nextQuote(t, r)
 }

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +57,32 @@ func newMarket() *market {
 		},
 		rnd: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x71c4e7)),
 	}
+}
+
+// brokerOptions returns the options of the ticker's Broker: a stream
+// follows symbols of m only, so that a request for anything else is
+// refused before the Broker does any work for it.
+func brokerOptions(m *market) sse.BrokerOptions {
+	return sse.BrokerOptions{Topics: m.topics}
+}
+
+// topics is the Broker's Topics hook: the "topic" query parameters, each
+// the symbol of one of m's stocks.
+func (m *market) topics(r *http.Request) ([]string, error) {
+	topics := r.URL.Query()["topic"]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range topics {
+		if !slices.ContainsFunc(m.stocks, func(s stock) bool { return s.Symbol == t }) {
+			symbols := make([]string, len(m.stocks))
+			for i, s := range m.stocks {
+				symbols[i] = s.Symbol
+			}
+			return nil, &sse.StatusError{Code: http.StatusBadRequest,
+				Err: fmt.Errorf("unknown symbol %.40q: the symbols are %s", t, strings.Join(symbols, ", "))}
+		}
+	}
+	return topics, nil
 }
 
 // snapshot returns a copy of the stocks.

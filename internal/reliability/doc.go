@@ -26,6 +26,8 @@
 //	                         under -race, 2,000 without, 10,000 with
 //	                         REALTIME_SOAK)
 //	REALTIME_CYCLES=100000   connect/disconnect cycles (default 2,000)
+//	REALTIME_HOSTILE_CONNS=2000  connections of each header-only attack of
+//	                         TestHeaderOnlyFrames (default 200)
 //
 // For example:
 //

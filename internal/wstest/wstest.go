@@ -46,8 +46,10 @@ type Conn struct {
 }
 
 // Dial connects to the ws:// or http:// URL u and performs the opening
-// handshake with the extra header h. It returns the response for any
-// status; Conn is nil unless the status is 101.
+// handshake with the extra header h. A Host in h replaces the URL's host
+// in the Host header (the connection still goes to the URL's host). It
+// returns the response for any status; Conn is nil unless the status is
+// 101.
 func Dial(u string, h http.Header) (*Conn, *http.Response, error) {
 	pu, err := url.Parse(u)
 	if err != nil {
@@ -61,9 +63,16 @@ func Dial(u string, h http.Header) (*Conn, *http.Response, error) {
 	rand.Read(kb[:])
 	key := base64.StdEncoding.EncodeToString(kb[:])
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n", pu.RequestURI(), pu.Host)
+	host := pu.Host
+	if v := h.Get("Host"); v != "" {
+		host = v
+	}
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n", pu.RequestURI(), host)
 	fmt.Fprintf(&b, "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", key)
 	for k, vs := range h {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			continue
+		}
 		for _, v := range vs {
 			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
 		}

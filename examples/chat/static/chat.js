@@ -36,7 +36,8 @@
     sendRaw: s => socket && socket.send(s),
   };
   const seen = new Set();
-  const members = {};  // room -> [nick]
+  const members = {};  // room -> [nick], at most config.maxListed
+  const counts = {};   // room -> how many are there
   const typing = {};   // room -> Map(nick -> until)
   const unread = {};   // conversation key -> count
   let current = "";    // conversation key shown
@@ -63,6 +64,8 @@
     too_many_rooms: "Too many rooms",
     not_in_room: "Not in that room",
     rate_limited: "Too fast",
+    unknown_nick: "Nobody by that name",
+    rooms_full: "Too many rooms",
     offline: "Not connected",
     closed: "Connection closed",
   };
@@ -197,7 +200,7 @@
       el.append(b);
       return el;
     }));
-    $("subtitle").textContent = room ? `${people.length} here` : "";
+    $("subtitle").textContent = room ? `${counts[room] ?? people.length} here` : "";
     $("people").closest("section").hidden = !room;
   }
 
@@ -231,10 +234,20 @@
       case "notice":
         add("#" + data.room, { id, type: "notice", text: `${data.nick} ${data.event === "joined" ? "joined" : "left"} · ${time(data.time)}`, time: data.time });
         break;
-      case "members":
-        members[data.room] = data.members || [];
+      case "presence": {
+        // A change; the whole list came once, in a reply.
+        const list = (members[data.room] || []).filter(n => n !== data.nick);
+        const whole = (counts[data.room] ?? list.length) <= config.maxListed; // the list has everyone
+        let added = false;
+        if (data.event === "joined" && list.length < config.maxListed) { list.push(data.nick); added = true; }
+        members[data.room] = list.sort();
+        // A whole list counts itself, so that a change seen twice does not
+        // count twice; past maxListed the count follows the changes.
+        counts[data.room] = whole ? list.length + (data.event === "joined" && !added ? 1 : 0)
+          : Math.max(0, counts[data.room] + (data.event === "joined" ? 1 : -1));
         renderSide();
         break;
+      }
       case "typing":
         if (Date.now() - data.time < TYPING_SHOW_MS) {
           (typing[data.room] || (typing[data.room] = new Map())).set(data.nick, Date.now() + TYPING_SHOW_MS);
@@ -245,8 +258,9 @@
   }
 
   function onReply(r) {
-    if (r.type === "welcome") {
+    if (r.type === "welcome" || r.type === "members") {
       for (const [room, list] of Object.entries(r.members || {})) members[room] = list;
+      for (const [room, n] of Object.entries(r.counts || {})) counts[room] = n;
       renderSide();
     } else if (r.type === "error") {
       showError(r.code, r.error);
@@ -300,6 +314,7 @@
     if (!send({ type: "leave", room })) return;
     setRooms(chat.rooms.filter(r => r !== room));
     delete members[room];
+    delete counts[room];
     if (current === "#" + room) show(chat.rooms.length ? "#" + chat.rooms[0] : "");
     else renderSide();
   }
@@ -364,12 +379,13 @@
   // nickname and rooms travel in the query, so every reconnection comes
   // back with the rooms the page is in now.
   function socketURL() {
-    const q = new URLSearchParams({ nick: chat.nick });
+    const q = new URLSearchParams({ session, nick: chat.nick });
     chat.rooms.forEach(r => q.append("room", r));
     return "ws?" + q;
   }
 
   function start(nick) {
+    if (socket) { socket.close(); socket = null; }
     chat.nick = nick;
     store.set("nick", nick);
     $("me").textContent = nick;
@@ -405,12 +421,27 @@
         if (!text.value && lastSent) { text.value = lastSent; updateCount(); }
         lastSent = "";
       }
-      else if (e.code === 1008 || e.code === 1003) showError("closed", `The server closed the connection: ${e.reason || e.code}.`);
+      else if (e.code === 1008 && /nickname/.test(e.reason)) {
+        // Someone else holds this nickname: ask for another.
+        s.close();
+        socket = null;
+        store.set("nick", "");
+        setState("offline", "Offline");
+        $("gate").hidden = false;
+        $("nick-error").textContent = e.reason.charAt(0).toUpperCase() + e.reason.slice(1) + ".";
+        $("nick").focus();
+      }
+      else if (e.code === 1008 || e.code === 1003 || e.code === 1013) showError("closed", `The server closed the connection: ${e.reason || e.code}.`);
     };
     return s;
   }
 
   // ---- start ------------------------------------------------------------------
+
+  // The session the server gave this tab: it holds the nickname and gets
+  // the direct messages. A reload keeps it; another tab gets its own.
+  const session = store.get("session", "") || config.session;
+  store.set("session", session);
 
   const nick = store.get("nick", "");
   if (nickRe.test(nick)) start(nick);

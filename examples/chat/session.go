@@ -1,0 +1,110 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"time"
+)
+
+// Sessions. A page gets a random token from the server when it loads and
+// keeps it for the tab (sessionStorage), so that a reload is the same
+// person and two tabs can be two people. The token travels with the
+// WebSocket request. The server binds a nickname to the first session that
+// uses it, and sends a direct message to that session's inbox, a topic
+// named after a hash of the token: a page that claims someone's nickname
+// gets neither the nickname nor their messages, and the token never
+// appears in a topic, an ID or a log.
+//
+// Rate limits apply per session and per remote address, so reconnecting,
+// with the same token or a new one, does not reset them.
+
+// sessionTokenBytes is the size of a session token before encoding.
+const sessionTokenBytes = 32
+
+// newSessionToken returns a new random session token.
+func newSessionToken() string {
+	var b [sessionTokenBytes]byte
+	rand.Read(b[:]) // never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validSessionToken reports whether s has the form of a session token.
+func validSessionToken(s string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == sessionTokenBytes
+}
+
+// inboxTopic returns the topic of the direct messages of the session with
+// token: "@" and a hash of it.
+func inboxTopic(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return "@" + hex.EncodeToString(sum[:16])
+}
+
+// validInbox reports whether s has the form of an inbox topic.
+func validInbox(s string) bool {
+	if len(s) != 33 || s[0] != '@' {
+		return false
+	}
+	_, err := hex.DecodeString(s[1:])
+	return err == nil
+}
+
+// A session is one page's identity: its nickname, its inbox and its send
+// budget, shared by all its connections.
+type session struct {
+	inbox    string // the topic of its direct messages
+	nick     string // "" until a connection binds one
+	conns    int    // open connections
+	lastUsed time.Time
+	limit    limiter
+}
+
+// An addrLimit is the send budget of one remote address.
+type addrLimit struct {
+	limit    limiter
+	lastUsed time.Time
+}
+
+// remoteIP returns the IP address of a remote address "ip:port".
+func remoteIP(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return remoteHost(a.String())
+}
+
+// remoteHost returns the host of "host:port", as http.Request.RemoteAddr
+// has it.
+func remoteHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return host
+}
+
+// A limiter is a token bucket: burst messages at once, refilled at rate
+// per second.
+type limiter struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token if there is one.
+func (l *limiter) allow(now time.Time, rate, burst float64) bool {
+	if l.last.IsZero() {
+		l.tokens = burst
+	} else {
+		l.tokens = min(burst, l.tokens+now.Sub(l.last).Seconds()*rate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
