@@ -97,7 +97,7 @@ func BenchmarkBrokerFanout(b *testing.B) {
 				req := httptest.NewRequest("GET", "/?topic=prices", nil).WithContext(rctx)
 				wg.Go(func() { br.ServeHTTP(w, req) })
 			}
-			waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Streams == n })
+			waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == n })
 			ev := Event{Data: `{"sym":"ACME","price":12.5}`}
 
 			b.ReportAllocs()
@@ -146,7 +146,7 @@ func BenchmarkIdleStream(b *testing.B) {
 			conn, _ := rawStream(b, addr, "/?topic=idle")
 			conns = append(conns, conn)
 		}
-		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Streams == b.N })
+		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
 		heap1, stack1 := inUse()
 		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "B/stream")
 		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
@@ -166,7 +166,7 @@ func BenchmarkIdleStream(b *testing.B) {
 			req := httptest.NewRequest("GET", "/?topic=idle", nil).WithContext(ctx)
 			wg.Go(func() { br.ServeHTTP(w, req) })
 		}
-		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Streams == b.N })
+		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
 		heap1, stack1 := inUse()
 		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "handler-B/stream")
 		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
@@ -239,7 +239,7 @@ func BenchmarkBrokerFanoutTCP(b *testing.B) {
 			conns = append(conns, conn)
 			go read(r)
 		}
-		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Streams == n })
+		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == n })
 		run(b, func(i int) {
 			size, _ := EncodedLen(Event{ID: fmt.Sprintf("%s-%d", br.hub.Epoch(), i+1), Data: ev.Data})
 			want.Store(total.Load() + int64(size*n))

@@ -30,9 +30,9 @@ const (
 	// Broker is full or shutting down.
 	DefaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxSubscribers is how many streams a Broker serves at once:
-	// 100,000.
-	DefaultMaxSubscribers = hub.DefaultMaxSubscribers
+	// DefaultMaxClients is how many streams a Broker serves at once, as
+	// many as a Hub's connections: 10,000.
+	DefaultMaxClients = 10_000
 
 	// DefaultMaxTopics is how many topics one stream may follow: 64.
 	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
@@ -113,9 +113,9 @@ type BrokerOptions struct {
 	// client is freed within Heartbeat + WriteTimeout.
 	WriteTimeout time.Duration
 
-	// MaxSubscribers bounds the streams served at once; past it requests
-	// get 503 Service Unavailable. Zero means DefaultMaxSubscribers.
-	MaxSubscribers int
+	// MaxClients bounds the streams served at once; past it requests
+	// get 503 Service Unavailable. Zero means DefaultMaxClients.
+	MaxClients int
 
 	// MaxTopics bounds the topics of one stream; past it requests get 400.
 	// Zero means DefaultMaxTopics.
@@ -248,7 +248,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
-		MaxSubscribers:         opts.MaxSubscribers,
+		MaxSubscribers:         cmp.Or(opts.MaxClients, DefaultMaxClients),
 		MaxTopicsPerSubscriber: opts.MaxTopics,
 		Epoch:                  opts.Epoch,
 	})
@@ -271,11 +271,10 @@ func NewBroker(opts BrokerOptions) *Broker {
 // for a client.
 //
 // The error wraps ErrInvalidTopic, one of the Event errors of
-// [Event.Validate], or is ErrClosed after Shutdown.
+// [Event.Validate], or is ErrClosed once Shutdown has returned. An event
+// published while Shutdown runs is kept in the history (so SaveHistory
+// saves it and resuming clients get it), as in package ws.
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
-	if b.stopped.Load() {
-		return "", ErrClosed
-	}
 	e.ID = ""
 	if err := e.Validate(); err != nil {
 		return "", err
@@ -328,10 +327,11 @@ func topicError(name string, err error) error {
 
 // Stats are a Broker's counters. Counters only grow, except Streams.
 type Stats struct {
-	Streams     int    // streams open now
+	Clients     int    // streams open now
+	Topics      int    // topics with streams or history now
 	Opened      uint64 // streams opened
 	Refused     uint64 // requests answered 503: full or shutting down
-	Rejected    uint64 // requests answered 4xx: method, topics or Topics hook
+	Rejected    uint64 // requests refused otherwise: method, host, topics, Topics hook, a server that cannot stream
 	WriteFailed uint64 // streams ended by a failed or timed out write
 	Published   uint64 // events published
 	Delivered   uint64 // events taken by streams' writers, replays included
@@ -344,7 +344,8 @@ type Stats struct {
 func (b *Broker) Stats() Stats {
 	hs := b.hub.Stats()
 	return Stats{
-		Streams:     hs.Subscribers,
+		Clients:     hs.Subscribers,
+		Topics:      hs.Topics,
 		Opened:      b.opened.Load(),
 		Refused:     b.refused.Load(),
 		Rejected:    b.rejected.Load(),
@@ -357,8 +358,9 @@ func (b *Broker) Stats() Stats {
 	}
 }
 
-// Shutdown stops the Broker: new requests get 503 and Publish returns
-// ErrClosed; every stream writes the events already waiting for it, ends
+// Shutdown stops the Broker: new requests get 503, and once it returns
+// Publish returns ErrClosed; every stream writes the events already
+// waiting for it, ends
 // its response normally (browsers reconnect after their retry time, to
 // this server's successor) and its handler or connection is done.
 // Shutdown returns nil when every stream has ended, or ctx.Err() if ctx

@@ -63,7 +63,7 @@ func TestBrokerDelivers(t *testing.T) {
 					t.Errorf("got %+v, want %+v", got, w)
 				}
 			}
-			if s := b.Stats(); s.Streams != 1 || s.Opened != 1 || s.Published != 4 || s.Delivered != 3 {
+			if s := b.Stats(); s.Clients != 1 || s.Opened != 1 || s.Published != 4 || s.Delivered != 3 {
 				t.Errorf("Stats = %+v", s)
 			}
 			if err := b.Shutdown(context.Background()); err != nil {
@@ -257,7 +257,7 @@ func TestBrokerGap(t *testing.T) {
 
 func TestBrokerRefusals(t *testing.T) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{MaxSubscribers: 1, MaxTopics: 2, RetryAfter: 1500 * time.Millisecond})
+	b := NewBroker(BrokerOptions{MaxClients: 1, MaxTopics: 2, RetryAfter: 1500 * time.Millisecond})
 	ts, c := newServer(t, b, false)
 	check := func(method, path string, code int, body string) *http.Response {
 		t.Helper()
@@ -404,7 +404,7 @@ func testSlowClient(t *testing.T, mode string) {
 	}
 
 	_, alone := run(3, func(n int) bool { return n == 200 })
-	waitfor.Cond(t, "the first readers' streams to close", 5*time.Second, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "the first readers' streams to close", 5*time.Second, func() bool { return b.Stats().Clients == 0 })
 	failed := b.Stats().WriteFailed
 
 	conn, _ := rawStream(t, ts.Listener.Addr().String(), "/?topic=a")
@@ -412,7 +412,7 @@ func testSlowClient(t *testing.T, mode string) {
 	// Publish until the stalled stream is gone (4 streams with it), then
 	// check it ended on a failed write: waiting for the count alone would
 	// never end if it closed some other way.
-	n, withSlow := run(3, func(int) bool { return b.Stats().Streams < 4 })
+	n, withSlow := run(3, func(int) bool { return b.Stats().Clients < 4 })
 	var cut Stats
 	waitfor.Cond(t, "the stalled stream's end to count as a failed write", 5*time.Second, func() bool {
 		cut = b.Stats()
@@ -439,7 +439,7 @@ func TestBrokerLaggingStreamGetsGap(t *testing.T) {
 	_, fast := open(t, c, ts.URL+"?topic=a")
 	conn, br := rawStream(t, ts.Listener.Addr().String(), "/?topic=a")
 	defer conn.Close()
-	waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == 2 })
+	waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Clients == 2 })
 
 	payload := strings.Repeat("y", 64<<10)
 	const events = 256 // 16 MiB: more than the socket buffers and the history
@@ -466,7 +466,7 @@ func TestBrokerLaggingStreamGetsGap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the gap the stream did not reach the last event: %v", err)
 	}
-	if s := b.Stats(); s.Streams != 2 || s.Lagged == 0 || s.WriteFailed != 0 {
+	if s := b.Stats(); s.Clients != 2 || s.Lagged == 0 || s.WriteFailed != 0 {
 		t.Errorf("Stats = %+v, want both streams open and the slow one lagged", s)
 	}
 	b.Shutdown(context.Background())
@@ -511,7 +511,7 @@ func testConnectDisconnect(t *testing.T, mode string) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitfor.Cond(t, "every stream to close", 10*time.Second, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "every stream to close", 10*time.Second, func() bool { return b.Stats().Clients == 0 })
 	if s := b.Stats(); s.Opened != cycles {
 		t.Errorf("Opened = %d, want %d", s.Opened, cycles)
 	}
@@ -554,7 +554,7 @@ func testShutdownManyStreams(t *testing.T, mode string) {
 			ends <- err
 		}()
 	}
-	waitfor.Cond(t, "every stream to open", 10*time.Second, func() bool { return b.Stats().Streams == streams })
+	waitfor.Cond(t, "every stream to open", 10*time.Second, func() bool { return b.Stats().Clients == streams })
 	for i := range 10 {
 		publish(t, b, "t"+fmt.Sprint(i), Event{Data: "last words"})
 	}

@@ -29,7 +29,7 @@ func TestBrokerBurstReachesFastStreams(t *testing.T) {
 				_, r := open(t, c, ts.URL+"?topic=burst")
 				readers = append(readers, r)
 			}
-			waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Streams == streams })
+			waitfor.Cond(t, "streams", waitTimeout, func() bool { return b.Stats().Clients == streams })
 			pad := strings.Repeat("x", 90)
 			ids := make([]string, burstEvents)
 			for i := range ids {
@@ -60,13 +60,13 @@ func TestBrokerResumeAfterTopicDropped(t *testing.T) {
 	ts, c := newServer(t, b, false)
 	c.Timeout = waitTimeout // a resume that gets nothing fails the test
 	resp, r := open(t, c, ts.URL+"?topic=gone")
-	waitfor.Cond(t, "stream", waitTimeout, func() bool { return b.Stats().Streams == 1 })
+	waitfor.Cond(t, "stream", waitTimeout, func() bool { return b.Stats().Clients == 1 })
 	id := publish(t, b, "gone", Event{Data: "missed"})
 	if ev := next(t, r); ev.ID != id {
 		t.Fatalf("got %q, want %q", ev.ID, id)
 	}
 	resp.Body.Close()
-	waitfor.Cond(t, "stream closed", waitTimeout, func() bool { return b.Stats().Streams == 0 })
+	waitfor.Cond(t, "stream closed", waitTimeout, func() bool { return b.Stats().Clients == 0 })
 	epoch, _, _ := hub.ParseID(id)
 	_, r = open(t, c, ts.URL+"?topic=gone", "Last-Event-ID", hub.FormatID(epoch, 0))
 	if ev := next(t, r); ev.Type != GapEvent {

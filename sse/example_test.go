@@ -190,7 +190,7 @@ func ExampleStatusError() {
 	_, err := (&sse.Client{}).Subscribe(context.Background(), srv.URL, "")
 	fmt.Println(err)
 	// Output:
-	// sse: status 401 Unauthorized: log in to follow your feed
+	// status 401 Unauthorized: log in to follow your feed
 }
 
 // Connect reads the event stream a server sends in answer to a POST with a

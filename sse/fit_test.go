@@ -64,7 +64,7 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "cannot flush") {
 				t.Errorf("log %q does not name the cause at Error", l)
 			}
-			if s := b.Stats(); s.Opened != 0 || s.Streams != 0 {
+			if s := b.Stats(); s.Opened != 0 || s.Clients != 0 {
 				t.Errorf("Stats = %+v, want no stream opened", s)
 			}
 			b.Shutdown(context.Background())
@@ -173,7 +173,7 @@ func TestBrokerStreamLivesInHandler(t *testing.T) {
 
 			// Shutdown ends a stream, after the events queued for it.
 			_, r = open(t, c, ts.URL+"?topic=a")
-			waitfor.Cond(t, "a stream", waitTimeout, func() bool { return b.Stats().Streams == 1 })
+			waitfor.Cond(t, "a stream", waitTimeout, func() bool { return b.Stats().Clients == 1 })
 			publish(t, b, "a", Event{Data: "last"})
 			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 			defer cancel()

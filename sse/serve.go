@@ -246,18 +246,11 @@ func (b *Broker) topics(r *http.Request) ([]string, error) {
 	return topics, nil
 }
 
-// refuse answers a request that cannot be served with err's status.
+// refuse answers a request that cannot be served with err's status: a
+// *StatusError's, or 400 Bad Request.
 func (b *Broker) refuse(w http.ResponseWriter, err error) {
 	b.rejected.Add(1)
-	var se *StatusError
-	if errors.As(err, &se) {
-		for k, v := range se.Header {
-			w.Header()[k] = v
-		}
-		http.Error(w, se.body(), se.Code)
-		return
-	}
-	http.Error(w, err.Error(), http.StatusBadRequest)
+	request.Refuse(w, err, http.StatusBadRequest)
 }
 
 // unavailable answers 503 with Retry-After.

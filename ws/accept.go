@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/origin"
+	"github.com/realtime-go/realtime/internal/request"
 	"golang.org/x/net/websocket"
 )
 
@@ -112,7 +113,8 @@ type AcceptOptions struct {
 	// DefaultReadLimit. Conn.SetReadLimit changes it per connection.
 	ReadLimit int64
 
-	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout.
+	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout;
+	// negative means no deadline, as in package sse.
 	WriteTimeout time.Duration
 
 	// PingInterval is how often an idle peer is pinged. Zero means
@@ -153,7 +155,7 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = DefaultReadLimit
 	}
-	if c.WriteTimeout <= 0 {
+	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.PingInterval == 0 {
@@ -206,10 +208,8 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 		http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
 		return nil, err
 	}
-	if !headerContains(r.Header, "Connection", "upgrade") || !headerContains(r.Header, "Upgrade", "websocket") {
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Connection", "Upgrade")
-		http.Error(w, "Upgrade Required: this is a WebSocket endpoint", http.StatusUpgradeRequired)
+	if err := upgradeRequested(r); err != nil {
+		request.Refuse(w, err, http.StatusUpgradeRequired)
 		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
 	}
 	nc, rw, err := http.NewResponseController(w).Hijack()
@@ -289,6 +289,19 @@ func (h *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type noClose struct{ net.Conn }
 
 func (noClose) Close() error { return nil }
+
+// upgradeRequested returns a *StatusError (426 Upgrade Required) unless r
+// asks for a WebSocket upgrade.
+func upgradeRequested(r *http.Request) error {
+	if headerContains(r.Header, "Connection", "upgrade") && headerContains(r.Header, "Upgrade", "websocket") {
+		return nil
+	}
+	return &StatusError{
+		Code:   http.StatusUpgradeRequired,
+		Err:    errors.New("this is a WebSocket endpoint: upgrade required"),
+		Header: http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}},
+	}
+}
 
 // headerContains reports whether the comma-separated header name holds
 // token, ignoring case.

@@ -80,8 +80,8 @@ func BenchmarkHubFanout1k(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "deliveries/s")
-	if s := h.Stats(); s.SlowClosed != 0 {
-		b.Fatalf("%d slow consumers", s.SlowClosed)
+	if s := h.Stats(); s.WriteFailed != 0 {
+		b.Fatalf("%d slow consumers", s.WriteFailed)
 	}
 }
 

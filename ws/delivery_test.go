@@ -28,7 +28,7 @@ func TestHubBurstReachesFastConns(t *testing.T) {
 	for range conns {
 		cs = append(cs, dial(t, srv.URL+"?topic=burst", nil))
 	}
-	waitfor.Cond(t, "connections", waitTimeout, func() bool { return h.Stats().Conns == conns })
+	waitfor.Cond(t, "connections", waitTimeout, func() bool { return h.Stats().Clients == conns })
 	pad := strings.Repeat("x", 80)
 	ids := make([]string, burstMessages)
 	for i := range ids {

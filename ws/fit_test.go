@@ -60,7 +60,7 @@ func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "Unwrap") {
 		t.Errorf("log %q does not name the cause at Error", l)
 	}
-	if s := h.Stats(); s.Conns != 0 {
+	if s := h.Stats(); s.Clients != 0 {
 		t.Errorf("Stats = %+v, want no connection held", s)
 	}
 }
@@ -69,7 +69,7 @@ func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 // given.
 func TestHubRetryAfter(t *testing.T) {
 	leakcheck.Check(t)
-	_, srv := serveHub(t, HubOptions{MaxConns: 1, RetryAfter: 1500 * time.Millisecond})
+	_, srv := serveHub(t, HubOptions{MaxClients: 1, RetryAfter: 1500 * time.Millisecond})
 	dial(t, srv.URL, nil)
 	_, resp, _ := wstest.Dial(srv.URL, nil)
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {

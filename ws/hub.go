@@ -20,9 +20,9 @@ import (
 
 // Defaults for [HubOptions]. Each applies when its option is zero.
 const (
-	// DefaultMaxConns is how many connections a Hub holds at once, counting
+	// DefaultMaxClients is how many connections a Hub holds at once, counting
 	// handshakes in progress. Further requests get 503 Service Unavailable.
-	DefaultMaxConns = 10_000
+	DefaultMaxClients = 10_000
 
 	// DefaultHistoryBytes bounds each topic's history: 2 MiB of message
 	// frames, counting a fixed overhead of 128 bytes per message. It is
@@ -36,8 +36,8 @@ const (
 	// Hub is full or shutting down.
 	DefaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxTopicsPerConn is how many topics one connection may follow.
-	DefaultMaxTopicsPerConn = hub.DefaultMaxTopicsPerSubscriber
+	// DefaultMaxTopics is how many topics one connection may follow.
+	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
 // HubOptions configure a [Hub]. The zero value works: topics come from the
@@ -49,9 +49,10 @@ type HubOptions struct {
 
 	// Topics chooses the topics of a new connection, before the upgrade.
 	// Nil means the values of the "topic" query parameters (none is fine:
-	// the connection can Join later). To refuse the connection, return an
-	// error: the client gets the status of a *StatusError in its chain, or
-	// 403 Forbidden.
+	// the connection can Join later). To refuse the connection, return a
+	// *StatusError (its status, headers and text are the answer); any
+	// other error answers 400 Bad Request with the error's text, as in
+	// package sse.
 	Topics func(r *http.Request) ([]string, error)
 
 	// OnConnect, when set, runs after the upgrade and before the first
@@ -70,9 +71,9 @@ type HubOptions struct {
 	// the reason (see Conn.Err).
 	OnClose func(c *Conn, err error)
 
-	// MaxConns bounds the connections held at once. Zero means
-	// DefaultMaxConns.
-	MaxConns int
+	// MaxClients bounds the connections held at once. Zero means
+	// DefaultMaxClients.
+	MaxClients int
 
 	// HistoryBytes bounds each topic's history, in bytes of message frames
 	// plus 128 bytes per message. Zero means DefaultHistoryBytes.
@@ -95,9 +96,9 @@ type HubOptions struct {
 	// DefaultHistoryAge.
 	HistoryAge time.Duration
 
-	// MaxTopicsPerConn bounds the topics of one connection. Zero means
-	// DefaultMaxTopicsPerConn.
-	MaxTopicsPerConn int
+	// MaxTopics bounds the topics of one connection. Zero means
+	// DefaultMaxTopics.
+	MaxTopics int
 
 	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
 	// header of 503 answers. Zero means DefaultRetryAfter.
@@ -115,20 +116,11 @@ type HubOptions struct {
 	Epoch string
 }
 
-// A StatusError refuses a connection from HubOptions.Topics with an HTTP
-// status.
-type StatusError struct {
-	Code   int    // an HTTP error status (4xx or 5xx; others mean 403), such as http.StatusUnauthorized
-	Reason string // the response body; empty means the status text
-}
-
-// Error returns the status and the reason.
-func (e *StatusError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("ws: refused with %d %s", e.Code, http.StatusText(e.Code))
-	}
-	return fmt.Sprintf("ws: refused with %d: %s", e.Code, e.Reason)
-}
+// A StatusError carries an HTTP status: a [HubOptions.Topics] hook returns
+// one to refuse a connection with that status (401 or 403 for a failed
+// authorization, for example, with a WWW-Authenticate header). It is the
+// same type as sse.StatusError.
+type StatusError = request.StatusError
 
 // A Hub is an http.Handler that accepts WebSocket connections and fans
 // published messages out to them by topic. Each message is encoded once,
@@ -139,7 +131,7 @@ func (e *StatusError) Error() string {
 // the history cannot cover them. The header wins when both are present, as
 // in package sse.
 //
-// Requests are refused with 503 Service Unavailable when MaxConns
+// Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 403 Forbidden for a
 // cross-origin page or a refusal of HubOptions.Topics, and with 400 Bad
 // Request for invalid topics or too many of them.
@@ -155,15 +147,15 @@ type Hub struct {
 	idleClosed bool
 	idle       chan struct{} // closed when shut down and no connection or handshake is left
 
-	accepted, refused, received, slowClosed atomic.Uint64
+	opened, refused, rejected, received, writeFailed atomic.Uint64
 }
 
 // NewHub returns a Hub with the given options. It panics if opts.Epoch is
 // set and cannot prefix IDs, as http.ServeMux.Handle panics on an invalid
 // pattern: the epoch is the program's, not a client's.
 func NewHub(opts HubOptions) *Hub {
-	if opts.MaxConns <= 0 {
-		opts.MaxConns = DefaultMaxConns
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxClients
 	}
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = DefaultRetryAfter
@@ -176,8 +168,8 @@ func NewHub(opts HubOptions) *Hub {
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
-		MaxSubscribers:         opts.MaxConns,
-		MaxTopicsPerSubscriber: opts.MaxTopicsPerConn,
+		MaxSubscribers:         opts.MaxClients,
+		MaxTopicsPerSubscriber: opts.MaxTopics,
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
@@ -194,7 +186,7 @@ func NewHub(opts HubOptions) *Hub {
 // ServeHTTP upgrades the request and keeps the connection until it closes.
 // It returns once the connection is set up; a goroutine of the Hub reads it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if n := h.active.Add(1); n > int64(h.opts.MaxConns) || !h.begin() {
+	if n := h.active.Add(1); n > int64(h.opts.MaxClients) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
 		secs := int64((h.opts.RetryAfter + time.Second - 1) / time.Second)
@@ -209,13 +201,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.settle()
 		h.mu.Unlock()
 		h.active.Add(-1)
-		h.refused.Add(1)
+		if status == http.StatusServiceUnavailable {
+			h.refused.Add(1)
+		} else {
+			h.rejected.Add(1)
+		}
 		if status != 0 {
-			http.Error(w, err.Error(), status)
+			request.Refuse(w, err, status)
 		}
 		return
 	}
-	h.accepted.Add(1)
+	h.opened.Add(1)
 	if h.opts.OnConnect != nil {
 		h.opts.OnConnect(c, r)
 	}
@@ -228,16 +224,12 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err := checkRequest(r, &h.opts.Conn); err != nil {
 		return nil, http.StatusForbidden, err
 	}
+	if err := upgradeRequested(r); err != nil {
+		return nil, http.StatusUpgradeRequired, err // checked before any work for it
+	}
 	topics, err := request.Topics(r, h.opts.Topics)
 	if err != nil {
-		if se, ok := errors.AsType[*StatusError](err); ok && se.Code >= 400 && se.Code <= 599 {
-			msg := se.Reason
-			if msg == "" {
-				msg = http.StatusText(se.Code)
-			}
-			return nil, se.Code, errors.New(msg)
-		}
-		return nil, http.StatusForbidden, err
+		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
 	sub, err := h.hub.Subscribe(topics, request.LastEventID(r))
 	switch {
@@ -349,7 +341,12 @@ func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error
 
 func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) {
 	m, err := h.hub.Publish(topic, encode)
-	if err != nil {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
+		return "", fmt.Errorf("ws: publish: %w: hub shut down", ErrClosed)
+	case errors.Is(err, hub.ErrInvalidTopic):
+		return "", fmt.Errorf("ws: publish: %w %q: %w", ErrInvalidTopic, topic, err)
+	case err != nil:
 		return "", fmt.Errorf("ws: publish: %w", err)
 	}
 	return m.ID, nil
@@ -392,41 +389,42 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, c := range left {
 		c.shutdown(fmt.Errorf("%w: shutdown: %w", ErrClosed, ctx.Err()))
 	}
-	<-h.idle
-	return ctx.Err()
+	return ctx.Err() // the connections' goroutines end on their own
 }
 
 // Stats are a Hub's counters. Counters only grow, except Conns and Topics
 // which say what is held now.
 type Stats struct {
-	Conns      int    // connections open now, counting handshakes in progress
-	Topics     int    // topics with connections or history now
-	Accepted   uint64 // connections upgraded
-	Refused    uint64 // requests refused before or during the upgrade
-	Received   uint64 // messages read from clients
-	Published  uint64 // messages published
-	Delivered  uint64 // messages handed to connections' writers
-	Replayed   uint64 // messages sent again to resuming clients
-	Gaps       uint64 // resumes that got a gap notice
-	SlowClosed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
-	Lagged     uint64 // gap notices sent to connections that fell HistoryBytes behind
+	Clients     int    // connections open now, counting handshakes in progress
+	Topics      int    // topics with connections or history now
+	Opened      uint64 // connections upgraded
+	Refused     uint64 // requests answered 503: full or shutting down
+	Rejected    uint64 // requests refused otherwise: origin, host, topics, Topics hook, not an upgrade
+	WriteFailed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
+	Published   uint64 // messages published
+	Delivered   uint64 // messages taken by connections' writers, replays included
+	Replayed    uint64 // messages sent again to resuming clients
+	Gaps        uint64 // resumes that got a gap notice
+	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
+	Received    uint64 // messages read from clients
 }
 
 // Stats returns the Hub's counters.
 func (h *Hub) Stats() Stats {
 	s := h.hub.Stats()
 	return Stats{
-		Conns:      int(h.active.Load()),
-		Topics:     s.Topics,
-		Accepted:   h.accepted.Load(),
-		Refused:    h.refused.Load(),
-		Received:   h.received.Load(),
-		Published:  s.Published,
-		Delivered:  s.Delivered,
-		Replayed:   s.Replayed,
-		Gaps:       s.Gaps,
-		SlowClosed: h.slowClosed.Load(),
-		Lagged:     s.Lagged,
+		Clients:     int(h.active.Load()),
+		Topics:      s.Topics,
+		Opened:      h.opened.Load(),
+		Refused:     h.refused.Load(),
+		Rejected:    h.rejected.Load(),
+		WriteFailed: h.writeFailed.Load(),
+		Published:   s.Published,
+		Delivered:   s.Delivered,
+		Replayed:    s.Replayed,
+		Gaps:        s.Gaps,
+		Lagged:      s.Lagged,
+		Received:    h.received.Load(),
 	}
 }
 

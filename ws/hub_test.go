@@ -167,11 +167,12 @@ func TestHubResumeHeaderFirst(t *testing.T) {
 
 func TestHubRefusals(t *testing.T) {
 	_, srv := serveHub(t, HubOptions{
-		MaxTopicsPerConn: 2,
+		MaxTopics: 2,
 		Topics: func(r *http.Request) ([]string, error) {
 			switch r.URL.Query().Get("user") {
 			case "":
-				return nil, &StatusError{Code: http.StatusUnauthorized, Reason: "who are you"}
+				return nil, &StatusError{Code: http.StatusUnauthorized, Err: errors.New("who are you"),
+					Header: http.Header{"Www-Authenticate": {`Bearer realm="chat"`}}}
 			case "banned":
 				return nil, errors.New("banned")
 			}
@@ -183,7 +184,7 @@ func TestHubRefusals(t *testing.T) {
 		want  int
 	}{
 		{"?topic=a", 401},
-		{"?user=banned&topic=a", 403},
+		{"?user=banned&topic=a", 400}, // a plain error from the hook, as in package sse
 		{"?user=ann&topic=a&topic=b&topic=c", 400},
 		{"?user=ann&topic=" + url.QueryEscape("bad\x01"), 400},
 		{"?user=ann&topic=a", 101},
@@ -198,19 +199,22 @@ func TestHubRefusals(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.query, resp.StatusCode, tc.want)
 		}
+		if tc.want == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: the StatusError's header was not sent", tc.query)
+		}
 	}
 }
 
 func TestHubMaxConns(t *testing.T) {
-	h, srv := serveHub(t, HubOptions{MaxConns: 2})
+	h, srv := serveHub(t, HubOptions{MaxClients: 2})
 	dial(t, srv.URL, nil)
 	dial(t, srv.URL, nil)
 	_, resp, err := wstest.Dial(srv.URL, nil)
 	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("third connection: %v %v, want 503", resp, err)
 	}
-	waitfor.Cond(t, "two connections accepted", waitTimeout, func() bool { return h.Stats().Accepted == 2 })
-	if s := h.Stats(); s.Conns != 2 || s.Refused != 1 {
+	waitfor.Cond(t, "two connections accepted", waitTimeout, func() bool { return h.Stats().Opened == 2 })
+	if s := h.Stats(); s.Clients != 2 || s.Refused != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -310,8 +314,10 @@ func TestHubShutdown(t *testing.T) {
 }
 
 // TestHubShutdownDeadline: peers that do not answer the close frame are cut
-// when Shutdown's context ends.
+// when Shutdown's context ends, and Shutdown returns then, without waiting
+// for the connections' goroutines, which end by themselves.
 func TestHubShutdownDeadline(t *testing.T) {
+	leakcheck.Check(t)
 	h := NewHub(HubOptions{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -321,9 +327,7 @@ func TestHubShutdownDeadline(t *testing.T) {
 	if err := h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want DeadlineExceeded", err)
 	}
-	if n := h.Stats().Conns; n != 0 {
-		t.Fatalf("%d connections left", n)
-	}
+	waitfor.Cond(t, "the cut connections to end", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 }
 
 // TestHubSlowConsumer: a peer that never reads is dropped while 1,000
@@ -390,20 +394,20 @@ func TestHubSlowConsumer(t *testing.T) {
 	// once its connection has ended.
 	waitfor.Cond(t, "the slow peer to be dropped", waitTimeout, func() bool {
 		s := h.Stats()
-		return s.SlowClosed == 1 && s.Conns == readers
+		return s.WriteFailed == 1 && s.Clients == readers
 	})
 	for i, n := range got {
 		if n != messages {
 			t.Fatalf("reader %d got %d of %d messages", i, n, messages)
 		}
 	}
-	if s := h.Stats(); s.Conns != readers || s.SlowClosed != 1 {
+	if s := h.Stats(); s.Clients != readers || s.WriteFailed != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 	for _, c := range conns {
 		c.Close()
 	}
-	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Conns == 0 })
+	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	h.Shutdown(context.Background())
 	srv.Close()
 }
@@ -425,8 +429,8 @@ func TestHubCycles(t *testing.T) {
 		}
 		c.Close()
 	}
-	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Conns == 0 })
-	if s := h.Stats(); s.Accepted != 1000 {
+	waitfor.Cond(t, "connections to close", waitTimeout, func() bool { return h.Stats().Clients == 0 })
+	if s := h.Stats(); s.Opened != 1000 {
 		t.Fatalf("stats %+v", s)
 	}
 	h.Shutdown(context.Background())

@@ -123,8 +123,13 @@ func CloseStatus(err error) StatusCode {
 // Errors returned by a Conn. Match them with errors.Is.
 var (
 	// ErrClosed is returned by Send, Join and Read on a connection that has
-	// finished closing. It wraps net.ErrClosed.
+	// finished closing, and by Hub.Publish once Hub.Shutdown has returned.
+	// It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
+
+	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
+	// not UTF-8, or holds control characters, as in package sse.
+	ErrInvalidTopic = errors.New("ws: invalid topic")
 
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.

@@ -256,7 +256,7 @@ func (c *Conn) flush() (more bool) {
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if c.hub != nil {
-				c.hub.slowClosed.Add(1)
+				c.hub.writeFailed.Add(1)
 			}
 			_, err = slowError("write deadline exceeded")
 		} else {
@@ -290,7 +290,9 @@ func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
 // system call on a TCP connection (writev: the shared frames of hub
 // messages are not copied), or joined in a pooled buffer otherwise.
 func (c *Conn) writeParts(parts [][]byte) error {
-	c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	if t := c.opts.WriteTimeout; t > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
 	if _, ok := c.nc.(*net.TCPConn); ok || len(parts) == 1 {
 		bufs := net.Buffers(parts)
 		_, err := bufs.WriteTo(c.nc)

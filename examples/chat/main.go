@@ -80,7 +80,7 @@ func run(addr, state string) error {
 		errs = append(errs, saveState(state, c))
 	}
 	ws, feed := c.hub.Stats(), c.feed.Stats()
-	slog.Info("stopped", "connections", ws.Accepted, "received", ws.Received, "published", ws.Published,
+	slog.Info("stopped", "connections", ws.Opened, "received", ws.Received, "published", ws.Published,
 		"replayed", ws.Replayed, "gaps", ws.Gaps, "feeds", feed.Opened)
 	return errors.Join(errs...)
 }

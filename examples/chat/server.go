@@ -63,12 +63,12 @@ func newChat() *chat {
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:             ws.AcceptOptions{ReadLimit: MaxFrameBytes},
-		Topics:           c.topics,
-		OnConnect:        c.connect,
-		OnMessage:        c.message,
-		OnClose:          c.closed,
-		MaxTopicsPerConn: 2*MaxRoomsPerConn + 1,
+		Conn:      ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Topics:    c.topics,
+		OnConnect: c.connect,
+		OnMessage: c.message,
+		OnClose:   c.closed,
+		MaxTopics: 2*MaxRoomsPerConn + 1,
 	})
 }
 
@@ -108,7 +108,7 @@ func parseJoin(r *http.Request) (token, nick string, rooms []string, err error) 
 func (c *chat) topics(r *http.Request) ([]string, error) {
 	token, _, rooms, err := parseJoin(r)
 	if err != nil {
-		return nil, &ws.StatusError{Code: http.StatusBadRequest, Reason: err.Error()}
+		return nil, &ws.StatusError{Code: http.StatusBadRequest, Err: err}
 	}
 	// Only check here: the request may still fail. The rooms are taken
 	// once the connection is accepted, and paid for.
@@ -116,7 +116,7 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	err = c.roomsAvailableLocked(rooms, remoteHost(r.RemoteAddr), time.Now())
 	c.mu.Unlock()
 	if err != nil {
-		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Reason: err.Error()}
+		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {

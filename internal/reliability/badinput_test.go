@@ -382,7 +382,7 @@ func testBadTopics(t *testing.T, r *rig) int {
 	// their clients leave a little later.
 	const wellBehaved = 1
 	waitfor.Cond(t, "the broker to close the streams of the cases above", waitTimeout, func() bool {
-		return r.broker.Stats().Streams == wellBehaved
+		return r.broker.Stats().Clients == wellBehaved
 	})
 	for i := range distinctTopics {
 		s, resp, err := dialSSE(nil, r.addr, fmt.Sprintf("/events?topic=distinct-%d", i), nil)
@@ -392,7 +392,7 @@ func testBadTopics(t *testing.T, r *rig) int {
 		s.Close()
 	}
 	waitfor.Cond(t, "the broker to close the streams of distinct topics", waitTimeout, func() bool {
-		return r.broker.Stats().Streams == wellBehaved
+		return r.broker.Stats().Clients == wellBehaved
 	})
 	return 2*len(cases) + distinctTopics
 }

@@ -47,7 +47,7 @@ func TestConnectCycles(t *testing.T) {
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- p.run(1<<62, time.Millisecond, pubCtx.Done()) }()
 
-	idle := func() bool { return r.broker.Stats().Streams == 0 && r.hub.Stats().Conns == 0 }
+	idle := func() bool { return r.broker.Stats().Clients == 0 && r.hub.Stats().Clients == 0 }
 	var failed atomic.Int64
 	var errMu sync.Mutex
 	var errs []string // the first few failures
@@ -99,8 +99,8 @@ func TestConnectCycles(t *testing.T) {
 	if want := uint64(cycles - cycles/2); bs.Opened != want {
 		t.Errorf("broker opened %d streams, want %d", bs.Opened, want)
 	}
-	if want := uint64(cycles / 2); hs.Accepted != want {
-		t.Errorf("hub accepted %d connections, want %d", hs.Accepted, want)
+	if want := uint64(cycles / 2); hs.Opened != want {
+		t.Errorf("hub accepted %d connections, want %d", hs.Opened, want)
 	}
 	if bs.Refused+bs.Rejected+hs.Refused != 0 {
 		t.Errorf("requests refused: broker %+v, hub %+v", bs, hs)

@@ -170,8 +170,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 		delivered[0], sent[0])
 	t.Logf("WebSocket: %d messages delivered of %d published to its clients (the history keeps the rest for resume)",
 		delivered[1], sent[1])
-	if bs.Streams != 0 || hs.Conns != 0 {
-		t.Errorf("after shutdown: %d streams and %d WebSocket connections left", bs.Streams, hs.Conns)
+	if bs.Clients != 0 || hs.Clients != 0 {
+		t.Errorf("after shutdown: %d streams and %d WebSocket connections left", bs.Clients, hs.Clients)
 	}
 	if _, err := r.broker.Publish("t0", sse.Event{Data: "late"}); !errors.Is(err, sse.ErrClosed) {
 		t.Errorf("Publish after Shutdown = %v, want ErrClosed", err)

@@ -160,7 +160,7 @@ func TestSlowClientsEvicted(t *testing.T) {
 				closed++
 			}
 		}
-		return s.WriteFailed == 2 && s.Streams == slowFast && closed == 2,
+		return s.WriteFailed == 2 && s.Clients == slowFast && closed == 2,
 			fmt.Sprintf("%d slow WebSocket connections closed; broker %+v; hub %+v", closed, s, r.hub.Stats())
 	}
 	// The slow sockets' buffers fill at the publishing rate; then a write
@@ -197,11 +197,11 @@ func TestSlowClientsEvicted(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	if h.SlowClosed != 2 {
-		t.Errorf("hub counted %d slow connections, want 2", h.SlowClosed)
+	if h.WriteFailed != 2 {
+		t.Errorf("hub counted %d slow connections, want 2", h.WriteFailed)
 	}
-	if h.Conns != slowFast {
-		t.Errorf("hub holds %d connections, want the %d fast ones", h.Conns, slowFast)
+	if h.Clients != slowFast {
+		t.Errorf("hub holds %d connections, want the %d fast ones", h.Clients, slowFast)
 	}
 	for i, tl := range fast {
 		if got, err := tl.count(); got != int(p.sent.Load()) || err != nil {

@@ -61,8 +61,8 @@ func TestSoak(t *testing.T) {
 	}
 
 	r := startRig(t, rigOptions{
-		broker: sse.BrokerOptions{MaxSubscribers: conns, HistorySize: soakHistory},
-		hub:    ws.HubOptions{MaxConns: conns, HistorySize: soakHistory},
+		broker: sse.BrokerOptions{MaxClients: conns, HistorySize: soakHistory},
+		hub:    ws.HubOptions{MaxClients: conns, HistorySize: soakHistory},
 	})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
@@ -109,8 +109,8 @@ func TestSoak(t *testing.T) {
 	}
 	readLine("connected")
 	t.Logf("%d connections (%d SSE, %d WebSocket) open in %v", conns, conns-conns/2, conns/2, time.Since(start))
-	if s, h := r.broker.Stats(), r.hub.Stats(); s.Streams != conns-conns/2 || h.Conns != conns/2 {
-		t.Fatalf("server holds %d streams and %d WebSocket connections, want %d and %d", s.Streams, h.Conns, conns-conns/2, conns/2)
+	if s, h := r.broker.Stats(), r.hub.Stats(); s.Clients != conns-conns/2 || h.Clients != conns/2 {
+		t.Fatalf("server holds %d streams and %d WebSocket connections, want %d and %d", s.Clients, h.Clients, conns-conns/2, conns/2)
 	}
 
 	p := newPublisher(func(seq int) error {
@@ -177,10 +177,10 @@ func TestSoak(t *testing.T) {
 	if want := uint64(sent) * uint64(conns); sum.Delivered != want || sum.Lost != 0 {
 		t.Errorf("delivered %d messages and lost %d, want %d and 0", sum.Delivered, sum.Lost, want)
 	}
-	if bs.WriteFailed+bs.Lagged+bs.Gaps+bs.Refused+bs.Rejected != 0 || bs.Streams != conns-conns/2 {
+	if bs.WriteFailed+bs.Lagged+bs.Gaps+bs.Refused+bs.Rejected != 0 || bs.Clients != conns-conns/2 {
 		t.Errorf("broker counted failures or lost streams: %+v", bs)
 	}
-	if hs.SlowClosed+hs.Lagged+hs.Gaps+hs.Refused != 0 || hs.Conns != conns/2 {
+	if hs.WriteFailed+hs.Lagged+hs.Gaps+hs.Refused != 0 || hs.Clients != conns/2 {
 		t.Errorf("hub counted failures or lost connections: %+v", hs)
 	}
 	if g1 > g0+goroutineSlack {
@@ -198,6 +198,6 @@ func TestSoak(t *testing.T) {
 		t.Errorf("client process: %v; stderr:\n%s", err, stderr.String())
 	}
 	waitfor.Cond(t, "the server to free every connection", waitTimeout, func() bool {
-		return r.broker.Stats().Streams == 0 && r.hub.Stats().Conns == 0
+		return r.broker.Stats().Clients == 0 && r.hub.Stats().Clients == 0
 	})
 }

@@ -67,7 +67,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	if !errors.Is(err, ws.ErrPongTimeout) || ws.CloseStatus(err) != ws.StatusPolicyViolation {
 		t.Errorf("closed with %v, want %v wrapping ErrPongTimeout", err, ws.StatusPolicyViolation)
 	}
-	waitfor.Cond(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Conns == 0 })
+	waitfor.Cond(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Clients == 0 })
 }
 
 // TestVanishedSSEClientFreed checks that an SSE client that vanishes
@@ -113,7 +113,7 @@ func TestVanishedSSEClientFreed(t *testing.T) {
 	bound := slowBufferFill + vanishWriteTimeout
 	waitfor.Cond(t, "the broker to free the vanished stream", bound+margin, func() bool {
 		s := r.broker.Stats()
-		return s.Streams == 0 && s.WriteFailed == 1
+		return s.Clients == 0 && s.WriteFailed == 1
 	})
 	t.Logf("vanished SSE client freed after %v (bound %v), %d messages later; %q",
 		time.Since(start).Round(time.Millisecond), bound, pub.sent.Load(), logs.lines())

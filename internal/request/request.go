@@ -2,7 +2,11 @@
 // for package sse and package ws: its topics and the ID it resumes from.
 package request
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
 
 // LastEventID returns the ID a client resumes from: the Last-Event-ID
 // header (what a browser's EventSource sends when it reconnects), or when
@@ -22,4 +26,52 @@ func Topics(r *http.Request, hook func(*http.Request) ([]string, error)) ([]stri
 		return hook(r)
 	}
 	return r.URL.Query()["topic"], nil
+}
+
+// A StatusError carries an HTTP status: a Topics hook returns one to refuse
+// a request with that status (401 or 403 for a failed authorization, for
+// example), and a client returns one when a server answers with an error.
+// Packages sse and ws export it under the same name.
+type StatusError struct {
+	// Code is the HTTP status code.
+	Code int
+	// Err, when not nil, explains the refusal. Its text is the response
+	// body a server sends; nil means the status text.
+	Err error
+	// Header holds extra response headers a server sends with the status,
+	// such as WWW-Authenticate. It may be nil.
+	Header http.Header
+}
+
+// Error returns the status and the explanation.
+func (e *StatusError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("status %d %s", e.Code, http.StatusText(e.Code))
+	}
+	return fmt.Sprintf("status %d %s: %v", e.Code, http.StatusText(e.Code), e.Err)
+}
+
+// Unwrap returns e.Err.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Refuse answers a request that cannot be served: with the status, headers
+// and explanation of the *StatusError in err's chain (a status that is not
+// an error status counts as 403), or else with code and err's text.
+func Refuse(w http.ResponseWriter, err error, code int) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		for k, v := range se.Header {
+			w.Header()[k] = v
+		}
+		code = se.Code
+		if code < 400 || code > 599 {
+			code = http.StatusForbidden
+		}
+		body := http.StatusText(code)
+		if se.Err != nil {
+			body = se.Err.Error()
+		}
+		http.Error(w, body, code)
+		return
+	}
+	http.Error(w, err.Error(), code)
 }

@@ -22,8 +22,10 @@ type oursSSE struct {
 }
 
 func newOursSSE(o Options) *oursSSE {
-	b := sse.NewBroker(sse.BrokerOptions{Heartbeat: o.Heartbeat})
-	return &oursSSE{b: b, subs: newSubscriberCount(b, "Streams")}
+	opts := sse.BrokerOptions{Heartbeat: o.Heartbeat}
+	setOption(&opts, oursMaxClients, "MaxClients", "MaxSubscribers")
+	b := sse.NewBroker(opts)
+	return &oursSSE{b: b, subs: newSubscriberCount(b, "Clients", "Streams")}
 }
 
 func (s *oursSSE) Serve(ln net.Listener) error {
@@ -40,7 +42,7 @@ func (s *oursSSE) PublishTopic(topic string, msg []byte) error {
 	return err
 }
 
-// Subscribers reads Stats().Streams where the revision has it, or else
+// Subscribers reads Stats().Clients where the revision has it, or else
 // counts answered connections.
 func (s *oursSSE) Subscribers() int { return s.subs.count() }
 

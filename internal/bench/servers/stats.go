@@ -37,9 +37,28 @@ type subscriberCount struct {
 	cc    connCounter
 }
 
-func newSubscriberCount(v any, field string) *subscriberCount {
-	_, ok := statsCount(v, field)
-	return &subscriberCount{v: v, field: field, stats: ok}
+// newSubscriberCount counts v's subscribers with the first of fields its
+// Stats has (the name changed between revisions).
+func newSubscriberCount(v any, fields ...string) *subscriberCount {
+	for _, f := range fields {
+		if _, ok := statsCount(v, f); ok {
+			return &subscriberCount{v: v, field: f, stats: true}
+		}
+	}
+	return &subscriberCount{v: v, field: fields[0]}
+}
+
+// setOption sets the first of the int fields names that the options
+// struct *opts has to n: an option's name may differ between the
+// revisions the ours servers are built against.
+func setOption(opts any, n int, names ...string) {
+	o := reflect.ValueOf(opts).Elem()
+	for _, name := range names {
+		if f := o.FieldByName(name); f.IsValid() && f.CanSet() && f.Kind() == reflect.Int {
+			f.SetInt(int64(n))
+			return
+		}
+	}
 }
 
 // listener returns the listener to serve subscribers on: ln, or ln wrapped
