@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/request"
 )
 
 // Defaults for [BrokerOptions]. Each applies when its option is zero.
@@ -117,6 +118,19 @@ type BrokerOptions struct {
 	// get 503 Service Unavailable. Zero means DefaultMaxClients.
 	MaxClients int
 
+	// MaxClientsPerAddr bounds the streams held at once for one client
+	// address (ClientAddr's), so that one client cannot take every slot;
+	// past it requests get 429 Too Many Requests with Retry-After. Zero
+	// means no bound: behind a proxy every client has the proxy's address,
+	// so set ClientAddr before setting this.
+	MaxClientsPerAddr int
+
+	// ClientAddr returns the address a request's client is counted under
+	// for MaxClientsPerAddr. Nil means the host of r.RemoteAddr. Behind a
+	// proxy, read the address the proxy sets (X-Forwarded-For's last
+	// entry, say) and trust only what your own proxy writes.
+	ClientAddr func(r *http.Request) string
+
 	// MaxTopics bounds the topics of one stream; past it requests get 400.
 	// Zero means DefaultMaxTopics.
 	MaxTopics int
@@ -217,6 +231,7 @@ type Broker struct {
 	active  int                  // handlers running
 	idle    chan struct{}        // closed when stopped and active == 0
 	streams map[*stream]struct{} // open streams, for Shutdown
+	perAddr request.PerAddr      // streams per client address
 
 	// stopped says Shutdown was called. It changes under mu, and is
 	// atomic so that Publish can read it without locking.
@@ -261,6 +276,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		log:     cmp.Or(opts.Logger, slog.Default()),
 		idle:    make(chan struct{}),
 		streams: make(map[*stream]struct{}),
+		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
 	}
 }
 

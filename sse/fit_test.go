@@ -192,3 +192,46 @@ func TestBrokerStreamLivesInHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerMaxClientsPerAddr: one client address cannot take every slot:
+// past MaxClientsPerAddr it gets 429 with Retry-After, while another
+// client still gets a stream; a closed stream gives its slot back.
+func TestBrokerMaxClientsPerAddr(t *testing.T) {
+	leakcheck.Check(t)
+	b := NewBroker(BrokerOptions{
+		MaxClients:        20,
+		MaxClientsPerAddr: 3,
+		ClientAddr:        func(r *http.Request) string { return r.Header.Get("X-Client") }, // as a trusted proxy would set it
+	})
+	ts, c := newServer(t, b, false)
+	c.Timeout = waitTimeout
+	var held []*http.Response
+	for range 3 {
+		resp, _ := open(t, c, ts.URL+"?topic=a", "X-Client", "greedy")
+		held = append(held, resp)
+	}
+	for range 10 {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"?topic=a", nil)
+		req.Header.Set("X-Client", "greedy")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("greedy client's 4th stream: %s, want 429 with Retry-After", resp.Status)
+		}
+	}
+	_, r := open(t, c, ts.URL+"?topic=a", "X-Client", "polite")
+	held[0].Body.Close()
+	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return b.Stats().Clients == 3 })
+	open(t, c, ts.URL+"?topic=a", "X-Client", "greedy")
+	publish(t, b, "a", Event{Data: "x"})
+	if ev := next(t, r); ev.Data != "x" {
+		t.Errorf("polite client got %+v", ev)
+	}
+	if s := b.Stats(); s.Refused != 10 {
+		t.Errorf("Stats = %+v, want 10 refused", s)
+	}
+	b.Shutdown(context.Background())
+}

@@ -46,7 +46,8 @@ func (b *Broker) enter() bool {
 	return true
 }
 
-func (b *Broker) leave() {
+func (b *Broker) leave(addr string) {
+	b.perAddr.Release(addr)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active--
@@ -73,18 +74,33 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.refuse(w, err)
 		return
 	}
+	addr := b.clientAddr(r)
+	if !b.perAddr.Acquire(addr) {
+		b.refused.Add(1)
+		request.TooMany(w, b.opts.RetryAfter)
+		return
+	}
 	if !b.enter() {
+		b.perAddr.Release(addr)
 		b.unavailable(w, "sse: server shutting down")
 		return
 	}
-	if !b.serve(w, r, topics) {
-		b.leave()
+	if !b.serve(w, r, topics, addr) {
+		b.leave(addr)
 	}
+}
+
+// clientAddr returns the address r's client is counted under.
+func (b *Broker) clientAddr(r *http.Request) string {
+	if b.opts.ClientAddr != nil {
+		return b.opts.ClientAddr(r)
+	}
+	return request.RemoteHost(r)
 }
 
 // serve serves one stream and reports whether it handed the connection
 // over to a taken-over stream, which then calls b.leave itself.
-func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) (handedOver bool) {
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, addr string) (handedOver bool) {
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
@@ -122,7 +138,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string) 
 	}
 	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {
-			b.takeOver(r, conn, sw, sub)
+			b.takeOver(r, conn, sw, sub, addr)
 			return true
 		}
 	}

@@ -249,7 +249,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n"
 // takeOver serves the stream on the hijacked conn: it writes the response
 // head and the bytes pending in sw (the retry field), then leaves the
 // stream to its writer and a goroutine that waits for the client to go.
-func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber) {
+func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber, addr string) {
 	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil {
 		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
 	}
@@ -272,17 +272,17 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 		conn.Close()
 		sub.Close()
 		b.ended(r.RemoteAddr, true, err)
-		b.leave()
+		b.leave(addr)
 		return
 	}
 	s := b.newStream(sub, out, r.RemoteAddr)
 	s.start()
-	go s.own(conn)
+	go s.own(conn, addr)
 }
 
 // own waits until the client goes away or the stream ends, then cleans up.
 // Whatever the client sends is read and ignored.
-func (s *stream) own(conn net.Conn) {
+func (s *stream) own(conn net.Conn, addr string) {
 	var buf [16]byte
 	var err error
 	for err == nil {
@@ -298,7 +298,7 @@ func (s *stream) own(conn net.Conn) {
 	}
 	<-s.idle
 	s.finish()
-	s.b.leave()
+	s.b.leave(addr)
 }
 
 // writeTimeoutError says a write did not finish within WriteTimeout.

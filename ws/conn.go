@@ -57,8 +57,9 @@ type Conn struct {
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
 	pings       pingWaiters  // Ping calls waiting for their pong
 
-	hub *Hub            // nil unless accepted by a Hub
-	sub *hub.Subscriber // the hub's subscriber, when hub is set
+	hub  *Hub            // nil unless accepted by a Hub
+	addr string          // the client's address for the Hub's MaxClientsPerAddr
+	sub  *hub.Subscriber // the hub's subscriber, when hub is set
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns

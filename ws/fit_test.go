@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bytes"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -74,5 +75,39 @@ func TestHubRetryAfter(t *testing.T) {
 	_, resp, _ := wstest.Dial(srv.URL, nil)
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("second connection: %v, want 503 with Retry-After: 2", resp)
+	}
+}
+
+// TestHubMaxClientsPerAddr: one client address cannot take every slot:
+// past MaxClientsPerAddr it gets 429 with Retry-After, while another
+// client still connects; a closed connection gives its slot back.
+func TestHubMaxClientsPerAddr(t *testing.T) {
+	leakcheck.Check(t)
+	h, srv := serveHub(t, HubOptions{
+		MaxClients:        20,
+		MaxClientsPerAddr: 3,
+		ClientAddr:        func(r *http.Request) string { return r.Header.Get("X-Client") },
+	})
+	greedy := http.Header{"X-Client": {"greedy"}}
+	var held []*wstest.Conn
+	for range 3 {
+		held = append(held, dial(t, srv.URL, greedy))
+	}
+	for range 10 {
+		c, resp, _ := wstest.Dial(srv.URL, greedy)
+		if c != nil {
+			c.Close()
+			t.Fatal("a 4th connection of one client was upgraded")
+		}
+		if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("greedy client's 4th connection: %v, want 429 with Retry-After", resp)
+		}
+	}
+	dial(t, srv.URL, http.Header{"X-Client": {"polite"}})
+	held[0].Close()
+	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return h.Stats().Clients == 3 })
+	dial(t, srv.URL, greedy)
+	if s := h.Stats(); s.Refused != 10 {
+		t.Errorf("Stats = %+v, want 10 refused", s)
 	}
 }

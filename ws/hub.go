@@ -75,6 +75,19 @@ type HubOptions struct {
 	// DefaultMaxClients.
 	MaxClients int
 
+	// MaxClientsPerAddr bounds the connections held at once for one client
+	// address (ClientAddr's), so that one client cannot take every slot;
+	// past it requests get 429 Too Many Requests with Retry-After. Zero
+	// means no bound: behind a proxy every client has the proxy's address,
+	// so set ClientAddr before setting this.
+	MaxClientsPerAddr int
+
+	// ClientAddr returns the address a request's client is counted under
+	// for MaxClientsPerAddr. Nil means the host of r.RemoteAddr. Behind a
+	// proxy, read the address the proxy sets (X-Forwarded-For's last
+	// entry, say) and trust only what your own proxy writes.
+	ClientAddr func(r *http.Request) string
+
 	// HistoryBytes bounds each topic's history, in bytes of message frames
 	// plus 128 bytes per message. Zero means DefaultHistoryBytes.
 	// Connections read the same history, so it is also how far a
@@ -147,6 +160,8 @@ type Hub struct {
 	idleClosed bool
 	idle       chan struct{} // closed when shut down and no connection or handshake is left
 
+	perAddr request.PerAddr
+
 	opened, refused, rejected, received, writeFailed atomic.Uint64
 }
 
@@ -176,10 +191,11 @@ func NewHub(opts HubOptions) *Hub {
 		panic("ws: NewHub: " + err.Error())
 	}
 	return &Hub{
-		hub:  hb,
-		opts: opts,
-		open: make(map[*Conn]struct{}),
-		idle: make(chan struct{}),
+		hub:     hb,
+		opts:    opts,
+		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
+		open:    make(map[*Conn]struct{}),
+		idle:    make(chan struct{}),
 	}
 }
 
@@ -194,8 +210,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Service Unavailable: too many connections or shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	addr := h.clientAddr(r)
+	if !h.perAddr.Acquire(addr) {
+		h.mu.Lock()
+		h.pending--
+		h.settle()
+		h.mu.Unlock()
+		h.active.Add(-1)
+		h.refused.Add(1)
+		request.TooMany(w, h.opts.RetryAfter)
+		return
+	}
 	c, status, err := h.accept(w, r)
 	if err != nil {
+		h.perAddr.Release(addr)
 		h.mu.Lock()
 		h.pending--
 		h.settle()
@@ -212,6 +240,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opened.Add(1)
+	c.addr = addr
 	if h.opts.OnConnect != nil {
 		h.opts.OnConnect(c, r)
 	}
@@ -273,6 +302,7 @@ func (h *Hub) serve(c *Conn) {
 	if h.opts.OnClose != nil {
 		h.opts.OnClose(c, c.Err())
 	}
+	h.perAddr.Release(c.addr)
 	h.active.Add(-1)
 	h.mu.Lock()
 	delete(h.open, c)
@@ -426,6 +456,14 @@ func (h *Hub) Stats() Stats {
 		Lagged:      s.Lagged,
 		Received:    h.received.Load(),
 	}
+}
+
+// clientAddr returns the address r's client is counted under.
+func (h *Hub) clientAddr(r *http.Request) string {
+	if h.opts.ClientAddr != nil {
+		return h.opts.ClientAddr(r)
+	}
+	return request.RemoteHost(r)
 }
 
 // Epoch returns the prefix of the Hub's message IDs.
