@@ -8,7 +8,7 @@ import "testing"
 func TestCompat(t *testing.T) {
 	var cases []compatCase
 	for _, p := range []proto{h1, h2} {
-		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "strip-prefix", "mux-patterns", "proxy-director"} {
+		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns", "proxy-director"} {
 			cases = append(cases, hubCase(s, p), echoCase(s, p))
 		}
 		cases = append(cases,
@@ -19,7 +19,7 @@ func TestCompat(t *testing.T) {
 		)
 	}
 	// Over HTTP/2 the Broker serves streams from their handlers.
-	for _, s := range []string{"mux", "chi", "gorilla-logging", "gorilla-compress", "gzhttp", "strip-prefix", "mux-patterns"} {
+	for _, s := range []string{"mux", "chi", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns"} {
 		cases = append(cases, sseStreamCase(s, h2))
 	}
 	cases = append(cases,

@@ -25,6 +25,8 @@ func pendingCases() []compatCase {
 		sseStreamCase("chi", h1),
 		sseStreamCase("gorilla-logging", h1),
 		sseStreamCase("gzhttp", h1),
+		sseStreamCase("chi-compress", h1),
+		sseStreamCase("chi-compress-sse", h1),
 		sseStreamCase("strip-prefix", h1),
 		sseStreamCase("mux-patterns", h1),
 		// "event 1 of 3: sse: read: gzip: invalid header (the stream ended

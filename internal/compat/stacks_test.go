@@ -152,6 +152,29 @@ var stacks = map[string]stack{
 			return r
 		},
 	},
+	// chi's Compress with its default types, which leave event streams
+	// alone.
+	"chi-compress": {
+		name:   "chi-compress",
+		access: &chiFormat,
+		wrap: func(h http.Handler, log io.Writer) http.Handler {
+			r := chi.NewRouter()
+			r.Use(chiLogger(log), middleware.Compress(5))
+			r.Mount("/", h)
+			return r
+		},
+	},
+	// chi's Compress told to compress event streams too.
+	"chi-compress-sse": {
+		name:   "chi-compress-sse",
+		access: &chiFormat,
+		wrap: func(h http.Handler, log io.Writer) http.Handler {
+			r := chi.NewRouter()
+			r.Use(chiLogger(log), middleware.Compress(5, "text/event-stream"))
+			r.Mount("/", h)
+			return r
+		},
+	},
 	"timeout-handler": {
 		name: "timeout-handler",
 		wrap: func(h http.Handler, _ io.Writer) http.Handler {
