@@ -75,6 +75,26 @@ func echoTrustingCase(stack string, p proto) compatCase {
 	return compatCase{"ws/echo-trusting-proxy/" + stack + "/" + p.String(), func(t *testing.T) { checkEcho(t, st, p, trustingProxies) }}
 }
 
+// hubOriginPatternsCase and echoOriginPatternsCase: the Hub and Accept
+// work behind a proxy that rewrites Host when OriginPatterns names the
+// public host.
+func hubOriginPatternsCase(stack string, p proto) compatCase {
+	st := stacks[stack]
+	return compatCase{"ws/hub-origin-patterns/" + stack + "/" + p.String(), func(t *testing.T) { checkHub(t, st, p, allowingLoopbackOrigins) }}
+}
+
+func echoOriginPatternsCase(stack string, p proto) compatCase {
+	st := stacks[stack]
+	return compatCase{"ws/echo-origin-patterns/" + stack + "/" + p.String(), func(t *testing.T) { checkEcho(t, st, p, allowingLoopbackOrigins) }}
+}
+
+// sseServerWriteTimeoutCase: the server's WriteTimeout does not end a
+// stream (checkSSEServerWriteTimeout).
+func sseServerWriteTimeoutCase(stack string, p proto) compatCase {
+	st := stacks[stack]
+	return compatCase{"sse/server-write-timeout/" + stack + "/" + p.String(), func(t *testing.T) { checkSSEServerWriteTimeout(t, st, p) }}
+}
+
 // wsRefusalLoggedCase: the Hub logs its refusal (checkWSRefusalLogged).
 func wsRefusalLoggedCase(stack string, p proto, want wsRefusal) compatCase {
 	st := stacks[stack]

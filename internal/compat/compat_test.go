@@ -8,7 +8,7 @@ import "testing"
 func TestCompat(t *testing.T) {
 	var cases []compatCase
 	for _, p := range []proto{h1, h2} {
-		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns", "proxy-director"} {
+		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns", "proxy-director", "proxy-documented"} {
 			cases = append(cases, hubCase(s, p), echoCase(s, p))
 		}
 		cases = append(cases,
@@ -16,6 +16,10 @@ func TestCompat(t *testing.T) {
 			wsRefusedCase("naive-recorder", p, noHijack),
 			wsRefusedCase("proxy-rewrite", p, crossOrigin),
 			wsRefusedCase("proxy-rewrite-xf", p, untrustedForward),
+			hubOriginPatternsCase("proxy-rewrite", p),
+			echoOriginPatternsCase("proxy-rewrite", p),
+			sseServerWriteTimeoutCase("mux", p),
+			sseServerWriteTimeoutCase("chi", p),
 		)
 	}
 	// Over HTTP/2 the Broker serves streams from their handlers.
@@ -25,6 +29,7 @@ func TestCompat(t *testing.T) {
 	cases = append(cases,
 		sseDeadlineCase("chi-timeout", h2),
 		sseCloseCase("mux", h2),
+		sseServerWriteTimeoutCase("gorilla-compress", h2),
 	)
 	pending := make(map[string]bool)
 	for _, c := range pendingCases() {

@@ -33,6 +33,7 @@ func pendingCases() []compatCase {
 		// after 12 bytes)": the takeover copies CompressHandler's
 		// Content-Encoding: gzip onto a plain body.
 		sseStreamCase("gorilla-compress", h1),
+		sseServerWriteTimeoutCase("gorilla-compress", h1),
 		// A reverse proxy in front of an HTTP/1.1 backend, whatever the
 		// client's protocol: the backend takes the connection over, so
 		// "srv.Shutdown returned with 1 streams still open" (the backend's).
@@ -42,6 +43,8 @@ func pendingCases() []compatCase {
 		sseStreamCase("proxy-rewrite", h2),
 		sseStreamCase("proxy-rewrite-xf", h1),
 		sseStreamCase("proxy-rewrite-xf", h2),
+		sseStreamCase("proxy-documented", h1),
+		sseStreamCase("proxy-documented", h2),
 
 		// "the stream was still open 10s after the request's deadline of
 		// 500ms passed": a taken-over stream ignores the request context.

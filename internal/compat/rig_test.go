@@ -72,6 +72,8 @@ type rigOptions struct {
 	// Hub and of the echo handler's Accept before they are used.
 	hubOptions    func(*ws.HubOptions) error
 	acceptOptions func(*ws.AcceptOptions) error
+	// writeTimeout is the WriteTimeout of the server that holds the app.
+	writeTimeout time.Duration
 }
 
 // A rig is a user's server with one middleware stack: the app behind the
@@ -123,14 +125,14 @@ func newRig(t *testing.T, st stack, p proto, o rigOptions) *rig {
 
 	routes := st.routes(r.app)
 	if st.proxy == nil {
-		r.srv = startServer(t, r.counted(st.wrap(routes, r.access)), p)
+		r.srv = startServer(t, r.counted(st.wrap(routes, r.access)), p, o.writeTimeout)
 		r.front = r.srv
 	} else {
-		r.srv = startServer(t, r.counted(routes), h1)
+		r.srv = startServer(t, r.counted(routes), h1, o.writeTimeout)
 		target, _ := url.Parse(r.srv.URL)
 		tr := &http.Transport{}
 		t.Cleanup(tr.CloseIdleConnections)
-		r.front = startServer(t, st.proxy(target, tr), p)
+		r.front = startServer(t, st.proxy(target, tr), p, 0)
 	}
 	if !o.noShutdownHooks {
 		hs := r.srv.Config
@@ -156,11 +158,12 @@ func (r *rig) shutdownApp() {
 	wg.Wait()
 }
 
-// startServer serves h on 127.0.0.1 over p.
-func startServer(t *testing.T, h http.Handler, p proto) *httptest.Server {
+// startServer serves h on 127.0.0.1 over p, with the given WriteTimeout.
+func startServer(t *testing.T, h http.Handler, p proto, writeTimeout time.Duration) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(h)
 	ts.Config.ReadHeaderTimeout = waitBound
+	ts.Config.WriteTimeout = writeTimeout
 	if p == h2 {
 		ts.EnableHTTP2 = true
 		ts.StartTLS()

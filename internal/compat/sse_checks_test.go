@@ -230,3 +230,20 @@ func checkSSERefused(t *testing.T, st stack, p proto) {
 		t.Errorf("the Broker logged no error for the refusal; it logged: %q", r.brokerLog.atLeast(slog.LevelDebug))
 	}
 }
+
+// checkSSEServerWriteTimeout: the WriteTimeout of the server that runs the
+// Broker does not end a stream: an event published once it has passed
+// still arrives.
+func checkSSEServerWriteTimeout(t *testing.T, st stack, p proto) {
+	const writeTimeout = 200 * time.Millisecond
+	r := newRig(t, st, p, rigOptions{writeTimeout: writeTimeout})
+	s := r.openStream("t1")
+	expectEvents(t, s, publishSSE(t, r.broker, "t1", 1))
+	// Nothing signals that a server's timeout has passed: wait it out,
+	// with a margin (a longer wait only makes the check stricter).
+	time.Sleep(3 * writeTimeout)
+	if _, err := r.broker.Publish("t1", sse.Event{Type: "tick", Data: "after WriteTimeout"}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	expectEvents(t, s, []string{"after WriteTimeout"})
+}

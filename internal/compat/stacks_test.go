@@ -238,6 +238,24 @@ var stacks = map[string]stack{
 			}
 		},
 	},
+	// The setup docs/proxies.md recommends: Rewrite with SetURL and
+	// SetXForwarded, the Host header kept as the client sent it, and
+	// every write flushed.
+	"proxy-documented": {
+		name: "proxy-documented",
+		proxy: func(target *url.URL, tr http.RoundTripper) http.Handler {
+			return &httputil.ReverseProxy{
+				Rewrite: func(pr *httputil.ProxyRequest) {
+					pr.SetURL(target)
+					pr.SetXForwarded()
+					pr.Out.Host = pr.In.Host
+				},
+				FlushInterval: -1,
+				Transport:     tr,
+				ErrorLog:      stdLogger(io.Discard),
+			}
+		},
+	},
 	// Rewrite with SetURL and SetXForwarded: X-Forwarded-Host carries the
 	// host the client asked for.
 	"proxy-rewrite-xf": {

@@ -163,3 +163,17 @@ var trustingProxies = rigOptions{
 	hubOptions:    func(o *ws.HubOptions) error { return trustLoopback(o) },
 	acceptOptions: func(o *ws.AcceptOptions) error { return trustLoopback(o) },
 }
+
+// allowingLoopbackOrigins is a rig whose Hub and echo handler allow pages
+// of any 127.0.0.1 origin: the public host named in OriginPatterns, as
+// docs/proxies.md suggests behind a proxy that rewrites Host.
+var allowingLoopbackOrigins = rigOptions{
+	hubOptions: func(o *ws.HubOptions) error {
+		o.Conn.OriginPatterns = []string{"127.0.0.1:*"}
+		return nil
+	},
+	acceptOptions: func(o *ws.AcceptOptions) error {
+		o.OriginPatterns = []string{"127.0.0.1:*"}
+		return nil
+	},
+}
