@@ -65,7 +65,8 @@ func pendingCases() []compatCase {
 		sseRefusedCase("naive-recorder", h2),
 
 		// "the Hub's refusals cannot be logged: ws.HubOptions has no option
-		// Logger" (the answer itself, 501, is checked in TestCompat).
+		// Logger" (the answer itself, 501, is checked in TestCompat). The
+		// suite sets HubOptions.Logger by name (options_test.go).
 		wsRefusalLoggedCase("timeout-handler", h1, noHijack),
 		wsRefusalLoggedCase("timeout-handler", h2, noHijack),
 		wsRefusalLoggedCase("naive-recorder", h1, noHijack),
@@ -73,7 +74,11 @@ func pendingCases() []compatCase {
 
 		// "ws.HubOptions has no option TrustedProxies" and "ws.AcceptOptions
 		// has no option TrustedProxies": behind Rewrite + SetURL +
-		// SetXForwarded the page's own connection gets 403 today.
+		// SetXForwarded the page's own connection gets 403 today. The
+		// suite sets the option by name, trustedProxiesOption in
+		// options_test.go, to 127.0.0.1/32 ([]string, []netip.Prefix or
+		// []netip.Addr), on HubOptions or HubOptions.Conn and on
+		// AcceptOptions; rename it there if the option is called otherwise.
 		hubTrustingCase("proxy-rewrite-xf", h1),
 		hubTrustingCase("proxy-rewrite-xf", h2),
 		echoTrustingCase("proxy-rewrite-xf", h1),
