@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,15 @@ type BrokerOptions struct {
 	// address is accepted only for localhost, *.localhost, 127.0.0.0/8 and
 	// [::1]; other requests for any host.
 	AllowedHosts []string
+
+	// TrustedProxies lists the addresses of the server's own reverse
+	// proxies. A request from one of them that carries X-Forwarded-Host
+	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
+	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// with that host, the one the browser asked for, instead of its Host
+	// header, which a proxy that rewrites Host sets to the backend's. The
+	// header is ignored from anyone else. Empty means no proxy is trusted.
+	TrustedProxies []netip.Prefix
 
 	// Heartbeat is how long a stream may stay silent before a comment is
 	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.

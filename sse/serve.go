@@ -64,7 +64,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
 		return
 	}
-	if err := origin.CheckHost(r, b.opts.AllowedHosts); err != nil {
+	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -136,6 +137,16 @@ type AcceptOptions struct {
 	// Header holds extra headers for the 101 response, such as Set-Cookie.
 	// The WebSocket headers themselves cannot be set here.
 	Header http.Header
+
+	// TrustedProxies lists the addresses of the server's own reverse
+	// proxies. A request from one of them that carries X-Forwarded-Host
+	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
+	// configurations in docs/proxies.md) is checked against AllowedHosts and
+	// the same-origin check
+	// with that host, the one the browser asked for, instead of its Host
+	// header, which a proxy that rewrites Host sets to the backend's. The
+	// header is ignored from anyone else. Empty means no proxy is trusted.
+	TrustedProxies []netip.Prefix
 
 	// Logger receives a record for every upgrade the server cannot make
 	// (at Error, naming the cause and the fix). Nil means the Hub's
@@ -318,6 +329,7 @@ func headerContains(h http.Header, name, token string) bool {
 
 // checkRequest applies the host and origin policies of o to r.
 func checkRequest(r *http.Request, o *AcceptOptions) error {
+	r = origin.Forwarded(r, o.TrustedProxies)
 	if err := origin.CheckHost(r, o.AllowedHosts); err != nil {
 		return fmt.Errorf("%w: %w", ErrForbiddenHost, err)
 	}

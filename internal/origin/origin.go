@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -173,4 +174,37 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// Forwarded returns r as the checks above must see it: when r comes from
+// an address in trusted (a proxy of the server's own) and carries an
+// X-Forwarded-Host header, as httputil.ReverseProxy's SetXForwarded, nginx
+// and Caddy can set, a shallow copy of r whose Host is that header's first
+// value, the host the browser asked for; otherwise r itself. The header of
+// any other client is ignored: anyone can send it.
+func Forwarded(r *http.Request, trusted []netip.Prefix) *http.Request {
+	if len(trusted) == 0 {
+		return r
+	}
+	fh := r.Header.Get("X-Forwarded-Host")
+	if fh == "" {
+		return r
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return r
+	}
+	addr = addr.Unmap()
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			r2 := r.WithContext(r.Context())
+			r2.Host = strings.TrimSpace(strings.Split(fh, ",")[0])
+			return r2
+		}
+	}
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 )
 
@@ -94,5 +95,25 @@ func TestCheckHost(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("on %s, Host %q, allowed %q: %v, want allowed %v", tc.local, tc.host, tc.allowed, err, tc.ok)
 		}
+	}
+}
+
+func TestForwarded(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	r := httptest.NewRequest("GET", "http://backend:8080/ws", nil)
+	r.Header.Set("X-Forwarded-Host", "chat.example.com, other")
+	r.RemoteAddr = "10.1.2.3:5555"
+	if got := Forwarded(r, trusted).Host; got != "chat.example.com" {
+		t.Errorf("from a trusted proxy: host %q", got)
+	}
+	if r.Host != "backend:8080" {
+		t.Errorf("the request itself was changed: %q", r.Host)
+	}
+	r.RemoteAddr = "192.0.2.1:5555"
+	if got := Forwarded(r, trusted).Host; got != "backend:8080" {
+		t.Errorf("from anyone else: host %q, want the request's own", got)
+	}
+	if got := Forwarded(r, nil).Host; got != "backend:8080" {
+		t.Errorf("with no trusted proxy: host %q", got)
 	}
 }
