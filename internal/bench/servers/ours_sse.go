@@ -8,11 +8,16 @@ import (
 )
 
 // Ours, SSE: an sse.Broker on a mux at /events, subscribers choosing the
-// topic with ?topic=bench, Publish of an sse.Event. Default options except
-// the heartbeat when the benchmark sets one.
+// topic with ?topic=bench, Publish of an sse.Event. Default options (each
+// stream lives in its handler) except the heartbeat when the benchmark
+// sets one; ours-sse-takeover sets TakeOver, which takes HTTP/1.x
+// connections over from net/http (what every stream did before it was an
+// option).
 func init() {
 	register(Lib{Name: "ours-sse", Kind: "sse", Path: "/events?topic=bench", Topics: true, Title: "**realtime/sse (ours)**",
-		New: func(o Options) (Server, error) { return newOursSSE(o), nil }})
+		New: func(o Options) (Server, error) { return newOursSSE(o, false), nil }})
+	register(Lib{Name: "ours-sse-takeover", Kind: "sse", Path: "/events?topic=bench", Topics: true, Title: "realtime/sse, TakeOver",
+		New: func(o Options) (Server, error) { return newOursSSE(o, true), nil }})
 }
 
 type oursSSE struct {
@@ -21,9 +26,12 @@ type oursSSE struct {
 	subs *subscriberCount
 }
 
-func newOursSSE(o Options) *oursSSE {
+func newOursSSE(o Options, takeOver bool) *oursSSE {
 	opts := sse.BrokerOptions{Heartbeat: o.Heartbeat}
 	setOption(&opts, oursMaxClients, "MaxClients", "MaxSubscribers")
+	if takeOver {
+		setOption(&opts, 1, "TakeOver")
+	}
 	b := sse.NewBroker(opts)
 	return &oursSSE{b: b, subs: newSubscriberCount(b, "Clients", "Streams")}
 }

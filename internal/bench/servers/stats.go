@@ -49,13 +49,20 @@ func newSubscriberCount(v any, fields ...string) *subscriberCount {
 }
 
 // setOption sets the first of the int fields names that the options
-// struct *opts has to n: an option's name may differ between the
-// revisions the ours servers are built against.
+// struct *opts has to n (a bool field to n != 0): an option's name may
+// differ between the revisions the ours servers are built against, and a
+// revision may lack it.
 func setOption(opts any, n int, names ...string) {
 	o := reflect.ValueOf(opts).Elem()
 	for _, name := range names {
-		if f := o.FieldByName(name); f.IsValid() && f.CanSet() && f.Kind() == reflect.Int {
+		f := o.FieldByName(name)
+		switch {
+		case !f.IsValid() || !f.CanSet():
+		case f.Kind() == reflect.Int:
 			f.SetInt(int64(n))
+			return
+		case f.Kind() == reflect.Bool:
+			f.SetBool(n != 0)
 			return
 		}
 	}
