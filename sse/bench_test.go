@@ -128,31 +128,18 @@ func BenchmarkBrokerFanout(b *testing.B) {
 
 // BenchmarkIdleStream reports the memory one idle stream costs: b.N
 // streams are opened over real 127.0.0.1 connections (HTTP/1.1, raw TCP
-// clients that hold only their socket) and left idle. "B/stream" counts the
-// server's heap and goroutine stacks plus the client's socket;
-// "handler-B/stream" is the Broker's own share when it cannot take the
-// connection over, measured with in-process writers, which take the path
-// of HTTP/2 streams (a goroutine per stream, included). Run it with
+// clients that hold only their socket) and left idle, served in their
+// handlers ("tcp", the default) or taken over ("tcp-takeover"). "B/stream"
+// counts the server's heap and goroutine stacks plus the client's socket;
+// "handler-B/stream" is the Broker's own share of a stream served in its
+// handler, measured with in-process writers, which take the path of HTTP/2
+// streams (a goroutine per stream, included). Run it with
 // -benchtime=2000x.
 func BenchmarkIdleStream(b *testing.B) {
-	b.Run("tcp", func(b *testing.B) {
-		br := NewBroker(BrokerOptions{})
-		ts := httptest.NewServer(br)
-		defer ts.Close()
-		addr := ts.Listener.Addr().String()
-		heap0, stack0 := inUse()
-		conns := make([]any, 0, b.N)
-		for range b.N {
-			conn, _ := rawStream(b, addr, "/?topic=idle")
-			conns = append(conns, conn)
-		}
-		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
-		heap1, stack1 := inUse()
-		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "B/stream")
-		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
-		runtime.KeepAlive(conns)
-		br.Shutdown(context.Background())
-	})
+	for _, takeOver := range []bool{false, true} {
+		name := map[bool]string{false: "tcp", true: "tcp-takeover"}[takeOver]
+		b.Run(name, func(b *testing.B) { benchIdleTCP(b, takeOver) })
+	}
 	b.Run("in-process", func(b *testing.B) {
 		br := NewBroker(BrokerOptions{})
 		var total, want atomic.Int64
@@ -174,6 +161,27 @@ func BenchmarkIdleStream(b *testing.B) {
 		wg.Wait()
 		br.Shutdown(context.Background())
 	})
+}
+
+// benchIdleTCP holds b.N idle streams over 127.0.0.1, served in their
+// handlers or, with takeOver, taken over from net/http.
+func benchIdleTCP(b *testing.B, takeOver bool) {
+	br := NewBroker(BrokerOptions{TakeOver: takeOver})
+	ts := httptest.NewServer(br)
+	defer ts.Close()
+	addr := ts.Listener.Addr().String()
+	heap0, stack0 := inUse()
+	conns := make([]any, 0, b.N)
+	for range b.N {
+		conn, _ := rawStream(b, addr, "/?topic=idle")
+		conns = append(conns, conn)
+	}
+	waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
+	heap1, stack1 := inUse()
+	b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "B/stream")
+	b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
+	runtime.KeepAlive(conns)
+	br.Shutdown(context.Background())
 }
 
 // inUse returns the bytes of heap and of goroutine stacks in use after a

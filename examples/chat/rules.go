@@ -47,6 +47,10 @@ const (
 	// or used within roomForget. Past it, joining a new room gets a
 	// rooms_full error.
 	MaxRooms = 1000
+	// MaxConnsPerAddr bounds the WebSocket connections and feed streams
+	// one remote address holds at once (each tab holds one of each), so
+	// that one client cannot take every slot of the server.
+	MaxConnsPerAddr = 32
 	// MaxRoomsPerAddr bounds the rooms of MaxRooms that one remote address
 	// opened (was the first in), so that one client cannot take them all.
 	MaxRoomsPerAddr = 50

@@ -63,18 +63,19 @@ func newChat() *chat {
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:      ws.AcceptOptions{ReadLimit: MaxFrameBytes},
-		Topics:    c.topics,
-		OnConnect: c.connect,
-		OnMessage: c.message,
-		OnClose:   c.closed,
-		MaxTopics: 2*MaxRoomsPerConn + 1,
+		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Topics:            c.topics,
+		OnConnect:         c.connect,
+		OnMessage:         c.message,
+		OnClose:           c.closed,
+		MaxTopics:         2*MaxRoomsPerConn + 1,
+		MaxClientsPerAddr: MaxConnsPerAddr,
 	})
 }
 
 // newFeed returns the SSE broker of the read-only feed.
 func newFeed() *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics})
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:

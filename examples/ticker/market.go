@@ -59,11 +59,16 @@ func newMarket() *market {
 	}
 }
 
+// maxStreamsPerAddr bounds the streams one remote address holds at once (a
+// page holds one per tab), so that one client cannot take every slot.
+const maxStreamsPerAddr = 32
+
 // brokerOptions returns the options of the ticker's Broker: a stream
 // follows symbols of m only, so that a request for anything else is
-// refused before the Broker does any work for it.
+// refused before the Broker does any work for it, and one address holds
+// at most maxStreamsPerAddr streams.
 func brokerOptions(m *market) sse.BrokerOptions {
-	return sse.BrokerOptions{Topics: m.topics}
+	return sse.BrokerOptions{Topics: m.topics, MaxClientsPerAddr: maxStreamsPerAddr}
 }
 
 // topics is the Broker's Topics hook: the "topic" query parameters, each
