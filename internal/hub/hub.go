@@ -263,9 +263,9 @@ func (h *Hub) topic(name string) *topic {
 // drop forgets t, which has neither subscribers nor messages, remembering
 // what it evicted. h.mu is held.
 func (h *Hub) drop(t *topic) {
-	t.mu.Lock()
+	t.mu.RLock()
 	evicted := t.evicted
-	t.mu.Unlock()
+	t.mu.RUnlock()
 	h.forgotten = max(h.forgotten, evicted)
 	delete(h.topics, t.name)
 }
@@ -291,8 +291,9 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	h.seq = seq
 	t := h.topic(topicName)
 	t.mu.Lock()
-	wake := t.append(m, &h.limits)
+	t.append(m, &h.limits)
 	t.mu.Unlock()
+	wake := t.handOut()
 	h.head.Store(seq)
 	if now.Sub(h.swept) > h.limits.age/4 {
 		h.sweep(now)
@@ -434,8 +435,8 @@ func (h *Hub) follow(s *Subscriber, name string, from uint64) {
 // unfollow is called once s stopped following t. h.mu is held.
 func (h *Hub) unfollow(t *topic) {
 	t.subs--
-	t.mu.Lock()
 	t.forget(t.subs)
+	t.mu.Lock()
 	if t.subs == 0 && h.limits.noHistory {
 		t.clear() // kept for subscribers only
 	}

@@ -34,7 +34,7 @@ func (h *Hub) Save(w io.Writer) error {
 	h.mu.Lock()
 	snap := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq, Forgotten: h.forgotten}
 	for name, t := range h.topics {
-		t.mu.Lock()
+		t.mu.RLock()
 		if t.log.len() > 0 || t.evicted > 0 {
 			ts := topicSnapshot{Name: name, Evicted: t.evicted}
 			for _, m := range t.log.all() {
@@ -42,7 +42,7 @@ func (h *Hub) Save(w io.Writer) error {
 			}
 			snap.Topics = append(snap.Topics, ts)
 		}
-		t.mu.Unlock()
+		t.mu.RUnlock()
 	}
 	h.mu.Unlock()
 	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int { return strings.Compare(a.Name, b.Name) })
@@ -78,7 +78,7 @@ func (h *Hub) Load(r io.Reader) error {
 		t := &topic{name: ts.Name, evicted: ts.Evicted}
 		for i := range ts.Messages {
 			m := ts.Messages[i]
-			if m.Seq > snap.Seq || m.Seq <= t.last || m.Topic != ts.Name {
+			if m.Seq > snap.Seq || m.Seq <= t.last.Load() || m.Topic != ts.Name {
 				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
 			t.append(&m, &h.limits)

@@ -76,10 +76,10 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		lost := false
 		for i := range s.follows {
 			f := &s.follows[i]
-			f.t.mu.Lock()
+			f.t.mu.RLock()
 			var l bool
 			out, l = f.t.collect(out, max(s.cursor, f.from), upTo)
-			f.t.mu.Unlock()
+			f.t.mu.RUnlock()
 			lost = lost || l
 		}
 		if len(s.follows) > 1 {
@@ -146,10 +146,7 @@ func cut(msgs []*Message) []*Message {
 func (s *Subscriber) wait() bool {
 	for i := range s.follows {
 		f := &s.follows[i]
-		f.t.mu.Lock()
-		ok := f.t.wait(s, f, max(s.cursor, f.from))
-		f.t.mu.Unlock()
-		if !ok {
+		if !f.t.wait(s, f, max(s.cursor, f.from)) {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package hub
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,28 +18,43 @@ type topic struct {
 	name string
 	subs int // subscribers following it; guarded by Hub.mu
 
-	mu      sync.Mutex
+	// mu guards the log: writers of subscribers read it together (RLock),
+	// Publish and eviction change it.
+	mu      sync.RWMutex
 	log     ring
 	bytes   int    // data and overhead of the messages in log
-	last    uint64 // Seq of the last message appended, 0 before any
 	evicted uint64 // highest Seq that left the log: a reader before it missed messages
 
+	// last is the Seq of the last message appended, 0 before any. It is
+	// stored under mu, before the waiting list is handed out.
+	last atomic.Uint64
+
+	// waitMu guards the waiting list, apart from the log, so that
+	// subscribers that go to wait do not queue behind readers of the log.
 	// waiting lists the subscribers that have read everything and asked to
 	// be woken by the next message. Publish hands the whole list out and
 	// bumps gen; a subscriber is on the current list while its follow's
 	// gen equals gen.
+	waitMu  sync.Mutex
 	waiting []*Subscriber
 	spare   []*Subscriber // the storage of the list handed out last, for reuse
 	gen     uint64
 }
 
-// append adds m to the log and evicts what the limits no longer allow. It
-// returns the subscribers to wake. t.mu is held.
-func (t *topic) append(m *Message, l *limits) []*Subscriber {
+// append adds m to the log and evicts what the limits no longer allow.
+// t.mu is held.
+func (t *topic) append(m *Message, l *limits) {
 	t.log.push(m)
 	t.bytes += len(m.Data) + messageOverhead
-	t.last = m.Seq
+	t.last.Store(m.Seq)
 	t.trim(l, m.Time)
+}
+
+// handOut returns the subscribers waiting for a message, for Publish to
+// wake once a message was appended, and starts a new list.
+func (t *topic) handOut() []*Subscriber {
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
 	if len(t.waiting) == 0 {
 		return nil
 	}
@@ -48,14 +64,14 @@ func (t *topic) append(m *Message, l *limits) []*Subscriber {
 	return wake
 }
 
-// recycle gives back the storage of a list that append handed out.
+// recycle gives back the storage of a list that handOut handed out.
 func (t *topic) recycle(list []*Subscriber) {
 	clear(list)
-	t.mu.Lock()
+	t.waitMu.Lock()
 	if t.spare == nil && cap(list) <= maxSpareWaiting {
 		t.spare = list[:0]
 	}
-	t.mu.Unlock()
+	t.waitMu.Unlock()
 }
 
 // maxSpareWaiting is the largest waiting list whose storage a topic keeps.
@@ -82,12 +98,12 @@ func (t *topic) clear() {
 	for t.log.len() > 0 {
 		t.log.pop()
 	}
-	t.bytes, t.evicted = 0, t.last
+	t.bytes, t.evicted = 0, t.last.Load()
 }
 
 // collect appends to out the messages with after < Seq <= upTo, oldest
 // first, and reports whether messages after after were evicted. t.mu is
-// held.
+// held, for reading at least.
 func (t *topic) collect(out []*Message, after, upTo uint64) ([]*Message, bool) {
 	n := t.log.len()
 	i := sort.Search(n, func(i int) bool { return t.log.at(i).Seq > after })
@@ -102,10 +118,13 @@ func (t *topic) collect(out []*Message, after, upTo uint64) ([]*Message, bool) {
 }
 
 // wait puts s on the waiting list unless a message after after has arrived
-// already; it reports whether s is waiting. f is s's follow of t. t.mu is
-// held.
+// already; it reports whether s is waiting. f is s's follow of t. Publish
+// stores last before it hands the list out, so a message either is seen
+// here or finds s on the list.
 func (t *topic) wait(s *Subscriber, f *follow, after uint64) bool {
-	if t.last > after {
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
+	if t.last.Load() > after {
 		return false
 	}
 	if !f.listed || f.gen != t.gen {
@@ -117,9 +136,10 @@ func (t *topic) wait(s *Subscriber, f *follow, after uint64) bool {
 
 // forget drops the waiting list when nobody follows t any more, and
 // compacts it when it is mostly subscribers that ended. (One that only
-// left t stays until the next message wakes it once for nothing.) t.mu is
-// held.
+// left t stays until the next message wakes it once for nothing.)
 func (t *topic) forget(subs int) {
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
 	switch {
 	case subs == 0:
 		t.waiting, t.spare = nil, nil
