@@ -1,7 +1,10 @@
 package sse
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -93,4 +96,46 @@ func TestNewBrokerRefusesBadEpoch(t *testing.T) {
 		t.Errorf("ID %q, want E-1", id)
 	}
 	b.Shutdown(t.Context())
+}
+
+// TestResumesShareTheHistory: clients that resume from the start of a
+// full history and never read make the server hold no copy of it each:
+// their replay is written from the shared history.
+func TestResumesShareTheHistory(t *testing.T) {
+	leakcheck.Check(t)
+	b := NewBroker(modeOptions("http1-takeover", BrokerOptions{Heartbeat: -1, HistoryBytes: 32 << 20}))
+	ts, _ := newServer(t, b, false)
+	data := strings.Repeat("h", 16000)
+	var first string
+	for i := range 1000 { // 16 MB of history: more than socket buffers take
+		id := publish(t, b, "full", Event{Data: data})
+		if i == 0 {
+			first = id
+		}
+	}
+	epoch, _, _ := hub.ParseID(first)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const resumers = 20
+	var conns []net.Conn
+	for range resumers {
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		fmt.Fprintf(conn, "GET /?topic=full HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: %s\r\n\r\n", hub.FormatID(epoch, 0))
+	}
+	waitfor.Cond(t, "the resumes", waitTimeout, func() bool { return b.Stats().Replayed >= resumers })
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 16<<20 {
+		t.Errorf("%d resumes of a 16 MB history that nobody reads grew the heap by %d MiB", resumers, grew>>20)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	b.Shutdown(context.Background())
 }

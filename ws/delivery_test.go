@@ -155,3 +155,45 @@ func TestNewHubRefusesBadEpoch(t *testing.T) {
 		}()
 	}
 }
+
+// TestPingFloodHoldsLittle: a client that pings as fast as it can and
+// never reads makes the server hold a bounded list of pongs, not one per
+// ping (RFC 6455 lets it answer only the last ping).
+func TestPingFloodHoldsLittle(t *testing.T) {
+	leakcheck.Check(t)
+	const pings = 100_000 // 12.5 MB of pongs, far more than socket buffers take
+	grew := make(chan int64, 1)
+	srv := serve(t, nil, func(c *Conn) {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		c.Read(context.Background()) // returns at the text message after the pings
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		grew <- int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		c.CloseNow()
+	})
+	c := dial(t, srv.URL, nil)
+	ping := wstest.Encode(wstest.Masked(wstest.OpPing, []byte(strings.Repeat("p", 125))))
+	flood := make([]byte, 0, len(ping)*1000)
+	for range 1000 {
+		flood = append(flood, ping...)
+	}
+	go func() {
+		for range pings / 1000 {
+			if _, err := c.Write(flood); err != nil {
+				return
+			}
+		}
+		c.WriteFrames(wstest.Masked(wstest.OpText, []byte("done")))
+	}()
+	select {
+	case n := <-grew:
+		if n > 2<<20 {
+			t.Fatalf("server heap grew by %d KiB for %d unread pongs, want a bounded list", n>>10, pings)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the server did not read the pings")
+	}
+}
