@@ -57,7 +57,9 @@ type HubOptions struct {
 
 	// OnConnect, when set, runs after the upgrade and before the first
 	// message is read, with the request of the handshake (its context is
-	// done once OnConnect returns).
+	// done once OnConnect returns; c.Context keeps its values). What it
+	// learns of the connection, it attaches with c.SetContext for
+	// OnMessage and OnClose.
 	OnConnect func(c *Conn, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
@@ -68,7 +70,7 @@ type HubOptions struct {
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
-	// the reason (see Conn.Err).
+	// the reason (see Conn.Err); c.Context is done by then.
 	OnClose func(c *Conn, err error)
 
 	// MaxClients bounds the connections held at once. Zero means
