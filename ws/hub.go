@@ -444,6 +444,32 @@ func (c *Conn) Join(topics ...string) error {
 	return nil
 }
 
+// JoinFrom adds topics to a connection of a Hub from the resume point
+// lastID, the ID of the last message of those topics the client saw, as a
+// reconnect with lastEventId resumes: the connection gets every message of
+// those topics after lastID that the history holds, in order, before any
+// newer message and before what is sent to it after the call. When the
+// history cannot cover them (lastID of another epoch, malformed, ahead of
+// every message, or messages after it dropped), a gap notice comes first,
+// as for a resume, unless the connection's own resume gap notice is still
+// to be sent, which then stands for both. An empty lastID is Join's: from
+// the next message. Topics the connection follows already are left as
+// they are.
+//
+// The replay (and the gap notice's id) is older than messages of its other
+// topics the client may have had: until the replay is written, the last ID
+// the client saw is not where it stands in those topics, and a client that
+// reconnects from it meanwhile gets some of their messages twice.
+func (c *Conn) JoinFrom(lastID string, topics ...string) error {
+	if c.sub == nil {
+		return ErrNotHubConn
+	}
+	if err := c.sub.JoinFrom(lastID, topics...); err != nil {
+		return fmt.Errorf("ws: join: %w", err)
+	}
+	return nil
+}
+
 // Leave removes topics from a connection of a Hub; topics it does not
 // follow are ignored.
 func (c *Conn) Leave(topics ...string) error {
