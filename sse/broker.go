@@ -93,7 +93,8 @@ type BrokerOptions struct {
 	// Shutdown, or the cause of the request's context when it ended
 	// otherwise (a deadline set by middleware); match them with
 	// errors.Is. The request stays valid until OnClose returns: ServeHTTP
-	// returns after it, and Shutdown waits for it. (With TakeOver,
+	// returns after it, and Shutdown waits for it unless Shutdown's context
+	// ends first. (With TakeOver,
 	// ServeHTTP has returned long before, so r's context is done; its
 	// values stay.) A panic in it is logged.
 	OnClose func(r *http.Request, err error)

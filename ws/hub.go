@@ -405,8 +405,8 @@ type Stats struct {
 	WriteFailed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
-	Replayed    uint64 // messages sent again to resuming clients
-	Gaps        uint64 // resumes that got a gap notice
+	Replayed    uint64 // messages sent again to resuming clients, and by JoinFrom
+	Gaps        uint64 // resumes and JoinFrom calls that got a gap notice
 	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
