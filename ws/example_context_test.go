@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/realtime-go/realtime/ws"
 )
@@ -39,7 +40,12 @@ func ExampleConn_Context() {
 	}
 	defer c.CloseNow()
 	c.Send(ws.MessageText, []byte("hi"))
-	_, reply, _ := c.Read(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, reply, err := c.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(string(reply))
 	// Output: ann said hi
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/realtime-go/realtime/ws"
 )
@@ -36,8 +37,13 @@ func ExampleConn_JoinFrom() {
 	}
 	defer c.CloseNow()
 	c.Send(ws.MessageText, []byte("room demo-1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for range 2 {
-		_, msg, _ := c.Read(context.Background())
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
 		fmt.Println(string(msg))
 	}
 	// Output:
