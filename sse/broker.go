@@ -80,6 +80,27 @@ type BrokerOptions struct {
 	// 400 Bad Request with the error's text as the body.
 	Topics func(r *http.Request) ([]string, error)
 
+	// OnConnect, when set, runs once per stream, when it is accepted and
+	// before anything is written to it, with its request and its topics
+	// (what Topics returned). It runs on the request's goroutine: the
+	// stream starts once it returns. It is not called for a request that
+	// is refused, nor for HEAD. A panic in it is logged, the client gets
+	// 500 Internal Server Error and OnClose runs.
+	OnConnect func(r *http.Request, topics []string)
+
+	// OnClose, when set, runs once per stream that OnConnect was called
+	// for, after the stream has ended, with the reason: ErrClientGone
+	// when the client went away (or a write to it failed), ErrSlowConsumer
+	// when a write did not finish within WriteTimeout, ErrClosed on
+	// Shutdown, or the cause of the request's context when it ended
+	// otherwise (a deadline set by middleware); match them with
+	// errors.Is. The request stays valid until OnClose returns: ServeHTTP
+	// returns after it, and Shutdown waits for it unless Shutdown's context
+	// ends first. (With TakeOver,
+	// ServeHTTP has returned long before, so r's context is done; its
+	// values stay.) A panic in it is logged.
+	OnClose func(r *http.Request, err error)
+
 	// AllowedHosts lists the host names the Broker answers to, as
 	// ws.AcceptOptions.AllowedHosts does: patterns matched with path.Match
 	// against the Host header (with port when it has one); a request for
@@ -192,8 +213,9 @@ type BrokerOptions struct {
 
 	// Logger receives a record for every stream refused because the
 	// server cannot serve it (at Error, naming the cause and the fix), for
-	// every stream that ends on an error (at Warn for slow clients and
-	// failed writes) and, at Debug, for every stream opened and closed.
+	// a panic in OnConnect or OnClose (at Error), for every stream that
+	// ends on an error (at Warn for slow clients and failed writes) and,
+	// at Debug, for every stream opened and closed.
 	// Nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -34,6 +34,15 @@
 //
 //	new EventSource("/events?topic=prices").onmessage = e => show(e.data)
 //
+// BrokerOptions.OnConnect and OnClose see each stream start and end, with
+// its request and, at the end, why (ErrClientGone, ErrSlowConsumer,
+// ErrClosed, or the request context's cause):
+//
+//	b := sse.NewBroker(sse.BrokerOptions{
+//		OnConnect: func(r *http.Request, topics []string) { watching.Add(1) },
+//		OnClose:   func(r *http.Request, err error) { watching.Add(-1) },
+//	})
+//
 // See the package examples, and examples/ticker in this module for a
 // complete program.
 package sse

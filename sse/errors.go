@@ -15,6 +15,15 @@ var (
 	// ErrTooManyTopics means a stream asked for more topics than
 	// BrokerOptions.MaxTopics allows.
 	ErrTooManyTopics = errors.New("sse: too many topics")
+	// ErrClientGone is why a stream ended when its client went away: it
+	// closed the connection, or a write failed because it was gone. A
+	// stream whose request context ended for another reason (a deadline
+	// set by middleware) ends with that context's cause instead.
+	ErrClientGone = errors.New("sse: client went away")
+	// ErrSlowConsumer is why a stream ended when its client did not take
+	// a write within BrokerOptions.WriteTimeout, as ws.ErrSlowConsumer is
+	// for a connection.
+	ErrSlowConsumer = errors.New("sse: client too slow: write deadline exceeded")
 )
 
 // A StatusError carries an HTTP status. A [BrokerOptions.Topics] hook

@@ -130,6 +130,13 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	b.opened.Add(1)
 	b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
 		slog.Any("topics", topics), slog.String("lastEventId", lastID), slog.String("remote", r.RemoteAddr))
+	if err := b.onConnect(r, topics); err != nil {
+		sub.Close()
+		http.Error(w, "Internal Server Error: sse: the server failed to open the stream; its log says why", http.StatusInternalServerError)
+		b.ended(r.RemoteAddr, false, err)
+		b.onClose(r, err)
+		return false
+	}
 
 	sw := NewWriter(w)
 	sw.WriteTimeout = b.opts.WriteTimeout
@@ -145,9 +152,10 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if err := sw.Flush(); err != nil {
 		sub.Close()
 		b.ended(r.RemoteAddr, true, err)
+		b.onClose(r, closeReason(err, true))
 		return false
 	}
-	s := b.newStream(sub, writerSink{sw}, r.RemoteAddr)
+	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
 	select {
 	case <-s.idle:
@@ -156,7 +164,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 		// write is counted as one.
 		s.stopWriter()
 		<-s.idle
-		s.end(errClientGone, false)
+		s.end(requestEnded(r.Context()), false)
 	}
 	s.finish()
 	return false
@@ -178,11 +186,16 @@ func gapEvent(g *hub.Gap, alone bool) Event {
 	return ev
 }
 
-// errClientGone and errShutdown end a stream without a failure.
-var (
-	errClientGone = errors.New("sse: client went away")
-	errShutdown   = errors.New("sse: broker shut down")
-)
+// requestEnded returns why a stream ends when its request's context is
+// done: ErrClientGone when the client went away, else the context's cause
+// (a deadline set by middleware, say).
+func requestEnded(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.Canceled) {
+		return ErrClientGone
+	}
+	return fmt.Errorf("sse: request context ended: %w", cause)
+}
 
 // ended counts and logs how a stream ended; writeFailed says whether a
 // write or flush failed.

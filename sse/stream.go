@@ -3,6 +3,7 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +36,7 @@ type stream struct {
 	b      *Broker
 	sub    *hub.Subscriber
 	out    sink
+	r      *http.Request // the stream's request, for OnClose
 	remote string
 	timer  *time.Timer   // heartbeat; nil without heartbeats
 	idle   chan struct{} // closed once the stream is over and its writer stopped
@@ -66,8 +68,8 @@ const keepParts = 64
 // heartbeatComment is the comment sent on a silent stream.
 var heartbeatComment = []byte(":\n")
 
-func (b *Broker) newStream(sub *hub.Subscriber, out sink, remote string) *stream {
-	s := &stream{b: b, sub: sub, out: out, remote: remote, idle: make(chan struct{})}
+func (b *Broker) newStream(sub *hub.Subscriber, out sink, r *http.Request) *stream {
+	s := &stream{b: b, sub: sub, out: out, r: r, remote: r.RemoteAddr, idle: make(chan struct{})}
 	s.pump.Init(s.round)
 	return s
 }
@@ -142,9 +144,9 @@ func (s *stream) round() {
 	}
 	switch {
 	case stop:
-		s.end(errShutdown, false)
+		s.end(ErrClosed, false)
 	case s.sub.Err() != nil:
-		s.end(s.sub.Err(), false) // the hub closed
+		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed
 	}
 }
 
@@ -179,7 +181,8 @@ func (s *stream) stopWriter() {
 	s.pump.Stop(func() { close(s.idle) })
 }
 
-// finish releases what the stream held, once it is idle, and logs its end.
+// finish releases what the stream held, once it is idle, logs its end and
+// calls OnClose.
 func (s *stream) finish() {
 	if s.timer != nil {
 		s.timer.Stop()
@@ -190,6 +193,7 @@ func (s *stream) finish() {
 	err, failed := s.endErr, s.failed
 	s.mu.Unlock()
 	s.b.ended(s.remote, failed, err)
+	s.b.onClose(s.r, closeReason(err, failed))
 }
 
 // writerSink sends through a Writer, for streams served by their handler.
@@ -272,10 +276,11 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 		conn.Close()
 		sub.Close()
 		b.ended(r.RemoteAddr, true, err)
+		b.onClose(r, closeReason(err, true))
 		b.leave(addr)
 		return
 	}
-	s := b.newStream(sub, out, r.RemoteAddr)
+	s := b.newStream(sub, out, r)
 	s.start()
 	go s.own(conn, addr)
 }
@@ -294,7 +299,7 @@ func (s *stream) own(conn net.Conn, addr string) {
 		// timeout): a write that failed, whichever side saw it first.
 		s.end(&writeTimeoutError{err}, true)
 	} else {
-		s.end(errClientGone, false)
+		s.end(ErrClientGone, false)
 	}
 	<-s.idle
 	s.finish()

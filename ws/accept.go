@@ -260,7 +260,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 			if p := wc.Config().Protocol; len(p) == 1 {
 				proto = p[0]
 			}
-			c = newConn(nc, hj.rw.Reader, proto, o)
+			c = newConn(r.Context(), nc, hj.rw.Reader, proto, o)
 		},
 	}
 	srv.ServeHTTP(hj, r)

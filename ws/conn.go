@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -56,6 +57,12 @@ type Conn struct {
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
 	pings       pingWaiters  // Ping calls waiting for their pong
+
+	// ctx is the connection's context (see Context): base, or one that
+	// SetContext made from it. base ends when the connection does.
+	ctx    atomic.Pointer[context.Context]
+	base   context.Context
+	cancel context.CancelCauseFunc
 
 	hub  *Hub            // nil unless accepted by a Hub
 	addr string          // the client's address for the Hub's MaxClientsPerAddr
@@ -124,15 +131,18 @@ func (c *Conn) closeWaitChan() <-chan struct{} {
 	return c.closeWait
 }
 
-// newConn makes a Conn over the connection x/net/websocket accepted. It keeps
-// x/net's frame reader factory and lets the rest of wc go.
-func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, o *AcceptOptions) *Conn {
+// newConn makes a Conn over the connection x/net/websocket accepted or
+// dialed. Its context carries the values of ctx (the handshake request's,
+// or Dial's) but not its cancellation.
+func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, subprotocol string, o *AcceptOptions) *Conn {
 	c := &Conn{
 		nc:          nc,
 		br:          br,
 		subprotocol: subprotocol,
 		opts:        o,
 	}
+	c.base, c.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	c.ctx.Store(&c.base)
 	c.readLimit.Store(o.ReadLimit)
 	c.lastSeen.Store(time.Now().UnixNano())
 	c.pump.Init(c.round)
@@ -274,12 +284,17 @@ func (c *Conn) shutdown(err error) {
 		c.keepAlive.Stop()
 	}
 	c.signalLocked()
+	cause := c.err
 	c.mu.Unlock()
 	c.pump.Stop(c.writerStopped)
 	c.nc.Close()
 	if c.sub != nil {
 		c.sub.Close()
 	}
+	if cause == nil {
+		cause = ErrClosed
+	}
+	c.cancel(cause)
 }
 
 // cause returns the connection's error.

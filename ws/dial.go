@@ -158,7 +158,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	proto := hs.subprotocol()
 	hs.done, hs.got = true, bytes.Buffer{}
 	nc.SetDeadline(time.Time{})
-	c := newConn(&maskingConn{Conn: nc}, br, proto, &ao)
+	c := newConn(ctx, &maskingConn{Conn: nc}, br, proto, &ao)
 	c.client = true
 	c.start()
 	return c, nil

@@ -31,6 +31,23 @@
 // [HubOptions].Topics decides. [Hub.Publish] encodes each message once, in a
 // small JSON envelope, and every connection writes the same bytes.
 //
+// What a server knows of a connection lives in its context:
+// [Conn.Context] has the values of the handshake request's context (what
+// authentication middleware put there) and ends when the connection
+// closes; HubOptions.OnConnect adds its own with [Conn.SetContext]:
+//
+//	OnConnect: func(c *ws.Conn, r *http.Request) {
+//		c.SetContext(context.WithValue(c.Context(), roomKey{}, r.URL.Query().Get("room")))
+//	},
+//	OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
+//		room := c.Context().Value(roomKey{}).(string)
+//		...
+//	},
+//
+// [Conn.Join] adds topics from the next message; [Conn.JoinFrom] adds them
+// from a resume point, replaying what the history holds after it (or a
+// gap notice first), as a reconnect does.
+//
 // # Wire protocol
 //
 // A Hub speaks the protocol "realtime.v1" ([Subprotocol]) with clients that

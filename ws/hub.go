@@ -57,7 +57,9 @@ type HubOptions struct {
 
 	// OnConnect, when set, runs after the upgrade and before the first
 	// message is read, with the request of the handshake (its context is
-	// done once OnConnect returns).
+	// done once OnConnect returns; c.Context keeps its values). What it
+	// learns of the connection, it attaches with c.SetContext for
+	// OnMessage and OnClose.
 	OnConnect func(c *Conn, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
@@ -68,7 +70,7 @@ type HubOptions struct {
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
-	// the reason (see Conn.Err).
+	// the reason (see Conn.Err); c.Context is done by then.
 	OnClose func(c *Conn, err error)
 
 	// MaxClients bounds the connections held at once. Zero means
@@ -433,8 +435,8 @@ type Stats struct {
 	WriteFailed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
-	Replayed    uint64 // messages sent again to resuming clients
-	Gaps        uint64 // resumes that got a gap notice
+	Replayed    uint64 // messages sent again to resuming clients, and by JoinFrom
+	Gaps        uint64 // resumes and JoinFrom calls that got a gap notice
 	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
@@ -475,6 +477,32 @@ func (c *Conn) Join(topics ...string) error {
 		return ErrNotHubConn
 	}
 	if err := c.sub.Join(topics...); err != nil {
+		return fmt.Errorf("ws: join: %w", err)
+	}
+	return nil
+}
+
+// JoinFrom adds topics to a connection of a Hub from the resume point
+// lastID, the ID of the last message of those topics the client saw, as a
+// reconnect with lastEventId resumes: the connection gets every message of
+// those topics after lastID that the history holds, in order, before any
+// newer message and before what is sent to it after the call. When the
+// history cannot cover them (lastID of another epoch, malformed, ahead of
+// every message, or messages after it dropped), a gap notice comes first,
+// as for a resume, unless the connection's own resume gap notice is still
+// to be sent, which then stands for both. An empty lastID is Join's: from
+// the next message. Topics the connection follows already are left as
+// they are.
+//
+// The replay (and the gap notice's id) is older than messages of its other
+// topics the client may have had: until the replay is written, the last ID
+// the client saw is not where it stands in those topics, and a client that
+// reconnects from it meanwhile gets some of their messages twice.
+func (c *Conn) JoinFrom(lastID string, topics ...string) error {
+	if c.sub == nil {
+		return ErrNotHubConn
+	}
+	if err := c.sub.JoinFrom(lastID, topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", err)
 	}
 	return nil

@@ -195,8 +195,9 @@ func (c *Conn) round() {
 // client sees what it missed before anything sent since. It reports
 // whether the hub had messages, so that the writer asks again.
 func (c *Conn) flush() (more bool) {
-	replaying := c.sub != nil && c.sub.Replaying()
 	c.mu.Lock()
+	// Asked under c.mu: a Send that follows a JoinFrom finds its replay.
+	replaying := c.sub != nil && c.sub.Replaying()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
 		return false

@@ -275,13 +275,7 @@ func TestOneNickPerSession(t *testing.T) {
 		t.Error("another session took the nickname of a connected one")
 	}
 	x.conn.Close()
-	for {
-		c.mu.Lock()
-		n := len(c.conns)
-		c.mu.Unlock()
-		if n == 0 {
-			break
-		}
+	for c.hub.Stats().Clients != 0 {
 		time.Sleep(5 * time.Millisecond) // no event to wait on: poll
 	}
 	y := dial(t, srv, "nick=y&room=general"+sess)

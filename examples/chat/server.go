@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,6 @@ type chat struct {
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 
 	mu       sync.Mutex
-	conns    map[*ws.Conn]*member
 	rooms    map[string]map[string]int // room -> nick -> connections
 	known    map[string]*roomUse       // rooms counted against MaxRooms
 	opened   map[string]int            // remote IP -> rooms of known it opened
@@ -38,7 +38,8 @@ type chat struct {
 }
 
 // A member is one connection: its session, nickname, remote address and
-// rooms.
+// rooms. OnConnect attaches it to the connection's context (memberOf finds
+// it); its rooms are guarded by chat.mu.
 type member struct {
 	sess  *session
 	nick  string
@@ -46,9 +47,18 @@ type member struct {
 	rooms []string
 }
 
+// memberKey is the context key of a connection's *member.
+type memberKey struct{}
+
+// memberOf returns the member of a connection, or nil for one that
+// connect refused.
+func memberOf(conn *ws.Conn) *member {
+	m, _ := conn.Context().Value(memberKey{}).(*member)
+	return m
+}
+
 func newChat() *chat {
 	c := &chat{
-		conns:    make(map[*ws.Conn]*member),
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
 		opened:   make(map[string]int),
@@ -186,7 +196,7 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	sess.nick = nick
 	sess.conns++
 	c.nicks[nick] = sess
-	c.conns[conn] = &member{sess: sess, nick: nick, addr: addr, rooms: rooms}
+	conn.SetContext(context.WithValue(conn.Context(), memberKey{}, &member{sess: sess, nick: nick, addr: addr, rooms: rooms}))
 	var changed []string
 	for _, room := range rooms {
 		if c.enter(room, nick) {
@@ -207,9 +217,8 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 
 // closed forgets a connection that ended.
 func (c *chat) closed(conn *ws.Conn, err error) {
+	m := memberOf(conn)
 	c.mu.Lock()
-	m := c.conns[conn]
-	delete(c.conns, conn)
 	var changed []string
 	if m != nil {
 		m.sess.conns--
@@ -396,8 +405,8 @@ func (c *chat) members(room, self string) (listed []string, count int) {
 
 // message handles one message from a page.
 func (c *chat) message(conn *ws.Conn, typ ws.MessageType, data []byte) {
+	m := memberOf(conn)
 	c.mu.Lock()
-	m := c.conns[conn]
 	allowed := m != nil && c.allowLocked(m, time.Now())
 	c.mu.Unlock()
 	if m == nil {

@@ -141,8 +141,8 @@ type Message struct {
 // A Gap says that a subscriber missed messages: a resume the history could
 // not cover, or a subscriber that fell too far behind.
 type Gap struct {
-	// LastID is the ID the subscriber was at: the one it resumed from, or
-	// the last one it took.
+	// LastID is the ID the subscriber was at: the one it resumed from (cut
+	// to MaxIDLength bytes), or the last one it took.
 	LastID string
 	// Reason is one of the Gap constants.
 	Reason string
@@ -164,7 +164,7 @@ type Stats struct {
 	Topics      int    // topics with subscribers or history now
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by subscribers, replays included
-	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed
+	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed, or joined with JoinFrom
 	Gaps        uint64 // resumes that reported a gap
 	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
 }
@@ -372,11 +372,11 @@ func (h *Hub) resumePoint(names []string, lastID string, floors []uint64) (uint6
 	case epoch != h.epoch:
 		reason, after = GapUnknownEpoch, 0
 	case after > h.seq:
-		return h.seq, &Gap{LastID: lastID, Reason: GapFuture}
+		return h.seq, &Gap{LastID: reportedID(lastID), Reason: GapFuture}
 	case after == h.seq:
 		return after, nil
 	case h.limits.noHistory:
-		return h.seq, &Gap{LastID: lastID, Reason: GapExceeded}
+		return h.seq, &Gap{LastID: reportedID(lastID), Reason: GapExceeded}
 	}
 	now := time.Now()
 	for i, name := range names {
@@ -403,7 +403,16 @@ func (h *Hub) resumePoint(names []string, lastID string, floors []uint64) (uint6
 	if reason == "" {
 		return after, nil
 	}
-	return after, &Gap{LastID: lastID, Reason: reason}
+	return after, &Gap{LastID: reportedID(lastID), Reason: reason}
+}
+
+// reportedID returns lastID as a Gap reports it: cut to MaxIDLength bytes
+// of valid UTF-8, which is longer than any ID of ours.
+func reportedID(lastID string) string {
+	if len(lastID) <= MaxIDLength {
+		return lastID
+	}
+	return strings.ToValidUTF8(lastID[:MaxIDLength], "")
 }
 
 func (h *Hub) checkTopics(topics []string) ([]string, error) {
@@ -427,7 +436,12 @@ func (h *Hub) follow(s *Subscriber, name string, from uint64) {
 	t := h.topic(name)
 	t.subs++
 	s.mu.Lock()
-	s.follows = append(s.follows, follow{t: t, from: from})
+	f := follow{t: t, from: from}
+	if from < s.cursor {
+		f.behind = true // JoinFrom from before the subscriber's position
+		s.behind++
+	}
+	s.follows = append(s.follows, f)
 	slices.SortFunc(s.follows, func(a, b follow) int { return strings.Compare(a.t.name, b.t.name) })
 	s.mu.Unlock()
 }
@@ -457,7 +471,7 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 	s.err = err
 	s.ended.Store(true)
 	follows := s.follows
-	s.follows = nil
+	s.follows, s.behind = nil, 0
 	s.mu.Unlock()
 	for _, f := range follows {
 		h.unfollow(f.t)

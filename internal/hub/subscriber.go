@@ -19,7 +19,8 @@ type Subscriber struct {
 
 	mu       sync.Mutex
 	follows  []follow // sorted by topic name
-	cursor   uint64   // every message up to it has been taken or skipped
+	cursor   uint64   // every message up to it has been taken or skipped, but in follows behind it
+	behind   int      // follows joined from before cursor (JoinFrom) that have not caught up
 	replayTo uint64   // messages up to it are a resume's replay
 	gap      *Gap     // a resume's gap, for the first Take
 	err      error
@@ -27,10 +28,23 @@ type Subscriber struct {
 
 // A follow is a subscriber's hold on one topic.
 type follow struct {
-	t      *topic
-	from   uint64 // messages after it are for the subscriber (Join's start)
-	listed bool   // on t's waiting list of generation gen
+	t    *topic
+	from uint64 // messages after it are for the subscriber (Join's start)
+	// behind says from is before the subscriber's cursor: the topic was
+	// joined from a resume point, and its messages after from are taken,
+	// before newer ones, until it catches up with the cursor.
+	behind bool
+	listed bool // on t's waiting list of generation gen
 	gen    uint64
+}
+
+// after returns the Seq after which the follow's next message is, for a
+// subscriber at cursor.
+func (f *follow) after(cursor uint64) uint64 {
+	if f.behind {
+		return f.from
+	}
+	return max(cursor, f.from)
 }
 
 // Notify sets the function that wakes the subscriber's writer: the hub
@@ -73,33 +87,42 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	defer s.mu.Unlock()
 	for s.err == nil {
 		upTo := h.head.Load()
-		lost := false
+		lost, lostAfter := false, s.cursor
 		for i := range s.follows {
 			f := &s.follows[i]
+			after := f.after(s.cursor)
 			f.t.mu.RLock()
 			var l bool
-			out, l = f.t.collect(out, max(s.cursor, f.from), upTo)
+			out, l = f.t.collect(out, after, upTo)
 			f.t.mu.RUnlock()
-			lost = lost || l
+			if l {
+				lost, lostAfter = true, min(lostAfter, after)
+			}
 		}
 		if len(s.follows) > 1 {
 			slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
 		}
+		collected := len(out)
 		out = cut(out)
 		gap, s.gap = s.gap, nil
 		if lost && gap == nil {
 			reason := GapTooSlow
-			if s.cursor < s.replayTo {
-				reason = GapExceeded
+			if lostAfter < s.cursor || s.cursor < s.replayTo {
+				reason = GapExceeded // in a replay
 			}
-			gap = &Gap{LastID: FormatID(s.epoch, s.cursor), Reason: reason}
+			gap = &Gap{LastID: FormatID(s.epoch, lostAfter), Reason: reason}
 			h.lagged.Add(1)
 		}
 		before := s.cursor
-		if n := len(out); n > 0 && out[n-1].Seq < upTo {
-			s.cursor = out[n-1].Seq // cut short: the rest next time
-		} else {
-			s.cursor = max(s.cursor, upTo)
+		pos := upTo
+		if n := len(out); n < collected {
+			pos = out[n-1].Seq // cut short: the rest next time
+		}
+		// out is every message up to pos after each follow's position, so
+		// each moves to pos at least.
+		s.cursor = max(s.cursor, pos)
+		if s.behind > 0 {
+			s.catchUp(pos)
 		}
 		if gap != nil {
 			resume := s.cursor
@@ -110,13 +133,17 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		}
 		if len(out) > 0 || gap != nil {
 			h.delivered.Add(uint64(len(out)))
+			// Replayed: what came before the position (a JoinFrom's
+			// catching up) or before the subscription (a resume).
+			replayed := before
 			if before < s.replayTo {
-				n := 0
-				for n < len(out) && out[n].Seq <= s.replayTo {
-					n++
-				}
-				h.replayed.Add(uint64(n))
+				replayed = s.replayTo
 			}
+			n := 0
+			for n < len(out) && out[n].Seq <= replayed {
+				n++
+			}
+			h.replayed.Add(uint64(n))
 			return out, gap
 		}
 		if s.wait() {
@@ -124,6 +151,22 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		}
 	}
 	return out, nil
+}
+
+// catchUp moves the follows that are behind to pos, and ends their being
+// behind once they reach the cursor. s.mu is held.
+func (s *Subscriber) catchUp(pos uint64) {
+	for i := range s.follows {
+		f := &s.follows[i]
+		if !f.behind {
+			continue
+		}
+		f.from = max(f.from, pos)
+		if f.from >= s.cursor {
+			f.behind = false
+			s.behind--
+		}
+	}
 }
 
 // cut shortens msgs to what one Take returns: at least one message, and no
@@ -146,20 +189,20 @@ func cut(msgs []*Message) []*Message {
 func (s *Subscriber) wait() bool {
 	for i := range s.follows {
 		f := &s.follows[i]
-		if !f.t.wait(s, f, max(s.cursor, f.from)) {
+		if !f.t.wait(s, f, f.after(s.cursor)) {
 			return false
 		}
 	}
 	return true
 }
 
-// Replaying reports whether the subscriber resumed and Take has not yet
-// returned everything published before it subscribed, or the gap that
-// comes first.
+// Replaying reports whether the subscriber resumed, or joined topics with
+// JoinFrom, and Take has not yet returned everything it replays, or the
+// gap that comes first.
 func (s *Subscriber) Replaying() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err == nil && (s.gap != nil || s.cursor < s.replayTo)
+	return s.err == nil && (s.gap != nil || s.cursor < s.replayTo || s.behind > 0)
 }
 
 // Topics returns the topics s follows, sorted.
@@ -174,8 +217,24 @@ func (s *Subscriber) Topics() []string {
 }
 
 // Join adds topics to s, from the next message published: nothing is
-// replayed.
+// replayed. Topics s follows already are left as they are.
 func (s *Subscriber) Join(topics ...string) error {
+	return s.join("", topics)
+}
+
+// JoinFrom adds topics to s from the resume point lastID, as Subscribe
+// resumes: Take returns every message of those topics after lastID that
+// the logs hold, oldest first and before any newer message, then goes on
+// with all of s's topics. When the logs cannot cover them (lastID is of
+// another epoch, malformed, ahead of every message, or messages after it
+// left the logs), Take reports a Gap first, unless a gap is waiting to be
+// taken already, which then stands for both. With an empty lastID it is
+// Join. Topics s follows already are left as they are.
+func (s *Subscriber) JoinFrom(lastID string, topics ...string) error {
+	return s.join(lastID, topics)
+}
+
+func (s *Subscriber) join(lastID string, topics []string) error {
 	h := s.hub
 	names, err := h.checkTopics(topics)
 	if err != nil {
@@ -197,8 +256,27 @@ func (s *Subscriber) Join(topics ...string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("%w: at most %d", ErrTooManyTopics, h.maxTopics)
 	}
-	for _, name := range add {
-		h.follow(s, name, h.seq)
+	from := make([]uint64, len(add))
+	for i := range from {
+		from[i] = h.seq
+	}
+	if lastID != "" && len(add) > 0 {
+		floors := make([]uint64, len(add)) // set by HistorySize
+		after, gap := h.resumePoint(add, lastID, floors)
+		for i := range from {
+			from[i] = max(after, floors[i])
+		}
+		if gap != nil {
+			h.gaps.Add(1)
+			s.mu.Lock()
+			if s.gap == nil {
+				s.gap = gap
+			}
+			s.mu.Unlock()
+		}
+	}
+	for i, name := range add {
+		h.follow(s, name, from[i])
 	}
 	h.mu.Unlock()
 	if len(add) > 0 {
@@ -218,6 +296,9 @@ func (s *Subscriber) Leave(topics ...string) {
 		var t *topic
 		if i >= 0 {
 			t = s.follows[i].t
+			if s.follows[i].behind {
+				s.behind--
+			}
 			s.follows = slices.Delete(s.follows, i, i+1)
 		}
 		s.mu.Unlock()

@@ -18,6 +18,15 @@ func TestOneAPIShape(t *testing.T) {
 			t.Errorf("option %s: BrokerOptions has it %v (%v), HubOptions %v (%v)", name, okA, a.Type, okB, b.Type)
 		}
 	}
+	// The callbacks have the same names and meanings; their arguments
+	// differ (a stream has its request, a connection its *ws.Conn).
+	for _, name := range []string{"OnConnect", "OnClose"} {
+		a, okA := reflect.TypeFor[sse.BrokerOptions]().FieldByName(name)
+		b, okB := reflect.TypeFor[ws.HubOptions]().FieldByName(name)
+		if !okA || !okB || a.Type.Kind() != reflect.Func || b.Type.Kind() != reflect.Func {
+			t.Errorf("callback %s: BrokerOptions has it %v, HubOptions %v", name, okA, okB)
+		}
+	}
 	ss, wss := reflect.TypeFor[sse.Stats](), reflect.TypeFor[ws.Stats]()
 	for i := range ss.NumField() {
 		f := ss.Field(i)
