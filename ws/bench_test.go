@@ -98,29 +98,34 @@ func BenchmarkPublish(b *testing.B) {
 // BenchmarkIdleConnMemory opens 2,000 idle connections to a Hub and reports
 // the heap and stack they hold per connection (both ends' socket objects
 // included), next to plain x/net/websocket serving the same clients in the
-// same run. Run it with -benchtime=1x.
+// same run, and what the Hub's connections hold when they negotiated
+// compression (deflate-B/conn). Run it with -benchtime=1x.
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 2000
 	for range b.N {
 		h := NewHub(HubOptions{})
-		ours := idleMemory(b, n, h)
+		ours := idleMemory(b, n, h, nil)
 		h.Shutdown(context.Background())
-		xnet := idleMemory(b, n, websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(io.Discard, c) }})
+		h = NewHub(HubOptions{})
+		deflate := idleMemory(b, n, h, offerDeflate)
+		h.Shutdown(context.Background())
+		xnet := idleMemory(b, n, websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(io.Discard, c) }}, nil)
 		b.ReportMetric(ours, "B/conn")
+		b.ReportMetric(deflate, "deflate-B/conn")
 		b.ReportMetric(xnet, "xnet-B/conn")
 		b.ReportMetric(xnet/ours, "x-less-than-xnet")
 	}
 }
 
 // idleMemory returns heap plus stack bytes per connection held by n idle
-// connections to handler.
-func idleMemory(b *testing.B, n int, handler http.Handler) float64 {
+// connections to handler, dialed with header h.
+func idleMemory(b *testing.B, n int, handler http.Handler, h http.Header) float64 {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	before := inUse()
 	conns := make([]net.Conn, 0, n)
 	for range n {
-		c, _, err := wstest.Dial(srv.URL+"?topic=t", nil)
+		c, _, err := wstest.Dial(srv.URL+"?topic=t", h)
 		if err != nil || c == nil {
 			b.Fatal(err)
 		}

@@ -52,6 +52,7 @@ type Conn struct {
 	br          *bufio.Reader // under x/net's frame reader
 	subprotocol string
 	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
+	compress    bool // permessage-deflate was negotiated, see deflate.go
 	opts        *AcceptOptions
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
