@@ -343,3 +343,52 @@ func envData(t testing.TB, op byte, p []byte) string {
 	}
 	return s
 }
+
+// FuzzInflate checks the decompressor of received messages against
+// compress/flate read to the end: it never returns more than the limit,
+// says a message is too big only when it inflates past the limit, returns
+// what the reference returns otherwise; and compressFrame's frames inflate
+// back to their payload.
+func FuzzInflate(f *testing.F) {
+	f.Add([]byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, uint16(100)) // "Hello"
+	f.Add([]byte{0xff, 0xff, 0xff}, uint16(10))
+	f.Add([]byte{}, uint16(0))
+	f.Add(deflateBytes(f, make([]byte, 5000)), uint16(4999))
+	f.Add(deflateBytes(f, []byte(strings.Repeat("abc", 300))), uint16(900))
+	f.Fuzz(func(t *testing.T, p []byte, limit uint16) {
+		ref, refErr := io.ReadAll(io.LimitReader(flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader(inflateTail))), int64(limit)+1))
+		got, err := inflate(nil, p, int64(limit))
+		switch {
+		case len(got) > int(limit):
+			t.Fatalf("inflate returned %d bytes over the limit %d", len(got), limit)
+		case err == errInflatedTooBig:
+			if len(ref) <= int(limit) {
+				t.Fatalf("too big at limit %d, but the reference gives %d bytes (%v)", limit, len(ref), refErr)
+			}
+		case err != nil:
+			if refErr == nil && len(ref) <= int(limit) {
+				t.Fatalf("inflate: %v; the reference gives %d bytes", err, len(ref))
+			}
+		case refErr != nil || !bytes.Equal(got, ref):
+			t.Fatalf("inflate gave %d bytes, the reference %d (%v)", len(got), len(ref), refErr)
+		}
+
+		frame := appendFrame(nil, opBinary, p)
+		z := compressFrame(frame, 1)
+		if len(z) > len(frame) {
+			t.Fatalf("compressFrame grew the frame from %d to %d bytes", len(frame), len(z))
+		}
+		h := parseHeader(z)
+		body := z[len(z)-int(h.length):]
+		if h.rsv == 0 {
+			if !bytes.Equal(z, frame) {
+				t.Fatal("uncompressed frame changed")
+			}
+			return
+		}
+		back, err := inflate(nil, body, int64(len(p)))
+		if err != nil || !bytes.Equal(back, p) {
+			t.Fatalf("round trip: %v, %d bytes of %d", err, len(back), len(p))
+		}
+	})
+}
