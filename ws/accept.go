@@ -258,8 +258,9 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	var c *Conn
 	var ext string
+	var window int
 	if !o.DisableCompression {
-		ext = negotiateDeflate(r.Header)
+		ext, window = negotiateDeflate(r.Header)
 	}
 	hdr := o.Header
 	if ext != "" || hdr.Get("Sec-WebSocket-Extensions") != "" {
@@ -285,7 +286,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				proto = p[0]
 			}
 			c = newConn(nc, hj.rw.Reader, proto, o)
-			c.compress = ext != ""
+			c.compress, c.window = ext != "", uint8(window)
 		},
 	}
 	srv.ServeHTTP(hj, r)

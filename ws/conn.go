@@ -51,8 +51,9 @@ type Conn struct {
 	nc          net.Conn
 	br          *bufio.Reader // under x/net's frame reader
 	subprotocol string
-	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
-	compress    bool // permessage-deflate was negotiated, see deflate.go
+	client      bool  // the client side of the connection (Dial): frames sent are masked, frames read must not be
+	compress    bool  // permessage-deflate was negotiated, see deflate.go
+	window      uint8 // with compress: the server_max_window_bits agreed
 	opts        *AcceptOptions
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read

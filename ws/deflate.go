@@ -169,9 +169,21 @@ func reservedBitsReason(h header, compress bool) string {
 // compressed frame, built once per message and shared by every connection
 // of the Hub that negotiated compression, or the uncompressed one.
 func (c *Conn) hubFrame(m *hub.Message) []byte {
-	if !c.compress || len(m.Data) < c.opts.CompressionThreshold {
+	if !c.compressible(m.Data) {
 		return m.Data
 	}
 	threshold := c.opts.CompressionThreshold // the same for every connection of a Hub
 	return m.Alt(func(f []byte) []byte { return compressFrame(f, threshold) })
+}
+
+// compressible reports whether frame f, a final unmasked server frame, may
+// be sent compressed on this connection: compression was negotiated, the
+// payload reaches the threshold, and it fits the window the client allowed
+// the server (every distance within a message is shorter than the message).
+func (c *Conn) compressible(f []byte) bool {
+	if !c.compress {
+		return false
+	}
+	n := parseHeader(f).length
+	return n >= int64(c.opts.CompressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
 }

@@ -91,7 +91,8 @@ func TestCompressionNegotiation(t *testing.T) {
 		{"quoted value", []string{`permessage-deflate; client_max_window_bits="12"`}, false, plain},
 		{"case", []string{"Permessage-Deflate; Client_Max_Window_Bits"}, false, plain},
 		{"other extension only", []string{"x-webkit-deflate-frame"}, false, ""},
-		{"several offers, first declined", []string{"x-foo, permessage-deflate; server_max_window_bits=10, permessage-deflate"}, false, plain},
+		{"small server window", []string{"permessage-deflate; server_max_window_bits=10"}, false, plain + "; server_max_window_bits=10"},
+		{"several offers, first declined", []string{"x-foo, permessage-deflate; server_max_window_bits=7, permessage-deflate"}, false, plain},
 		{"offers in two headers", []string{"permessage-deflate; unknown_param", "permessage-deflate; client_no_context_takeover"}, false, plain},
 		{"unknown parameter", []string{"permessage-deflate; x=1"}, false, ""},
 		{"repeated parameter", []string{"permessage-deflate; server_no_context_takeover; server_no_context_takeover"}, false, ""},
@@ -391,4 +392,21 @@ func FuzzInflate(f *testing.F) {
 			t.Fatalf("round trip: %v, %d bytes of %d", err, len(back), len(p))
 		}
 	})
+}
+
+// TestCompressionSmallWindow: a client that allows the server a window of
+// 2^8 bytes gets compressed only the messages that fit in it, so that no
+// distance reaches past its window.
+func TestCompressionSmallWindow(t *testing.T) {
+	leakcheck.Check(t)
+	srv := serve(t, &AcceptOptions{CompressionThreshold: 100}, echo)
+	c := dial(t, srv.URL, http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate; server_max_window_bits=8"}})
+	for _, n := range []int{256, 257, 5000} {
+		msg := strings.Repeat("ab", n/2) + strings.Repeat("c", n%2)
+		send(t, c, wstest.OpText, msg)
+		_, compressed, got := readData(t, c)
+		if string(got) != msg || compressed != (n <= 256) {
+			t.Fatalf("%d bytes: compressed %v, want %v", n, compressed, n <= 256)
+		}
+	}
 }

@@ -26,63 +26,69 @@ type extensionParam struct {
 }
 
 // negotiateDeflate returns the Sec-WebSocket-Extensions value that accepts
-// the first acceptable permessage-deflate offer of h, or "" when the client
-// offered none. Offers of other extensions, malformed offers and offers
-// RFC 7692 (section 7.1) says to decline are skipped: the connection is
-// then made without compression, as a client that offers nothing gets.
-func negotiateDeflate(h http.Header) string {
+// the first acceptable permessage-deflate offer of h, and the server's
+// window bits agreed (8 to 15), or "" and 0 when the client offered none.
+// Offers of other extensions, malformed offers and offers RFC 7692
+// (section 7.1) says to decline are skipped: the connection is then made
+// without compression, as a client that offers nothing gets.
+func negotiateDeflate(h http.Header) (string, int) {
 	for _, v := range h.Values("Sec-WebSocket-Extensions") {
 		for offer := range strings.SplitSeq(v, ",") {
 			name, params, ok := parseOffer(offer)
 			if !ok || !strings.EqualFold(name, deflateExtension) {
 				continue
 			}
-			if resp, ok := acceptDeflate(params); ok {
-				return resp
+			if resp, bits, ok := acceptDeflate(params); ok {
+				return resp, bits
 			}
 		}
 	}
-	return ""
+	return "", 0
 }
 
 // acceptDeflate returns the answer to a permessage-deflate offer with
-// params, or false when the offer must be declined: an unknown or
-// repeated parameter, or a value that is not allowed (section 7.1).
-func acceptDeflate(params []extensionParam) (string, bool) {
-	resp := deflateResponse
+// params and the server's window bits, or false when the offer must be
+// declined: an unknown or repeated parameter, or a value that is not
+// allowed (section 7.1).
+func acceptDeflate(params []extensionParam) (string, int, bool) {
+	resp, window := deflateResponse, 15
 	seen := make(map[string]bool, len(params))
 	for _, p := range params {
 		name := strings.ToLower(p.name)
 		if seen[name] {
-			return "", false
+			return "", 0, false
 		}
 		seen[name] = true
 		switch name {
 		case "server_no_context_takeover", "client_no_context_takeover":
 			if p.hasValue {
-				return "", false
+				return "", 0, false
 			}
 		case "server_max_window_bits":
 			// The compressor of compress/flate always uses a window of
-			// 2^15 bytes: an offer that asks for a smaller one is declined.
+			// 2^15 bytes, but within one message no distance reaches
+			// back past the message's start: with a smaller window, only
+			// payloads of at most 2^bits bytes are sent compressed (see
+			// Conn.compressible).
 			bits, ok := windowBits(p)
-			if !ok || bits != 15 {
-				return "", false
+			if !ok {
+				return "", 0, false
 			}
-			resp += "; server_max_window_bits=15"
+			window = bits
+			resp += "; server_max_window_bits=" + p.value
 		case "client_max_window_bits":
 			// Any window the client uses fits the decompressor's: nothing
 			// to answer (section 7.1.2.2 lets the server leave it out).
 			if p.hasValue {
 				if _, ok := windowBits(p); !ok {
-					return "", false
+					return "", 0, false
 				}
 			}
 		default:
-			return "", false
+			return "", 0, false
 		}
 	}
-	return resp, true
+	return resp, window, true
 }
 
 // windowBits returns the value of a window-bits parameter: 8 to 15, in

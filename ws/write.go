@@ -91,7 +91,7 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 		return nil, fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
 	f := c.directFrame(typ, data, isJSON)
-	if c.compress {
+	if c.compressible(f) {
 		f = compressFrame(f, c.opts.CompressionThreshold)
 	}
 	return f, nil
