@@ -18,21 +18,24 @@ import (
 )
 
 // countFrames reads server frames from r, discarding payloads, and adds one
-// to n per data frame, until an error.
-func countFrames(r *bufio.Reader, n *atomic.Int64) {
+// to n per data frame, then calls each of then with the frame's size on
+// the wire, until an error.
+func countFrames(r *bufio.Reader, n *atomic.Int64, then ...func(wire int64)) {
 	var h [10]byte
 	for {
 		if _, err := io.ReadFull(r, h[:2]); err != nil {
 			return
 		}
-		size := int64(h[1] & 0x7f)
+		size, hl := int64(h[1]&0x7f), int64(2)
 		switch size {
 		case 126:
+			hl = 4
 			if _, err := io.ReadFull(r, h[2:4]); err != nil {
 				return
 			}
 			size = int64(binary.BigEndian.Uint16(h[2:4]))
 		case 127:
+			hl = 10
 			if _, err := io.ReadFull(r, h[2:10]); err != nil {
 				return
 			}
@@ -43,6 +46,9 @@ func countFrames(r *bufio.Reader, n *atomic.Int64) {
 		}
 		if op := h[0] & 0xf; op == opText || op == opBinary {
 			n.Add(1)
+			for _, f := range then {
+				f(hl + size)
+			}
 		}
 	}
 }
