@@ -172,9 +172,14 @@ func (c *Conn) hubFrame(m *hub.Message) []byte {
 	if !c.compressible(m.Data) {
 		return m.Data
 	}
-	threshold := c.opts.CompressionThreshold // the same for every connection of a Hub
-	return m.Alt(func(f []byte) []byte { return compressFrame(f, threshold) })
+	return m.Alt(compressShared)
 }
+
+// compressShared compresses a hub message's frame for every connection
+// that decided to send it compressed (see compressible): the caller
+// checked the threshold and the window, so the result does not depend on
+// which connection asks first.
+func compressShared(f []byte) []byte { return compressFrame(f, 1) }
 
 // compressible reports whether frame f, a final unmasked server frame, may
 // be sent compressed on this connection: compression was negotiated, the
