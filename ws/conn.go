@@ -51,9 +51,7 @@ type Conn struct {
 	nc          net.Conn
 	br          *bufio.Reader // under x/net's frame reader
 	subprotocol string
-	client      bool  // the client side of the connection (Dial): frames sent are masked, frames read must not be
-	compress    bool  // permessage-deflate was negotiated, see deflate.go
-	window      uint8 // with compress: the server_max_window_bits agreed
+	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
 	opts        *AcceptOptions
 	readLimit   atomic.Int64
 	lastSeen    atomic.Int64 // unix nanoseconds of the last frame read
@@ -61,6 +59,9 @@ type Conn struct {
 
 	hub *Hub            // nil unless accepted by a Hub
 	sub *hub.Subscriber // the hub's subscriber, when hub is set
+
+	compress bool  // permessage-deflate was negotiated, see deflate.go
+	window   uint8 // with compress: the server_max_window_bits agreed
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns
