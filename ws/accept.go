@@ -141,12 +141,28 @@ type AcceptOptions struct {
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
 	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts and
-	// the same-origin check
-	// with that host, the one the browser asked for, instead of its Host
-	// header, which a proxy that rewrites Host sets to the backend's. The
-	// header is ignored from anyone else. Empty means no proxy is trusted.
+	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// and the same-origin check with that host, the one the browser asked
+	// for, instead of its Host header, which a proxy that rewrites Host
+	// sets to the backend's. The header is ignored from anyone else. Empty
+	// means no proxy is trusted.
 	TrustedProxies []netip.Prefix
+
+	// DisableCompression turns off per-message compression. By default a
+	// client that offers permessage-deflate (RFC 7692; every browser does)
+	// gets it, without context takeover on either side: each message is
+	// compressed on its own, no compressor or decompressor is kept by an
+	// idle connection, and a Hub compresses a broadcast once for all its
+	// connections. Compression costs server CPU per message sent and
+	// received; turn it off when messages are small or incompressible, or
+	// when a message mixes secrets with text an attacker chooses (the
+	// compressed size can reveal the secret).
+	DisableCompression bool
+
+	// CompressionThreshold is the smallest message payload, in bytes, that
+	// is compressed. Zero means DefaultCompressionThreshold. Smaller
+	// messages, and messages that do not shrink, are sent uncompressed.
+	CompressionThreshold int
 
 	// Logger receives a record for every upgrade the server cannot make
 	// (at Error, naming the cause and the fix). Nil means the Hub's
@@ -177,6 +193,9 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = DefaultSendBuffer
+	}
+	if c.CompressionThreshold <= 0 {
+		c.CompressionThreshold = DefaultCompressionThreshold
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -249,8 +268,25 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 		rw:   bufio.NewReadWriter(bufio.NewReaderSize(src, readBufferSize), bufio.NewWriterSize(nc, 512)),
 	}
 	var c *Conn
+	var ext string
+	var window int
+	if !o.DisableCompression {
+		ext, window = negotiateDeflate(r.Header)
+	}
+	hdr := o.Header
+	if ext != "" || hdr.Get("Sec-WebSocket-Extensions") != "" {
+		// Only an extension the client offered is answered.
+		hdr = hdr.Clone()
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		hdr.Del("Sec-WebSocket-Extensions")
+		if ext != "" {
+			hdr.Set("Sec-WebSocket-Extensions", ext)
+		}
+	}
 	srv := websocket.Server{
-		Config: websocket.Config{Header: o.Header},
+		Config: websocket.Config{Header: hdr},
 		Handshake: func(cfg *websocket.Config, _ *http.Request) error {
 			cfg.Protocol = chooseSubprotocol(cfg.Protocol, o.Subprotocols)
 			return nil
@@ -261,6 +297,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				proto = p[0]
 			}
 			c = newConn(r.Context(), nc, hj.rw.Reader, proto, o)
+			c.compress, c.window = ext != "", uint8(window)
 		},
 	}
 	srv.ServeHTTP(hj, r)

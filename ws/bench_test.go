@@ -18,21 +18,24 @@ import (
 )
 
 // countFrames reads server frames from r, discarding payloads, and adds one
-// to n per data frame, until an error.
-func countFrames(r *bufio.Reader, n *atomic.Int64) {
+// to n per data frame, then calls each of then with the frame's size on
+// the wire, until an error.
+func countFrames(r *bufio.Reader, n *atomic.Int64, then ...func(wire int64)) {
 	var h [10]byte
 	for {
 		if _, err := io.ReadFull(r, h[:2]); err != nil {
 			return
 		}
-		size := int64(h[1] & 0x7f)
+		size, hl := int64(h[1]&0x7f), int64(2)
 		switch size {
 		case 126:
+			hl = 4
 			if _, err := io.ReadFull(r, h[2:4]); err != nil {
 				return
 			}
 			size = int64(binary.BigEndian.Uint16(h[2:4]))
 		case 127:
+			hl = 10
 			if _, err := io.ReadFull(r, h[2:10]); err != nil {
 				return
 			}
@@ -43,6 +46,9 @@ func countFrames(r *bufio.Reader, n *atomic.Int64) {
 		}
 		if op := h[0] & 0xf; op == opText || op == opBinary {
 			n.Add(1)
+			for _, f := range then {
+				f(hl + size)
+			}
 		}
 	}
 }
@@ -52,7 +58,7 @@ func countFrames(r *bufio.Reader, n *atomic.Int64) {
 // is one message delivered to all 1,000.
 func BenchmarkHubFanout1k(b *testing.B) {
 	const subs = 1000
-	h := NewHub(HubOptions{HistorySize: -1})
+	h := NewHub(HubOptions{HistorySize: -1, HistoryBytes: 256 << 20}) // readers may fall far behind a long run
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer h.Shutdown(context.Background())
@@ -98,29 +104,34 @@ func BenchmarkPublish(b *testing.B) {
 // BenchmarkIdleConnMemory opens 2,000 idle connections to a Hub and reports
 // the heap and stack they hold per connection (both ends' socket objects
 // included), next to plain x/net/websocket serving the same clients in the
-// same run. Run it with -benchtime=1x.
+// same run, and what the Hub's connections hold when they negotiated
+// compression (deflate-B/conn). Run it with -benchtime=1x.
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 2000
 	for range b.N {
 		h := NewHub(HubOptions{})
-		ours := idleMemory(b, n, h)
+		ours := idleMemory(b, n, h, nil)
 		h.Shutdown(context.Background())
-		xnet := idleMemory(b, n, websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(io.Discard, c) }})
+		h = NewHub(HubOptions{})
+		deflate := idleMemory(b, n, h, offerDeflate)
+		h.Shutdown(context.Background())
+		xnet := idleMemory(b, n, websocket.Server{Handler: func(c *websocket.Conn) { io.Copy(io.Discard, c) }}, nil)
 		b.ReportMetric(ours, "B/conn")
+		b.ReportMetric(deflate, "deflate-B/conn")
 		b.ReportMetric(xnet, "xnet-B/conn")
 		b.ReportMetric(xnet/ours, "x-less-than-xnet")
 	}
 }
 
 // idleMemory returns heap plus stack bytes per connection held by n idle
-// connections to handler.
-func idleMemory(b *testing.B, n int, handler http.Handler) float64 {
+// connections to handler, dialed with header h.
+func idleMemory(b *testing.B, n int, handler http.Handler, h http.Header) float64 {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	before := inUse()
 	conns := make([]net.Conn, 0, n)
 	for range n {
-		c, _, err := wstest.Dial(srv.URL+"?topic=t", nil)
+		c, _, err := wstest.Dial(srv.URL+"?topic=t", h)
 		if err != nil || c == nil {
 			b.Fatal(err)
 		}

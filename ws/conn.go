@@ -68,6 +68,9 @@ type Conn struct {
 	addr string          // the client's address for the Hub's MaxClientsPerAddr
 	sub  *hub.Subscriber // the hub's subscriber, when hub is set
 
+	compress bool  // permessage-deflate was negotiated, see deflate.go
+	window   uint8 // with compress: the server_max_window_bits agreed
+
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns
 	hdr     [14]byte   // guarded by readMu

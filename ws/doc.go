@@ -24,6 +24,22 @@
 // slowing anyone else down. An idle connection holds one goroutine and
 // about 5 KiB.
 //
+// # Compression
+//
+// A client that offers permessage-deflate (RFC 7692), as every browser
+// does, gets it unless AcceptOptions.DisableCompression is set; the server
+// answers only that offer and never an extension the client did not offer.
+// Neither side keeps compression context between messages, so a connection
+// holds no compressor or decompressor while idle (they are pooled), and a
+// Hub compresses each broadcast once and sends the same compressed frame to
+// every connection that negotiated it; the others get the uncompressed
+// frame. Messages under AcceptOptions.CompressionThreshold
+// ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
+// applies to the inflated size: a message that inflates past it is closed
+// with 1009 as soon as inflating passes the limit. [Conn.Compression] says
+// whether a connection negotiated it. Clients made with [Dial] do not offer
+// it.
+//
 // # Hub
 //
 // [Hub] is an http.Handler that fans messages out by topic to many

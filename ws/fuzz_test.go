@@ -119,51 +119,79 @@ func FuzzConn(f *testing.F) {
 	} {
 		f.Add(fr)
 	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		fuzzServer.once.Do(func() {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16})
-				if err == nil {
-					echo(c)
-				}
-			}))
-			fuzzServer.addr = srv.URL
-		})
-		c, _, err := wstest.Dial(fuzzServer.addr, nil)
-		if err != nil || c == nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(waitTimeout))
-		c.Write(in)
-		c.Conn.(*net.TCPConn).CloseWrite()
-		for {
-			fr, err := c.ReadFrame()
-			if errors.Is(err, io.EOF) || isReset(err) {
-				return
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzConn(t, in, nil) })
+}
+
+// FuzzConnDeflate is FuzzConn on a connection that negotiated
+// permessage-deflate: compressed frames, whole and fragmented, bombs and
+// bad DEFLATE data go through the inflater, and the server's compressed
+// echoes must inflate.
+func FuzzConnDeflate(f *testing.F) {
+	z := deflateBytes(f, []byte(strings.Repeat("hello ", 200)))
+	for _, fr := range [][]byte{
+		wstest.Encode(wstest.Frame{Fin: true, Rsv: 0x40, Op: opText, Masked: true, Payload: z}),
+		append(wstest.Encode(wstest.Frame{Rsv: 0x40, Op: opBinary, Masked: true, Payload: z[:10]}),
+			wstest.Encode(wstest.Frame{Fin: true, Op: opContinuation, Masked: true, Payload: z[10:]})...),
+		wstest.Encode(wstest.Frame{Fin: true, Rsv: 0x40, Op: opBinary, Masked: true, Payload: deflateBytes(f, make([]byte, 1<<17))}),
+		wstest.Encode(wstest.Frame{Fin: true, Rsv: 0x40, Op: opText, Masked: true, Payload: []byte{0xff}}),
+		wstest.Encode(wstest.Frame{Fin: true, Rsv: 0x40, Op: opPing, Masked: true}),
+	} {
+		f.Add(fr)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzConn(t, in, offerDeflate) })
+}
+
+// fuzzConn is the body of FuzzConn, for a client that sends header h.
+func fuzzConn(t *testing.T, in []byte, h http.Header) {
+	fuzzServer.once.Do(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16, CompressionThreshold: 16})
+			if err == nil {
+				echo(c)
 			}
-			if err != nil {
-				t.Fatalf("reading the server: %v", err)
-			}
-			if fr.Masked || fr.Rsv != 0 || !fr.Fin {
-				t.Fatalf("bad server frame %+v", fr)
-			}
-			switch fr.Op {
-			case opText:
-				if !utf8.Valid(fr.Payload) {
-					t.Fatalf("server sent invalid UTF-8 text %q", fr.Payload)
-				}
-			case opBinary, opPong, opPing:
-			case opClose:
-				cf := wstest.ParseClose(fr.Payload)
-				if cf.Code != 1005 && !validWireCode(StatusCode(cf.Code)) {
-					t.Fatalf("server sent close code %d", cf.Code)
-				}
-			default:
-				t.Fatalf("server sent opcode %d", fr.Op)
-			}
-		}
+		}))
+		fuzzServer.addr = srv.URL
 	})
+	c, _, err := wstest.Dial(fuzzServer.addr, h)
+	if err != nil || c == nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	c.Write(in)
+	c.Conn.(*net.TCPConn).CloseWrite()
+	for {
+		fr, err := c.ReadFrame()
+		if errors.Is(err, io.EOF) || isReset(err) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("reading the server: %v", err)
+		}
+		compressed := fr.Rsv == rsvCompressed && h != nil && (fr.Op == opText || fr.Op == opBinary)
+		if fr.Masked || (fr.Rsv != 0 && !compressed) || !fr.Fin {
+			t.Fatalf("bad server frame %+v", fr)
+		}
+		if compressed {
+			if fr.Payload, err = inflate(nil, fr.Payload, 1<<16); err != nil {
+				t.Fatalf("server sent a compressed frame that does not inflate: %v", err)
+			}
+		}
+		switch fr.Op {
+		case opText:
+			if !utf8.Valid(fr.Payload) {
+				t.Fatalf("server sent invalid UTF-8 text %q", fr.Payload)
+			}
+		case opBinary, opPong, opPing:
+		case opClose:
+			cf := wstest.ParseClose(fr.Payload)
+			if cf.Code != 1005 && !validWireCode(StatusCode(cf.Code)) {
+				t.Fatalf("server sent close code %d", cf.Code)
+			}
+		default:
+			t.Fatalf("server sent opcode %d", fr.Op)
+		}
+	}
 }
 
 func isReset(err error) bool {

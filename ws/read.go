@@ -63,7 +63,8 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		typ     MessageType
 		msg     []byte
 		inMsg   bool
-		checked int // msg[:checked] is valid UTF-8
+		checked int  // msg[:checked] is valid UTF-8
+		deflate bool // the message is compressed: msg holds its compressed bytes
 		f       payload
 	)
 	for {
@@ -72,8 +73,11 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			return 0, nil, c.readFailed(err)
 		}
 		switch {
+		case h.rsv == rsvCompressed && c.compress && !inMsg && (h.op == opText || h.op == opBinary):
+			// The first frame of a compressed message (RFC 7692, section 6).
+			deflate = true
 		case h.rsv != 0:
-			return 0, nil, c.fail(StatusProtocolError, "reserved bits set without an extension")
+			return 0, nil, c.fail(StatusProtocolError, reservedBitsReason(h, c.compress))
 		case h.masked == c.client:
 			return 0, nil, c.fail(StatusProtocolError, maskReason(c.client))
 		}
@@ -111,8 +115,8 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		default:
 			return 0, nil, c.fail(StatusProtocolError, fmt.Sprintf("reserved opcode %d", h.op))
 		}
-		if limit := c.readLimit.Load(); h.length > limit-int64(len(msg)) {
-			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
+		if limit := compressedLimit(c.readLimit.Load(), deflate); h.length > limit-int64(len(msg)) {
+			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", c.readLimit.Load()))
 		}
 		for remaining := h.length; remaining > 0; {
 			if len(msg) == cap(msg) {
@@ -122,7 +126,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			n, err := f.read(msg[pos:min(cap(msg), pos+int(remaining))])
 			msg = msg[:pos+n]
 			remaining -= int64(n)
-			if typ == MessageText && n > 0 {
+			if typ == MessageText && n > 0 && !deflate {
 				k, ok := utf8Prefix(msg[checked:])
 				if !ok {
 					return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
@@ -138,6 +142,19 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		}
 		if !h.fin {
 			continue
+		}
+		if deflate {
+			limit := c.readLimit.Load()
+			msg, err = inflate(nil, msg, limit)
+			switch {
+			case errors.Is(err, errInflatedTooBig):
+				return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
+			case err != nil:
+				return 0, nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
+			case typ == MessageText && !utf8.Valid(msg):
+				return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+			}
+			checked = len(msg)
 		}
 		if typ == MessageText && checked != len(msg) {
 			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")

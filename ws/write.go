@@ -90,7 +90,11 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 	default:
 		return nil, fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
-	return c.directFrame(typ, data, isJSON), nil
+	f := c.directFrame(typ, data, isJSON)
+	if c.compressible(f) {
+		f = compressFrame(f, c.opts.CompressionThreshold)
+	}
+	return f, nil
 }
 
 // enqueue queues frame f unless the send buffer has no room for it; then
@@ -233,7 +237,7 @@ func (c *Conn) flush() (more bool) {
 		parts = append(parts, encodeGap(gap.LastID, gap.Reason, gap.Resume))
 	}
 	for _, m := range msgs {
-		parts = append(parts, m.Data)
+		parts = append(parts, c.hubFrame(m))
 	}
 	if replaying && !c.sub.Replaying() {
 		c.mu.Lock()

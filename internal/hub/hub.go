@@ -136,6 +136,8 @@ type Message struct {
 	// Data is the message encoded once by the publisher. It must not be
 	// changed after Publish.
 	Data []byte
+
+	alt atomic.Pointer[altEncoding] // see Alt
 }
 
 // A Gap says that a subscriber missed messages: a resume the history could

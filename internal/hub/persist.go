@@ -22,7 +22,7 @@ type snapshot struct {
 type topicSnapshot struct {
 	Name     string
 	Evicted  uint64
-	Messages []Message
+	Messages []*Message // gob writes them as values
 }
 
 const snapshotVersion = 2
@@ -37,9 +37,7 @@ func (h *Hub) Save(w io.Writer) error {
 		t.mu.RLock()
 		if t.log.len() > 0 || t.evicted > 0 {
 			ts := topicSnapshot{Name: name, Evicted: t.evicted}
-			for _, m := range t.log.all() {
-				ts.Messages = append(ts.Messages, *m)
-			}
+			ts.Messages = append(ts.Messages, t.log.all()...)
 			snap.Topics = append(snap.Topics, ts)
 		}
 		t.mu.RUnlock()
@@ -81,7 +79,7 @@ func (h *Hub) Load(r io.Reader) error {
 			if m.Seq > snap.Seq || m.Seq <= t.last.Load() || m.Topic != ts.Name {
 				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
-			t.append(&m, &h.limits)
+			t.append(m, &h.limits)
 		}
 		t.trim(&h.limits, now)
 		if t.log.len() == 0 {

@@ -31,6 +31,7 @@
     gaps: [],         // gap notices from the server
     errors: [],       // {code, error} of every error shown
     opens: 0,         // how many times the connection opened
+    extensions: "",   // the WebSocket extensions of the last connection
     // sendRaw sends a string as it is, for trying the server's checks from
     // the console: chat.sendRaw("{nope")
     sendRaw: s => socket && socket.send(s),
@@ -403,7 +404,7 @@
   // for the recent past.
   function openSocket() {
     const s = new RealtimeSocket(socketURL(), { lastEventId: config.since });
-    s.onopen = () => { chat.opens++; setState("live", "Live"); };
+    s.onopen = () => { chat.opens++; chat.extensions = s.socket ? s.socket.extensions : ""; setState("live", "Live"); };
     s.onstatechange = st => {
       if (st === "connecting") chat.opens ? setState("reconnecting", "Reconnecting…") : setState("connecting", "Connecting…");
     };

@@ -1,0 +1,194 @@
+package ws
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// DefaultCompressionThreshold is the smallest message payload, in bytes,
+// that is compressed on a connection that negotiated compression: smaller
+// messages gain little and are sent as they are.
+const DefaultCompressionThreshold = 512
+
+// compressionLevel is the level of every compressor: the fastest, which
+// already shrinks repetitive JSON several times.
+const compressionLevel = flate.BestSpeed
+
+// deflateTail ends every compressed message on the wire once it is taken
+// off (RFC 7692, section 7.2.1): the empty stored block of a flush.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
+
+// inflateTail is what the decompressor reads after a message: the tail the
+// sender took off, and an empty final block so that the decompressor ends
+// there (RFC 7692, section 7.2.2).
+var inflateTail = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// compressor is a pooled flate writer with its output buffer. A connection
+// borrows one for one message: none is held between messages.
+type compressor struct {
+	w   *flate.Writer
+	out bytes.Buffer
+}
+
+// maxPooledOutput is the largest output buffer a pooled compressor keeps.
+const maxPooledOutput = 64 << 10
+
+var compressorPool = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, compressionLevel)
+	return &compressor{w: w}
+}}
+
+// framesCompressed counts the frames compressed, for tests.
+var framesCompressed atomic.Uint64
+
+// compressFrame returns frame f, a final unmasked server data frame, with
+// its payload compressed and RSV1 set, or f itself when its payload is
+// smaller than threshold or does not shrink.
+func compressFrame(f []byte, threshold int) []byte {
+	h := parseHeader(f)
+	hl := len(f) - int(h.length)
+	if h.length < int64(threshold) || h.length == 0 {
+		return f
+	}
+	framesCompressed.Add(1)
+	c := compressorPool.Get().(*compressor)
+	defer func() {
+		c.w.Reset(io.Discard)
+		if c.out.Cap() > maxPooledOutput {
+			c.out = bytes.Buffer{}
+		}
+		c.out.Reset()
+		compressorPool.Put(c)
+	}()
+	c.out.Reset()
+	c.w.Reset(&c.out)
+	c.w.Write(f[hl:]) // writes to a bytes.Buffer do not fail
+	c.w.Flush()
+	p := bytes.TrimSuffix(c.out.Bytes(), deflateTail)
+	if len(p) >= int(h.length) {
+		return f
+	}
+	out := make([]byte, 0, frameHeaderSize(len(p))+len(p))
+	out = appendFrameHeader(out, h.op, len(p))
+	out[0] |= rsvCompressed
+	return append(out, p...)
+}
+
+// rsvCompressed is RSV1, the bit of the first frame of a compressed message.
+const rsvCompressed = 0x40
+
+// decompressor is a pooled flate reader with the reader of its input.
+type decompressor struct {
+	src bytes.Reader
+	fr  io.ReadCloser
+}
+
+var decompressorPool = sync.Pool{New: func() any {
+	d := new(decompressor)
+	d.fr = flate.NewReader(&d.src)
+	return d
+}}
+
+// errInflatedTooBig is the error of inflate for a message that inflates
+// past its limit.
+var errInflatedTooBig = errors.New("ws: message inflates past the read limit")
+
+// inflate returns the decompressed message of the compressed payload p
+// (the tail taken off, as received), at most limit bytes: a message that
+// inflates to more gives errInflatedTooBig as soon as the decompressor
+// produced limit+1 bytes, so a compression bomb costs no more than the
+// limit. It appends to dst, whose storage it may reuse. Corrupt data gives
+// the decompressor's error.
+func inflate(dst, p []byte, limit int64) ([]byte, error) {
+	d := decompressorPool.Get().(*decompressor)
+	defer func() {
+		d.src.Reset(nil)
+		decompressorPool.Put(d)
+	}()
+	d.src.Reset(p)
+	src := io.MultiReader(&d.src, bytes.NewReader(inflateTail))
+	d.fr.(flate.Resetter).Reset(src, nil)
+	out := dst[:0]
+	for {
+		if len(out) == cap(out) {
+			step := max(cap(out), readGrowStep, 2*len(p))
+			out = slices.Grow(out, int(min(int64(step), limit+1-int64(len(out)))))
+		}
+		n, err := d.fr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if int64(len(out)) > limit {
+			return nil, errInflatedTooBig
+		}
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Compression reports whether the connection negotiated permessage-deflate:
+// then messages of at least AcceptOptions.CompressionThreshold bytes are
+// sent compressed, and the peer may send compressed messages.
+func (c *Conn) Compression() bool { return c.compress }
+
+// compressedLimit returns the most bytes a message may take on the wire
+// when its decompressed size may be limit: a compressed message gets room
+// for the few bytes DEFLATE adds to data that does not shrink (5 per
+// stored block of up to 64 KiB, and some more). The decompressed size is
+// checked while inflating.
+func compressedLimit(limit int64, compressed bool) int64 {
+	if !compressed {
+		return limit
+	}
+	return limit + limit>>10 + 64
+}
+
+// reservedBitsReason is the reason of the close for a frame h with
+// reserved bits that are not allowed; compress says whether
+// permessage-deflate was negotiated.
+func reservedBitsReason(h header, compress bool) string {
+	switch {
+	case !compress || h.rsv != rsvCompressed:
+		return "reserved bits set without an extension"
+	case h.op >= opClose:
+		return "compressed control frame"
+	}
+	return "RSV1 on a frame that does not start a message"
+}
+
+// hubFrame returns the frame of hub message m for this connection: the
+// compressed frame, built once per message and shared by every connection
+// of the Hub that negotiated compression, or the uncompressed one.
+func (c *Conn) hubFrame(m *hub.Message) []byte {
+	if !c.compressible(m.Data) {
+		return m.Data
+	}
+	return m.Alt(compressShared)
+}
+
+// compressShared compresses a hub message's frame for every connection
+// that decided to send it compressed (see compressible): the caller
+// checked the threshold and the window, so the result does not depend on
+// which connection asks first.
+func compressShared(f []byte) []byte { return compressFrame(f, 1) }
+
+// compressible reports whether frame f, a final unmasked server frame, may
+// be sent compressed on this connection: compression was negotiated, the
+// payload reaches the threshold, and it fits the window the client allowed
+// the server (every distance within a message is shorter than the message).
+func (c *Conn) compressible(f []byte) bool {
+	if !c.compress {
+		return false
+	}
+	n := parseHeader(f).length
+	return n >= int64(c.opts.CompressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
+}
