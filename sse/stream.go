@@ -206,31 +206,13 @@ func (writerSink) close()                      {}
 type connSink struct {
 	conn    net.Conn
 	timeout time.Duration
-	// vectored says conn writes several buffers in one system call
-	// (writev), so shared event bytes need no copy; otherwise (TLS) they
-	// are joined in a buffer first, for one record and one write.
-	vectored bool
 }
 
 func (c *connSink) send(parts [][]byte) error {
 	if c.timeout > 0 {
 		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
-	var err error
-	switch {
-	case len(parts) == 1:
-		_, err = c.conn.Write(parts[0])
-	case c.vectored:
-		bufs := net.Buffers(parts)
-		_, err = bufs.WriteTo(c.conn)
-	default:
-		buf := getBuf()
-		for _, p := range parts {
-			*buf = append(*buf, p...)
-		}
-		_, err = c.conn.Write(*buf)
-		putBuf(buf)
-	}
+	err := pump.WriteParts(c.conn, parts)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &writeTimeoutError{err}
 	}
@@ -270,8 +252,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 		head.Write(*sw.buf)
 	}
 	sw.release()
-	_, vectored := conn.(*net.TCPConn)
-	out := &connSink{conn: conn, timeout: b.opts.WriteTimeout, vectored: vectored}
+	out := &connSink{conn: conn, timeout: b.opts.WriteTimeout}
 	if err := out.send([][]byte{head.Bytes()}); err != nil {
 		conn.Close()
 		sub.Close()

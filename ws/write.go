@@ -1,30 +1,21 @@
 package ws
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 )
-
-// writeBufferSize is the size of the pooled buffers a writer borrows to
-// join the frames of one batch when the connection cannot write several
-// buffers at once (TLS). Larger frames are written from their own storage.
-const writeBufferSize = 32 << 10
 
 // keepParts is the most frames and messages a connection keeps storage for
 // between batches; larger storage goes back to the garbage collector so an
 // idle connection stays small.
 const keepParts = 64
-
-var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufferSize) }}
 
 // Errors of Send and Write.
 var (
@@ -291,27 +282,13 @@ func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
 	return append(parts, q...), q, queued
 }
 
-// writeParts writes parts in one batch under the write deadline: with one
-// system call on a TCP connection (writev: the shared frames of hub
-// messages are not copied), or joined in a pooled buffer otherwise.
+// writeParts writes parts in one batch under the write deadline (see
+// pump.WriteParts).
 func (c *Conn) writeParts(parts [][]byte) error {
 	if t := c.opts.WriteTimeout; t > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	if _, ok := c.nc.(*net.TCPConn); ok || len(parts) == 1 {
-		bufs := net.Buffers(parts)
-		_, err := bufs.WriteTo(c.nc)
-		return err
-	}
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(c.nc)
-	for _, p := range parts {
-		bw.Write(p)
-	}
-	err := bw.Flush()
-	bw.Reset(nil)
-	writerPool.Put(bw)
-	return err
+	return pump.WriteParts(c.nc, parts)
 }
 
 // keep keeps the storage of a batch for the next one unless it is large,
