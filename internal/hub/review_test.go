@@ -27,3 +27,38 @@ func TestResumeAfterTopicForgottenAndRecreated(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinLeaveKeepsWaitingListBounded: a subscriber that joins and leaves
+// a quiet topic again and again (a chat page entering and leaving a room)
+// does not grow the topic's waiting list with each round.
+func TestJoinLeaveKeepsWaitingListBounded(t *testing.T) {
+	h := newHub(t, Options{})
+	defer h.Close()
+	stay, _, _ := subscribe(t, h, "", "room") // keeps the topic followed
+	defer stay.Close()
+	w, _, _ := subscribe(t, h, "", "lobby")
+	defer w.Close()
+	const rounds = 10_000
+	for range rounds {
+		if err := w.Join("room"); err != nil {
+			t.Fatal(err)
+		}
+		if msgs := w.take(t); len(msgs) != 0 { // waits on room too
+			t.Fatalf("Join replayed %q", datas(msgs))
+		}
+		w.Leave("room")
+	}
+	h.mu.Lock()
+	tp := h.topics["room"]
+	h.mu.Unlock()
+	tp.waitMu.Lock()
+	n := len(tp.waiting)
+	tp.waitMu.Unlock()
+	if n > 2+64 {
+		t.Fatalf("after %d rounds of Join and Leave, the waiting list of a topic with one subscriber holds %d entries", rounds, n)
+	}
+	publish(t, h, "room", "r1")
+	if got := datas(waitTake(t, stay, 1)); len(got) != 1 || got[0] != "r1" {
+		t.Fatalf("the subscriber that stayed got %q", got)
+	}
+}

@@ -217,7 +217,11 @@ func (s *Subscriber) Leave(topics ...string) {
 		i := slices.IndexFunc(s.follows, func(f follow) bool { return f.t.name == name })
 		var t *topic
 		if i >= 0 {
-			t = s.follows[i].t
+			f := s.follows[i]
+			t = f.t
+			if f.listed {
+				t.unwait(s, f.gen) // or a Join after it would list s again
+			}
 			s.follows = slices.Delete(s.follows, i, i+1)
 		}
 		s.mu.Unlock()
