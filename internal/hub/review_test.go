@@ -62,3 +62,33 @@ func TestJoinLeaveKeepsWaitingListBounded(t *testing.T) {
 		t.Fatalf("the subscriber that stayed got %q", got)
 	}
 }
+
+// TestCloseBeforeNotify: a hub closed between a Subscribe and its Notify
+// (a ws connection still in its handshake when Shutdown runs) ends the
+// subscriber without a data race, and its writer learns of the end.
+func TestCloseBeforeNotify(t *testing.T) {
+	for range 50 {
+		h := newHub(t, Options{})
+		s, err := h.Subscribe([]string{"a"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := make(chan struct{})
+		go func() {
+			h.Close()
+			close(closed)
+		}()
+		woken := make(chan struct{}, 2)
+		s.Notify(func() {
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		})
+		<-woken
+		<-closed
+		if msgs, gap := s.Take(nil); len(msgs) != 0 || gap != nil || s.Err() == nil {
+			t.Fatalf("after Close: %d messages, gap %v, err %v", len(msgs), gap, s.Err())
+		}
+	}
+}

@@ -14,7 +14,7 @@ import (
 type Subscriber struct {
 	hub    *Hub
 	epoch  string
-	notify func() // set once by Notify, before the first Take
+	notify atomic.Pointer[func()] // set once by Notify, before the first Take; read by wake from any goroutine
 	ended  atomic.Bool
 
 	mu       sync.Mutex
@@ -39,13 +39,16 @@ type follow struct {
 // Notify calls f once at once, so that the writer takes what is waiting
 // already (a resume's replay, say). It must be called once, before Take.
 func (s *Subscriber) Notify(f func()) {
-	s.notify = f
+	s.notify.Store(&f)
 	f()
 }
 
+// wake calls the Notify function, if set: Close, Hub.Close and Join may
+// run between Subscribe and Notify, on another goroutine; Notify's own call
+// then tells the writer what it missed.
 func (s *Subscriber) wake() {
-	if s.notify != nil {
-		s.notify()
+	if f := s.notify.Load(); f != nil {
+		(*f)()
 	}
 }
 
