@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,5 +91,49 @@ func TestCloseBeforeNotify(t *testing.T) {
 		if msgs, gap := s.Take(nil); len(msgs) != 0 || gap != nil || s.Err() == nil {
 			t.Fatalf("after Close: %d messages, gap %v, err %v", len(msgs), gap, s.Err())
 		}
+	}
+}
+
+// TestGapsOnlyWhereEvicted: a subscriber of two topics that falls behind
+// on one gets one gap and then what is left, in order; a subscriber of the
+// other topic, and one that joined the flooded topic after its evictions,
+// get none.
+func TestGapsOnlyWhereEvicted(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", HistoryBytes: 8 * (messageOverhead + 10)})
+	defer h.Close()
+	both, _, _ := subscribe(t, h, "", "flood", "quiet")
+	quiet, _, _ := subscribe(t, h, "", "quiet")
+	publish(t, h, "quiet", "q1")
+	for i := range 30 {
+		publish(t, h, "flood", fmt.Sprintf("f%09d", i)) // 10 bytes each
+	}
+	late, _, _ := subscribe(t, h, "", "quiet")
+	if err := late.Join("flood"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, h, "quiet", "q2")
+	publish(t, h, "flood", "f-last....")
+
+	msgs, gap := both.Take(nil)
+	if gap == nil || gap.Reason != GapTooSlow {
+		t.Fatalf("subscriber that fell behind: gap %v, messages %q", gap, datas(msgs))
+	}
+	// What the logs hold after its position, q1 (never evicted) first.
+	if len(msgs) < 3 || string(msgs[0].Data) != "q1" || string(msgs[len(msgs)-1].Data) != "f-last...." {
+		t.Fatalf("after the gap: %q", datas(msgs))
+	}
+	for i := 1; i < len(msgs); i++ {
+		if msgs[i].Seq <= msgs[i-1].Seq {
+			t.Fatalf("out of order after the gap: %q", datas(msgs))
+		}
+	}
+	if got := datas(quiet.take(t)); len(got) != 2 || got[0] != "q1" || got[1] != "q2" {
+		t.Fatalf("subscriber of the quiet topic got %q", got)
+	}
+	if got := datas(late.take(t)); len(got) != 2 || got[0] != "q2" || got[1] != "f-last...." {
+		t.Fatalf("subscriber that joined after the evictions got %q", got)
+	}
+	if st := h.Stats(); st.Lagged != 1 || st.Gaps != 0 {
+		t.Fatalf("stats %+v, want one lagged subscriber and no resume gap", st)
 	}
 }
