@@ -137,3 +137,30 @@ func TestGapsOnlyWhereEvicted(t *testing.T) {
 		t.Fatalf("stats %+v, want one lagged subscriber and no resume gap", st)
 	}
 }
+
+// TestStatsResumeGapDuringReplay: a resume whose replay is evicted before
+// its writer takes it reports "history exceeded", and Stats count it with
+// the resumes that reported a gap, not with the live subscribers that fell
+// behind.
+func TestStatsResumeGapDuringReplay(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", HistoryBytes: 4 * (messageOverhead + 10)})
+	defer h.Close()
+	first := publish(t, h, "a", "a000000001")
+	publish(t, h, "a", "a000000002")
+	s, err := h.Subscribe([]string{"a"}, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 { // evicts the replay before the first Take
+		publish(t, h, "a", fmt.Sprintf("b%09d", i))
+	}
+	s.Notify(func() {})
+	_, gap := s.Take(nil)
+	if gap == nil || gap.Reason != GapExceeded {
+		t.Fatalf("gap %v, want history exceeded", gap)
+	}
+	if st := h.Stats(); st.Gaps != 1 || st.Lagged != 0 {
+		t.Fatalf("stats %+v, want Gaps 1 and Lagged 0", st)
+	}
+}

@@ -91,12 +91,12 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		out = cut(out)
 		gap, s.gap = s.gap, nil
 		if lost && gap == nil {
-			reason := GapTooSlow
-			if s.cursor < s.replayTo {
-				reason = GapExceeded
+			reason, count := GapTooSlow, &h.lagged
+			if s.cursor < s.replayTo { // the resume's replay was evicted
+				reason, count = GapExceeded, &h.gaps
 			}
 			gap = &Gap{LastID: FormatID(s.epoch, s.cursor), Reason: reason}
-			h.lagged.Add(1)
+			count.Add(1)
 		}
 		before := s.cursor
 		if n := len(out); n > 0 && out[n-1].Seq < upTo {
