@@ -3,10 +3,16 @@ package ws
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // TestCloseWhileWriteWaits: a Write waiting for room in the send buffer of
@@ -65,5 +71,35 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 				t.Fatalf("Write after %s: %v, want ErrClosed", name, err)
 			}
 		})
+	}
+}
+
+// TestHubOnConnectPanic: a panic in OnConnect closes that connection with
+// StatusInternalError and gives back its slot, as one in OnMessage does,
+// instead of leaving it open with nobody reading it and Shutdown waiting
+// for it.
+func TestHubOnConnectPanic(t *testing.T) {
+	leakcheck.Check(t)
+	h, srv := serveHub(t, HubOptions{
+		OnConnect: func(c *Conn, r *http.Request) {
+			if r.URL.Query().Get("boom") != "" {
+				panic("boom")
+			}
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	c := dial(t, srv.URL+"?boom=1", nil)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if cf := readClose(t, c); cf.Code != int(StatusInternalError) {
+		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
+	}
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1011, "")))
+	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return h.Stats().Clients == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }
