@@ -22,16 +22,17 @@ import (
 // and by Shutdown. Each round takes everything after the stream's position
 // in its topics' history and writes it at once, through a sink:
 //
-//   - Over HTTP/1.x the stream is taken over from net/http once its request
-//     is accepted: the Broker hijacks the connection, writes the response
-//     head itself (no chunked encoding: the body ends when the connection
-//     closes) and returns from ServeHTTP. That frees net/http's buffers and
-//     its goroutine. What stays for an idle stream is the socket, the
+//   - By default the stream lives in its handler: the handler's goroutine
+//     waits for the stream to end while the writer writes through a
+//     Writer, so middleware, access logs, request contexts and
+//     http.Server see the stream.
+//   - With BrokerOptions.TakeOver, an HTTP/1.x stream is taken over from
+//     net/http once its request is accepted: the Broker hijacks the
+//     connection, writes the response head itself (no chunked encoding:
+//     the body ends when the connection closes) and returns from
+//     ServeHTTP. What stays for an idle stream is the socket, the
 //     subscription, a heartbeat timer and one goroutine parked in a read,
 //     which notices at once when the client goes away.
-//   - HTTP/2 streams, and ResponseWriters that offer no Hijack (directly or
-//     through Unwrap), are written through a Writer while the handler's
-//     goroutine waits for the stream to end.
 type stream struct {
 	b      *Broker
 	sub    *hub.Subscriber

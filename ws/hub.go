@@ -59,7 +59,8 @@ type HubOptions struct {
 	// message is read, with the request of the handshake (its context is
 	// done once OnConnect returns; c.Context keeps its values). What it
 	// learns of the connection, it attaches with c.SetContext for
-	// OnMessage and OnClose.
+	// OnMessage and OnClose. A panic in it is logged and closes the
+	// connection with StatusInternalError.
 	OnConnect func(c *Conn, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
@@ -121,8 +122,8 @@ type HubOptions struct {
 
 	// Logger receives a record for every connection refused because the
 	// server cannot serve it (at Error, naming the cause and the fix) and
-	// for a panic in OnMessage; it is also the connections' Logger unless
-	// Conn.Logger is set. Nil means slog.Default().
+	// for a panic in OnConnect or OnMessage; it is also the connections'
+	// Logger unless Conn.Logger is set. Nil means slog.Default().
 	Logger *slog.Logger
 
 	// Epoch prefixes every message ID; empty means a random one. It must
@@ -244,9 +245,22 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.opened.Add(1)
 	c.addr = addr
 	if h.opts.OnConnect != nil {
-		h.opts.OnConnect(c, r)
+		h.onConnect(c, r)
 	}
 	go h.serve(c)
+}
+
+// onConnect calls OnConnect. A panic in it is logged and closes the
+// connection with StatusInternalError, as one in OnMessage does; the
+// connection is still served until it closes, which gives back its slot.
+func (h *Hub) onConnect(c *Conn, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.opts.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			c.Close(StatusInternalError, "internal error")
+		}
+	}()
+	h.opts.OnConnect(c, r)
 }
 
 // accept checks the request, subscribes and upgrades. When it fails before

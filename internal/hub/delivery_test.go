@@ -44,7 +44,8 @@ func TestWakeOutsideLock(t *testing.T) {
 	waking := make(chan struct{}, 1)
 	s.Notify(func() {})
 	s.Take(nil) // waits on "big" now
-	s.notify = func() { waking <- struct{}{}; <-release }
+	blocking := func() { waking <- struct{}{}; <-release }
+	s.notify.Store(&blocking)
 	go h.Publish("big", func(string) []byte { return nil })
 	<-waking // the publisher is inside the wake-up
 	done := make(chan struct{})

@@ -252,11 +252,14 @@ func (h *Hub) LastID() string {
 	return FormatID(h.epoch, h.seq)
 }
 
-// topic returns the topic name, made if need be. h.mu is held.
+// topic returns the topic name, made if need be. A topic made anew may be
+// one the hub forgot, so it starts as having evicted what the hub forgot:
+// a resume from before that is a gap, as it is while the topic is absent.
+// h.mu is held.
 func (h *Hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name}
+		t = &topic{name: name, evicted: h.forgotten}
 		h.topics[name] = t
 	}
 	return t

@@ -14,7 +14,7 @@ import (
 type Subscriber struct {
 	hub    *Hub
 	epoch  string
-	notify func() // set once by Notify, before the first Take
+	notify atomic.Pointer[func()] // set once by Notify, before the first Take; read by wake from any goroutine
 	ended  atomic.Bool
 
 	mu       sync.Mutex
@@ -53,13 +53,16 @@ func (f *follow) after(cursor uint64) uint64 {
 // Notify calls f once at once, so that the writer takes what is waiting
 // already (a resume's replay, say). It must be called once, before Take.
 func (s *Subscriber) Notify(f func()) {
-	s.notify = f
+	s.notify.Store(&f)
 	f()
 }
 
+// wake calls the Notify function, if set: Close, Hub.Close and Join may
+// run between Subscribe and Notify, on another goroutine; Notify's own call
+// then tells the writer what it missed.
 func (s *Subscriber) wake() {
-	if s.notify != nil {
-		s.notify()
+	if f := s.notify.Load(); f != nil {
+		(*f)()
 	}
 }
 
@@ -106,12 +109,12 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		out = cut(out)
 		gap, s.gap = s.gap, nil
 		if lost && gap == nil {
-			reason := GapTooSlow
-			if lostAfter < s.cursor || s.cursor < s.replayTo {
-				reason = GapExceeded // in a replay
+			reason, count := GapTooSlow, &h.lagged
+			if lostAfter < s.cursor || s.cursor < s.replayTo { // in a replay
+				reason, count = GapExceeded, &h.gaps
 			}
 			gap = &Gap{LastID: FormatID(s.epoch, lostAfter), Reason: reason}
-			h.lagged.Add(1)
+			count.Add(1)
 		}
 		before := s.cursor
 		pos := upTo
@@ -295,9 +298,13 @@ func (s *Subscriber) Leave(topics ...string) {
 		i := slices.IndexFunc(s.follows, func(f follow) bool { return f.t.name == name })
 		var t *topic
 		if i >= 0 {
-			t = s.follows[i].t
-			if s.follows[i].behind {
+			f := s.follows[i]
+			t = f.t
+			if f.behind {
 				s.behind--
+			}
+			if f.listed {
+				t.unwait(s, f.gen) // or a Join after it would list s again
 			}
 			s.follows = slices.Delete(s.follows, i, i+1)
 		}

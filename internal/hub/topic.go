@@ -134,9 +134,29 @@ func (t *topic) wait(s *Subscriber, f *follow, after uint64) bool {
 	return true
 }
 
+// unwait takes s off the waiting list, if it is still the list of
+// generation gen, when s stops following t. The lists are not kept in any
+// order, so the last entry takes its place.
+func (t *topic) unwait(s *Subscriber, gen uint64) {
+	t.waitMu.Lock()
+	defer t.waitMu.Unlock()
+	if gen != t.gen {
+		return
+	}
+	for i := len(t.waiting) - 1; i >= 0; i-- {
+		if t.waiting[i] == s {
+			last := len(t.waiting) - 1
+			t.waiting[i] = t.waiting[last]
+			t.waiting[last] = nil
+			t.waiting = t.waiting[:last]
+			return
+		}
+	}
+}
+
 // forget drops the waiting list when nobody follows t any more, and
 // compacts it when it is mostly subscribers that ended. (One that only
-// left t stays until the next message wakes it once for nothing.)
+// left t was taken off by unwait.)
 func (t *topic) forget(subs int) {
 	t.waitMu.Lock()
 	defer t.waitMu.Unlock()

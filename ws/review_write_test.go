@@ -1,0 +1,105 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
+	"github.com/realtime-go/realtime/internal/wstest"
+)
+
+// TestCloseWhileWriteWaits: a Write waiting for room in the send buffer of
+// a peer that does not read returns ErrClosed once the connection is
+// closed, by Close or CloseNow, instead of waiting on.
+func TestCloseWhileWriteWaits(t *testing.T) {
+	for _, name := range []string{"Close", "CloseNow"} {
+		t.Run(name, func(t *testing.T) {
+			leakcheck.Check(t)
+			const size = 64 << 10
+			errc := make(chan error, 1)
+			srv := serve(t, &AcceptOptions{SendBuffer: size, WriteTimeout: -1}, func(c *Conn) {
+				waiting := make(chan error, 1)
+				full := make(chan struct{})
+				go func() {
+					msg := make([]byte, size)
+					for {
+						ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+						err := c.Write(ctx, MessageBinary, msg)
+						cancel()
+						if errors.Is(err, context.DeadlineExceeded) {
+							break // the buffer is full: the peer does not read
+						}
+						if err != nil {
+							waiting <- err
+							return
+						}
+					}
+					close(full)
+					waiting <- c.Write(context.Background(), MessageBinary, msg)
+				}()
+				// Close while the last Write waits (or just before it
+				// starts: it must then fail at once).
+				select {
+				case <-full:
+				case err := <-waiting:
+					errc <- err
+					return
+				}
+				if name == "Close" {
+					c.Close(StatusNormalClosure, "bye")
+				} else {
+					c.CloseNow()
+				}
+				select {
+				case err := <-waiting:
+					errc <- err
+				case <-time.After(10 * time.Second):
+					errc <- errors.New("Write still waits 10s after the close")
+				}
+				c.CloseNow()
+			})
+			c := dial(t, srv.URL, nil) // never reads
+			defer c.Close()
+			if err := <-errc; !errors.Is(err, ErrClosed) {
+				t.Fatalf("Write after %s: %v, want ErrClosed", name, err)
+			}
+		})
+	}
+}
+
+// TestHubOnConnectPanic: a panic in OnConnect closes that connection with
+// StatusInternalError and gives back its slot, as one in OnMessage does,
+// instead of leaving it open with nobody reading it and Shutdown waiting
+// for it.
+func TestHubOnConnectPanic(t *testing.T) {
+	leakcheck.Check(t)
+	h, srv := serveHub(t, HubOptions{
+		OnConnect: func(c *Conn, r *http.Request) {
+			if r.URL.Query().Get("boom") != "" {
+				panic("boom")
+			}
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	c := dial(t, srv.URL+"?boom=1", nil)
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if cf := readClose(t, c); cf.Code != int(StatusInternalError) {
+		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
+	}
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1011, "")))
+	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return h.Stats().Clients == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
