@@ -91,19 +91,30 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	for s.err == nil {
 		upTo := h.head.Load()
 		lost, lostAfter := false, s.cursor
+		// Each topic may add its share of what one Take returns, so
+		// that the storage of a Take is bounded too.
+		budget := maxTakeBytes / max(len(s.follows), 1)
 		for i := range s.follows {
 			f := &s.follows[i]
 			after := f.after(s.cursor)
 			f.t.mu.RLock()
 			var l bool
-			out, l = f.t.collect(out, after, upTo)
+			var stop uint64
+			out, l, stop = f.t.collect(out, after, upTo, budget)
 			f.t.mu.RUnlock()
 			if l {
 				lost, lostAfter = true, min(lostAfter, after)
 			}
+			if stop != 0 {
+				upTo = stop // the rest of every topic waits for the next Take
+			}
 		}
 		if len(s.follows) > 1 {
 			slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
+			if i := slices.IndexFunc(out, func(m *Message) bool { return m.Seq > upTo }); i >= 0 {
+				clear(out[i:])
+				out = out[:i]
+			}
 		}
 		collected := len(out)
 		out = cut(out)

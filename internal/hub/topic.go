@@ -104,17 +104,28 @@ func (t *topic) clear() {
 // collect appends to out the messages with after < Seq <= upTo, oldest
 // first, and reports whether messages after after were evicted. t.mu is
 // held, for reading at least.
-func (t *topic) collect(out []*Message, after, upTo uint64) ([]*Message, bool) {
+//
+// It stops once it has collected more than budget bytes (data and
+// overhead), and then returns the Seq of the last message it took as stop:
+// the messages of other topics after it must wait for the next Take too,
+// to keep the order.
+func (t *topic) collect(out []*Message, after, upTo uint64, budget int) (_ []*Message, lost bool, stop uint64) {
 	n := t.log.len()
 	i := sort.Search(n, func(i int) bool { return t.log.at(i).Seq > after })
+	size := 0
 	for ; i < n; i++ {
 		m := t.log.at(i)
 		if m.Seq > upTo {
 			break
 		}
+		if size > budget {
+			stop = out[len(out)-1].Seq
+			break
+		}
 		out = append(out, m)
+		size += len(m.Data) + messageOverhead
 	}
-	return out, t.evicted > after
+	return out, t.evicted > after, stop
 }
 
 // wait puts s on the waiting list unless a message after after has arrived
