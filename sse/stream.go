@@ -50,9 +50,8 @@ type stream struct {
 	endErr error // why it ended
 	failed bool  // a write failed
 
-	// Only the writer's rounds touch these, one round at a time.
-	msgs  []*hub.Message
-	parts [][]byte
+	// Only the writer's rounds touch msgs, one round at a time.
+	msgs []*hub.Message
 }
 
 // A sink writes a stream's bytes to its client.
@@ -63,8 +62,8 @@ type sink interface {
 	close()
 }
 
-// keepParts is the most parts a stream keeps between rounds.
-const keepParts = 64
+// keepMsgs is the most messages a stream keeps room for between rounds.
+const keepMsgs = 64
 
 // heartbeatComment is the comment sent on a silent stream.
 var heartbeatComment = []byte(":\n")
@@ -115,7 +114,8 @@ func (s *stream) round() {
 		if len(msgs) == 0 && gap == nil {
 			break
 		}
-		parts := s.parts[:0]
+		pp := pump.GetParts()
+		parts := *pp
 		if gap != nil {
 			ev := gapEvent(gap, len(msgs) == 0)
 			parts = append(parts, appendEvent(nil, &ev))
@@ -124,21 +124,19 @@ func (s *stream) round() {
 			parts = append(parts, m.Data)
 		}
 		err := s.send(parts)
-		clear(parts)
-		if cap(parts) <= keepParts {
-			s.parts = parts[:0]
-		}
+		*pp = parts
+		pump.PutParts(pp)
 		if err != nil {
 			s.end(err, true)
 			return
 		}
 		beat = false
 	}
-	if cap(s.msgs) > keepParts {
+	if cap(s.msgs) > keepMsgs {
 		s.msgs = nil
 	}
 	if beat {
-		if err := s.send(append(s.parts[:0], heartbeatComment)); err != nil {
+		if err := s.send([][]byte{heartbeatComment}); err != nil {
 			s.end(err, true)
 			return
 		}

@@ -86,7 +86,6 @@ type Conn struct {
 	spare      [][]byte      // the queue's previous storage, for reuse
 	pong       []byte        // the pong frames due, at most maxPendingPongs bytes
 	ping       []byte        // the ping frames due
-	parts      [][]byte      // the writer's batch storage, kept between batches
 	msgs       []*hub.Message
 	closeFrame []byte      // the close frame, once one was queued: no more data is queued after it
 	dropData   bool        // the close is urgent: queued data is discarded
@@ -278,7 +277,7 @@ func (c *Conn) shutdown(err error) {
 		return
 	}
 	c.ended = true
-	c.queue, c.spare, c.pong, c.ping, c.parts, c.msgs = nil, nil, nil, nil, nil, nil
+	c.queue, c.spare, c.pong, c.ping, c.msgs = nil, nil, nil, nil, nil
 	c.freeRoomLocked()
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()

@@ -197,8 +197,8 @@ func (c *Conn) flush() (more bool) {
 		c.mu.Unlock()
 		return false
 	}
-	parts := c.parts[:0]
-	c.parts = nil
+	pp := pump.GetParts()
+	parts := *pp
 	if c.pong != nil {
 		parts = append(parts, c.pong)
 		c.pong = nil
@@ -248,7 +248,9 @@ func (c *Conn) flush() (more bool) {
 	if len(parts) > 0 {
 		err = c.writeParts(parts)
 	}
-	c.keep(parts, q, msgs, queued)
+	*pp = parts
+	pump.PutParts(pp)
+	c.keep(q, msgs, queued)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if c.hub != nil {
@@ -294,8 +296,7 @@ func (c *Conn) writeParts(parts [][]byte) error {
 // keep keeps the storage of a batch for the next one unless it is large,
 // so that a busy connection allocates nothing per batch and an idle one
 // holds little; and frees the send buffer of the queued frames written.
-func (c *Conn) keep(parts, q [][]byte, msgs []*hub.Message, queued int) {
-	clear(parts[:cap(parts)])
+func (c *Conn) keep(q [][]byte, msgs []*hub.Message, queued int) {
 	clear(q)
 	clear(msgs)
 	c.mu.Lock()
@@ -304,9 +305,6 @@ func (c *Conn) keep(parts, q [][]byte, msgs []*hub.Message, queued int) {
 	c.freeRoomLocked()
 	if c.ended {
 		return
-	}
-	if cap(parts) <= keepParts {
-		c.parts = parts[:0]
 	}
 	if cap(q) > 0 && cap(q) <= keepParts && c.spare == nil {
 		c.spare = q[:0]

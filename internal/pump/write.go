@@ -53,3 +53,22 @@ func vectored(parts [][]byte) bool {
 	}
 	return n >= minVectoredPart*len(parts)
 }
+
+// partsPool holds the slices of parts that writers fill for one batch, so
+// that a busy connection reuses them and an idle one holds none.
+var partsPool = sync.Pool{New: func() any { p := make([][]byte, 0, 64); return &p }}
+
+// maxPooledParts is the largest slice of parts PutParts keeps.
+const maxPooledParts = 1 << 14
+
+// GetParts returns an empty slice of parts from a pool.
+func GetParts() *[][]byte { return partsPool.Get().(*[][]byte) }
+
+// PutParts clears p and returns it to the pool, unless it grew too large.
+func PutParts(p *[][]byte) {
+	clear((*p)[:cap(*p)])
+	if cap(*p) <= maxPooledParts {
+		*p = (*p)[:0]
+		partsPool.Put(p)
+	}
+}
