@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/origin"
@@ -285,7 +283,5 @@ func (b *Broker) refuse(w http.ResponseWriter, err error) {
 // unavailable answers 503 with Retry-After.
 func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
 	b.refused.Add(1)
-	secs := int64((b.opts.RetryAfter + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	request.RetryLater(w, http.StatusServiceUnavailable, b.opts.RetryAfter, msg)
 }

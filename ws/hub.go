@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,9 +207,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := h.active.Add(1); n > int64(h.opts.MaxClients) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
-		secs := int64((h.opts.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		http.Error(w, "Service Unavailable: too many connections or shutting down", http.StatusServiceUnavailable)
+		request.RetryLater(w, http.StatusServiceUnavailable, h.opts.RetryAfter, "Service Unavailable: too many connections or shutting down")
 		return
 	}
 	addr := h.clientAddr(r)

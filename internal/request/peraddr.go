@@ -58,9 +58,16 @@ func (p *PerAddr) Release(addr string) {
 	}
 }
 
-// TooMany answers 429 Too Many Requests, with Retry-After in whole seconds
-// rounded up, to a client that holds as many connections as it may.
+// TooMany answers 429 Too Many Requests to a client that holds as many
+// connections as it may, with Retry-After as RetryLater sends it.
 func TooMany(w http.ResponseWriter, retryAfter time.Duration) {
+	RetryLater(w, http.StatusTooManyRequests, retryAfter, "Too Many Requests: this client holds as many connections as it may")
+}
+
+// RetryLater answers a request the server cannot take now with code (503
+// or 429), msg as the body and retryAfter in the Retry-After header, in
+// whole seconds rounded up.
+func RetryLater(w http.ResponseWriter, code int, retryAfter time.Duration, msg string) {
 	w.Header().Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
-	http.Error(w, "Too Many Requests: this client holds as many connections as it may", http.StatusTooManyRequests)
+	http.Error(w, msg, code)
 }

@@ -17,12 +17,3 @@ func TestCond(t *testing.T) {
 	}()
 	waitfor.Cond(t, "three", time.Minute, func() bool { return n.Load() == 3 })
 }
-
-// ExampleCond waits for a counter that a goroutine moves.
-func ExampleCond() {
-	var t testing.T
-	var ready atomic.Bool
-	go ready.Store(true)
-	waitfor.Cond(&t, "the flag", time.Minute, ready.Load)
-	// Output:
-}
