@@ -273,7 +273,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
-	sub, err := h.hub.Subscribe(topics, request.LastEventID(r))
+	sub, err := h.hub.Subscribe(r.Context(), topics, request.LastEventID(r))
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
