@@ -8,14 +8,15 @@ import (
 	"time"
 )
 
-// Errors of the extension points for several nodes.
+// Errors of the extension points for several nodes. The sse and ws
+// packages export them as they are, so that one adapter serves both.
 var (
 	// ErrStale means PublishAt was given a sequence number not above the
 	// last one applied: the message was applied already (a redelivery).
-	ErrStale = errors.New("hub: stale sequence number")
+	ErrStale = errors.New("stale sequence number")
 	// ErrHistoryGone is wrapped by a Source that no longer holds messages
 	// it was asked for: the resume is then a gap.
-	ErrHistoryGone = errors.New("hub: history gone")
+	ErrHistoryGone = errors.New("history gone")
 )
 
 // A Source gives a hub the messages its own logs cannot cover: those its
