@@ -3,6 +3,7 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
@@ -308,7 +309,9 @@ func runAttack(c Config, lib contender, cl attackClass) (r AttackResult) {
 	if pub.LastNs > pub.FirstNs {
 		r.PubRate = float64(attackMsgs-1) / time.Duration(pub.LastNs-pub.FirstNs).Seconds()
 	}
-	if liveOK {
+	if !liveOK {
+		r.P99, r.Max, r.Lost = -1, -1, attackMsgs
+	} else {
 		rep, err := live.all(load.Command{Op: "wait", Timeout: c.Wait})
 		if err != nil {
 			return fail(err)
@@ -345,7 +348,7 @@ func addLive(g *loadGroup) error {
 		return err
 	}
 	if rep.Failed > 0 || rep.Conns != 1 {
-		return fmt.Errorf("%s", rep.FirstErr)
+		return fmt.Errorf("%s", cmp.Or(rep.FirstErr, rep.EndErr, "refused"))
 	}
 	return nil
 }
