@@ -408,12 +408,3 @@ func runAttack(t *testing.T, a attack) {
 		}
 	}
 }
-
-// setLinger0 makes closing c reset the connection at once, so that the
-// server's side of an attacker's socket goes away without waiting for
-// data the attacker never read.
-func setLinger0(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-}
