@@ -462,3 +462,62 @@ func deflated(t *testing.T, p []byte) []byte {
 	w.Flush()
 	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
 }
+
+// bombRate is what the clients of TestAttackCompressionBombUnderLimit send
+// in all, in bytes per second: 4 MB/s, which would inflate to 4 GB/s.
+const bombRate = 4 << 20
+
+// TestAttackCompressionBombUnderLimit: clients that negotiate
+// permessage-deflate and send, again and again, messages of about 1 KB
+// that inflate to just under the read limit (1 MiB of zeros). Each is
+// valid, so without a bound the server inflates every one, a thousand
+// bytes of work and garbage per byte read: 100 such clients at 4 MB/s in
+// all brought publishing down to 16% of its rate. Compressed messages may
+// inflate to ws.MaxInflateRatio times what was received besides one
+// message of the read limit, so each client is closed with 1008 by its
+// second bomb.
+func TestAttackCompressionBombUnderLimit(t *testing.T) {
+	for _, target := range []string{"/ws?topic=t", "/echo"} {
+		t.Run(strings.TrimPrefix(target, "/"), func(t *testing.T) {
+			n := attackConns(t, 100)
+			bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, ws.DefaultReadLimit-1)))
+			var as []*wsAttacker
+			runAttack(t, attack{
+				floodRate: bombRate,
+				prepare:   func(t *testing.T, r *attackRig) { as = openWS(t, r, n, target, offerDeflate, true) },
+				start: func(t *testing.T, r *attackRig) uint64 {
+					r.feedTokens(len(bomb), bombRate)
+					for _, a := range as {
+						r.flood(a.nc, bomb)
+					}
+					for i, a := range as {
+						a.nc.SetReadDeadline(time.Now().Add(waitTimeout))
+						c := &wstest.Conn{Conn: a.nc, R: bufio.NewReader(a.nc)}
+						for {
+							f, err := c.ReadFrame()
+							if err != nil {
+								t.Fatalf("attacker %d: %v, want a close frame 1008", i, err)
+							}
+							if f.Op == wstest.OpClose {
+								if code := wstest.ParseClose(f.Payload).Code; code != 1008 {
+									t.Fatalf("attacker %d: close %d, want 1008", i, code)
+								}
+								break
+							}
+						}
+					}
+					perConn := uint64(ws.DefaultReadLimit + 2*connOverhead)
+					if target == "/echo" {
+						perConn += compressorSize // the echo compresses what it read back
+					}
+					return uint64(n) * perConn
+				},
+			})
+		})
+	}
+}
+
+// compressorSize is what compressing one message holds while it runs: the
+// state of a compress/flate writer (its hash tables and window, about
+// 0.8 MiB at any level) and its output.
+const compressorSize = 1 << 20
