@@ -76,7 +76,7 @@ type Conn struct {
 	// inflateDebt is what compressed messages inflated to beyond
 	// MaxInflateRatio times their size; guarded by readMu.
 	inflateDebt int64
-	hdr     [14]byte   // guarded by readMu
+	hdr         [14]byte // guarded by readMu
 
 	pump pump.Pump // runs c.round while something waits to be written
 
