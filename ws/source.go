@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/realtime-go/realtime/internal/hub"
 )
@@ -92,10 +93,17 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 // source adapts src to the hub, encoding each record it yields as Publish
 // encodes a message.
 func (h *Hub) source(src HistorySource) hub.Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) error {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) (err error) {
+		defer func() {
+			if v := recover(); v != nil { // a bug in src costs the connection a gap, not the server
+				h.opts.Logger.LogAttrs(ctx, slog.LevelError, "ws: panic in HistorySource: the resuming connection gets a gap notice",
+					slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("ws: HistorySource panicked: %v", v)
+			}
+		}()
 		ep := h.hub.Epoch()
 		var bad error
-		err := src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+		err = src.Replay(ctx, topics, after, upTo, func(r Record) bool {
 			encode, err := encoder(r.Topic, r.Type, r.Data)
 			if err != nil {
 				bad = fmt.Errorf("message %d of topic %q: %w", r.Seq, r.Topic, err)
