@@ -210,6 +210,9 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 		gap = &Gap{Reason: r.reason}
 		r.after = last
 		done = size < limit
+		if done {
+			last = r.upTo // what follows the gap, when nothing of the range does
+		}
 	case r.ctx.Err() != nil:
 		clear(out)
 		return out[:0], nil, true, 0 // the subscriber ended
