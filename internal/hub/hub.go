@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -343,6 +344,9 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 		return nil, ErrClosed
 	}
 	switch {
+	case seq == 0 && h.seq == math.MaxUint64:
+		h.mu.Unlock()
+		return nil, fmt.Errorf("hub: no sequence number after %d (PublishAt took the last)", uint64(math.MaxUint64))
 	case seq == 0:
 		seq = h.seq + 1
 	case seq <= h.seq:

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -33,5 +34,21 @@ func TestSourceGoneResumesAfterTheRange(t *testing.T) {
 	}
 	if got := takeAll(s); fmt.Sprint(got) != "[9 10]" {
 		t.Errorf("then %q, want 9 10", got)
+	}
+}
+
+// Publish after PublishAt took the last sequence number fails, instead of
+// numbering from 0 again.
+func TestPublishAfterTheLastSeq(t *testing.T) {
+	h := newHub(t, Options{Epoch: "S"})
+	defer h.Close()
+	if _, err := h.PublishAt(math.MaxUint64, "a", func(string) []byte { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := h.Publish("a", func(string) []byte { return nil }); err == nil {
+		t.Errorf("Publish after the last sequence number gave %s", m.ID)
+	}
+	if id := h.LastID(); id != fmt.Sprintf("S-%d", uint64(math.MaxUint64)) {
+		t.Errorf("LastID = %s", id)
 	}
 }
