@@ -459,6 +459,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.mu.Unlock()
+	b.hub.StopWaiting() // resumes waiting for CatchUpWait get 503 now
 	select {
 	case <-b.idle:
 		b.hub.Close()

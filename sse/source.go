@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/realtime-go/realtime/internal/hub"
 )
@@ -84,10 +85,17 @@ func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err er
 // source adapts src to the hub, encoding each record it yields as
 // Publish encodes an event.
 func (b *Broker) source(src HistorySource) hub.Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) error {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) (err error) {
+		defer func() {
+			if v := recover(); v != nil { // a bug in src costs the stream a gap, not the server
+				b.log.LogAttrs(ctx, slog.LevelError, "sse: panic in HistorySource: the resuming stream gets a gap event",
+					slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("sse: HistorySource panicked: %v", v)
+			}
+		}()
 		ep := b.hub.Epoch()
 		var bad error
-		err := src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+		err = src.Replay(ctx, topics, after, upTo, func(r Record) bool {
 			e := r.Event
 			e.ID = hub.FormatID(ep, r.Seq)
 			if err := e.Validate(); err != nil {

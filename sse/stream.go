@@ -144,8 +144,8 @@ func (s *stream) round() {
 	switch {
 	case stop:
 		s.end(ErrClosed, false)
-	case s.sub.Err() != nil:
-		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed
+	case errors.Is(s.sub.Err(), hub.ErrClosed):
+		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed; stopWriter ends it otherwise
 	}
 }
 
@@ -175,9 +175,11 @@ func (s *stream) end(err error, failed bool) {
 }
 
 // stopWriter makes sure no round starts any more; s.idle is closed once
-// none runs.
+// none runs. It ends the subscription too, so that a round waiting on the
+// HistorySource (whose context ends with the subscription) returns.
 func (s *stream) stopWriter() {
 	s.pump.Stop(func() { close(s.idle) })
+	s.sub.Close()
 }
 
 // finish releases what the stream held, once it is idle, logs its end and

@@ -458,6 +458,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		open = append(open, c)
 	}
 	h.mu.Unlock()
+	h.hub.StopWaiting() // resumes waiting for CatchUpWait get 503 now
 	// Each writer takes what is queued for its connection and writes it
 	// with the close frame; the hub closes once they are done, so nothing
 	// queued before Shutdown is lost.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/realtime-go/realtime/internal/hub"
 )
@@ -64,11 +65,11 @@ type HistorySource interface {
 	// before any newer message of that connection, in calls of about
 	// 1 MiB: yield returns false past it, and the next call starts after
 	// the last message yielded. It may be called for several connections
-	// at once.
-	// What the replays of all connections took from it and have not written
-	// yet is bounded to 32 MiB; a replay waits for room, so that clients
-	// that resume at once and do not read cannot make the server hold more. Conn.JoinFrom does not call it: what the history does not
-	// hold is a gap there.
+	// at once. What the replays of all connections took from it and have
+	// not written yet is bounded to 32 MiB; a replay waits for room, so
+	// that clients that resume at once and do not read cannot make the
+	// server hold more. Conn.JoinFrom does not call it: what the history
+	// does not hold is a gap there.
 	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
 }
 
@@ -92,10 +93,17 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 // source adapts src to the hub, encoding each record it yields as Publish
 // encodes a message.
 func (h *Hub) source(src HistorySource) hub.Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) error {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) (err error) {
+		defer func() {
+			if v := recover(); v != nil { // a bug in src costs the connection a gap, not the server
+				h.opts.Logger.LogAttrs(ctx, slog.LevelError, "ws: panic in HistorySource: the resuming connection gets a gap notice",
+					slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("ws: HistorySource panicked: %v", v)
+			}
+		}()
 		ep := h.hub.Epoch()
 		var bad error
-		err := src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+		err = src.Replay(ctx, topics, after, upTo, func(r Record) bool {
 			encode, err := encoder(r.Topic, r.Type, r.Data)
 			if err != nil {
 				bad = fmt.Errorf("message %d of topic %q: %w", r.Seq, r.Topic, err)

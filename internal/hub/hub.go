@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -185,6 +186,7 @@ type Stats struct {
 	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed, or joined with JoinFrom
 	Gaps        uint64 // resumes that reported a gap
 	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
+	Waiting     int    // resumes waiting now for the hub to apply their ID (CatchUpWait)
 }
 
 // A Hub fans messages out to subscribers by topic. Its methods are safe for
@@ -212,6 +214,8 @@ type Hub struct {
 	// lowest sequence number a resume waits for (see awaitSeq).
 	caughtUp chan struct{}
 	awaited  uint64
+	waiting  int  // resumes in awaitSeq
+	noWait   bool // StopWaiting was called
 
 	// head is the Seq of the last message in its log: every message up to
 	// it can be read. It is stored after the append, under mu.
@@ -340,6 +344,9 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 		return nil, ErrClosed
 	}
 	switch {
+	case seq == 0 && h.seq == math.MaxUint64:
+		h.mu.Unlock()
+		return nil, fmt.Errorf("hub: no sequence number after %d (PublishAt took the last)", uint64(math.MaxUint64))
 	case seq == 0:
 		seq = h.seq + 1
 	case seq <= h.seq:
@@ -425,7 +432,9 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	}
 	if lastID != "" && h.catchUpWait > 0 {
 		if epoch, seq, ok := ParseID(lastID); ok && seq > h.head.Load() && epoch == h.Epoch() {
-			h.awaitSeq(ctx, seq, h.catchUpWait)
+			if !h.awaitSeq(ctx, seq, h.catchUpWait) {
+				return nil, ErrClosed
+			}
 		}
 	}
 	h.mu.Lock()
@@ -614,7 +623,7 @@ func (h *Hub) Close() {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	subs, topics := len(h.all), len(h.topics)
+	subs, topics, waiting := len(h.all), len(h.topics), h.waiting
 	h.mu.Unlock()
 	return Stats{
 		Subscribers: subs,
@@ -624,5 +633,6 @@ func (h *Hub) Stats() Stats {
 		Replayed:    h.replayed.Load(),
 		Gaps:        h.gaps.Load(),
 		Lagged:      h.lagged.Load(),
+		Waiting:     waiting,
 	}
 }

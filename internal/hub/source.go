@@ -210,6 +210,9 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 		gap = &Gap{Reason: r.reason}
 		r.after = last
 		done = size < limit
+		if done {
+			last = r.upTo // what follows the gap, when nothing of the range does
+		}
 	case r.ctx.Err() != nil:
 		clear(out)
 		return out[:0], nil, true, 0 // the subscriber ended
@@ -236,15 +239,26 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 }
 
 // awaitSeq waits, at most wait and while ctx lasts, for the hub to apply
-// the message with sequence number seq.
-func (h *Hub) awaitSeq(ctx context.Context, seq uint64, wait time.Duration) {
+// the message with sequence number seq. It reports false when StopWaiting
+// or Close ended the wait before the hub applied it.
+func (h *Hub) awaitSeq(ctx context.Context, seq uint64, wait time.Duration) bool {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for {
+	h.mu.Lock()
+	h.waiting++
+	defer func() {
 		h.mu.Lock()
-		if h.seq >= seq || h.closed {
+		h.waiting--
+		h.mu.Unlock()
+	}()
+	for {
+		if h.seq >= seq {
 			h.mu.Unlock()
-			return
+			return true
+		}
+		if h.closed || h.noWait {
+			h.mu.Unlock()
+			return false
 		}
 		if h.caughtUp == nil || seq < h.awaited {
 			if h.caughtUp == nil {
@@ -257,10 +271,25 @@ func (h *Hub) awaitSeq(ctx context.Context, seq uint64, wait time.Duration) {
 		select {
 		case <-ch:
 		case <-timer.C:
-			return
+			return true
 		case <-ctx.Done():
-			return
+			return true
 		}
+		h.mu.Lock()
+	}
+}
+
+// StopWaiting ends the waits of resumes ahead of the hub (CatchUpWait),
+// and refuses later ones: their Subscribe returns ErrClosed, so that a
+// server that shuts down keeps none of them for CatchUpWait, and each
+// resumes elsewhere from the ID it has. Publish and other resumes go on.
+func (h *Hub) StopWaiting() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.noWait = true
+	if h.caughtUp != nil {
+		close(h.caughtUp)
+		h.caughtUp = nil
 	}
 }
 

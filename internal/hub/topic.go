@@ -89,7 +89,7 @@ func (t *topic) trim(l *limits, now time.Time) {
 		}
 		t.log.pop()
 		t.bytes -= len(m.Data) + messageOverhead
-		t.evicted = m.Seq
+		t.evicted = max(t.evicted, m.Seq) // not below what a skip marked
 	}
 }
 
@@ -98,7 +98,7 @@ func (t *topic) clear() {
 	for t.log.len() > 0 {
 		t.log.pop()
 	}
-	t.bytes, t.evicted = 0, t.last.Load()
+	t.bytes, t.evicted = 0, max(t.evicted, t.last.Load())
 }
 
 // collect appends to out the messages with after < Seq <= upTo, oldest
