@@ -112,8 +112,8 @@ func (h *jsHistory) replay(ctx context.Context, topics []string, after, upTo uin
 	}
 	defer h.deleteConsumer(cons)
 
-	prev := after       // the last sequence delivered
-	jumpFrom := upTo    // where delivered sequences first jumped; upTo: nowhere
+	prev := after               // the last sequence delivered
+	jumpFrom := upTo            // where delivered sequences first jumped; upTo: nowhere
 	jump := func(next uint64) { // next follows prev
 		if jumpFrom == upTo && next != prev+1 {
 			jumpFrom = prev

@@ -183,4 +183,3 @@ func listenURL(scheme, addr string, ln net.Listener) string {
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
-
