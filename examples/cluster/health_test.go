@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/waitfor"
 )
