@@ -193,6 +193,19 @@ type BrokerOptions struct {
 	// with LoadHistory, a saved history takes its own).
 	Epoch string
 
+	// History, when set, serves the resumes that the Broker's own history
+	// cannot cover, and the streams that fall more than HistoryBytes
+	// behind, before they get a GapEvent: see HistorySource and
+	// PublishAt. Nil means none: such a resume is a gap.
+	History HistorySource
+
+	// CatchUpWait is how long a resume from an ID of the Broker's epoch
+	// that is ahead of the last event applied waits for the Broker to
+	// apply it, when several nodes apply one stream; then it is a gap
+	// ("future id"), and nothing is replayed. Zero means
+	// DefaultCatchUpWait; negative, no wait.
+	CatchUpWait time.Duration
+
 	// TakeOver makes the Broker take HTTP/1.x connections over from
 	// net/http once a stream is accepted (with http.ResponseController's
 	// Hijack, so middleware that implements Unwrap is fine): it writes the
@@ -292,7 +305,20 @@ func NewBroker(opts BrokerOptions) *Broker {
 	if opts.MaxTopics <= 0 {
 		opts.MaxTopics = DefaultMaxTopics
 	}
+	b := &Broker{
+		opts:    opts,
+		log:     cmp.Or(opts.Logger, slog.Default()),
+		idle:    make(chan struct{}),
+		streams: make(map[*stream]struct{}),
+		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
+	}
+	var src hub.Source
+	if opts.History != nil {
+		src = b.source(opts.History)
+	}
 	h, err := hub.New(hub.Options{
+		Source:                 src,
+		CatchUpWait:            opts.CatchUpWait,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
@@ -303,14 +329,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 	if err != nil {
 		panic("sse: NewBroker: " + err.Error())
 	}
-	return &Broker{
-		opts:    opts,
-		hub:     h,
-		log:     cmp.Or(opts.Logger, slog.Default()),
-		idle:    make(chan struct{}),
-		streams: make(map[*stream]struct{}),
-		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
-	}
+	b.hub = h
+	return b
 }
 
 // Publish sends e to every stream subscribed to topic and keeps it in the
@@ -324,14 +344,25 @@ func NewBroker(opts BrokerOptions) *Broker {
 // published while Shutdown runs is kept in the history (so SaveHistory
 // saves it and resuming clients get it), as in package ws.
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
+	return b.publish(0, topic, e)
+}
+
+// publish publishes e at seq, or at the next sequence number if seq is 0.
+func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err error) {
 	e.ID = ""
 	if err := e.Validate(); err != nil {
 		return "", err
 	}
-	m, err := b.hub.Publish(topic, func(id string) []byte {
+	encode := func(id string) []byte {
 		e.ID = id
 		return appendEvent(make([]byte, 0, encodedLen(&e)), &e)
-	})
+	}
+	var m *hub.Message
+	if seq == 0 {
+		m, err = b.hub.Publish(topic, encode)
+	} else {
+		m, err = b.hub.PublishAt(seq, topic, encode)
+	}
 	if err != nil {
 		if errors.Is(err, hub.ErrInvalidTopic) { // the hub checks topic
 			return "", topicError(topic, err)
@@ -351,7 +382,7 @@ func (b *Broker) hubError(err error) error {
 	case errors.Is(err, hub.ErrTooManyTopics):
 		return fmt.Errorf("%w: %s", ErrTooManyTopics, hubReason(err, hub.ErrTooManyTopics))
 	}
-	return err
+	return fmt.Errorf("sse: %w", err)
 }
 
 // hubReason returns the text of err after the hub's sentinel.

@@ -112,7 +112,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 		return false
 	}
 	lastID := request.LastEventID(r)
-	sub, err := b.hub.Subscribe(topics, lastID)
+	sub, err := b.hub.Subscribe(r.Context(), topics, lastID)
 	if err != nil {
 		switch {
 		case errors.Is(err, hub.ErrTooManySubscribers):

@@ -127,8 +127,22 @@ type HubOptions struct {
 
 	// Epoch prefixes every message ID; empty means a random one. It must
 	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
-	// on any other. IDs of another epoch are a gap on resume.
+	// on any other. IDs of another epoch are a gap on resume, so servers
+	// that must resume each other's clients share an epoch.
 	Epoch string
+
+	// History, when set, serves the resumes that the Hub's own history
+	// cannot cover, and the connections that fall more than HistoryBytes
+	// behind, before they get a gap notice: see HistorySource and
+	// PublishAt. Nil means none: such a resume is a gap.
+	History HistorySource
+
+	// CatchUpWait is how long a resume from an ID of the Hub's epoch that
+	// is ahead of the last message applied waits for the Hub to apply it,
+	// when several nodes apply one stream; then it is a gap ("future
+	// id"), and nothing is replayed. Zero means DefaultCatchUpWait;
+	// negative, no wait.
+	CatchUpWait time.Duration
 }
 
 // A StatusError carries an HTTP status: a [HubOptions.Topics] hook returns
@@ -181,7 +195,19 @@ func NewHub(opts HubOptions) *Hub {
 	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)
 	opts.Conn = opts.Conn.withDefaults()
 	opts.Conn.Subprotocols = append([]string{Subprotocol}, opts.Conn.Subprotocols...)
+	h := &Hub{
+		opts:    opts,
+		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
+		open:    make(map[*Conn]struct{}),
+		idle:    make(chan struct{}),
+	}
+	var src hub.Source
+	if opts.History != nil {
+		src = h.source(opts.History)
+	}
 	hb, err := hub.New(hub.Options{
+		Source:                 src,
+		CatchUpWait:            opts.CatchUpWait,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
@@ -192,13 +218,8 @@ func NewHub(opts HubOptions) *Hub {
 	if err != nil {
 		panic("ws: NewHub: " + err.Error())
 	}
-	return &Hub{
-		hub:     hb,
-		opts:    opts,
-		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
-		open:    make(map[*Conn]struct{}),
-		idle:    make(chan struct{}),
-	}
+	h.hub = hb
+	return h
 }
 
 // ServeHTTP upgrades the request and keeps the connection until it closes.
@@ -273,7 +294,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
-	sub, err := h.hub.Subscribe(topics, request.LastEventID(r))
+	sub, err := h.hub.Subscribe(r.Context(), topics, request.LastEventID(r))
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
@@ -364,26 +385,40 @@ func (h *Hub) settle() {
 // connections read the topic's history from their own positions, and one
 // that falls HistoryBytes behind gets a gap notice. data is copied.
 func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error) {
-	var encode func(id string) []byte
+	encode, err := encoder(topic, typ, data)
+	if err != nil {
+		return "", err
+	}
+	return h.publish(0, topic, encode)
+}
+
+// encoder returns the function that encodes data with its ID, in the
+// envelope of its type.
+func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte, error) {
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return "", ErrInvalidUTF8
+			return nil, ErrInvalidUTF8
 		}
 		rest := textEnvelope(topic, data, false)
-		encode = func(id string) []byte { return encodeText(id, rest) }
+		return func(id string) []byte { return encodeText(id, rest) }, nil
 	case MessageBinary:
 		// encode runs before Publish returns, so data need not be copied
 		// here: the frame is its copy.
-		encode = func(id string) []byte { return encodeBinary(id, topic, data) }
-	default:
-		return "", fmt.Errorf("ws: cannot publish a message of type %v", typ)
+		return func(id string) []byte { return encodeBinary(id, topic, data) }, nil
 	}
-	return h.publish(topic, encode)
+	return nil, fmt.Errorf("ws: cannot publish a message of type %v", typ)
 }
 
-func (h *Hub) publish(topic string, encode func(string) []byte) (string, error) {
-	m, err := h.hub.Publish(topic, encode)
+// publish publishes at seq, or at the next sequence number if seq is 0.
+func (h *Hub) publish(seq uint64, topic string, encode func(string) []byte) (string, error) {
+	var m *hub.Message
+	var err error
+	if seq == 0 {
+		m, err = h.hub.Publish(topic, encode)
+	} else {
+		m, err = h.hub.PublishAt(seq, topic, encode)
+	}
 	switch {
 	case errors.Is(err, hub.ErrClosed):
 		return "", fmt.Errorf("ws: publish: %w: hub shut down", ErrClosed)

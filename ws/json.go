@@ -14,7 +14,7 @@ func (h *Hub) PublishJSON(topic string, v any) (string, error) {
 		return "", fmt.Errorf("ws: publish: %w", err)
 	}
 	rest := textEnvelope(topic, data, true)
-	return h.publish(topic, func(id string) []byte { return encodeText(id, rest) })
+	return h.publish(0, topic, func(id string) []byte { return encodeText(id, rest) })
 }
 
 // SendJSON sends v, encoded with encoding/json, as a text message on this

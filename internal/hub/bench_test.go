@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -19,7 +20,7 @@ func BenchmarkFanOut(b *testing.B) {
 			all := make(chan struct{})
 			var writers sync.WaitGroup
 			for range n {
-				s, err := h.Subscribe([]string{"t"}, "")
+				s, err := h.Subscribe(context.Background(), []string{"t"}, "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,7 +37,7 @@ func TestEpochValidatedAtNew(t *testing.T) {
 func TestWakeOutsideLock(t *testing.T) {
 	h := newHub(t, Options{})
 	defer h.Close()
-	s, err := h.Subscribe([]string{"big"}, "")
+	s, err := h.Subscribe(context.Background(), []string{"big"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestWakeOutsideLock(t *testing.T) {
 	go func() {
 		defer close(done)
 		h.Publish("small", func(string) []byte { return nil })
-		if s2, err := h.Subscribe([]string{"small"}, ""); err == nil {
+		if s2, err := h.Subscribe(context.Background(), []string{"small"}, ""); err == nil {
 			s2.Close()
 		}
 	}()

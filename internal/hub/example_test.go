@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/realtime-go/realtime/internal/hub"
@@ -11,7 +12,7 @@ func Example() {
 	defer h.Close()
 
 	// A writer subscribes, here to two topics, and says how to wake it.
-	s, _ := h.Subscribe([]string{"news", "sport"}, "")
+	s, _ := h.Subscribe(context.Background(), []string{"news", "sport"}, "")
 	wake := make(chan struct{}, 1)
 	s.Notify(func() {
 		select {
@@ -33,7 +34,7 @@ func Example() {
 	}
 
 	// A client that saw demo-1 comes back and gets what it missed.
-	r, _ := h.Subscribe([]string{"news", "sport"}, "demo-1")
+	r, _ := h.Subscribe(context.Background(), []string{"news", "sport"}, "demo-1")
 	r.Notify(func() {})
 	replay, gap := r.Take(nil)
 	fmt.Println(len(replay), replay[0].ID, gap == nil)
@@ -51,7 +52,7 @@ func ExampleSubscriber_JoinFrom() {
 	for _, topic := range []string{"room", "room", "news"} {
 		h.Publish(topic, func(id string) []byte { return []byte(id + " " + topic) })
 	}
-	s, _ := h.Subscribe([]string{"news"}, "")
+	s, _ := h.Subscribe(context.Background(), []string{"news"}, "")
 	s.Notify(func() {})
 	s.JoinFrom("demo-1", "room")
 	h.Publish("news", func(id string) []byte { return []byte(id + " news") })

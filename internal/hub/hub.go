@@ -23,6 +23,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -107,6 +108,15 @@ type Options struct {
 	// means DefaultMaxTopicsPerSubscriber.
 	MaxTopicsPerSubscriber int
 
+	// Source, when set, serves resumes that the logs cannot cover; see
+	// [Source]. Without one, such a resume is a gap.
+	Source Source
+
+	// CatchUpWait is how long a resume from an ID of the hub's epoch that
+	// is ahead of the last message applied waits for the hub to apply it;
+	// then it is a gap. Zero means DefaultCatchUpWait; negative, no wait.
+	CatchUpWait time.Duration
+
 	// Epoch prefixes every ID; it must pass ValidEpoch. Empty means a
 	// random one from NewEpoch. IDs of another epoch are a gap on resume,
 	// so a hub that restores its history with [Hub.Load] takes the saved
@@ -152,6 +162,8 @@ type Gap struct {
 	// message that follows it, or the last ID published when none does
 	// ("epoch-0" when nothing was published).
 	Resume string
+	// Err is why the Source failed, for a gap of reason GapUnavailable.
+	Err error
 }
 
 // Error describes the gap.
@@ -177,6 +189,8 @@ type Hub struct {
 	limits limits
 	maxSubs,
 	maxTopics int
+	source      Source
+	catchUpWait time.Duration
 
 	// mu serialises Publish, Subscribe and topic changes. It is never held
 	// while a subscriber is woken, nor while a writer reads a log.
@@ -188,6 +202,11 @@ type Hub struct {
 	closed    bool
 	all       map[*Subscriber]struct{}
 	swept     time.Time
+
+	// caughtUp is closed, and set to nil, once seq reaches awaited: the
+	// lowest sequence number a resume waits for (see awaitSeq).
+	caughtUp chan struct{}
+	awaited  uint64
 
 	// head is the Seq of the last message in its log: every message up to
 	// it can be read. It is stored after the append, under mu.
@@ -216,12 +235,17 @@ func New(opts Options) (*Hub, error) {
 		l.age = DefaultHistoryAge
 	}
 	h := &Hub{
-		limits:    l,
-		maxSubs:   cmpOr(opts.MaxSubscribers, DefaultMaxSubscribers),
-		maxTopics: cmpOr(opts.MaxTopicsPerSubscriber, DefaultMaxTopicsPerSubscriber),
-		epoch:     opts.Epoch,
-		topics:    make(map[string]*topic),
-		all:       make(map[*Subscriber]struct{}),
+		limits:      l,
+		maxSubs:     cmpOr(opts.MaxSubscribers, DefaultMaxSubscribers),
+		maxTopics:   cmpOr(opts.MaxTopicsPerSubscriber, DefaultMaxTopicsPerSubscriber),
+		source:      opts.Source,
+		catchUpWait: opts.CatchUpWait,
+		epoch:       opts.Epoch,
+		topics:      make(map[string]*topic),
+		all:         make(map[*Subscriber]struct{}),
+	}
+	if h.catchUpWait == 0 {
+		h.catchUpWait = DefaultCatchUpWait
 	}
 	h.swept = time.Now()
 	return h, nil
@@ -281,6 +305,26 @@ func (h *Hub) drop(t *topic) {
 // encode runs while the hub is locked, so it must not call back into the
 // hub.
 func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message, error) {
+	return h.publish(0, topicName, encode)
+}
+
+// PublishAt is Publish with the sequence number seq assigned outside the
+// hub (the sequence of a stream that several hubs apply), so that every
+// hub gives the message the same ID. A seq not above the last one applied
+// returns an error wrapping ErrStale, and the message is not applied. A
+// seq more than one above it means the messages between were not applied
+// here: a resume from before them is served by the Source or is a gap, and
+// so is a live subscriber's next Take (unless the hub had applied nothing
+// yet: its live subscribers start from seq).
+func (h *Hub) PublishAt(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
+	if seq == 0 {
+		return nil, fmt.Errorf("%w: sequence number 0", ErrStale)
+	}
+	return h.publish(seq, topicName, encode)
+}
+
+// publish publishes at seq, or at the next sequence number if seq is 0.
+func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
 	}
@@ -289,8 +333,17 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
+	switch {
+	case seq == 0:
+		seq = h.seq + 1
+	case seq <= h.seq:
+		last := h.seq
+		h.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
+	case seq > h.seq+1:
+		h.skip(seq - 1)
+	}
 	now := time.Now()
-	seq := h.seq + 1
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
 	h.seq = seq
@@ -303,6 +356,7 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	if now.Sub(h.swept) > h.limits.age/4 {
 		h.sweep(now)
 	}
+	h.applied()
 	h.mu.Unlock()
 	h.published.Add(1)
 	if wake != nil {
@@ -312,6 +366,23 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 		t.recycle(wake)
 	}
 	return m, nil
+}
+
+// skip records that the messages up to to, after h.seq, were not applied:
+// every topic counts them as evicted. Live subscribers of a hub that had
+// applied nothing start after them. h.mu is held.
+func (h *Hub) skip(to uint64) {
+	h.forgotten = max(h.forgotten, to)
+	for _, t := range h.topics {
+		t.mu.Lock()
+		t.evicted = max(t.evicted, to)
+		t.mu.Unlock()
+	}
+	if h.seq == 0 {
+		for s := range h.all {
+			s.startAfter(to)
+		}
+	}
 }
 
 // sweep evicts aged messages from every topic, and forgets topics left
@@ -335,10 +406,21 @@ func (h *Hub) sweep(now time.Time) {
 // logs, and a Gap first when the logs cannot cover all of them (then what
 // the logs hold after lastID, or all of it when lastID is malformed or of
 // another epoch). Nothing is both replayed and delivered live.
-func (h *Hub) Subscribe(topics []string, lastID string) (*Subscriber, error) {
+//
+// When the logs cannot cover a resume and the hub has a Source, Take
+// returns what the Source holds first, then goes on with the logs. A
+// resume from an ID of the hub's epoch ahead of the last message applied
+// first waits for it, at most CatchUpWait and while ctx lasts; ctx also
+// bounds the Source's calls.
+func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*Subscriber, error) {
 	names, err := h.checkTopics(topics)
 	if err != nil {
 		return nil, err
+	}
+	if lastID != "" && h.catchUpWait > 0 {
+		if epoch, seq, ok := ParseID(lastID); ok && seq > h.head.Load() && epoch == h.Epoch() {
+			h.awaitSeq(ctx, seq, h.catchUpWait)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -348,11 +430,20 @@ func (h *Hub) Subscribe(topics []string, lastID string) (*Subscriber, error) {
 	if len(h.all) >= h.maxSubs {
 		return nil, ErrTooManySubscribers
 	}
-	s := &Subscriber{hub: h, epoch: h.epoch, cursor: h.seq}
+	s := &Subscriber{hub: h, epoch: h.epoch, cursor: h.seq, fromNow: lastID == ""}
+	if h.source != nil {
+		s.ctx = ctx
+	}
 	floors := make([]uint64, len(names))
 	if lastID != "" {
 		s.cursor, s.gap = h.resumePoint(names, lastID, floors)
 		s.replayTo = h.seq
+		if s.gap != nil && s.gap.Reason == GapExceeded && h.source != nil {
+			_, after, _ := ParseID(lastID)
+			if r := h.sourceReplay(ctx, names, lastID, after, floors); r != nil {
+				s.gap, s.src, s.cursor = nil, r, r.upTo
+			}
+		}
 		if s.gap != nil {
 			h.gaps.Add(1)
 		}
@@ -475,6 +566,9 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 	}
 	s.err = err
 	s.ended.Store(true)
+	if s.src != nil {
+		s.src.cancel()
+	}
 	follows := s.follows
 	s.follows, s.behind = nil, 0
 	s.mu.Unlock()
@@ -494,6 +588,10 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	if h.caughtUp != nil {
+		close(h.caughtUp)
+		h.caughtUp = nil
+	}
 	ended := make([]*Subscriber, 0, len(h.all))
 	for s := range h.all {
 		if h.end(s, ErrClosed) {

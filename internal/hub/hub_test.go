@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -46,7 +47,7 @@ type sub struct {
 // gap and replay.
 func subscribe(t testing.TB, h *Hub, lastID string, topics ...string) (*sub, []*Message, *Gap) {
 	t.Helper()
-	s, err := h.Subscribe(topics, lastID)
+	s, err := h.Subscribe(context.Background(), topics, lastID)
 	if err != nil {
 		t.Fatalf("Subscribe(%q, %q): %v", topics, lastID, err)
 	}
@@ -203,7 +204,7 @@ func TestResumeFromLatestReplaysNothing(t *testing.T) {
 }
 
 func TestGaps(t *testing.T) {
-	h := newHub(t, Options{Epoch: "E", HistorySize: 3})
+	h := newHub(t, Options{Epoch: "E", HistorySize: 3, CatchUpWait: -1})
 	defer h.Close()
 	for i := 1; i <= 5; i++ {
 		publish(t, h, "a", fmt.Sprint(i))
@@ -346,12 +347,12 @@ func TestLimits(t *testing.T) {
 	defer h.Close()
 	s1, _, _ := subscribe(t, h, "", "a")
 	subscribe(t, h, "", "a", "b", "a") // duplicates count once
-	if _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrTooManySubscribers) {
+	if _, err := h.Subscribe(context.Background(), []string{"a"}, ""); !errors.Is(err, ErrTooManySubscribers) {
 		t.Errorf("third subscriber: err = %v", err)
 	}
 	s1.Close()
 	s3, _, _ := subscribe(t, h, "", "c")
-	if _, err := h.Subscribe([]string{"a", "b", "c"}, ""); !errors.Is(err, ErrTooManyTopics) {
+	if _, err := h.Subscribe(context.Background(), []string{"a", "b", "c"}, ""); !errors.Is(err, ErrTooManyTopics) {
 		t.Errorf("three topics: err = %v", err)
 	}
 	if err := s3.Join("d"); err != nil {
@@ -372,7 +373,7 @@ func TestInvalidTopics(t *testing.T) {
 		if _, err := h.Publish(name, nil); !errors.Is(err, ErrInvalidTopic) {
 			t.Errorf("Publish(%q): err = %v", name, err)
 		}
-		if _, err := h.Subscribe([]string{"ok", name}, ""); !errors.Is(err, ErrInvalidTopic) {
+		if _, err := h.Subscribe(context.Background(), []string{"ok", name}, ""); !errors.Is(err, ErrInvalidTopic) {
 			t.Errorf("Subscribe(%q): err = %v", name, err)
 		}
 	}
@@ -427,7 +428,7 @@ func TestCloseEndsEveryone(t *testing.T) {
 	if _, err := h.Publish("a", nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close: %v", err)
 	}
-	if _, err := h.Subscribe([]string{"a"}, ""); !errors.Is(err, ErrClosed) {
+	if _, err := h.Subscribe(context.Background(), []string{"a"}, ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
 	}
 	if st := h.Stats(); st.Subscribers != 0 {

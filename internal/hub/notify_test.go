@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 // for a subscriber whose last Take found nothing, and when it ends.
 func TestNotify(t *testing.T) {
 	h := newHub(t, Options{})
-	s, err := h.Subscribe([]string{"t"}, "")
+	s, err := h.Subscribe(context.Background(), []string{"t"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

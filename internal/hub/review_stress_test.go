@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,7 +32,7 @@ func newReader(t *testing.T, h *Hub, lastID string, topics ...string) *reader {
 
 // subscribe makes r's subscriber a new one, woken through r.ready.
 func (r *reader) subscribe(h *Hub, lastID string, topics ...string) error {
-	s, err := h.Subscribe(topics, lastID)
+	s, err := h.Subscribe(context.Background(), topics, lastID)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -70,7 +71,7 @@ func TestJoinLeaveKeepsWaitingListBounded(t *testing.T) {
 func TestCloseBeforeNotify(t *testing.T) {
 	for range 50 {
 		h := newHub(t, Options{})
-		s, err := h.Subscribe([]string{"a"}, "")
+		s, err := h.Subscribe(context.Background(), []string{"a"}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func TestStatsResumeGapDuringReplay(t *testing.T) {
 	defer h.Close()
 	first := publish(t, h, "a", "a000000001")
 	publish(t, h, "a", "a000000002")
-	s, err := h.Subscribe([]string{"a"}, first.ID)
+	s, err := h.Subscribe(context.Background(), []string{"a"}, first.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

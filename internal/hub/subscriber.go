@@ -2,6 +2,7 @@ package hub
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,11 +19,14 @@ type Subscriber struct {
 	ended  atomic.Bool
 
 	mu       sync.Mutex
-	follows  []follow // sorted by topic name
-	cursor   uint64   // every message up to it has been taken or skipped, but in follows behind it
-	behind   int      // follows joined from before cursor (JoinFrom) that have not caught up
-	replayTo uint64   // messages up to it are a resume's replay
-	gap      *Gap     // a resume's gap, for the first Take
+	follows  []follow        // sorted by topic name
+	cursor   uint64          // every message up to it has been taken or skipped, but in follows behind it
+	behind   int             // follows joined from before cursor (JoinFrom) that have not caught up
+	replayTo uint64          // messages up to it are a resume's replay
+	gap      *Gap            // a resume's gap, for the first Take
+	src      *replay         // what s takes from the Source before the logs
+	ctx      context.Context // the Subscribe's, for the Source
+	fromNow  bool            // subscribed without a resume ID
 	err      error
 }
 
@@ -89,82 +93,133 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.err == nil {
-		upTo := h.head.Load()
-		lost, lostAfter := false, s.cursor
-		// Each topic may add its share of what one Take returns, so
-		// that the storage of a Take is bounded too.
-		budget := maxTakeBytes / max(len(s.follows), 1)
-		for i := range s.follows {
-			f := &s.follows[i]
-			after := f.after(s.cursor)
-			f.t.mu.RLock()
-			var l bool
-			var stop uint64
-			out, l, stop = f.t.collect(out, after, upTo, budget)
-			f.t.mu.RUnlock()
-			if l {
-				lost, lostAfter = true, min(lostAfter, after)
+		if r := s.src; r != nil {
+			s.mu.Unlock()
+			msgs, gap, done := s.takeSource(r, out) // holding no lock
+			s.mu.Lock()
+			s.replayed(r, gap, done)
+			if len(msgs) > 0 || gap != nil {
+				h.delivered.Add(uint64(len(msgs)))
+				h.replayed.Add(uint64(len(msgs)))
+				return msgs, gap
 			}
-			if stop != 0 {
-				upTo = stop // the rest of every topic waits for the next Take
-			}
+			continue
 		}
-		if len(s.follows) > 1 {
-			slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
-			if i := slices.IndexFunc(out, func(m *Message) bool { return m.Seq > upTo }); i >= 0 {
-				clear(out[i:])
-				out = out[:i]
-			}
-		}
-		collected := len(out)
-		out = cut(out)
-		gap, s.gap = s.gap, nil
-		if lost && gap == nil {
-			reason, count := GapTooSlow, &h.lagged
-			if lostAfter < s.cursor || s.cursor < s.replayTo { // in a replay
-				reason, count = GapExceeded, &h.gaps
-			}
-			gap = &Gap{LastID: FormatID(s.epoch, lostAfter), Reason: reason}
-			count.Add(1)
-		}
-		before := s.cursor
-		pos := upTo
-		if n := len(out); n < collected {
-			pos = out[n-1].Seq // cut short: the rest next time
-		}
-		// out is every message up to pos after each follow's position, so
-		// each moves to pos at least.
-		s.cursor = max(s.cursor, pos)
-		if s.behind > 0 {
-			s.catchUp(pos)
-		}
-		if gap != nil {
-			resume := s.cursor
-			if len(out) > 0 {
-				resume = out[0].Seq - 1
-			}
-			gap.Resume = FormatID(s.epoch, resume)
-		}
-		if len(out) > 0 || gap != nil {
-			h.delivered.Add(uint64(len(out)))
-			// Replayed: what came before the position (a JoinFrom's
-			// catching up) or before the subscription (a resume).
-			replayed := before
-			if before < s.replayTo {
-				replayed = s.replayTo
-			}
-			n := 0
-			for n < len(out) && out[n].Seq <= replayed {
-				n++
-			}
-			h.replayed.Add(uint64(n))
-			return out, gap
-		}
-		if s.wait() {
-			return out, nil
+		msgs, gap, wait := s.takeLogs(out)
+		if len(msgs) > 0 || gap != nil || wait {
+			return msgs, gap
 		}
 	}
 	return out, nil
+}
+
+// takeLogs is Take from the logs. It reports wait when s waits on its
+// topics' lists, and returns nothing when Take must try again: a message
+// arrived meanwhile, or s missed messages that the Source may hold. s.mu
+// is held.
+func (s *Subscriber) takeLogs(out []*Message) (_ []*Message, gap *Gap, wait bool) {
+	h := s.hub
+	upTo := h.head.Load()
+	lost, lostAfter := false, s.cursor
+	// Each topic may add its share of what one Take returns, so that the
+	// storage of a Take is bounded too.
+	budget := maxTakeBytes / max(len(s.follows), 1)
+	for i := range s.follows {
+		f := &s.follows[i]
+		after := f.after(s.cursor)
+		f.t.mu.RLock()
+		var l bool
+		var stop uint64
+		out, l, stop = f.t.collect(out, after, upTo, budget)
+		f.t.mu.RUnlock()
+		if l {
+			lost, lostAfter = true, min(lostAfter, after)
+		}
+		if stop != 0 {
+			upTo = stop // the rest of every topic waits for the next Take
+		}
+	}
+	inReplay := lostAfter < s.cursor || s.cursor < s.replayTo
+	if lost && s.gap == nil && s.behind == 0 && h.source != nil {
+		clear(out)
+		s.src = s.newReplay(lostAfter, inReplay)
+		return out[:0], nil, false
+	}
+	if len(s.follows) > 1 {
+		slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
+		if i := slices.IndexFunc(out, func(m *Message) bool { return m.Seq > upTo }); i >= 0 {
+			clear(out[i:])
+			out = out[:i]
+		}
+	}
+	collected := len(out)
+	out = cut(out)
+	gap, s.gap = s.gap, nil
+	if lost && gap == nil {
+		reason, count := GapTooSlow, &h.lagged
+		if inReplay {
+			reason, count = GapExceeded, &h.gaps
+		}
+		gap = &Gap{LastID: FormatID(s.epoch, lostAfter), Reason: reason}
+		count.Add(1)
+	}
+	before := s.cursor
+	pos := upTo
+	if n := len(out); n < collected {
+		pos = out[n-1].Seq // cut short: the rest next time
+	}
+	// out is every message up to pos after each follow's position, so each
+	// moves to pos at least.
+	s.cursor = max(s.cursor, pos)
+	if s.behind > 0 {
+		s.catchUp(pos)
+	}
+	if gap != nil {
+		resume := s.cursor
+		if len(out) > 0 {
+			resume = out[0].Seq - 1
+		}
+		gap.Resume = FormatID(s.epoch, resume)
+	}
+	if len(out) > 0 || gap != nil {
+		h.delivered.Add(uint64(len(out)))
+		// Replayed: what came before the position (a JoinFrom's catching
+		// up) or before the subscription (a resume).
+		replayed := before
+		if before < s.replayTo {
+			replayed = s.replayTo
+		}
+		n := 0
+		for n < len(out) && out[n].Seq <= replayed {
+			n++
+		}
+		h.replayed.Add(uint64(n))
+		return out, gap, false
+	}
+	return out, nil, s.wait()
+}
+
+// evicted returns the highest Seq evicted from the logs of s's topics.
+// s.mu is held.
+func (s *Subscriber) evicted() uint64 {
+	var up uint64
+	for _, f := range s.follows {
+		f.t.mu.RLock()
+		up = max(up, f.t.evicted)
+		f.t.mu.RUnlock()
+	}
+	return up
+}
+
+// startAfter moves a subscriber that subscribed from now on, before the
+// hub applied anything, after seq: see Hub.skip. h.mu is held.
+func (s *Subscriber) startAfter(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.fromNow || s.cursor != 0 {
+		return
+	}
+	s.cursor = seq // and so every follow that is not behind
 }
 
 // catchUp moves the follows that are behind to pos, and ends their being
@@ -216,7 +271,7 @@ func (s *Subscriber) wait() bool {
 func (s *Subscriber) Replaying() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err == nil && (s.gap != nil || s.cursor < s.replayTo || s.behind > 0)
+	return s.err == nil && (s.gap != nil || s.src != nil || s.cursor < s.replayTo || s.behind > 0)
 }
 
 // Topics returns the topics s follows, sorted.

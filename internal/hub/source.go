@@ -1,0 +1,219 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Errors of the extension points for several nodes. The sse and ws
+// packages export them as they are, so that one adapter serves both.
+var (
+	// ErrStale means PublishAt was given a sequence number not above the
+	// last one applied: the message was applied already (a redelivery).
+	ErrStale = errors.New("stale sequence number")
+	// ErrHistoryGone is wrapped by a Source that no longer holds messages
+	// it was asked for: the resume is then a gap.
+	ErrHistoryGone = errors.New("history gone")
+)
+
+// A Source gives a hub the messages its own logs cannot cover: those its
+// logs evicted, or never held (a node that started late, or skipped
+// sequence numbers with PublishAt). It calls yield, oldest first, with each
+// message of topics whose Seq is in (after, upTo], each encoded with its ID,
+// and stops when yield returns false. It returns an error wrapping
+// ErrHistoryGone when messages right after after are no longer held (it
+// may yield what it still holds, before or after it knows); any other error
+// ends the replay with a gap of reason GapUnavailable. ctx ends when the
+// subscriber does.
+//
+// The hub calls it from a subscriber's Take, holding no lock, in calls of
+// about maxTakeBytes each: after is then the Seq of the last message
+// yielded.
+type Source func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error
+
+// GapUnavailable is the reason of a gap when the Source failed.
+const GapUnavailable = "history unavailable"
+
+// DefaultCatchUpWait is how long Subscribe waits, by default, for a hub to
+// apply the message a resume ID of its epoch names, when it is ahead of the
+// last message applied: several nodes apply a shared stream at their own
+// pace, and a client that moves to another node may be ahead of it.
+const DefaultCatchUpWait = 3 * time.Second
+
+// A replay is what a subscriber takes from the Source before its logs: the
+// messages of topics in (after, upTo]. It is used by the subscriber's Take
+// only.
+type replay struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	topics []string
+	after  uint64
+	upTo   uint64
+	reason string // of a gap, when the Source no longer holds them
+	resume string // the resume ID, for a gap in the first call
+	first  bool   // no call made yet
+}
+
+// sourceReplay returns the replay that a subscriber resuming from after in
+// names takes from the Source, or nil when the logs cover it. floors are
+// set by resumePoint. h.mu is held, and the hub has a Source.
+func (h *Hub) sourceReplay(ctx context.Context, names []string, lastID string, after uint64, floors []uint64) *replay {
+	upTo := h.forgotten
+	for i, name := range names {
+		if t := h.topics[name]; t != nil {
+			t.mu.RLock()
+			upTo = max(upTo, t.evicted, floors[i])
+			t.mu.RUnlock()
+		}
+	}
+	if h.limits.noHistory {
+		upTo = h.seq // the logs serve live subscribers only
+	}
+	upTo = min(upTo, h.seq)
+	if upTo <= after {
+		return nil
+	}
+	r := newReplay(ctx, names, after, upTo, GapExceeded)
+	r.resume, r.first = reportedID(lastID), true
+	return r
+}
+
+// newReplay returns a replay from the Source, bound to ctx.
+func newReplay(ctx context.Context, topics []string, after, upTo uint64, reason string) *replay {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &replay{ctx: ctx, cancel: cancel, topics: topics, after: after, upTo: upTo, reason: reason}
+}
+
+// newReplay returns the replay of what s missed after its position
+// lostAfter: the logs evicted it before s took it. s.mu is held.
+func (s *Subscriber) newReplay(lostAfter uint64, inReplay bool) *replay {
+	reason := GapTooSlow
+	if inReplay {
+		reason = GapExceeded
+	}
+	names := make([]string, len(s.follows))
+	for i, f := range s.follows {
+		names[i] = f.t.name
+	}
+	r := newReplay(s.ctx, names, lostAfter, s.evicted(), reason)
+	s.cursor = max(s.cursor, r.upTo)
+	return r
+}
+
+// replayed ends s's replay r when done, or extends it when the logs
+// evicted more while the Source ran, so that a slow Source makes no gap.
+// s.mu is held.
+func (s *Subscriber) replayed(r *replay, gap *Gap, done bool) {
+	if done && (gap == nil || gap.Reason != GapUnavailable) && s.err == nil {
+		if up := s.evicted(); up > r.upTo {
+			r.after, r.upTo, s.cursor = r.upTo, up, max(s.cursor, up)
+			return
+		}
+	}
+	if done {
+		s.src = nil
+		r.cancel()
+	}
+}
+
+// takeSource takes the next part of s's replay from the Source, holding no
+// lock. It returns the messages and the gap to report before them; done
+// says the replay is over, so that the logs come next.
+func (s *Subscriber) takeSource(r *replay, out []*Message) (_ []*Message, gap *Gap, done bool) {
+	h := s.hub
+	size, last := 0, r.after
+	var bad error
+	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
+		switch {
+		case m == nil || m.Seq <= last || m.Seq > r.upTo:
+			bad = fmt.Errorf("message out of order or range (after %d, up to %d)", last, r.upTo)
+		case !slices.Contains(r.topics, m.Topic):
+			bad = fmt.Errorf("message of topic %q, not asked for", m.Topic)
+		}
+		if bad != nil {
+			return false
+		}
+		out = append(out, m)
+		last = m.Seq
+		size += len(m.Data) + messageOverhead
+		return size < maxTakeBytes
+	})
+	if bad != nil {
+		err = fmt.Errorf("hub: source: %w", bad)
+	}
+	first := r.first
+	r.first = false
+	switch {
+	case err == nil && size < maxTakeBytes:
+		return out, nil, true
+	case err == nil:
+		r.after = last
+		return out, nil, false
+	case errors.Is(err, ErrHistoryGone):
+		gap = &Gap{Reason: r.reason}
+		r.after = last
+		done = size < maxTakeBytes
+	case r.ctx.Err() != nil:
+		return out[:0], nil, true // the subscriber ended
+	default:
+		clear(out)
+		out, gap, done = out[:0], &Gap{Reason: GapUnavailable, Err: err}, true
+		last = r.upTo
+	}
+	gap.LastID = FormatID(s.epoch, r.after)
+	if first {
+		gap.LastID = r.resume
+	}
+	if len(out) > 0 {
+		gap.Resume = FormatID(s.epoch, out[0].Seq-1)
+	} else {
+		gap.Resume = FormatID(s.epoch, last)
+	}
+	if gap.Reason == GapTooSlow {
+		h.lagged.Add(1)
+	} else {
+		h.gaps.Add(1)
+	}
+	return out, gap, done
+}
+
+// awaitSeq waits, at most wait and while ctx lasts, for the hub to apply
+// the message with sequence number seq.
+func (h *Hub) awaitSeq(ctx context.Context, seq uint64, wait time.Duration) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		h.mu.Lock()
+		if h.seq >= seq || h.closed {
+			h.mu.Unlock()
+			return
+		}
+		if h.caughtUp == nil || seq < h.awaited {
+			if h.caughtUp == nil {
+				h.caughtUp = make(chan struct{})
+			}
+			h.awaited = seq
+		}
+		ch := h.caughtUp
+		h.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applied wakes the resumes waiting for the hub to reach h.seq. h.mu is
+// held.
+func (h *Hub) applied() {
+	if h.caughtUp != nil && h.seq >= h.awaited {
+		close(h.caughtUp)
+		h.caughtUp = nil
+	}
+}

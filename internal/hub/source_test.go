@@ -1,0 +1,484 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// stream is what several hubs apply in the tests: every message published
+// anywhere, by sequence number, as a shared stream would hold it.
+type stream struct {
+	mu    sync.Mutex
+	msgs  []*Message // by Seq, from first
+	first uint64     // Seq of msgs[0]: the stream dropped what came before
+}
+
+// add records a message of topic with data at seq.
+func (st *stream) add(seq uint64, topic, data string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.msgs) == 0 {
+		st.first = seq
+	}
+	st.msgs = append(st.msgs, &Message{Seq: seq, Topic: topic, Data: []byte(data)})
+}
+
+// drop forgets the messages before seq.
+func (st *stream) drop(before uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for len(st.msgs) > 0 && st.msgs[0].Seq < before {
+		st.msgs = st.msgs[1:]
+	}
+	st.first = before
+}
+
+// source serves the stream as a Source of epoch; calls counts its calls.
+func (st *stream) source(epoch string, calls *int) Source {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
+		st.mu.Lock()
+		msgs, first := slices.Clone(st.msgs), st.first
+		*calls++
+		st.mu.Unlock()
+		for _, m := range msgs {
+			if m.Seq <= after || m.Seq > upTo || !slices.Contains(topics, m.Topic) {
+				continue
+			}
+			id := FormatID(epoch, m.Seq)
+			if !yield(&Message{Seq: m.Seq, ID: id, Topic: m.Topic, Data: m.Data}) {
+				break
+			}
+		}
+		if first > after+1 {
+			return fmt.Errorf("stream starts at %d: %w", first, ErrHistoryGone)
+		}
+		return nil
+	}
+}
+
+// apply publishes every message of st from seq on to h, as a node applies
+// the shared stream.
+func (st *stream) apply(t testing.TB, h *Hub, from uint64) {
+	t.Helper()
+	st.mu.Lock()
+	msgs := slices.Clone(st.msgs)
+	st.mu.Unlock()
+	for _, m := range msgs {
+		if m.Seq < from {
+			continue
+		}
+		if _, err := h.PublishAt(m.Seq, m.Topic, func(string) []byte { return m.Data }); err != nil {
+			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
+		}
+	}
+}
+
+// takeAll takes from s until it finds nothing, returning the messages'
+// data and the gaps' reasons in the order the writer got them.
+func takeAll(s *Subscriber) (got []string) {
+	for {
+		msgs, gap := s.Take(nil)
+		if gap != nil {
+			got = append(got, "gap:"+gap.Reason)
+		}
+		if len(msgs) == 0 && gap == nil {
+			return got
+		}
+		got = append(got, datas(msgs)...)
+	}
+}
+
+func TestPublishAtStale(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	m, err := h.PublishAt(5, "a", func(id string) []byte { return []byte(id) })
+	if err != nil || m.ID != "E-5" || string(m.Data) != "E-5" {
+		t.Fatalf("PublishAt(5) = %+v, %v; want E-5", m, err)
+	}
+	for _, seq := range []uint64{0, 4, 5} {
+		called := false
+		_, err := h.PublishAt(seq, "a", func(string) []byte { called = true; return nil })
+		if !errors.Is(err, ErrStale) || called {
+			t.Errorf("PublishAt(%d) = %v (encoded: %v), want ErrStale and no encoding", seq, err, called)
+		}
+	}
+	if m, err := h.Publish("a", func(string) []byte { return nil }); err != nil || m.Seq != 6 {
+		t.Errorf("Publish after PublishAt(5) = %v, %v; want Seq 6", m, err)
+	}
+	if got := h.Stats().Published; got != 2 {
+		t.Errorf("Published = %d, want 2: a stale message is not published", got)
+	}
+}
+
+// A hub that skips sequence numbers did not apply the messages between: a
+// resume from before them and a live subscriber behind them get a gap, not
+// a silent hole.
+func TestPublishAtSkipIsAGap(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	for seq := uint64(1); seq <= 3; seq++ {
+		h.PublishAt(seq, "a", func(string) []byte { return []byte(fmt.Sprint(seq)) })
+	}
+	live, _, _ := subscribe(t, h, "", "a")
+	defer live.Close()
+	h.PublishAt(10, "a", func(string) []byte { return []byte("10") })
+
+	if got := takeAll(live.Subscriber); !slices.Equal(got, []string{"gap:too slow", "10"}) {
+		t.Errorf("live subscriber got %q, want a gap then 10", got)
+	}
+	for _, tt := range []struct {
+		lastID string
+		want   []string
+	}{
+		{"E-3", []string{"gap:history exceeded", "10"}},
+		{"E-2", []string{"gap:history exceeded", "3", "10"}},
+		{"E-9", []string{"10"}},
+	} {
+		s, err := h.Subscribe(context.Background(), []string{"a", "b"}, tt.lastID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := takeAll(s); !slices.Equal(got, tt.want) {
+			t.Errorf("resume from %s got %q, want %q", tt.lastID, got, tt.want)
+		}
+		s.Close()
+	}
+}
+
+// A hub that applied nothing yet takes the first sequence number it is
+// given as its start: its live subscribers miss nothing, and a resume from
+// before it is a gap (or served by the Source).
+func TestPublishAtStartsAnywhere(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	live, _, _ := subscribe(t, h, "", "a")
+	defer live.Close()
+	h.PublishAt(100, "a", func(string) []byte { return []byte("100") })
+	if got := takeAll(live.Subscriber); !slices.Equal(got, []string{"100"}) {
+		t.Errorf("live subscriber got %q, want 100 alone", got)
+	}
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "E-50")
+	defer s.Close()
+	if got := takeAll(s); !slices.Equal(got, []string{"gap:history exceeded", "100"}) {
+		t.Errorf("resume from E-50 got %q", got)
+	}
+}
+
+// Nodes that apply one stream each from their own start give every
+// message the same ID, and a client resumes on any of them with exactly
+// what it missed: from the node's logs, or from the Source for what the
+// node's logs no longer hold or never held.
+func TestSourceServesResumes(t *testing.T) {
+	st := &stream{}
+	for seq := uint64(1); seq <= 200; seq++ {
+		st.add(seq, []string{"a", "b", "c"}[seq%3], fmt.Sprint(seq))
+	}
+	var calls int
+	// Node A applied everything but keeps little; node C started at 150.
+	a := newHub(t, Options{Epoch: "S", HistoryBytes: 20 * (messageOverhead + 3), Source: st.source("S", &calls)})
+	defer a.Close()
+	st.apply(t, a, 1)
+	c := newHub(t, Options{Epoch: "S", Source: st.source("S", &calls)})
+	defer c.Close()
+	st.apply(t, c, 150)
+
+	for _, h := range []*Hub{a, c} {
+		for _, from := range []uint64{0, 1, 60, 149, 150, 190, 200} {
+			s, err := h.Subscribe(context.Background(), []string{"a", "c"}, FormatID("S", from))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for seq := from + 1; seq <= 200; seq++ {
+				if seq%3 != 1 { // topic b
+					want = append(want, fmt.Sprint(seq))
+				}
+			}
+			if got := takeAll(s); !slices.Equal(got, want) {
+				t.Errorf("resume from S-%d got %q,\nwant %q", from, got, want)
+			}
+			if s.Replaying() {
+				t.Errorf("resume from S-%d still replaying after its replay", from)
+			}
+			s.Close()
+		}
+	}
+	if calls == 0 {
+		t.Error("the Source was never called")
+	}
+}
+
+// A replay from the Source comes in Takes of bounded size, and messages
+// published while it runs come after it, once each.
+func TestSourceReplayThenLive(t *testing.T) {
+	st := &stream{}
+	big := strings.Repeat("x", 64<<10)
+	for seq := uint64(1); seq <= 100; seq++ {
+		st.add(seq, "a", fmt.Sprintf("%d %s", seq, big))
+	}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 1 << 20, Source: st.source("S", &calls)})
+	defer h.Close()
+	st.apply(t, h, 1)
+	s, err := h.Subscribe(context.Background(), []string{"a", "b"}, "S-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got []uint64
+	takes := 0
+	for {
+		msgs, gap := s.Take(nil)
+		if gap != nil {
+			t.Fatalf("gap %v", gap)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		takes++
+		size := 0
+		for _, m := range msgs {
+			got = append(got, m.Seq)
+			size += len(m.Data)
+		}
+		if size > maxTakeBytes+len(msgs[len(msgs)-1].Data) {
+			t.Errorf("one Take returned %d bytes", size)
+		}
+		if takes == 2 { // published during the replay
+			m, _ := h.PublishAt(101, "b", func(string) []byte { return []byte("101") })
+			st.add(101, "b", string(m.Data))
+		}
+	}
+	for i, seq := range got {
+		if seq != uint64(i+1) {
+			t.Fatalf("took %v..., want 1 to 101 in order, once each", got[:i+1])
+		}
+	}
+	if len(got) != 101 {
+		t.Errorf("took %d messages, want 101", len(got))
+	}
+	if takes < 4 {
+		t.Errorf("%d Takes for 6.4 MiB: the Source's replay was not cut", takes)
+	}
+}
+
+// A Source that no longer holds the messages after the resume point makes
+// exactly one gap, then what it holds.
+func TestSourceGone(t *testing.T) {
+	st := &stream{}
+	for seq := uint64(1); seq <= 30; seq++ {
+		st.add(seq, "a", fmt.Sprint(seq))
+	}
+	st.drop(21)
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistorySize: 5, Source: st.source("S", &calls)})
+	defer h.Close()
+	st.apply(t, h, 21)
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-10")
+	defer s.Close()
+	want := []string{"gap:history exceeded"}
+	for seq := 21; seq <= 30; seq++ {
+		want = append(want, fmt.Sprint(seq))
+	}
+	if got := takeAll(s); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if g := h.Stats().Gaps; g != 1 {
+		t.Errorf("Gaps = %d, want 1", g)
+	}
+}
+
+// A Source that fails, or breaks its contract, ends the replay with a gap
+// that says so; the logs follow.
+func TestSourceFails(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		src  Source
+	}{
+		{"error", func(context.Context, []string, uint64, uint64, func(*Message) bool) error {
+			return errors.New("connection refused")
+		}},
+		{"out of order", func(_ context.Context, _ []string, _, _ uint64, yield func(*Message) bool) error {
+			yield(&Message{Seq: 3, Topic: "a", Data: []byte("3")})
+			yield(&Message{Seq: 2, Topic: "a", Data: []byte("2")})
+			return nil
+		}},
+		{"other topic", func(_ context.Context, _ []string, _, _ uint64, yield func(*Message) bool) error {
+			yield(&Message{Seq: 3, Topic: "secret", Data: []byte("3")})
+			return nil
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHub(t, Options{Epoch: "S", HistorySize: 2, Source: tt.src})
+			defer h.Close()
+			for range 5 {
+				publish(t, h, "a", "m")
+			}
+			s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-1")
+			defer s.Close()
+			msgs, gap := s.Take(nil)
+			if gap == nil || gap.Reason != GapUnavailable || gap.Err == nil || len(msgs) != 0 {
+				t.Fatalf("first Take = %d messages, gap %+v; want a gap %q alone", len(msgs), gap, GapUnavailable)
+			}
+			if gap.LastID != "S-1" {
+				t.Errorf("gap.LastID = %q, want S-1", gap.LastID)
+			}
+			if got := takeAll(s); len(got) != 2 {
+				t.Errorf("then %q, want the last 2 of the logs", got)
+			}
+		})
+	}
+}
+
+// The Source runs holding no lock: publishing goes on while it is slow,
+// and closing the subscriber cancels it.
+func TestSourceRunsUnlocked(t *testing.T) {
+	started, released := make(chan struct{}), make(chan struct{})
+	src := func(ctx context.Context, _ []string, _, _ uint64, _ func(*Message) bool) error {
+		close(started)
+		<-ctx.Done()
+		close(released)
+		return ctx.Err()
+	}
+	h := newHub(t, Options{Epoch: "S", HistorySize: 1, Source: src})
+	defer h.Close()
+	publish(t, h, "a", "1")
+	publish(t, h, "a", "2")
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+	took := make(chan []string)
+	go func() { took <- takeAll(s) }()
+	<-started
+	publish(t, h, "a", "3") // would wait for the Source if it held the hub
+	other, _, _ := subscribe(t, h, "", "a")
+	other.Close()
+	s.Close()
+	<-released
+	if got := <-took; len(got) != 0 {
+		t.Errorf("a closed subscriber took %q", got)
+	}
+}
+
+// A resume from an ID of the hub's epoch that the hub has not applied yet
+// waits for it, then goes on from it; past CatchUpWait, it is a gap and
+// replays nothing.
+func TestCatchUpWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "S", CatchUpWait: 2 * time.Second})
+		defer h.Close()
+		h.PublishAt(1, "a", func(string) []byte { return []byte("1") })
+		type result struct {
+			s  *Subscriber
+			at time.Duration
+		}
+		start := time.Now()
+		resume := func(lastID string) chan result {
+			c := make(chan result, 1)
+			go func() {
+				s, err := h.Subscribe(context.Background(), []string{"a"}, lastID)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				t.Cleanup(s.Close)
+				c <- result{s, time.Since(start)}
+			}()
+			return c
+		}
+		ahead, far := resume("S-3"), resume("S-50")
+		time.Sleep(time.Second)
+		h.PublishAt(2, "a", func(string) []byte { return []byte("2") })
+		h.PublishAt(3, "a", func(string) []byte { return []byte("3") })
+		r := <-ahead
+		h.PublishAt(4, "a", func(string) []byte { return []byte("4") })
+		if r.at != time.Second {
+			t.Errorf("resume from S-3 subscribed after %v, want 1s", r.at)
+		}
+		if got := takeAll(r.s); !slices.Equal(got, []string{"4"}) {
+			t.Errorf("resume from S-3 got %q, want 4", got)
+		}
+		r = <-far
+		if got := takeAll(r.s); !slices.Equal(got, []string{"gap:future id"}) || r.at != 2*time.Second {
+			t.Errorf("resume from S-50 got %q after %v, want a gap alone after 2s", got, r.at)
+		}
+	})
+}
+
+// Messages that leave the logs while a replay from the Source runs are
+// taken from the Source too: a slow Source makes no gap.
+func TestSourceReplayOutrunsLogs(t *testing.T) {
+	st := &stream{}
+	var calls int
+	src := st.source("S", &calls)
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 10 * (messageOverhead + 3), Source: src})
+	defer h.Close()
+	pub := func(from, to uint64) {
+		for seq := from; seq <= to; seq++ {
+			st.add(seq, "a", fmt.Sprint(seq))
+		}
+		st.apply(t, h, from)
+	}
+	pub(1, 50)
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+	defer s.Close()
+	msgs, gap := s.Take(nil) // the Source's part: 1 to 40
+	if gap != nil || len(msgs) != 40 {
+		t.Fatalf("first Take: %d messages, gap %v; want 40 from the Source", len(msgs), gap)
+	}
+	pub(51, 100) // the logs now hold 91 to 100
+	got := datas(msgs)
+	got = append(got, takeAll(s)...)
+	var want []string
+	for seq := 1; seq <= 100; seq++ {
+		want = append(want, fmt.Sprint(seq))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q,\nwant 1 to 100", got)
+	}
+}
+
+// A live subscriber that falls further behind than the logs hold takes
+// what it missed from the Source: no gap while the Source holds it.
+func TestSourceCatchesUpSlowSubscriber(t *testing.T) {
+	st := &stream{}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 10 * (messageOverhead + 3), Source: st.source("S", &calls)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a", "b")
+	defer s.Close()
+	for seq := uint64(1); seq <= 100; seq++ {
+		st.add(seq, []string{"a", "b", "c"}[seq%3], fmt.Sprint(seq))
+	}
+	st.apply(t, h, 1)
+	var want []string
+	for seq := 1; seq <= 100; seq++ {
+		if seq%3 != 2 {
+			want = append(want, fmt.Sprint(seq))
+		}
+	}
+	if got := takeAll(s.Subscriber); !slices.Equal(got, want) {
+		t.Errorf("got %q,\nwant %q", got, want)
+	}
+	if st := h.Stats(); st.Lagged != 0 || st.Gaps != 0 {
+		t.Errorf("Lagged %d, Gaps %d; want none", st.Lagged, st.Gaps)
+	}
+	// Once the Source lost them too, it is one gap, of a slow subscriber.
+	for seq := uint64(101); seq <= 200; seq++ {
+		st.add(seq, "a", fmt.Sprint(seq))
+	}
+	st.drop(150)
+	st.apply(t, h, 101)
+	got := takeAll(s.Subscriber)
+	if len(got) != 52 || got[0] != "gap:too slow" || got[1] != "150" || got[51] != "200" {
+		t.Errorf("after the Source dropped 101 to 149: got %q", got)
+	}
+	if st := h.Stats(); st.Lagged != 1 {
+		t.Errorf("Lagged = %d, want 1", st.Lagged)
+	}
+}

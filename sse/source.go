@@ -1,0 +1,107 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// Several Brokers (and ws Hubs) can serve one set of topics as one: each
+// applies a shared, ordered stream of events (a NATS JetStream stream, a
+// Kafka partition, a database's log) with PublishAt and the stream's
+// sequence numbers, so that every node gives an event the same ID, and a
+// HistorySource lets any node serve a resume its own history cannot cover.
+// A client that moves to another node resumes there with its
+// Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
+
+// DefaultCatchUpWait is how long a resume from an ID of the Broker's epoch
+// that is ahead of the last event applied waits, by default, for the
+// Broker to apply it: nodes apply a shared stream at their own pace, and a
+// client that moves to another node may be ahead of it.
+const DefaultCatchUpWait = hub.DefaultCatchUpWait
+
+var (
+	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
+	// above the last one applied: the event was applied already, so a
+	// redelivered event is harmless. It is the same error as ws.ErrStale.
+	ErrStale = hub.ErrStale
+
+	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
+	// longer holds events it was asked for. It is the same error as
+	// ws.ErrHistoryGone.
+	ErrHistoryGone = hub.ErrHistoryGone
+)
+
+// A Record is an event as a HistorySource gives it back.
+type Record struct {
+	// Seq is the event's sequence number, as given to PublishAt: its ID is
+	// "<epoch>-<Seq>".
+	Seq uint64
+	// Topic is the topic it was published to.
+	Topic string
+	// Event is the event. Its ID is ignored: the Broker sets it from Seq.
+	Event Event
+}
+
+// A HistorySource holds events that a Broker's own history no longer holds,
+// or never held (a node that started after them, or fell behind its stream
+// and skipped some): typically the shared stream that the nodes apply.
+type HistorySource interface {
+	// Replay calls yield, oldest first, with each event of topics whose
+	// Seq is in (after, upTo], and stops when yield returns false. It
+	// returns an error wrapping ErrHistoryGone when it no longer holds
+	// the events right after after (it may yield what it still holds,
+	// before or after it finds out): the client gets a GapEvent. Any other
+	// error is logged and ends the replay with a GapEvent of reason
+	// "history unavailable". ctx ends when the client goes away.
+	//
+	// The Broker calls Replay from a stream's writer, holding no lock,
+	// before any newer event of that stream, in calls of about 1 MiB:
+	// yield returns false past it, and the next call starts after the
+	// last event yielded. It may be called for several streams at once.
+	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
+}
+
+// PublishAt is Publish with the sequence number seq assigned outside the
+// Broker, by the stream that several nodes apply, so that every node gives
+// the event the same ID, "<epoch>-<seq>". A seq not above the last one
+// applied returns an error wrapping ErrStale and publishes nothing. A seq
+// more than one above it means the events between were not applied here:
+// a resume from before them is served by BrokerOptions.History or is a
+// gap, and so is the next write of a stream connected before them (unless
+// the Broker had applied nothing yet). Publish and PublishAt may be mixed:
+// Publish takes the number after the last one applied.
+func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
+	return b.publish(seq, topic, e)
+}
+
+// source adapts src to the hub, encoding each record it yields as
+// Publish encodes an event.
+func (b *Broker) source(src HistorySource) hub.Source {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) error {
+		ep := b.hub.Epoch()
+		var bad error
+		err := src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+			e := r.Event
+			e.ID = hub.FormatID(ep, r.Seq)
+			if err := e.Validate(); err != nil {
+				bad = fmt.Errorf("event %s of topic %q: %w", e.ID, r.Topic, err)
+				return false
+			}
+			data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+			return yield(&hub.Message{Seq: r.Seq, ID: e.ID, Topic: r.Topic, Data: data})
+		})
+		if bad != nil {
+			err = bad
+		}
+		if err != nil && !errors.Is(err, ErrHistoryGone) && ctx.Err() == nil {
+			b.log.LogAttrs(ctx, slog.LevelError, "sse: HistorySource failed: the resuming stream gets a gap event",
+				slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("err", err))
+			err = fmt.Errorf("sse: HistorySource: %w", err)
+		}
+		return err
+	}
+}

@@ -1,0 +1,114 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/realtime-go/realtime/internal/hub"
+)
+
+// Several Hubs (and sse Brokers) can serve one set of topics as one: each
+// applies a shared, ordered stream of messages (a NATS JetStream stream, a
+// Kafka partition, a database's log) with PublishAt and the stream's
+// sequence numbers, so that every node gives a message the same ID, and a
+// HistorySource lets any node serve a resume its own history cannot cover.
+// A client that moves to another node resumes there with its lastEventId,
+// exactly where it was. All nodes share HubOptions.Epoch.
+
+// DefaultCatchUpWait is how long a resume from an ID of the Hub's epoch
+// that is ahead of the last message applied waits, by default, for the Hub
+// to apply it: nodes apply a shared stream at their own pace, and a client
+// that moves to another node may be ahead of it.
+const DefaultCatchUpWait = hub.DefaultCatchUpWait
+
+var (
+	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
+	// above the last one applied: the message was applied already, so a
+	// redelivered message is harmless. It is the same error as
+	// sse.ErrStale.
+	ErrStale = hub.ErrStale
+
+	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
+	// longer holds messages it was asked for. It is the same error as
+	// sse.ErrHistoryGone.
+	ErrHistoryGone = hub.ErrHistoryGone
+)
+
+// A Record is a message as a HistorySource gives it back.
+type Record struct {
+	// Seq is the message's sequence number, as given to PublishAt: its ID
+	// is "<epoch>-<Seq>".
+	Seq uint64
+	// Topic is the topic it was published to.
+	Topic string
+	// Type and Data are the message, as given to PublishAt.
+	Type MessageType
+	Data []byte
+}
+
+// A HistorySource holds messages that a Hub's own history no longer holds,
+// or never held (a node that started after them, or fell behind its stream
+// and skipped some): typically the shared stream that the nodes apply.
+type HistorySource interface {
+	// Replay calls yield, oldest first, with each message of topics whose
+	// Seq is in (after, upTo], and stops when yield returns false. It
+	// returns an error wrapping ErrHistoryGone when it no longer holds the
+	// messages right after after (it may yield what it still holds,
+	// before or after it finds out): the client gets a gap notice. Any
+	// other error is logged and ends the replay with a gap notice of
+	// reason "history unavailable". ctx ends when the connection does.
+	//
+	// The Hub calls Replay from a connection's writer, holding no lock,
+	// before any newer message of that connection, in calls of about
+	// 1 MiB: yield returns false past it, and the next call starts after
+	// the last message yielded. It may be called for several connections
+	// at once. Conn.JoinFrom does not call it: what the history does not
+	// hold is a gap there.
+	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
+}
+
+// PublishAt is Publish with the sequence number seq assigned outside the
+// Hub, by the stream that several nodes apply, so that every node gives the
+// message the same ID, "<epoch>-<seq>". A seq not above the last one
+// applied returns an error wrapping ErrStale and publishes nothing. A seq
+// more than one above it means the messages between were not applied here:
+// a resume from before them is served by HubOptions.History or is a gap,
+// and so is the next write to a connection opened before them (unless the
+// Hub had applied nothing yet). Publish and PublishAt may be mixed: Publish
+// takes the number after the last one applied.
+func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) (string, error) {
+	encode, err := encoder(topic, typ, data)
+	if err != nil {
+		return "", err
+	}
+	return h.publish(seq, topic, encode)
+}
+
+// source adapts src to the hub, encoding each record it yields as Publish
+// encodes a message.
+func (h *Hub) source(src HistorySource) hub.Source {
+	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) error {
+		ep := h.hub.Epoch()
+		var bad error
+		err := src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+			encode, err := encoder(r.Topic, r.Type, r.Data)
+			if err != nil {
+				bad = fmt.Errorf("message %d of topic %q: %w", r.Seq, r.Topic, err)
+				return false
+			}
+			id := hub.FormatID(ep, r.Seq)
+			return yield(&hub.Message{Seq: r.Seq, ID: id, Topic: r.Topic, Data: encode(id)})
+		})
+		if bad != nil {
+			err = bad
+		}
+		if err != nil && !errors.Is(err, ErrHistoryGone) && ctx.Err() == nil {
+			h.opts.Logger.LogAttrs(ctx, slog.LevelError, "ws: HistorySource failed: the resuming connection gets a gap notice",
+				slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("err", err))
+			err = fmt.Errorf("ws: HistorySource: %w", err)
+		}
+		return err
+	}
+}
