@@ -379,6 +379,15 @@ func countMsgs(g []got) int {
 // two failed reconnections: its node is gone.
 func followSSE(t testing.TB, base string, topics []string, lastID string) *collector {
 	t.Helper()
+	c, err := followSSEErr(t, base, topics, lastID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// followSSEErr is followSSE for any goroutine: it returns its error.
+func followSSEErr(t testing.TB, base string, topics []string, lastID string) (*collector, error) {
 	q := make([]string, len(topics))
 	for i, tp := range topics {
 		q[i] = "topic=" + url.QueryEscape(tp)
@@ -389,7 +398,7 @@ func followSSE(t testing.TB, base string, topics []string, lastID string) *colle
 	st, err := client.Subscribe(ctx, base+"/events?"+strings.Join(q, "&"), lastID)
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		return nil, err
 	}
 	c.lastID = st.LastEventID
 	c.close = func() { cancel(); st.Close() }
@@ -408,13 +417,22 @@ func followSSE(t testing.TB, base string, topics []string, lastID string) *colle
 		}
 	}()
 	t.Cleanup(func() { c.stop() })
-	return c
+	return c, nil
 }
 
 // followWS follows topics on the node at base with ws.Subscribe, resuming
 // after lastID when it is not empty.
 func followWS(t testing.TB, base string, topics []string, lastID string) *collector {
 	t.Helper()
+	c, err := followWSErr(t, base, topics, lastID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// followWSErr is followWS for any goroutine: it returns its error.
+func followWSErr(t testing.TB, base string, topics []string, lastID string) (*collector, error) {
 	c := newCollector("ws client of " + base)
 	ctx, cancel := context.WithCancel(context.Background())
 	sub, err := ws.Subscribe(ctx, base+"/ws", &ws.SubscribeOptions{
@@ -422,7 +440,7 @@ func followWS(t testing.TB, base string, topics []string, lastID string) *collec
 	})
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		return nil, err
 	}
 	c.lastID = sub.LastEventID
 	c.close = func() { cancel(); sub.Close() }
@@ -446,7 +464,7 @@ func followWS(t testing.TB, base string, topics []string, lastID string) *collec
 		}
 	}()
 	t.Cleanup(func() { c.stop() })
-	return c
+	return c, nil
 }
 
 // seqOf returns the sequence number of an ID "<epoch>-<seq>".

@@ -17,11 +17,8 @@ func TestStreamLimitIsOneGap(t *testing.T) {
 		name   string
 		warmup int
 	}{{"newest-only", -1}, {"warm", 0}} {
-		for _, f := range []struct {
-			name   string
-			follow followFunc
-		}{{"sse", followSSE}, {"ws", followWS}} {
-			t.Run(warm.name+"/"+f.name, func(t *testing.T) {
+		for _, k := range clientKinds {
+			t.Run(warm.name+"/"+k.name, func(t *testing.T) {
 				leakcheck.Check(t)
 				ns := startNATS(t)
 				limited := func(o *nodeOptions) { o.Stream.MaxMsgs = keep; o.Warmup = warm.warmup }
@@ -38,7 +35,7 @@ func TestStreamLimitIsOneGap(t *testing.T) {
 				c := startTestNode(t, "c", ns.url(), limited)
 				c.waitReady(t)
 
-				client := f.follow(t, c.url, testTopics, c.id(2))
+				client := k.open(t, c.url, testTopics, c.id(2))
 				client.waitCount(t, keep)
 				msgs := client.snapshot()
 				if len(msgs) == 0 || !msgs[0].gap {
@@ -46,7 +43,7 @@ func TestStreamLimitIsOneGap(t *testing.T) {
 				}
 				checkExactly(t, "after the gap", msgs[1:], held)
 
-				edge := f.follow(t, c.url, testTopics, c.id(total-keep))
+				edge := k.open(t, c.url, testTopics, c.id(total-keep))
 				edge.waitCount(t, keep)
 				checkExactly(t, "resume from right before the held ones", edge.snapshot(), held)
 			})

@@ -104,6 +104,8 @@ var errUnsupportedType = errors.New("Content-Type must be application/json or ap
 // readPublish reads and checks a publish request.
 func readPublish(r *http.Request) (record, string, error) {
 	var req publishRequest
+	var form string // the data of a form
+	isForm := false
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
@@ -120,7 +122,11 @@ func readPublish(r *http.Request) (record, string, error) {
 			return record{}, "", fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		req.Topic, req.Event, req.ID = r.PostForm.Get("topic"), r.PostForm.Get("event"), r.PostForm.Get("id")
-		req.Data, _ = json.Marshal(r.PostForm.Get("data"))
+		if !r.PostForm.Has("data") {
+			return record{}, "", fmt.Errorf("%w: no data", errBadRequest)
+		}
+		form = r.PostForm.Get("data")
+		isForm = true
 	default:
 		return record{}, "", errUnsupportedType
 	}
@@ -131,14 +137,18 @@ func readPublish(r *http.Request) (record, string, error) {
 	if err := validTopic(req.Topic); err != nil {
 		return record{}, "", fmt.Errorf("%w: topic: %w", errBadRequest, err)
 	}
-	if len(req.Data) == 0 {
+	switch {
+	case isForm:
+		rec.data = form
+	case len(req.Data) == 0:
 		return record{}, "", fmt.Errorf("%w: no data", errBadRequest)
-	}
-	var text string
-	if json.Unmarshal(req.Data, &text) == nil {
-		rec.data = text
-	} else {
-		rec.data = string(req.Data)
+	default:
+		var text string
+		if json.Unmarshal(req.Data, &text) == nil {
+			rec.data = text
+		} else {
+			rec.data = string(req.Data)
+		}
 	}
 	if err := validEvent(rec.event, rec.data); err != nil {
 		return record{}, "", fmt.Errorf("%w: %w", errBadRequest, err)

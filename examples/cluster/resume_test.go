@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/waitfor"
@@ -59,30 +62,44 @@ func (b *burst) wait(t testing.TB) []published {
 func TestResumeOnAnotherNode(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		run  func(t *testing.T, follow followFunc)
+		run  func(t *testing.T, k clientKind)
 	}{
 		{"running", resumeOnRunningNode},
 		{"started-late", resumeOnLateNode},
 		{"held-back", resumeOnLaggingNode},
+		{"stuck", resumeOnStuckNode},
 	} {
-		for _, f := range []struct {
-			name   string
-			follow followFunc
-		}{{"sse", followSSE}, {"ws", followWS}} {
-			t.Run(tc.name+"/"+f.name, func(t *testing.T) { tc.run(t, f.follow) })
+		for _, k := range clientKinds {
+			t.Run(tc.name+"/"+k.name, func(t *testing.T) { tc.run(t, k) })
 		}
 	}
 }
 
-type followFunc func(t testing.TB, base string, topics []string, lastID string) *collector
+// A clientKind is SSE or WebSocket.
+type clientKind struct {
+	name   string
+	follow func(t testing.TB, base string, topics []string, lastID string) (*collector, error)
+}
+
+var clientKinds = []clientKind{{"sse", followSSEErr}, {"ws", followWSErr}}
+
+// open follows topics at base from lastID, or fails t.
+func (k clientKind) open(t testing.TB, base string, topics []string, lastID string) *collector {
+	t.Helper()
+	c, err := k.follow(t, base, topics, lastID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // resumeOnRunningNode: C runs all along and has everything in its history.
-func resumeOnRunningNode(t *testing.T, follow followFunc) {
+func resumeOnRunningNode(t *testing.T, k clientKind) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
 	a := startTestNode(t, "a", ns.url(), nil)
 	c := startTestNode(t, "c", ns.url(), nil)
-	client := follow(t, a.url, testTopics, a.epoch+"-0")
+	client := k.open(t, a.url, testTopics, a.epoch+"-0")
 
 	const total = 300
 	b := startBurst(context.Background(), c.url, total, "burst")
@@ -91,7 +108,7 @@ func resumeOnRunningNode(t *testing.T, follow followFunc) {
 	last := client.stop()
 	before := client.snapshot()
 
-	resumed := follow(t, c.url, testTopics, last)
+	resumed := k.open(t, c.url, testTopics, last)
 	want := b.wait(t)
 	resumed.waitCount(t, len(after(t, want, last)))
 	checkExactly(t, "before the kill", before, want[:len(before)])
@@ -103,12 +120,12 @@ func resumeOnRunningNode(t *testing.T, follow followFunc) {
 
 // resumeOnLateNode: C starts after every message was published and applies
 // only the newest, so the client's resume is served from JetStream.
-func resumeOnLateNode(t *testing.T, follow followFunc) {
+func resumeOnLateNode(t *testing.T, k clientKind) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
 	a := startTestNode(t, "a", ns.url(), nil)
 	p := startTestNode(t, "publisher", ns.url(), nil)
-	client := follow(t, a.url, testTopics, a.epoch+"-0")
+	client := k.open(t, a.url, testTopics, a.epoch+"-0")
 
 	// The client is cut off during the first half of the messages; the
 	// second half is published after.
@@ -127,7 +144,7 @@ func resumeOnLateNode(t *testing.T, follow followFunc) {
 	if c.startSeq != uint64(total) {
 		t.Fatalf("c started at seq %d, want %d (the newest only)", c.startSeq, total)
 	}
-	resumed := follow(t, c.url, testTopics, last)
+	resumed := k.open(t, c.url, testTopics, last)
 	resumed.waitCount(t, len(after(t, want, last)))
 	checkExactly(t, "before the kill", before, want[:len(before)])
 	checkExactly(t, "after the resume on c", resumed.snapshot(), after(t, want, last))
@@ -136,7 +153,7 @@ func resumeOnLateNode(t *testing.T, follow followFunc) {
 // resumeOnLaggingNode: C's applier is held back while the burst goes on,
 // so the client's last ID is ahead of what C applied: the resume waits for
 // C (CatchUpWait) and, once C is let go, gets exactly what it missed.
-func resumeOnLaggingNode(t *testing.T, follow followFunc) {
+func resumeOnLaggingNode(t *testing.T, k clientKind) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
 	a := startTestNode(t, "a", ns.url(), nil)
@@ -145,7 +162,7 @@ func resumeOnLaggingNode(t *testing.T, follow followFunc) {
 		o.applyGate = hold.wait
 		o.CatchUpWait = waitTimeout // a wait the test ends by letting C go
 	})
-	client := follow(t, a.url, testTopics, a.epoch+"-0")
+	client := k.open(t, a.url, testTopics, a.epoch+"-0")
 
 	const total = 300
 	b := startBurst(context.Background(), c.url, total, "burst")
@@ -157,16 +174,85 @@ func resumeOnLaggingNode(t *testing.T, follow followFunc) {
 		t.Fatalf("client at %s is not ahead of c, which applied %d", last, c.applied.Load())
 	}
 
-	resumed := follow(t, c.url, testTopics, last)
-	// Let C go once the resume waits on it.
-	waitfor.Cond(t, "the resume to reach c", waitTimeout, func() bool {
-		return c.broker.Stats().Clients+c.hub.Stats().Clients > 0
-	})
+	// The Broker and Hub wait before they answer the request, so the
+	// client connects in a goroutine; C goes on once the resume waits.
+	resumed := followAsync(t, k, c.url, last)
+	waitfor.Cond(t, "the resume to wait for c to catch up", waitTimeout, resumeWaiting)
 	hold.release()
+	r := resumed.get(t)
 	want := b.wait(t)
-	resumed.waitCount(t, len(after(t, want, last)))
+	r.waitCount(t, len(after(t, want, last)))
 	checkExactly(t, "before the kill", before, want[:len(before)])
-	checkExactly(t, "after the resume on c", resumed.snapshot(), after(t, want, last))
+	checkExactly(t, "after the resume on c", r.snapshot(), after(t, want, last))
+}
+
+// resumeOnStuckNode: as resumeOnLaggingNode, but C does not catch up
+// within CatchUpWait: the client gets a gap ("future id") that says it
+// resumes from what C applied, then everything after that.
+func resumeOnStuckNode(t *testing.T, k clientKind) {
+	leakcheck.Check(t)
+	ns := startNATS(t)
+	a := startTestNode(t, "a", ns.url(), nil)
+	hold := newGate(20)
+	c := startTestNode(t, "c", ns.url(), func(o *nodeOptions) {
+		o.applyGate = hold.wait
+		o.CatchUpWait = 50 * time.Millisecond
+	})
+	client := k.open(t, a.url, testTopics, a.epoch+"-0")
+	const total = 100
+	b := startBurst(context.Background(), c.url, total, "burst")
+	want := b.wait(t)
+	client.waitCount(t, total)
+	last := client.stop()
+
+	resumed := k.open(t, c.url, testTopics, last) // answered once the wait is over
+	resumed.waitFor(t, "a gap", func(g []got) bool { return len(g) > 0 })
+	hold.release()
+	resumed.waitCount(t, total-20)
+	msgs := resumed.snapshot()
+	if g := msgs[0]; !g.gap || g.id != c.id(20) || !strings.Contains(g.data, "future id") {
+		t.Fatalf("first message %+v, want a gap of reason \"future id\" with id %s", g, c.id(20))
+	}
+	checkExactly(t, "after the gap", msgs[1:], after(t, want, c.id(20)))
+}
+
+// pendingFollow is a client connecting in a goroutine.
+type pendingFollow chan struct {
+	c   *collector
+	err error
+}
+
+func followAsync(t *testing.T, k clientKind, base, lastID string) pendingFollow {
+	p := make(pendingFollow, 1)
+	go func() {
+		c, err := k.follow(t, base, testTopics, lastID)
+		p <- struct {
+			c   *collector
+			err error
+		}{c, err}
+	}()
+	return p
+}
+
+func (p pendingFollow) get(t *testing.T) *collector {
+	t.Helper()
+	select {
+	case r := <-p:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		return r.c
+	case <-time.After(waitTimeout):
+		t.Fatalf("client not connected within %v", waitTimeout)
+		return nil
+	}
+}
+
+// resumeWaiting reports whether a resume waits for its node to catch up:
+// a goroutine is in the hub's wait. No event says so outside the core.
+func resumeWaiting() bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "internal/hub.(*Hub).awaitSeq")
 }
 
 // gate holds a node's applier before a given sequence until released.
