@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -22,7 +24,7 @@ import (
 //	go test -run '^$' -bench . -benchtime 1x
 const (
 	benchSubscribers = 300
-	benchMessages    = 2000                 // per BenchmarkDeliveries run
+	benchMessages    = 10000                // per BenchmarkDeliveries run
 	benchRateEvery   = 2 * time.Millisecond // between publishes in BenchmarkLatency
 	benchLatencyMsgs = 500
 	benchTopic       = "bench"
@@ -76,7 +78,8 @@ func jetStreamSetup(b *testing.B, nodes int, async bool) benchSetup {
 	var seq atomic.Uint64
 	if async {
 		s.publish = func(data string) error {
-			_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: benchTopic, data: data}, strconv.FormatUint(seq.Add(1), 10)))
+			_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: benchTopic, data: data}, strconv.FormatUint(seq.Add(1), 10)),
+				jetstream.WithStallWait(DefaultPublishTimeout)) // wait while 4,000 are unacknowledged
 			return err
 		}
 		s.flush = func() error {
