@@ -86,6 +86,9 @@ type health struct {
 	Lag     uint64 `json:"lag"`     // lastSeq - applied
 	MaxLag  uint64 `json:"maxLag"`
 	Age     string `json:"age"` // how long ago the stream was read
+	// Replays counts the resumes (in calls of about 1 MiB) that this
+	// node served from JetStream because its own history could not.
+	Replays uint64 `json:"replays"`
 }
 
 // health reports the node's state; see serveHealth.
@@ -106,6 +109,7 @@ func (n *node) health() health {
 		Lag:     st.last - min(st.last, applied),
 		MaxLag:  maxLag,
 		Age:     time.Since(st.at).Round(time.Millisecond).String(),
+		Replays: n.hist.calls.Load(),
 	}
 	every := n.opts.WatchInterval
 	if every <= 0 {

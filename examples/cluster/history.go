@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,6 +45,7 @@ type jsHistory struct {
 	slots   chan struct{} // one per replay running
 	timeout time.Duration
 	log     *slog.Logger
+	calls   atomic.Uint64 // replays asked for, for /healthz
 }
 
 func newJSHistory(js jetstream.JetStream, stream string, subj subjects, maxReplays int, timeout time.Duration, log *slog.Logger) *jsHistory {
@@ -84,6 +86,7 @@ func (h *jsHistory) replay(ctx context.Context, topics []string, after, upTo uin
 	if after >= upTo || len(topics) == 0 {
 		return nil
 	}
+	h.calls.Add(1)
 	select {
 	case h.slots <- struct{}{}:
 		defer func() { <-h.slots }()

@@ -29,6 +29,12 @@ const (
 	// to reconnect to NATS once connected; it tries for as long as it runs.
 	DefaultReconnectWait = time.Second
 
+	// DefaultReconnectBuffer bounds what the node's NATS connection holds
+	// to send while it reconnects: 8 MiB. A publish that does not fit
+	// fails at once (503, to be retried with the same ID); one that fits
+	// is sent on reconnection, and its retry is then a duplicate.
+	DefaultReconnectBuffer = 8 << 20
+
 	// DefaultDrainTimeout bounds the NATS drain at shutdown.
 	DefaultDrainTimeout = 5 * time.Second
 
@@ -194,6 +200,7 @@ func (n *node) connect() error {
 		nats.Timeout(DefaultConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(DefaultReconnectWait),
+		nats.ReconnectBufSize(DefaultReconnectBuffer),
 		nats.DrainTimeout(DefaultDrainTimeout),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {

@@ -277,3 +277,32 @@ func (g *gate) wait(ctx context.Context, seq uint64) error {
 }
 
 func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+// A resume that JetStream serves in several calls (the Broker and Hub ask
+// for about 1 MiB at a time) gets every message once, in order.
+func TestLongResumeFromJetStream(t *testing.T) {
+	leakcheck.Check(t)
+	ns := startNATS(t)
+	a := startTestNode(t, "a", ns.url(), nil)
+	const total, size = 400, 6 << 10 // 2.4 MB
+	var want []published
+	pad := strings.Repeat("x", size)
+	for i := range total {
+		p, err := publish(context.Background(), a.url, testTopics[i%2], fmt.Sprint(i, pad), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, p)
+	}
+	c := startTestNode(t, "c", ns.url(), func(o *nodeOptions) { o.Warmup = -1 })
+	c.waitReady(t)
+	for _, k := range clientKinds {
+		calls := c.hist.calls.Load()
+		client := k.open(t, c.url, testTopics, c.id(0))
+		client.waitCount(t, total)
+		checkExactly(t, k.name+" client", client.snapshot(), want)
+		if n := c.hist.calls.Load() - calls; n < 3 {
+			t.Errorf("%s client: %d replays from JetStream, want 3 or more (about 1 MiB each)", k.name, n)
+		}
+	}
+}
