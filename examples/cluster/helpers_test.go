@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -215,22 +216,26 @@ func (tn *testNode) kill(t testing.TB) {
 // waitReady waits until the node's /healthz answers 200.
 func (tn *testNode) waitReady(t testing.TB) health {
 	t.Helper()
+	return waitReady(t, tn.url)
+}
+
+// waitReady waits until /healthz of the node at base answers 200.
+func waitReady(t testing.TB, base string) health {
+	t.Helper()
 	var h health
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := http.Get(tn.url + "/healthz")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode == http.StatusOK {
-				return h
-			}
+	waitfor.State(t, "node "+base+" to be ready", startTimeout, func() (bool, string) {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s not ready within %v: %+v %v", tn.name, startTimeout, h, err)
+		defer resp.Body.Close()
+		h = health{}
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			return false, err.Error()
 		}
-		time.Sleep(20 * time.Millisecond) // no event says a node is ready but its answer
-	}
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("%d %+v", resp.StatusCode, h)
+	})
+	return h
 }
 
 // published is what a publish answered, with what was published.

@@ -175,13 +175,7 @@ func TestNodeProcessKilled(t *testing.T) {
 	p2 := startNodeProc(t, "p2", ns.url())
 	p3 := startNodeProc(t, "p3", ns.url())
 
-	epoch := ""
-	{
-		tn := &testNode{url: p1.url}
-		h := tn.waitReady(t)
-		epoch = h.Epoch
-	}
-	from := epoch + "-0"
+	from := waitReady(t, p1.url).Epoch + "-0"
 	sseClient := followSSE(t, p1.url, testTopics, from)
 	wsClient := followWS(t, p1.url, testTopics, from)
 
