@@ -104,12 +104,12 @@ func jetStreamSetup(b *testing.B, nodes int, async bool) benchSetup {
 
 // benchClients opens benchSubscribers SSE streams over the nodes, each
 // calling onEvent with every event's data, and returns once all are open.
-func benchClients(b *testing.B, urls []string, onEvent func(data string, received time.Time)) {
-	client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchSubscribers}}}
+func benchClients(b *testing.B, urls []string, subscribers int, onEvent func(data string, received time.Time)) {
+	client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: subscribers}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
-	for i := range benchSubscribers {
+	for i := range subscribers {
 		st, err := client.Subscribe(ctx, urls[i%len(urls)]+"/events?topic="+benchTopic, "")
 		if err != nil {
 			b.Fatal(err)
@@ -143,7 +143,7 @@ func BenchmarkDeliveries(b *testing.B) {
 			var delivered atomic.Int64
 			all := make(chan struct{})
 			want := int64(benchSubscribers * benchMessages * b.N)
-			benchClients(b, s.urls, func(string, time.Time) {
+			benchClients(b, s.urls, benchSubscribers, func(string, time.Time) {
 				if delivered.Add(1) == want {
 					close(all)
 				}
@@ -171,50 +171,57 @@ func BenchmarkDeliveries(b *testing.B) {
 
 // BenchmarkLatency measures publish-to-receive latency at a steady rate
 // (a message every benchRateEvery): the time from the call that publishes
-// (Broker.Publish, or a JetStream publish) to each stream's receipt.
+// (Broker.Publish, or a JetStream publish) to each stream's receipt, with
+// benchSubscribers streams (where fanning out dominates) and with one
+// (where the JetStream hop shows).
 func BenchmarkLatency(b *testing.B) {
-	for _, tc := range []struct {
-		name  string
-		setup func(*testing.B) benchSetup
-	}{
-		{"direct-1node", directSetup},
-		{"jetstream-1node", func(b *testing.B) benchSetup { return jetStreamSetup(b, 1, false) }},
-		{"jetstream-3nodes", func(b *testing.B) benchSetup { return jetStreamSetup(b, 3, false) }},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			s := tc.setup(b)
-			var mu sync.Mutex
-			lat := make([]time.Duration, 0, benchSubscribers*benchLatencyMsgs*b.N)
-			all := make(chan struct{})
-			want := benchSubscribers * benchLatencyMsgs * b.N
-			benchClients(b, s.urls, func(data string, at time.Time) {
-				ns, _ := strconv.ParseInt(data, 10, 64)
-				mu.Lock()
-				lat = append(lat, at.Sub(time.Unix(0, ns)))
-				if len(lat) == want {
-					close(all)
-				}
-				mu.Unlock()
-			})
-			b.ResetTimer()
-			tick := time.NewTicker(benchRateEvery)
-			defer tick.Stop()
-			for range b.N * benchLatencyMsgs {
-				<-tick.C
-				if err := s.publish(strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			select {
-			case <-all:
-			case <-time.After(waitTimeout):
-				b.Fatalf("received %d of %d within %v", len(lat), want, waitTimeout)
-			}
-			mu.Lock()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			mu.Unlock()
-		})
+	for _, subs := range []int{benchSubscribers, 1} {
+		for _, tc := range []struct {
+			name  string
+			setup func(*testing.B) benchSetup
+		}{
+			{"direct-1node", directSetup},
+			{"jetstream-1node", func(b *testing.B) benchSetup { return jetStreamSetup(b, 1, false) }},
+			{"jetstream-3nodes", func(b *testing.B) benchSetup { return jetStreamSetup(b, 3, false) }},
+		} {
+			b.Run(fmt.Sprintf("subs=%d/%s", subs, tc.name), func(b *testing.B) { benchLatency(b, tc.setup(b), subs) })
+		}
 	}
+}
+
+func benchLatency(b *testing.B, s benchSetup, subs int) {
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, subs*benchLatencyMsgs*b.N)
+	all := make(chan struct{})
+	want := subs * benchLatencyMsgs * b.N
+	benchClients(b, s.urls, subs, func(data string, at time.Time) {
+		ns, _ := strconv.ParseInt(data, 10, 64)
+		mu.Lock()
+		lat = append(lat, at.Sub(time.Unix(0, ns)))
+		if len(lat) == want {
+			close(all)
+		}
+		mu.Unlock()
+	})
+	b.ResetTimer()
+	tick := time.NewTicker(benchRateEvery)
+	defer tick.Stop()
+	for range b.N * benchLatencyMsgs {
+		<-tick.C
+		if err := s.publish(strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(waitTimeout):
+		mu.Lock()
+		defer mu.Unlock()
+		b.Fatalf("received %d of %d within %v", len(lat), want, waitTimeout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
