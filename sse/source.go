@@ -62,6 +62,9 @@ type HistorySource interface {
 	// before any newer event of that stream, in calls of about 1 MiB:
 	// yield returns false past it, and the next call starts after the
 	// last event yielded. It may be called for several streams at once.
+	// What the replays of all streams took from it and have not written
+	// yet is bounded to 32 MiB; a replay waits for room, so that clients
+	// that resume at once and do not read cannot make the server hold more.
 	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
 }
 

@@ -51,6 +51,15 @@ const (
 	// are read from the hub's shared history and do not count here.
 	DefaultSendBuffer = 256 << 10
 
+	// MaxInflateRatio bounds what compressed messages may inflate to: on
+	// average over a connection, this many times the compressed bytes
+	// received, besides one message of ReadLimit bytes at any time.
+	// Inflating costs the server CPU and memory for each byte it produces,
+	// so without it a client could make the server inflate a thousand
+	// bytes for each byte it sends (a message of zeros compresses that
+	// well). A peer that exceeds it is closed with StatusPolicyViolation.
+	MaxInflateRatio = 64
+
 	// DefaultCloseTimeout bounds the closing handshake: how long the server
 	// waits for the peer's close frame after sending its own, and for its
 	// own close frame to be written.

@@ -73,7 +73,10 @@ type Conn struct {
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns
-	hdr     [14]byte   // guarded by readMu
+	// inflateDebt is what compressed messages inflated to beyond
+	// MaxInflateRatio times their size; guarded by readMu.
+	inflateDebt int64
+	hdr         [14]byte // guarded by readMu
 
 	pump pump.Pump // runs c.round while something waits to be written
 

@@ -410,3 +410,42 @@ func TestCompressionSmallWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestInflateRatio: compressed messages may inflate to MaxInflateRatio
+// times what was received, besides one message of the read limit, so that
+// a client cannot make the server inflate a thousand bytes for each one it
+// sends. A bomb past that is closed with StatusPolicyViolation; ordinary
+// compressible traffic never meets the bound.
+func TestInflateRatio(t *testing.T) {
+	srv := serve(t, nil, echo)
+	url := strings.Replace(srv.URL, "http", "ws", 1)
+
+	c := dial(t, url, offerDeflate)
+	row := `{"symbol":"ACME","bid":101.25,"ask":101.5,"time":"2026-12-02T10:00:00Z"},`
+	for i := range 300 {
+		msg := []byte("[" + strings.Repeat(row, 1+i%40) + "{}]")
+		if err := c.WriteFrames(wstest.Frame{Fin: true, Rsv: 0x40, Op: wstest.OpText, Masked: true, Payload: deflateBytes(t, msg)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, got := readData(t, c); !bytes.Equal(got, msg) {
+			t.Fatalf("message %d came back as %d bytes, want %d", i, len(got), len(msg))
+		}
+	}
+
+	c = dial(t, url, offerDeflate)
+	bomb := deflateBytes(t, make([]byte, DefaultReadLimit))
+	t.Logf("a bomb of %d bytes inflates to %d", len(bomb), DefaultReadLimit)
+	for i := range 2 {
+		if err := c.WriteFrames(wstest.Frame{Fin: true, Rsv: 0x40, Op: wstest.OpBinary, Masked: true, Payload: bomb}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if _, _, got := readData(t, c); len(got) != DefaultReadLimit {
+				t.Fatalf("the first bomb came back as %d bytes", len(got))
+			}
+		}
+	}
+	if cf := readClose(t, c); cf.Code != int(StatusPolicyViolation) {
+		t.Fatalf("second bomb: close %d %q, want %d", cf.Code, cf.Reason, StatusPolicyViolation)
+	}
+}

@@ -70,7 +70,8 @@ type HubOptions struct {
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
-	// the reason (see Conn.Err); c.Context is done by then.
+	// the reason (see Conn.Err); c.Context is done by then. A panic in it
+	// is logged.
 	OnClose func(c *Conn, err error)
 
 	// MaxClients bounds the connections held at once. Zero means
@@ -334,7 +335,7 @@ func (h *Hub) serve(c *Conn) {
 	}
 	c.CloseNow()
 	if h.opts.OnClose != nil {
-		h.opts.OnClose(c, c.Err())
+		h.onClose(c)
 	}
 	h.perAddr.Release(c.addr)
 	h.active.Add(-1)
@@ -357,6 +358,17 @@ func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 	}()
 	h.opts.OnMessage(c, typ, data)
 	return true
+}
+
+// onClose calls OnClose. A panic in it is logged: the connection is closed
+// already, and the Hub goes on releasing it.
+func (h *Hub) onClose(c *Conn) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.opts.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	h.opts.OnClose(c, c.Err())
 }
 
 // begin counts a handshake in progress, unless the hub is shut down.

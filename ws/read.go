@@ -145,8 +145,12 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 		}
 		if deflate {
 			limit := c.readLimit.Load()
-			msg, err = inflate(nil, msg, limit)
+			earned := int64(len(msg)) * MaxInflateRatio
+			allowed := min(limit, limit-c.inflateDebt+earned)
+			msg, err = inflate(nil, msg, allowed)
 			switch {
+			case errors.Is(err, errInflatedTooBig) && allowed < limit:
+				return 0, nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
 			case errors.Is(err, errInflatedTooBig):
 				return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
 			case err != nil:
@@ -155,6 +159,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 				return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
 			}
 			checked = len(msg)
+			c.inflateDebt = max(0, c.inflateDebt+int64(len(msg))-earned)
 		}
 		if typ == MessageText && checked != len(msg) {
 			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")

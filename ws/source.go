@@ -64,7 +64,10 @@ type HistorySource interface {
 	// before any newer message of that connection, in calls of about
 	// 1 MiB: yield returns false past it, and the next call starts after
 	// the last message yielded. It may be called for several connections
-	// at once. Conn.JoinFrom does not call it: what the history does not
+	// at once.
+	// What the replays of all connections took from it and have not written
+	// yet is bounded to 32 MiB; a replay waits for room, so that clients
+	// that resume at once and do not read cannot make the server hold more. Conn.JoinFrom does not call it: what the history does not
 	// hold is a gap there.
 	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
 }

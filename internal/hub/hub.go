@@ -112,6 +112,10 @@ type Options struct {
 	// [Source]. Without one, such a resume is a gap.
 	Source Source
 
+	// ReplayBytes bounds the messages that replays from the Source hold
+	// at once, across all subscribers. Zero means DefaultReplayBytes.
+	ReplayBytes int
+
 	// CatchUpWait is how long a resume from an ID of the hub's epoch that
 	// is ahead of the last message applied waits for the hub to apply it;
 	// then it is a gap. Zero means DefaultCatchUpWait; negative, no wait.
@@ -189,8 +193,9 @@ type Hub struct {
 	limits limits
 	maxSubs,
 	maxTopics int
-	source      Source
-	catchUpWait time.Duration
+	source       Source
+	catchUpWait  time.Duration
+	replayBudget replayBudget
 
 	// mu serialises Publish, Subscribe and topic changes. It is never held
 	// while a subscriber is woken, nor while a writer reads a log.
@@ -244,6 +249,7 @@ func New(opts Options) (*Hub, error) {
 		topics:      make(map[string]*topic),
 		all:         make(map[*Subscriber]struct{}),
 	}
+	h.replayBudget.free = cmpOr(opts.ReplayBytes, DefaultReplayBytes)
 	if h.catchUpWait == 0 {
 		h.catchUpWait = DefaultCatchUpWait
 	}
@@ -569,6 +575,7 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 	if s.src != nil {
 		s.src.cancel()
 	}
+	s.releaseHeld()
 	follows := s.follows
 	s.follows, s.behind = nil, 0
 	s.mu.Unlock()

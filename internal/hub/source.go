@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -42,6 +43,59 @@ const GapUnavailable = "history unavailable"
 // last message applied: several nodes apply a shared stream at their own
 // pace, and a client that moves to another node may be ahead of it.
 const DefaultCatchUpWait = 3 * time.Second
+
+// DefaultReplayBytes bounds, by default, the messages that replays from the
+// Source hold at once, across all subscribers: those a writer took and has
+// not written yet. A replay that finds no room waits for it, so that many
+// clients resuming at once, or not reading, cannot make the hub hold more.
+const DefaultReplayBytes = 32 << 20
+
+// minReplayChunk is the least room a replay waits for before it calls the
+// Source.
+const minReplayChunk = 64 << 10
+
+// A replayBudget bounds the bytes that replays from the Source hold.
+type replayBudget struct {
+	mu   sync.Mutex
+	free int
+	room chan struct{} // closed when bytes are given back, if a replay waits
+}
+
+// acquire reserves room for one call of the Source, at most maxTakeBytes,
+// waiting while ctx lasts for minReplayChunk to be free.
+func (b *replayBudget) acquire(ctx context.Context) (int, bool) {
+	for {
+		b.mu.Lock()
+		if b.free >= minReplayChunk {
+			n := min(b.free, maxTakeBytes)
+			b.free -= n
+			b.mu.Unlock()
+			return n, true
+		}
+		if b.room == nil {
+			b.room = make(chan struct{})
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+// release gives n bytes back (or takes -n more, when a call went past what
+// it reserved by one message).
+func (b *replayBudget) release(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.free += n
+	if b.room != nil && n > 0 {
+		close(b.room)
+		b.room = nil
+	}
+}
 
 // A replay is what a subscriber takes from the Source before its logs: the
 // messages of topics in (after, upTo]. It is used by the subscriber's Take
@@ -122,9 +176,9 @@ func (s *Subscriber) replayed(r *replay, gap *Gap, done bool) {
 // takeSource takes the next part of s's replay from the Source, holding no
 // lock. It returns the messages and the gap to report before them; done
 // says the replay is over, so that the logs come next.
-func (s *Subscriber) takeSource(r *replay, out []*Message) (_ []*Message, gap *Gap, done bool) {
+func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Message, gap *Gap, done bool, size int) {
 	h := s.hub
-	size, last := 0, r.after
+	last := r.after
 	var bad error
 	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
 		switch {
@@ -139,7 +193,7 @@ func (s *Subscriber) takeSource(r *replay, out []*Message) (_ []*Message, gap *G
 		out = append(out, m)
 		last = m.Seq
 		size += len(m.Data) + messageOverhead
-		return size < maxTakeBytes
+		return size < limit
 	})
 	if bad != nil {
 		err = fmt.Errorf("hub: source: %w", bad)
@@ -147,20 +201,21 @@ func (s *Subscriber) takeSource(r *replay, out []*Message) (_ []*Message, gap *G
 	first := r.first
 	r.first = false
 	switch {
-	case err == nil && size < maxTakeBytes:
-		return out, nil, true
+	case err == nil && size < limit:
+		return out, nil, true, size
 	case err == nil:
 		r.after = last
-		return out, nil, false
+		return out, nil, false, size
 	case errors.Is(err, ErrHistoryGone):
 		gap = &Gap{Reason: r.reason}
 		r.after = last
-		done = size < maxTakeBytes
+		done = size < limit
 	case r.ctx.Err() != nil:
-		return out[:0], nil, true // the subscriber ended
+		clear(out)
+		return out[:0], nil, true, 0 // the subscriber ended
 	default:
 		clear(out)
-		out, gap, done = out[:0], &Gap{Reason: GapUnavailable, Err: err}, true
+		out, gap, done, size = out[:0], &Gap{Reason: GapUnavailable, Err: err}, true, 0
 		last = r.upTo
 	}
 	gap.LastID = FormatID(s.epoch, r.after)
@@ -177,7 +232,7 @@ func (s *Subscriber) takeSource(r *replay, out []*Message) (_ []*Message, gap *G
 	} else {
 		h.gaps.Add(1)
 	}
-	return out, gap, done
+	return out, gap, done, size
 }
 
 // awaitSeq waits, at most wait and while ctx lasts, for the hub to apply

@@ -482,3 +482,57 @@ func TestSourceCatchesUpSlowSubscriber(t *testing.T) {
 		t.Errorf("Lagged = %d, want 1", st.Lagged)
 	}
 }
+
+// Replays from the Source share one budget in bytes: clients that resume
+// at once and never write what they took cannot make the hub hold more;
+// the next replay waits for one of them to write or end.
+func TestSourceReplaysShareABudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &stream{}
+		big := strings.Repeat("x", 100<<10)
+		for seq := uint64(1); seq <= 100; seq++ {
+			st.add(seq, "a", big)
+		}
+		var calls int
+		h := newHub(t, Options{Epoch: "S", HistorySize: 1, ReplayBytes: 4 << 20, Source: st.source("S", &calls)})
+		defer h.Close()
+		st.apply(t, h, 1)
+		held := 0
+		var subs []*Subscriber
+		for held < 4<<20 {
+			s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+			subs = append(subs, s)
+			msgs, _ := s.Take(nil)
+			for _, m := range msgs {
+				held += len(m.Data)
+			}
+		}
+		if held > 4<<20+len(big) {
+			t.Fatalf("replays hold %d bytes, budget 4 MiB", held)
+		}
+		late, _ := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+		took := make(chan int)
+		go func() {
+			msgs, _ := late.Take(nil)
+			took <- len(msgs)
+		}()
+		synctest.Wait()
+		select {
+		case n := <-took:
+			t.Fatalf("a replay past the budget took %d messages", n)
+		default:
+		}
+		subs[0].Take(nil) // wrote its part: the next one is held instead
+		subs[1].Close()
+		if n := <-took; n == 0 {
+			t.Error("the waiting replay took nothing once room was made")
+		}
+		late.Close()
+		for _, s := range subs {
+			s.Close()
+		}
+		if free := h.replayBudget.free; free != 4<<20 {
+			t.Errorf("budget %d once every replay ended, want 4 MiB", free)
+		}
+	})
+}

@@ -26,6 +26,7 @@ type Subscriber struct {
 	gap      *Gap            // a resume's gap, for the first Take
 	src      *replay         // what s takes from the Source before the logs
 	ctx      context.Context // the Subscribe's, for the Source
+	held     int             // bytes of the last Take from the Source, in the hub's replay budget
 	fromNow  bool            // subscribed without a resume ID
 	err      error
 }
@@ -92,11 +93,22 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	h := s.hub
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseHeld() // the last Take's messages were written
 	for s.err == nil {
 		if r := s.src; r != nil {
 			s.mu.Unlock()
-			msgs, gap, done := s.takeSource(r, out) // holding no lock
+			var msgs []*Message
+			var gap *Gap
+			done, size := true, 0
+			if limit, ok := h.replayBudget.acquire(r.ctx); ok {
+				msgs, gap, done, size = s.takeSource(r, out, limit) // holding no lock
+				h.replayBudget.release(limit - size)
+			}
 			s.mu.Lock()
+			s.held = size
+			if s.err != nil {
+				s.releaseHeld() // ended meanwhile: it takes no more
+			}
 			s.replayed(r, gap, done)
 			if len(msgs) > 0 || gap != nil {
 				h.delivered.Add(uint64(len(msgs)))
@@ -197,6 +209,15 @@ func (s *Subscriber) takeLogs(out []*Message) (_ []*Message, gap *Gap, wait bool
 		return out, gap, false
 	}
 	return out, nil, s.wait()
+}
+
+// releaseHeld gives back to the hub's replay budget the bytes of the last
+// Take from the Source. s.mu is held.
+func (s *Subscriber) releaseHeld() {
+	if s.held > 0 {
+		s.hub.replayBudget.release(s.held)
+		s.held = 0
+	}
 }
 
 // evicted returns the highest Seq evicted from the logs of s's topics.

@@ -12,6 +12,12 @@
 //     values, and empty, huge and malicious topic names, each answered with
 //     a status or close code while a well-behaved client keeps receiving
 //     every message;
+//   - attacks: the classes of the README's threat model ("What one client
+//     can make the server hold"), each with N abusive clients at once
+//     against a default Broker, a default Hub and the echo example's
+//     handler, checking that the server's live heap stays inside the
+//     budget the threat model states, that publishing keeps its rate and
+//     that well-behaved clients get every message (attackrig_test.go);
 //   - load and soak: many connections, half SSE and half WebSocket, under
 //     steady publishing, with every message counted and goroutines and
 //     memory checked for growth; and connect/disconnect cycles.
@@ -26,8 +32,10 @@
 //	                         under -race, 2,000 without, 10,000 with
 //	                         REALTIME_SOAK)
 //	REALTIME_CYCLES=100000   connect/disconnect cycles (default 2,000)
-//	REALTIME_HOSTILE_CONNS=2000  connections of each header-only attack of
-//	                         TestHeaderOnlyFrames (default 200)
+//	REALTIME_HOSTILE_CONNS=2000  abusive clients of each attack of the
+//	                         adversarial suite (TestAttack*, TestHeaderOnlyFrames;
+//	                         defaults from 64 to 400 per class, halved under
+//	                         -race, quartered with -short)
 //
 // For example:
 //

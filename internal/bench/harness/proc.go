@@ -54,11 +54,14 @@ func startChild(exe []string, args ...string) (*exec.Cmd, io.WriteCloser, io.Rea
 	return cmd, stdin, stdout, nil
 }
 
-func startServer(lib contender, heartbeat time.Duration) (*serverProc, error) {
+// startServer starts lib's server process, with the flags extra after
+// -serve and -heartbeat.
+func startServer(lib contender, heartbeat time.Duration, extra ...string) (*serverProc, error) {
 	args := []string{"-serve", lib.serve}
 	if heartbeat > 0 {
 		args = append(args, "-heartbeat", heartbeat.String())
 	}
+	args = append(args, extra...)
 	cmd, stdin, stdout, err := startChild(lib.exe, args...)
 	if err != nil {
 		return nil, err
@@ -132,10 +135,19 @@ func (p *serverProc) publish(topic string, n int, interval time.Duration) (serve
 }
 
 func (p *serverProc) stats(gc bool) (servers.Stats, error) {
+	return p.statsQuery(gc, false)
+}
+
+// statsQuery reads the server's stats, collecting garbage first with gc
+// and starting its heap's peaks again with reset.
+func (p *serverProc) statsQuery(gc, reset bool) (servers.Stats, error) {
 	var st servers.Stats
-	u := "http://" + p.ctl + "/stats"
+	u := "http://" + p.ctl + "/stats?"
 	if gc {
-		u += "?gc=1"
+		u += "gc=1&"
+	}
+	if reset {
+		u += "reset=1"
 	}
 	resp, err := p.client.Get(u)
 	if err != nil {

@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 
@@ -28,7 +29,8 @@ type oursSSE struct {
 
 func newOursSSE(o Options, takeOver bool) *oursSSE {
 	opts := sse.BrokerOptions{Heartbeat: o.Heartbeat}
-	setOption(&opts, oursMaxClients, "MaxClients", "MaxSubscribers")
+	setOption(&opts, cmp.Or(o.MaxClients, oursMaxClients), "MaxClients", "MaxSubscribers")
+	setOption(&opts, o.MaxClientsPerAddr, "MaxClientsPerAddr")
 	if takeOver {
 		setOption(&opts, 1, "TakeOver")
 	}

@@ -1,6 +1,8 @@
 package servers
 
 import (
+	"cmp"
+	"context"
 	"net"
 	"net/http"
 
@@ -28,7 +30,8 @@ type oursWS struct {
 
 func newOursWS(o Options) *oursWS {
 	var opts ws.HubOptions
-	setOption(&opts, oursMaxClients, "MaxClients", "MaxConns")
+	setOption(&opts, cmp.Or(o.MaxClients, oursMaxClients), "MaxClients", "MaxConns")
+	setOption(&opts, o.MaxClientsPerAddr, "MaxClientsPerAddr")
 	opts.Conn.PingInterval = o.Heartbeat
 	h := ws.NewHub(opts)
 	return &oursWS{h: h, subs: newSubscriberCount(h, "Clients", "Conns")}
@@ -38,7 +41,39 @@ func (s *oursWS) Serve(ln net.Listener) error {
 	s.ln = s.subs.listener(ln)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.h)
+	mux.Handle("/echo", http.HandlerFunc(echo))
 	return httpServe(s.ln, mux)
+}
+
+// echo is the echo example's handler at /echo (for the attack scenarios):
+// ws.Accept with the default options, then each message read is written
+// back, with Conn.Write where the revision has it (it waits for room in
+// the send buffer) and with Conn.Send otherwise, as that revision's
+// example did.
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	type writer interface {
+		Write(context.Context, ws.MessageType, []byte) error
+	}
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		if wr, ok := any(c).(writer); ok {
+			err = wr.Write(ctx, typ, data)
+		} else {
+			err = c.Send(typ, data)
+		}
+		if err != nil {
+			break
+		}
+	}
+	c.CloseNow()
 }
 
 func (s *oursWS) Publish(msg []byte) error { return s.PublishTopic("bench", msg) }

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"syscall"
@@ -28,6 +29,14 @@ type Stats struct {
 	Sys         uint64 `json:"sys"`        // runtime.MemStats.Sys
 	Goroutines  int    `json:"goroutines"`
 	Writes      uint64 `json:"writes"` // write system calls so far, from /proc/self/io syscw
+
+	// The Go heap from runtime/metrics, sampled every heapSampleEvery
+	// since the process started or the last stats?reset=1: the live heap
+	// as of the last collection (now, and its peak) and the peak of the
+	// heap's objects, live or not yet collected.
+	HeapLive     uint64 `json:"heapLive"`
+	PeakHeapLive uint64 `json:"peakHeapLive"`
+	PeakHeapObjs uint64 `json:"peakHeapObjs"`
 }
 
 // PublishResult is the answer to a publish request.
@@ -109,6 +118,7 @@ func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
 	}
 	go srv.Serve(data)
 	c := &control{srv: srv}
+	go c.heap.sample()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /publish", c.publish)
 	mux.HandleFunc("GET /stats", c.stats)
@@ -138,7 +148,8 @@ func readWrites() uint64 {
 }
 
 type control struct {
-	srv Server
+	srv  Server
+	heap heapPeaks
 
 	mu     sync.Mutex
 	topics map[string]*topicSeq // "" is Publish's topic
@@ -166,6 +177,7 @@ func (c *control) topic(name string) *topicSeq {
 }
 
 // publish sends n messages (default 1), interval apart (default none),
+// each of wire.PayloadSize bytes or, with size, padded with dots to size,
 // each stamped with the next sequence and a time: with no interval, when it
 // is handed to the library; with one, when it was due, so that a library
 // that makes the publisher wait shows the lag in its latency instead of
@@ -179,6 +191,7 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	interval, _ := time.ParseDuration(r.FormValue("interval"))
 	topic := r.FormValue("topic")
+	size, _ := strconv.Atoi(r.FormValue("size"))
 	pub := c.srv.Publish
 	if topic != "" {
 		ts, ok := c.srv.(TopicServer)
@@ -205,7 +218,10 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 		if i == 0 {
 			res.FirstNs = stamp.UnixNano()
 		}
-		msg := wire.Payload(make([]byte, wire.PayloadSize), t.seq, stamp.UnixNano())
+		msg := wire.Payload(make([]byte, max(size, wire.PayloadSize)), t.seq, stamp.UnixNano())
+		for i := wire.PayloadSize; i < size; i++ {
+			msg = append(msg, '.')
+		}
 		if err := pub(msg); err != nil && res.Err == "" {
 			res.Err = err.Error()
 		}
@@ -217,9 +233,14 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 }
 
 // stats reports memory and subscribers; with gc=1 it collects garbage
-// after reading the resident set and before reading the heap.
+// after reading the resident set and before reading the heap; with
+// reset=1 the heap's peaks start again from now, after that.
 func (c *control) stats(w http.ResponseWriter, r *http.Request) {
 	var st Stats
+	defer func() {
+		st.HeapLive, st.PeakHeapLive, st.PeakHeapObjs = c.heap.read(r.FormValue("reset") == "1")
+		json.NewEncoder(w).Encode(st)
+	}()
 	st.Subscribers = c.srv.Subscribers()
 	st.RSS, _ = ReadRSS(0)
 	if r.FormValue("gc") == "1" {
@@ -230,5 +251,47 @@ func (c *control) stats(w http.ResponseWriter, r *http.Request) {
 	st.HeapInuse, st.StackInuse, st.Sys = ms.HeapInuse, ms.StackInuse, ms.Sys
 	st.Goroutines = runtime.NumGoroutine()
 	st.Writes = readWrites()
-	json.NewEncoder(w).Encode(st)
+}
+
+// heapSampleEvery is how often a server process samples its heap.
+const heapSampleEvery = 2 * time.Millisecond
+
+// heapPeaks follows the Go heap of this process.
+type heapPeaks struct {
+	mu       sync.Mutex
+	live     uint64 // as of the last collection
+	peakLive uint64
+	peakObjs uint64
+}
+
+// sample reads the heap every heapSampleEvery, for the life of the
+// process.
+func (h *heapPeaks) sample() {
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	for {
+		metrics.Read(m)
+		live, objs := m[0].Value.Uint64(), m[1].Value.Uint64()
+		h.mu.Lock()
+		h.live = live
+		h.peakLive = max(h.peakLive, live)
+		h.peakObjs = max(h.peakObjs, objs)
+		h.mu.Unlock()
+		time.Sleep(heapSampleEvery)
+	}
+}
+
+// read returns the live heap and the peaks; with reset, the peaks start
+// again from the live heap now.
+func (h *heapPeaks) read(reset bool) (live, peakLive, peakObjs uint64) {
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(m)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.live = m[0].Value.Uint64()
+	h.peakLive = max(h.peakLive, h.live)
+	live, peakLive, peakObjs = h.live, h.peakLive, h.peakObjs
+	if reset {
+		h.peakLive, h.peakObjs = h.live, h.live
+	}
+	return live, peakLive, peakObjs
 }

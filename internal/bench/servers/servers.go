@@ -42,6 +42,11 @@ type Options struct {
 	// Heartbeat is the keep-alive interval (SSE comments, WebSocket pings)
 	// for the servers that have one; zero keeps each library's default.
 	Heartbeat time.Duration
+
+	// MaxClients and MaxClientsPerAddr, when not zero, are our servers'
+	// options of those names (where the revision has them): the attack
+	// scenarios set them as the examples do.
+	MaxClients, MaxClientsPerAddr int
 }
 
 // Lib describes one library under test.

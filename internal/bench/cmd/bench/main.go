@@ -9,7 +9,11 @@
 //
 //	-scenario all   fanout, latency, memory, scale, burst, crosstopic, or a comma
 //	                list; all runs every one (burst and crosstopic run for ours,
-//	                its baselines and the batch floors only)
+//	                its baselines and the batch floors only); attack, or
+//	                attack-CLASS (header-only, ping-flood, echo-large,
+//	                resume-sse, resume-ws, slots, slow-headers, many-topics,
+//	                deflate-bomb), runs hostile clients against ours and its
+//	                baselines (not part of all)
 //	-libs ""        comma list of libraries (ours-sse, batch-sse, raw-sse, r3labs,
 //	                tmaxmax, ours-ws, batch-ws, raw-ws, gorilla, coder, gws, xnet,
 //	                and NAME@REV of a -baseline); empty means all
@@ -57,12 +61,14 @@ import (
 func main() {
 	log.SetFlags(0)
 	var (
-		serve     = flag.String("serve", "", "run as the server process of this library")
-		heartbeat = flag.Duration("heartbeat", 0, "with -serve: keep-alive interval; 0 keeps the library's default")
-		loadMode  = flag.Bool("load", false, "run as a load process (commands on stdin)")
-		addr      = flag.String("addr", "", "with -load: server address")
-		path      = flag.String("path", "", "with -load: subscribe path")
-		kind      = flag.String("kind", "", "with -load: sse or ws")
+		serve      = flag.String("serve", "", "run as the server process of this library")
+		heartbeat  = flag.Duration("heartbeat", 0, "with -serve: keep-alive interval; 0 keeps the library's default")
+		maxClients = flag.Int("maxclients", 0, "with -serve: our servers' MaxClients; 0 keeps the benchmark's")
+		perAddr    = flag.Int("peraddr", 0, "with -serve: our servers' MaxClientsPerAddr; 0 keeps the default")
+		loadMode   = flag.Bool("load", false, "run as a load process (commands on stdin)")
+		addr       = flag.String("addr", "", "with -load: server address")
+		path       = flag.String("path", "", "with -load: subscribe path")
+		kind       = flag.String("kind", "", "with -load: sse or ws")
 
 		scenario = flag.String("scenario", "all", "scenarios: all, or a comma list of fanout, latency, memory, scale, burst, crosstopic")
 		libs     = flag.String("libs", "", "comma list of libraries; empty means all")
@@ -78,7 +84,7 @@ func main() {
 	flag.Parse()
 	switch {
 	case *serve != "":
-		err := servers.Serve(*serve, servers.Options{Heartbeat: *heartbeat}, os.Stdin, os.Stdout)
+		err := servers.Serve(*serve, servers.Options{Heartbeat: *heartbeat, MaxClients: *maxClients, MaxClientsPerAddr: *perAddr}, os.Stdin, os.Stdout)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -143,8 +149,16 @@ func main() {
 		}
 		c.Libs = withBaselines(c.Libs, revs)
 	}
+	var attacks []string
 	if *scenario != "all" {
-		c.Scenarios = strings.Split(*scenario, ",")
+		c.Scenarios = nil
+		for _, sc := range strings.Split(*scenario, ",") {
+			if sc == "attack" || strings.HasPrefix(sc, harness.AttackPrefix) {
+				attacks = append(attacks, sc)
+			} else {
+				c.Scenarios = append(c.Scenarios, sc)
+			}
+		}
 	}
 	if *profile != "" {
 		if os.Getenv("BENCH_MUTEXPROFILEFRACTION") == "" {
@@ -159,14 +173,23 @@ func main() {
 	}
 	before := loadAvg()
 	start := time.Now()
-	results, err := harness.Run(c)
-	if err != nil {
-		fatal(err)
-	}
-	sums := harness.Summarize(results)
 	var buf bytes.Buffer
-	harness.WriteTables(&buf, sums, c)
-	harness.WriteTargets(&buf, sums, c)
+	if len(c.Scenarios) > 0 || len(attacks) == 0 {
+		results, err := harness.Run(c)
+		if err != nil {
+			fatal(err)
+		}
+		sums := harness.Summarize(results)
+		harness.WriteTables(&buf, sums, c)
+		harness.WriteTargets(&buf, sums, c)
+	}
+	if len(attacks) > 0 {
+		results, err := harness.RunAttacks(c, attacks)
+		if err != nil {
+			fatal(err)
+		}
+		harness.WriteAttackTable(&buf, results)
+	}
 	os.Stdout.Write(buf.Bytes())
 	if *out != "" {
 		var doc bytes.Buffer
