@@ -15,11 +15,10 @@ import (
 // no message but has a last sequence (every message expired or purged)
 // cannot tell its Broker and Hub where the stream is, since PublishAt needs
 // a message. A client resuming from the stream's last ID, which missed
-// nothing, then waits CatchUpWait and gets a "future id" gap (ID
-// "<epoch>-0"), then a "too slow" gap when the next message is applied
-// (the Source cannot cover 1..5), then the message. A way to say "the
-// stream is at seq N" (say Broker.SkipTo(N) and Hub.SkipTo(N)) would let
-// the node start where the stream is.
+// nothing, then waits CatchUpWait and gets a "future id" gap before the
+// next message (with the core of 0a49bca, a "too slow" gap too). A way to
+// say "the stream is at seq N" (say Broker.SkipTo(N) and Hub.SkipTo(N))
+// would let the node start where the stream is.
 func TestEmptiedStreamResumeIsNotAGap(t *testing.T) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
