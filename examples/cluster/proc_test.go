@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/realtime-go/realtime/internal/leakcheck"
+)
+
+// A node process is this test binary run again with nodeProcessEnv set to
+// its flags, as JSON: it runs a node with them, prints "ready <addr>" once
+// it serves, and stops cleanly (exit status 0) when its standard input
+// ends or it gets SIGTERM.
+const nodeProcessEnv = "REALTIME_CLUSTER_NODE_ARGS"
+
+func TestMain(m *testing.M) {
+	if args := os.Getenv(nodeProcessEnv); args != "" {
+		os.Exit(nodeProcess(args))
+	}
+	os.Exit(m.Run())
+}
+
+func nodeProcess(argsJSON string) int {
+	var args []string
+	if err := json.Unmarshal([]byte(argsJSON), &args); err != nil {
+		fmt.Fprintln(os.Stderr, "node process:", err)
+		return 2
+	}
+	c, err := parseFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "node process:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // until the parent closes it, or dies
+		cancel()
+	}()
+	err = run(ctx, c, func(addr string) { fmt.Printf("ready %s\n", addr) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "node process:", err)
+		return 1
+	}
+	return 0
+}
+
+// nodeProc is a node process started by a test.
+type nodeProc struct {
+	name  string
+	url   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	exit  chan error
+}
+
+// startNodeProc starts a node process on the NATS server at natsURL.
+func startNodeProc(t *testing.T, name, natsURL string) *nodeProc {
+	t.Helper()
+	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(args))
+	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &nodeProc{name: name, cmd: cmd, stdin: stdin, exit: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+				ready <- addr
+			}
+		}
+		p.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	select {
+	case addr := <-ready:
+		p.url = "http://" + addr
+	case err := <-p.exit:
+		p.exit <- err
+		t.Fatalf("node process %s ended before it was ready: %v", name, err)
+	case <-time.After(startTimeout):
+		t.Fatalf("node process %s not ready within %v", name, startTimeout)
+	}
+	return p
+}
+
+// stop ends the process cleanly, and fails t unless it exits with 0 (a
+// process killed by the test is expected to have exited already).
+func (p *nodeProc) stop(t *testing.T) {
+	p.stdin.Close()
+	select {
+	case err := <-p.exit:
+		p.exit <- err
+		if err != nil && !p.killed() {
+			t.Errorf("node process %s: %v", p.name, err)
+		}
+	case <-time.After(DefaultShutdownTimeout + 5*time.Second):
+		p.cmd.Process.Kill()
+		t.Errorf("node process %s did not stop", p.name)
+	}
+}
+
+func (p *nodeProc) killed() bool {
+	var ee *exec.ExitError
+	select {
+	case err := <-p.exit:
+		p.exit <- err
+		return errors.As(err, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+	default:
+		return false
+	}
+}
+
+// kill ends the process with SIGKILL: its connections are cut, its
+// consumer is left on the server.
+func (p *nodeProc) kill(t *testing.T) {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-p.exit
+	p.exit <- err
+}
+
+// prefixWriter writes a child's standard error to the test log, line by
+// line, while the test runs.
+type prefixWriter struct {
+	t      *testing.T
+	prefix string
+	buf    []byte
+}
+
+func (w *prefixWriter) Write(b []byte) (int, error) {
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		w.t.Log(w.prefix + string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Three node processes; one is killed with SIGKILL in the middle of a
+// burst published through the others: its SSE and WebSocket clients
+// resume on the two others and get every message once, in order.
+func TestNodeProcessKilled(t *testing.T) {
+	leakcheck.Check(t)
+	ns := startNATS(t)
+	p1 := startNodeProc(t, "p1", ns.url())
+	p2 := startNodeProc(t, "p2", ns.url())
+	p3 := startNodeProc(t, "p3", ns.url())
+
+	from := waitReady(t, p1.url).Epoch + "-0"
+	sseClient := followSSE(t, p1.url, testTopics, from)
+	wsClient := followWS(t, p1.url, testTopics, from)
+
+	const total = 400
+	b2 := startBurst(context.Background(), p2.url, total/2, "p2")
+	b3 := startBurst(context.Background(), p3.url, total/2, "p3")
+	sseClient.waitCount(t, 50)
+	wsClient.waitCount(t, 50)
+	p1.kill(t)
+
+	sseLast, wsLast := sseClient.stop(), wsClient.stop()
+	sseBefore, wsBefore := sseClient.snapshot(), wsClient.snapshot()
+	sseResumed := followSSE(t, p2.url, testTopics, sseLast)
+	wsResumed := followWS(t, p3.url, testTopics, wsLast)
+	want := bySeq(append(b2.wait(t), b3.wait(t)...))
+
+	sseResumed.waitCount(t, len(after(t, want, sseLast)))
+	wsResumed.waitCount(t, len(after(t, want, wsLast)))
+	checkExactly(t, "sse before the kill", sseBefore, want[:len(sseBefore)])
+	checkExactly(t, "ws before the kill", wsBefore, want[:len(wsBefore)])
+	checkExactly(t, "sse resumed on p2", sseResumed.snapshot(), after(t, want, sseLast))
+	checkExactly(t, "ws resumed on p3", wsResumed.snapshot(), after(t, want, wsLast))
+}
