@@ -199,10 +199,13 @@ type BrokerOptions struct {
 	// PublishAt. Nil means none: such a resume is a gap.
 	History HistorySource
 
-	// CatchUpWait is how long a resume from an ID of the Broker's epoch
-	// that is ahead of the last event applied waits for the Broker to
-	// apply it, when several nodes apply one stream; then it is a gap
-	// ("future id"), and nothing is replayed. Zero means
+	// CatchUpWait bounds how long a Broker that applies a shared stream
+	// (PublishAt, SkipTo or History) takes to reach the ID a client
+	// resumes from, when it is ahead of the last event applied: the
+	// stream is answered at once and gets the events after that ID as the
+	// Broker applies them; past CatchUpWait it gets a GapEvent ("future
+	// id") and the events from the Broker's position then. A Broker that
+	// applies no shared stream sends that gap at once. Zero means
 	// DefaultCatchUpWait; negative, no wait.
 	CatchUpWait time.Duration
 
@@ -459,7 +462,6 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	}
 	b.mu.Unlock()
-	b.hub.StopWaiting() // resumes waiting for CatchUpWait get 503 now
 	select {
 	case <-b.idle:
 		b.hub.Close()

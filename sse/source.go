@@ -18,10 +18,10 @@ import (
 // A client that moves to another node resumes there with its
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
-// DefaultCatchUpWait is how long a resume from an ID of the Broker's epoch
-// that is ahead of the last event applied waits, by default, for the
-// Broker to apply it: nodes apply a shared stream at their own pace, and a
-// client that moves to another node may be ahead of it.
+// DefaultCatchUpWait is how long, by default, a Broker that applies a
+// shared stream may take to reach the ID a client resumes from: nodes
+// apply the stream at their own pace, and a client that moves to another
+// node may be ahead of it. See BrokerOptions.CatchUpWait.
 const DefaultCatchUpWait = hub.DefaultCatchUpWait
 
 var (
@@ -80,6 +80,20 @@ type HistorySource interface {
 // Publish takes the number after the last one applied.
 func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
 	return b.publish(seq, topic, e)
+}
+
+// SkipTo records that the stream the Broker applies is at seq with nothing
+// more to apply up to it: what it did not apply up to seq is served by the
+// HistorySource, or is a gap. A node that starts on a stream whose events
+// were all deleted (by its limits, say) calls it with the stream's last
+// sequence number, so that a client resuming from that ID misses nothing
+// and waits for nothing. A seq not above the last one applied returns an
+// error wrapping ErrStale.
+func (b *Broker) SkipTo(seq uint64) error {
+	if err := b.hub.SkipTo(seq); err != nil {
+		return fmt.Errorf("sse: SkipTo: %w", err)
+	}
+	return nil
 }
 
 // source adapts src to the hub, encoding each record it yields as

@@ -138,11 +138,14 @@ type HubOptions struct {
 	// PublishAt. Nil means none: such a resume is a gap.
 	History HistorySource
 
-	// CatchUpWait is how long a resume from an ID of the Hub's epoch that
-	// is ahead of the last message applied waits for the Hub to apply it,
-	// when several nodes apply one stream; then it is a gap ("future
-	// id"), and nothing is replayed. Zero means DefaultCatchUpWait;
-	// negative, no wait.
+	// CatchUpWait bounds how long a Hub that applies a shared stream
+	// (PublishAt, SkipTo or History) takes to reach the ID a client
+	// resumes from, when it is ahead of the last message applied: the
+	// connection is accepted at once and gets the messages after that ID
+	// as the Hub applies them; past CatchUpWait it gets a gap notice
+	// ("future id") and the messages from the Hub's position then. A Hub
+	// that applies no shared stream sends that notice at once. Zero means
+	// DefaultCatchUpWait; negative, no wait.
 	CatchUpWait time.Duration
 }
 
@@ -458,7 +461,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		open = append(open, c)
 	}
 	h.mu.Unlock()
-	h.hub.StopWaiting() // resumes waiting for CatchUpWait get 503 now
 	// Each writer takes what is queued for its connection and writes it
 	// with the close frame; the hub closes once they are done, so nothing
 	// queued before Shutdown is lost.

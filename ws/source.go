@@ -18,10 +18,10 @@ import (
 // A client that moves to another node resumes there with its lastEventId,
 // exactly where it was. All nodes share HubOptions.Epoch.
 
-// DefaultCatchUpWait is how long a resume from an ID of the Hub's epoch
-// that is ahead of the last message applied waits, by default, for the Hub
-// to apply it: nodes apply a shared stream at their own pace, and a client
-// that moves to another node may be ahead of it.
+// DefaultCatchUpWait is how long, by default, a Hub that applies a shared
+// stream may take to reach the ID a client resumes from: nodes apply the
+// stream at their own pace, and a client that moves to another node may be
+// ahead of it. See HubOptions.CatchUpWait.
 const DefaultCatchUpWait = hub.DefaultCatchUpWait
 
 var (
@@ -88,6 +88,20 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 		return "", err
 	}
 	return h.publish(seq, topic, encode)
+}
+
+// SkipTo records that the stream the Hub applies is at seq with nothing
+// more to apply up to it: what it did not apply up to seq is served by the
+// HistorySource, or is a gap. A node that starts on a stream whose messages
+// were all deleted (by its limits, say) calls it with the stream's last
+// sequence number, so that a client resuming from that ID misses nothing
+// and waits for nothing. A seq not above the last one applied returns an
+// error wrapping ErrStale.
+func (h *Hub) SkipTo(seq uint64) error {
+	if err := h.hub.SkipTo(seq); err != nil {
+		return fmt.Errorf("ws: SkipTo: %w", err)
+	}
+	return nil
 }
 
 // source adapts src to the hub, encoding each record it yields as Publish

@@ -117,9 +117,10 @@ type Options struct {
 	// at once, across all subscribers. Zero means DefaultReplayBytes.
 	ReplayBytes int
 
-	// CatchUpWait is how long a resume from an ID of the hub's epoch that
-	// is ahead of the last message applied waits for the hub to apply it;
-	// then it is a gap. Zero means DefaultCatchUpWait; negative, no wait.
+	// CatchUpWait bounds how long a hub that applies a shared stream
+	// takes to reach a resume ID of its epoch ahead of the last message
+	// applied, before the subscriber gets a gap (see Subscribe). Zero
+	// means DefaultCatchUpWait; negative, none.
 	CatchUpWait time.Duration
 
 	// Epoch prefixes every ID; it must pass ValidEpoch. Empty means a
@@ -186,7 +187,6 @@ type Stats struct {
 	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed, or joined with JoinFrom
 	Gaps        uint64 // resumes that reported a gap
 	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
-	Waiting     int    // resumes waiting now for the hub to apply their ID (CatchUpWait)
 }
 
 // A Hub fans messages out to subscribers by topic. Its methods are safe for
@@ -210,12 +210,9 @@ type Hub struct {
 	all       map[*Subscriber]struct{}
 	swept     time.Time
 
-	// caughtUp is closed, and set to nil, once seq reaches awaited: the
-	// lowest sequence number a resume waits for (see awaitSeq).
-	caughtUp chan struct{}
-	awaited  uint64
-	waiting  int  // resumes in awaitSeq
-	noWait   bool // StopWaiting was called
+	// shared says the hub applies a shared stream (PublishAt or SkipTo
+	// was called): a resume ahead of it waits for it (CatchUpWait).
+	shared bool
 
 	// head is the Seq of the last message in its log: every message up to
 	// it can be read. It is stored after the append, under mu.
@@ -338,6 +335,7 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
 	}
+	at := seq != 0 // PublishAt
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -356,6 +354,7 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	case seq > h.seq+1:
 		h.skip(seq - 1)
 	}
+	h.shared = h.shared || at
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
@@ -369,7 +368,6 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	if now.Sub(h.swept) > h.limits.age/4 {
 		h.sweep(now)
 	}
-	h.applied()
 	h.mu.Unlock()
 	h.published.Add(1)
 	if wake != nil {
@@ -379,6 +377,28 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 		t.recycle(wake)
 	}
 	return m, nil
+}
+
+// SkipTo records that the shared stream the hub applies is at seq, with
+// nothing more to apply up to it: what the hub did not apply up to seq is
+// served by the Source, or is a gap. A node that starts on a stream whose
+// messages were all deleted calls it with the stream's last sequence
+// number, so that a client resuming from it misses nothing and waits for
+// nothing. A seq not above the last one applied returns an error wrapping
+// ErrStale.
+func (h *Hub) SkipTo(seq uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		return ErrClosed
+	case seq <= h.seq:
+		return fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, h.seq)
+	}
+	h.skip(seq)
+	h.seq, h.shared = seq, true
+	h.head.Store(seq)
+	return nil
 }
 
 // skip records that the messages up to to, after h.seq, were not applied:
@@ -421,21 +441,16 @@ func (h *Hub) sweep(now time.Time) {
 // another epoch). Nothing is both replayed and delivered live.
 //
 // When the logs cannot cover a resume and the hub has a Source, Take
-// returns what the Source holds first, then goes on with the logs. A
-// resume from an ID of the hub's epoch ahead of the last message applied
-// first waits for it, at most CatchUpWait and while ctx lasts; ctx also
-// bounds the Source's calls.
+// returns what the Source holds first, then goes on with the logs; ctx
+// bounds the Source's calls. A resume from an ID of the hub's epoch ahead
+// of the last message applied, on a hub that applies a shared stream
+// (PublishAt, SkipTo, or a Source), starts after that ID: Take returns
+// what follows it once the hub catches up, or, past CatchUpWait, a gap
+// and what follows the hub's position then. Subscribe itself never waits.
 func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*Subscriber, error) {
 	names, err := h.checkTopics(topics)
 	if err != nil {
 		return nil, err
-	}
-	if lastID != "" && h.catchUpWait > 0 {
-		if epoch, seq, ok := ParseID(lastID); ok && seq > h.head.Load() && epoch == h.Epoch() {
-			if !h.awaitSeq(ctx, seq, h.catchUpWait) {
-				return nil, ErrClosed
-			}
-		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -453,6 +468,9 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	if lastID != "" {
 		s.cursor, s.gap = h.resumePoint(names, lastID, floors)
 		s.replayTo = h.seq
+		if s.gap != nil && s.gap.Reason == GapFuture && h.catchUpWait > 0 && (h.shared || h.source != nil) {
+			s.awaitCatchUp(lastID, h.catchUpWait)
+		}
 		if s.gap != nil && s.gap.Reason == GapExceeded && h.source != nil {
 			_, after, _ := ParseID(lastID)
 			if r := h.sourceReplay(ctx, names, lastID, after, floors); r != nil {
@@ -584,6 +602,9 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 	if s.src != nil {
 		s.src.cancel()
 	}
+	if s.ahead != nil {
+		s.ahead.timer.Stop()
+	}
 	s.releaseHeld()
 	follows := s.follows
 	s.follows, s.behind = nil, 0
@@ -604,10 +625,6 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	if h.caughtUp != nil {
-		close(h.caughtUp)
-		h.caughtUp = nil
-	}
 	ended := make([]*Subscriber, 0, len(h.all))
 	for s := range h.all {
 		if h.end(s, ErrClosed) {
@@ -623,7 +640,7 @@ func (h *Hub) Close() {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	subs, topics, waiting := len(h.all), len(h.topics), h.waiting
+	subs, topics := len(h.all), len(h.topics)
 	h.mu.Unlock()
 	return Stats{
 		Subscribers: subs,
@@ -633,6 +650,5 @@ func (h *Hub) Stats() Stats {
 		Replayed:    h.replayed.Load(),
 		Gaps:        h.gaps.Load(),
 		Lagged:      h.lagged.Load(),
-		Waiting:     waiting,
 	}
 }

@@ -38,10 +38,11 @@ type Source func(ctx context.Context, topics []string, after, upTo uint64, yield
 // GapUnavailable is the reason of a gap when the Source failed.
 const GapUnavailable = "history unavailable"
 
-// DefaultCatchUpWait is how long Subscribe waits, by default, for a hub to
-// apply the message a resume ID of its epoch names, when it is ahead of the
-// last message applied: several nodes apply a shared stream at their own
-// pace, and a client that moves to another node may be ahead of it.
+// DefaultCatchUpWait is how long, by default, a hub that applies a shared
+// stream may take to reach a resume ID of its epoch ahead of the last
+// message applied (see Subscribe): several nodes apply a shared stream at
+// their own pace, and a client that moves to another node may be ahead of
+// it.
 const DefaultCatchUpWait = 3 * time.Second
 
 // DefaultReplayBytes bounds, by default, the messages that replays from the
@@ -238,66 +239,45 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 	return out, gap, done, size
 }
 
-// awaitSeq waits, at most wait and while ctx lasts, for the hub to apply
-// the message with sequence number seq. It reports false when StopWaiting
-// or Close ended the wait before the hub applied it.
-func (h *Hub) awaitSeq(ctx context.Context, seq uint64, wait time.Duration) bool {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	h.mu.Lock()
-	h.waiting++
-	defer func() {
-		h.mu.Lock()
-		h.waiting--
-		h.mu.Unlock()
-	}()
-	for {
-		if h.seq >= seq {
-			h.mu.Unlock()
-			return true
-		}
-		if h.closed || h.noWait {
-			h.mu.Unlock()
-			return false
-		}
-		if h.caughtUp == nil || seq < h.awaited {
-			if h.caughtUp == nil {
-				h.caughtUp = make(chan struct{})
-			}
-			h.awaited = seq
-		}
-		ch := h.caughtUp
-		h.mu.Unlock()
-		select {
-		case <-ch:
-		case <-timer.C:
-			return true
-		case <-ctx.Done():
-			return true
-		}
-		h.mu.Lock()
-	}
+// An aheadWait is a resume from an ID of the hub's epoch that the hub has
+// not applied yet: its subscriber starts after that ID, so that it gets
+// what follows once the hub catches up, and nothing the client has
+// already; past the deadline, it gets a gap and goes on from the hub's
+// position.
+type aheadWait struct {
+	lastID   string
+	deadline time.Time
+	timer    *time.Timer // wakes the writer at the deadline
 }
 
-// StopWaiting ends the waits of resumes ahead of the hub (CatchUpWait),
-// and refuses later ones: their Subscribe returns ErrClosed, so that a
-// server that shuts down keeps none of them for CatchUpWait, and each
-// resumes elsewhere from the ID it has. Publish and other resumes go on.
-func (h *Hub) StopWaiting() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.noWait = true
-	if h.caughtUp != nil {
-		close(h.caughtUp)
-		h.caughtUp = nil
-	}
+// awaitCatchUp makes s, which resumes from lastID ahead of the hub, wait
+// for the hub to apply it, at most wait. h.mu is held.
+func (s *Subscriber) awaitCatchUp(lastID string, wait time.Duration) {
+	_, after, _ := ParseID(lastID)
+	s.cursor, s.gap = after, nil
+	s.ahead = &aheadWait{lastID: reportedID(lastID), deadline: time.Now().Add(wait)}
+	s.ahead.timer = time.AfterFunc(wait, s.wake)
 }
 
-// applied wakes the resumes waiting for the hub to reach h.seq. h.mu is
+// caughtUp ends s's wait for the hub to catch up with its resume ID once
+// the hub did, and reports whether s is still ahead. Past the deadline, it
+// sets the gap Take reports and moves s to the hub's position. s.mu is
 // held.
-func (h *Hub) applied() {
-	if h.caughtUp != nil && h.seq >= h.awaited {
-		close(h.caughtUp)
-		h.caughtUp = nil
+func (s *Subscriber) caughtUp(head uint64) bool {
+	a := s.ahead
+	switch {
+	case head >= s.cursor:
+	case time.Now().Before(a.deadline):
+		return true
+	default:
+		s.gap = &Gap{LastID: a.lastID, Reason: GapFuture}
+		s.hub.gaps.Add(1)
+		s.cursor = head
+		for i := range s.follows {
+			s.follows[i].from = min(s.follows[i].from, head)
+		}
 	}
+	a.timer.Stop()
+	s.ahead = nil
+	return false
 }

@@ -365,49 +365,112 @@ func TestSourceRunsUnlocked(t *testing.T) {
 	}
 }
 
-// A resume from an ID of the hub's epoch that the hub has not applied yet
-// waits for it, then goes on from it; past CatchUpWait, it is a gap and
-// replays nothing.
+// A resume from an ID of the hub's epoch that the hub has not applied yet,
+// on a hub that applies a shared stream, is subscribed at once and starts
+// after that ID: it gets what follows once the hub catches up, nothing the
+// client has already and no gap; past CatchUpWait, it gets a gap and what
+// follows the hub's position then.
 func TestCatchUpWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHub(t, Options{Epoch: "S", CatchUpWait: 2 * time.Second})
 		defer h.Close()
-		h.PublishAt(1, "a", func(string) []byte { return []byte("1") })
-		type result struct {
-			s  *Subscriber
-			at time.Duration
+		pub := func(seq uint64) {
+			t.Helper()
+			if _, err := h.PublishAt(seq, "a", func(string) []byte { return []byte(fmt.Sprint(seq)) }); err != nil {
+				t.Fatal(err)
+			}
 		}
-		start := time.Now()
-		resume := func(lastID string) chan result {
-			c := make(chan result, 1)
-			go func() {
-				s, err := h.Subscribe(context.Background(), []string{"a"}, lastID)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				t.Cleanup(s.Close)
-				c <- result{s, time.Since(start)}
-			}()
-			return c
+		pub(1)
+		ahead, _, _ := subscribe(t, h, "S-3", "a")
+		far, _, _ := subscribe(t, h, "S-50", "a")
+		if got := takeAll(ahead.Subscriber); len(got) != 0 {
+			t.Errorf("ahead of the hub, took %q at once", got)
 		}
-		ahead, far := resume("S-3"), resume("S-50")
 		time.Sleep(time.Second)
-		h.PublishAt(2, "a", func(string) []byte { return []byte("2") })
-		h.PublishAt(3, "a", func(string) []byte { return []byte("3") })
-		r := <-ahead
-		h.PublishAt(4, "a", func(string) []byte { return []byte("4") })
-		if r.at != time.Second {
-			t.Errorf("resume from S-3 subscribed after %v, want 1s", r.at)
+		pub(2)
+		pub(3)
+		pub(4)
+		if got := takeAll(ahead.Subscriber); !slices.Equal(got, []string{"4"}) {
+			t.Errorf("resume from S-3 got %q once the hub caught up, want 4", got)
 		}
-		if got := takeAll(r.s); !slices.Equal(got, []string{"4"}) {
-			t.Errorf("resume from S-3 got %q, want 4", got)
+		if got := takeAll(far.Subscriber); len(got) != 0 {
+			t.Errorf("resume from S-50 got %q before its deadline", got)
 		}
-		r = <-far
-		if got := takeAll(r.s); !slices.Equal(got, []string{"gap:future id"}) || r.at != 2*time.Second {
-			t.Errorf("resume from S-50 got %q after %v, want a gap alone after 2s", got, r.at)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		select {
+		case <-far.ready:
+		default:
+			t.Fatal("the writer of S-50 was not woken at the deadline")
+		}
+		if got := takeAll(far.Subscriber); !slices.Equal(got, []string{"gap:future id"}) {
+			t.Errorf("resume from S-50 got %q after CatchUpWait, want a gap", got)
+		}
+		pub(5)
+		if got := takeAll(far.Subscriber); !slices.Equal(got, []string{"5"}) {
+			t.Errorf("resume from S-50 then got %q, want 5", got)
+		}
+		if got := takeAll(ahead.Subscriber); !slices.Equal(got, []string{"5"}) {
+			t.Errorf("resume from S-3 then got %q, want 5", got)
 		}
 	})
+}
+
+// A hub that applies no shared stream does not wait: an ID ahead of it can
+// only come from a restart that lost its history.
+func TestNoCatchUpWaitAlone(t *testing.T) {
+	h := newHub(t, Options{Epoch: "S", CatchUpWait: time.Hour})
+	defer h.Close()
+	publish(t, h, "a", "1")
+	s, err := h.Subscribe(context.Background(), []string{"a"}, "S-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := takeAll(s); !slices.Equal(got, []string{"gap:future id"}) {
+		t.Errorf("got %q, want a gap at once", got)
+	}
+}
+
+// SkipTo moves a hub to where its shared stream is without a message: a
+// resume from there misses nothing and waits for nothing, one from before
+// it is served by the Source.
+func TestSkipTo(t *testing.T) {
+	st := &stream{}
+	for seq := uint64(1); seq <= 10; seq++ {
+		st.add(seq, "a", fmt.Sprint(seq))
+	}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", CatchUpWait: time.Hour, Source: st.source("S", &calls)})
+	defer h.Close()
+	live, _, _ := subscribe(t, h, "", "a")
+	defer live.Close()
+	if err := h.SkipTo(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SkipTo(10); !errors.Is(err, ErrStale) {
+		t.Errorf("SkipTo(10) again = %v, want ErrStale", err)
+	}
+	if _, err := h.PublishAt(10, "a", nil); !errors.Is(err, ErrStale) {
+		t.Errorf("PublishAt(10) after SkipTo(10) = %v, want ErrStale", err)
+	}
+	h.PublishAt(11, "a", func(string) []byte { return []byte("11") })
+	for _, tt := range []struct {
+		lastID string
+		want   []string
+	}{
+		{"S-10", []string{"11"}},
+		{"S-7", []string{"8", "9", "10", "11"}},
+	} {
+		s, _ := h.Subscribe(context.Background(), []string{"a"}, tt.lastID)
+		if got := takeAll(s); !slices.Equal(got, tt.want) {
+			t.Errorf("resume from %s got %q, want %q", tt.lastID, got, tt.want)
+		}
+		s.Close()
+	}
+	if got := takeAll(live.Subscriber); !slices.Equal(got, []string{"11"}) {
+		t.Errorf("a live subscriber of a hub that had applied nothing got %q, want 11", got)
+	}
 }
 
 // Messages that leave the logs while a replay from the Source runs are

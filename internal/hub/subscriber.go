@@ -28,6 +28,7 @@ type Subscriber struct {
 	ctx      context.Context // the Subscribe's, for the Source
 	held     int             // bytes of the last Take from the Source, in the hub's replay budget
 	fromNow  bool            // subscribed without a resume ID
+	ahead    *aheadWait      // a resume ahead of the hub, waiting for it to catch up
 	err      error
 }
 
@@ -132,6 +133,9 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 func (s *Subscriber) takeLogs(out []*Message) (_ []*Message, gap *Gap, wait bool) {
 	h := s.hub
 	upTo := h.head.Load()
+	if s.ahead != nil {
+		s.caughtUp(upTo)
+	}
 	lost, lostAfter := false, s.cursor
 	// Each topic may add its share of what one Take returns, so that the
 	// storage of a Take is bounded too.
