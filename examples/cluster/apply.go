@@ -60,6 +60,18 @@ func (n *node) applierConsumer() (jetstream.Consumer, error) {
 	}
 	n.startSeq = start
 	n.applied.Store(start - 1)
+	if start > 1 {
+		// Tell the Broker and the Hub where the stream is, so that a
+		// client resuming from an ID up to it waits for nothing (the
+		// stream may hold no message at all), and what lies before it is
+		// served from JetStream.
+		if err := n.broker.SkipTo(start - 1); err != nil {
+			return nil, err
+		}
+		if err := n.hub.SkipTo(start - 1); err != nil {
+			return nil, err
+		}
+	}
 	if start > info.State.LastSeq {
 		n.caughtUp.Store(true)
 	}

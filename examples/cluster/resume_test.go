@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
-	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // burst publishes n messages through the node at base, one after the
@@ -174,12 +172,10 @@ func resumeOnLaggingNode(t *testing.T, k clientKind) {
 		t.Fatalf("client at %s is not ahead of c, which applied %d", last, c.applied.Load())
 	}
 
-	// The Broker and Hub wait before they answer the request, so the
-	// client connects in a goroutine; C goes on once the resume waits.
-	resumed := followAsync(t, k, c.url, last)
-	waitfor.Cond(t, "the resume to wait for c to catch up", waitTimeout, resumeWaiting)
+	// The resume is answered at once, positioned after its ID: it gets
+	// what follows once C catches up.
+	r := k.open(t, c.url, testTopics, last)
 	hold.release()
-	r := resumed.get(t)
 	want := b.wait(t)
 	r.waitCount(t, len(after(t, want, last)))
 	checkExactly(t, "before the kill", before, want[:len(before)])
@@ -205,7 +201,7 @@ func resumeOnStuckNode(t *testing.T, k clientKind) {
 	client.waitCount(t, total)
 	last := client.stop()
 
-	resumed := k.open(t, c.url, testTopics, last) // answered once the wait is over
+	resumed := k.open(t, c.url, testTopics, last) // answered at once
 	resumed.waitFor(t, "a gap", func(g []got) bool { return len(g) > 0 })
 	hold.release()
 	resumed.waitCount(t, total-20)
@@ -214,45 +210,6 @@ func resumeOnStuckNode(t *testing.T, k clientKind) {
 		t.Fatalf("first message %+v, want a gap of reason \"future id\" with id %s", g, c.id(20))
 	}
 	checkExactly(t, "after the gap", msgs[1:], after(t, want, c.id(20)))
-}
-
-// pendingFollow is a client connecting in a goroutine.
-type pendingFollow chan struct {
-	c   *collector
-	err error
-}
-
-func followAsync(t *testing.T, k clientKind, base, lastID string) pendingFollow {
-	p := make(pendingFollow, 1)
-	go func() {
-		c, err := k.follow(t, base, testTopics, lastID)
-		p <- struct {
-			c   *collector
-			err error
-		}{c, err}
-	}()
-	return p
-}
-
-func (p pendingFollow) get(t *testing.T) *collector {
-	t.Helper()
-	select {
-	case r := <-p:
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		return r.c
-	case <-time.After(waitTimeout):
-		t.Fatalf("client not connected within %v", waitTimeout)
-		return nil
-	}
-}
-
-// resumeWaiting reports whether a resume waits for its node to catch up:
-// a goroutine is in the hub's wait. No event says so outside the core.
-func resumeWaiting() bool {
-	buf := make([]byte, 1<<20)
-	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "internal/hub.(*Hub).awaitSeq")
 }
 
 // gate holds a node's applier before a given sequence until released.

@@ -1,5 +1,3 @@
-//go:build reviewpending
-
 package main
 
 import (
@@ -11,14 +9,10 @@ import (
 	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
-// Pending on the core (build tag reviewpending): a node whose stream holds
-// no message but has a last sequence (every message expired or purged)
-// cannot tell its Broker and Hub where the stream is, since PublishAt needs
-// a message. A client resuming from the stream's last ID, which missed
-// nothing, then waits CatchUpWait and gets a "future id" gap before the
-// next message (with the core of 0a49bca, a "too slow" gap too). A way to
-// say "the stream is at seq N" (say Broker.SkipTo(N) and Hub.SkipTo(N))
-// would let the node start where the stream is.
+// A node whose stream holds no message but has a last sequence (every
+// message expired or purged) tells its Broker and Hub where the stream is
+// with SkipTo: a client resuming from the stream's last ID, which missed
+// nothing, gets the next message and no gap.
 func TestEmptiedStreamResumeIsNotAGap(t *testing.T) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
@@ -37,13 +31,15 @@ func TestEmptiedStreamResumeIsNotAGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startTestNode(t, "c", ns.url(), func(o *nodeOptions) { o.CatchUpWait = 100 * time.Millisecond })
+	last := c.id(5)
 	for _, k := range clientKinds {
-		client := k.open(t, c.url, []string{"t"}, c.id(5))
+		client := k.open(t, c.url, []string{"t"}, last)
 		next, err := publish(context.Background(), c.url, "t", "next", "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		client.waitCount(t, 1)
 		checkExactly(t, k.name+" client", client.snapshot(), []published{next})
+		last = next.ID
 	}
 }
