@@ -116,13 +116,16 @@ type replay struct {
 // names takes from the Source, or nil when the logs cover it. floors are
 // set by resumePoint. h.mu is held, and the hub has a Source.
 func (h *Hub) sourceReplay(ctx context.Context, names []string, lastID string, after uint64, floors []uint64) *replay {
-	upTo := h.forgotten
+	var upTo uint64
 	for i, name := range names {
-		if t := h.topics[name]; t != nil {
-			t.mu.RLock()
-			upTo = max(upTo, t.evicted, floors[i])
-			t.mu.RUnlock()
+		t := h.topics[name]
+		if t == nil {
+			upTo = max(upTo, h.forgotten) // what it held, the hub forgot
+			continue
 		}
+		t.mu.RLock()
+		upTo = max(upTo, t.evicted, floors[i])
+		t.mu.RUnlock()
 	}
 	if h.limits.noHistory {
 		upTo = h.seq // the logs serve live subscribers only
@@ -183,8 +186,10 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 	var bad error
 	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
 		switch {
-		case m == nil || m.Seq <= last || m.Seq > r.upTo:
-			bad = fmt.Errorf("message out of order or range (after %d, up to %d)", last, r.upTo)
+		case m != nil && m.Seq > r.upTo:
+			return false // the logs hold it: the Source is done
+		case m == nil || m.Seq <= last:
+			bad = fmt.Errorf("message out of order (after %d)", last)
 		case !slices.Contains(r.topics, m.Topic):
 			bad = fmt.Errorf("message of topic %q, not asked for", m.Topic)
 		}

@@ -599,3 +599,45 @@ func TestSourceReplaysShareABudget(t *testing.T) {
 		}
 	})
 }
+
+// The Source is asked only for what the logs of the subscriber's topics
+// miss, and one that yields past the end of what it was asked for is
+// stopped there, not failed.
+func TestSourceAskedForWhatIsMissing(t *testing.T) {
+	st := &stream{}
+	for seq := uint64(1); seq <= 40; seq++ {
+		st.add(seq, []string{"a", "b"}[seq%2], fmt.Sprint(seq))
+	}
+	var asked []uint64
+	src := func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
+		asked = append(asked, upTo)
+		for _, m := range st.msgs { // past upTo too
+			if m.Seq > after && slices.Contains(topics, m.Topic) && !yield(&Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data}) {
+				break
+			}
+		}
+		return nil
+	}
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 5 * (messageOverhead + 2), Source: src})
+	defer h.Close()
+	st.apply(t, h, 1)
+	// A topic of its own, dropped from memory, leaves forgotten behind.
+	publish(t, h, "gone", "x")
+	h.mu.Lock()
+	h.topics["gone"].clear()
+	h.drop(h.topics["gone"])
+	h.mu.Unlock()
+
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-20")
+	defer s.Close()
+	var want []string
+	for seq := 22; seq <= 40; seq += 2 {
+		want = append(want, fmt.Sprint(seq))
+	}
+	if got := takeAll(s); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if len(asked) != 1 || asked[0] != 30 {
+		t.Errorf("the Source was asked up to %v, want 30 only: the log of a holds 32 to 40", asked)
+	}
+}
