@@ -16,7 +16,8 @@
 //     can make the server hold"), each with N abusive clients at once
 //     against a default Broker, a default Hub and the echo example's
 //     handler, checking that the server's live heap stays inside the
-//     budget the threat model states, that publishing keeps its rate and
+//     budget the threat model states, that publishing goes on (its rate
+//     is logged) and
 //     that well-behaved clients get every message (attackrig_test.go);
 //   - load and soak: many connections, half SSE and half WebSocket, under
 //     steady publishing, with every message counted and goroutines and

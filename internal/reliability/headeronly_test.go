@@ -22,7 +22,7 @@ const headerOnlyOverhead = 16 << 10
 // and then holding without sending the payload. Once the server has read
 // every byte sent and waits for more, its live heap must have grown by the
 // bytes received plus a small per-connection overhead, not by the
-// announced lengths; publishing keeps its rate and the well-behaved
+// announced lengths; publishing goes on and the well-behaved
 // clients get everything (runAttack).
 func TestHeaderOnlyFrames(t *testing.T) {
 	const limit = ws.DefaultReadLimit
