@@ -17,8 +17,8 @@
 //     against a default Broker, a default Hub and the echo example's
 //     handler, checking that the server's live heap stays inside the
 //     budget the threat model states, that publishing goes on (its rate
-//     is logged) and
-//     that well-behaved clients get every message (attackrig_test.go);
+//     is logged) and that well-behaved clients get every message
+//     (attackrig_test.go);
 //   - load and soak: many connections, half SSE and half WebSocket, under
 //     steady publishing, with every message counted and goroutines and
 //     memory checked for growth; and connect/disconnect cycles.
