@@ -2,10 +2,7 @@ package sse
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"runtime/debug"
 
 	"github.com/realtime-go/realtime/internal/hub"
 )
@@ -99,34 +96,20 @@ func (b *Broker) SkipTo(seq uint64) error {
 // source adapts src to the hub, encoding each record it yields as
 // Publish encodes an event.
 func (b *Broker) source(src HistorySource) hub.Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) (err error) {
-		defer func() {
-			if v := recover(); v != nil { // a bug in src costs the stream a gap, not the server
-				b.log.LogAttrs(ctx, slog.LevelError, "sse: panic in HistorySource: the resuming stream gets a gap event",
-					slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-				err = fmt.Errorf("sse: HistorySource panicked: %v", v)
-			}
-		}()
-		ep := b.hub.Epoch()
-		var bad error
-		err = src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+	return hub.SourceAdapter[Record]{
+		Src:   src,
+		Epoch: func() string { return b.hub.Epoch() },
+		Encode: func(r Record, epoch string) (*hub.Message, error) {
 			e := r.Event
-			e.ID = hub.FormatID(ep, r.Seq)
+			e.ID = hub.FormatID(epoch, r.Seq)
 			if err := e.Validate(); err != nil {
-				bad = fmt.Errorf("event %s of topic %q: %w", e.ID, r.Topic, err)
-				return false
+				return nil, fmt.Errorf("event %s of topic %q: %w", e.ID, r.Topic, err)
 			}
 			data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)
-			return yield(&hub.Message{Seq: r.Seq, ID: e.ID, Topic: r.Topic, Data: data})
-		})
-		if bad != nil {
-			err = bad
-		}
-		if err != nil && !errors.Is(err, ErrHistoryGone) && ctx.Err() == nil {
-			b.log.LogAttrs(ctx, slog.LevelError, "sse: HistorySource failed: the resuming stream gets a gap event",
-				slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("err", err))
-			err = fmt.Errorf("sse: HistorySource: %w", err)
-		}
-		return err
-	}
+			return &hub.Message{Seq: r.Seq, ID: e.ID, Topic: r.Topic, Data: data}, nil
+		},
+		Log:    b.log,
+		Prefix: "sse",
+		Gets:   "the resuming stream gets a gap event",
+	}.Source()
 }

@@ -2,10 +2,7 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"runtime/debug"
 
 	"github.com/realtime-go/realtime/internal/hub"
 )
@@ -107,33 +104,19 @@ func (h *Hub) SkipTo(seq uint64) error {
 // source adapts src to the hub, encoding each record it yields as Publish
 // encodes a message.
 func (h *Hub) source(src HistorySource) hub.Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*hub.Message) bool) (err error) {
-		defer func() {
-			if v := recover(); v != nil { // a bug in src costs the connection a gap, not the server
-				h.opts.Logger.LogAttrs(ctx, slog.LevelError, "ws: panic in HistorySource: the resuming connection gets a gap notice",
-					slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-				err = fmt.Errorf("ws: HistorySource panicked: %v", v)
-			}
-		}()
-		ep := h.hub.Epoch()
-		var bad error
-		err = src.Replay(ctx, topics, after, upTo, func(r Record) bool {
+	return hub.SourceAdapter[Record]{
+		Src:   src,
+		Epoch: func() string { return h.hub.Epoch() },
+		Encode: func(r Record, epoch string) (*hub.Message, error) {
 			encode, err := encoder(r.Topic, r.Type, r.Data)
 			if err != nil {
-				bad = fmt.Errorf("message %d of topic %q: %w", r.Seq, r.Topic, err)
-				return false
+				return nil, fmt.Errorf("message %d of topic %q: %w", r.Seq, r.Topic, err)
 			}
-			id := hub.FormatID(ep, r.Seq)
-			return yield(&hub.Message{Seq: r.Seq, ID: id, Topic: r.Topic, Data: encode(id)})
-		})
-		if bad != nil {
-			err = bad
-		}
-		if err != nil && !errors.Is(err, ErrHistoryGone) && ctx.Err() == nil {
-			h.opts.Logger.LogAttrs(ctx, slog.LevelError, "ws: HistorySource failed: the resuming connection gets a gap notice",
-				slog.Any("topics", topics), slog.Uint64("after", after), slog.Any("err", err))
-			err = fmt.Errorf("ws: HistorySource: %w", err)
-		}
-		return err
-	}
+			id := hub.FormatID(epoch, r.Seq)
+			return &hub.Message{Seq: r.Seq, ID: id, Topic: r.Topic, Data: encode(id)}, nil
+		},
+		Log:    h.opts.Logger,
+		Prefix: "ws",
+		Gets:   "the resuming connection gets a gap notice",
+	}.Source()
 }
