@@ -115,8 +115,8 @@ func TestPageTwoNodes(t *testing.T) {
 	a.kill(t)
 	pageA.waitJS("page a to show it is reconnecting", `(() => {
 		const $ = (id) => document.getElementById(id);
-		return $("sse-state").textContent === "reconnecting" && $("ws-state").textContent === "connecting" &&
-			$("health").dataset.state === "down";
+		return $("sse-state").textContent === "reconnecting" && $("ws-state").textContent === "reconnecting" &&
+			$("ws-node").textContent === "—" && $("health").dataset.state === "down";
 	})()`)
 
 	// Meanwhile, b's page publishes, on both topics.

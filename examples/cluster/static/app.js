@@ -53,9 +53,14 @@
   });
 
   // WebSocket, with the ws package's client: it reconnects with a
-  // backoff and resumes with lastEventId.
+  // backoff and resumes with lastEventId. While it is down, the page says
+  // so, and no longer names the node it was connected to.
   const rt = new RealtimeSocket("ws", { topics: config.topics });
-  rt.onstatechange = (s) => ($("ws-state").textContent = s);
+  rt.onopen = () => ($("ws-state").textContent = "open");
+  rt.onclose = () => {
+    $("ws-state").textContent = "reconnecting";
+    $("ws-node").textContent = "—";
+  };
   rt.onmessage = (m) => {
     if (m.kind === "direct") {
       if (m.data && m.data.node) $("ws-node").textContent = m.data.node;
