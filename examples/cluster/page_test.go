@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -83,12 +88,52 @@ func (tb *tab) waitNode(name string) {
 	})()`, jsString(name)))
 }
 
+// badGateway stands in for a load balancer with no node behind it: it
+// answers 502 to every request.
+type badGateway struct {
+	srv    *http.Server
+	done   chan struct{}
+	events chan struct{} // closed at the first request for /events
+}
+
+// startBadGateway serves 502 on addr until close or the end of the test.
+func startBadGateway(t testing.TB, addr string) *badGateway {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("bad gateway: %v", err)
+	}
+	g := &badGateway{done: make(chan struct{}), events: make(chan struct{})}
+	var once sync.Once
+	g.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			once.Do(func() { close(g.events) })
+		}
+		http.Error(w, "no node behind the load balancer", http.StatusBadGateway)
+	})}
+	go func() {
+		defer close(g.done)
+		if err := g.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("bad gateway: %v", err)
+		}
+	}()
+	t.Cleanup(g.close)
+	return g
+}
+
+// close stops the gateway and waits until it no longer serves.
+func (g *badGateway) close() {
+	g.srv.Close()
+	<-g.done
+}
+
 // TestPageTwoNodes opens the pages of two nodes of one stream in headless
 // Chromium. A message published with page b's form shows in both feeds of
 // both pages, with the same ID. Node a is killed while its page is open:
 // the page says it is reconnecting; once a node serves a's address again,
 // page a's feeds resume with exactly what was published through b
-// meanwhile, each message once.
+// meanwhile, each message once, also after a load balancer's 502 in
+// between (on which an EventSource stops for good).
 func TestPageTwoNodes(t *testing.T) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
@@ -126,6 +171,17 @@ func TestPageTwoNodes(t *testing.T) {
 		want = append(want, m)
 	}
 	pageA.checkFeeds(want[:1])
+
+	// A load balancer in front of a, with no node behind it, answers
+	// 502: an EventSource gives up for good on such an answer, and the
+	// page has to open another one.
+	gateway := startBadGateway(t, addrA)
+	select {
+	case <-gateway.events:
+	case <-time.After(pageWaitTimeout):
+		t.Fatalf("page a's EventSource did not try %s again within %v", addrA, pageWaitTimeout)
+	}
+	gateway.close()
 
 	// A node on a's address: page a's feeds come back by themselves with
 	// what they missed, once.
