@@ -164,6 +164,13 @@ func (b *syncBuffer) String() string {
 // the end of the test.
 func startTestNode(t testing.TB, name, natsURL string, edit func(*nodeOptions)) *testNode {
 	t.Helper()
+	return startTestNodeAt(t, name, natsURL, "127.0.0.1:0", edit)
+}
+
+// startTestNodeAt is startTestNode listening on addr: a node started
+// again where one was killed, for the clients of that one.
+func startTestNodeAt(t testing.TB, name, natsURL, addr string, edit func(*nodeOptions)) *testNode {
+	t.Helper()
 	logs := &syncBuffer{}
 	opts := nodeOptions{
 		Name:          name,
@@ -175,9 +182,9 @@ func startTestNode(t testing.TB, name, natsURL string, edit func(*nodeOptions)) 
 	if edit != nil {
 		edit(&opts)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("node %s: %v", name, err)
 	}
 	cl := &cutListener{Listener: ln}
 	n, err := startNode(opts, cl)

@@ -34,28 +34,56 @@
   }
 
   // Server-Sent Events: the browser reconnects by itself and sends
-  // Last-Event-ID; behind a load balancer, to whichever node answers.
+  // Last-Event-ID; behind a load balancer, to whichever node answers. It
+  // gives up for good on an answer that is not an event stream (a load
+  // balancer's 502 while no node is behind it): the page then opens a new
+  // EventSource after a backoff, from sseMinDelay doubling up to
+  // sseMaxDelay, which resumes with the lastEventId parameter.
+  const sseMinDelay = 1000; // ms
+  const sseMaxDelay = 30000; // ms
   const q = new URLSearchParams();
   for (const t of config.topics) q.append("topic", t);
-  const es = new EventSource("events?" + q);
-  es.onopen = () => ($("sse-state").textContent = "open");
-  es.onerror = () => ($("sse-state").textContent = "reconnecting");
-  es.onmessage = (e) => {
-    cluster.sse.push(e.lastEventId);
-    $("sse-last").textContent = e.lastEventId;
-    $("sse-count").textContent = cluster.sse.length;
-    show($("sse-log"), e.lastEventId, "", e.data); // an SSE event does not say its topic
-  };
-  es.addEventListener("gap", (e) => {
-    cluster.gaps.sse++;
-    $("sse-gaps").textContent = cluster.gaps.sse;
-    show($("sse-log"), "", "gap", e.data, true);
-  });
+  let sseLast = "";
+  let sseAttempt = 0;
+  function openSSE() {
+    const u = new URLSearchParams(q);
+    if (sseLast) u.set("lastEventId", sseLast);
+    const es = new EventSource("events?" + u);
+    es.onopen = () => {
+      sseAttempt = 0;
+      $("sse-state").textContent = "open";
+    };
+    es.onerror = () => {
+      $("sse-state").textContent = "reconnecting";
+      if (es.readyState !== EventSource.CLOSED) return; // the browser retries
+      const cap = Math.min(sseMaxDelay, sseMinDelay * 2 ** Math.min(sseAttempt++, 30));
+      setTimeout(openSSE, cap / 2 + (Math.random() * cap) / 2);
+    };
+    es.onmessage = (e) => {
+      sseLast = e.lastEventId;
+      cluster.sse.push(e.lastEventId);
+      $("sse-last").textContent = e.lastEventId;
+      $("sse-count").textContent = cluster.sse.length;
+      show($("sse-log"), e.lastEventId, "", e.data); // an SSE event does not say its topic
+    };
+    es.addEventListener("gap", (e) => {
+      if (e.lastEventId) sseLast = e.lastEventId;
+      cluster.gaps.sse++;
+      $("sse-gaps").textContent = cluster.gaps.sse;
+      show($("sse-log"), "", "gap", e.data, true);
+    });
+  }
+  openSSE();
 
   // WebSocket, with the ws package's client: it reconnects with a
-  // backoff and resumes with lastEventId.
+  // backoff and resumes with lastEventId. While it is down, the page says
+  // so, and no longer names the node it was connected to.
   const rt = new RealtimeSocket("ws", { topics: config.topics });
-  rt.onstatechange = (s) => ($("ws-state").textContent = s);
+  rt.onopen = () => ($("ws-state").textContent = "open");
+  rt.onclose = () => {
+    $("ws-state").textContent = "reconnecting";
+    $("ws-node").textContent = "—";
+  };
   rt.onmessage = (m) => {
     if (m.kind === "direct") {
       if (m.data && m.data.node) $("ws-node").textContent = m.data.node;
