@@ -102,8 +102,20 @@
 
   // Publishing: each message gets an ID of its own, sent again with each
   // retry, so that a retry after a lost answer is stored once.
+  // The button waits for the answer, so that a second click does not
+  // publish the message again under another ID.
   $("publish").onsubmit = async (e) => {
     e.preventDefault();
+    const button = $("publish").querySelector("button");
+    if (button.disabled) return;
+    button.disabled = true;
+    try {
+      await publish();
+    } finally {
+      button.disabled = false;
+    }
+  };
+  async function publish() {
     const body = JSON.stringify({ topic: $("topic").value, data: $("data").value });
     const key = crypto.randomUUID();
     for (let attempt = 1; attempt <= 3; attempt++) {
@@ -122,13 +134,16 @@
       }
       await new Promise((ok) => setTimeout(ok, 500 * attempt));
     }
-  };
+  }
 
-  // Health of the node that answers /healthz.
+  // Health of the node that answers /healthz: one poll at a time, each
+  // given up after healthTimeout, so that a node that accepts and never
+  // answers shows as unreachable instead of piling up requests.
+  const healthTimeout = 3000;
   async function health() {
     const el = $("health");
     try {
-      const r = await fetch("healthz", { cache: "no-store" });
+      const r = await fetch("healthz", { cache: "no-store", signal: AbortSignal.timeout(healthTimeout) });
       const h = await r.json();
       el.dataset.state = h.ready ? "ready" : "lagging";
       el.querySelector(".label").textContent = (h.ready ? "ready" : h.reason) + " · " + h.node + " · lag " + h.lag;
@@ -137,6 +152,8 @@
       el.querySelector(".label").textContent = "node unreachable";
     }
   }
-  health();
-  setInterval(health, 2000);
+  (async function poll() {
+    await health();
+    setTimeout(poll, 2000);
+  })();
 })();
