@@ -215,7 +215,8 @@ type Hub struct {
 	shared bool
 
 	// head is the Seq of the last message in its log: every message up to
-	// it can be read. It is stored after the append, under mu.
+	// it can be read. It is stored after the append, under mu, before the
+	// topic's last.
 	head atomic.Uint64
 
 	published, delivered, replayed, gaps, lagged atomic.Uint64
@@ -362,9 +363,14 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	t := h.topic(topicName)
 	t.mu.Lock()
 	t.append(m, &h.limits)
+	// Readable first (head), then announced (last): a writer that sees
+	// last past its position must find the message under head, or it
+	// would find nothing to take and no reason to wait, and spin until
+	// this goroutine, holding the hub's lock, stored head.
+	h.head.Store(seq)
+	t.last.Store(seq)
 	t.mu.Unlock()
 	wake := t.handOut()
-	h.head.Store(seq)
 	if now.Sub(h.swept) > h.limits.age/4 {
 		h.sweep(now)
 	}

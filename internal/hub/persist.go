@@ -80,6 +80,7 @@ func (h *Hub) Load(r io.Reader) error {
 				return fmt.Errorf("hub: load: message %q out of place", m.ID)
 			}
 			t.append(m, &h.limits)
+			t.last.Store(m.Seq)
 		}
 		t.trim(&h.limits, now)
 		if t.log.len() == 0 {

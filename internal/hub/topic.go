@@ -26,7 +26,8 @@ type topic struct {
 	evicted uint64 // highest Seq that left the log: a reader before it missed messages
 
 	// last is the Seq of the last message appended, 0 before any. It is
-	// stored under mu, before the waiting list is handed out.
+	// stored under mu, after the hub's head (so a message it announces can
+	// be read) and before the waiting list is handed out.
 	last atomic.Uint64
 
 	// waitMu guards the waiting list, apart from the log, so that
@@ -41,12 +42,12 @@ type topic struct {
 	gen     uint64
 }
 
-// append adds m to the log and evicts what the limits no longer allow.
-// t.mu is held.
+// append adds m to the log and evicts what the limits no longer allow. It
+// does not store last: the caller does, once m can be read (see
+// Hub.publish). t.mu is held.
 func (t *topic) append(m *Message, l *limits) {
 	t.log.push(m)
 	t.bytes += len(m.Data) + messageOverhead
-	t.last.Store(m.Seq)
 	t.trim(l, m.Time)
 }
 
