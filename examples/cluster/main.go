@@ -115,12 +115,21 @@ func main() {
 // run serves one node until ctx ends or the node fails. ready, when set,
 // is called with the node's HTTP address once it serves.
 func run(ctx context.Context, c config, ready func(addr string)) error {
+	// The URL to open comes first in the log, as in the other examples;
+	// the socket takes connections from now on, answered once the node
+	// serves.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("listening", "url", listenURL("http", c.addr, ln)+"/")
 	var closeEmbedded func()
 	if len(c.node.NATS) == 0 {
 		dir := c.storeDir
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "realtime-cluster-")
 			if err != nil {
+				ln.Close()
 				return err
 			}
 			defer os.RemoveAll(tmp)
@@ -128,6 +137,7 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 		}
 		ns, err := startEmbedded(c.natsListen, dir)
 		if err != nil {
+			ln.Close()
 			return err
 		}
 		closeEmbedded = func() { ns.Shutdown(); ns.WaitForShutdown() }
@@ -140,16 +150,12 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 		slog.Info("embedded NATS with JetStream", "url", ns.ClientURL(), "store", dir)
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	n, err := startNode(c.node, ln)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", c.addr, ln)+"/", "node", n.name, "nats", strings.Join(c.node.NATS, ","))
+	slog.Info("serving", "url", listenURL("http", c.addr, ln)+"/", "node", n.name, "nats", strings.Join(c.node.NATS, ","))
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
