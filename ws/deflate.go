@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -119,7 +120,9 @@ func inflate(dst, p []byte, limit int64) ([]byte, error) {
 	for {
 		if len(out) == cap(out) {
 			step := max(cap(out), readGrowStep, 2*len(p))
-			out = slices.Grow(out, int(min(int64(step), limit+1-int64(len(out)))))
+			// At most limit+1 in all, written so that a limit of
+			// math.MaxInt64 does not overflow.
+			out = slices.Grow(out, int(min(int64(step)-1, limit-int64(len(out)))+1))
 		}
 		n, err := d.fr.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
@@ -149,7 +152,10 @@ func compressedLimit(limit int64, compressed bool) int64 {
 	if !compressed {
 		return limit
 	}
-	return limit + limit>>10 + 64
+	if slack := limit>>10 + 64; limit <= math.MaxInt64-slack {
+		return limit + slack
+	}
+	return math.MaxInt64 // a limit this high is no limit
 }
 
 // reservedBitsReason is the reason of the close for a frame h with

@@ -144,9 +144,16 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			continue
 		}
 		if deflate {
-			limit := c.readLimit.Load()
+			limit := max(c.readLimit.Load(), 0)
+			// over is what this message must earn back first: the debt,
+			// at most one message of the limit now in force (SetReadLimit
+			// may have lowered it), less what its own size earns.
 			earned := int64(len(msg)) * MaxInflateRatio
-			allowed := min(limit, limit-c.inflateDebt+earned)
+			over := min(c.inflateDebt, limit) - earned
+			allowed := limit
+			if over > 0 {
+				allowed = limit - over
+			}
 			msg, err = inflate(nil, msg, allowed)
 			switch {
 			case errors.Is(err, errInflatedTooBig) && allowed < limit:
@@ -159,7 +166,7 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 				return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
 			}
 			checked = len(msg)
-			c.inflateDebt = max(0, c.inflateDebt+int64(len(msg))-earned)
+			c.inflateDebt = max(0, over+int64(len(msg)))
 		}
 		if typ == MessageText && checked != len(msg) {
 			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
