@@ -184,9 +184,13 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 	h := s.hub
 	last := r.after
 	var bad error
+	stopped := false // yield returned false: a Source that goes on is ignored
 	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
 		switch {
+		case stopped:
+			return false
 		case m != nil && m.Seq > r.upTo:
+			stopped = true
 			return false // the logs hold it: the Source is done
 		case m == nil || m.Seq <= last:
 			bad = fmt.Errorf("message out of order (after %d)", last)
@@ -194,12 +198,14 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 			bad = fmt.Errorf("message of topic %q, not asked for", m.Topic)
 		}
 		if bad != nil {
+			stopped = true
 			return false
 		}
 		out = append(out, m)
 		last = m.Seq
 		size += len(m.Data) + messageOverhead
-		return size < limit
+		stopped = size >= limit
+		return !stopped
 	})
 	if bad != nil {
 		err = fmt.Errorf("hub: source: %w", bad)
