@@ -350,9 +350,15 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 		h.mu.Unlock()
 		return fmt.Errorf("%w: at most %d", ErrTooManyTopics, h.maxTopics)
 	}
+	// From the next message, or from s's position when it resumed ahead
+	// of the hub and waits for it: what comes before that position is
+	// what the client has of the stream already, as on a hub caught up.
+	s.mu.Lock()
+	next := max(h.seq, s.cursor)
+	s.mu.Unlock()
 	from := make([]uint64, len(add))
 	for i := range from {
-		from[i] = h.seq
+		from[i] = next
 	}
 	if lastID != "" && len(add) > 0 {
 		floors := make([]uint64, len(add)) // set by HistorySize
