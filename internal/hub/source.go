@@ -271,15 +271,14 @@ func (s *Subscriber) awaitCatchUp(lastID string, wait time.Duration) {
 }
 
 // caughtUp ends s's wait for the hub to catch up with its resume ID once
-// the hub did, and reports whether s is still ahead. Past the deadline, it
-// sets the gap Take reports and moves s to the hub's position. s.mu is
-// held.
-func (s *Subscriber) caughtUp(head uint64) bool {
+// the hub did. Past the deadline, it sets the gap Take reports and moves s
+// to the hub's position. s.mu is held.
+func (s *Subscriber) caughtUp(head uint64) {
 	a := s.ahead
 	switch {
 	case head >= s.cursor:
 	case time.Now().Before(a.deadline):
-		return true
+		return
 	default:
 		s.gap = &Gap{LastID: a.lastID, Reason: GapFuture}
 		s.hub.gaps.Add(1)
@@ -290,5 +289,4 @@ func (s *Subscriber) caughtUp(head uint64) bool {
 	}
 	a.timer.Stop()
 	s.ahead = nil
-	return false
 }

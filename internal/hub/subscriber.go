@@ -91,29 +91,12 @@ func (s *Subscriber) Err() error {
 func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	clear(buf[:cap(buf)])
 	out := buf[:0]
-	h := s.hub
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.releaseHeld() // the last Take's messages were written
 	for s.err == nil {
 		if r := s.src; r != nil {
-			s.mu.Unlock()
-			var msgs []*Message
-			var gap *Gap
-			done, size := true, 0
-			if limit, ok := h.replayBudget.acquire(r.ctx); ok {
-				msgs, gap, done, size = s.takeSource(r, out, limit) // holding no lock
-				h.replayBudget.release(limit - size)
-			}
-			s.mu.Lock()
-			s.held = size
-			if s.err != nil {
-				s.releaseHeld() // ended meanwhile: it takes no more
-			}
-			s.replayed(r, gap, done)
-			if len(msgs) > 0 || gap != nil {
-				h.delivered.Add(uint64(len(msgs)))
-				h.replayed.Add(uint64(len(msgs)))
+			if msgs, gap := s.takeReplay(r, out); len(msgs) > 0 || gap != nil {
 				return msgs, gap
 			}
 			continue
@@ -124,6 +107,30 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 		}
 	}
 	return out, nil
+}
+
+// takeReplay is Take from the Source: the next part of s's replay r,
+// within the hub's replay budget. It unlocks s.mu while the Source runs.
+// s.mu is held.
+func (s *Subscriber) takeReplay(r *replay, out []*Message) ([]*Message, *Gap) {
+	h := s.hub
+	s.mu.Unlock()
+	var msgs []*Message
+	var gap *Gap
+	done, size := true, 0
+	if limit, ok := h.replayBudget.acquire(r.ctx); ok {
+		msgs, gap, done, size = s.takeSource(r, out, limit)
+		h.replayBudget.release(limit - size)
+	}
+	s.mu.Lock()
+	s.held = size
+	if s.err != nil {
+		s.releaseHeld() // ended meanwhile: it takes no more
+	}
+	s.replayed(r, gap, done)
+	h.delivered.Add(uint64(len(msgs)))
+	h.replayed.Add(uint64(len(msgs)))
+	return msgs, gap
 }
 
 // takeLogs is Take from the logs. It reports wait when s waits on its
