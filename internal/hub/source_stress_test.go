@@ -136,19 +136,14 @@ func firstDiff(a, b []uint64) int {
 	return min(len(a), len(b))
 }
 
-// last returns the stream's last message.
+// last returns the last message of the stream.
 func (st *stream) last() *Message {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.msgs[len(st.msgs)-1]
+	m, _ := st.Last()
+	return &Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data}
 }
 
-// all returns the stream's messages.
-func (st *stream) all() []*Message {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return slices.Clone(st.msgs)
-}
+// all returns every message the stream holds.
+func (st *stream) all() []*Message { return st.from(0) }
 
 // Messages a hub skipped (PublishAt jumping ahead) stay missed when the
 // logs then evict older ones: the eviction does not lower the mark the

@@ -10,70 +10,53 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/streamtest"
 )
 
 // stream is what several hubs apply in the tests: every message published
 // anywhere, by sequence number, as a shared stream would hold it.
 type stream struct {
-	mu    sync.Mutex
-	msgs  []*Message // by Seq, from first
-	first uint64     // Seq of msgs[0]: the stream dropped what came before
+	streamtest.Stream
+	calls sync.Mutex // serialises the counts of source's calls
 }
 
 // add records a message of topic with data at seq.
-func (st *stream) add(seq uint64, topic, data string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.msgs) == 0 {
-		st.first = seq
-	}
-	st.msgs = append(st.msgs, &Message{Seq: seq, Topic: topic, Data: []byte(data)})
-}
+func (st *stream) add(seq uint64, topic, data string) { st.AddAt(seq, topic, []byte(data)) }
 
 // drop forgets the messages before seq.
-func (st *stream) drop(before uint64) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for len(st.msgs) > 0 && st.msgs[0].Seq < before {
-		st.msgs = st.msgs[1:]
-	}
-	st.first = before
-}
+func (st *stream) drop(before uint64) { st.DropBefore(before) }
 
 // source serves the stream as a Source of epoch; calls counts its calls.
 func (st *stream) source(epoch string, calls *int) Source {
 	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
-		st.mu.Lock()
-		msgs, first := slices.Clone(st.msgs), st.first
+		st.calls.Lock()
 		*calls++
-		st.mu.Unlock()
-		for _, m := range msgs {
-			if m.Seq <= after || m.Seq > upTo || !slices.Contains(topics, m.Topic) {
-				continue
-			}
-			id := FormatID(epoch, m.Seq)
-			if !yield(&Message{Seq: m.Seq, ID: id, Topic: m.Topic, Data: m.Data}) {
-				break
-			}
+		st.calls.Unlock()
+		err := st.Replay(ctx, topics, after, upTo, func(m streamtest.Message) bool {
+			return yield(&Message{Seq: m.Seq, ID: FormatID(epoch, m.Seq), Topic: m.Topic, Data: m.Data})
+		})
+		if errors.Is(err, streamtest.ErrGone) {
+			return fmt.Errorf("%w: %w", ErrHistoryGone, err)
 		}
-		if first > after+1 {
-			return fmt.Errorf("stream starts at %d: %w", first, ErrHistoryGone)
-		}
-		return nil
+		return err
 	}
 }
 
-// apply publishes every message of st from seq on to h, as a node applies
-// the shared stream.
+// from returns the messages the stream holds from seq from on.
+func (st *stream) from(from uint64) []*Message {
+	var out []*Message
+	for _, m := range st.From(from) {
+		out = append(out, &Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data})
+	}
+	return out
+}
+
+// apply publishes every message of st from seq from on to h, as a node
+// applies the shared stream.
 func (st *stream) apply(t testing.TB, h *Hub, from uint64) {
 	t.Helper()
-	st.mu.Lock()
-	msgs := slices.Clone(st.msgs)
-	st.mu.Unlock()
-	for _, m := range msgs {
-		if m.Seq < from {
-			continue
-		}
+	for _, m := range st.from(from) {
 		if _, err := h.PublishAt(m.Seq, m.Topic, func(string) []byte { return m.Data }); err != nil {
 			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
 		}
@@ -611,7 +594,7 @@ func TestSourceAskedForWhatIsMissing(t *testing.T) {
 	var asked []uint64
 	src := func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
 		asked = append(asked, upTo)
-		for _, m := range st.msgs { // past upTo too
+		for _, m := range st.from(0) { // past upTo too
 			if m.Seq > after && slices.Contains(topics, m.Topic) && !yield(&Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data}) {
 				break
 			}

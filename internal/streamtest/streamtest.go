@@ -39,12 +39,29 @@ type Stream struct {
 func (s *Stream) Add(topic string, data []byte) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.last++
-	if len(s.msgs) == 0 {
-		s.first = s.last
-	}
-	s.msgs = append(s.msgs, Message{Seq: s.last, Topic: topic, Data: slices.Clone(data)})
+	s.add(s.last+1, topic, data)
 	return s.last
+}
+
+// AddAt appends a message at seq, which must be above the last one: the
+// numbers between are of messages the stream does not hold for these
+// tests (another consumer's, say).
+func (s *Stream) AddAt(seq uint64, topic string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.last {
+		panic(fmt.Sprintf("streamtest: AddAt(%d) after %d", seq, s.last))
+	}
+	s.add(seq, topic, data)
+}
+
+// add appends a message at seq. s.mu is held.
+func (s *Stream) add(seq uint64, topic string, data []byte) {
+	s.last = seq
+	if len(s.msgs) == 0 {
+		s.first = seq
+	}
+	s.msgs = append(s.msgs, Message{Seq: seq, Topic: topic, Data: slices.Clone(data)})
 }
 
 // DropBefore drops the messages before seq.
@@ -57,6 +74,17 @@ func (s *Stream) DropBefore(seq uint64) {
 	}
 	s.msgs = slices.Delete(s.msgs, 0, i)
 	s.first = max(s.first, seq)
+}
+
+// Last returns the last message held, and false when the stream holds
+// none.
+func (s *Stream) Last() (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.msgs) == 0 {
+		return Message{}, false
+	}
+	return s.msgs[len(s.msgs)-1], true
 }
 
 // From returns the messages from seq on.
