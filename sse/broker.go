@@ -65,9 +65,11 @@ type Gap struct {
 	LastEventID string `json:"lastEventId"`
 	// Reason is "unknown epoch" (the server restarted without its
 	// history), "history exceeded" (the events were dropped from history),
-	// "malformed id", "future id", or "too slow": the stream fell more
-	// than HistoryBytes behind the newest event and missed events while it
-	// was connected.
+	// "malformed id", "future id" (ahead of every event, or of what this
+	// node reached within CatchUpWait), "history unavailable" (the
+	// HistorySource failed), or "too slow": the stream fell more than
+	// HistoryBytes behind the newest event and missed events while it was
+	// connected.
 	Reason string `json:"reason"`
 }
 
