@@ -108,8 +108,7 @@ type replay struct {
 	after  uint64
 	upTo   uint64
 	reason string // of a gap, when the Source no longer holds them
-	resume string // the resume ID, for a gap in the first call
-	first  bool   // no call made yet
+	resume string // the resume ID, for a gap in the first call; then ""
 }
 
 // sourceReplay returns the replay that a subscriber resuming from after in
@@ -135,7 +134,7 @@ func (h *Hub) sourceReplay(ctx context.Context, names []string, lastID string, a
 		return nil
 	}
 	r := newReplay(ctx, names, after, upTo, GapExceeded)
-	r.resume, r.first = reportedID(lastID), true
+	r.resume = reportedID(lastID)
 	return r
 }
 
@@ -182,7 +181,7 @@ func (s *Subscriber) replayed(r *replay, gap *Gap, done bool) {
 // says the replay is over, so that the logs come next.
 func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Message, gap *Gap, done bool, size int) {
 	h := s.hub
-	last := r.after
+	from, last := r.after, r.after
 	var bad error
 	stopped := false // yield returned false: a Source that goes on is ignored
 	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
@@ -210,8 +209,8 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 	if bad != nil {
 		err = fmt.Errorf("hub: source: %w", bad)
 	}
-	first := r.first
-	r.first = false
+	resume := r.resume
+	r.resume = ""
 	switch {
 	case err == nil && size < limit:
 		return out, nil, true, size
@@ -233,9 +232,9 @@ func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Mess
 		out, gap, done, size = out[:0], &Gap{Reason: GapUnavailable, Err: err}, true, 0
 		last = r.upTo
 	}
-	gap.LastID = FormatID(s.epoch, r.after)
-	if first {
-		gap.LastID = r.resume
+	gap.LastID = FormatID(s.epoch, from)
+	if resume != "" {
+		gap.LastID = resume
 	}
 	if len(out) > 0 {
 		gap.Resume = FormatID(s.epoch, out[0].Seq-1)

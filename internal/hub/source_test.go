@@ -624,3 +624,23 @@ func TestSourceAskedForWhatIsMissing(t *testing.T) {
 		t.Errorf("the Source was asked up to %v, want 30 only: the log of a holds 32 to 40", asked)
 	}
 }
+
+// A gap from the Source names where the subscriber was before it, not the
+// last message the Source gave after it.
+func TestSourceGapNamesWhereTheSubscriberWas(t *testing.T) {
+	st := &stream{}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 10 * (messageOverhead + 3), Source: st.source("S", &calls)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	defer s.Close()
+	for seq := uint64(1); seq <= 100; seq++ {
+		st.add(seq, "a", fmt.Sprint(seq))
+	}
+	st.apply(t, h, 1)
+	st.drop(50)
+	msgs, gap := s.Take(nil)
+	if gap == nil || gap.LastID != "S-0" || gap.Resume != "S-49" || len(msgs) == 0 || msgs[0].Seq != 50 {
+		t.Fatalf("first Take: gap %+v, %d messages; want a gap after S-0 resuming at S-49, then 50", gap, len(msgs))
+	}
+}
