@@ -147,12 +147,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			return true
 		}
 	}
-	if err := sw.Flush(); err != nil {
-		sub.Close()
-		b.ended(r.RemoteAddr, true, err)
-		b.onClose(r, closeReason(err, true))
-		return false
-	}
 	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
 	select {
