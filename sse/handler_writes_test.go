@@ -16,6 +16,7 @@ type flushSpy struct {
 	mu        sync.Mutex
 	onHandler int // writes and flushes made on the handler's goroutine
 	total     int
+	writes    int // calls of Write with bytes
 }
 
 func (f *flushSpy) Unwrap() http.ResponseWriter { return f.ResponseWriter }
@@ -31,7 +32,15 @@ func (f *flushSpy) note() {
 	}
 }
 
-func (f *flushSpy) Write(p []byte) (int, error) { f.note(); return f.ResponseWriter.Write(p) }
+func (f *flushSpy) Write(p []byte) (int, error) {
+	f.note()
+	if len(p) > 0 {
+		f.mu.Lock()
+		f.writes++
+		f.mu.Unlock()
+	}
+	return f.ResponseWriter.Write(p)
+}
 func (f *flushSpy) WriteHeader(code int)        { f.note(); f.ResponseWriter.WriteHeader(code) }
 func (f *flushSpy) FlushError() error {
 	f.note()
@@ -76,5 +85,35 @@ func TestHandlerGoroutineDoesNotWrite(t *testing.T) {
 		if onHandler > 0 {
 			t.Errorf("h2 %v: %d of %d writes and flushes ran on the handler's goroutine", h2, onHandler, total)
 		}
+	}
+}
+
+// TestRoundIsOneWrite: the events a round takes reach the ResponseWriter
+// in one Write (each Write costs net/http a lock and checks, and the
+// response's 2 KiB buffer more system calls), here a resume's 49 events.
+func TestRoundIsOneWrite(t *testing.T) {
+	b := NewBroker(BrokerOptions{Heartbeat: -1, Retry: -1})
+	m := &spyMiddleware{next: b, spy: make(chan *flushSpy, 1)}
+	ts, c := newServer(t, m, false)
+	var first string
+	for i := range 50 {
+		id, err := b.Publish("a", Event{Data: strings.Repeat("x", 40)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = id
+		}
+	}
+	_, r := open(t, c, ts.URL+"?topic=a", "Last-Event-ID", first)
+	spy := <-m.spy
+	for range 49 {
+		next(t, r)
+	}
+	spy.mu.Lock()
+	writes := spy.writes
+	spy.mu.Unlock()
+	if writes > 1 {
+		t.Errorf("49 events of one round came in %d Writes, want 1", writes)
 	}
 }
