@@ -376,11 +376,11 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	}
 	h.mu.Unlock()
 	h.published.Add(1)
-	if wake != nil {
-		for _, s := range wake {
-			s.wake()
-		}
-		t.recycle(wake)
+	switch {
+	case len(wake) > maxWakeOnPublisher:
+		go t.wakeAll(wake)
+	case wake != nil:
+		t.wakeAll(wake)
 	}
 	return m, nil
 }
