@@ -41,7 +41,7 @@ func (f *flushSpy) Write(p []byte) (int, error) {
 	}
 	return f.ResponseWriter.Write(p)
 }
-func (f *flushSpy) WriteHeader(code int)        { f.note(); f.ResponseWriter.WriteHeader(code) }
+func (f *flushSpy) WriteHeader(code int) { f.note(); f.ResponseWriter.WriteHeader(code) }
 func (f *flushSpy) FlushError() error {
 	f.note()
 	return http.NewResponseController(f.ResponseWriter).Flush()
