@@ -58,7 +58,7 @@ func newHandler(c *chat) http.Handler {
 		last := c.lastWS
 		c.mu.Unlock()
 		cfg := c.config(since(c.hub.Epoch(), last, backlog))
-		cfg.Session = newSessionToken()
+		cfg.Session = newSessionToken(c.key)
 		render(w, chatPage, cfg)
 	})
 	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,8 @@ import (
 type chat struct {
 	hub  *ws.Hub
 	feed *sse.Broker
+	key  []byte // signs session tokens; kept in the state file
+
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 
@@ -31,6 +33,8 @@ type chat struct {
 	known    map[string]*roomUse       // rooms counted against MaxRooms
 	opened   map[string]int            // remote IP -> rooms of known it opened
 	sessions map[string]*session       // by inbox topic, at most MaxSessions
+	byAddr   map[string]int            // remote IP -> sessions it made, at most MaxSessionsPerAddr
+	swept    time.Time                 // when sessions unused for SessionKeep were last forgotten
 	nicks    map[string]*session       // nickname -> the session that holds it
 	addrs    map[string]*addrLimit     // remote IP -> its budget, at most MaxAddrs
 	lastWS   string                    // ID of the last hub message
@@ -62,7 +66,9 @@ func newChat() *chat {
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
 		opened:   make(map[string]int),
+		key:      newSessionKey(),
 		sessions: make(map[string]*session),
+		byAddr:   make(map[string]int),
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
 	}
@@ -129,6 +135,9 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	if err != nil {
 		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
+	if !issuedSession(c.key, token) {
+		return nil, nil // connect closes it, telling the page to reload
+	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {
 		topics = append(topics, roomTopic(room), liveTopic(room))
@@ -152,6 +161,10 @@ func feedTopics(r *http.Request) ([]string, error) {
 // another session holds it.
 func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	token, nick, rooms, _ := parseJoin(r) // checked by topics
+	if !issuedSession(c.key, token) {
+		go conn.Close(ws.StatusPolicyViolation, errNotIssued.Error())
+		return
+	}
 	now := time.Now()
 	c.mu.Lock()
 	addr := remoteIP(conn.RemoteAddr())
@@ -162,13 +175,8 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusTryAgainLater, errReconnecting.Error())
 		return
 	}
-	sess := c.sessionLocked(inboxTopic(token), now)
-	if sess == nil {
-		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, errSessionsFull.Error())
-		return
-	}
-	if holder := c.nicks[nick]; holder != nil && holder != sess {
+	inbox := inboxTopic(token)
+	if holder := c.nicks[nick]; holder != nil && holder.inbox != inbox {
 		c.mu.Unlock()
 		go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
 		return
@@ -178,17 +186,23 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
-	if sess.nick != "" && sess.nick != nick {
-		if sess.conns > 0 {
+	if s := c.sessions[inbox]; s != nil && s.nick != "" && s.nick != nick {
+		if s.conns > 0 {
 			// Its open connections speak as the old nickname, which would
 			// be free for someone else to take.
 			c.mu.Unlock()
 			go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errOtherNick))
 			return
 		}
-		if c.nicks[sess.nick] == sess {
-			delete(c.nicks, sess.nick) // the session takes another nickname
+		if c.nicks[s.nick] == s {
+			delete(c.nicks, s.nick) // the session takes another nickname
 		}
+	}
+	sess, err := c.sessionLocked(inbox, addr, now)
+	if err != nil {
+		c.mu.Unlock()
+		go conn.Close(ws.StatusTryAgainLater, err.Error())
+		return
 	}
 	for _, room := range rooms {
 		c.useRoomLocked(room, addr, now) // cannot fail: checked above
@@ -236,32 +250,57 @@ func (c *chat) closed(conn *ws.Conn, err error) {
 }
 
 // sessionLocked returns the session with the inbox topic, made if need
-// be, or nil when MaxSessions sessions have connections. To make room it
-// forgets the session unused longest among those with no connection, and
-// the nickname it held. c.mu is held.
-func (c *chat) sessionLocked(inbox string, now time.Time) *session {
+// be for the remote address addr. A new session is refused when addr made
+// MaxSessionsPerAddr of those remembered, or when there are MaxSessions:
+// first it forgets the sessions with no connection unused for SessionKeep,
+// with their nicknames, and never one used more recently. c.mu is held.
+func (c *chat) sessionLocked(inbox, addr string, now time.Time) (*session, error) {
 	if s := c.sessions[inbox]; s != nil {
 		s.lastUsed = now
-		return s
+		return s, nil
 	}
-	if len(c.sessions) >= MaxSessions {
-		var oldest *session
-		for _, s := range c.sessions {
-			if s.conns == 0 && (oldest == nil || s.lastUsed.Before(oldest.lastUsed)) {
-				oldest = s
-			}
+	full := func() error {
+		switch {
+		case len(c.sessions) >= MaxSessions:
+			return errSessionsFull
+		case c.byAddr[addr] >= MaxSessionsPerAddr:
+			return errSessionsAddr
 		}
-		if oldest == nil {
-			return nil
-		}
-		delete(c.sessions, oldest.inbox)
-		if c.nicks[oldest.nick] == oldest {
-			delete(c.nicks, oldest.nick)
-		}
+		return nil
 	}
-	s := &session{inbox: inbox, lastUsed: now}
+	if full() != nil && now.Sub(c.swept) >= sessionSweep {
+		c.forgetSessionsLocked(now)
+	}
+	if err := full(); err != nil {
+		return nil, err
+	}
+	s := &session{inbox: inbox, addr: addr, lastUsed: now}
 	c.sessions[inbox] = s
-	return s
+	c.byAddr[addr]++
+	return s, nil
+}
+
+// sessionSweep is how often at most a full session table is searched for
+// sessions to forget, so that a flood of refused sessions does not search
+// it each time.
+const sessionSweep = time.Minute
+
+// forgetSessionsLocked forgets the sessions with no connection unused for
+// SessionKeep, and the nicknames they held. c.mu is held.
+func (c *chat) forgetSessionsLocked(now time.Time) {
+	c.swept = now
+	for inbox, s := range c.sessions {
+		if s.conns > 0 || now.Sub(s.lastUsed) < SessionKeep {
+			continue
+		}
+		delete(c.sessions, inbox)
+		if c.nicks[s.nick] == s {
+			delete(c.nicks, s.nick)
+		}
+		if c.byAddr[s.addr]--; c.byAddr[s.addr] <= 0 {
+			delete(c.byAddr, s.addr)
+		}
+	}
 }
 
 // allowLocked reports whether m may send one more message now: its

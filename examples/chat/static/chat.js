@@ -432,6 +432,14 @@
         $("nick-error").textContent = e.reason.charAt(0).toUpperCase() + e.reason.slice(1) + ".";
         $("nick").focus();
       }
+      else if (e.code === 1008 && /not issued/.test(e.reason)) {
+        // The server does not know this tab's session (it restarted
+        // without its state): the page gives a new one.
+        s.close();
+        socket = null;
+        store.set("session", "");
+        location.reload();
+      }
       else if (e.code === 1008 || e.code === 1003 || e.code === 1013) showError("closed", `The server closed the connection: ${e.reason || e.code}.`);
     };
     return s;
