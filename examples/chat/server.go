@@ -25,7 +25,6 @@ type chat struct {
 	feed *sse.Broker
 	key  []byte // signs session tokens; kept in the state file
 
-
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 
 	mu       sync.Mutex
