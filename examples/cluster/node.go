@@ -78,9 +78,9 @@ type nodeOptions struct {
 	AllowedHosts      []string
 	MaxTopics         int
 	TopicHistoryBytes int
-	MaxReplays     int           // see DefaultMaxReplays
-	ReplayTimeout  time.Duration // see DefaultReplayTimeout
-	WatchInterval  time.Duration // see DefaultWatchInterval
+	MaxReplays        int           // see DefaultMaxReplays
+	ReplayTimeout     time.Duration // see DefaultReplayTimeout
+	WatchInterval     time.Duration // see DefaultWatchInterval
 
 	Logger *slog.Logger // nil: slog.Default()
 
