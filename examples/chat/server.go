@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,7 @@ type chat struct {
 	key  []byte // signs session tokens; kept in the state file
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
+	pubMu   sync.Mutex  // held while publishing: the hub's numbers reach the feed in order
 
 	mu       sync.Mutex
 	rooms    map[string]map[string]int // room -> nick -> connections
@@ -71,7 +74,8 @@ func newChat() *chat {
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
 	}
-	c.hub, c.feed = newHub(c), newFeed()
+	c.hub = newHub(c)
+	c.feed = newFeed(c)
 	return c
 }
 
@@ -88,9 +92,10 @@ func newHub(c *chat) *ws.Hub {
 	})
 }
 
-// newFeed returns the SSE broker of the read-only feed.
-func newFeed() *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr})
+// newFeed returns the SSE broker of c's read-only feed, with the epoch of
+// c's hub (see publishBoth).
+func newFeed(c *chat) *sse.Broker {
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, Epoch: c.hub.Epoch()})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:
@@ -491,9 +496,7 @@ func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
 	}
 	c.mu.Unlock()
 	e := event{Type: "message", Room: cmd.Room, From: m.nick, Text: cmd.Text, Time: now()}
-	if c.publish(roomTopic(cmd.Room), e) {
-		c.publishFeed(cmd.Room, e)
-	}
+	c.publishRoom(cmd.Room, e)
 }
 
 func (c *chat) dm(conn *ws.Conn, m *member, cmd command) {
@@ -606,35 +609,67 @@ func (c *chat) publishPresence(room, nick, change string) {
 	c.publish(liveTopic(room), event{Type: "presence", Room: room, Nick: nick, Event: change, Time: now()})
 }
 
+// One ID on both transports. A room message goes to the hub (for the chat
+// pages) and to the feed (for EventSource): both give it the same ID, so
+// that a client can tell it is the same message, and a page that moves
+// from one to the other can resume with the ID it has. The hub numbers
+// every event; the feed, which shares its epoch, takes the same number
+// with PublishAt. The feed must be told every number, not only those of
+// room messages: a number it never applied is a gap for its streams (see
+// sse.Broker.PublishAt). So every other event of the hub is a mark on the
+// feed, an empty event on feedMarks, a topic no page can follow, bounded
+// as any topic's history is. c.pubMu keeps the numbers in order.
+
+// feedMarks is the feed's topic of the numbers of events that are not
+// room messages. It is not a room name, so no page can follow it.
+const feedMarks = "-"
+
 // publish sends e to the pages following topic, and reports whether it
 // could.
 func (c *chat) publish(topic string, e event) bool {
-	id, err := c.hub.PublishJSON(topic, e)
+	return c.publishBoth(topic, "", e)
+}
+
+// publishRoom sends the room message e to the pages in room and to the
+// feed of room, with one ID, and reports whether it could.
+func (c *chat) publishRoom(room string, e event) bool {
+	return c.publishBoth(roomTopic(room), room, e)
+}
+
+// publishBoth publishes e to topic on the hub, and with the same number
+// to the feed: to room, or as a mark when room is "".
+func (c *chat) publishBoth(topic, room string, e event) bool {
+	data, _ := json.Marshal(e) // cannot fail
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	id, err := c.hub.PublishJSON(topic, json.RawMessage(data))
 	if err != nil {
 		if !c.closing.Load() {
 			slog.Error("publish", "topic", topic, "err", err)
 		}
 		return false
 	}
+	feedTopic, fe := feedMarks, sse.Event{}
+	if room != "" {
+		feedTopic, fe = room, sse.Event{Data: string(data)}
+	}
+	feedID, ferr := c.feed.PublishAt(seqOf(id), feedTopic, fe)
+	if ferr != nil && !c.closing.Load() {
+		slog.Error("publish to the feed", "topic", feedTopic, "err", ferr)
+	}
 	c.mu.Lock()
 	c.lastWS = id
+	if ferr == nil && room != "" {
+		c.lastFeed = feedID
+	}
 	c.mu.Unlock()
 	return true
 }
 
-// publishFeed sends a room message to the read-only feed.
-func (c *chat) publishFeed(room string, e event) {
-	data, _ := json.Marshal(e) // cannot fail
-	id, err := c.feed.Publish(room, sse.Event{Data: string(data)})
-	if err != nil {
-		if !c.closing.Load() {
-			slog.Error("publish to the feed", "room", room, "err", err)
-		}
-		return
-	}
-	c.mu.Lock()
-	c.lastFeed = id
-	c.mu.Unlock()
+// seqOf returns the sequence number of the ID "epoch-seq".
+func seqOf(id string) uint64 {
+	seq, _ := strconv.ParseUint(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
+	return seq
 }
 
 // send writes a reply to one connection.
