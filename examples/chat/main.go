@@ -59,12 +59,12 @@ func run(addr, state string) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- serve(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return err
