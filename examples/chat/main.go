@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -37,7 +36,7 @@ const defaultAddr = "localhost:8081"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8081\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-chat.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps the message history across restarts; empty for none")
 	flag.Parse()
 	if err := run(*addr, *state); err != nil {

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -41,7 +40,7 @@ const defaultAddr = "localhost:8080"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8080\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
 	flag.Parse()
