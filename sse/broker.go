@@ -231,6 +231,8 @@ type BrokerOptions struct {
 
 	// Logger receives a record for every stream refused because the
 	// server cannot serve it (at Error, naming the cause and the fix), for
+	// streams refused for their host (at Warn, naming the fix; at most one
+	// record every 10 s, with the number left out), for
 	// a panic in OnConnect or OnClose (at Error), for every stream that
 	// ends on an error (at Warn for slow clients and failed writes) and,
 	// at Debug, for every stream opened and closed.

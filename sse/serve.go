@@ -64,6 +64,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
+		origin.LogRefusal(b.log, r, origin.HostCause, fmt.Errorf("sse: %w", err))
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
