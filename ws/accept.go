@@ -149,8 +149,8 @@ type AcceptOptions struct {
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
-	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
+	// examples/PROXIES.md) is checked against AllowedHosts
 	// and the same-origin check with that host, the one the browser asked
 	// for, instead of its Host header, which a proxy that rewrites Host
 	// sets to the backend's. The header is ignored from anyone else. Empty

@@ -308,7 +308,7 @@ var stacks = map[string]stack{
 			}
 		},
 	},
-	// The setup docs/proxies.md recommends: Rewrite with SetURL and
+	// The setup examples/PROXIES.md recommends: Rewrite with SetURL and
 	// SetXForwarded, the Host header kept as the client sent it, and
 	// every write flushed.
 	"proxy-documented": {
