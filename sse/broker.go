@@ -114,8 +114,8 @@ type BrokerOptions struct {
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
-	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
+	// examples/PROXIES.md) is checked against AllowedHosts
 	// with that host, the one the browser asked for, instead of its Host
 	// header, which a proxy that rewrites Host sets to the backend's. The
 	// header is ignored from anyone else. Empty means no proxy is trusted.
@@ -231,6 +231,8 @@ type BrokerOptions struct {
 
 	// Logger receives a record for every stream refused because the
 	// server cannot serve it (at Error, naming the cause and the fix), for
+	// streams refused for their host (at Warn, naming the fix; at most one
+	// record every 10 s, with the number left out), for
 	// a panic in OnConnect or OnClose (at Error), for every stream that
 	// ends on an error (at Warn for slow clients and failed writes) and,
 	// at Debug, for every stream opened and closed.

@@ -53,7 +53,7 @@ func loadState(path string, c *chat) {
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		// The hub or the feed may hold part of it: start both afresh.
-		c.hub, c.feed = newHub(c), newFeed()
+		c.hub, c.feed = newHub(c), newFeed(c)
 		c.lastWS, c.lastFeed = "", ""
 		bad := path + ".bad"
 		if rerr := os.Rename(path, bad); rerr != nil {

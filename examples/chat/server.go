@@ -21,8 +21,9 @@ import (
 // "#room") for the chat pages and to the SSE broker (topic "room") for the
 // read-only feed.
 type chat struct {
-	hub  *ws.Hub
-	feed *sse.Broker
+	hub          *ws.Hub
+	feed         *sse.Broker
+	allowedHosts []string // the hub's and feed's AllowedHosts
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 
@@ -57,7 +58,9 @@ func memberOf(conn *ws.Conn) *member {
 	return m
 }
 
-func newChat() *chat {
+// newChat returns a chat whose hub and feed answer to allowedHosts
+// (their AllowedHosts).
+func newChat(allowedHosts ...string) *chat {
 	c := &chat{
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
@@ -65,15 +68,17 @@ func newChat() *chat {
 		sessions: make(map[string]*session),
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
+
+		allowedHosts: allowedHosts,
 	}
-	c.hub, c.feed = newHub(c), newFeed()
+	c.hub, c.feed = newHub(c), newFeed(c)
 	return c
 }
 
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes, AllowedHosts: c.allowedHosts},
 		Topics:            c.topics,
 		OnConnect:         c.connect,
 		OnMessage:         c.message,
@@ -83,9 +88,9 @@ func newHub(c *chat) *ws.Hub {
 	})
 }
 
-// newFeed returns the SSE broker of the read-only feed.
-func newFeed() *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr})
+// newFeed returns the SSE broker of c's read-only feed.
+func newFeed(c *chat) *sse.Broker {
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, AllowedHosts: c.allowedHosts})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:
