@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // pingWaiters are the Ping calls of a connection waiting for their pong.
@@ -51,14 +52,28 @@ func (w *pingWaiters) answered(p []byte) {
 }
 
 // Ping sends a ping and waits for its pong, until ctx ends or the
-// connection closes. The pong is seen by the connection's reader, so
-// another goroutine must be in Read meanwhile (a Hub's connections and a
-// Subscriber's current one always are). The keep-alive pings by itself;
-// Ping is for a caller that wants to know now that the peer answers.
+// connection closes. While another goroutine is in Read (as a Hub's
+// connections and a Subscriber's current one are), that Read sees the
+// pong. When none is, Ping reads the control frames that arrive itself,
+// answering pings, up to its pong, so that a Ping needs no Read; a Read
+// called meanwhile waits for Ping. A message that comes before the pong is
+// left for Read: Ping then waits for a Read to take it and see the pong
+// after it. The keep-alive pings by itself; Ping is for a caller that
+// wants to know now that the peer answers.
 func (c *Conn) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ws: ping: %w", err)
+	}
 	n, payload, ch := c.pings.add()
 	defer c.pings.remove(n)
 	c.queuePing(payload)
+	if c.readMu.TryLock() {
+		err := c.readPong(ctx, ch)
+		c.readMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	select {
 	case <-ch:
 		return nil
@@ -66,5 +81,68 @@ func (c *Conn) Ping(ctx context.Context) error {
 		return fmt.Errorf("ws: ping: %w", ctx.Err())
 	case <-c.Done():
 		return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.Err())
+	}
+}
+
+// readPong reads control frames until ch, the pong of a Ping, is closed, a
+// message is next, ctx ends, or the connection fails. It waits for each control frame
+// whole before it reads it, so that ctx's end leaves the connection at a
+// frame's start, fit for the next Read. c.readMu is held.
+func (c *Conn) readPong(ctx context.Context, ch <-chan struct{}) error {
+	if c.readErr != nil {
+		return nil // the connection ended: Ping's wait says so
+	}
+	var mu sync.Mutex
+	waiting := true
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if waiting {
+			c.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+	defer func() {
+		stop()
+		mu.Lock()
+		waiting = false
+		mu.Unlock()
+		c.nc.SetReadDeadline(time.Time{})
+	}()
+	for {
+		select {
+		case <-ch:
+			return nil
+		default:
+		}
+		b, err := c.br.Peek(2)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("ws: ping: %w", ctx.Err())
+			}
+			c.readErr = c.readFailed(err)
+			return nil
+		}
+		if b[0]&0x08 == 0 { // a data frame: the next Read's
+			return nil
+		}
+		// A control frame: wait for all of it, so that readMessage does
+		// not block inside it.
+		n := 2 + int(b[1]&0x7f)
+		if b[1]&0x80 != 0 {
+			n += 4 // masked: a server's Ping reads a client's frame
+		}
+		if b[1]&0x7f <= maxControlPayload {
+			if _, err := c.br.Peek(n); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("ws: ping: %w", ctx.Err())
+				}
+				c.readErr = c.readFailed(err)
+				return nil
+			}
+		}
+		if _, _, err := c.readMessage(true); err != nil {
+			c.readErr = err
+			return nil
+		}
 	}
 }
