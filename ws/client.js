@@ -31,6 +31,11 @@
  *            minDelay     first reconnection delay in ms (default 500)
  *            maxDelay     longest reconnection delay in ms (default 30000)
  *
+ * The delay doubles with each reconnection and starts over from minDelay
+ * once a connection delivered a message or stayed open 10 s, not when one
+ * merely opens: a server that accepts and closes at once does not bring its
+ * clients back several times a second.
+ *
  * Properties
  *   state        "connecting", "open" or "closed" (after close() only)
  *   lastEventId  ID of the last hub message received, or null; sent as the
@@ -98,6 +103,7 @@
     this.socket = null;
     this.onopen = this.onmessage = this.ongap = this.onclose = this.onstatechange = null;
     this._attempt = 0;
+    this._opened = 0; // when the current connection opened, in ms
     this._timer = null;
     this._connect();
   }
@@ -135,18 +141,21 @@
     self.socket = ws;
     ws.onopen = function () {
       if (self.socket !== ws) return;
-      self._attempt = 0;
+      self._opened = Date.now();
       self.protocol = ws.protocol;
       self._setState("open");
       call(self.onopen);
     };
     ws.onmessage = function (ev) {
       if (self.socket !== ws) return;
+      self._attempt = 0; // the connection delivered: the backoff starts over
       self._receive(ev.data);
     };
     ws.onclose = function (ev) {
       if (self.socket !== ws) return;
       self.socket = null;
+      if (self._opened && Date.now() - self._opened >= STABLE_CONNECTION) self._attempt = 0;
+      self._opened = 0;
       self._retry(ev.code, ev.reason);
     };
     ws.onerror = function () {}; // a close event follows
@@ -224,6 +233,11 @@
   };
 
   var PROTOCOL = "realtime.v1";
+
+  // STABLE_CONNECTION is how long, in ms, a connection that delivers no
+  // message must stay open for the backoff to start over (the Go
+  // Subscriber's stableConnection).
+  var STABLE_CONNECTION = 10000;
 
   function call(f, arg) {
     if (typeof f === "function") f(arg);

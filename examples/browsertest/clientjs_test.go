@@ -115,6 +115,7 @@ func (j *jsHub) start(saved []byte) {
 	mux.Handle("/ws/client.js", ws.ClientScript)
 	mux.HandleFunc("/older", olderServer)
 	mux.HandleFunc("/saved", savedHistoryServer)
+	mux.HandleFunc("/acceptclose", acceptAndClose)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(clientPage))
@@ -303,6 +304,51 @@ func TestClientJSReconnectBackoff(t *testing.T) {
 		t.Fatalf("first retry after a successful connection in %d ms, want within [20, 40]", d)
 	}
 	p.do("close", runJS(`rt.close()`))
+}
+
+// acceptAndClose accepts a WebSocket with realtime.v1 and closes it at
+// once, as a broken or hostile server does; with ?say=1 it sends a
+// direct message first.
+func acceptAndClose(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{ws.Subprotocol}})
+	if err != nil {
+		return
+	}
+	if r.URL.Query().Get("say") != "" {
+		c.Send(ws.MessageText, []byte("hi"))
+	}
+	c.Close(ws.StatusNormalClosure, "")
+}
+
+// TestClientJSBackoffAcceptAndClose: against a server that accepts every
+// connection and closes it at once, client.js does not start its backoff
+// over with each open: the delays of 6 reconnections double from minDelay.
+// A connection that delivered a message does start it over.
+func TestClientJSBackoffAcceptAndClose(t *testing.T) {
+	leakcheck.Check(t)
+	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, nil)
+	const n = 6
+	p := openClient(t, j, `{minDelay: 20, maxDelay: 10000}`, "/acceptclose")
+	closes := waitEvents(p, "close", n)
+	p.do("close", runJS(`rt.close()`))
+	if opens := waitEvents(p, "open", 1); len(opens) < n-1 {
+		t.Fatalf("%d opens for %d closes: want the server to accept each", len(opens), len(closes))
+	}
+	for i, c := range closes[:n] {
+		ceiling := 20 << i
+		if c.Delay < ceiling/2 || c.Delay > ceiling {
+			t.Errorf("close %d: retry in %d ms, want within [%d, %d]: the backoff went on", i+1, c.Delay, ceiling/2, ceiling)
+		}
+	}
+
+	p = openClient(t, j, `{minDelay: 20, maxDelay: 10000}`, "/acceptclose?say=1")
+	closes = waitEvents(p, "close", n)
+	p.do("close", runJS(`rt.close()`))
+	for i, c := range closes[:n] {
+		if c.Delay < 10 || c.Delay > 20 {
+			t.Errorf("close %d after a message: retry in %d ms, want within [10, 20]: the backoff starts over", i+1, c.Delay)
+		}
+	}
 }
 
 // waitPage waits until the page holds n hub messages.
