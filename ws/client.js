@@ -39,7 +39,9 @@
  * Properties
  *   state        "connecting", "open" or "closed" (after close() only)
  *   lastEventId  ID of the last hub message received, or null; sent as the
- *                "lastEventId" query parameter on every reconnection
+ *                "lastEventId" query parameter on every reconnection. An ID
+ *                longer than 1024 characters is not kept (null): the next
+ *                connection resumes as a new one
  *   topics       the topics followed (a copy)
  *   socket       the current WebSocket, or null
  *   protocol     the subprotocol of the current connection: "realtime.v1"
@@ -180,11 +182,11 @@
     var m = typeof data === "string" ? textMessage(data, v1) : binaryMessage(data, v1);
     if (!m) return; // a type this version does not know
     if (m.gap) {
-      this.lastEventId = m.gap.id || null;
+      this.lastEventId = resumeId(m.gap.id);
       call(this.ongap, m.gap);
       return;
     }
-    if (m.kind === "message") this.lastEventId = m.id;
+    if (m.kind === "message") this.lastEventId = resumeId(m.id);
     call(this.onmessage, m);
   };
 
@@ -238,6 +240,17 @@
   // message must stay open for the backoff to start over (the Go
   // Subscriber's stableConnection).
   var STABLE_CONNECTION = 10000;
+
+  // MAX_LAST_EVENT_ID is the longest ID sent back in lastEventId, as the Go
+  // clients' maxLastEventID: a server cannot make its clients repeat a URL
+  // of any size.
+  var MAX_LAST_EVENT_ID = 1024;
+
+  // resumeId returns id to resume from, or null when there is none or it is
+  // too long.
+  function resumeId(id) {
+    return typeof id === "string" && id && id.length <= MAX_LAST_EVENT_ID ? id : null;
+  }
 
   function call(f, arg) {
     if (typeof f === "function") f(arg);
