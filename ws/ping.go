@@ -11,9 +11,31 @@ import (
 // pingWaiters are the Ping calls of a connection waiting for their pong.
 // The zero value is ready; it holds no map until a Ping.
 type pingWaiters struct {
-	mu   sync.Mutex
-	next uint64
-	wait map[uint64]chan struct{}
+	mu    sync.Mutex
+	next  uint64
+	wait  map[uint64]chan struct{}
+	freed chan struct{} // closed when a Ping stops reading, made on demand
+}
+
+// freedChan returns a channel closed once a Ping that reads stops.
+func (w *pingWaiters) freedChan() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.freed == nil {
+		w.freed = make(chan struct{})
+	}
+	return w.freed
+}
+
+// signalFreed wakes the Pings waiting for the reading one to stop, so that
+// one of them reads on for its own pong.
+func (w *pingWaiters) signalFreed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.freed != nil {
+		close(w.freed)
+		w.freed = nil
+	}
 }
 
 // add registers a ping and returns its payload and the channel closed by
@@ -67,30 +89,40 @@ func (c *Conn) Ping(ctx context.Context) error {
 	n, payload, ch := c.pings.add()
 	defer c.pings.remove(n)
 	c.queuePing(payload)
-	if c.readMu.TryLock() {
-		err := c.readPong(ctx, ch)
-		c.readMu.Unlock()
-		if err != nil {
-			return err
+	for {
+		freed := c.pings.freedChan() // before TryLock: no stop goes unseen
+		if c.readMu.TryLock() {
+			messageNext, err := c.readPong(ctx, ch)
+			c.readMu.Unlock()
+			c.pings.signalFreed()
+			if err != nil {
+				return err
+			}
+			if messageNext {
+				freed = nil // only a Read can see the pong now
+			}
 		}
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ws: ping: %w", ctx.Err())
-	case <-c.Done():
-		return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.Err())
+		select {
+		case <-ch:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("ws: ping: %w", ctx.Err())
+		case <-c.Done():
+			return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.Err())
+		case <-freed:
+			// Another Ping read up to its own pong: read on for this one.
+		}
 	}
 }
 
 // readPong reads control frames until ch, the pong of a Ping, is closed, a
-// message is next, ctx ends, or the connection fails. It waits for each control frame
-// whole before it reads it, so that ctx's end leaves the connection at a
-// frame's start, fit for the next Read. c.readMu is held.
-func (c *Conn) readPong(ctx context.Context, ch <-chan struct{}) error {
+// message is next (then it reports messageNext), ctx ends, or the
+// connection fails. It waits for each control frame whole before it reads
+// it, so that ctx's end leaves the connection at a frame's start, fit for
+// the next Read. c.readMu is held.
+func (c *Conn) readPong(ctx context.Context, ch <-chan struct{}) (messageNext bool, err error) {
 	if c.readErr != nil {
-		return nil // the connection ended: Ping's wait says so
+		return false, nil // the connection ended: Ping's wait says so
 	}
 	var mu sync.Mutex
 	waiting := true
@@ -111,19 +143,19 @@ func (c *Conn) readPong(ctx context.Context, ch <-chan struct{}) error {
 	for {
 		select {
 		case <-ch:
-			return nil
+			return false, nil
 		default:
 		}
 		b, err := c.br.Peek(2)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("ws: ping: %w", ctx.Err())
+				return false, fmt.Errorf("ws: ping: %w", ctx.Err())
 			}
 			c.readErr = c.readFailed(err)
-			return nil
+			return false, nil
 		}
 		if b[0]&0x08 == 0 { // a data frame: the next Read's
-			return nil
+			return true, nil
 		}
 		// A control frame: wait for all of it, so that readMessage does
 		// not block inside it.
@@ -134,15 +166,15 @@ func (c *Conn) readPong(ctx context.Context, ch <-chan struct{}) error {
 		if b[1]&0x7f <= maxControlPayload {
 			if _, err := c.br.Peek(n); err != nil {
 				if ctx.Err() != nil {
-					return fmt.Errorf("ws: ping: %w", ctx.Err())
+					return false, fmt.Errorf("ws: ping: %w", ctx.Err())
 				}
 				c.readErr = c.readFailed(err)
-				return nil
+				return false, nil
 			}
 		}
 		if _, _, err := c.readMessage(true); err != nil {
 			c.readErr = err
-			return nil
+			return false, nil
 		}
 	}
 }

@@ -137,3 +137,45 @@ func TestPingWithReadWaiting(t *testing.T) {
 	}
 	c.Close(StatusNormalClosure, "")
 }
+
+// TestPingConcurrent: Pings from several goroutines on a connection nobody
+// reads all get their pongs: when the one reading stops at its own pong,
+// another reads on for its.
+func TestPingConcurrent(t *testing.T) {
+	leakcheck.Check(t)
+	srv := rawServer(t, func(c *wstest.Conn) {
+		for {
+			f, err := c.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f.Op {
+			case wstest.OpPing:
+				c.WriteFrames(unmasked(wstest.OpPong, string(f.Payload)))
+			case wstest.OpClose:
+				c.WriteFrames(unmasked(wstest.OpClose, string(f.Payload[:min(2, len(f.Payload))])))
+				return
+			}
+		}
+	})
+	ctx := dialCtx(t)
+	c, err := Dial(ctx, srv.URL, &DialOptions{PingInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	errs := make(chan error, 4*20)
+	for range 4 {
+		go func() {
+			for range 20 {
+				errs <- c.Ping(ctx)
+			}
+		}()
+	}
+	for range 4 * 20 {
+		if err := <-errs; err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+}
