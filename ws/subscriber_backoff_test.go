@@ -2,14 +2,17 @@ package ws
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // closingServer accepts every connection with Subprotocol, sends it what
@@ -129,5 +132,68 @@ func TestSubscriberLongIDNotSentBack(t *testing.T) {
 	}
 	if sub.LastEventID() != "" {
 		t.Errorf("LastEventID() of %d bytes", len(sub.LastEventID()))
+	}
+}
+
+// TestSubscriberBackoffResetsAfterStableConnection: a connection that
+// delivered nothing but stayed open stableConnection starts the backoff
+// over. (The connection's age is moved back rather than waited for.)
+func TestSubscriberBackoffResetsAfterStableConnection(t *testing.T) {
+	leakcheck.Check(t)
+	var n atomic.Int32
+	held, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{Subprotocols: []string{Subprotocol}})
+		if err != nil {
+			return
+		}
+		if n.Add(1) == 4 {
+			close(held)
+			<-release
+		}
+		c.Close(StatusNormalClosure, "")
+	}))
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(srv.Close)
+	t.Cleanup(free) // before srv.Close, which waits for the handler
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var attempts []int
+	sub, err := Subscribe(ctx, srv.URL, &SubscribeOptions{Retry: time.Millisecond,
+		OnRetry: func(attempt int, d time.Duration, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts = append(attempts, attempt)
+			if len(attempts) == 4 {
+				cancel()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	<-held
+	// The fourth connection is open once the third reconnection made it.
+	waitfor.Cond(t, "the fourth connection", waitTimeout, func() bool { return sub.Reconnects() == 3 && sub.Conn() != nil })
+	sub.mu.Lock()
+	sub.opened = sub.opened.Add(-stableConnection)
+	sub.mu.Unlock()
+	free()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(attempts) != "[1 2 3 1]" {
+		t.Fatalf("attempts %v, want [1 2 3 1]: the backoff starts over after a connection that stayed open", attempts)
 	}
 }
