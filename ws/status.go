@@ -98,11 +98,12 @@ type CloseError struct {
 	Local  bool
 }
 
-// Error describes the close.
+// Error describes the close: "peer closed with ..." or, when Local, "this
+// side closed with ...", whichever role this side has.
 func (e *CloseError) Error() string {
 	who := "peer"
 	if e.Local {
-		who = "server"
+		who = "this side"
 	}
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: %s closed with %v", who, e.Code)
