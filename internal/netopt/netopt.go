@@ -4,6 +4,7 @@ package netopt
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"time"
 )
@@ -36,4 +37,16 @@ func UserTimeout(c net.Conn) (time.Duration, error) {
 		return 0, nil
 	}
 	return userTimeout(tcp)
+}
+
+// ReadAvailable reads into p what c has received and not yet read, without
+// waiting for more: 0, nil when nothing waits, and io.EOF once the peer
+// closed its side. It is for TCP connections on Linux; for others it
+// returns errors.ErrUnsupported and reads nothing.
+func ReadAvailable(c net.Conn, p []byte) (int, error) {
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return 0, errors.ErrUnsupported
+	}
+	return readAvailable(tcp, p)
 }
