@@ -1,5 +1,6 @@
 // Package netopt sets the socket options that let a server notice a peer
-// that vanished without closing its connection.
+// that vanished without closing its connection, and bound what the kernel
+// holds for a peer that does not read.
 package netopt
 
 import (
@@ -7,6 +8,17 @@ import (
 	"net"
 	"time"
 )
+
+// NotSentLowat is what a connection may have written and the kernel not
+// yet sent, once set with SetNotSentLowat: a write waits past it. Without
+// it, Linux grows a socket's send buffer up to net.ipv4.tcp_wmem's maximum
+// (4 MiB by default) for a peer that does not read, and a server whose
+// writers each hand the kernel a large batch (a resume's replay) holds
+// that much in kernel memory per connection: 2,000 such peers took the
+// host's TCP memory past its pressure level. What the kernel holds for a
+// connection is then about NotSentLowat plus one segment being built,
+// plus what is in flight (bounded by the peer's receive window).
+const NotSentLowat = 16 << 10
 
 // SetUserTimeout asks the kernel to drop c when data sent on it stays
 // unacknowledged for d: a peer whose machine or network vanished is then
@@ -36,4 +48,22 @@ func UserTimeout(c net.Conn) (time.Duration, error) {
 		return 0, nil
 	}
 	return userTimeout(tcp)
+}
+
+// SetNotSentLowat asks the kernel to hold at most n bytes written to c and
+// not yet sent (TCP_NOTSENT_LOWAT): a write blocks until the rest has been
+// sent, so what a peer that does not read makes the kernel hold is bounded
+// by n and its receive window, not by the socket's send buffer. It looks
+// through *tls.Conn to the TCP connection. On systems without the option
+// (all but Linux) and for connections that are not TCP it does nothing and
+// returns nil.
+func SetNotSentLowat(c net.Conn, n int) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	tcp, ok := c.(*net.TCPConn)
+	if !ok || n <= 0 {
+		return nil
+	}
+	return setNotSentLowat(tcp, n)
 }

@@ -11,6 +11,26 @@ import (
 // package does not name.
 const tcpUserTimeout = 0x12
 
+// tcpNotSentLowat is TCP_NOTSENT_LOWAT from linux/tcp.h.
+const tcpNotSentLowat = 25
+
+func setNotSentLowat(c *net.TCPConn, n int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netopt: %w", err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat, n)
+	}); err != nil {
+		return fmt.Errorf("netopt: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("netopt: set TCP_NOTSENT_LOWAT: %w", serr)
+	}
+	return nil
+}
+
 func setUserTimeout(c *net.TCPConn, d time.Duration) error {
 	raw, err := c.SyscallConn()
 	if err != nil {

@@ -10,3 +10,5 @@ import (
 func setUserTimeout(*net.TCPConn, time.Duration) error { return nil }
 
 func userTimeout(*net.TCPConn) (time.Duration, error) { return 0, nil }
+
+func setNotSentLowat(*net.TCPConn, int) error { return nil }
