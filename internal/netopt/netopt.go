@@ -4,7 +4,6 @@
 package netopt
 
 import (
-	"crypto/tls"
 	"net"
 	"time"
 )
@@ -23,14 +22,11 @@ const NotSentLowat = 16 << 10
 // SetUserTimeout asks the kernel to drop c when data sent on it stays
 // unacknowledged for d: a peer whose machine or network vanished is then
 // noticed d after the next write, instead of after the many minutes of
-// TCP's own retransmissions. It looks through *tls.Conn to the TCP
-// connection. On systems without the option (all but Linux) and for
+// TCP's own retransmissions. It looks through *tls.Conn, and any wrapper
+// with a NetConn method, to the TCP connection. On systems without the option (all but Linux) and for
 // connections that are not TCP it does nothing and returns nil.
 func SetUserTimeout(c net.Conn, d time.Duration) error {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tcp, ok := c.(*net.TCPConn)
+	tcp, ok := tcpConn(c)
 	if !ok || d <= 0 {
 		return nil
 	}
@@ -40,10 +36,7 @@ func SetUserTimeout(c net.Conn, d time.Duration) error {
 // UserTimeout returns the user timeout in force on c, or 0 when none is set
 // or the system has no such option.
 func UserTimeout(c net.Conn) (time.Duration, error) {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tcp, ok := c.(*net.TCPConn)
+	tcp, ok := tcpConn(c)
 	if !ok {
 		return 0, nil
 	}
@@ -54,16 +47,40 @@ func UserTimeout(c net.Conn) (time.Duration, error) {
 // not yet sent (TCP_NOTSENT_LOWAT): a write blocks until the rest has been
 // sent, so what a peer that does not read makes the kernel hold is bounded
 // by n and its receive window, not by the socket's send buffer. It looks
-// through *tls.Conn to the TCP connection. On systems without the option
+// through *tls.Conn, and any wrapper with a NetConn method, to the TCP
+// connection. On systems without the option
 // (all but Linux) and for connections that are not TCP it does nothing and
 // returns nil.
 func SetNotSentLowat(c net.Conn, n int) error {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	tcp, ok := c.(*net.TCPConn)
+	tcp, ok := tcpConn(c)
 	if !ok || n <= 0 {
 		return nil
 	}
 	return setNotSentLowat(tcp, n)
+}
+
+// GetNotSentLowat returns the TCP_NOTSENT_LOWAT in force on c, or 0 when
+// none is set or the system has no such option.
+func GetNotSentLowat(c net.Conn) (int, error) {
+	tcp, ok := tcpConn(c)
+	if !ok {
+		return 0, nil
+	}
+	return notSentLowat(tcp)
+}
+
+// tcpConn returns the TCP connection under c: c itself, or what a wrapper
+// with a NetConn method (*tls.Conn, a listener's wrapper) holds.
+func tcpConn(c net.Conn) (*net.TCPConn, bool) {
+	for range 8 { // wrappers in wrappers, but no cycle
+		switch t := c.(type) {
+		case *net.TCPConn:
+			return t, true
+		case interface{ NetConn() net.Conn }:
+			c = t.NetConn()
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
 }

@@ -66,3 +66,24 @@ func userTimeout(c *net.TCPConn) (time.Duration, error) {
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
+
+func notSentLowat(c *net.TCPConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	var n int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		n, gerr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpNotSentLowat)
+	}); err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	if gerr != nil {
+		return 0, fmt.Errorf("netopt: get TCP_NOTSENT_LOWAT: %w", gerr)
+	}
+	if n < 0 { // -1 (UINT_MAX): none
+		n = 0
+	}
+	return n, nil
+}

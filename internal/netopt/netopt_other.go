@@ -12,3 +12,5 @@ func setUserTimeout(*net.TCPConn, time.Duration) error { return nil }
 func userTimeout(*net.TCPConn) (time.Duration, error) { return 0, nil }
 
 func setNotSentLowat(*net.TCPConn, int) error { return nil }
+
+func notSentLowat(*net.TCPConn) (int, error) { return 0, nil }
