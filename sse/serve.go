@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"syscall"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 )
@@ -149,6 +151,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			return true
 		}
 	}
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		b.boundKernel(r, c)
+	}
 	if err := sw.Flush(); err != nil {
 		sub.Close()
 		b.ended(r.RemoteAddr, true, err)
@@ -168,6 +173,32 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	}
 	s.finish()
 	return false
+}
+
+// connKey is the key of the connection ConnContext puts in a context.
+type connKey struct{}
+
+// ConnContext, set as an http.Server's ConnContext, lets a Broker reach
+// the connection of a stream served by its handler, as it does with
+// TakeOver, to bound what the kernel holds for it: on Linux, a stream's
+// writes then wait while 16 KiB written are not yet sent
+// (TCP_NOTSENT_LOWAT), as a Hub's connections do. Without it, the kernel grows the send buffer
+// of a client that does not read up to net.ipv4.tcp_wmem's maximum (4 MiB
+// by default): a resume's replay is then held in kernel memory, outside
+// the server's own bounds. It returns ctx with c as a value.
+//
+//	srv := &http.Server{Handler: mux, ConnContext: sse.ConnContext}
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// boundKernel bounds what the kernel holds for conn, a stream's
+// connection: see ConnContext.
+func (b *Broker) boundKernel(r *http.Request, conn net.Conn) {
+	if err := netopt.SetNotSentLowat(conn, netopt.NotSentLowat); err != nil {
+		b.log.LogAttrs(r.Context(), slog.LevelWarn, "sse: cannot bound what the kernel holds for a stream",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	}
 }
 
 // gapEvent returns the event that reports g. The client's next resume

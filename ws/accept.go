@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 	"golang.org/x/net/websocket"
@@ -265,6 +266,13 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)
 	nc.SetDeadline(deadline)
+	// Bound what the kernel holds for a client that does not read: the
+	// writes of a resume's replay wait instead of filling a send buffer
+	// the kernel grows to megabytes.
+	if err := netopt.SetNotSentLowat(nc, netopt.NotSentLowat); err != nil {
+		o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ws: cannot bound what the kernel holds for a connection",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	}
 
 	// Keep what the client sent after its request (frames may follow the
 	// handshake at once), and drop net/http's 4 KiB buffers: the connection

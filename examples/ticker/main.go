@@ -68,6 +68,7 @@ func run(addr, state string, every time.Duration, allowedHosts []string) error {
 	srv := &http.Server{
 		Handler:           newHandler(market, broker),
 		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a stream that does not read
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
