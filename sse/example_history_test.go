@@ -41,7 +41,7 @@ func ExampleBroker_SaveHistory() {
 	if err := srv.Shutdown(ctx); err != nil { // 2. the server stops
 		fmt.Println(err)
 	}
-	var saved bytes.Buffer // a file, in a real server
+	var saved bytes.Buffer                        // a file, in a real server
 	if err := b.SaveHistory(&saved); err != nil { // 3. everything published is saved
 		fmt.Println(err)
 	}

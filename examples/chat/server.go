@@ -23,9 +23,10 @@ import (
 // "#room") for the chat pages and to the SSE broker (topic "room") for the
 // read-only feed.
 type chat struct {
-	hub  *ws.Hub
-	feed *sse.Broker
-	key  []byte // signs session tokens; kept in the state file
+	hub          *ws.Hub
+	feed         *sse.Broker
+	key          []byte   // signs session tokens; kept in the state file
+	allowedHosts []string // the hub's and feed's AllowedHosts
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 	pubMu   sync.Mutex  // held while publishing: the hub's numbers reach the feed in order
@@ -63,7 +64,9 @@ func memberOf(conn *ws.Conn) *member {
 	return m
 }
 
-func newChat() *chat {
+// newChat returns a chat whose hub and feed answer to allowedHosts
+// (their AllowedHosts).
+func newChat(allowedHosts ...string) *chat {
 	c := &chat{
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
@@ -73,6 +76,8 @@ func newChat() *chat {
 		byAddr:   make(map[string]int),
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
+
+		allowedHosts: allowedHosts,
 	}
 	c.hub = newHub(c)
 	c.feed = newFeed(c)
@@ -82,7 +87,7 @@ func newChat() *chat {
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes, AllowedHosts: c.allowedHosts},
 		Topics:            c.topics,
 		OnConnect:         c.connect,
 		OnMessage:         c.message,
@@ -95,7 +100,7 @@ func newHub(c *chat) *ws.Hub {
 // newFeed returns the SSE broker of c's read-only feed, with the epoch of
 // c's hub (see publishBoth).
 func newFeed(c *chat) *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, Epoch: c.hub.Epoch()})
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, AllowedHosts: c.allowedHosts, Epoch: c.hub.Epoch()})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:
