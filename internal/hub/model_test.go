@@ -133,7 +133,8 @@ type model struct {
 	h      *Hub
 	opts   Options
 	stream streamtest.Stream
-	source bool // the hub has a Source
+	source bool        // the hub has a Source
+	shared atomic.Bool // PublishAt or SkipTo was called
 
 	mu         sync.Mutex // guards violations and trace in concurrent episodes
 	violations []string
@@ -243,7 +244,7 @@ func (m *model) truth(topic string, lo, hi uint64) []uint64 {
 
 func (m *model) data() []byte {
 	n := 10 + m.rng.IntN(300)
-	if m.rng.IntN(100) == 0 {
+	if m.rng.IntN(100) == 0 && m.last() > 0 { // (the first is not refused: see startAfter)
 		n = m.opts.HistoryBytes // too large for its log
 	}
 	return make([]byte, n)
@@ -257,6 +258,12 @@ func (m *model) tooLarge(data []byte) bool {
 // publish publishes with Publish; the stream gets the message as the hub
 // stamps it, before any Source can be asked for it.
 func (m *model) publish(topic string) {
+	if m.streamLast() > m.last() {
+		// A refused PublishAt left its number in the stream: the hub's
+		// next number is taken.
+		m.publishAt(topic)
+		return
+	}
 	data := m.data()
 	big := m.tooLarge(data)
 	msg, err := m.h.Publish(topic, func(id string) []byte {
@@ -290,6 +297,7 @@ func (m *model) publishAt(topic string) {
 	seq++
 	data := m.data()
 	m.stream.AddAt(seq, topic, data)
+	m.shared.Store(true)
 	_, err := m.h.PublishAt(seq, topic, func(string) []byte { return data })
 	big := m.tooLarge(data)
 	switch {
@@ -308,6 +316,7 @@ func (m *model) skipTo() {
 		seq++
 		m.stream.AddAt(seq, modelTopics[m.rng.IntN(len(modelTopics))], make([]byte, 10+m.rng.IntN(200)))
 	}
+	m.shared.Store(true)
 	if err := m.h.SkipTo(seq); err != nil {
 		m.violate("error", "SkipTo(%d): %v", seq, err)
 	}
@@ -364,8 +373,11 @@ func (m *model) newSub(topics []string, lastID string, before, after uint64) *mo
 			from, to = 0, 0
 		default:
 			from, to = seq, seq
-			if seq > before {
-				ms.ahead = seq
+			switch {
+			case seq > before && (m.source || m.shared.Load()):
+				ms.ahead = seq // it waits for the hub to catch up
+			case seq > after:
+				from, to = before, after // a GapFuture, from the hub's position
 			}
 		}
 	}
@@ -436,8 +448,10 @@ func (ms *modelSub) joinFrom(topic, lastID string) {
 	}
 	after := ms.m.last()
 	if ms.held[topic] == nil {
-		from, to := before, after
+		ms.prevGap = nil                                        // the joined topic's gap may go back
+		from, to := max(before, ms.ahead), max(after, ms.ahead) // Join's
 		if lastID != "" {
+			from, to = before, after
 			epoch, seq, ok := ParseID(lastID)
 			switch {
 			case !ok || epoch != "E":
@@ -476,25 +490,59 @@ func (ms *modelSub) take() bool {
 		done <- result{msgs, gap}
 	}()
 	var r result
-	select {
-	case r = <-done:
-	case <-time.After(time.Hour):
-		m.violate("blocked", "sub%d: Take blocked", ms.id)
-		ms.s.Close()
-		ms.closed = true
-		<-done
-		return false
+	for returned := false; !returned; {
+		select {
+		case r = <-done:
+			returned = true
+		case <-time.After(time.Hour):
+			// Waiting for room in the replay budget is right while other
+			// writers hold some: they would take again once written.
+			if m.releaseBudget(ms) {
+				continue
+			}
+			m.h.replayBudget.mu.Lock()
+			free, total := m.h.replayBudget.free, m.h.replayBudget.total
+			m.h.replayBudget.mu.Unlock()
+			m.violate("blocked", "sub%d: Take blocked (replay budget: %d of %d free)", ms.id, free, total)
+			ms.s.Close()
+			ms.closed = true
+			<-done
+			return false
+		}
 	}
 	ms.buf = r.msgs
 	if r.gap != nil {
 		ms.onGap(r.gap)
 	}
-	for _, msg := range r.msgs {
+	for i, msg := range r.msgs {
+		if msg == nil {
+			m.violate("nil", "sub%d: Take returned nil at %d of %d (gap %v)", ms.id, i, len(r.msgs), r.gap)
+			break
+		}
 		ms.onMessage(msg)
 	}
 	got := len(r.msgs) > 0 || r.gap != nil
 	ms.active = got
 	return got
+}
+
+// releaseBudget gives back the replay budget that writers other than ms
+// hold, as they do once they have written what they took (the model's
+// writers write at once); it reports whether there was any.
+func (m *model) releaseBudget(ms *modelSub) bool {
+	found := false
+	for _, o := range m.subs {
+		if o == ms {
+			continue
+		}
+		o.s.mu.Lock()
+		if o.s.held > 0 {
+			found = true
+			o.s.releaseHeld()
+		}
+		o.s.mu.Unlock()
+	}
+	return found
 }
 
 // seqOfID returns the Seq an ID of the model's epoch names, or 0.
@@ -514,10 +562,13 @@ func (ms *modelSub) onGap(g *Gap) {
 		m.violate("twogaps", "sub%d: two gaps for one range: after %s to %s, then after %s to %s", ms.id, p.LastID, p.Resume, g.LastID, g.Resume)
 	}
 	ms.prevGap = g
+	if g.Reason == GapFuture {
+		ms.prevGap = nil // it names no range: the subscriber goes back
+	}
 	for _, tp := range ms.held {
 		tp.gaps = append(tp.gaps, [2]uint64{lo, resume})
 	}
-	if g.Reason == GapFuture && ms.ahead != 0 {
+	if g.Reason == GapFuture && ms.ahead != 0 && m.last() < ms.ahead {
 		// The hub did not reach the resume ID in time: the subscriber goes
 		// on from the hub's position.
 		ms.ahead = 0
@@ -612,6 +663,12 @@ func (m *model) result() []string {
 	for _, ms := range m.subs {
 		ms.s.Close()
 	}
+	b := &m.h.replayBudget
+	b.mu.Lock()
+	if b.free != b.total {
+		m.violate("budget", "the replay budget has %d of %d free once every subscriber ended", b.free, b.total)
+	}
+	b.mu.Unlock()
 	if len(m.violations) > 0 && *modelSeed != 0 {
 		m.t.Logf("trace:\n%s", strings.Join(m.trace, "\n"))
 	}

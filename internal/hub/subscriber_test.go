@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -179,8 +180,11 @@ func TestPublishTooLarge(t *testing.T) {
 	defer h.Close()
 	s, _, _ := subscribe(t, h, "", "a")
 	_, err := h.Publish("a", func(string) []byte { return make([]byte, 1000) })
-	if err == nil {
-		t.Error("Publish accepted a message its topic's log cannot hold")
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Publish of a message its topic's log cannot hold: %v, want ErrTooLarge", err)
+	}
+	if h.LastID() != "" {
+		t.Errorf("LastID %q after a refused message, want none", h.LastID())
 	}
 	publish(t, h, "a", "small")
 	if got := s.take(t); !slices.Equal(datas(got), []string{"small"}) {
