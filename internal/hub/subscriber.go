@@ -248,7 +248,8 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 			if h.source != nil {
 				plan = plan.add(f, mark) // the follows behind it join below
 			} else {
-				lost = lost.merge(&gapEvent{lo: f.pos, hi: mark, reason: f.lostReason()})
+				// (up to named, a gap named it already)
+				lost = lost.merge(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
 				f.named = mark
 			}
 		}

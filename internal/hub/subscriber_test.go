@@ -273,3 +273,32 @@ func TestOneSkipOneGap(t *testing.T) {
 		t.Fatalf("%d gaps for one skip, want 1", len(gaps))
 	}
 }
+
+// A second skip's gap starts where the first one's ended, even when the
+// writer has taken nothing in between: it names only the new hole.
+func TestSkipGapsDoNotOverlap(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	if _, err := h.PublishAt(1, "a", func(string) []byte { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := subscribe(t, h, "", "b")
+	var gaps []*Gap
+	for _, seq := range []uint64{5, 9} {
+		_, err := h.PublishAt(seq, "a", func(string) []byte {
+			if _, gap := s.Take(nil); gap != nil { // marked, not yet readable
+				gaps = append(gaps, gap)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(gaps) != 2 {
+		t.Fatalf("%d gaps, want one per skip", len(gaps))
+	}
+	if gaps[0].Resume != "E-4" || gaps[1].LastID != "E-4" || gaps[1].Resume != "E-8" {
+		t.Fatalf("gaps (%s, %s] and (%s, %s], want (E-1, E-4] and (E-4, E-8]", gaps[0].LastID, gaps[0].Resume, gaps[1].LastID, gaps[1].Resume)
+	}
+}
