@@ -223,10 +223,7 @@ func (m *model) sourceFunc() Source {
 }
 
 // last returns the Seq of the last message the hub applied.
-func (m *model) last() uint64 {
-	_, seq, _ := ParseID(m.h.LastID())
-	return seq
-}
+func (m *model) last() uint64 { return lastSeq(m.h) }
 
 // truth returns the stream's messages of topic with lo < Seq < hi.
 func (m *model) truth(topic string, lo, hi uint64) []uint64 {

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,9 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 )
-
-// The subscriber's replay from the Source, its skips and its gaps, case by
-// case: each is a trace that the model-based test (model_test.go) found.
 
 // sourceHub returns a hub of epoch E whose logs hold one message of 10
 // bytes per topic, with a Source serving st.
@@ -169,26 +165,6 @@ func TestSkipWakesWriters(t *testing.T) {
 				t.Fatalf("got %q, want b2 from the Source", got)
 			}
 		})
-	}
-}
-
-// A message larger than its topic's log can hold is refused by Publish,
-// and costs no subscriber a gap. (It was evicted by its own Publish: every
-// subscriber got a "too slow" gap, and Publish said nothing.)
-func TestPublishTooLarge(t *testing.T) {
-	h := newHub(t, Options{Epoch: "E", HistoryBytes: 1000})
-	defer h.Close()
-	s, _, _ := subscribe(t, h, "", "a")
-	_, err := h.Publish("a", func(string) []byte { return make([]byte, 1000) })
-	if !errors.Is(err, ErrTooLarge) {
-		t.Errorf("Publish of a message its topic's log cannot hold: %v, want ErrTooLarge", err)
-	}
-	if h.LastID() != "" {
-		t.Errorf("LastID %q after a refused message, want none", h.LastID())
-	}
-	publish(t, h, "a", "small")
-	if got := s.take(t); !slices.Equal(datas(got), []string{"small"}) {
-		t.Fatalf("got %q", datas(got))
 	}
 }
 
