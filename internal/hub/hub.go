@@ -4,22 +4,26 @@
 //
 // A message travels like this: [Hub.Publish] stamps the next sequence
 // number, lets the caller encode the message once with its ID and appends
-// it to its topic's log. A subscriber is only a position in the logs of its
-// topics: it has no queue of its own. Its writer calls [Subscriber.Take],
-// which returns every message after that position, shared with every other
-// subscriber, and moves the position on. When a subscriber has taken
-// everything, Take puts it on the waiting lists of its topics, and the next
-// Publish to one of them hands the list out and wakes each writer with the
-// function given to [Subscriber.Notify], after the hub's lock is released.
+// it to its topic's log (a message larger than the log can hold is refused
+// with [ErrTooLarge]). A subscriber is only a position in the log of each
+// of its topics: it has no queue of its own. Its writer calls
+// [Subscriber.Take], which returns every message after those positions,
+// merged in Seq order and shared with every other subscriber, and moves
+// them on. When a subscriber has taken everything, Take puts it on the
+// waiting lists of its topics, and the next Publish to one of them (or a
+// skip, to any) hands the list out and wakes each writer with the function
+// given to [Subscriber.Notify], after the hub's lock is released.
 //
 // The logs are bounded in bytes and age (and, if asked, in messages). They
 // serve both resumes (a client that comes back with the ID of the last
-// message it saw) and subscribers that fall behind: a subscriber whose next
-// message was evicted before it took it gets a [Gap] from Take and goes on
-// from the oldest message left, without being disconnected. Nothing dropped
+// message it saw) and subscribers that fall behind. What a topic's log no
+// longer holds after a subscriber's position comes from the [Source], if
+// the hub has one, else is a [Gap]: Take reports it once, naming the range
+// that may be missing, and goes on without disconnecting. Nothing dropped
 // from memory turns a later resume into a silent one: the hub remembers the
 // highest sequence number that left each topic, and of every topic it
-// forgot.
+// forgot. Take's states and the locks are described at the top of
+// subscriber.go.
 package hub
 
 import (
@@ -89,7 +93,8 @@ const (
 type Options struct {
 	// HistoryBytes bounds each topic's log, in bytes of data plus a fixed
 	// overhead per message. Zero means DefaultHistoryBytes. A subscriber
-	// that falls this far behind misses messages and gets a Gap.
+	// that falls this far behind misses messages and gets a Gap; a message
+	// larger than it is refused with ErrTooLarge.
 	HistoryBytes int
 
 	// HistorySize bounds how many messages of each topic a resume can
@@ -168,9 +173,12 @@ type Gap struct {
 	LastID string
 	// Reason is one of the Gap constants.
 	Reason string
-	// Resume is the ID to resume from after the gap: just before the first
-	// message that follows it, or the last ID published when none does
-	// ("epoch-0" when nothing was published).
+	// Resume ends the range that may be missing: messages after LastID
+	// and up to Resume may be missing (those of that range that the logs
+	// still hold follow the gap), and none after it is. It is at least
+	// just before the first message that follows the gap, or the
+	// subscriber's position when none does ("epoch-0" when nothing was
+	// published): the ID to resume from after the gap.
 	Resume string
 	// Err is why the Source failed, for a gap of reason GapUnavailable.
 	Err error
