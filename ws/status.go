@@ -98,11 +98,13 @@ type CloseError struct {
 	Local  bool
 }
 
-// Error describes the close.
+// Error describes the close: who closed ("peer", or "this side" when
+// Local, on a server's connection or a client's alike), the code and the
+// reason.
 func (e *CloseError) Error() string {
 	who := "peer"
 	if e.Local {
-		who = "server"
+		who = "this side"
 	}
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: %s closed with %v", who, e.Code)
