@@ -62,9 +62,13 @@ type userKey struct{}
 // "user" query parameter in the request's context, where User finds it.
 func WithUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), userKey{}, r.URL.Query().Get("user"))
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(ContextWithUser(r.Context(), r.URL.Query().Get("user"))))
 	})
+}
+
+// ContextWithUser returns ctx carrying user, as WithUser does.
+func ContextWithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
 }
 
 // User returns the user WithUser put in ctx, and whether there is one.
@@ -74,12 +78,13 @@ func User(ctx context.Context) (string, bool) {
 }
 
 // InUse returns the bytes of heap and of goroutine stacks in use after
-// the garbage collector ran.
-func InUse() (heap, stack uint64) {
+// the garbage collector ran, as int64 so that differences can go below
+// zero.
+func InUse() (heap, stack int64) {
 	var m runtime.MemStats
 	for range 3 {
 		runtime.GC()
 	}
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc, m.StackInuse
+	return int64(m.HeapAlloc), int64(m.StackInuse)
 }
