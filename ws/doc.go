@@ -1,6 +1,7 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket, with a client
-// for Go programs and a browser client for its Hub.
+// opening handshake of golang.org/x/net/websocket, with frames read and
+// written by its own code, a client for Go programs and a browser client
+// for its Hub.
 //
 // # Connections
 //
