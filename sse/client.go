@@ -17,8 +17,9 @@ import (
 // Defaults for [Client]. Each applies when its field is zero.
 const (
 	// DefaultClientRetry is a Client's reconnection time until the server
-	// sends one in a retry field: the first retry waits about this long.
-	DefaultClientRetry = 3 * time.Second
+	// sends one in a retry field: the first retry waits about this long,
+	// as a ws.Subscriber's first does.
+	DefaultClientRetry = 500 * time.Millisecond
 
 	// DefaultMaxRetryDelay caps the reconnection time as it doubles after
 	// each attempt that fails in a row.

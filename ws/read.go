@@ -71,6 +71,9 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 	)
 	for {
 		h, err := c.nextFrame(&f)
+		if v, ok := err.(protocolViolation); ok {
+			return 0, nil, c.fail(StatusProtocolError, string(v))
+		}
 		if err != nil {
 			return 0, nil, c.readFailed(err)
 		}
@@ -220,6 +223,9 @@ func (c *Conn) nextFrame(f *payload) (header, error) {
 		}
 		return header{}, err
 	}
+	if reason := lengthViolation(c.hdr[:n]); reason != "" {
+		return header{}, protocolViolation(reason)
+	}
 	h = parseHeader(c.hdr[:n])
 	*f = payload{br: c.br, left: h.length}
 	if h.masked {
@@ -228,6 +234,13 @@ func (c *Conn) nextFrame(f *payload) (header, error) {
 	c.lastSeen.Store(time.Now().UnixNano())
 	return h, nil
 }
+
+// A protocolViolation is the error of nextFrame for a frame header that
+// breaks RFC 6455: the connection fails with StatusProtocolError and this
+// reason.
+type protocolViolation string
+
+func (v protocolViolation) Error() string { return "ws: " + string(v) }
 
 // handleClose answers the peer's close frame with payload p.
 func (c *Conn) handleClose(p []byte) error {

@@ -132,6 +132,10 @@ var (
 	// not UTF-8, or holds control characters, as in package sse.
 	ErrInvalidTopic = errors.New("ws: invalid topic")
 
+	// ErrTooManyTopics means a connection asked for more topics than
+	// HubOptions.MaxTopics allows, as in package sse.
+	ErrTooManyTopics = errors.New("ws: too many topics")
+
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.
 	ErrSlowConsumer = errors.New("ws: peer too slow: write deadline exceeded")
