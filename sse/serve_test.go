@@ -1,39 +1,17 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 )
-
-// logBuffer collects a Logger's records for a test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // TestBrokerRefusesWhatCannotStream: behind http.TimeoutHandler (which
 // buffers the response), a wrapper with neither Flush nor Unwrap, or one
@@ -54,8 +32,8 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			leakcheck.Check(t)
-			var logs logBuffer
-			b := NewBroker(BrokerOptions{Logger: logs.logger()})
+			var logs testutil.Buffer
+			b := NewBroker(BrokerOptions{Logger: logs.Logger()})
 			ts, c := newServer(t, wrap(b), false)
 			c.Timeout = waitTimeout
 			resp, err := c.Get(ts.URL + "?topic=a")
