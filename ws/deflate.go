@@ -145,6 +145,15 @@ var errInflatedTooBig = errors.New("ws: message inflates past the read limit")
 // the end of its DEFLATE data (a block with BFINAL set).
 var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 
+// blockWork is the work a dynamic Huffman block counts for, in bytes
+// produced: building its decoding tables costs about as much CPU as
+// inflating 4 KiB.
+const blockWork = 4 << 10
+
+// errInflateWork is the error of inflateWork for a message that takes more
+// work than it was allowed.
+var errInflateWork = errors.New("ws: message takes more work to inflate than allowed")
+
 // inflate returns the decompressed message of the compressed payload p
 // (the tail taken off, as received), at most limit bytes: a message that
 // inflates to more gives errInflatedTooBig as soon as the decompressor
@@ -152,6 +161,15 @@ var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 // limit. It appends to dst, whose storage it may reuse. Corrupt data gives
 // the decompressor's error, and bytes after a final block errTrailingData.
 func inflate(dst, p []byte, limit int64) ([]byte, error) {
+	out, _, err := inflateWork(dst, p, limit, math.MaxInt64)
+	return out, err
+}
+
+// inflateWork is inflate that also counts the work of inflating: the bytes
+// produced, and blockWork for each dynamic Huffman block. It stops with
+// errInflateWork once the work passes maxWork, and returns the work done
+// whatever the outcome.
+func inflateWork(dst, p []byte, limit, maxWork int64) ([]byte, int64, error) {
 	d := decompressorPool.Get().(*decompressor)
 	defer func() {
 		d.src.reset(nil)
@@ -160,6 +178,7 @@ func inflate(dst, p []byte, limit int64) ([]byte, error) {
 	d.src.reset(p)
 	d.fr.(flate.Resetter).Reset(&d.src, nil)
 	out := dst[:0]
+	work := func() int64 { return int64(len(out)) }
 	for {
 		if len(out) == cap(out) {
 			step := max(cap(out), readGrowStep, 2*len(p))
@@ -169,17 +188,19 @@ func inflate(dst, p []byte, limit int64) ([]byte, error) {
 		}
 		n, err := d.fr.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
-		if int64(len(out)) > limit {
-			return nil, errInflatedTooBig
-		}
-		if err == io.EOF {
-			if d.src.pos < len(p) {
-				return nil, errTrailingData
-			}
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
+		switch {
+		case int64(len(out)) > limit && maxWork > limit:
+			return nil, work(), errInflatedTooBig
+		case work() > maxWork:
+			return nil, work(), errInflateWork
+		case int64(len(out)) > limit:
+			return nil, work(), errInflatedTooBig
+		case err == io.EOF && d.src.pos < len(p):
+			return nil, work(), errTrailingData
+		case err == io.EOF:
+			return out, work(), nil
+		case err != nil:
+			return nil, work(), err
 		}
 	}
 }

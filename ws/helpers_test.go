@@ -76,3 +76,14 @@ func send(t testing.TB, c *wstest.Conn, op byte, p string) {
 		t.Fatal(err)
 	}
 }
+
+// freshInflateCredit gives the server a new inflate credit, none of it
+// spent, whose clock stands still, for the rest of the test.
+func freshInflateCredit(t testing.TB) *inflateCredit {
+	b := newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod)
+	at := time.Now()
+	b.now = func() time.Time { return at }
+	old := serverCredit.Swap(b)
+	t.Cleanup(func() { serverCredit.Store(old) })
+	return b
+}
