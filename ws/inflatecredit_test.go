@@ -149,3 +149,90 @@ func TestInflateCreditComesBack(t *testing.T) {
 		t.Fatalf("%d addresses kept after their credit came back", len(b.addrs))
 	}
 }
+
+// bitWriter writes DEFLATE bits, least significant first.
+type bitWriter struct {
+	out []byte
+	acc uint64
+	n   uint
+}
+
+func (w *bitWriter) bits(v uint64, n uint) {
+	w.acc |= v << w.n
+	w.n += n
+	for w.n >= 8 {
+		w.out = append(w.out, byte(w.acc))
+		w.acc >>= 8
+		w.n -= 8
+	}
+}
+
+// code writes a Huffman code of n bits, most significant first.
+func (w *bitWriter) code(c uint64, n uint) {
+	for i := int(n) - 1; i >= 0; i-- {
+		w.bits(c>>uint(i)&1, 1)
+	}
+}
+
+// emptyBlocks returns a permessage-deflate payload of dynamic Huffman
+// blocks that inflate to nothing, about 12 bytes each, until it has size
+// bytes.
+func emptyBlocks(size int) []byte {
+	w := &bitWriter{}
+	for len(w.out) < size {
+		w.bits(0, 1)  // not final
+		w.bits(2, 2)  // dynamic Huffman codes
+		w.bits(0, 5)  // 257 literal/length codes
+		w.bits(0, 5)  // 1 distance code
+		w.bits(14, 4) // 18 code length codes
+		lens := map[int]uint64{18: 1, 0: 2, 1: 2}
+		for _, s := range []int{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1} {
+			w.bits(lens[s], 3)
+		}
+		// Codes: 18 is 0, 0 is 10, 1 is 11.
+		w.code(0, 1)
+		w.bits(138-11, 7) // literals 0-137 unused
+		w.code(0, 1)
+		w.bits(118-11, 7) // literals 138-255 unused
+		w.code(3, 2)      // the end of block, 256, has a 1-bit code
+		w.code(2, 2)      // no distance code
+		w.code(0, 1)      // end of block
+	}
+	if w.n > 0 {
+		w.bits(0, 8-w.n)
+	}
+	return w.out
+}
+
+// TestInflateEmptyBlocks: dynamic Huffman blocks that inflate to nothing
+// count as work (blockWork each), so a message of them is refused with
+// StatusPolicyViolation once they cost more than MaxInflateRatio times the
+// message's size, having decoded at most that many of them; they were
+// inflated to an empty message without limit.
+func TestInflateEmptyBlocks(t *testing.T) {
+	leakcheck.Check(t)
+	freshInflateCredit(t)
+	p := emptyBlocks(64 << 10)
+	if out, err := inflate(nil, p, DefaultReadLimit); err != nil || len(out) != 0 {
+		t.Fatalf("the blocks are not empty DEFLATE data: %d bytes, %v", len(out), err)
+	}
+	maxWork := int64(len(p)) * MaxInflateRatio
+	_, work, err := inflateWork(nil, p, DefaultReadLimit, maxWork)
+	if err != errInflateWork || work > maxWork+blockWork {
+		t.Fatalf("inflating %d bytes of empty blocks: work %d, %v; want errInflateWork within %d", len(p), work, err, maxWork+blockWork)
+	}
+	t.Logf("%d bytes of empty blocks (%d blocks): stopped after %d blocks", len(p), len(p)/12, work/blockWork)
+
+	srv := serve(t, nil, echo)
+	c := dial(t, srv.URL, offerDeflate)
+	if err := c.WriteFrames(wstest.Frame{Fin: true, Rsv: 0x40, Op: wstest.OpBinary, Masked: true, Payload: p}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Op != wstest.OpClose || wstest.ParseClose(f.Payload).Code != int(StatusPolicyViolation) {
+		t.Fatalf("got %s, want a close with %d", describeFrame(f), StatusPolicyViolation)
+	}
+}
