@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"syscall"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 )
@@ -64,6 +66,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
+		origin.LogRefusal(b.log, r, origin.HostCause, fmt.Errorf("sse: %w", err))
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
@@ -108,7 +111,8 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if !takeOver && !canFlush(w) {
 		b.cannotServe(w, r, "the ResponseWriter cannot flush, so no event would reach the client before the response ends: "+
 			"serve the Broker outside http.TimeoutHandler and response-buffering middleware, "+
-			"and give middleware ResponseWriter wrappers an Unwrap method")
+			"and give every middleware ResponseWriter wrapper an Unwrap method (or a Flush of its own, "+
+			"when it wraps nothing that unwraps)")
 		return false
 	}
 	lastID := request.LastEventID(r)
@@ -147,6 +151,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			return true
 		}
 	}
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		b.boundKernel(r, c)
+	}
 	if err := sw.Flush(); err != nil {
 		sub.Close()
 		b.ended(r.RemoteAddr, true, err)
@@ -166,6 +173,32 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	}
 	s.finish()
 	return false
+}
+
+// connKey is the key of the connection ConnContext puts in a context.
+type connKey struct{}
+
+// ConnContext, set as an http.Server's ConnContext, lets a Broker reach
+// the connection of a stream served by its handler, as it does with
+// TakeOver, to bound what the kernel holds for it: on Linux, a stream's
+// writes then wait while 16 KiB written are not yet sent
+// (TCP_NOTSENT_LOWAT), as a Hub's connections do. Without it, the kernel grows the send buffer
+// of a client that does not read up to net.ipv4.tcp_wmem's maximum (4 MiB
+// by default): a resume's replay is then held in kernel memory, outside
+// the server's own bounds. It returns ctx with c as a value.
+//
+//	srv := &http.Server{Handler: mux, ConnContext: sse.ConnContext}
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// boundKernel bounds what the kernel holds for conn, a stream's
+// connection: see ConnContext.
+func (b *Broker) boundKernel(r *http.Request, conn net.Conn) {
+	if err := netopt.SetNotSentLowat(conn, netopt.NotSentLowat); err != nil {
+		b.log.LogAttrs(r.Context(), slog.LevelWarn, "sse: cannot bound what the kernel holds for a stream",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	}
 }
 
 // gapEvent returns the event that reports g. The client's next resume
@@ -221,20 +254,23 @@ func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string)
 	http.Error(w, "sse: this server cannot stream events here; its log says why", http.StatusInternalServerError)
 }
 
-// canFlush reports whether w, or a ResponseWriter it wraps (through
-// Unwrap), can flush: what http.ResponseController.Flush needs, found
+// canFlush reports whether a flush of w reaches the connection, found
 // without flushing, so that a request can be refused before anything is
-// sent.
+// sent. A wrapper's Flush can only pass the flush on to the writer it
+// wraps (chi's Compress writer, for one, flushes the writer under it if
+// that can flush, and does nothing otherwise), so what counts is the end
+// of the Unwrap chain: the writer that has no Unwrap must flush.
 func canFlush(w http.ResponseWriter) bool {
 	for {
-		switch t := w.(type) {
+		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			w = u.Unwrap()
+			continue
+		}
+		switch w.(type) {
 		case interface{ FlushError() error }, http.Flusher:
 			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
 		}
+		return false
 	}
 }
 

@@ -240,6 +240,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil {
 		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
 	}
+	b.boundKernel(r, conn)
 	var head bytes.Buffer
 	head.WriteString(responseHead)
 	h := sw.w.Header()

@@ -45,7 +45,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	// Wait for the next frame here, low on the stack, so that the stack of
 	// an idle connection's reader stays small enough to shrink.
 	c.br.Peek(1)
-	typ, msg, err := c.readMessage()
+	typ, msg, err := c.readMessage(false)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.shutdown(ctx.Err())
@@ -57,8 +57,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	return typ, msg, nil
 }
 
-// readMessage reads frames until a whole message or the end.
-func (c *Conn) readMessage() (MessageType, []byte, error) {
+// readMessage reads frames until a whole message or the end, or, when
+// oneControl is set, until the end of the first control frame (see Ping):
+// then it returns no message and no error.
+func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 	var (
 		typ     MessageType
 		msg     []byte
@@ -104,6 +106,9 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 				c.pings.answered(p)
 			case opClose:
 				return 0, nil, c.handleClose(p)
+			}
+			if oneControl {
+				return 0, nil, nil
 			}
 			continue
 		case opText, opBinary:
