@@ -13,7 +13,8 @@ import (
 // together, so that neither many connections nor reconnecting multiplies
 // it. Credit spent comes back evenly over InflateCreditPeriod. A message
 // that needs more than is left fails its connection with
-// StatusPolicyViolation.
+// StatusPolicyViolation. A connection made with Dial reads a server, not
+// clients: it has InflateCreditPerAddr of its own.
 //
 // Inflating costs CPU for the Huffman tables of each block as well as
 // for each byte produced: every dynamic Huffman block a message holds
