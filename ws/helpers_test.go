@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -86,4 +87,12 @@ func freshInflateCredit(t testing.TB) *inflateCredit {
 	old := serverCredit.Swap(b)
 	t.Cleanup(func() { serverCredit.Store(old) })
 	return b
+}
+
+// TestMain gives the servers of the tests an inflate credit no test runs
+// out of, however many times the tests run: the tests of the credit make
+// their own (freshInflateCredit).
+func TestMain(m *testing.M) {
+	serverCredit.Store(newInflateCredit(1<<40, 1<<40, InflateCreditPeriod))
+	os.Exit(m.Run())
 }
