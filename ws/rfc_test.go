@@ -23,6 +23,7 @@ type rfcCase struct {
 	send    []byte
 	want    []wstest.Frame
 	code    int
+	closes  bool // the client starts the closing handshake with a valid close
 }
 
 // rawFrame returns a masked frame (zero key: the payload goes as it is)
@@ -110,8 +111,8 @@ func rfcMustCases(t testing.TB) []rfcCase {
 		{clause: "5.5.1, 7.4: close code 1005 on the wire -> 1002", send: frameBytes(closing(1005, "")), code: 1002},
 		{clause: "5.5.1, 7.4: close code 999 -> 1002", send: frameBytes(closing(999, "")), code: 1002},
 		{clause: "5.5.1: close reason not UTF-8 -> 1002", send: frameBytes(closing(1000, "\xff")), code: 1002},
-		{clause: "5.5.1: a close is answered with a close", send: frameBytes(closing(4000, "bye")), code: 4000},
-		{clause: "5.5.1: no data after a close", send: frameBytes(closing(1000, ""), wstest.Masked(wstest.OpText, []byte("late"))), code: 1000},
+		{clause: "5.5.1: a close is answered with a close", send: frameBytes(closing(4000, "bye")), code: 4000, closes: true},
+		{clause: "5.5.1: no data after a close", send: frameBytes(closing(1000, ""), wstest.Masked(wstest.OpText, []byte("late"))), code: 1000, closes: true},
 		{clause: "5.5.2: a ping is answered with a pong of the same data", send: frameBytes(wstest.Masked(wstest.OpPing, []byte("\x00data\xff"))),
 			want: []wstest.Frame{{Fin: true, Op: wstest.OpPong, Payload: []byte("\x00data\xff")}}},
 		{clause: "5.5.3: an unsolicited pong is ignored", send: frameBytes(wstest.Masked(wstest.OpPong, []byte("x")), wstest.Masked(wstest.OpText, []byte("after"))),
@@ -166,9 +167,9 @@ func TestRFCMusts(t *testing.T) {
 					h = offerDeflate
 				}
 				c := dial(t, target.url, h)
-				send, code := tc.send, tc.code
+				send, code, closes := tc.send, tc.code, tc.closes
 				if code == 0 {
-					send, code = append(bytes.Clone(send), frameBytes(closing(1000, ""))...), 1000
+					send, code, closes = append(bytes.Clone(send), frameBytes(closing(1000, ""))...), 1000, true
 				}
 				if _, err := c.Write(send); err != nil {
 					t.Fatal(err)
@@ -184,6 +185,16 @@ func TestRFCMusts(t *testing.T) {
 				}
 				if cf := readClose(t, c); cf.Code != code {
 					t.Fatalf("close %d %q, want %d", cf.Code, cf.Reason, code)
+				}
+				// 7.1.1: once both sent a close frame, the server closes
+				// the TCP connection.
+				if !closes {
+					if err := c.WriteFrames(closing(uint16(code), "")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := c.ExpectEOF(); err != nil {
+					t.Fatalf("after the closing handshake: %v, want the server to close the connection", err)
 				}
 			})
 		}
