@@ -208,3 +208,41 @@ func describeFrame(f wstest.Frame) string {
 	}
 	return fmt.Sprintf("{fin %v rsv %#x op %d masked %v payload %q (%d bytes)}", f.Fin, f.Rsv, f.Op, f.Masked, p, len(f.Payload))
 }
+
+// TestRFCMustsClient: a client made with Dial holds a server to the length
+// rules of RFC 6455 section 5.2 too, failing the connection with 1002.
+func TestRFCMustsClient(t *testing.T) {
+	leakcheck.Check(t)
+	unmaskedRaw := func(b0 byte, ext []byte, payload string) []byte {
+		return append(append([]byte{b0, ext[0]}, ext[1:]...), payload...)
+	}
+	for _, tc := range []struct {
+		clause string
+		send   []byte
+	}{
+		{"5.2: 64-bit length with its most significant bit set -> 1002", unmaskedRaw(0x82, len64(1<<63|5), "hello")},
+		{"5.2: 16-bit length for 5 bytes (not minimal) -> 1002", unmaskedRaw(0x81, len16(5), "hello")},
+		{"5.2: 64-bit length for 200 bytes (not minimal) -> 1002", unmaskedRaw(0x81, len64(200), strings.Repeat("L", 200))},
+	} {
+		t.Run(tc.clause, func(t *testing.T) {
+			srv := rawServer(t, func(c *wstest.Conn) {
+				c.Write(tc.send)
+				for {
+					if _, err := c.ReadFrame(); err != nil {
+						return
+					}
+				}
+			})
+			ctx := dialCtx(t)
+			c, err := Dial(ctx, srv.URL, &DialOptions{PingInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			_, p, err := c.Read(ctx)
+			if CloseStatus(err) != StatusProtocolError {
+				t.Fatalf("Read: %q, %v; want a close with %d", p, err, StatusProtocolError)
+			}
+		})
+	}
+}
