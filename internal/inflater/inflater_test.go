@@ -61,3 +61,25 @@ func TestBlockCost(t *testing.T) {
 		t.Fatalf("cost %d, %v; want at most %d, ErrBlockLimit", d.BlockCost(), err, all/2+1000)
 	}
 }
+
+// FuzzSameAsCompressFlate: on any input, the copy produces what
+// compress/flate's reader produces, and fails where it fails.
+func FuzzSameAsCompressFlate(f *testing.F) {
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, flate.BestCompression} {
+		var b bytes.Buffer
+		w, _ := flate.NewWriter(&b, level)
+		w.Write(bytes.Repeat([]byte("seed text, seed text 0123456789"), 40))
+		w.Flush()
+		w.Close()
+		f.Add(b.Bytes())
+	}
+	f.Add([]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff})
+	f.Add([]byte{0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		want, wantErr := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(p)), 1<<20))
+		got, err := io.ReadAll(io.LimitReader(NewReader(bytes.NewReader(p)), 1<<20))
+		if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
+			t.Fatalf("inflater: %d bytes, %v; compress/flate: %d bytes, %v", len(got), err, len(want), wantErr)
+		}
+	})
+}
