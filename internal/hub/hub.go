@@ -487,6 +487,7 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 			h.gaps.Add(1)
 		}
 	}
+	s.follows = make([]follow, 0, len(names))
 	for i, name := range names {
 		h.follow(s, name, max(s.cursor, floors[i]))
 	}
@@ -576,8 +577,11 @@ func (h *Hub) follow(s *Subscriber, name string, from uint64) {
 		f.behind = true // JoinFrom from before the subscriber's position
 		s.behind++
 	}
-	s.follows = append(s.follows, f)
-	slices.SortFunc(s.follows, func(a, b follow) int { return strings.Compare(a.t.name, b.t.name) })
+	// Kept sorted by inserting in place: a sort per follow, under the
+	// hub's lock, cost Subscribe O(n² log n) name comparisons for n
+	// topics.
+	i, _ := slices.BinarySearchFunc(s.follows, name, func(f follow, name string) int { return strings.Compare(f.t.name, name) })
+	s.follows = slices.Insert(s.follows, i, f)
 	s.mu.Unlock()
 }
 
