@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -194,7 +195,9 @@ func ExampleStatusError() {
 }
 
 // Connect reads the event stream a server sends in answer to a POST with a
-// JSON body, as streaming APIs do; a retry sends the body again.
+// JSON body, as streaming APIs do; a retry after an error sends the body
+// again. The answer ends with "[DONE]" or, for APIs that send none, with
+// io.EOF when the server ends the stream.
 func ExampleClient_Connect() {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Prompt string }
@@ -216,11 +219,11 @@ func ExampleClient_Connect() {
 	defer stream.Close()
 	for {
 		ev, err := stream.Next()
+		if err == io.EOF || ev.Data == "[DONE]" {
+			break
+		}
 		if err != nil {
 			log.Fatal(err)
-		}
-		if ev.Data == "[DONE]" {
-			break
 		}
 		fmt.Println(ev.Data)
 	}

@@ -36,14 +36,20 @@ func (l *logBuffer) String() string {
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // TestBrokerRefusesWhatCannotStream: behind http.TimeoutHandler (which
-// buffers the response) or a wrapper with neither Flush nor Unwrap, a
-// stream could never deliver an event: the request gets 500 before
+// buffers the response), a wrapper with neither Flush nor Unwrap, or one
+// whose Flush passes the flush on to such a wrapper, a stream could never
+// deliver an event: the request gets 500 before
 // anything is sent, and the error log names the cause.
 func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 	for name, wrap := range map[string]func(http.Handler) http.Handler{
 		"TimeoutHandler": func(h http.Handler) http.Handler { return http.TimeoutHandler(h, time.Minute, "timeout") },
 		"no Unwrap": func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(hider{w}, r) })
+		},
+		// A Flush that passes the flush on only when the writer under it
+		// can flush (chi's Compress writer), over one that cannot.
+		"Flush over no Unwrap": func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(passingFlusher{hider{w}}, r) })
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -71,6 +77,19 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 		})
 	}
 }
+
+// passingFlusher is a wrapper with Unwrap whose Flush flushes the writer
+// under it if that can flush and does nothing otherwise, as chi's Compress
+// writer does for a response it does not compress.
+type passingFlusher struct{ http.ResponseWriter }
+
+func (p passingFlusher) Flush() {
+	if f, ok := p.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (p passingFlusher) Unwrap() http.ResponseWriter { return p.ResponseWriter }
 
 // TestBrokerTakeOverDropsBodyHeaders: a compressing middleware sets
 // Content-Encoding before the handler runs; a taken-over stream writes its

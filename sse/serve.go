@@ -66,6 +66,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
+		origin.LogRefusal(b.log, r, origin.HostCause, fmt.Errorf("sse: %w", err))
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
@@ -110,7 +111,8 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if !takeOver && !canFlush(w) {
 		b.cannotServe(w, r, "the ResponseWriter cannot flush, so no event would reach the client before the response ends: "+
 			"serve the Broker outside http.TimeoutHandler and response-buffering middleware, "+
-			"and give middleware ResponseWriter wrappers an Unwrap method")
+			"and give every middleware ResponseWriter wrapper an Unwrap method (or a Flush of its own, "+
+			"when it wraps nothing that unwraps)")
 		return false
 	}
 	sub, err := b.hub.Subscribe(r.Context(), topics, lastID)
@@ -251,20 +253,23 @@ func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string)
 	http.Error(w, "sse: this server cannot stream events here; its log says why", http.StatusInternalServerError)
 }
 
-// canFlush reports whether w, or a ResponseWriter it wraps (through
-// Unwrap), can flush: what http.ResponseController.Flush needs, found
+// canFlush reports whether a flush of w reaches the connection, found
 // without flushing, so that a request can be refused before anything is
-// sent.
+// sent. A wrapper's Flush can only pass the flush on to the writer it
+// wraps (chi's Compress writer, for one, flushes the writer under it if
+// that can flush, and does nothing otherwise), so what counts is the end
+// of the Unwrap chain: the writer that has no Unwrap must flush.
 func canFlush(w http.ResponseWriter) bool {
 	for {
-		switch t := w.(type) {
+		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			w = u.Unwrap()
+			continue
+		}
+		switch w.(type) {
 		case interface{ FlushError() error }, http.Flusher:
 			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
 		}
+		return false
 	}
 }
 

@@ -150,8 +150,8 @@ type AcceptOptions struct {
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
-	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
+	// examples/PROXIES.md) is checked against AllowedHosts
 	// and the same-origin check with that host, the one the browser asked
 	// for, instead of its Host header, which a proxy that rewrites Host
 	// sets to the backend's. The header is ignored from anyone else. Empty
@@ -175,7 +175,9 @@ type AcceptOptions struct {
 	CompressionThreshold int
 
 	// Logger receives a record for every upgrade the server cannot make
-	// (at Error, naming the cause and the fix). Nil means the Hub's
+	// (at Error, naming the cause and the fix), and for handshakes refused
+	// for their host or origin (at Warn, naming the fix; at most one
+	// record per cause every 10 s, with the number left out). Nil means the Hub's
 	// Logger for a Hub's connections, and slog.Default() otherwise.
 	Logger *slog.Logger
 }
@@ -383,12 +385,16 @@ func headerContains(h http.Header, name, token string) bool {
 
 // checkRequest applies the host and origin policies of o to r.
 func checkRequest(r *http.Request, o *AcceptOptions) error {
-	r = origin.Forwarded(r, o.TrustedProxies)
-	if err := origin.CheckHost(r, o.AllowedHosts); err != nil {
-		return fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+	fr := origin.Forwarded(r, o.TrustedProxies)
+	if err := origin.CheckHost(fr, o.AllowedHosts); err != nil {
+		err = fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+		origin.LogRefusal(o.Logger, r, origin.HostCause, err)
+		return err
 	}
-	if err := origin.Check(r, o.OriginPatterns); err != nil {
-		return fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+	if err := origin.Check(fr, o.OriginPatterns); err != nil {
+		err = fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+		origin.LogRefusal(o.Logger, r, origin.OriginCause, err)
+		return err
 	}
 	return nil
 }

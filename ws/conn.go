@@ -69,7 +69,7 @@ type Conn struct {
 	sub  *hub.Subscriber // the hub's subscriber, when hub is set
 
 	compress bool  // permessage-deflate was negotiated, see deflate.go
-	window   uint8 // with compress: the server_max_window_bits agreed
+	window   uint8 // with compress: the window bits the peer allows this side (server_max_window_bits for a server, client_max_window_bits for a client)
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns

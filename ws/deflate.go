@@ -87,7 +87,7 @@ const rsvCompressed = 0x40
 
 // decompressor is a pooled flate reader with the reader of its input.
 type decompressor struct {
-	src bytes.Reader
+	src inflateSource
 	fr  io.ReadCloser
 }
 
@@ -97,25 +97,68 @@ var decompressorPool = sync.Pool{New: func() any {
 	return d
 }}
 
+// inflateSource is the input of a decompressor: a message's compressed
+// payload, then inflateTail. It is an io.ByteReader, so the decompressor
+// reads it without a buffer of its own and never past the end of the
+// DEFLATE data: what it left of the payload is known.
+type inflateSource struct {
+	p    []byte // the payload
+	pos  int    // bytes of p read
+	tail int    // bytes of inflateTail read, once p is read
+}
+
+func (s *inflateSource) reset(p []byte) { *s = inflateSource{p: p} }
+
+// ReadByte returns the next byte of the payload, then of inflateTail.
+func (s *inflateSource) ReadByte() (byte, error) {
+	if s.pos < len(s.p) {
+		s.pos++
+		return s.p[s.pos-1], nil
+	}
+	if s.tail < len(inflateTail) {
+		s.tail++
+		return inflateTail[s.tail-1], nil
+	}
+	return 0, io.EOF
+}
+
+// Read reads the payload, then inflateTail.
+func (s *inflateSource) Read(b []byte) (int, error) {
+	if s.pos < len(s.p) {
+		n := copy(b, s.p[s.pos:])
+		s.pos += n
+		return n, nil
+	}
+	if s.tail < len(inflateTail) {
+		n := copy(b, inflateTail[s.tail:])
+		s.tail += n
+		return n, nil
+	}
+	return 0, io.EOF
+}
+
 // errInflatedTooBig is the error of inflate for a message that inflates
 // past its limit.
 var errInflatedTooBig = errors.New("ws: message inflates past the read limit")
+
+// errTrailingData is the error of inflate for a payload with bytes after
+// the end of its DEFLATE data (a block with BFINAL set).
+var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 
 // inflate returns the decompressed message of the compressed payload p
 // (the tail taken off, as received), at most limit bytes: a message that
 // inflates to more gives errInflatedTooBig as soon as the decompressor
 // produced limit+1 bytes, so a compression bomb costs no more than the
 // limit. It appends to dst, whose storage it may reuse. Corrupt data gives
-// the decompressor's error.
+// the decompressor's error, and bytes after a final block errTrailingData.
 func inflate(dst, p []byte, limit int64) ([]byte, error) {
 	d := decompressorPool.Get().(*decompressor)
 	defer func() {
-		d.src.Reset(nil)
+		d.src.reset(nil)
 		decompressorPool.Put(d)
 	}()
-	d.src.Reset(p)
-	src := io.MultiReader(&d.src, bytes.NewReader(inflateTail))
-	d.fr.(flate.Resetter).Reset(src, nil)
+	d.src.reset(p)
+	d.fr.(flate.Resetter).Reset(&d.src, nil)
 	out := dst[:0]
 	for {
 		if len(out) == cap(out) {
@@ -130,6 +173,9 @@ func inflate(dst, p []byte, limit int64) ([]byte, error) {
 			return nil, errInflatedTooBig
 		}
 		if err == io.EOF {
+			if d.src.pos < len(p) {
+				return nil, errTrailingData
+			}
 			return out, nil
 		}
 		if err != nil {

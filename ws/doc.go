@@ -37,8 +37,8 @@
 // ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
 // with 1009 as soon as inflating passes the limit. [Conn.Compression] says
-// whether a connection negotiated it. Clients made with [Dial] do not offer
-// it.
+// whether a connection negotiated it. Clients made with [Dial] offer it
+// the same way, unless DialOptions.DisableCompression is set.
 //
 // # Hub
 //
@@ -128,10 +128,13 @@
 //
 // [Dial] opens a connection from Go with x/net's client handshake and
 // returns a [Conn] of the client role: the same message layer, with the
-// frames it sends masked and masked frames from the server refused.
+// frames it sends masked and masked frames from the server refused. The
+// server's handshake answer is read up to 1 MiB and 100 header lines.
 // [Subscribe] follows topics of a Hub as client.js does: it speaks
-// realtime.v1, reconnects with a jittered backoff, resumes from the last
-// ID and returns gap notices as [Message]s of KindGap.
+// realtime.v1, reconnects with a jittered backoff that starts over only
+// once a connection delivered a message or stayed open 10 seconds,
+// resumes from the last ID (up to 1 KiB) and returns gap notices as
+// [Message]s of KindGap.
 //
 // # Security
 //

@@ -74,7 +74,8 @@ type HubOptions struct {
 	// is logged.
 	OnClose func(c *Conn, err error)
 
-	// MaxClients bounds the connections held at once. Zero means
+	// MaxClients bounds the connections held at once; past it requests
+	// get 503 Service Unavailable. Zero or negative means
 	// DefaultMaxClients.
 	MaxClients int
 
@@ -303,7 +304,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
 	case err != nil:
-		return nil, http.StatusBadRequest, err
+		return nil, http.StatusBadRequest, hubError(err)
 	}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.hub, c.sub = h, sub
@@ -434,15 +435,21 @@ func (h *Hub) publish(seq uint64, topic string, encode func(string) []byte) (str
 	} else {
 		m, err = h.hub.PublishAt(seq, topic, encode)
 	}
-	switch {
-	case errors.Is(err, hub.ErrClosed):
-		return "", fmt.Errorf("ws: publish: %w: hub shut down", ErrClosed)
-	case errors.Is(err, hub.ErrInvalidTopic):
-		return "", fmt.Errorf("ws: publish: %w %q: %w", ErrInvalidTopic, topic, err)
-	case err != nil:
-		return "", fmt.Errorf("ws: publish: %w", err)
+	if err != nil {
+		return "", fmt.Errorf("ws: publish: %w", hubError(err))
 	}
 	return m.ID, nil
+}
+
+// hubError maps an error of the hub to the package's errors.
+func hubError(err error) error {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
+		return fmt.Errorf("%w: hub shut down", ErrClosed)
+	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
+		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
+	}
+	return err
 }
 
 // Shutdown stops accepting connections (new requests get 503), closes
@@ -493,7 +500,7 @@ type Stats struct {
 	Opened      uint64 // connections upgraded
 	Refused     uint64 // requests answered 503: full or shutting down
 	Rejected    uint64 // requests refused otherwise: origin, host, topics, Topics hook, not an upgrade
-	WriteFailed uint64 // connections closed as slow consumers: a write not done within WriteTimeout
+	WriteFailed uint64 // connections ended by a failed or timed out write
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
 	Replayed    uint64 // messages sent again to resuming clients, and by JoinFrom
@@ -538,7 +545,7 @@ func (c *Conn) Join(topics ...string) error {
 		return ErrNotHubConn
 	}
 	if err := c.sub.Join(topics...); err != nil {
-		return fmt.Errorf("ws: join: %w", err)
+		return fmt.Errorf("ws: join: %w", hubError(err))
 	}
 	return nil
 }
@@ -564,7 +571,7 @@ func (c *Conn) JoinFrom(lastID string, topics ...string) error {
 		return ErrNotHubConn
 	}
 	if err := c.sub.JoinFrom(lastID, topics...); err != nil {
-		return fmt.Errorf("ws: join: %w", err)
+		return fmt.Errorf("ws: join: %w", hubError(err))
 	}
 	return nil
 }

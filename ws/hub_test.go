@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
@@ -107,10 +106,10 @@ func TestHubPublish(t *testing.T) {
 	if _, err := h.Publish("", MessageText, nil); err == nil {
 		t.Fatal("publishing to an empty topic worked")
 	}
-	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, hub.ErrInvalidTopic) {
+	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, ErrInvalidTopic) {
 		t.Fatalf("publishing to a topic that is not UTF-8: %v", err)
 	}
-	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, hub.ErrInvalidTopic) {
+	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, ErrInvalidTopic) {
 		t.Fatalf("PublishJSON to a topic that is not UTF-8: %v", err)
 	}
 }

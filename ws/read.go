@@ -45,7 +45,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	// Wait for the next frame here, low on the stack, so that the stack of
 	// an idle connection's reader stays small enough to shrink.
 	c.br.Peek(1)
-	typ, msg, err := c.readMessage()
+	typ, msg, err := c.readMessage(false)
 	if err != nil {
 		if ctx.Err() != nil {
 			c.shutdown(ctx.Err())
@@ -57,8 +57,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	return typ, msg, nil
 }
 
-// readMessage reads frames until a whole message or the end.
-func (c *Conn) readMessage() (MessageType, []byte, error) {
+// readMessage reads frames until a whole message or the end, or, when
+// oneControl is set, until the end of the first control frame (see Ping):
+// then it returns no message and no error.
+func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 	var (
 		typ     MessageType
 		msg     []byte
@@ -69,6 +71,9 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 	)
 	for {
 		h, err := c.nextFrame(&f)
+		if v, ok := err.(protocolViolation); ok {
+			return 0, nil, c.fail(StatusProtocolError, string(v))
+		}
 		if err != nil {
 			return 0, nil, c.readFailed(err)
 		}
@@ -101,6 +106,9 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 				c.pings.answered(p)
 			case opClose:
 				return 0, nil, c.handleClose(p)
+			}
+			if oneControl {
+				return 0, nil, nil
 			}
 			continue
 		case opText, opBinary:
@@ -215,6 +223,9 @@ func (c *Conn) nextFrame(f *payload) (header, error) {
 		}
 		return header{}, err
 	}
+	if reason := lengthViolation(c.hdr[:n]); reason != "" {
+		return header{}, protocolViolation(reason)
+	}
 	h = parseHeader(c.hdr[:n])
 	*f = payload{br: c.br, left: h.length}
 	if h.masked {
@@ -223,6 +234,13 @@ func (c *Conn) nextFrame(f *payload) (header, error) {
 	c.lastSeen.Store(time.Now().UnixNano())
 	return h, nil
 }
+
+// A protocolViolation is the error of nextFrame for a frame header that
+// breaks RFC 6455: the connection fails with StatusProtocolError and this
+// reason.
+type protocolViolation string
+
+func (v protocolViolation) Error() string { return "ws: " + string(v) }
 
 // handleClose answers the peer's close frame with payload p.
 func (c *Conn) handleClose(p []byte) error {

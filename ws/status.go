@@ -98,11 +98,12 @@ type CloseError struct {
 	Local  bool
 }
 
-// Error describes the close.
+// Error describes the close: "peer closed with ..." or, when Local, "this
+// side closed with ...", whichever role this side has.
 func (e *CloseError) Error() string {
 	who := "peer"
 	if e.Local {
-		who = "server"
+		who = "this side"
 	}
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: %s closed with %v", who, e.Code)
@@ -130,6 +131,10 @@ var (
 	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters, as in package sse.
 	ErrInvalidTopic = errors.New("ws: invalid topic")
+
+	// ErrTooManyTopics means a connection asked for more topics than
+	// HubOptions.MaxTopics allows, as in package sse.
+	ErrTooManyTopics = errors.New("ws: too many topics")
 
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.

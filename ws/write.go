@@ -252,10 +252,10 @@ func (c *Conn) flush() (more bool) {
 	pump.PutParts(pp)
 	c.keep(q, msgs, queued)
 	if err != nil {
+		if c.hub != nil {
+			c.hub.writeFailed.Add(1)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if c.hub != nil {
-				c.hub.writeFailed.Add(1)
-			}
 			_, err = slowError("write deadline exceeded")
 		} else {
 			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)

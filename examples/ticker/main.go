@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,19 +45,20 @@ func main() {
 	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
+	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
-	if err := run(*addr, *state, *every); err != nil {
+	if err := run(*addr, *state, *every, splitHosts(*allowedHosts)); err != nil {
 		slog.Error("ticker", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, state string, every time.Duration) error {
+func run(addr, state string, every time.Duration, allowedHosts []string) error {
 	if every <= 0 {
 		return errors.New("-every must be positive")
 	}
 	market := newMarket()
-	broker := sse.NewBroker(brokerOptions(market))
+	broker := sse.NewBroker(brokerOptions(market, allowedHosts...))
 	if state != "" {
 		if err := loadState(state, market, broker); err != nil {
 			return err
@@ -114,4 +116,15 @@ func listenURL(scheme, addr string, ln net.Listener) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// splitHosts returns the comma-separated host patterns of -allowed-hosts.
+func splitHosts(s string) []string {
+	var hosts []string
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

@@ -556,7 +556,7 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 	slices.Sort(names)
 	names = slices.Compact(names)
 	if len(names) > h.maxTopics {
-		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(names), h.maxTopics)
+		return nil, &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(names), h.maxTopics)}
 	}
 	for _, name := range names {
 		if err := ValidTopic(name); err != nil {

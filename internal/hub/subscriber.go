@@ -355,7 +355,7 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 	}
 	if len(have)+len(add) > h.maxTopics {
 		h.mu.Unlock()
-		return fmt.Errorf("%w: at most %d", ErrTooManyTopics, h.maxTopics)
+		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(have)+len(add), h.maxTopics)}
 	}
 	// From the next message, or from s's position when it resumed ahead
 	// of the hub and waits for it: what comes before that position is

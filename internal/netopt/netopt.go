@@ -4,6 +4,7 @@
 package netopt
 
 import (
+	"errors"
 	"net"
 	"time"
 )
@@ -83,4 +84,16 @@ func tcpConn(c net.Conn) (*net.TCPConn, bool) {
 		}
 	}
 	return nil, false
+}
+
+// ReadAvailable reads into p what c has received and not yet read, without
+// waiting for more: 0, nil when nothing waits, and io.EOF once the peer
+// closed its side. It is for TCP connections on Linux; for others it
+// returns errors.ErrUnsupported and reads nothing.
+func ReadAvailable(c net.Conn, p []byte) (int, error) {
+	tcp, ok := c.(*net.TCPConn)
+	if !ok {
+		return 0, errors.ErrUnsupported
+	}
+	return readAvailable(tcp, p)
 }

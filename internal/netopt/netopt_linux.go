@@ -1,7 +1,9 @@
 package netopt
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -84,6 +86,32 @@ func notSentLowat(c *net.TCPConn) (int, error) {
 	}
 	if n < 0 { // -1 (UINT_MAX): none
 		n = 0
+	}
+	return n, nil
+}
+
+func readAvailable(c *net.TCPConn, p []byte) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	var n int
+	var rerr error
+	// Returning true ends the call after one attempt, even when the
+	// non-blocking socket had nothing to read.
+	if err := raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), p)
+		return true
+	}); err != nil {
+		return 0, fmt.Errorf("netopt: %w", err)
+	}
+	switch {
+	case errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR):
+		return 0, nil
+	case rerr != nil:
+		return 0, fmt.Errorf("netopt: read: %w", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
 	}
 	return n, nil
 }

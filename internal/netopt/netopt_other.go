@@ -3,6 +3,7 @@
 package netopt
 
 import (
+	"errors"
 	"net"
 	"time"
 )
@@ -14,3 +15,5 @@ func userTimeout(*net.TCPConn) (time.Duration, error) { return 0, nil }
 func setNotSentLowat(*net.TCPConn, int) error { return nil }
 
 func notSentLowat(*net.TCPConn) (int, error) { return 0, nil }
+
+func readAvailable(*net.TCPConn, []byte) (int, error) { return 0, errors.ErrUnsupported }

@@ -29,7 +29,7 @@ const (
 var Scenarios = []string{FanOut, Latency, Memory, Scale, Burst, CrossTopic}
 
 // ForTopics says which scenarios run only for the libraries with topics
-// (ours, its baselines and the batch floor): the others are skipped for
+// (ours, its baselines and the floors): the others are skipped for
 // the rest.
 var ForTopics = map[string]bool{Burst: true, CrossTopic: true}
 

@@ -228,10 +228,10 @@ func WriteTables(w io.Writer, sums []Summary, c Config) {
 	}
 }
 
-// family returns "ours", "batch" or "raw" for ours (and its baselines)
-// and the floors, "" for a peer.
+// family returns "ours", "hijack", "handler" or "raw" for ours (and its
+// baselines) and the floors, "" for a peer.
 func family(name string) string {
-	for _, f := range []string{"ours", "batch", "raw"} {
+	for _, f := range []string{"ours", "hijack", "handler", "raw"} {
 		if strings.HasPrefix(name, f+"-") {
 			return f
 		}
@@ -239,30 +239,44 @@ func family(name string) string {
 	return ""
 }
 
+// floorOf returns the name of the floor a library is measured against:
+// the handler floor for the SSE streams served in their handler (ours by
+// default, and the handler floor itself), the hijacked floor of its kind
+// for the rest.
+func floorOf(l servers.Lib) string {
+	name, _, _ := strings.Cut(l.Name, "@")
+	if name == "ours-sse" || name == "handler-sse" {
+		return "handler-sse"
+	}
+	return "hijack-" + l.Kind
+}
+
 // writeDelivery writes, for each kind, ours, its baselines and the floors
 // side by side on what delivery costs: idle memory, fan-out against the
-// batch floor, p99 latency, the cross-topic p99 and the largest burst.
+// floor of the same path (floorOf), p99 latency, the cross-topic p99 and
+// the largest burst.
 func writeDelivery(w io.Writer, sums []Summary, c Config) {
+	by := map[string]Summary{}
+	for _, s := range sums {
+		by[s.Lib.Name] = s
+	}
 	for _, kind := range []string{"sse", "ws"} {
 		var rows []Summary
-		var batch Summary
 		for _, s := range sums {
 			if s.Lib.Kind != kind || family(s.Lib.Name) == "" {
 				continue
 			}
 			rows = append(rows, s)
-			if s.Lib.Name == "batch-"+kind {
-				batch = s
-			}
 		}
 		if len(rows) == 0 {
 			continue
 		}
 		title := map[string]string{"sse": "Server-Sent Events", "ws": "WebSocket"}[kind]
 		fmt.Fprintf(w, "\n### %s: ours, its baselines and the floors\n\n", title)
-		fmt.Fprintln(w, "| library | RSS KiB/conn | heap KiB/conn | fan-out deliveries/s | vs batch floor | writes/burst | p99 ms | cross-topic p99 ms | cross-topic max ms | largest burst | lost |")
-		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		fmt.Fprintln(w, "| library | RSS KiB/conn | heap KiB/conn | fan-out deliveries/s | vs floor | floor | writes/burst | p99 ms | cross-topic p99 ms | cross-topic max ms | largest burst | lost |")
+		fmt.Fprintln(w, "|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|")
 		for _, s := range rows {
+			floor := floorOf(s.Lib)
 			wpb := "–"
 			if s.Wpb > 0 {
 				wpb = fmt.Sprintf("%.1f", s.Wpb)
@@ -283,12 +297,12 @@ func writeDelivery(w io.Writer, sums []Summary, c Config) {
 			if len(s.Errs) > 0 {
 				lost += " (errors)"
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				s.Lib.Title, kib(s.RSS), kib(s.Heap), rate(s.Rate), ratio(s.Rate, batch.Rate), wpb,
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				s.Lib.Title, kib(s.RSS), kib(s.Heap), rate(s.Rate), ratio(s.Rate, by[floor].Rate), floor, wpb,
 				ms(s.P99), ms(s.CrossP99), ms(s.CrossMax), burst, lost)
 		}
 	}
-	fmt.Fprintf(w, "\nColumns as above; vs batch floor is fan-out deliveries/s over the batch floor's. Cross-topic is the publish-to-receive latency of one subscriber's topic, %d messages/s for %v, "+
+	fmt.Fprintf(w, "\nColumns as above; vs floor is fan-out deliveries/s over the floor's of the same path (the handler floor for streams served in their handler, the hijacked floor for the rest). Cross-topic is the publish-to-receive latency of one subscriber's topic, %d messages/s for %v, "+
 		"while %d subscribers of another topic get bursts of %d messages back to back. Largest burst is the most messages published in a tight loop (from %d, doubling, up to %d) "+
 		"that each of %d fast subscribers got in full, none disconnected.\n",
 		c.Rate, c.Duration, c.CrossSubs, c.BurstSize, c.BurstFrom, c.BurstTo, c.BurstSubs)
@@ -357,8 +371,20 @@ func WriteTargets(w io.Writer, sums []Summary, c Config) {
 		if o.Runs[Scale] > 0 && c.ScaleMax >= 19000 {
 			fmt.Fprintf(w, "- %s scale: %d connections held, heartbeats %s (target 19,000 with no errors): %s\n", k.ours, o.Held, o.Beats, mark(o.Held >= 19000 && o.Beats == "yes"))
 		}
-		if b := by["batch-"+o.Lib.Kind]; o.Rate > 0 && b.Rate > 0 {
-			fmt.Fprintf(w, "- %s fan-out: %.2fx the batch floor (target 0.7x, aim 0.9x): %s\n", k.ours, o.Rate/b.Rate, mark(o.Rate >= 0.7*b.Rate))
+		for _, name := range []string{k.ours, k.ours + "-takeover"} {
+			o := by[name]
+			f := by[floorOf(o.Lib)]
+			if o.Rate == 0 || f.Rate == 0 {
+				continue
+			}
+			want := 0.7
+			if f.Lib.Name == "handler-sse" {
+				want = 0.8
+			}
+			fmt.Fprintf(w, "- %s fan-out: %.2fx the %s floor (target %.1fx): %s\n", name, o.Rate/f.Rate, f.Lib.Name, want, mark(o.Rate >= want*f.Rate))
+			if f.RSS > 0 && o.RSS > 0 {
+				fmt.Fprintf(w, "- %s idle memory: %.1f KiB RSS per connection, the %s floor %.1f\n", name, o.RSS/1024, f.Lib.Name, f.RSS/1024)
+			}
 		}
 		for _, old := range sums {
 			if !strings.HasPrefix(old.Lib.Name, k.ours+"@") {

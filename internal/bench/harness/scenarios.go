@@ -16,7 +16,7 @@ const settle = time.Second
 // hasHeartbeats lists the servers set up with keep-alives: ours (and its
 // baselines), the floors, and gorilla's chat example (its writePump pings). The others send
 // none as their examples use them.
-var hasHeartbeats = map[string]bool{"ours-sse": true, "ours-sse-takeover": true, "ours-ws": true, "batch-sse": true, "batch-ws": true, "raw-sse": true, "raw-ws": true, "gorilla": true}
+var hasHeartbeats = map[string]bool{"ours-sse": true, "ours-sse-takeover": true, "ours-ws": true, "hijack-sse": true, "handler-sse": true, "hijack-ws": true, "raw-sse": true, "raw-ws": true, "gorilla": true}
 
 // session is one server process and the load processes driving it.
 type session struct {

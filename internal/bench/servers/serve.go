@@ -3,6 +3,7 @@ package servers
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -183,7 +184,8 @@ func (c *control) topic(name string) *topicSeq {
 // that makes the publisher wait shows the lag in its latency instead of
 // hiding it. With topic set, it publishes to that topic (the server must
 // be a TopicServer), numbered apart from the others; publishes to
-// different topics run at the same time.
+// different topics run at the same time. A Batcher is told that a batch
+// ended after each message when they are paced, else after the last.
 func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.ParseUint(r.FormValue("n"), 10, 64)
 	if n == 0 {
@@ -200,6 +202,11 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		pub = func(msg []byte) error { return ts.PublishTopic(topic, msg) }
+	}
+	endBatch := func() {}
+	if b, ok := c.srv.(Batcher); ok {
+		name := cmp.Or(topic, "bench")
+		endBatch = func() { b.EndBatch(name) }
 	}
 	t := c.topic(topic)
 	t.mu.Lock()
@@ -226,6 +233,12 @@ func (c *control) publish(w http.ResponseWriter, r *http.Request) {
 			res.Err = err.Error()
 		}
 		res.Count++
+		if interval > 0 {
+			endBatch()
+		}
+	}
+	if interval <= 0 {
+		endBatch()
 	}
 	res.LastNs = time.Now().UnixNano()
 	t.mu.Unlock()

@@ -66,9 +66,9 @@ var registry []Lib
 func register(l Lib) { registry = append(registry, l) }
 
 // Libs returns every library, SSE ones first, each group with ours first
-// and the floors (batch, raw) next.
+// and the floors (handler, hijacked, raw) next.
 func Libs() []Lib {
-	order := []string{"ours-sse", "batch-sse", "raw-sse", "r3labs", "tmaxmax", "ours-ws", "batch-ws", "raw-ws", "gorilla", "coder", "gws", "xnet"}
+	order := []string{"ours-sse", "ours-sse-takeover", "handler-sse", "hijack-sse", "raw-sse", "r3labs", "tmaxmax", "ours-ws", "hijack-ws", "raw-ws", "gorilla", "coder", "gws", "xnet"}
 	out := slices.Clone(registry)
 	slices.SortStableFunc(out, func(a, b Lib) int {
 		ia, ib := slices.Index(order, a.Name), slices.Index(order, b.Name)

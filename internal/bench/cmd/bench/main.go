@@ -1,5 +1,5 @@
 // Command bench runs the side-by-side benchmark of realtime's sse and ws
-// packages against peer libraries and a raw-TCP floor.
+// packages against peer libraries and the floors.
 //
 // Usage:
 //
@@ -9,13 +9,13 @@
 //
 //	-scenario all   fanout, latency, memory, scale, burst, crosstopic, or a comma
 //	                list; all runs every one (burst and crosstopic run for ours,
-//	                its baselines and the batch floors only); attack, or
+//	                its baselines and the floors only); attack, or
 //	                attack-CLASS (header-only, ping-flood, echo-large,
 //	                resume-sse, resume-ws, slots, slow-headers, many-topics,
 //	                deflate-bomb), runs hostile clients against ours and its
 //	                baselines (not part of all)
-//	-libs ""        comma list of libraries (ours-sse, batch-sse, raw-sse, r3labs,
-//	                tmaxmax, ours-ws, batch-ws, raw-ws, gorilla, coder, gws, xnet,
+//	-libs ""        comma list of libraries (ours-sse, ours-sse-takeover, handler-sse, hijack-sse, raw-sse, r3labs,
+//	                tmaxmax, ours-ws, hijack-ws, raw-ws, gorilla, coder, gws, xnet,
 //	                and NAME@REV of a -baseline); empty means all
 //	-baseline REV   also run ours-sse@REV and ours-ws@REV (for each ours-* library
 //	                chosen): the same servers built against the library at git
