@@ -101,7 +101,7 @@ func TestTopicCostPerStream(t *testing.T) {
 				}
 				t.Logf("%d streams: %.1f KiB each with one topic; each of %d more topics of %d bytes costs %.0f bytes (bound %d)",
 					n, perStream/1024, ws.DefaultMaxTopics-1, len(topics(0, 0)), perTopic, bound)
-				if perTopic > float64(bound) {
+				if perTopic > float64(bound) && !raceEnabled { // the race detector's allocations are larger
 					t.Errorf("a topic costs a stream %.0f bytes, over the %d the README states", perTopic, bound)
 				}
 			})
@@ -165,7 +165,7 @@ func TestTopicNamesDoNotPinRequests(t *testing.T) {
 	// A topic with one message in its history, and its name.
 	const bound = ownTopicCost + 1<<10
 	t.Logf("%d topics named in requests of %d KiB, each with one message, their clients gone: %.0f bytes each (bound %d)", 2*n, pad>>10, held, bound)
-	if held > bound {
+	if held > bound && !raceEnabled {
 		t.Errorf("each topic whose client left holds %.0f bytes, over %d: its name keeps the request it was read from", held, bound)
 	}
 }
