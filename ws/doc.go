@@ -60,9 +60,9 @@
 //		...
 //	},
 //
-// [Conn.Join] adds topics from the next message; [Conn.JoinFrom] adds them
-// from a resume point, replaying what the history holds after it (or a
-// gap notice first), as a reconnect does.
+// [Conn.Join] adds topics from the next message and [Conn.Leave] removes
+// them; a client that must not miss what was published to a topic it
+// comes back to reconnects with lastEventId, as client.js does.
 //
 // # Wire protocol
 //

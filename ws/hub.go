@@ -503,8 +503,8 @@ type Stats struct {
 	WriteFailed uint64 // connections ended by a failed or timed out write
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
-	Replayed    uint64 // messages sent again to resuming clients, and by JoinFrom
-	Gaps        uint64 // resumes and JoinFrom calls that got a gap notice
+	Replayed    uint64 // messages sent again to resuming clients
+	Gaps        uint64 // resumes that got a gap notice
 	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
@@ -545,32 +545,6 @@ func (c *Conn) Join(topics ...string) error {
 		return ErrNotHubConn
 	}
 	if err := c.sub.Join(topics...); err != nil {
-		return fmt.Errorf("ws: join: %w", hubError(err))
-	}
-	return nil
-}
-
-// JoinFrom adds topics to a connection of a Hub from the resume point
-// lastID, the ID of the last message of those topics the client saw, as a
-// reconnect with lastEventId resumes: the connection gets every message of
-// those topics after lastID that the history holds, in order, before any
-// newer message and before what is sent to it after the call. When the
-// history cannot cover them (lastID of another epoch, malformed, ahead of
-// every message, or messages after it dropped), a gap notice comes first,
-// as for a resume, unless the connection's own resume gap notice is still
-// to be sent, which then stands for both. An empty lastID is Join's: from
-// the next message. Topics the connection follows already are left as
-// they are.
-//
-// The replay (and the gap notice's id) is older than messages of its other
-// topics the client may have had: until the replay is written, the last ID
-// the client saw is not where it stands in those topics, and a client that
-// reconnects from it meanwhile gets some of their messages twice.
-func (c *Conn) JoinFrom(lastID string, topics ...string) error {
-	if c.sub == nil {
-		return ErrNotHubConn
-	}
-	if err := c.sub.JoinFrom(lastID, topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", hubError(err))
 	}
 	return nil
