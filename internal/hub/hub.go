@@ -304,8 +304,10 @@ func (h *Hub) LastID() string {
 func (h *Hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name, evicted: h.forgotten}
-		h.topics[name] = t
+		// A copy: name is often part of a request (a query string, a
+		// message), which it would keep as long as the topic lives.
+		t = &topic{name: strings.Clone(name), evicted: h.forgotten}
+		h.topics[t.name] = t
 	}
 	return t
 }
