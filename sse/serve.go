@@ -153,12 +153,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		b.boundKernel(r, c)
 	}
-	if err := sw.Flush(); err != nil {
-		sub.Close()
-		b.ended(r.RemoteAddr, true, err)
-		b.onClose(r, closeReason(err, true))
-		return false
-	}
 	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
 	select {
