@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,8 +114,8 @@ type BrokerOptions struct {
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
-	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
+	// examples/PROXIES.md) is checked against AllowedHosts
 	// with that host, the one the browser asked for, instead of its Host
 	// header, which a proxy that rewrites Host sets to the backend's. The
 	// header is ignored from anyone else. Empty means no proxy is trusted.
@@ -140,15 +139,19 @@ type BrokerOptions struct {
 	// does not take its data within it is disconnected. Zero means
 	// DefaultWriteTimeout; negative means no deadline.
 	//
-	// On Linux, an HTTP/1.x stream's socket also gets WriteTimeout as its
-	// TCP user timeout: a client that vanished without closing (its machine
-	// or network gone) is dropped once the data sent to it, a heartbeat at
-	// the latest, stays unacknowledged for WriteTimeout. So a vanished
-	// client is freed within Heartbeat + WriteTimeout.
+	// On Linux, a taken-over stream's socket (see TakeOver) also gets
+	// WriteTimeout as its TCP user timeout: a client that vanished without
+	// closing (its machine or network gone) is dropped once the data sent
+	// to it, a heartbeat at the latest, stays unacknowledged for
+	// WriteTimeout. So a vanished client of a taken-over stream is freed
+	// within Heartbeat + WriteTimeout; other streams notice it when a write
+	// stalls, once the socket buffers are full, or at TCP's own
+	// retransmission limit.
 	WriteTimeout time.Duration
 
 	// MaxClients bounds the streams served at once; past it requests
-	// get 503 Service Unavailable. Zero means DefaultMaxClients.
+	// get 503 Service Unavailable. Zero or negative means
+	// DefaultMaxClients.
 	MaxClients int
 
 	// MaxClientsPerAddr bounds the streams held at once for one client
@@ -231,6 +234,8 @@ type BrokerOptions struct {
 
 	// Logger receives a record for every stream refused because the
 	// server cannot serve it (at Error, naming the cause and the fix), for
+	// streams refused for their host (at Warn, naming the fix; at most one
+	// record every 10 s, with the number left out), for
 	// a panic in OnConnect or OnClose (at Error), for every stream that
 	// ends on an error (at Warn for slow clients and failed writes) and,
 	// at Debug, for every stream opened and closed.
@@ -310,6 +315,9 @@ func NewBroker(opts BrokerOptions) *Broker {
 	if opts.MaxTopics <= 0 {
 		opts.MaxTopics = DefaultMaxTopics
 	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = DefaultMaxClients
+	}
 	b := &Broker{
 		opts:    opts,
 		log:     cmp.Or(opts.Logger, slog.Default()),
@@ -327,7 +335,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
-		MaxSubscribers:         cmp.Or(opts.MaxClients, DefaultMaxClients),
+		MaxSubscribers:         opts.MaxClients,
 		MaxTopicsPerSubscriber: opts.MaxTopics,
 		Epoch:                  opts.Epoch,
 	})
@@ -369,9 +377,6 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 		m, err = b.hub.PublishAt(seq, topic, encode)
 	}
 	if err != nil {
-		if errors.Is(err, hub.ErrInvalidTopic) { // the hub checks topic
-			return "", topicError(topic, err)
-		}
 		return "", b.hubError(err)
 	}
 	return m.ID, nil
@@ -379,38 +384,23 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 
 // hubError maps an error of the hub to the package's errors.
 func (b *Broker) hubError(err error) error {
-	switch {
-	case errors.Is(err, hub.ErrClosed):
+	if errors.Is(err, hub.ErrClosed) {
 		return ErrClosed
-	case errors.Is(err, hub.ErrInvalidTopic):
-		return fmt.Errorf("%w: %s", ErrInvalidTopic, hubReason(err, hub.ErrInvalidTopic))
-	case errors.Is(err, hub.ErrTooManyTopics):
-		return fmt.Errorf("%w: %s", ErrTooManyTopics, hubReason(err, hub.ErrTooManyTopics))
+	}
+	if errors.Is(err, hub.ErrInvalidTopic) || errors.Is(err, hub.ErrTooManyTopics) {
+		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
 	}
 	return fmt.Errorf("sse: %w", err)
-}
-
-// hubReason returns the text of err after the hub's sentinel.
-func hubReason(err, sentinel error) string {
-	return strings.TrimPrefix(strings.TrimPrefix(err.Error(), sentinel.Error()), ": ")
 }
 
 // checkTopic returns an error wrapping ErrInvalidTopic if name cannot be a
 // topic.
 func checkTopic(name string) error {
-	if err := hub.ValidTopic(name); err != nil {
-		return topicError(name, err)
-	}
-	return nil
+	return hub.OwnTopicError(hub.ValidTopic(name), ErrInvalidTopic, ErrTooManyTopics)
 }
 
-// topicError turns the hub's verdict err on the topic name into an error
-// that wraps ErrInvalidTopic and names the topic.
-func topicError(name string, err error) error {
-	return fmt.Errorf("%w %q: %s", ErrInvalidTopic, name, hubReason(err, hub.ErrInvalidTopic))
-}
-
-// Stats are a Broker's counters. Counters only grow, except Streams.
+// Stats are a Broker's counters. Counters only grow, except Clients and
+// Topics, which say what is held now.
 type Stats struct {
 	Clients     int    // streams open now
 	Topics      int    // topics with streams or history now

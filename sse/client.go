@@ -17,13 +17,25 @@ import (
 // Defaults for [Client]. Each applies when its field is zero.
 const (
 	// DefaultClientRetry is a Client's reconnection time until the server
-	// sends one in a retry field: the first retry waits about this long.
-	DefaultClientRetry = 3 * time.Second
+	// sends one in a retry field: the first retry waits about this long,
+	// as a ws.Subscriber's first does.
+	DefaultClientRetry = 500 * time.Millisecond
 
 	// DefaultMaxRetryDelay caps the reconnection time as it doubles after
 	// each attempt that fails in a row.
 	DefaultMaxRetryDelay = 30 * time.Second
 )
+
+// minRetryHint is the shortest reconnection time a server's retry field
+// can set, unless the Client's own Retry is shorter: a server cannot make
+// its clients come back hundreds of times a second.
+const minRetryHint = time.Second
+
+// maxLastEventID is the longest event ID, in bytes, that a Client sends
+// back in Last-Event-ID. A stream whose last event ID is longer resumes as
+// a new one, with no Last-Event-ID, as after an empty id field: a server
+// cannot make its clients repeat a request of any size.
+const maxLastEventID = 1 << 10
 
 // ErrRetry, wrapped by the error of a [Client]'s CheckResponse, asks the
 // Client to retry the request after the backoff instead of ending the
@@ -32,18 +44,26 @@ var ErrRetry = errors.New("sse: retry")
 
 // A Client reads event streams the way a browser's EventSource does: it
 // reconnects when a stream ends or breaks, after the reconnection time the
-// server asked for, and sends the last event ID it received in the
-// Last-Event-ID header so the server can resume. The zero value is ready to
-// use.
+// server asked for (at least 1 s, or Retry when that is shorter, as the
+// default is), and sends the last event ID it received in the
+// Last-Event-ID header so the server can resume. An ID longer than 1 KiB
+// is not sent back: the stream then resumes as a new one. The zero value
+// is ready to use.
 //
-// Unlike EventSource it takes any request ([Client.Connect]): a POST with a
-// JSON body, as streaming APIs take, is sent again on each retry. Retries
-// back off: the first waits the reconnection time, and each further one
-// before an event arrives (after a network error, a response marked for
-// retry, or a stream that ended with no event) waits twice as long as the
-// one before, up to MaxRetryDelay. Each wait is drawn at random from the
-// upper half of its range, so that clients dropped together do not come
-// back together.
+// Unlike EventSource it takes any request ([Client.Connect]). A request
+// that is not idempotent, such as the POST with a JSON body that streaming
+// APIs take, is sent again after a network error or a response marked for
+// retry, but a stream the server ended normally ends there: Next returns
+// io.EOF. A request that net/http takes as idempotent (GET, HEAD, OPTIONS
+// or TRACE, or one with an Idempotency-Key or X-Idempotency-Key header) is
+// sent again after a normal end too, as EventSource does.
+//
+// Retries back off: the first waits the reconnection time, and each
+// further one before an event arrives (after a network error, a response
+// marked for retry, or a stream that ended with no event) waits twice as
+// long as the one before, up to MaxRetryDelay. Each wait is drawn at
+// random from the upper half of its range, so that clients dropped
+// together do not come back together.
 type Client struct {
 	// HTTPClient makes the requests. Nil means http.DefaultClient. Its
 	// Timeout must be zero, or it ends every stream.
@@ -126,8 +146,11 @@ type Stream struct {
 
 	lastID     string
 	retry      time.Duration
+	minRetry   time.Duration // the shortest retry a server may set
 	reconnects int
-	failed     int // retries since the last event
+	failed     int   // retries since the last event
+	resend     bool  // the request is idempotent: a normal end reconnects
+	err        error // the end of the stream, once it ended
 }
 
 // Subscribe opens the stream at url with GET, resuming after lastEventID
@@ -151,7 +174,9 @@ func (c *Client) Subscribe(ctx context.Context, url, lastEventID string) (*Strea
 // with its method, URL and headers, a fresh body from req.GetBody (which
 // http.NewRequest sets for a body of type *bytes.Buffer, *bytes.Reader or
 // *strings.Reader), and Last-Event-ID set to the last event ID received;
-// a Last-Event-ID header of req is where the first attempt resumes.
+// a Last-Event-ID header of req is where the first attempt resumes. A
+// request that is not idempotent is not sent again once the server ended
+// its stream normally (see Client).
 //
 // The first attempt's network error or rejection is returned at once,
 // except a rejection that wraps ErrRetry, which is retried with the
@@ -162,10 +187,12 @@ func (c *Client) Connect(req *http.Request) (*Stream, error) {
 		return nil, errors.New("sse: the request's body cannot be sent again on a retry: set Request.GetBody")
 	}
 	ctx, cancel := context.WithCancel(req.Context())
-	s := &Stream{c: c, req: req, ctx: ctx, cancel: cancel, lastID: req.Header.Get("Last-Event-ID"), retry: c.Retry}
+	s := &Stream{c: c, req: req, ctx: ctx, cancel: cancel, retry: c.Retry, resend: idempotent(req)}
+	s.setLastID(req.Header.Get("Last-Event-ID"))
 	if s.retry <= 0 {
 		s.retry = DefaultClientRetry
 	}
+	s.minRetry = min(s.retry, minRetryHint)
 	for {
 		_, err := s.connect()
 		if err == nil {
@@ -179,6 +206,35 @@ func (c *Client) Connect(req *http.Request) (*Stream, error) {
 			cancel()
 			return nil, err
 		}
+	}
+}
+
+// idempotent reports whether req may be sent again after the server ended
+// its stream normally: as net/http's Transport decides whether to replay a
+// request, by its method or an Idempotency-Key header.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, key := req.Header["Idempotency-Key"]
+	_, xkey := req.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// setLastID keeps id for the next Last-Event-ID, or nothing when it is
+// longer than maxLastEventID.
+func (s *Stream) setLastID(id string) {
+	if len(id) > maxLastEventID {
+		id = ""
+	}
+	s.lastID = id
+}
+
+// setRetry keeps a reconnection time d the server sent, at least minRetry.
+func (s *Stream) setRetry(d time.Duration) {
+	if d > 0 {
+		s.retry = max(d, s.minRetry)
 	}
 }
 
@@ -233,23 +289,35 @@ func (s *Stream) connect() (retry bool, err error) {
 	return false, nil
 }
 
-// Next returns the next event. When the connection ends or breaks, Next
-// waits for the reconnection time, backing off, and sends the request
-// again with Last-Event-ID, until it gets an event, ctx ends, Close is
-// called, or MaxRetries attempts failed in a row; then it returns the
-// error. A response that the check rejects without ErrRetry ends the
-// stream with that error (a *StatusError by default), and a line or event
-// too large ends it with ErrTooLarge.
+// Next returns the next event. When the connection breaks, or ends
+// normally for an idempotent request, Next waits for the reconnection
+// time, backing off, and sends the request again with Last-Event-ID, until
+// it gets an event, ctx ends, Close is called, or MaxRetries attempts
+// failed in a row; then it returns the error. When the server ends the
+// stream of a request that is not idempotent, Next returns io.EOF. A
+// response that the check rejects without ErrRetry ends the stream with
+// that error (a *StatusError by default), and a line or event too large
+// ends it with ErrTooLarge. Once the stream ended, Next returns the same
+// error again.
 func (s *Stream) Next() (Event, error) {
+	if s.err != nil {
+		return Event{}, s.err
+	}
+	ev, err := s.next()
+	if err != nil {
+		s.err = err
+	}
+	return ev, err
+}
+
+func (s *Stream) next() (Event, error) {
 	for {
 		cause := io.EOF
 		if s.rd != nil {
 			ev, err := s.rd.Next()
 			if err == nil {
-				s.lastID = ev.ID
-				if d := s.rd.Retry(); d > 0 {
-					s.retry = d
-				}
+				s.setLastID(ev.ID)
+				s.setRetry(s.rd.Retry())
 				s.failed = 0
 				return ev, nil
 			}
@@ -259,6 +327,8 @@ func (s *Stream) Next() (Event, error) {
 			}
 			if err != io.EOF {
 				cause = err
+			} else if !s.resend {
+				return Event{}, io.EOF
 			}
 		}
 		for {
@@ -333,11 +403,9 @@ func (s *Stream) backoff(cause error) time.Duration {
 // event ID and the reconnection time.
 func (s *Stream) drop() {
 	if s.rd.blank {
-		s.lastID = s.rd.LastEventID()
+		s.setLastID(s.rd.LastEventID())
 	}
-	if d := s.rd.Retry(); d > 0 {
-		s.retry = d
-	}
+	s.setRetry(s.rd.Retry())
 	s.mu.Lock()
 	s.body.Close()
 	s.body, s.rd = nil, nil

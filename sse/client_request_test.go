@@ -56,7 +56,7 @@ func streamingAPI(t *testing.T, seen chan<- *http.Request, bodies chan<- complet
 		n := calls.Add(1)
 		for i := from; i < len(words); i++ {
 			if n == 1 && i == 2 {
-				return // the connection breaks off
+				panic(http.ErrAbortHandler) // the connection breaks off
 			}
 			data, _ := json.Marshal(map[string]string{"delta": words[i]})
 			sw.Send(Event{ID: fmt.Sprint(i + 1), Data: string(data)})
@@ -124,8 +124,8 @@ func TestClientPOSTStream(t *testing.T) {
 			t.Errorf("attempt %d: Accept %q", i+1, got)
 		}
 	}
-	if len(retries) != 1 || !errors.Is(retries[0], io.EOF) || s.Reconnects() != 1 {
-		t.Errorf("retries %v, reconnects %d: want one, after the stream ended", retries, s.Reconnects())
+	if len(retries) != 1 || !errors.Is(retries[0], io.ErrUnexpectedEOF) || s.Reconnects() != 1 {
+		t.Errorf("retries %v, reconnects %d: want one, after the stream broke off", retries, s.Reconnects())
 	}
 }
 
@@ -276,4 +276,149 @@ func TestClientBackoff(t *testing.T) {
 			t.Fatalf("waits %v, want the 7s of Retry-After", delays)
 		}
 	})
+}
+
+// anthropicStream answers each POST the way the Messages API streams: named
+// events ending with message_stop, then the end of the response, with no
+// "[DONE]". It counts the requests.
+func anthropicStream(t *testing.T, requests *atomic.Int32) *httptest.Server {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		sw := NewWriter(w)
+		sw.Send(Event{Type: "message_start", Data: `{"type":"message_start"}`})
+		for _, word := range []string{"Hello", " world"} {
+			sw.Send(Event{Type: "content_block_delta", Data: `{"delta":{"text":"` + word + `"}}`})
+		}
+		sw.Send(Event{Type: "message_stop", Data: `{"type":"message_stop"}`})
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// TestClientPOSTNormalEnd: a POST whose stream the server ends normally,
+// without the "[DONE]" the caller's loop waits for, is sent once: Next
+// returns io.EOF after the last event, as many times as it is called,
+// instead of sending the request again. With an Idempotency-Key the caller
+// asks for the request to be sent again, as EventSource does.
+func TestClientPOSTNormalEnd(t *testing.T) {
+	leakcheck.Check(t)
+	var requests atomic.Int32
+	ts := anthropicStream(t, &requests)
+	newReq := func() *http.Request {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+"/v1/messages", strings.NewReader(`{"stream":true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	cl := &Client{HTTPClient: ts.Client(), Retry: time.Millisecond, MaxRetries: 2}
+	s, err := cl.Connect(newReq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var types []string
+	for {
+		ev, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil || len(types) > 8 {
+			t.Fatalf("after %v: Next = %v, want io.EOF after message_stop", types, err)
+		}
+		types = append(types, ev.Type)
+	}
+	if _, err := s.Next(); err != io.EOF {
+		t.Errorf("Next after the end = %v, want io.EOF again", err)
+	}
+	if got := strings.Join(types, " "); got != "message_start content_block_delta content_block_delta message_stop" {
+		t.Errorf("events %q", got)
+	}
+	if n := requests.Load(); n != 1 || s.Reconnects() != 0 {
+		t.Errorf("the POST was sent %d times (%d reconnects), want once", n, s.Reconnects())
+	}
+
+	req := newReq()
+	req.Header.Set("Idempotency-Key", "k1")
+	s, err = cl.Connect(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 5; i++ { // the first stream's 4 events, and the next one's first
+		if _, err := s.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Reconnects() != 1 {
+		t.Errorf("with an Idempotency-Key: %d reconnects after the normal end, want 1", s.Reconnects())
+	}
+}
+
+// TestClientRetryHintFloor: a server's retry field cannot make a Client come
+// back faster than minRetryHint, unless the Client's own Retry is shorter.
+func TestClientRetryHintFloor(t *testing.T) {
+	leakcheck.Check(t)
+	ts, c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "retry: 1\nid: 1\ndata: x\n\n")
+	}), false)
+	for _, tt := range []struct {
+		retry, min, max time.Duration
+	}{
+		{0, min(DefaultClientRetry, minRetryHint) / 2, min(DefaultClientRetry, minRetryHint)},
+		{10 * time.Second, minRetryHint / 2, minRetryHint},
+		{time.Millisecond, 0, time.Millisecond},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var delay time.Duration
+		cl := &Client{HTTPClient: c, Retry: tt.retry, OnRetry: func(_ int, d time.Duration, _ error) {
+			delay = d
+			cancel() // no need to wait
+		}}
+		s, err := cl.Subscribe(ctx, ts.URL, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Next(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Next(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next = %v, want context.Canceled from OnRetry", err)
+		}
+		s.Close()
+		if delay < tt.min || delay > tt.max {
+			t.Errorf("Retry %v, server's retry 1 ms: waited %v, want within [%v, %v]", tt.retry, delay, tt.min, tt.max)
+		}
+	}
+}
+
+// TestClientLongIDNotSentBack: an event ID longer than maxLastEventID is not
+// repeated in Last-Event-ID: the next request resumes as a new stream.
+func TestClientLongIDNotSentBack(t *testing.T) {
+	leakcheck.Check(t)
+	seen := make(chan string, 4)
+	long := strings.Repeat("i", 61<<10)
+	ts, c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Last-Event-ID")
+		sw := NewWriter(w)
+		sw.Send(Event{ID: long, Data: "x"})
+	}), false)
+	s, err := (&Client{HTTPClient: c, Retry: time.Millisecond}).Subscribe(context.Background(), ts.URL, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := 0; i < 2; i++ {
+		if ev, err := s.Next(); err != nil || ev.ID != long {
+			t.Fatalf("Next = %.20q, %v", ev.ID, err)
+		}
+	}
+	if got := <-seen; got != "1" {
+		t.Errorf("first Last-Event-ID %.20q, want 1", got)
+	}
+	if got := <-seen; got != "" {
+		t.Errorf("Last-Event-ID of %d bytes sent back, want none past %d", len(got), maxLastEventID)
+	}
 }

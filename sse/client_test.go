@@ -58,7 +58,7 @@ func TestClientReconnects(t *testing.T) {
 		sw.WriteRetry(time.Millisecond)
 		sw.Send(Event{ID: strings.Repeat("i", n), Data: "x"})
 	}), false)
-	s, err := (&Client{HTTPClient: c}).Subscribe(context.Background(), ts.URL, "start")
+	s, err := (&Client{HTTPClient: c, Retry: time.Millisecond}).Subscribe(context.Background(), ts.URL, "start")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -93,10 +94,11 @@ func ExampleBroker() {
 // A stream lives in its handler, so http.Server.Shutdown ends the streams
 // once the Broker's Shutdown is registered with it: each gets the events
 // published before, then a clean end (a browser reconnects, to the next
-// server).
+// server). ConnContext lets each stream bound what the kernel holds for
+// a client that does not read.
 func ExampleBroker_shutdown() {
 	b := sse.NewBroker(sse.BrokerOptions{})
-	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second, ConnContext: sse.ConnContext}
 	srv.RegisterOnShutdown(func() { b.Shutdown(context.Background()) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,7 +196,9 @@ func ExampleStatusError() {
 }
 
 // Connect reads the event stream a server sends in answer to a POST with a
-// JSON body, as streaming APIs do; a retry sends the body again.
+// JSON body, as streaming APIs do; a retry after an error sends the body
+// again. The answer ends with "[DONE]" or, for APIs that send none, with
+// io.EOF when the server ends the stream.
 func ExampleClient_Connect() {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Prompt string }
@@ -216,11 +220,11 @@ func ExampleClient_Connect() {
 	defer stream.Close()
 	for {
 		ev, err := stream.Next()
+		if err == io.EOF || ev.Data == "[DONE]" {
+			break
+		}
 		if err != nil {
 			log.Fatal(err)
-		}
-		if ev.Data == "[DONE]" {
-			break
 		}
 		fmt.Println(ev.Data)
 	}

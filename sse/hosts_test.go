@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"github.com/realtime-go/realtime/internal/testutil"
 	"io"
 	"net/http"
 	"strings"
@@ -48,5 +49,30 @@ func TestBrokerAllowedHosts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBrokerHostRefusalLogged: a stream refused for its host is logged at
+// Warn with the fix: behind a proxy on a loopback backend, every stream of
+// the public name is refused, and the log is where the owner looks.
+func TestBrokerHostRefusalLogged(t *testing.T) {
+	var logs testutil.Buffer
+	b := NewBroker(BrokerOptions{Logger: logs.Logger()})
+	ts, c := newServer(t, b, false)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/?topic=t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "app.example"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %s, want 403", resp.Status)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "app.example") || !strings.Contains(l, "AllowedHosts") {
+		t.Errorf("the Broker's log %q does not name the host and AllowedHosts at Warn", l)
 	}
 }

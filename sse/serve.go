@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"syscall"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 )
@@ -64,10 +66,11 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
+		origin.LogRefusal(b.log, r, origin.HostCause, fmt.Errorf("sse: %w", err))
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
-	topics, err := b.topics(r)
+	topics, lastID, err := b.request(r)
 	if err != nil {
 		b.refuse(w, err)
 		return
@@ -83,7 +86,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.unavailable(w, "sse: server shutting down")
 		return
 	}
-	if !b.serve(w, r, topics, addr) {
+	if !b.serve(w, r, topics, lastID, addr) {
 		b.leave(addr)
 	}
 }
@@ -98,7 +101,7 @@ func (b *Broker) clientAddr(r *http.Request) string {
 
 // serve serves one stream and reports whether it handed the connection
 // over to a taken-over stream, which then calls b.leave itself.
-func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, addr string) (handedOver bool) {
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, lastID, addr string) (handedOver bool) {
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
@@ -108,10 +111,10 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if !takeOver && !canFlush(w) {
 		b.cannotServe(w, r, "the ResponseWriter cannot flush, so no event would reach the client before the response ends: "+
 			"serve the Broker outside http.TimeoutHandler and response-buffering middleware, "+
-			"and give middleware ResponseWriter wrappers an Unwrap method")
+			"and give every middleware ResponseWriter wrapper an Unwrap method (or a Flush of its own, "+
+			"when it wraps nothing that unwraps)")
 		return false
 	}
-	lastID := request.LastEventID(r)
 	sub, err := b.hub.Subscribe(r.Context(), topics, lastID)
 	if err != nil {
 		switch {
@@ -147,6 +150,9 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			return true
 		}
 	}
+	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+		b.boundKernel(r, c)
+	}
 	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
 	select {
@@ -160,6 +166,32 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	}
 	s.finish()
 	return false
+}
+
+// connKey is the key of the connection ConnContext puts in a context.
+type connKey struct{}
+
+// ConnContext, set as an http.Server's ConnContext, lets a Broker reach
+// the connection of a stream served by its handler, as it does with
+// TakeOver, to bound what the kernel holds for it: on Linux, a stream's
+// writes then wait while 16 KiB written are not yet sent
+// (TCP_NOTSENT_LOWAT), as a Hub's connections do. Without it, the kernel grows the send buffer
+// of a client that does not read up to net.ipv4.tcp_wmem's maximum (4 MiB
+// by default): a resume's replay is then held in kernel memory, outside
+// the server's own bounds. It returns ctx with c as a value.
+//
+//	srv := &http.Server{Handler: mux, ConnContext: sse.ConnContext}
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// boundKernel bounds what the kernel holds for conn, a stream's
+// connection: see ConnContext.
+func (b *Broker) boundKernel(r *http.Request, conn net.Conn) {
+	if err := netopt.SetNotSentLowat(conn, netopt.NotSentLowat); err != nil {
+		b.log.LogAttrs(r.Context(), slog.LevelWarn, "sse: cannot bound what the kernel holds for a stream",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	}
 }
 
 // gapEvent returns the event that reports g. The client's next resume
@@ -215,56 +247,57 @@ func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string)
 	http.Error(w, "sse: this server cannot stream events here; its log says why", http.StatusInternalServerError)
 }
 
-// canFlush reports whether w, or a ResponseWriter it wraps (through
-// Unwrap), can flush: what http.ResponseController.Flush needs, found
+// canFlush reports whether a flush of w reaches the connection, found
 // without flushing, so that a request can be refused before anything is
-// sent.
+// sent. A wrapper's Flush can only pass the flush on to the writer it
+// wraps (chi's Compress writer, for one, flushes the writer under it if
+// that can flush, and does nothing otherwise), so what counts is the end
+// of the Unwrap chain: the writer that has no Unwrap must flush.
 func canFlush(w http.ResponseWriter) bool {
-	for {
-		switch t := w.(type) {
-		case interface{ FlushError() error }, http.Flusher:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
-		}
+	switch chainEnd(w).(type) {
+	case interface{ FlushError() error }, http.Flusher:
+		return true
 	}
+	return false
 }
 
-// canHijack reports whether w, or a ResponseWriter it wraps, can be
-// hijacked.
+// canHijack reports whether w can be hijacked: as for canFlush, whether
+// the end of its Unwrap chain can.
 func canHijack(w http.ResponseWriter) bool {
+	_, ok := chainEnd(w).(http.Hijacker)
+	return ok
+}
+
+// chainEnd returns the writer at the end of w's Unwrap chain.
+func chainEnd(w http.ResponseWriter) http.ResponseWriter {
 	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
 		}
+		w = u.Unwrap()
 	}
 }
 
-// topics returns the topics r asks for, checked.
-func (b *Broker) topics(r *http.Request) ([]string, error) {
-	topics, err := request.Topics(r, b.opts.Topics)
+// request returns the topics r asks for, checked, and the ID it resumes
+// from.
+func (b *Broker) request(r *http.Request) (topics []string, lastID string, err error) {
+	topics, lastID, err = request.Read(r, b.opts.Topics)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(topics) == 0 {
-		return nil, errors.New("sse: no topic: name at least one, as in ?topic=name")
+		return nil, "", errors.New("sse: no topic: name at least one, as in ?topic=name")
 	}
 	if len(topics) > b.opts.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+		return nil, "", fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
 	}
 	for _, t := range topics {
 		if err := checkTopic(t); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return topics, nil
+	return topics, lastID, nil
 }
 
 // refuse answers a request that cannot be served with err's status: a

@@ -257,6 +257,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil {
 		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
 	}
+	b.boundKernel(r, conn)
 	var head bytes.Buffer
 	head.WriteString(responseHead)
 	h := sw.w.Header()
@@ -285,12 +286,19 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 }
 
 // own waits until the client goes away or the stream ends, then cleans up.
-// Whatever the client sends is read and ignored.
+// Whatever the client sends is read and ignored: an idle stream waits in a
+// read of a few bytes, and what a client uploads (a request body, say) is
+// read and dropped in chunks of uploadDrainSize, so that its cost follows
+// the system calls of large reads, not one per 16 bytes.
 func (s *stream) own(conn net.Conn, addr string) {
 	var buf [16]byte
 	var err error
 	for err == nil {
-		_, err = conn.Read(buf[:])
+		var n int
+		n, err = conn.Read(buf[:])
+		if n > 0 && err == nil {
+			err = drainUpload(conn)
+		}
 	}
 	if errors.Is(err, syscall.ETIMEDOUT) {
 		// The kernel dropped the connection because data sent to the
@@ -303,6 +311,31 @@ func (s *stream) own(conn net.Conn, addr string) {
 	<-s.idle
 	s.finish()
 	s.b.leave(addr)
+}
+
+// uploadDrainSize is the size of the reads that drop what a client of a
+// taken-over stream uploads.
+const uploadDrainSize = 32 << 10
+
+// drainBufs holds the buffers of drainUpload, only while it reads.
+var drainBufs = sync.Pool{New: func() any { return new([uploadDrainSize]byte) }}
+
+// drainUpload reads and drops, in reads of uploadDrainSize bytes, what conn
+// received and the stream did not read, without waiting for more: the
+// caller waits again in a small read. Where the connection cannot be read
+// that way (TLS, systems other than Linux) it does nothing.
+func drainUpload(conn net.Conn) error {
+	b := drainBufs.Get().(*[uploadDrainSize]byte)
+	defer drainBufs.Put(b)
+	for {
+		n, err := netopt.ReadAvailable(conn, b[:])
+		if errors.Is(err, errors.ErrUnsupported) || (err == nil && n < len(b)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // writeTimeoutError says a write did not finish within WriteTimeout.

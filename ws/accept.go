@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/request"
 	"golang.org/x/net/websocket"
@@ -51,13 +52,14 @@ const (
 	// are read from the hub's shared history and do not count here.
 	DefaultSendBuffer = 256 << 10
 
-	// MaxInflateRatio bounds what compressed messages may inflate to: on
-	// average over a connection, this many times the compressed bytes
-	// received, besides one message of ReadLimit bytes at any time.
-	// Inflating costs the server CPU and memory for each byte it produces,
-	// so without it a client could make the server inflate a thousand
-	// bytes for each byte it sends (a message of zeros compresses that
-	// well). A peer that exceeds it is closed with StatusPolicyViolation.
+	// MaxInflateRatio bounds what a compressed message may inflate to
+	// without credit: this many times its compressed size. Inflating
+	// costs the server CPU and memory for each byte it produces, so
+	// without it a client could make the server inflate a thousand bytes
+	// for each byte it sends (a message of zeros compresses that well).
+	// Past it a message draws on the credit of its client's address and
+	// of all clients (InflateCreditPerAddr, InflateCredit); a message
+	// that finds too little left is closed with StatusPolicyViolation.
 	MaxInflateRatio = 64
 
 	// DefaultCloseTimeout bounds the closing handshake: how long the server
@@ -149,8 +151,8 @@ type AcceptOptions struct {
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
-	// (httputil.ReverseProxy's SetXForwarded, nginx's and Caddy's
-	// configurations in docs/proxies.md) is checked against AllowedHosts
+	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
+	// examples/PROXIES.md) is checked against AllowedHosts
 	// and the same-origin check with that host, the one the browser asked
 	// for, instead of its Host header, which a proxy that rewrites Host
 	// sets to the backend's. The header is ignored from anyone else. Empty
@@ -174,7 +176,9 @@ type AcceptOptions struct {
 	CompressionThreshold int
 
 	// Logger receives a record for every upgrade the server cannot make
-	// (at Error, naming the cause and the fix). Nil means the Hub's
+	// (at Error, naming the cause and the fix), and for handshakes refused
+	// for their host or origin (at Warn, naming the fix; at most one
+	// record per cause every 10 s, with the number left out). Nil means the Hub's
 	// Logger for a Hub's connections, and slog.Default() otherwise.
 	Logger *slog.Logger
 }
@@ -263,6 +267,13 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)
 	nc.SetDeadline(deadline)
+	// Bound what the kernel holds for a client that does not read: the
+	// writes of a resume's replay wait instead of filling a send buffer
+	// the kernel grows to megabytes.
+	if err := netopt.SetNotSentLowat(nc, netopt.NotSentLowat); err != nil {
+		o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ws: cannot bound what the kernel holds for a connection",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+	}
 
 	// Keep what the client sent after its request (frames may follow the
 	// handshake at once), and drop net/http's 4 KiB buffers: the connection
@@ -306,6 +317,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				proto = p[0]
 			}
 			c = newConn(r.Context(), nc, hj.rw.Reader, proto, o)
+			c.addr = request.RemoteHost(r)
 			c.compress, c.window = ext != "", uint8(window)
 		},
 	}
@@ -375,12 +387,16 @@ func headerContains(h http.Header, name, token string) bool {
 
 // checkRequest applies the host and origin policies of o to r.
 func checkRequest(r *http.Request, o *AcceptOptions) error {
-	r = origin.Forwarded(r, o.TrustedProxies)
-	if err := origin.CheckHost(r, o.AllowedHosts); err != nil {
-		return fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+	fr := origin.Forwarded(r, o.TrustedProxies)
+	if err := origin.CheckHost(fr, o.AllowedHosts); err != nil {
+		err = fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+		origin.LogRefusal(o.Logger, r, origin.HostCause, err)
+		return err
 	}
-	if err := origin.Check(r, o.OriginPatterns); err != nil {
-		return fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+	if err := origin.Check(fr, o.OriginPatterns); err != nil {
+		err = fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+		origin.LogRefusal(o.Logger, r, origin.OriginCause, err)
+		return err
 	}
 	return nil
 }

@@ -31,10 +31,17 @@
  *            minDelay     first reconnection delay in ms (default 500)
  *            maxDelay     longest reconnection delay in ms (default 30000)
  *
+ * The delay doubles with each reconnection and starts over from minDelay
+ * once a connection delivered a message or stayed open 10 s, not when one
+ * merely opens: a server that accepts and closes at once does not bring its
+ * clients back several times a second.
+ *
  * Properties
  *   state        "connecting", "open" or "closed" (after close() only)
  *   lastEventId  ID of the last hub message received, or null; sent as the
- *                "lastEventId" query parameter on every reconnection
+ *                "lastEventId" query parameter on every reconnection. An ID
+ *                longer than 1024 characters is not kept (null): the next
+ *                connection resumes as a new one
  *   topics       the topics followed (a copy)
  *   socket       the current WebSocket, or null
  *   protocol     the subprotocol of the current connection: "realtime.v1"
@@ -98,6 +105,7 @@
     this.socket = null;
     this.onopen = this.onmessage = this.ongap = this.onclose = this.onstatechange = null;
     this._attempt = 0;
+    this._opened = 0; // when the current connection opened, in ms
     this._timer = null;
     this._connect();
   }
@@ -135,18 +143,21 @@
     self.socket = ws;
     ws.onopen = function () {
       if (self.socket !== ws) return;
-      self._attempt = 0;
+      self._opened = Date.now();
       self.protocol = ws.protocol;
       self._setState("open");
       call(self.onopen);
     };
     ws.onmessage = function (ev) {
       if (self.socket !== ws) return;
+      self._attempt = 0; // the connection delivered: the backoff starts over
       self._receive(ev.data);
     };
     ws.onclose = function (ev) {
       if (self.socket !== ws) return;
       self.socket = null;
+      if (self._opened && Date.now() - self._opened >= STABLE_CONNECTION) self._attempt = 0;
+      self._opened = 0;
       self._retry(ev.code, ev.reason);
     };
     ws.onerror = function () {}; // a close event follows
@@ -171,11 +182,11 @@
     var m = typeof data === "string" ? textMessage(data, v1) : binaryMessage(data, v1);
     if (!m) return; // a type this version does not know
     if (m.gap) {
-      this.lastEventId = m.gap.id || null;
+      this.lastEventId = resumeId(m.gap.id);
       call(this.ongap, m.gap);
       return;
     }
-    if (m.kind === "message") this.lastEventId = m.id;
+    if (m.kind === "message") this.lastEventId = resumeId(m.id);
     call(this.onmessage, m);
   };
 
@@ -224,6 +235,22 @@
   };
 
   var PROTOCOL = "realtime.v1";
+
+  // STABLE_CONNECTION is how long, in ms, a connection that delivers no
+  // message must stay open for the backoff to start over (the Go
+  // Subscriber's stableConnection).
+  var STABLE_CONNECTION = 10000;
+
+  // MAX_LAST_EVENT_ID is the longest ID sent back in lastEventId, as the Go
+  // clients' maxLastEventID: a server cannot make its clients repeat a URL
+  // of any size.
+  var MAX_LAST_EVENT_ID = 1024;
+
+  // resumeId returns id to resume from, or null when there is none or it is
+  // too long.
+  function resumeId(id) {
+    return typeof id === "string" && id && id.length <= MAX_LAST_EVENT_ID ? id : null;
+  }
 
   function call(f, arg) {
     if (typeof f === "function") f(arg);

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,9 +16,18 @@ import (
 	"golang.org/x/net/websocket"
 )
 
-// maxHandshakeResponse bounds the bytes of the server's handshake answer
-// that Dial keeps to read its status and subprotocol.
-const maxHandshakeResponse = 16 << 10
+// Bounds of the server's handshake answer, its status line and header,
+// as http.Transport's MaxResponseHeaderBytes bounds an HTTP answer: Dial
+// fails with ErrHandshake past either, having read and kept no more.
+const (
+	// maxHandshakeResponse bounds the answer's bytes.
+	maxHandshakeResponse = 1 << 20
+	// maxHandshakeHeaders bounds the answer's header lines.
+	maxHandshakeHeaders = 100
+)
+
+// errHandshakeTooLarge is the error of an answer past those bounds.
+var errHandshakeTooLarge = fmt.Errorf("server's answer over %d bytes or %d header lines", maxHandshakeResponse, maxHandshakeHeaders)
 
 // DialOptions configure [Dial]. A nil *DialOptions is the zero value.
 type DialOptions struct {
@@ -43,6 +53,15 @@ type DialOptions struct {
 	// well as ctx. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 
+	// DisableCompression turns off per-message compression. By default
+	// Dial offers permessage-deflate (RFC 7692) without context takeover,
+	// as AcceptOptions describes: a server that accepts it may send
+	// compressed messages, which Read inflates within ReadLimit, and
+	// messages of at least DefaultCompressionThreshold bytes are sent
+	// compressed. An answer that asks for what the offer did not allow
+	// fails the handshake.
+	DisableCompression bool
+
 	// ReadLimit, WriteTimeout, PingInterval, PongTimeout and
 	// SendBuffer are those of AcceptOptions, with the same defaults:
 	// a client pings an idle server too.
@@ -62,7 +81,8 @@ type DialOptions struct {
 //
 // ctx bounds connecting and the handshake only. A failed handshake
 // returns an error that wraps ErrHandshake and names the status the
-// server answered with.
+// server answered with. The server's answer is read up to 1 MiB and 100
+// header lines; a longer one fails the handshake.
 func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	var o DialOptions
 	if opts != nil {
@@ -101,6 +121,10 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		cfg.Header = http.Header{}
 	}
 	cfg.Header.Del("Origin") // x/net writes the origin itself
+	cfg.Header.Del("Sec-WebSocket-Extensions")
+	if !o.DisableCompression {
+		cfg.Header.Set("Sec-WebSocket-Extensions", deflateOffer)
+	}
 
 	ao := AcceptOptions{
 		HandshakeTimeout: o.HandshakeTimeout,
@@ -150,43 +174,106 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	_, err = websocket.NewClient(cfg, hs)
 	if !stop() || err != nil {
 		nc.Close()
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
+		case hs.err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrHandshake, hs.err)
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, hs.status(), err)
 	}
-	proto := hs.subprotocol()
-	hs.done, hs.got = true, bytes.Buffer{}
+	resp := hs.response()
+	if resp == nil {
+		nc.Close()
+		return nil, fmt.Errorf("%w: no valid answer", ErrHandshake)
+	}
+	window, err := deflateAnswered(resp.Header.Values("Sec-WebSocket-Extensions"), !o.DisableCompression)
+	if err != nil {
+		nc.Close() // RFC 7692, section 5: fail the connection
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	proto := strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol"))
 	nc.SetDeadline(time.Time{})
 	c := newConn(ctx, &maskingConn{Conn: nc}, br, proto, &ao)
 	c.client = true
+	c.compress, c.window = window > 0, uint8(window)
 	c.start()
 	return c, nil
 }
 
 // handshakeConn is what x/net's client handshake reads and writes: the
 // connection itself, keeping a copy of the answer so that Dial can read its
-// status and chosen subprotocol, which x/net does not tell. It hands x/net
-// one byte at a time from the Conn's own buffered reader, so that frames
-// the server sent right after its answer stay there for the Conn.
+// status, chosen subprotocol and extensions, which x/net does not tell. It
+// hands x/net whole lines from the Conn's own buffered reader, never past
+// the answer's blank line, so that frames the server sent right after its
+// answer stay there for the Conn, and it fails the read once the answer
+// passes maxHandshakeResponse bytes or maxHandshakeHeaders lines. x/net
+// refuses any Sec-WebSocket-Extensions in an answer, so that header is
+// handed to it under another name; Dial checks it.
 type handshakeConn struct {
 	net.Conn
-	br   *bufio.Reader
-	done bool // the handshake is over: stop keeping a copy
-	got  bytes.Buffer
+	br      *bufio.Reader
+	got     []byte // the answer so far, as the server sent it
+	pending []byte // what x/net has still to read of the last line
+	lines   int
+	ended   bool  // the blank line that ends the answer was read
+	err     error // errHandshakeTooLarge, once
 }
 
 func (h *handshakeConn) Read(p []byte) (int, error) {
-	n, err := h.br.Read(p[:min(len(p), 1)])
-	if !h.done && h.got.Len() < maxHandshakeResponse {
-		h.got.Write(p[:min(n, maxHandshakeResponse-h.got.Len())])
+	if len(h.pending) == 0 {
+		if err := h.nextLine(); err != nil {
+			return 0, err
+		}
 	}
-	return n, err
+	n := copy(p, h.pending)
+	h.pending = h.pending[n:]
+	return n, nil
 }
+
+// nextLine reads the next line of the answer into pending.
+func (h *handshakeConn) nextLine() error {
+	switch {
+	case h.err != nil:
+		return h.err
+	case h.ended:
+		return io.EOF // the answer's body, if any, is not read
+	}
+	start := len(h.got)
+	for {
+		chunk, err := h.br.ReadSlice('\n')
+		if len(h.got)+len(chunk) > maxHandshakeResponse {
+			h.err = errHandshakeTooLarge
+			return h.err
+		}
+		h.got = append(h.got, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	line := h.got[start:]
+	h.ended = len(bytes.TrimRight(line, "\r\n")) == 0
+	if h.lines++; h.lines > 1+maxHandshakeHeaders && !h.ended { // the status line, the header
+		h.err = errHandshakeTooLarge
+		return h.err
+	}
+	h.pending = line
+	if len(line) > len(extensionsHeader) && strings.EqualFold(string(line[:len(extensionsHeader)]), extensionsHeader) {
+		h.pending = append([]byte("X-"), line...)
+	}
+	return nil
+}
+
+// extensionsHeader starts the answer's header line that x/net refuses.
+const extensionsHeader = "Sec-WebSocket-Extensions:"
 
 // response parses the answer kept, or returns nil.
 func (h *handshakeConn) response() *http.Response {
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(h.got.Bytes())), &http.Request{Method: http.MethodGet})
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(h.got)), &http.Request{Method: http.MethodGet})
 	if err != nil {
 		return nil
 	}
@@ -202,10 +289,68 @@ func (h *handshakeConn) status() string {
 	return "no valid answer"
 }
 
-// subprotocol returns the subprotocol the server chose, or "".
-func (h *handshakeConn) subprotocol() string {
-	if resp := h.response(); resp != nil {
-		return strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol"))
+// deflateOffer is the Sec-WebSocket-Extensions value of Dial's offer:
+// permessage-deflate without context takeover on either side, as the
+// server side of this package answers (see deflateResponse), since Read
+// inflates each message on its own and the writer compresses each on its
+// own; any window the server allows the client is accepted.
+const deflateOffer = deflateExtension + "; server_no_context_takeover; client_no_context_takeover; client_max_window_bits"
+
+// deflateAnswered checks the Sec-WebSocket-Extensions values of the
+// server's answer to deflateOffer (offered says whether it was made) and
+// returns the window bits the client's compressor may use (8 to 15), or 0
+// when the server declined. An answer the offer does not allow is an
+// error (RFC 7692, sections 5 and 7.1): another extension, more than one,
+// an unknown, repeated or invalid parameter, a client_max_window_bits
+// without a value, or no server_no_context_takeover.
+func deflateAnswered(values []string, offered bool) (int, error) {
+	var exts []string
+	for _, v := range values {
+		for ext := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(ext) != "" {
+				exts = append(exts, ext)
+			}
+		}
 	}
-	return ""
+	if len(exts) == 0 {
+		return 0, nil
+	}
+	if !offered || len(exts) > 1 {
+		return 0, fmt.Errorf("server answered extensions %q, not offered", strings.Join(values, ", "))
+	}
+	name, params, ok := parseOffer(exts[0])
+	if !ok || !strings.EqualFold(name, deflateExtension) {
+		return 0, fmt.Errorf("server answered extension %q, not offered", exts[0])
+	}
+	window := 15
+	seen := make(map[string]bool, len(params))
+	for _, p := range params {
+		pname := strings.ToLower(p.name)
+		if seen[pname] {
+			return 0, fmt.Errorf("server answered %s twice", p.name)
+		}
+		seen[pname] = true
+		switch pname {
+		case "server_no_context_takeover", "client_no_context_takeover":
+			if p.hasValue {
+				return 0, fmt.Errorf("server answered %s with a value", p.name)
+			}
+		case "server_max_window_bits", "client_max_window_bits":
+			bits, ok := windowBits(p)
+			if !ok {
+				return 0, fmt.Errorf("server answered %s=%q, not 8 to 15", p.name, p.value)
+			}
+			if pname == "client_max_window_bits" {
+				window = bits
+			}
+		default:
+			return 0, fmt.Errorf("server answered unknown %s parameter %q", deflateExtension, p.name)
+		}
+	}
+	if !seen["server_no_context_takeover"] {
+		// The server would compress with context takeover, which Read does
+		// not keep from one message to the next.
+		return 0, fmt.Errorf("server answered %s without server_no_context_takeover", deflateExtension)
+	}
+	return window, nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -318,4 +319,24 @@ func TestDialTLS(t *testing.T) {
 		t.Fatalf("echo over TLS: %q, %v", p, err)
 	}
 	c.Close(StatusNormalClosure, "")
+}
+
+// TestDialCloseErrorSide: the error of a close the client sent, for a
+// message over its read limit, says that this side closed, not the server.
+func TestDialCloseErrorSide(t *testing.T) {
+	leakcheck.Check(t)
+	u := answerServer(t, func(w io.Writer, accept string) {
+		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+accept+"\r\n\r\n")
+		w.Write(appendFrame(nil, opBinary, make([]byte, 200)))
+	}, func(nc net.Conn, br *bufio.Reader) { io.Copy(io.Discard, br) })
+	ctx := dialCtx(t)
+	c, err := Dial(ctx, u, &DialOptions{ReadLimit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	_, _, err = c.Read(ctx)
+	if CloseStatus(err) != StatusMessageTooBig || strings.Contains(err.Error(), "server") || !strings.Contains(err.Error(), "this side closed with 1009") {
+		t.Fatalf("Read = %v, want this side's close 1009, not the server's", err)
+	}
 }

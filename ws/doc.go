@@ -1,6 +1,7 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket, with a client
-// for Go programs and a browser client for its Hub.
+// opening handshake of golang.org/x/net/websocket, with frames read and
+// written by its own code, a client for Go programs and a browser client
+// for its Hub.
 //
 // # Connections
 //
@@ -36,9 +37,14 @@
 // frame. Messages under AcceptOptions.CompressionThreshold
 // ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
-// with 1009 as soon as inflating passes the limit. [Conn.Compression] says
-// whether a connection negotiated it. Clients made with [Dial] do not offer
-// it.
+// with 1009 as soon as inflating passes the limit. A message may inflate
+// to [MaxInflateRatio] times its compressed size, each Huffman block it
+// holds counting as bytes produced; past that it draws on the credit of
+// its client's address and of all clients ([InflateCreditPerAddr],
+// [InflateCredit]), and a message that finds too little left closes its
+// connection with 1008. [Conn.Compression] says
+// whether a connection negotiated it. Clients made with [Dial] offer it
+// the same way, unless DialOptions.DisableCompression is set.
 //
 // # Hub
 //
@@ -60,9 +66,9 @@
 //		...
 //	},
 //
-// [Conn.Join] adds topics from the next message; [Conn.JoinFrom] adds them
-// from a resume point, replaying what the history holds after it (or a
-// gap notice first), as a reconnect does.
+// [Conn.Join] adds topics from the next message and [Conn.Leave] removes
+// them; a client that must not miss what was published to a topic it
+// comes back to reconnects with lastEventId, as client.js does.
 //
 // # Wire protocol
 //
@@ -128,10 +134,13 @@
 //
 // [Dial] opens a connection from Go with x/net's client handshake and
 // returns a [Conn] of the client role: the same message layer, with the
-// frames it sends masked and masked frames from the server refused.
+// frames it sends masked and masked frames from the server refused. The
+// server's handshake answer is read up to 1 MiB and 100 header lines.
 // [Subscribe] follows topics of a Hub as client.js does: it speaks
-// realtime.v1, reconnects with a jittered backoff, resumes from the last
-// ID and returns gap notices as [Message]s of KindGap.
+// realtime.v1, reconnects with a jittered backoff that starts over only
+// once a connection delivered a message or stayed open 10 seconds,
+// resumes from the last ID (up to 1 KiB) and returns gap notices as
+// [Message]s of KindGap.
 //
 // # Security
 //

@@ -95,6 +95,28 @@ func parseHeader(b []byte) header {
 	return h
 }
 
+// lengthViolation returns why the payload length of the raw frame header b
+// breaks RFC 6455, section 5.2, or "": a 64-bit length must have its most
+// significant bit clear, and every length must be in the fewest bytes (7
+// bits up to 125, 16 bits up to 65535).
+func lengthViolation(b []byte) string {
+	switch b[1] & 0x7f {
+	case 126:
+		if binary.BigEndian.Uint16(b[2:4]) <= 125 {
+			return "payload length not in the fewest bytes"
+		}
+	case 127:
+		n := binary.BigEndian.Uint64(b[2:10])
+		if n>>63 != 0 {
+			return "64-bit payload length with its most significant bit set"
+		}
+		if n <= 0xffff {
+			return "payload length not in the fewest bytes"
+		}
+	}
+	return ""
+}
+
 // appendFrame appends a final, unmasked server frame to dst.
 func appendFrame(dst []byte, op byte, payload []byte) []byte {
 	return append(appendFrameHeader(dst, op, len(payload)), payload...)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -99,5 +100,44 @@ func TestAllowedHosts(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "evil.example") || !strings.Contains(string(body), "AllowedHosts") {
 		t.Errorf("answer %s %q does not refuse the host by name and point to the option", resp.Status, body)
+	}
+}
+
+// TestRefusalLogged: a handshake refused for its host or its origin is
+// logged at Warn with the fix, so that a server behind a proxy that
+// changes Host says why every page fails; a Hub logs at its Logger.
+func TestRefusalLogged(t *testing.T) {
+	var logs testutil.Buffer
+	hub := NewHub(HubOptions{Logger: logs.Logger()})
+	defer hub.Shutdown(t.Context())
+	srv := serve(t, nil, nil)
+	srv.Config.Handler = hub
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':'):]
+	for _, tc := range []struct {
+		name, host, origin, want string
+	}{
+		{"host", "app.example" + port, "", "AllowedHosts"},
+		{"origin", "localhost" + port, "https://localhost:27443", "$http_host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"Host": {tc.host}}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			c, resp, err := wstest.Dial(srv.URL+"/?topic=t", h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c != nil {
+				c.Close()
+				t.Fatal("upgraded; want 403")
+			}
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("status %d, want 403", resp.StatusCode)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, tc.want) {
+				t.Errorf("the Hub's log %q does not name the fix (%s) at Warn", l, tc.want)
+			}
+		})
 	}
 }

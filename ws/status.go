@@ -98,11 +98,13 @@ type CloseError struct {
 	Local  bool
 }
 
-// Error describes the close.
+// Error describes the close: who closed ("peer", or "this side" when
+// Local, on a server's connection or a client's alike), the code and the
+// reason.
 func (e *CloseError) Error() string {
 	who := "peer"
 	if e.Local {
-		who = "server"
+		who = "this side"
 	}
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: %s closed with %v", who, e.Code)
@@ -130,6 +132,10 @@ var (
 	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters, as in package sse.
 	ErrInvalidTopic = errors.New("ws: invalid topic")
+
+	// ErrTooManyTopics means a connection asked for more topics than
+	// HubOptions.MaxTopics allows, as in package sse.
+	ErrTooManyTopics = errors.New("ws: too many topics")
 
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.

@@ -25,6 +25,18 @@ const (
 // maxRetryDoublings bounds the doublings of the reconnection delay.
 const maxRetryDoublings = 30
 
+// stableConnection is how long a connection must stay open, when it
+// delivers no message, for the reconnection delay to start over from
+// Retry: a server that accepts and closes at once cannot bring its
+// subscribers back faster than the backoff. client.js uses the same.
+const stableConnection = 10 * time.Second
+
+// maxLastEventID is the longest ID, in bytes, that a Subscriber sends back
+// in lastEventId, as sse.Client does: after a message or gap notice with a
+// longer ID the next connection resumes as a new one, without lastEventId,
+// so that a server cannot make its subscribers repeat a URL of any size.
+const maxLastEventID = 1 << 10
+
 // SubscribeOptions configure [Subscribe]. A nil *SubscribeOptions is the
 // zero value.
 type SubscribeOptions struct {
@@ -48,20 +60,23 @@ type SubscribeOptions struct {
 	MaxRetryDelay time.Duration
 
 	// OnRetry, when set, is called before each wait to reconnect, with
-	// the number of the attempt since the last connection that opened
-	// (1 for the first), the wait, and why the connection ended or the
-	// attempt failed.
+	// the number of the attempt since the backoff last started over (1 for
+	// the first), the wait, and why the connection ended or the attempt
+	// failed.
 	OnRetry func(attempt int, delay time.Duration, err error)
 }
 
 // A Subscriber follows topics of a Hub with reconnections, as client.js
 // does in a browser: when its connection ends it reconnects after a
 // jittered exponential backoff (a delay drawn from the upper half of
-// Retry doubled for each failed attempt, up to MaxRetryDelay), sending
-// the ID of the last hub message it got in the "lastEventId" query
-// parameter, so the Hub replays what it missed, or first sends a gap
-// notice that Next returns. Join and Leave reconnect at once with the new
-// topics and resume the same way.
+// Retry doubled for each attempt, up to MaxRetryDelay), sending the ID of
+// the last hub message it got in the "lastEventId" query parameter, so
+// the Hub replays what it missed, or first sends a gap notice that Next
+// returns. The backoff starts over once a connection delivered a message
+// or stayed open 10 seconds, not when one merely opens. An ID longer than
+// 1 KiB is not sent back: the next connection then resumes as a new one.
+// Join and Leave reconnect at once with the new topics and resume the
+// same way.
 //
 // Next is for one goroutine at a time; the other methods are safe from any
 // goroutine.
@@ -78,8 +93,9 @@ type Subscriber struct {
 	conn       *Conn
 	topics     []string
 	lastID     string
-	now        bool // Join or Leave asked for a reconnection without delay
-	attempt    int  // attempts since the last connection that opened
+	now        bool      // Join or Leave asked for a reconnection without delay
+	attempt    int       // attempts since the backoff started over
+	opened     time.Time // when conn opened
 	reconnects int
 }
 
@@ -147,7 +163,7 @@ func (s *Subscriber) connect() error {
 		c.CloseNow()
 		return s.ctx.Err()
 	}
-	s.conn, s.attempt = c, 0
+	s.conn, s.opened = c, time.Now()
 	return nil
 }
 
@@ -173,6 +189,9 @@ func (s *Subscriber) Next(ctx context.Context) (Message, error) {
 			s.mu.Lock()
 			if s.conn == c {
 				s.conn = nil
+				if time.Since(s.opened) >= stableConnection {
+					s.attempt = 0
+				}
 			}
 			replaced := s.conn != nil // by Join or Leave
 			s.mu.Unlock()
@@ -198,13 +217,23 @@ func (s *Subscriber) Next(ctx context.Context) (Message, error) {
 		}
 		switch m.Kind {
 		case KindMessage:
-			s.lastID = m.ID
+			s.setLastID(m.ID)
 		case KindGap:
-			s.lastID = m.Gap.ID
+			s.setLastID(m.Gap.ID)
 		}
+		s.attempt = 0 // the connection delivered: the backoff starts over
 		s.mu.Unlock()
 		return m, nil
 	}
+}
+
+// setLastID keeps id for the next lastEventId, or nothing when it is
+// longer than maxLastEventID. s.mu is held.
+func (s *Subscriber) setLastID(id string) {
+	if len(id) > maxLastEventID {
+		id = ""
+	}
+	s.lastID = id
 }
 
 // stopped returns the error that ends Next, if any.

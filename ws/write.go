@@ -191,7 +191,6 @@ func (c *Conn) round() {
 // whether the hub had messages, so that the writer asks again.
 func (c *Conn) flush() (more bool) {
 	c.mu.Lock()
-	// Asked under c.mu: a Send that follows a JoinFrom finds its replay.
 	replaying := c.sub != nil && c.sub.Replaying()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
@@ -252,10 +251,10 @@ func (c *Conn) flush() (more bool) {
 	pump.PutParts(pp)
 	c.keep(q, msgs, queued)
 	if err != nil {
+		if c.hub != nil {
+			c.hub.writeFailed.Add(1)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if c.hub != nil {
-				c.hub.writeFailed.Add(1)
-			}
 			_, err = slowError("write deadline exceeded")
 		} else {
 			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)

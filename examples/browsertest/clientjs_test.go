@@ -55,6 +55,7 @@ type jsHub struct {
 	conns  chan *ws.Conn    // every connection, as it opens
 	said   chan string      // what clients sent
 	reply  func(c *ws.Conn) // answers each message a client sends, when set
+	resume chan string      // the lastEventId of each request to /longid
 
 	mu   sync.Mutex
 	hub  *ws.Hub
@@ -67,7 +68,7 @@ type jsHub struct {
 // the harness's) on a free port of 127.0.0.1.
 func startJSHub(t *testing.T, opts ws.HubOptions, reply func(c *ws.Conn)) *jsHub {
 	t.Helper()
-	j := &jsHub{t: t, opts: opts, conns: make(chan *ws.Conn, 64), said: make(chan string, 64), reply: reply, addr: "127.0.0.1:0"}
+	j := &jsHub{t: t, opts: opts, conns: make(chan *ws.Conn, 64), said: make(chan string, 64), reply: reply, resume: make(chan string, 64), addr: "127.0.0.1:0"}
 	j.opts.Topics = func(r *http.Request) ([]string, error) {
 		if j.refuse.Load() {
 			return nil, &ws.StatusError{Code: http.StatusServiceUnavailable}
@@ -115,6 +116,8 @@ func (j *jsHub) start(saved []byte) {
 	mux.Handle("/ws/client.js", ws.ClientScript)
 	mux.HandleFunc("/older", olderServer)
 	mux.HandleFunc("/saved", savedHistoryServer)
+	mux.HandleFunc("/acceptclose", acceptAndClose)
+	mux.HandleFunc("/longid", j.longID)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(clientPage))
@@ -303,6 +306,95 @@ func TestClientJSReconnectBackoff(t *testing.T) {
 		t.Fatalf("first retry after a successful connection in %d ms, want within [20, 40]", d)
 	}
 	p.do("close", runJS(`rt.close()`))
+}
+
+// acceptAndClose accepts a WebSocket with realtime.v1 and closes it at
+// once, as a broken or hostile server does; with ?say=1 it sends a
+// direct message first.
+func acceptAndClose(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{ws.Subprotocol}})
+	if err != nil {
+		return
+	}
+	if r.URL.Query().Get("say") != "" {
+		c.Send(ws.MessageText, []byte("hi"))
+	}
+	c.Close(ws.StatusNormalClosure, "")
+}
+
+// TestClientJSBackoffAcceptAndClose: against a server that accepts every
+// connection and closes it at once, client.js does not start its backoff
+// over with each open: the delays of 6 reconnections double from minDelay.
+// A connection that delivered a message does start it over.
+func TestClientJSBackoffAcceptAndClose(t *testing.T) {
+	leakcheck.Check(t)
+	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, nil)
+	const n = 6
+	p := openClient(t, j, `{minDelay: 20, maxDelay: 10000}`, "/acceptclose")
+	closes := waitEvents(p, "close", n)
+	p.do("close", runJS(`rt.close()`))
+	if opens := waitEvents(p, "open", 1); len(opens) < n-1 {
+		t.Fatalf("%d opens for %d closes: want the server to accept each", len(opens), len(closes))
+	}
+	for i, c := range closes[:n] {
+		ceiling := 20 << i
+		if c.Delay < ceiling/2 || c.Delay > ceiling {
+			t.Errorf("close %d: retry in %d ms, want within [%d, %d]: the backoff went on", i+1, c.Delay, ceiling/2, ceiling)
+		}
+	}
+
+	p = openClient(t, j, `{minDelay: 20, maxDelay: 10000}`, "/acceptclose?say=1")
+	closes = waitEvents(p, "close", n)
+	p.do("close", runJS(`rt.close()`))
+	for i, c := range closes[:n] {
+		if c.Delay < 10 || c.Delay > 20 {
+			t.Errorf("close %d after a message: retry in %d ms, want within [10, 20]: the backoff starts over", i+1, c.Delay)
+		}
+	}
+}
+
+// longIDLength is the length of the ID that longID sends: past what
+// client.js sends back.
+const longIDLength = 4096
+
+// longID accepts a WebSocket without a subprotocol, sends a hub message
+// whose ID is longIDLength bytes long, and closes, recording the
+// lastEventId of each request in j.resume.
+func (j *jsHub) longID(w http.ResponseWriter, r *http.Request) {
+	select {
+	case j.resume <- r.URL.Query().Get("lastEventId"):
+	default:
+	}
+	c, err := ws.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	c.Send(ws.MessageText, []byte(`{"id":"`+strings.Repeat("i", longIDLength)+`","topic":"t","data":1}`))
+	c.Close(ws.StatusNormalClosure, "")
+}
+
+// TestClientJSLongIDNotSentBack: a hub message whose ID is longer than
+// client.js sends back is delivered, but the next connection resumes as a
+// new one instead of repeating the ID in its URL.
+func TestClientJSLongIDNotSentBack(t *testing.T) {
+	leakcheck.Check(t)
+	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, nil)
+	p := openClient(t, j, `{v1: false, lastEventId: "ep-1", minDelay: 20}`, "/longid")
+	waitEvents(p, "open", 2)
+	p.do("close", runJS(`rt.close()`))
+	for i, want := range []string{"ep-1", ""} {
+		select {
+		case got := <-j.resume:
+			if got != want {
+				t.Errorf("connection %d: lastEventId of %d bytes, want %q", i+1, len(got), want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("timed out waiting for client.js to connect")
+		}
+	}
+	if ids, _ := messageTexts(p); len(ids) == 0 || len(ids[0]) != longIDLength {
+		t.Fatalf("the message with the long ID was not delivered: %d messages", len(ids))
+	}
 }
 
 // waitPage waits until the page holds n hub messages.

@@ -64,10 +64,10 @@ func TestDMsStayPrivate(t *testing.T) {
 		}
 	}
 	// While ann is connected, and after she left.
-	mallory := dial(t, srv, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start)
+	mallory := dial(t, srv, "nick=ann&session="+sessionOf(t, chatOf(t, srv), "mallory")+"&lastEventId="+start)
 	check("a page claiming ann's nickname", mallory.frames())
 	ann.conn.Close()
-	mallory = dial(t, srv, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start)
+	mallory = dial(t, srv, "nick=ann&session="+sessionOf(t, chatOf(t, srv), "mallory")+"&lastEventId="+start)
 	check("a page claiming ann's nickname after she left", mallory.frames())
 
 	// Under her own name, mallory gets the history of her own inbox only.
@@ -176,7 +176,7 @@ func TestRoomsBounded(t *testing.T) {
 	if f := ann.waitError(codeRoomsFull); f.Code != codeRoomsFull {
 		t.Errorf("joining room %d: %+v", MaxRooms+1, f)
 	}
-	if _, err := websocket.Dial("ws"+srv.URL[len("http"):]+"/ws?nick=bob&room=another&session="+sessionOf(t, "bob"), "", srv.URL); err == nil {
+	if _, err := websocket.Dial("ws"+srv.URL[len("http"):]+"/ws?nick=bob&room=another&session="+sessionOf(t, chatOf(t, srv), "bob"), "", srv.URL); err == nil {
 		t.Errorf("connecting to room %d: accepted", MaxRooms+1)
 	}
 	ann.send(command{Type: "say", Room: "general", Text: "still fine"})
@@ -186,7 +186,7 @@ func TestRoomsBounded(t *testing.T) {
 	c.mu.Lock()
 	delete(c.known, "room-0")
 	c.mu.Unlock()
-	resp, err := http.Get(srv.URL + "/ws?nick=eve&room=squat&session=" + sessionOf(t, "eve"))
+	resp, err := http.Get(srv.URL + "/ws?nick=eve&room=squat&session=" + sessionOf(t, chatOf(t, srv), "eve"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,43 +212,6 @@ func TestRoomsBounded(t *testing.T) {
 	})
 }
 
-// TestSessionsBounded: the server remembers at most MaxSessions sessions;
-// past it, a new page's connection is closed with 1013 while every
-// session has a connection, and otherwise the one unused longest is
-// forgotten, with its nickname.
-func TestSessionsBounded(t *testing.T) {
-	leakcheck.Check(t)
-	c := newChat()
-	srv := startChat(t, c)
-	c.mu.Lock()
-	var oldest *session
-	for i := 0; len(c.sessions) < MaxSessions; i++ {
-		s := c.sessionLocked(inboxTopic(newSessionToken()), time.Now())
-		s.conns = 1
-		if oldest == nil {
-			oldest, s.nick = s, "old"
-			c.nicks["old"] = s
-		}
-	}
-	c.mu.Unlock()
-	if f := dial(t, srv, "nick=ann").frames(); len(f) != 0 {
-		t.Errorf("a new session past MaxSessions got %+v", f)
-	}
-	c.mu.Lock()
-	oldest.conns = 0
-	c.mu.Unlock()
-	ann := dial(t, srv, "nick=old")
-	if f := ann.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "old" {
-		t.Errorf("welcome %+v", f)
-	}
-	c.mu.Lock()
-	n := len(c.sessions)
-	c.mu.Unlock()
-	if n != MaxSessions {
-		t.Errorf("%d sessions, want %d", n, MaxSessions)
-	}
-}
-
 // TestOneNickPerSession: a session connected as one nickname cannot open a
 // connection as another, which would free the first for someone else while
 // its connection still speaks as it. Once its connections are closed, it
@@ -257,7 +220,7 @@ func TestOneNickPerSession(t *testing.T) {
 	leakcheck.Check(t)
 	c := newChat()
 	srv := startChat(t, c)
-	sess := "&session=" + sessionOf(t, "mallory")
+	sess := "&session=" + sessionOf(t, chatOf(t, srv), "mallory")
 	welcomed := func(fs []frame) bool {
 		for _, f := range fs {
 			if f.Type == "welcome" {
@@ -350,7 +313,7 @@ func TestNicksSurviveRestart(t *testing.T) {
 	c2 := newChat()
 	loadState(state, c2)
 	srv2 := startChat(t, c2)
-	for _, f := range dial(t, srv2, "nick=ann&session="+sessionOf(t, "mallory")+"&lastEventId="+start).frames() {
+	for _, f := range dial(t, srv2, "nick=ann&session="+sessionOf(t, chatOf(t, srv2), "mallory")+"&lastEventId="+start).frames() {
 		if f.Type == "welcome" || f.Data != nil && f.Data.Type == "dm" {
 			t.Errorf("another session claiming ann after the restart got %+v", f)
 		}

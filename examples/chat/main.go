@@ -23,7 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -37,17 +37,18 @@ const defaultAddr = "localhost:8081"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8081\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-chat.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps the message history across restarts; empty for none")
+	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
-	if err := run(*addr, *state); err != nil {
+	if err := run(*addr, *state, splitHosts(*allowedHosts)); err != nil {
 		slog.Error("chat", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, state string) error {
-	c := newChat()
+func run(addr, state string, allowedHosts []string) error {
+	c := newChat(allowedHosts...)
 	if state != "" {
 		loadState(state, c)
 	}
@@ -59,12 +60,12 @@ func run(addr, state string) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- serve(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return err
@@ -95,4 +96,15 @@ func listenURL(scheme, addr string, ln net.Listener) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// splitHosts returns the comma-separated host patterns of -allowed-hosts.
+func splitHosts(s string) []string {
+	var hosts []string
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +33,9 @@ const waitTimeout = 5 * time.Second
 func startChat(t *testing.T, c *chat) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(newHandler(c))
+	served.Store(srv, c)
 	t.Cleanup(func() {
+		served.Delete(srv)
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		if err := c.shutdown(ctx); err != nil {
@@ -86,11 +88,24 @@ type client struct {
 	conn *websocket.Conn
 }
 
-// sessionOf returns the session token of the page of nick in test t: the
-// same for every connection of nick in t, as for the tabs of one page.
-func sessionOf(t *testing.T, nick string) string {
+// sessionOf returns the session token c issues to the page of nick in
+// test t: the same for every connection of nick in t, as for the tabs of
+// one page.
+func sessionOf(t *testing.T, c *chat, nick string) string {
 	sum := sha256.Sum256([]byte(t.Name() + "\x00" + nick))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	return signSession(c.key, sum[:sessionRandBytes])
+}
+
+// served maps each server of startChat to its chat, for dial.
+var served sync.Map // *httptest.Server -> *chat
+
+// chatOf returns the chat srv serves.
+func chatOf(t *testing.T, srv *httptest.Server) *chat {
+	c, ok := served.Load(srv)
+	if !ok {
+		t.Fatalf("%s was not started by startChat", srv.URL)
+	}
+	return c.(*chat)
 }
 
 // dial connects to /ws with the query, as a page of the server's origin.
@@ -98,7 +113,7 @@ func sessionOf(t *testing.T, nick string) string {
 func dial(t *testing.T, srv *httptest.Server, query string) *client {
 	t.Helper()
 	if q, _ := url.ParseQuery(query); !q.Has("session") {
-		query += "&session=" + sessionOf(t, q.Get("nick"))
+		query += "&session=" + sessionOf(t, chatOf(t, srv), q.Get("nick"))
 	}
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + query
 	conn, err := websocket.Dial(url, "", srv.URL)
@@ -285,10 +300,10 @@ func TestDirectMessage(t *testing.T) {
 	// bob holds his nickname once he is welcomed.
 	bob.waitFor("welcome", func(f frame) bool { return f.Type == "welcome" })
 	ann.send(command{Type: "dm", To: "bob", Text: "psst"})
-	if f := bob.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, "bob")) || f.Data.From != "ann" || f.Data.To != "bob" {
+	if f := bob.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, chatOf(t, srv), "bob")) || f.Data.From != "ann" || f.Data.To != "bob" {
 		t.Errorf("bob got %+v", f)
 	}
-	if f := ann2.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, "ann")) {
+	if f := ann2.waitMessage("psst"); f.Topic != inboxTopic(sessionOf(t, chatOf(t, srv), "ann")) {
 		t.Errorf("ann's other tab got %+v", f)
 	}
 	// eve gets nothing of it: the next thing she sees is her own DM.
@@ -418,7 +433,7 @@ func TestRefused(t *testing.T) {
 	for i := range MaxRoomsPerConn + 1 {
 		tooMany += "&room=r" + string(rune('a'+i))
 	}
-	sess := "&session=" + sessionOf(t, "ann")
+	sess := "&session=" + sessionOf(t, chatOf(t, srv), "ann")
 	for _, q := range []string{"", "nick=ann", "nick=ann&session=short", "nick=" + sess, "nick=a%20b" + sess, "nick=ann&room=Bad" + sess,
 		"nick=" + strings.Repeat("a", MaxNickLength+1) + sess, tooMany + sess} {
 		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?" + q

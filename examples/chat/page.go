@@ -58,8 +58,15 @@ func newHandler(c *chat) http.Handler {
 		last := c.lastWS
 		c.mu.Unlock()
 		cfg := c.config(since(c.hub.Epoch(), last, backlog))
-		cfg.Session = newSessionToken()
+		cfg.Session = newSessionToken(c.key)
 		render(w, chatPage, cfg)
+	})
+	// A tab whose session the server does not know (it restarted without
+	// its state) asks for a new one here.
+	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		json.NewEncoder(w).Encode(map[string]string{"session": newSessionToken(c.key)})
 	})
 	mux.HandleFunc("GET /feed", func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()

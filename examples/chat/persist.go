@@ -39,6 +39,10 @@ type savedIDs struct {
 	// held it, and nobody else gets the direct messages sent to it. At most
 	// MaxSessions entries.
 	Nicks map[string]string `json:"nicks,omitempty"`
+	// SessionKey is the key that signs session tokens, so that the tokens
+	// the pages hold still work after a restart. The file is made readable
+	// by its owner only.
+	SessionKey []byte `json:"sessionKey,omitempty"`
 }
 
 // loadState reads the state file, if there is one, into c. It never fails
@@ -53,7 +57,8 @@ func loadState(path string, c *chat) {
 	case errors.Is(err, fs.ErrNotExist):
 	default:
 		// The hub or the feed may hold part of it: start both afresh.
-		c.hub, c.feed = newHub(c), newFeed()
+		c.hub = newHub(c)
+		c.feed = newFeed(c)
 		c.lastWS, c.lastFeed = "", ""
 		bad := path + ".bad"
 		if rerr := os.Rename(path, bad); rerr != nil {
@@ -95,6 +100,13 @@ func readState(path string, c *chat) error {
 		return fmt.Errorf("state %s: %w", path, err)
 	}
 	c.lastWS, c.lastFeed = ids.LastWS, ids.LastFeed
+	if len(ids.SessionKey) != sessionKeyBytes {
+		// The tokens of these sessions cannot be checked: nobody can use
+		// them, so they hold no nickname.
+		ids.Nicks = nil
+	} else {
+		c.key = ids.SessionKey
+	}
 	now := time.Now()
 	for nick, inbox := range ids.Nicks {
 		if len(c.sessions) >= MaxSessions {
@@ -127,7 +139,7 @@ func readSection(r *bufio.Reader) ([]byte, error) {
 // saveState writes c's history to the state file, replacing it at once.
 func saveState(path string, c *chat) (err error) {
 	c.mu.Lock()
-	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed, Nicks: make(map[string]string, len(c.nicks))}
+	ids := savedIDs{LastWS: c.lastWS, LastFeed: c.lastFeed, Nicks: make(map[string]string, len(c.nicks)), SessionKey: c.key}
 	for nick, s := range c.nicks {
 		ids.Nicks[nick] = s.inbox
 	}
@@ -152,6 +164,9 @@ func saveState(path string, c *chat) (err error) {
 		buf.WriteString(strconv.Itoa(sec.Len()) + "\n")
 		buf.Write(sec.Bytes())
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -170,4 +185,15 @@ func saveState(path string, c *chat) (err error) {
 	}
 	slog.Info("state saved", "file", path, "last", ids.LastWS, "lastFeed", ids.LastFeed)
 	return nil
+}
+
+// defaultState returns the default -state: chat.state in a folder of this
+// user's cache (os.UserCacheDir), or, when the user has none, in the
+// temporary folder under a name of this user's, so that users of one
+// machine never share a state file.
+func defaultState() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "realtime", "chat.state")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("realtime-%d-chat.state", os.Getuid()))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/ws"
@@ -36,10 +37,15 @@ const (
 	AddrMessagesPerSecond = 20
 	AddrMessageBurst      = 40
 	// MaxSessions bounds the sessions the server remembers (and so the
-	// nicknames held and the inboxes of direct messages). Past it, the
-	// session unused longest with no connection is forgotten, and its
-	// nickname freed.
+	// nicknames held and the inboxes of direct messages). To make room for
+	// a new one, the server forgets sessions with no connection unused for
+	// SessionKeep, and the nicknames they held; when there is none, the
+	// new session is refused with 1013, and nobody's nickname is freed.
 	MaxSessions = 10_000
+	// MaxSessionsPerAddr bounds the sessions one remote address made that
+	// the server remembers, so that one client cannot fill MaxSessions.
+	// Past it, a new session from that address is refused with 1013.
+	MaxSessionsPerAddr = 100
 	// MaxAddrs bounds the remote addresses whose budget is kept; those
 	// whose budget is full again are forgotten first.
 	MaxAddrs = 10_000
@@ -60,6 +66,11 @@ const (
 	MaxMembersListed = 100
 )
 
+// SessionKeep is how long a session with no connection keeps its
+// nickname and inbox for sure: a session used within SessionKeep is never
+// forgotten to make room for another.
+const SessionKeep = 24 * time.Hour
+
 // roomForget is how long a room nobody is in still counts against
 // MaxRooms: as long as the hub keeps its history.
 const roomForget = ws.DefaultHistoryAge
@@ -79,7 +90,9 @@ var (
 	errUnknownNick  = errors.New("nobody has this nickname here")
 	errRoomsFull    = fmt.Errorf("this server has %d rooms in use: join one of them", MaxRooms)
 	errRoomsByAddr  = fmt.Errorf("your address opened %d rooms lately: join one that exists", MaxRoomsPerAddr)
-	errSessionsFull = errors.New("too many people are connected: try again later")
+	errNotIssued    = errors.New("this session was not issued by this server: reload the page for a new one")
+	errSessionsFull = fmt.Errorf("this server holds %d sessions, all in use lately: try again later", MaxSessions)
+	errSessionsAddr = fmt.Errorf("your address holds %d sessions, all in use lately: use a tab you have open, or try again later", MaxSessionsPerAddr)
 	errReconnecting = errors.New("too many connections from your address: try again in a moment")
 )
 

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,16 +23,21 @@ import (
 // "#room") for the chat pages and to the SSE broker (topic "room") for the
 // read-only feed.
 type chat struct {
-	hub  *ws.Hub
-	feed *sse.Broker
+	hub          *ws.Hub
+	feed         *sse.Broker
+	key          []byte   // signs session tokens; kept in the state file
+	allowedHosts []string // the hub's and feed's AllowedHosts
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
+	pubMu   sync.Mutex  // held while publishing: the hub's numbers reach the feed in order
 
 	mu       sync.Mutex
 	rooms    map[string]map[string]int // room -> nick -> connections
 	known    map[string]*roomUse       // rooms counted against MaxRooms
 	opened   map[string]int            // remote IP -> rooms of known it opened
 	sessions map[string]*session       // by inbox topic, at most MaxSessions
+	byAddr   map[string]int            // remote IP -> sessions it made, at most MaxSessionsPerAddr
+	swept    time.Time                 // when sessions unused for SessionKeep were last forgotten
 	nicks    map[string]*session       // nickname -> the session that holds it
 	addrs    map[string]*addrLimit     // remote IP -> its budget, at most MaxAddrs
 	lastWS   string                    // ID of the last hub message
@@ -57,23 +64,30 @@ func memberOf(conn *ws.Conn) *member {
 	return m
 }
 
-func newChat() *chat {
+// newChat returns a chat whose hub and feed answer to allowedHosts
+// (their AllowedHosts).
+func newChat(allowedHosts ...string) *chat {
 	c := &chat{
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
 		opened:   make(map[string]int),
+		key:      newSessionKey(),
 		sessions: make(map[string]*session),
+		byAddr:   make(map[string]int),
 		nicks:    make(map[string]*session),
 		addrs:    make(map[string]*addrLimit),
+
+		allowedHosts: allowedHosts,
 	}
-	c.hub, c.feed = newHub(c), newFeed()
+	c.hub = newHub(c)
+	c.feed = newFeed(c)
 	return c
 }
 
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes},
+		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes, AllowedHosts: c.allowedHosts},
 		Topics:            c.topics,
 		OnConnect:         c.connect,
 		OnMessage:         c.message,
@@ -83,9 +97,10 @@ func newHub(c *chat) *ws.Hub {
 	})
 }
 
-// newFeed returns the SSE broker of the read-only feed.
-func newFeed() *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr})
+// newFeed returns the SSE broker of c's read-only feed, with the epoch of
+// c's hub (see publishBoth).
+func newFeed(c *chat) *sse.Broker {
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, AllowedHosts: c.allowedHosts, Epoch: c.hub.Epoch()})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:
@@ -129,6 +144,16 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	if err != nil {
 		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
+	if !issuedSession(c.key, token) {
+		// connect closes it with the reason, on which the page asks for
+		// a new session; until then it follows nothing and resumes
+		// nothing (a gap notice would show before the close).
+		q := r.URL.Query()
+		q.Del("lastEventId")
+		r.URL.RawQuery = q.Encode()
+		r.Header.Del("Last-Event-ID")
+		return nil, nil
+	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {
 		topics = append(topics, roomTopic(room), liveTopic(room))
@@ -152,6 +177,10 @@ func feedTopics(r *http.Request) ([]string, error) {
 // another session holds it.
 func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	token, nick, rooms, _ := parseJoin(r) // checked by topics
+	if !issuedSession(c.key, token) {
+		go conn.Close(ws.StatusPolicyViolation, errNotIssued.Error())
+		return
+	}
 	now := time.Now()
 	c.mu.Lock()
 	addr := remoteIP(conn.RemoteAddr())
@@ -162,13 +191,8 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusTryAgainLater, errReconnecting.Error())
 		return
 	}
-	sess := c.sessionLocked(inboxTopic(token), now)
-	if sess == nil {
-		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, errSessionsFull.Error())
-		return
-	}
-	if holder := c.nicks[nick]; holder != nil && holder != sess {
+	inbox := inboxTopic(token)
+	if holder := c.nicks[nick]; holder != nil && holder.inbox != inbox {
 		c.mu.Unlock()
 		go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
 		return
@@ -178,17 +202,23 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		go conn.Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
-	if sess.nick != "" && sess.nick != nick {
-		if sess.conns > 0 {
+	if s := c.sessions[inbox]; s != nil && s.nick != "" && s.nick != nick {
+		if s.conns > 0 {
 			// Its open connections speak as the old nickname, which would
 			// be free for someone else to take.
 			c.mu.Unlock()
 			go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errOtherNick))
 			return
 		}
-		if c.nicks[sess.nick] == sess {
-			delete(c.nicks, sess.nick) // the session takes another nickname
+		if c.nicks[s.nick] == s {
+			delete(c.nicks, s.nick) // the session takes another nickname
 		}
+	}
+	sess, err := c.sessionLocked(inbox, addr, now)
+	if err != nil {
+		c.mu.Unlock()
+		go conn.Close(ws.StatusTryAgainLater, err.Error())
+		return
 	}
 	for _, room := range rooms {
 		c.useRoomLocked(room, addr, now) // cannot fail: checked above
@@ -236,32 +266,57 @@ func (c *chat) closed(conn *ws.Conn, err error) {
 }
 
 // sessionLocked returns the session with the inbox topic, made if need
-// be, or nil when MaxSessions sessions have connections. To make room it
-// forgets the session unused longest among those with no connection, and
-// the nickname it held. c.mu is held.
-func (c *chat) sessionLocked(inbox string, now time.Time) *session {
+// be for the remote address addr. A new session is refused when addr made
+// MaxSessionsPerAddr of those remembered, or when there are MaxSessions:
+// first it forgets the sessions with no connection unused for SessionKeep,
+// with their nicknames, and never one used more recently. c.mu is held.
+func (c *chat) sessionLocked(inbox, addr string, now time.Time) (*session, error) {
 	if s := c.sessions[inbox]; s != nil {
 		s.lastUsed = now
-		return s
+		return s, nil
 	}
-	if len(c.sessions) >= MaxSessions {
-		var oldest *session
-		for _, s := range c.sessions {
-			if s.conns == 0 && (oldest == nil || s.lastUsed.Before(oldest.lastUsed)) {
-				oldest = s
-			}
+	full := func() error {
+		switch {
+		case len(c.sessions) >= MaxSessions:
+			return errSessionsFull
+		case c.byAddr[addr] >= MaxSessionsPerAddr:
+			return errSessionsAddr
 		}
-		if oldest == nil {
-			return nil
-		}
-		delete(c.sessions, oldest.inbox)
-		if c.nicks[oldest.nick] == oldest {
-			delete(c.nicks, oldest.nick)
-		}
+		return nil
 	}
-	s := &session{inbox: inbox, lastUsed: now}
+	if full() != nil && now.Sub(c.swept) >= sessionSweep {
+		c.forgetSessionsLocked(now)
+	}
+	if err := full(); err != nil {
+		return nil, err
+	}
+	s := &session{inbox: inbox, addr: addr, lastUsed: now}
 	c.sessions[inbox] = s
-	return s
+	c.byAddr[addr]++
+	return s, nil
+}
+
+// sessionSweep is how often at most a full session table is searched for
+// sessions to forget, so that a flood of refused sessions does not search
+// it each time.
+const sessionSweep = time.Minute
+
+// forgetSessionsLocked forgets the sessions with no connection unused for
+// SessionKeep, and the nicknames they held. c.mu is held.
+func (c *chat) forgetSessionsLocked(now time.Time) {
+	c.swept = now
+	for inbox, s := range c.sessions {
+		if s.conns > 0 || now.Sub(s.lastUsed) < SessionKeep {
+			continue
+		}
+		delete(c.sessions, inbox)
+		if c.nicks[s.nick] == s {
+			delete(c.nicks, s.nick)
+		}
+		if c.byAddr[s.addr]--; c.byAddr[s.addr] <= 0 {
+			delete(c.byAddr, s.addr)
+		}
+	}
 }
 
 // allowLocked reports whether m may send one more message now: its
@@ -453,9 +508,7 @@ func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
 	}
 	c.mu.Unlock()
 	e := event{Type: "message", Room: cmd.Room, From: m.nick, Text: cmd.Text, Time: now()}
-	if c.publish(roomTopic(cmd.Room), e) {
-		c.publishFeed(cmd.Room, e)
-	}
+	c.publishRoom(cmd.Room, e)
 }
 
 func (c *chat) dm(conn *ws.Conn, m *member, cmd command) {
@@ -568,35 +621,67 @@ func (c *chat) publishPresence(room, nick, change string) {
 	c.publish(liveTopic(room), event{Type: "presence", Room: room, Nick: nick, Event: change, Time: now()})
 }
 
+// One ID on both transports. A room message goes to the hub (for the chat
+// pages) and to the feed (for EventSource): both give it the same ID, so
+// that a client can tell it is the same message, and a page that moves
+// from one to the other can resume with the ID it has. The hub numbers
+// every event; the feed, which shares its epoch, takes the same number
+// with PublishAt. The feed must be told every number, not only those of
+// room messages: a number it never applied is a gap for its streams (see
+// sse.Broker.PublishAt). So every other event of the hub is a mark on the
+// feed, an empty event on feedMarks, a topic no page can follow, bounded
+// as any topic's history is. c.pubMu keeps the numbers in order.
+
+// feedMarks is the feed's topic of the numbers of events that are not
+// room messages. It is not a room name, so no page can follow it.
+const feedMarks = "-"
+
 // publish sends e to the pages following topic, and reports whether it
 // could.
 func (c *chat) publish(topic string, e event) bool {
-	id, err := c.hub.PublishJSON(topic, e)
+	return c.publishBoth(topic, "", e)
+}
+
+// publishRoom sends the room message e to the pages in room and to the
+// feed of room, with one ID, and reports whether it could.
+func (c *chat) publishRoom(room string, e event) bool {
+	return c.publishBoth(roomTopic(room), room, e)
+}
+
+// publishBoth publishes e to topic on the hub, and with the same number
+// to the feed: to room, or as a mark when room is "".
+func (c *chat) publishBoth(topic, room string, e event) bool {
+	data, _ := json.Marshal(e) // cannot fail
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	id, err := c.hub.PublishJSON(topic, json.RawMessage(data))
 	if err != nil {
 		if !c.closing.Load() {
 			slog.Error("publish", "topic", topic, "err", err)
 		}
 		return false
 	}
+	feedTopic, fe := feedMarks, sse.Event{}
+	if room != "" {
+		feedTopic, fe = room, sse.Event{Data: string(data)}
+	}
+	feedID, ferr := c.feed.PublishAt(seqOf(id), feedTopic, fe)
+	if ferr != nil && !c.closing.Load() {
+		slog.Error("publish to the feed", "topic", feedTopic, "err", ferr)
+	}
 	c.mu.Lock()
 	c.lastWS = id
+	if ferr == nil && room != "" {
+		c.lastFeed = feedID
+	}
 	c.mu.Unlock()
 	return true
 }
 
-// publishFeed sends a room message to the read-only feed.
-func (c *chat) publishFeed(room string, e event) {
-	data, _ := json.Marshal(e) // cannot fail
-	id, err := c.feed.Publish(room, sse.Event{Data: string(data)})
-	if err != nil {
-		if !c.closing.Load() {
-			slog.Error("publish to the feed", "room", room, "err", err)
-		}
-		return
-	}
-	c.mu.Lock()
-	c.lastFeed = id
-	c.mu.Unlock()
+// seqOf returns the sequence number of the ID "epoch-seq".
+func seqOf(id string) uint64 {
+	seq, _ := strconv.ParseUint(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
+	return seq
 }
 
 // send writes a reply to one connection.

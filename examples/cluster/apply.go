@@ -141,6 +141,7 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 			return err
 		}
 	}
+	n.topics.seen(r.topic, time.Now())
 	_, berr := n.broker.PublishAt(r.seq, r.topic, sse.Event{Type: r.event, Data: r.data})
 	_, herr := n.hub.PublishAt(r.seq, r.topic, ws.MessageText, []byte(r.data))
 	for _, err := range []error{berr, herr} {

@@ -159,6 +159,9 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
+// testToken is the publish token of the tests' nodes.
+const testToken = "test-publish-token"
+
 // startTestNode starts a node on the NATS server at natsURL with the test
 // stream; edit, when set, changes its options first. The node stops at
 // the end of the test.
@@ -176,6 +179,7 @@ func startTestNodeAt(t testing.TB, name, natsURL, addr string, edit func(*nodeOp
 		Name:          name,
 		NATS:          []string{natsURL},
 		Stream:        streamOptions{Name: testStream},
+		PublishTokens: []string{testToken},
 		WatchInterval: 100 * time.Millisecond,
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -259,6 +263,7 @@ func publish(ctx context.Context, base, topic, data, key string) (published, err
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/publish", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		if key != "" {
 			req.Header.Set("Idempotency-Key", key)
 		}

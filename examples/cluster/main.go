@@ -42,6 +42,10 @@ import (
 // 8081, echo 8082).
 const defaultAddr = "localhost:8083"
 
+// publishTokenEnv is the environment variable that holds the publish
+// tokens when -publish-token is not given.
+const publishTokenEnv = "REALTIME_PUBLISH_TOKEN"
+
 // defaultNATSListen is where the embedded NATS server listens: this
 // machine only, on a port of its own.
 const defaultNATSListen = "127.0.0.1:0"
@@ -85,9 +89,18 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.node.Warmup, "warmup", DefaultWarmup, "newest messages a node applies at start, before the live ones")
 	fs.Uint64Var(&c.node.MaxLag, "max-lag", DefaultMaxLag, "messages behind the stream past which /healthz answers 503")
 	fs.DurationVar(&c.node.CatchUpWait, "catch-up-wait", 0, "how long a resume from an ID ahead of this node waits for it (0: the library's default)")
+	// Guarding publish: who may publish, for which host names, how much.
+	var tokens, hosts urlList
+	fs.Var(&tokens, "publish-token", "token POST /publish takes (Authorization: Bearer TOKEN; repeatable, or a comma list, one per publisher); default $"+publishTokenEnv+", or one generated and logged at start")
+	fs.Var(&hosts, "allowed-hosts", "host names the node answers to (example.com, *.example.com, example.com:*; a comma list); empty: on loopback, loopback names only")
+	fs.IntVar(&c.node.MaxTopics, "max-topics", DefaultMaxTopics, "topics the nodes hold history for; past it, publishing to a new topic gets 503")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if len(tokens) == 0 {
+		tokens.Set(os.Getenv(publishTokenEnv))
+	}
+	c.node.PublishTokens, c.node.AllowedHosts = tokens, hosts
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
@@ -150,6 +163,11 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 		slog.Info("embedded NATS with JetStream", "url", ns.ClientURL(), "store", dir)
 	}
 
+	if len(c.node.PublishTokens) == 0 {
+		tok := newPublishToken()
+		c.node.PublishTokens = []string{tok}
+		slog.Info("publish token generated: give it to publishers, and to the other nodes with -publish-token", "token", tok)
+	}
 	n, err := startNode(c.node, ln)
 	if err != nil {
 		ln.Close()

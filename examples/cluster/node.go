@@ -68,9 +68,19 @@ type nodeOptions struct {
 	PendingBytes   int           // see DefaultPendingBytes
 	PublishTimeout time.Duration // see DefaultPublishTimeout
 	MaxPublishBody int64         // see DefaultMaxPublishBody
-	MaxReplays     int           // see DefaultMaxReplays
-	ReplayTimeout  time.Duration // see DefaultReplayTimeout
-	WatchInterval  time.Duration // see DefaultWatchInterval
+
+	// PublishTokens are the tokens POST /publish takes, one per publisher;
+	// none refuses every publish. AllowedHosts are the host names the node
+	// answers to (the Broker's, the Hub's and /publish's: see
+	// origin.CheckHost). MaxTopics and TopicHistoryBytes bound what the
+	// node holds: see DefaultMaxTopics and DefaultTopicHistoryBytes.
+	PublishTokens     []string
+	AllowedHosts      []string
+	MaxTopics         int
+	TopicHistoryBytes int
+	MaxReplays        int           // see DefaultMaxReplays
+	ReplayTimeout     time.Duration // see DefaultReplayTimeout
+	WatchInterval     time.Duration // see DefaultWatchInterval
 
 	Logger *slog.Logger // nil: slog.Default()
 
@@ -95,6 +105,7 @@ type node struct {
 	broker *sse.Broker
 	hub    *ws.Hub
 	hist   *jsHistory
+	topics *topicTable
 	srv    *http.Server
 	ln     net.Listener
 
@@ -155,19 +166,30 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		return nil, err
 	}
 
+	if n.opts.MaxTopics <= 0 {
+		n.opts.MaxTopics = DefaultMaxTopics
+	}
+	if n.opts.TopicHistoryBytes <= 0 {
+		n.opts.TopicHistoryBytes = DefaultTopicHistoryBytes
+	}
+	n.topics = newTopicTable(n.opts.MaxTopics, DefaultTopicTTL)
 	n.hist = newJSHistory(n.js, n.opts.Stream.Name, n.subj, n.opts.MaxReplays, n.opts.ReplayTimeout, n.log)
 	n.broker = sse.NewBroker(sse.BrokerOptions{
-		Epoch:       n.epoch,
-		History:     sseHistory{n.hist},
-		CatchUpWait: n.opts.CatchUpWait,
-		Logger:      n.log,
+		Epoch:        n.epoch,
+		History:      sseHistory{n.hist},
+		CatchUpWait:  n.opts.CatchUpWait,
+		Logger:       n.log,
+		HistoryBytes: n.opts.TopicHistoryBytes,
+		AllowedHosts: n.opts.AllowedHosts,
 	})
 	n.hub = ws.NewHub(ws.HubOptions{
-		Epoch:       n.epoch,
-		History:     wsHistory{n.hist},
-		CatchUpWait: n.opts.CatchUpWait,
-		Logger:      n.log,
-		OnConnect:   n.hello,
+		Epoch:        n.epoch,
+		History:      wsHistory{n.hist},
+		CatchUpWait:  n.opts.CatchUpWait,
+		Logger:       n.log,
+		OnConnect:    n.hello,
+		HistoryBytes: n.opts.TopicHistoryBytes,
+		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts},
 	})
 
 	cons, err := n.applierConsumer()

@@ -28,7 +28,7 @@ type pageMsg struct {
 func (tb *tab) publishFromPage(topic, data string) pageMsg {
 	tb.t.Helper()
 	before := eval[string](tb, `document.getElementById("published").textContent`)
-	tb.do("choose "+topic, chromedp.SetValue(chromedp.CSS("#topic"), topic))
+	tb.do("choose "+topic, chromedp.SetValue(chromedp.CSS("#topic"), topic), chromedp.SetValue(chromedp.CSS("#token"), testToken))
 	tb.do("type "+data, chromedp.SendKeys(chromedp.CSS("#data"), data+kb.Enter))
 	tb.waitJS("the publish of "+data+" to be stored", fmt.Sprintf(`(() => {
 		const s = document.getElementById("published").textContent;

@@ -69,7 +69,7 @@ type nodeProc struct {
 // startNodeProc starts a node process on the NATS server at natsURL.
 func startNodeProc(t *testing.T, name, natsURL string) *nodeProc {
 	t.Helper()
-	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream})
+	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(args))
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}

@@ -31,6 +31,10 @@ const (
 	// publishRetryAfter is the Retry-After, in seconds, of a publish that
 	// failed because JetStream did not answer.
 	publishRetryAfter = "1"
+
+	// topicsRetryAfter is the Retry-After, in seconds, of a publish to a
+	// new topic past MaxTopics.
+	topicsRetryAfter = "60"
 )
 
 // A publishRequest is the JSON body of POST /publish. A form
@@ -43,7 +47,8 @@ type publishRequest struct {
 	// Event is the SSE event type; empty for "message".
 	Event string `json:"event,omitempty"`
 	// ID makes the publish idempotent: a publish retried with the same
-	// ID within the stream's duplicate window is stored once. The
+	// ID within the stream's duplicate window is stored once. IDs are
+	// scoped to the publish token: another publisher's ID is another. The
 	// Idempotency-Key header, when set, wins. Without either, the node
 	// makes one, so its own retries are stored once.
 	ID string `json:"id,omitempty"`
@@ -64,6 +69,10 @@ var errBadRequest = errors.New("bad publish request")
 // and answers with its ID once JetStream has it. Every node, this one
 // included, delivers it when its applier reads it.
 func (n *node) servePublish(w http.ResponseWriter, r *http.Request) {
+	scope, ok := n.authorize(w, r)
+	if !ok {
+		return
+	}
 	limit := n.opts.MaxPublishBody
 	if limit <= 0 {
 		limit = DefaultMaxPublishBody
@@ -82,13 +91,18 @@ func (n *node) servePublish(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if !n.topics.admit(rec.topic, time.Now()) {
+		w.Header().Set("Retry-After", topicsRetryAfter)
+		http.Error(w, fmt.Sprintf("Service Unavailable: the nodes hold %d topics: publish to one of them, or later", n.topics.max), http.StatusServiceUnavailable)
+		return
+	}
 	timeout := n.opts.PublishTimeout
 	if timeout <= 0 {
 		timeout = DefaultPublishTimeout
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	ack, err := n.js.PublishMsg(ctx, n.subj.natsMsg(rec, msgID), jetstream.WithExpectStream(n.opts.Stream.Name))
+	ack, err := n.js.PublishMsg(ctx, n.subj.natsMsg(rec, scope+"/"+msgID), jetstream.WithExpectStream(n.opts.Stream.Name))
 	if err != nil {
 		n.log.Warn("publish", "topic", rec.topic, "err", err)
 		w.Header().Set("Retry-After", publishRetryAfter)

@@ -20,6 +20,7 @@ func TestPublishRequests(t *testing.T) {
 	post := func(ct, body string, header ...string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, n.url+"/publish", strings.NewReader(body))
 		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}

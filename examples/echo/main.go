@@ -4,6 +4,7 @@
 //
 //	go run ./examples/echo              # ws://localhost:8082/ws
 //	go run ./examples/echo -addr :8082  # on every interface
+//	go run ./examples/echo -tls-cert cert.pem -tls-key key.pem  # wss://localhost:8082/ws
 //
 // The read limit is raised to 16 MiB so that conformance suites' large
 // messages pass; every other setting is the ws package's default.
@@ -17,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/realtime-go/realtime/ws"
@@ -31,25 +33,27 @@ const defaultAddr = "localhost:8082"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8082\" listens on every interface")
+	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
-	srv := newServer(*addr)
+	srv := newServer(*addr, splitHosts(*allowedHosts)...)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
-	slog.Info("listening", "url", listenURL("ws", *addr, ln)+"/ws", "addr", ln.Addr().String())
-	if err := srv.Serve(ln); err != nil {
+	slog.Info("listening", "url", listenURL(secure("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
+	if err := serve(srv, ln); err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
 }
 
-// newServer returns the echo server: the handler at /ws, and a bound on
-// reading request headers, which the WebSocket handshake starts with.
-func newServer(addr string) *http.Server {
+// newServer returns the echo server: the handler at /ws, answering to
+// allowedHosts (AcceptOptions.AllowedHosts), and a bound on reading
+// request headers, which the WebSocket handshake starts with.
+func newServer(addr string, allowedHosts ...string) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/ws", Handler(nil))
+	mux.Handle("/ws", Handler(&ws.AcceptOptions{AllowedHosts: allowedHosts}))
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 
@@ -105,4 +109,15 @@ func listenURL(scheme, addr string, ln net.Listener) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// splitHosts returns the comma-separated host patterns of -allowed-hosts.
+func splitHosts(s string) []string {
+	var hosts []string
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

@@ -24,7 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,22 +41,23 @@ const defaultAddr = "localhost:8080"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8080\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
+	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
-	if err := run(*addr, *state, *every); err != nil {
+	if err := run(*addr, *state, *every, splitHosts(*allowedHosts)); err != nil {
 		slog.Error("ticker", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, state string, every time.Duration) error {
+func run(addr, state string, every time.Duration, allowedHosts []string) error {
 	if every <= 0 {
 		return errors.New("-every must be positive")
 	}
 	market := newMarket()
-	broker := sse.NewBroker(brokerOptions(market))
+	broker := sse.NewBroker(brokerOptions(market, allowedHosts...))
 	if state != "" {
 		if err := loadState(state, market, broker); err != nil {
 			return err
@@ -66,19 +67,20 @@ func run(addr, state string, every time.Duration) error {
 	srv := &http.Server{
 		Handler:           newHandler(market, broker),
 		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a stream that does not read
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { market.run(ctx, broker, every) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- serve(srv, ln) }()
 
 	select {
 	case err := <-serveErr:
@@ -113,4 +115,15 @@ func listenURL(scheme, addr string, ln net.Listener) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// splitHosts returns the comma-separated host patterns of -allowed-hosts.
+func splitHosts(s string) []string {
+	var hosts []string
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }

@@ -67,8 +67,8 @@ const maxStreamsPerAddr = 32
 // follows symbols of m only, so that a request for anything else is
 // refused before the Broker does any work for it, and one address holds
 // at most maxStreamsPerAddr streams.
-func brokerOptions(m *market) sse.BrokerOptions {
-	return sse.BrokerOptions{Topics: m.topics, MaxClientsPerAddr: maxStreamsPerAddr}
+func brokerOptions(m *market, allowedHosts ...string) sse.BrokerOptions {
+	return sse.BrokerOptions{Topics: m.topics, MaxClientsPerAddr: maxStreamsPerAddr, AllowedHosts: allowedHosts}
 }
 
 // topics is the Broker's Topics hook: the "topic" query parameters, each

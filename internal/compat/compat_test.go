@@ -11,10 +11,10 @@ import "testing"
 func TestCompat(t *testing.T) {
 	var cases []compatCase
 	for _, p := range []proto{h1, h2} {
-		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns", "proxy-director", "proxy-documented"} {
+		for _, s := range []string{"mux", "chi", "chi-timeout", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "chi-compress-wraplog", "strip-prefix", "mux-patterns", "proxy-director", "proxy-documented"} {
 			cases = append(cases, hubCase(s, p), echoCase(s, p))
 		}
-		for _, s := range []string{"mux", "chi", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "strip-prefix", "mux-patterns", "proxy-director", "proxy-rewrite", "proxy-rewrite-xf", "proxy-documented"} {
+		for _, s := range []string{"mux", "chi", "gorilla-logging", "gorilla-compress", "gzhttp", "chi-compress", "chi-compress-sse", "chi-compress-wraplog", "strip-prefix", "mux-patterns", "proxy-director", "proxy-rewrite", "proxy-rewrite-xf", "proxy-documented"} {
 			cases = append(cases, sseStreamCase(s, p))
 		}
 		cases = append(cases,
@@ -35,6 +35,9 @@ func TestCompat(t *testing.T) {
 			sseCloseCase("mux", p),
 			sseRefusedCase("timeout-handler", p),
 			sseRefusedCase("naive-recorder", p),
+			sseRefusedCase("chi-compress-log", p),
+			wsRefusedCase("chi-compress-log", p, noHijack),
+			wsRefusalLoggedCase("chi-compress-log", p, noHijack),
 		)
 	}
 	runCases(t, cases)

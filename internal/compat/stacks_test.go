@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -96,6 +97,50 @@ func (w *naiveRecorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// countingRecorder is naiveRecorder counting bytes, the hand-written
+// access-log wrapper: it has neither Flush nor Unwrap.
+type countingRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *countingRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingRecorder) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// accessLog is an access log as servers write it by hand, in chiFormat.
+// With chiWrap it wraps the writer with chi's
+// middleware.NewWrapResponseWriter, which passes Flush, Hijack and
+// Unwrap on; without, with a countingRecorder, which passes none of them.
+func accessLog(log io.Writer, chiWrap bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			var status func() int
+			var written func() int64
+			if chiWrap {
+				ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+				status, written = ww.Status, func() int64 { return int64(ww.BytesWritten()) }
+				w = ww
+			} else {
+				cr := &countingRecorder{ResponseWriter: w, status: http.StatusOK}
+				status, written = func() int { return cr.status }, func() int64 { return cr.bytes }
+				w = cr
+			}
+			next.ServeHTTP(w, r)
+			fmt.Fprintf(log, "%q from %s - %03d %dB in %s\n", r.Method+" "+r.RequestURI+" "+r.Proto, r.RemoteAddr, status(), written(), time.Since(start))
+		})
+	}
+}
+
 // chiTimeout is the request deadline of the chi-timeout stack: streams
 // behind it end when it passes.
 const chiTimeout = 500 * time.Millisecond
@@ -175,6 +220,31 @@ var stacks = map[string]stack{
 			return r
 		},
 	},
+	// A hand-written access log outside chi's Compress: Compress's
+	// writer has a Flush, which flushes the access log's writer if that
+	// can flush, and does nothing otherwise.
+	"chi-compress-log": {
+		name:   "chi-compress-log",
+		access: &chiFormat,
+		wrap: func(h http.Handler, log io.Writer) http.Handler {
+			r := chi.NewRouter()
+			r.Use(accessLog(log, false), middleware.Compress(5))
+			r.Mount("/", h)
+			return r
+		},
+	},
+	// The same with the access log's writer from chi's
+	// middleware.NewWrapResponseWriter, which can flush.
+	"chi-compress-wraplog": {
+		name:   "chi-compress-wraplog",
+		access: &chiFormat,
+		wrap: func(h http.Handler, log io.Writer) http.Handler {
+			r := chi.NewRouter()
+			r.Use(accessLog(log, true), middleware.Compress(5))
+			r.Mount("/", h)
+			return r
+		},
+	},
 	"timeout-handler": {
 		name: "timeout-handler",
 		wrap: func(h http.Handler, _ io.Writer) http.Handler {
@@ -238,7 +308,7 @@ var stacks = map[string]stack{
 			}
 		},
 	},
-	// The setup docs/proxies.md recommends: Rewrite with SetURL and
+	// The setup examples/PROXIES.md recommends: Rewrite with SetURL and
 	// SetXForwarded, the Host header kept as the client sent it, and
 	// every write flushed.
 	"proxy-documented": {

@@ -167,7 +167,7 @@ var trustingProxies = rigOptions{
 
 // allowingLoopbackOrigins is a rig whose Hub and echo handler allow pages
 // of any 127.0.0.1 origin: the public host named in OriginPatterns, as
-// docs/proxies.md suggests behind a proxy that rewrites Host.
+// examples/PROXIES.md suggests behind a proxy that rewrites Host.
 var allowingLoopbackOrigins = rigOptions{
 	hubOptions: func(o *ws.HubOptions) error {
 		o.Conn.OriginPatterns = []string{"127.0.0.1:*"}

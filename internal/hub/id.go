@@ -78,20 +78,52 @@ func ParseID(id string) (epoch string, seq uint64, ok bool) {
 }
 
 // ValidTopic reports whether name can be a topic: 1 to MaxTopicLength bytes
-// of UTF-8 with no control characters. The error wraps ErrInvalidTopic.
+// of UTF-8 with no control characters. The error is a *TopicError.
 func ValidTopic(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: empty name", ErrInvalidTopic)
+		return &TopicError{ErrInvalidTopic, name, "empty name"}
 	case len(name) > MaxTopicLength:
-		return fmt.Errorf("%w: name longer than %d bytes", ErrInvalidTopic, MaxTopicLength)
+		return &TopicError{ErrInvalidTopic, name, fmt.Sprintf("name longer than %d bytes", MaxTopicLength)}
 	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: name is not UTF-8", ErrInvalidTopic)
+		return &TopicError{ErrInvalidTopic, name, "name is not UTF-8"}
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: name holds control character %U", ErrInvalidTopic, r)
+			return &TopicError{ErrInvalidTopic, name, fmt.Sprintf("name holds control character %U", r)}
 		}
 	}
 	return nil
+}
+
+// A TopicError is a topic or a list of topics the hub refuses. The sse and
+// ws packages turn it into their own errors with OwnTopicError, so that no package
+// passes on another's text.
+type TopicError struct {
+	Err    error  // ErrInvalidTopic or ErrTooManyTopics
+	Topic  string // the name refused, for ErrInvalidTopic
+	Reason string // what is wrong with it
+}
+
+func (e *TopicError) Error() string {
+	if e.Err == ErrTooManyTopics {
+		return fmt.Sprintf("%v: %s", e.Err, e.Reason)
+	}
+	return fmt.Sprintf("%v %q: %s", e.Err, e.Topic, e.Reason)
+}
+
+func (e *TopicError) Unwrap() error { return e.Err }
+
+// OwnTopicError returns err as a package's own error when it is a *TopicError:
+// wrapping invalid or tooMany (the package's sentinels) in place of the
+// hub's. Any other err is returned as it is.
+func OwnTopicError(err, invalid, tooMany error) error {
+	var e *TopicError
+	if !errors.As(err, &e) {
+		return err
+	}
+	if e.Err == ErrTooManyTopics {
+		return fmt.Errorf("%w: %s", tooMany, e.Reason)
+	}
+	return fmt.Errorf("%w %q: %s", invalid, e.Topic, e.Reason)
 }

@@ -1,54 +1,322 @@
 package reliability
 
 import (
-	"reflect"
+	"go/constant"
+	"go/importer"
+	"go/token"
+	"go/types"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
 
+// The shape of the two packages is compared on their type-checked source:
+// every name that both export, every field of their options and every
+// method of their shared types. What must differ is listed here with the
+// reason; anything else that differs fails the test.
+var (
+	// differs lists the names both packages export that may differ, in
+	// "Name" or "Type.Field" or "Type.Method" form.
+	differs = map[string]string{
+		"Gap.ID":         "a ws gap notice carries the ID the history resumes after; an SSE gap event carries it in its id: line",
+		"Stats.Received": "WebSocket clients send messages; SSE clients cannot",
+		"Record.Event":   "a Record holds what was published: an sse.Event, or a ws message's type and data",
+		"Record.Type":    "as Record.Event",
+		"Record.Data":    "as Record.Event",
+	}
+	// optionsDiffer lists the fields of sse.BrokerOptions and ws.HubOptions
+	// (with ws.AcceptOptions, its Conn) that only one has, or that have
+	// different types.
+	optionsDiffer = map[string]string{
+		"OnConnect": "a stream is its request (OnConnect(r, topics)); a connection is a *ws.Conn that outlives its request (OnConnect(c, r))",
+		"OnClose":   "as OnConnect: the stream's request, the connection's *ws.Conn",
+		"OnMessage": "only WebSocket clients send messages",
+		"Conn":      "a Hub's connections take the same AcceptOptions as Accept, which has no Broker",
+		"Heartbeat": "SSE keeps a stream alive with comments; WebSocket with pings (PingInterval, PongTimeout)",
+		"Retry":     "the SSE reconnection time sent to EventSource; ws/client.js has its own backoff",
+		"TakeOver":  "WebSocket connections are always taken over; SSE streams stay in their handlers unless asked",
+		// AcceptOptions' own fields: the WebSocket handshake and framing.
+		"OriginPatterns":       "an EventSource cannot read another origin's stream without CORS; a WebSocket can, so ws checks Origin",
+		"Subprotocols":         "WebSocket handshake only",
+		"HandshakeTimeout":     "WebSocket handshake only",
+		"ReadLimit":            "only WebSocket clients send messages",
+		"PingInterval":         "WebSocket keep-alive (SSE: Heartbeat)",
+		"PongTimeout":          "WebSocket keep-alive (SSE: Heartbeat with WriteTimeout)",
+		"SendBuffer":           "only a WebSocket Conn has direct sends (Send) beside the hub's messages",
+		"Header":               "headers of the 101 answer; an SSE handler sets its headers on the ResponseWriter",
+		"DisableCompression":   "permessage-deflate is WebSocket's; SSE is compressed by middleware if at all",
+		"CompressionThreshold": "permessage-deflate is WebSocket's",
+	}
+)
+
+// qualifier writes types of sse and ws unqualified, so that sse.Gap and
+// ws.Gap print alike.
+func qualifier(p *types.Package) string {
+	if p.Name() == "sse" || p.Name() == "ws" {
+		return ""
+	}
+	return p.Name()
+}
+
+func typeString(t types.Type) string { return types.TypeString(t, qualifier) }
+
+// fields returns the exported fields of the struct type named name in p,
+// with those of embedded-by-name option structs (ws.HubOptions.Conn)
+// merged in when merge names them.
+func fields(t *testing.T, p *types.Package, name string, merge ...string) map[string]*types.Var {
+	t.Helper()
+	obj := p.Scope().Lookup(name)
+	if obj == nil {
+		t.Fatalf("%s.%s not found", p.Name(), name)
+	}
+	st, ok := obj.Type().Underlying().(*types.Struct)
+	if !ok {
+		t.Fatalf("%s.%s is not a struct", p.Name(), name)
+	}
+	out := map[string]*types.Var{}
+	for i := range st.NumFields() {
+		f := st.Field(i)
+		if !f.Exported() {
+			continue
+		}
+		out[f.Name()] = f
+		if slices.Contains(merge, f.Name()) {
+			named, _ := f.Type().(*types.Named)
+			if named == nil {
+				t.Fatalf("%s.%s.%s is not a named type", p.Name(), name, f.Name())
+			}
+			for k, v := range fields(t, named.Obj().Pkg(), named.Obj().Name()) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
 // TestOneAPIShape: the same thing has the same name, type and default in
 // package sse and package ws, so a user who learned one knows the other.
 func TestOneAPIShape(t *testing.T) {
-	for _, name := range []string{"Topics", "MaxClients", "MaxTopics", "HistoryBytes", "HistorySize", "HistoryAge", "RetryAfter", "Logger", "Epoch"} {
-		a, okA := reflect.TypeFor[sse.BrokerOptions]().FieldByName(name)
-		b, okB := reflect.TypeFor[ws.HubOptions]().FieldByName(name)
-		if !okA || !okB || a.Type != b.Type {
-			t.Errorf("option %s: BrokerOptions has it %v (%v), HubOptions %v (%v)", name, okA, a.Type, okB, b.Type)
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "source", nil)
+	load := func(path string) *types.Package {
+		p, err := imp.Import(path)
+		if err != nil {
+			t.Fatalf("type-checking %s: %v", path, err)
+		}
+		return p
+	}
+	ssePkg := load("github.com/realtime-go/realtime/sse")
+	wsPkg := load("github.com/realtime-go/realtime/ws")
+	used := map[string]bool{}
+	differ := func(key, format string, args ...any) {
+		if _, ok := differs[key]; ok {
+			used[key] = true
+			return
+		}
+		t.Errorf(key+": "+format, args...)
+	}
+
+	shared := 0
+	for _, name := range ssePkg.Scope().Names() {
+		a := ssePkg.Scope().Lookup(name)
+		b := wsPkg.Scope().Lookup(name)
+		if !a.Exported() || b == nil {
+			continue
+		}
+		shared++
+		switch a := a.(type) {
+		case *types.Const:
+			bc, ok := b.(*types.Const)
+			if !ok || !constant.Compare(a.Val(), token.EQL, bc.Val()) || !types.Identical(a.Type(), bc.Type()) {
+				differ(name, "sse has %v (%s), ws has %v", a.Val(), a.Type(), b)
+			}
+		case *types.Var:
+			if bv, ok := b.(*types.Var); !ok || typeString(a.Type()) != typeString(bv.Type()) {
+				differ(name, "sse has a var of type %s, ws has %v", typeString(a.Type()), b)
+			}
+		case *types.Func:
+			if bf, ok := b.(*types.Func); !ok || typeString(a.Type()) != typeString(bf.Type()) {
+				differ(name, "sse has %s, ws has %v", typeString(a.Type()), b)
+			}
+		case *types.TypeName:
+			bt, ok := b.(*types.TypeName)
+			if !ok {
+				differ(name, "a type in sse, %v in ws", b)
+				continue
+			}
+			compareTypes(name, a, bt, differ)
 		}
 	}
-	// The callbacks have the same names and meanings; their arguments
-	// differ (a stream has its request, a connection its *ws.Conn).
-	for _, name := range []string{"OnConnect", "OnClose"} {
-		a, okA := reflect.TypeFor[sse.BrokerOptions]().FieldByName(name)
-		b, okB := reflect.TypeFor[ws.HubOptions]().FieldByName(name)
-		if !okA || !okB || a.Type.Kind() != reflect.Func || b.Type.Kind() != reflect.Func {
-			t.Errorf("callback %s: BrokerOptions has it %v, HubOptions %v", name, okA, okB)
+	if shared < 10 {
+		t.Fatalf("only %d names shared by sse and ws: the comparison is not seeing the packages", shared)
+	}
+
+	// The options: BrokerOptions against HubOptions with its Conn.
+	bo := fields(t, ssePkg, "BrokerOptions")
+	ho := fields(t, wsPkg, "HubOptions", "Conn")
+	names := map[string]bool{}
+	for n := range bo {
+		names[n] = true
+	}
+	for n := range ho {
+		names[n] = true
+	}
+	for n := range names {
+		a, b := bo[n], ho[n]
+		if a != nil && b != nil && typeString(a.Type()) == typeString(b.Type()) {
+			continue
+		}
+		if _, ok := optionsDiffer[n]; ok {
+			used["options:"+n] = true
+			continue
+		}
+		switch {
+		case a == nil:
+			t.Errorf("option %s: ws has it (%s), sse.BrokerOptions does not", n, typeString(b.Type()))
+		case b == nil:
+			t.Errorf("option %s: sse has it (%s), ws.HubOptions does not", n, typeString(a.Type()))
+		default:
+			t.Errorf("option %s: sse %s, ws %s", n, typeString(a.Type()), typeString(b.Type()))
 		}
 	}
-	ss, wss := reflect.TypeFor[sse.Stats](), reflect.TypeFor[ws.Stats]()
-	for i := range ss.NumField() {
-		f := ss.Field(i)
-		if g, ok := wss.FieldByName(f.Name); !ok || g.Type != f.Type {
-			t.Errorf("sse.Stats.%s has no twin in ws.Stats", f.Name)
+	// A listed difference that no longer differs is a stale excuse.
+	for n := range optionsDiffer {
+		if !used["options:"+n] {
+			t.Errorf("optionsDiffer lists %s, which no longer differs or no longer exists: remove it", n)
 		}
 	}
-	if reflect.TypeFor[sse.StatusError]() != reflect.TypeFor[ws.StatusError]() {
-		t.Error("sse.StatusError and ws.StatusError differ")
+	for n, why := range differs {
+		if why == "" {
+			t.Errorf("differs lists %s without a reason", n)
+		}
+		if !used[n] {
+			t.Errorf("differs lists %s, which no longer differs or no longer exists: remove it", n)
+		}
 	}
-	for _, d := range []struct {
-		name    string
-		sse, ws any
+}
+
+// compareTypes compares two types of the same name: their underlying
+// types' fields, and their methods.
+func compareTypes(name string, a, b *types.TypeName, differ func(key, format string, args ...any)) {
+	as, aok := a.Type().Underlying().(*types.Struct)
+	bs, bok := b.Type().Underlying().(*types.Struct)
+	switch {
+	case aok && bok:
+		af, bf := map[string]*types.Var{}, map[string]*types.Var{}
+		for i := range as.NumFields() {
+			if f := as.Field(i); f.Exported() {
+				af[f.Name()] = f
+			}
+		}
+		for i := range bs.NumFields() {
+			if f := bs.Field(i); f.Exported() {
+				bf[f.Name()] = f
+			}
+		}
+		for n, f := range af {
+			if g := bf[n]; g == nil || typeString(f.Type()) != typeString(g.Type()) {
+				differ(name+"."+n, "sse's field %s %s has no twin in ws", n, typeString(f.Type()))
+			}
+		}
+		for n, g := range bf {
+			if af[n] == nil {
+				differ(name+"."+n, "ws's field %s %s has no twin in sse", n, typeString(g.Type()))
+			}
+		}
+		for i := range as.NumFields() {
+			if i < bs.NumFields() && as.Field(i).Name() != bs.Field(i).Name() && af[bs.Field(i).Name()] != nil {
+				differ(name+".order", "fields in another order: sse %s, ws %s", as.Field(i).Name(), bs.Field(i).Name())
+				break
+			}
+		}
+	case typeString(a.Type().Underlying()) != typeString(b.Type().Underlying()):
+		differ(name, "sse's is %s, ws's %s", typeString(a.Type().Underlying()), typeString(b.Type().Underlying()))
+	}
+	methods := func(tn *types.TypeName) map[string]string {
+		out := map[string]string{}
+		ms := types.NewMethodSet(types.NewPointer(tn.Type()))
+		for i := range ms.Len() {
+			if m := ms.At(i).Obj(); m.Exported() {
+				out[m.Name()] = typeString(m.Type())
+			}
+		}
+		return out
+	}
+	am, bm := methods(a), methods(b)
+	for n, sig := range am {
+		if bm[n] != sig {
+			differ(name+"."+n, "sse's method %s%s; ws's %q", n, strings.TrimPrefix(sig, "func"), bm[n])
+		}
+	}
+	for n := range bm {
+		if _, ok := am[n]; !ok {
+			differ(name+"."+n, "ws's method %s has no twin in sse", n)
+		}
+	}
+}
+
+// TestOneRefusalShape: a Broker and a Hub answer the same bad request with
+// the same status and the same words, and never with the hub's own. (A
+// request with no topic differs on purpose: an SSE stream cannot add
+// topics later, so sse refuses it with 400; a WebSocket connection can
+// Join, so ws accepts it.)
+func TestOneRefusalShape(t *testing.T) {
+	broker := sse.NewBroker(sse.BrokerOptions{MaxTopics: 2})
+	defer broker.Shutdown(t.Context())
+	hub := ws.NewHub(ws.HubOptions{MaxTopics: 2})
+	defer hub.Shutdown(t.Context())
+	bs, hs := httptest.NewServer(broker), httptest.NewServer(hub)
+	defer bs.Close()
+	defer hs.Close()
+	// The timeout only catches a server that streams instead of refusing.
+	client := &http.Client{Timeout: waitTimeout}
+	get := func(base, target, host string, upgrade bool) (int, string) {
+		t.Helper()
+		r, err := http.NewRequest(http.MethodGet, base+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Host = host
+		if upgrade {
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+			r.Header.Set("Sec-WebSocket-Version", "13")
+			r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatalf("%s: %v", target, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range []struct {
+		name, target, host string
+		want               int
+		sameWords          bool
 	}{
-		{"DefaultMaxClients", sse.DefaultMaxClients, ws.DefaultMaxClients},
-		{"DefaultMaxTopics", sse.DefaultMaxTopics, ws.DefaultMaxTopics},
-		{"DefaultHistoryBytes", sse.DefaultHistoryBytes, ws.DefaultHistoryBytes},
-		{"DefaultHistoryAge", sse.DefaultHistoryAge, ws.DefaultHistoryAge},
-		{"DefaultRetryAfter", sse.DefaultRetryAfter, ws.DefaultRetryAfter},
+		{"too many topics", "/?topic=a&topic=b&topic=c", "localhost", http.StatusBadRequest, true},
+		{"invalid topic", "/?topic=%01", "localhost", http.StatusBadRequest, true},
+		{"too long a topic", "/?topic=" + strings.Repeat("x", 300), "localhost", http.StatusBadRequest, true},
+		{"foreign host on loopback", "/?topic=a", "evil.example", http.StatusForbidden, false},
 	} {
-		if d.sse != d.ws {
-			t.Errorf("%s: sse %v, ws %v", d.name, d.sse, d.ws)
+		sc, sb := get(bs.URL, c.target, c.host, false)
+		wc, wb := get(hs.URL, c.target, c.host, true)
+		if sc != c.want || wc != c.want {
+			t.Errorf("%s: sse %d %q, ws %d %q; want %d from both", c.name, sc, sb, wc, wb, c.want)
+		}
+		if c.sameWords && strings.TrimPrefix(sb, "sse: ") != strings.TrimPrefix(wb, "ws: ") {
+			t.Errorf("%s: sse says %q, ws says %q", c.name, sb, wb)
+		}
+		if strings.Contains(sb, "hub:") || strings.Contains(wb, "hub:") {
+			t.Errorf("%s: an answer names the internal hub: sse %q, ws %q", c.name, sb, wb)
 		}
 	}
 }

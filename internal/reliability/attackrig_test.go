@@ -258,7 +258,7 @@ func runAttack(t *testing.T, a attack) {
 	mux.Handle("/events", r.broker)
 	mux.Handle("/ws", r.hub)
 	mux.Handle("/echo", echoHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: defaultReadHeaderTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: defaultReadHeaderTimeout, ConnContext: sse.ConnContext}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

@@ -72,6 +72,10 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the connection c watches, so that a server can set its
+// socket options.
+func (c *watchedConn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite half-closes the connection when the underlying one can, as
 // servers do at the end of a closing handshake.
 func (c *watchedConn) CloseWrite() error {

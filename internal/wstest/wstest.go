@@ -136,14 +136,23 @@ func Encode(f Frame) []byte {
 }
 
 // Header returns just the header of a masked frame announcing a payload
-// of n bytes, with a zero masking key, for tests that never send the
-// payload.
+// of n bytes, its length in the fewest bytes, with a zero masking key, for
+// tests that never send the payload.
 func Header(fin bool, op byte, n uint64) []byte {
-	b := []byte{op, 0x80 | 127}
+	b := []byte{op, 0x80}
 	if fin {
 		b[0] |= 0x80
 	}
-	b = binary.BigEndian.AppendUint64(b, n)
+	switch {
+	case n <= 125:
+		b[1] |= byte(n)
+	case n <= 0xffff:
+		b[1] |= 126
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b[1] |= 127
+		b = binary.BigEndian.AppendUint64(b, n)
+	}
 	return append(b, 0, 0, 0, 0)
 }
 

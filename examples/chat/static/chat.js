@@ -26,7 +26,7 @@
     state: "connecting",
     nick: "",
     rooms: [],
-    convs: {},        // "#room" or "@nick" -> [{id, type, from, text, time, ...}]
+    convs: Object.create(null), // "#room" or "@nick" -> [{id, type, from, text, time, ...}]
     duplicates: 0,    // messages ignored because the page had them already
     gaps: [],         // gap notices from the server
     errors: [],       // {code, error} of every error shown
@@ -37,10 +37,12 @@
     sendRaw: s => socket && socket.send(s),
   };
   const seen = new Set();
-  const members = {};  // room -> [nick], at most config.maxListed
-  const counts = {};   // room -> how many are there
-  const typing = {};   // room -> Map(nick -> until)
-  const unread = {};   // conversation key -> count
+  // Maps keyed by names from the server are Maps, never plain objects: a
+  // room named "constructor" or "__proto__" is a room like any other.
+  const members = new Map(); // room -> [nick], at most config.maxListed
+  const counts = new Map();  // room -> how many are there
+  const typing = new Map();  // room -> Map(nick -> until)
+  const unread = new Map();  // conversation key -> count
   let current = "";    // conversation key shown
   let socket = null;
   let lastSent = "";   // the last text sent, given back if the server refuses it
@@ -80,7 +82,7 @@
     box.className = "error";
     box.dataset.code = code;
     const body = document.createElement("div");
-    body.append(Object.assign(document.createElement("strong"), { textContent: titles[code] || "Error" }), document.createTextNode(text));
+    body.append(Object.assign(document.createElement("strong"), { textContent: (Object.hasOwn(titles, code) && titles[code]) || "Error" }), document.createTextNode(text));
     const x = Object.assign(document.createElement("button"), { type: "button", textContent: "×", title: "Dismiss" });
     x.addEventListener("click", () => box.remove());
     box.append(body, x);
@@ -107,7 +109,7 @@
     if (list.length > MAX_ITEMS) list.splice(0, list.length - MAX_ITEMS);
     if (key === current) renderItem(item, list[list.length - 2], true);
     else if (item.type === "message" || item.type === "dm") {
-      unread[key] = (unread[key] || 0) + 1;
+      unread.set(key, (unread.get(key) || 0) + 1);
       renderSide();
     }
   }
@@ -147,7 +149,7 @@
   function show(key) {
     current = key;
     store.set("current", key);
-    delete unread[key];
+    unread.delete(key);
     const box = $("messages");
     box.replaceChildren();
     const list = key ? conv(key) : [];
@@ -178,7 +180,7 @@
       if (key === current) el.classList.add("active");
       const b = Object.assign(document.createElement("button"), { type: "button", className: "item", textContent: label });
       b.addEventListener("click", () => show(key));
-      if (unread[key]) b.append(Object.assign(document.createElement("span"), { className: "badge", textContent: unread[key] }));
+      if (unread.get(key)) b.append(Object.assign(document.createElement("span"), { className: "badge", textContent: unread.get(key) }));
       el.append(b);
       if (onLeave) {
         const x = Object.assign(document.createElement("button"), { type: "button", className: "x", textContent: "×", title: `Leave ${label}` });
@@ -193,7 +195,7 @@
     $("dms").replaceChildren(...dms.sort().map(k => li(k, k.slice(1))));
     if (dms.length === 0) $("dms").append(Object.assign(document.createElement("li"), { className: "muted", textContent: "Click someone in a room to write to them." }));
     const room = current[0] === "#" ? current.slice(1) : "";
-    const people = room ? members[room] || [] : [];
+    const people = room ? members.get(room) || [] : [];
     $("people").replaceChildren(...people.map(n => {
       const el = document.createElement("li");
       const b = Object.assign(document.createElement("button"), { type: "button", className: "item", textContent: n === chat.nick ? `${n} (you)` : n });
@@ -201,14 +203,14 @@
       el.append(b);
       return el;
     }));
-    $("subtitle").textContent = room ? `${counts[room] ?? people.length} here` : "";
+    $("subtitle").textContent = room ? `${counts.get(room) ?? people.length} here` : "";
     $("people").closest("section").hidden = !room;
   }
 
   function renderTyping() {
     const room = current[0] === "#" ? current.slice(1) : "";
     const now = Date.now();
-    const who = room && typing[room] ? [...typing[room]].filter(([n, until]) => until > now && n !== chat.nick).map(([n]) => n) : [];
+    const who = room && typing.has(room) ? [...typing.get(room)].filter(([n, until]) => until > now && n !== chat.nick).map(([n]) => n) : [];
     $("typing").textContent = who.length === 0 ? "" : who.length === 1 ? `${who[0]} is typing…` : `${who.slice(0, -1).join(", ")} and ${who.at(-1)} are typing…`;
   }
   setInterval(renderTyping, 1000);
@@ -225,7 +227,7 @@
     switch (data.type) {
       case "message":
         add("#" + data.room, { id, type: "message", from: data.from, text: data.text, time: data.time });
-        if (typing[data.room]) { typing[data.room].delete(data.from); renderTyping(); }
+        if (typing.has(data.room)) { typing.get(data.room).delete(data.from); renderTyping(); }
         break;
       case "dm": {
         const other = data.from === chat.nick ? data.to : data.from;
@@ -237,21 +239,22 @@
         break;
       case "presence": {
         // A change; the whole list came once, in a reply.
-        const list = (members[data.room] || []).filter(n => n !== data.nick);
-        const whole = (counts[data.room] ?? list.length) <= config.maxListed; // the list has everyone
+        const list = (members.get(data.room) || []).filter(n => n !== data.nick);
+        const whole = (counts.get(data.room) ?? list.length) <= config.maxListed; // the list has everyone
         let added = false;
         if (data.event === "joined" && list.length < config.maxListed) { list.push(data.nick); added = true; }
-        members[data.room] = list.sort();
+        members.set(data.room, list.sort());
         // A whole list counts itself, so that a change seen twice does not
         // count twice; past maxListed the count follows the changes.
-        counts[data.room] = whole ? list.length + (data.event === "joined" && !added ? 1 : 0)
-          : Math.max(0, counts[data.room] + (data.event === "joined" ? 1 : -1));
+        counts.set(data.room, whole ? list.length + (data.event === "joined" && !added ? 1 : 0)
+          : Math.max(0, counts.get(data.room) + (data.event === "joined" ? 1 : -1)));
         renderSide();
         break;
       }
       case "typing":
         if (Date.now() - data.time < TYPING_SHOW_MS) {
-          (typing[data.room] || (typing[data.room] = new Map())).set(data.nick, Date.now() + TYPING_SHOW_MS);
+          if (!typing.has(data.room)) typing.set(data.room, new Map());
+          typing.get(data.room).set(data.nick, Date.now() + TYPING_SHOW_MS);
           renderTyping();
         }
         break;
@@ -260,8 +263,8 @@
 
   function onReply(r) {
     if (r.type === "welcome" || r.type === "members") {
-      for (const [room, list] of Object.entries(r.members || {})) members[room] = list;
-      for (const [room, n] of Object.entries(r.counts || {})) counts[room] = n;
+      for (const [room, list] of Object.entries(r.members || {})) members.set(room, list);
+      for (const [room, n] of Object.entries(r.counts || {})) counts.set(room, n);
       renderSide();
     } else if (r.type === "error") {
       showError(r.code, r.error);
@@ -314,8 +317,8 @@
   function leave(room) {
     if (!send({ type: "leave", room })) return;
     setRooms(chat.rooms.filter(r => r !== room));
-    delete members[room];
-    delete counts[room];
+    members.delete(room);
+    counts.delete(room);
     if (current === "#" + room) show(chat.rooms.length ? "#" + chat.rooms[0] : "");
     else renderSide();
   }
@@ -432,6 +435,16 @@
         $("nick-error").textContent = e.reason.charAt(0).toUpperCase() + e.reason.slice(1) + ".";
         $("nick").focus();
       }
+      else if (e.code === 1008 && /not issued/.test(e.reason)) {
+        // The server does not know this tab's session (it restarted
+        // without its state): ask it for a new one, which the client's
+        // next reconnection uses.
+        fetch("session", { cache: "no-store" }).then(r => r.json()).then(j => {
+          session = j.session;
+          store.set("session", session);
+          if (socket === s) s.url = socketURL();
+        }).catch(() => { /* the next close asks again */ });
+      }
       else if (e.code === 1008 || e.code === 1003 || e.code === 1013) showError("closed", `The server closed the connection: ${e.reason || e.code}.`);
     };
     return s;
@@ -441,7 +454,7 @@
 
   // The session the server gave this tab: it holds the nickname and gets
   // the direct messages. A reload keeps it; another tab gets its own.
-  const session = store.get("session", "") || config.session;
+  let session = store.get("session", "") || config.session;
   store.set("session", session);
 
   const nick = store.get("nick", "");

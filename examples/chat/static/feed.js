@@ -1,13 +1,18 @@
 // Feed page: the messages of one room, read-only, over Server-Sent Events
 // from /events?topic=ROOM. The browser's EventSource reconnects by itself
 // and resumes with Last-Event-ID; the server replays what was missed, or
-// sends a "gap" event when its history no longer holds it.
+// sends a "gap" event when its history no longer holds it. On an answer
+// that is not an event stream (a proxy's 502 while the server restarts)
+// the browser gives up for good: the page then opens a new EventSource
+// after a backoff, resuming with the lastEventId parameter.
 "use strict";
 
 (() => {
   const MAX_ITEMS = 500;  // messages kept on the page, oldest dropped first
   const MAX_SEEN = 5000;  // event IDs remembered to drop an event seen twice
   const MAX_LOG = 10000;  // IDs and texts kept in window.feed
+  const RETRY_MIN_MS = 1000;  // first wait before a new EventSource
+  const RETRY_MAX_MS = 30000; // the wait doubles up to this
 
   const config = JSON.parse(document.getElementById("config").textContent);
   const $ = id => document.getElementById(id);
@@ -48,7 +53,10 @@
     li.scrollIntoView({ block: "nearest" });
   }
 
+  let lastId = "";  // the last event ID the page holds: where a new EventSource resumes
+
   function onMessage(e) {
+    lastId = e.lastEventId;
     if (seen.has(e.lastEventId)) { feed.duplicates++; return; }
     seen.add(e.lastEventId);
     if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value); // the oldest
@@ -69,6 +77,7 @@
   }
 
   function onGap(e) {
+    if (e.lastEventId) lastId = e.lastEventId;
     // A page that holds nothing yet missed nothing: the server just has
     // less of the recent past than the page asked for.
     if (feed.ids.length === 0) return;
@@ -90,18 +99,33 @@
   }
   const q = new URLSearchParams({ topic: room });
   $("url").textContent = "GET /events?" + q;
-  // The first request asks for the recent past; the browser's reconnects
-  // send Last-Event-ID, which the server prefers.
-  q.set("lastEventId", config.since);
-  const url = "events?" + q;
-  const es = new EventSource(url);
-  es.addEventListener("open", () => { if (feed.state !== "gap") setState("live", "Live"); });
-  es.addEventListener("message", onMessage);
-  es.addEventListener("gap", onGap);
-  es.addEventListener("error", () => {
-    if (es.readyState === EventSource.CONNECTING) setState("reconnecting", "Reconnecting…");
-    else setState("reconnecting", "Stopped: reload the page");
-  });
+  let retryMs = RETRY_MIN_MS;
+  feed.opens = 0;
+  function connect() {
+    // The first request asks for the recent past, a new EventSource goes
+    // on from the last ID the page holds; the browser's own reconnects send
+    // Last-Event-ID, which the server prefers.
+    q.set("lastEventId", lastId || config.since);
+    const es = new EventSource("events?" + q);
+    feed.opens++;
+    es.addEventListener("open", () => {
+      retryMs = RETRY_MIN_MS;
+      if (feed.state !== "gap") setState("live", "Live");
+    });
+    es.addEventListener("message", onMessage);
+    es.addEventListener("gap", onGap);
+    es.addEventListener("error", () => {
+      if (es.readyState === EventSource.CONNECTING) { setState("reconnecting", "Reconnecting…"); return; }
+      // The browser gave up: try again later, with some jitter so that
+      // pages do not all come back at once.
+      es.close();
+      const wait = retryMs / 2 + Math.random() * retryMs / 2;
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      setState("reconnecting", `Reconnecting in ${Math.ceil(wait / 1000)} s…`);
+      setTimeout(connect, wait);
+    });
+  }
+  connect();
 
   $("pick").addEventListener("submit", ev => {
     ev.preventDefault();

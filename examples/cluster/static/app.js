@@ -115,12 +115,20 @@
       button.disabled = false;
     }
   };
+  // Publishing takes the token the node was started with (or printed at
+  // start), kept for the tab.
+  $("token").value = sessionStorage.getItem("cluster.token") || "";
   async function publish() {
     const body = JSON.stringify({ topic: $("topic").value, data: $("data").value });
     const key = crypto.randomUUID();
+    const token = $("token").value.trim();
+    sessionStorage.setItem("cluster.token", token);
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
-        const r = await fetch("publish", { method: "POST", body, headers: { "Content-Type": "application/json", "Idempotency-Key": key } });
+        const r = await fetch("publish", {
+          method: "POST", body,
+          headers: { "Content-Type": "application/json", "Idempotency-Key": key, "Authorization": "Bearer " + token },
+        });
         if (r.ok) {
           const a = await r.json();
           $("published").textContent = "stored as " + a.id + (a.duplicate ? " (retry)" : "");

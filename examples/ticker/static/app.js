@@ -20,7 +20,9 @@
 
   const config = JSON.parse(document.getElementById("config").textContent);
   const symbols = config.symbols.map(s => s.symbol);
-  const names = Object.fromEntries(config.symbols.map(s => [s.symbol, s.name]));
+  // Maps keyed by names from the server have no prototype: a symbol named
+  // "constructor" is a symbol like any other.
+  const names = Object.assign(Object.create(null), Object.fromEntries(config.symbols.map(s => [s.symbol, s.name])));
 
   const $ = id => document.getElementById(id);
   const statusEl = $("status"), statusLabel = statusEl.querySelector(".label");
@@ -35,12 +37,13 @@
     url: "",          // the stream URL in use
   };
 
-  // picks: the symbols shown, from ?topic=... or all of them.
-  let picks = new URLSearchParams(location.search).getAll("topic").filter(s => symbols.includes(s));
+  // picks: the symbols shown, from ?topic=... (each once: the server
+  // refuses a topic named twice) or all of them.
+  let picks = new URLSearchParams(location.search).getAll("topic").filter((s, i, all) => symbols.includes(s) && all.indexOf(s) === i);
   if (picks.length === 0) picks = symbols.slice();
 
   // series[symbol] = {points: [{seq, price} | null], open, price, lastSeq}
-  const series = ticker.series = {};
+  const series = ticker.series = Object.create(null);
   let epoch = "";         // epoch of the ids we hold
   let lastId = "";        // last id accepted
   let source = null;      // the EventSource
@@ -104,7 +107,7 @@
 
   // ---- cards and charts -------------------------------------------------
 
-  const cards = {};
+  const cards = Object.create(null);
 
   function renderCards() {
     const main = $("cards");
