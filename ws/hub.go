@@ -296,11 +296,11 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err := upgradeRequested(r); err != nil {
 		return nil, http.StatusUpgradeRequired, err // checked before any work for it
 	}
-	topics, err := request.Topics(r, h.opts.Topics)
+	topics, lastID, err := request.Read(r, h.opts.Topics)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
-	sub, err := h.hub.Subscribe(r.Context(), topics, request.LastEventID(r))
+	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
