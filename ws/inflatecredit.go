@@ -70,12 +70,18 @@ func init() {
 	serverCredit.Store(newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod))
 }
 
-// repay brings s up to now: what came back of full since s.at.
+// repay brings s up to now: what came back of full since s.at. Less than
+// a byte is left to accrue, so that frequent calls do not lose it.
 func (b *inflateCredit) repay(s *spentCredit, full int64, now time.Time) {
-	if s.spent > 0 {
-		back := int64(float64(now.Sub(s.at)) / float64(b.period) * float64(full))
-		s.spent -= min(s.spent, max(back, 0))
+	if s.spent == 0 {
+		s.at = now
+		return
 	}
+	back := int64(float64(now.Sub(s.at)) / float64(b.period) * float64(full))
+	if back <= 0 {
+		return
+	}
+	s.spent -= min(s.spent, back)
 	s.at = now
 }
 
