@@ -50,7 +50,7 @@ func (t MessageType) String() string {
 // and fails the connection with the right close code on any violation.
 type Conn struct {
 	nc          net.Conn
-	br          *bufio.Reader // under x/net's frame reader
+	br          *bufio.Reader // buffers the reads of our frame reader (read.go)
 	subprotocol string
 	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
 	opts        *AcceptOptions
@@ -136,8 +136,8 @@ func (c *Conn) closeWaitChan() <-chan struct{} {
 	return c.closeWait
 }
 
-// newConn makes a Conn over the connection x/net/websocket accepted or
-// dialed. Its context carries the values of ctx (the handshake request's,
+// newConn makes a Conn over the connection whose handshake x/net/websocket
+// made (Accept or Dial); the Conn reads and writes its frames itself. Its context carries the values of ctx (the handshake request's,
 // or Dial's) but not its cancellation.
 func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, subprotocol string, o *AcceptOptions) *Conn {
 	c := &Conn{

@@ -1,6 +1,7 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket, with a client
-// for Go programs and a browser client for its Hub.
+// opening handshake of golang.org/x/net/websocket, with frames read and
+// written by its own code, a client for Go programs and a browser client
+// for its Hub.
 //
 // # Connections
 //
@@ -65,9 +66,9 @@
 //		...
 //	},
 //
-// [Conn.Join] adds topics from the next message; [Conn.JoinFrom] adds them
-// from a resume point, replaying what the history holds after it (or a
-// gap notice first), as a reconnect does.
+// [Conn.Join] adds topics from the next message and [Conn.Leave] removes
+// them; a client that must not miss what was published to a topic it
+// comes back to reconnects with lastEventId, as client.js does.
 //
 // # Wire protocol
 //

@@ -167,8 +167,9 @@ type StatusError = request.StatusError
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 403 Forbidden for a
-// cross-origin page or a refusal of HubOptions.Topics, and with 400 Bad
-// Request for invalid topics or too many of them.
+// cross-origin page, with 400 Bad Request for invalid topics or too many
+// of them, and for a refusal of HubOptions.Topics with its StatusError's
+// status (400 for any other error).
 type Hub struct {
 	hub  *hub.Hub
 	opts HubOptions // with the defaults applied, Conn's too
@@ -295,11 +296,11 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err := upgradeRequested(r); err != nil {
 		return nil, http.StatusUpgradeRequired, err // checked before any work for it
 	}
-	topics, err := request.Topics(r, h.opts.Topics)
+	topics, lastID, err := request.Read(r, h.opts.Topics)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
-	sub, err := h.hub.Subscribe(r.Context(), topics, request.LastEventID(r))
+	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
@@ -492,8 +493,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return ctx.Err() // the connections' goroutines end on their own
 }
 
-// Stats are a Hub's counters. Counters only grow, except Conns and Topics
-// which say what is held now.
+// Stats are a Hub's counters. Counters only grow, except Clients and
+// Topics, which say what is held now.
 type Stats struct {
 	Clients     int    // connections open now, counting handshakes in progress
 	Topics      int    // topics with connections or history now
@@ -503,8 +504,8 @@ type Stats struct {
 	WriteFailed uint64 // connections ended by a failed or timed out write
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
-	Replayed    uint64 // messages sent again to resuming clients, and by JoinFrom
-	Gaps        uint64 // resumes and JoinFrom calls that got a gap notice
+	Replayed    uint64 // messages sent again to resuming clients
+	Gaps        uint64 // resumes that got a gap notice
 	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
@@ -545,32 +546,6 @@ func (c *Conn) Join(topics ...string) error {
 		return ErrNotHubConn
 	}
 	if err := c.sub.Join(topics...); err != nil {
-		return fmt.Errorf("ws: join: %w", hubError(err))
-	}
-	return nil
-}
-
-// JoinFrom adds topics to a connection of a Hub from the resume point
-// lastID, the ID of the last message of those topics the client saw, as a
-// reconnect with lastEventId resumes: the connection gets every message of
-// those topics after lastID that the history holds, in order, before any
-// newer message and before what is sent to it after the call. When the
-// history cannot cover them (lastID of another epoch, malformed, ahead of
-// every message, or messages after it dropped), a gap notice comes first,
-// as for a resume, unless the connection's own resume gap notice is still
-// to be sent, which then stands for both. An empty lastID is Join's: from
-// the next message. Topics the connection follows already are left as
-// they are.
-//
-// The replay (and the gap notice's id) is older than messages of its other
-// topics the client may have had: until the replay is written, the last ID
-// the client saw is not where it stands in those topics, and a client that
-// reconnects from it meanwhile gets some of their messages twice.
-func (c *Conn) JoinFrom(lastID string, topics ...string) error {
-	if c.sub == nil {
-		return ErrNotHubConn
-	}
-	if err := c.sub.JoinFrom(lastID, topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", hubError(err))
 	}
 	return nil

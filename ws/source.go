@@ -65,8 +65,7 @@ type HistorySource interface {
 	// at once. What the replays of all connections took from it and have
 	// not written yet is bounded to 32 MiB; a replay waits for room, so
 	// that clients that resume at once and do not read cannot make the
-	// server hold more. Conn.JoinFrom does not call it: what the history
-	// does not hold is a gap there.
+	// server hold more.
 	Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error
 }
 

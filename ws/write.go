@@ -191,7 +191,6 @@ func (c *Conn) round() {
 // whether the hub had messages, so that the writer asks again.
 func (c *Conn) flush() (more bool) {
 	c.mu.Lock()
-	// Asked under c.mu: a Send that follows a JoinFrom finds its replay.
 	replaying := c.sub != nil && c.sub.Replaying()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
