@@ -13,8 +13,11 @@ import (
 // together, so that neither many connections nor reconnecting multiplies
 // it. Credit spent comes back evenly over InflateCreditPeriod. A message
 // that needs more than is left fails its connection with
-// StatusPolicyViolation. A connection made with Dial reads a server, not
-// clients: it has InflateCreditPerAddr of its own.
+// StatusPolicyViolation. Ordinary traffic compresses less than
+// MaxInflateRatio and never draws on credit. Behind a reverse proxy,
+// connections made with Accept all count under the proxy's address (a
+// Hub's under its ClientAddr). A connection made with Dial reads a server,
+// not clients: it has InflateCreditPerAddr of its own.
 //
 // Inflating costs CPU for the Huffman tables of each block as well as
 // for each byte produced: every dynamic Huffman block a message holds
