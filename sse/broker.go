@@ -18,34 +18,34 @@ import (
 
 // Defaults for [BrokerOptions]. Each applies when its option is zero.
 const (
-	// DefaultHeartbeat is how long a stream may stay silent before the
+	// defaultHeartbeat is how long a stream may stay silent before the
 	// Broker sends a comment, so that proxies and load balancers do not
 	// close it as idle and a vanished client is noticed.
-	DefaultHeartbeat = 15 * time.Second
+	defaultHeartbeat = 15 * time.Second
 
-	// DefaultRetry is the reconnection time sent to the browser at the
+	// defaultRetry is the reconnection time sent to the browser at the
 	// start of every stream.
-	DefaultRetry = 2 * time.Second
+	defaultRetry = 2 * time.Second
 
-	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Broker is full or shutting down.
-	DefaultRetryAfter = 5 * time.Second
+	defaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxClients is how many streams a Broker serves at once, as
+	// defaultMaxClients is how many streams a Broker serves at once, as
 	// many as a Hub's connections: 10,000.
-	DefaultMaxClients = 10_000
+	defaultMaxClients = 10_000
 
-	// DefaultMaxTopics is how many topics one stream may follow: 64.
-	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
+	// defaultMaxTopics is how many topics one stream may follow: 64.
+	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 
-	// DefaultHistoryBytes bounds each topic's history: 2 MiB of event
+	// defaultHistoryBytes bounds each topic's history: 2 MiB of event
 	// bytes, counting a fixed overhead of 128 bytes per event. It is also
 	// how far a stream may fall behind before it misses events.
-	DefaultHistoryBytes = hub.DefaultHistoryBytes
+	defaultHistoryBytes = hub.DefaultHistoryBytes
 
-	// DefaultHistoryAge is how long an event stays in its topic's
+	// defaultHistoryAge is how long an event stays in its topic's
 	// history: 10 minutes.
-	DefaultHistoryAge = hub.DefaultHistoryAge
+	defaultHistoryAge = hub.DefaultHistoryAge
 )
 
 // GapEvent is the type of the event a Broker sends when a reconnecting
@@ -122,22 +122,22 @@ type BrokerOptions struct {
 	TrustedProxies []netip.Prefix
 
 	// Heartbeat is how long a stream may stay silent before a comment is
-	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.
+	// sent. Zero means 15 s; negative means no heartbeats.
 	Heartbeat time.Duration
 
 	// Retry is the reconnection time sent to the browser at the start of
-	// every stream. Zero means DefaultRetry; negative means none is sent.
+	// every stream. Zero means 2 s; negative means none is sent.
 	Retry time.Duration
 
 	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means DefaultRetryAfter. A browser's
+	// header of 503 answers. Zero means 5 s. A browser's
 	// EventSource does not reconnect after a 503: the page decides when to
 	// open a new one.
 	RetryAfter time.Duration
 
 	// WriteTimeout bounds each write and flush of a stream; a client that
 	// does not take its data within it is disconnected. Zero means
-	// DefaultWriteTimeout; negative means no deadline.
+	// 10 s; negative means no deadline.
 	//
 	// On Linux, a taken-over stream's socket (see TakeOver) also gets
 	// WriteTimeout as its TCP user timeout: a client that vanished without
@@ -151,7 +151,7 @@ type BrokerOptions struct {
 
 	// MaxClients bounds the streams served at once; past it requests
 	// get 503 Service Unavailable. Zero or negative means
-	// DefaultMaxClients.
+	// 10,000.
 	MaxClients int
 
 	// MaxClientsPerAddr bounds the streams held at once for one client
@@ -168,11 +168,11 @@ type BrokerOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// MaxTopics bounds the topics of one stream; past it requests get 400.
-	// Zero means DefaultMaxTopics.
+	// Zero means 64.
 	MaxTopics int
 
 	// HistoryBytes bounds each topic's history, in bytes of encoded events
-	// plus 128 bytes per event. Zero means DefaultHistoryBytes. Streams
+	// plus 128 bytes per event. Zero means 2 MiB. Streams
 	// read the same history, so it is also how far a stream may fall
 	// behind: one that falls further gets a GapEvent ("too slow") and goes
 	// on from the oldest event left, without a reconnect. A stream makes
@@ -188,7 +188,7 @@ type BrokerOptions struct {
 	HistorySize int
 
 	// HistoryAge bounds how long an event is kept for replay. Zero means
-	// DefaultHistoryAge.
+	// 10 minutes.
 	HistoryAge time.Duration
 
 	// Epoch prefixes every event ID. Empty means a random one. It must be
@@ -211,7 +211,7 @@ type BrokerOptions struct {
 	// Broker applies them; past CatchUpWait it gets a GapEvent ("future
 	// id") and the events from the Broker's position then. A Broker that
 	// applies no shared stream sends that gap at once. Zero means
-	// DefaultCatchUpWait; negative, no wait.
+	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
 
 	// TakeOver makes the Broker take HTTP/1.x connections over from
@@ -304,19 +304,19 @@ func NewBroker(opts BrokerOptions) *Broker {
 			*v = d
 		}
 	}
-	def(&opts.Heartbeat, DefaultHeartbeat)
-	def(&opts.Retry, DefaultRetry)
-	def(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.Heartbeat, defaultHeartbeat)
+	def(&opts.Retry, defaultRetry)
+	def(&opts.WriteTimeout, defaultWriteTimeout)
 	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
+		opts.RetryAfter = defaultRetryAfter
 	}
 	// The hub fills in the defaults of the options it enforces; the topic
 	// limit is also checked here, to answer before subscribing.
 	if opts.MaxTopics <= 0 {
-		opts.MaxTopics = DefaultMaxTopics
+		opts.MaxTopics = defaultMaxTopics
 	}
 	if opts.MaxClients <= 0 {
-		opts.MaxClients = DefaultMaxClients
+		opts.MaxClients = defaultMaxClients
 	}
 	b := &Broker{
 		opts:    opts,

@@ -54,7 +54,7 @@ func TestBrokerDelivers(t *testing.T) {
 			ids = append(ids, publish(t, b, "a", Event{Data: "3", ID: "ignored"}))
 
 			want := []Event{
-				{ID: ids[0], Type: "message", Data: "1", Retry: DefaultRetry},
+				{ID: ids[0], Type: "message", Data: "1", Retry: defaultRetry},
 				{ID: ids[1], Type: "tick", Data: "2\n2"},
 				{ID: ids[2], Type: "message", Data: "3"},
 			}

@@ -367,7 +367,7 @@ func TestClientRetryHintFloor(t *testing.T) {
 	for _, tt := range []struct {
 		retry, min, max time.Duration
 	}{
-		{0, min(DefaultClientRetry, minRetryHint) / 2, min(DefaultClientRetry, minRetryHint)},
+		{0, min(defaultClientRetry, minRetryHint) / 2, min(defaultClientRetry, minRetryHint)},
 		{10 * time.Second, minRetryHint / 2, minRetryHint},
 		{time.Millisecond, 0, time.Millisecond},
 	} {

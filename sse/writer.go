@@ -10,11 +10,11 @@ import (
 	"github.com/realtime-go/realtime/internal/pump"
 )
 
-// DefaultWriteTimeout bounds, when a WriteTimeout is zero, how long one
+// defaultWriteTimeout bounds, when a WriteTimeout is zero, how long one
 // write and flush of a stream may take. A client that stops reading (or a
 // network that stops carrying) makes the write fail within this time
 // instead of holding the stream forever.
-const DefaultWriteTimeout = 10 * time.Second
+const defaultWriteTimeout = 10 * time.Second
 
 // A Writer writes one event stream over an [http.ResponseWriter].
 //
@@ -30,7 +30,7 @@ const DefaultWriteTimeout = 10 * time.Second
 // concurrent use, and like the ResponseWriter it must not be used after the
 // handler returns.
 type Writer struct {
-	// WriteTimeout bounds each Flush. Zero means DefaultWriteTimeout;
+	// WriteTimeout bounds each Flush. Zero means 10 s;
 	// negative means no deadline. If the ResponseWriter cannot set write
 	// deadlines (http.ErrNotSupported), writes go on without one.
 	WriteTimeout time.Duration
@@ -163,7 +163,7 @@ func (w *Writer) Send(e Event) error {
 func (w *Writer) send(parts ...[]byte) error {
 	timeout := w.WriteTimeout
 	if timeout == 0 {
-		timeout = DefaultWriteTimeout
+		timeout = defaultWriteTimeout
 	}
 	deadline := timeout > 0 && !w.noDeadline
 	if deadline {

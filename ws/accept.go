@@ -21,51 +21,51 @@ import (
 
 // Defaults for [AcceptOptions]. Each applies when its option is zero.
 const (
-	// DefaultHandshakeTimeout bounds the opening handshake once the request
+	// defaultHandshakeTimeout bounds the opening handshake once the request
 	// has been read: hijacking the connection and writing the 101 response.
 	// Reading the request is bounded by the http.Server's ReadHeaderTimeout.
-	DefaultHandshakeTimeout = 10 * time.Second
+	defaultHandshakeTimeout = 10 * time.Second
 
-	// DefaultReadLimit is the largest message a peer may send, in bytes,
+	// defaultReadLimit is the largest message a peer may send, in bytes,
 	// counting every fragment. A larger one closes the connection with
 	// StatusMessageTooBig as soon as a frame header announces it, without
 	// reading its payload. A message's buffer grows with the bytes that
 	// arrive, not with what its frame headers announce: a peer that sends a
 	// header and holds costs no more than one that sent nothing.
-	DefaultReadLimit = 1 << 20
+	defaultReadLimit = 1 << 20
 
-	// DefaultWriteTimeout bounds each write to the peer. A peer whose
+	// defaultWriteTimeout bounds each write to the peer. A peer whose
 	// socket does not take a batch within it is dropped as a slow consumer.
-	DefaultWriteTimeout = 10 * time.Second
+	defaultWriteTimeout = 10 * time.Second
 
-	// DefaultPingInterval is how often the server pings an idle peer.
-	DefaultPingInterval = 30 * time.Second
+	// defaultPingInterval is how often the server pings an idle peer.
+	defaultPingInterval = 30 * time.Second
 
-	// DefaultPongTimeout is how long the server waits for any frame,
+	// defaultPongTimeout is how long the server waits for any frame,
 	// usually the pong, after a ping before it drops the peer. A peer that
 	// vanishes without closing is dropped within PingInterval +
 	// PongTimeout.
-	DefaultPongTimeout = 15 * time.Second
+	defaultPongTimeout = 15 * time.Second
 
-	// DefaultSendBuffer bounds the bytes of frames from Conn.Send and
+	// defaultSendBuffer bounds the bytes of frames from Conn.Send and
 	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
 	// are read from the hub's shared history and do not count here.
-	DefaultSendBuffer = 256 << 10
+	defaultSendBuffer = 256 << 10
 
-	// MaxInflateRatio bounds what a compressed message may inflate to
+	// maxInflateRatio bounds what a compressed message may inflate to
 	// without credit: this many times its compressed size. Inflating
 	// costs the server CPU and memory for each byte it produces, so
 	// without it a client could make the server inflate a thousand bytes
 	// for each byte it sends (a message of zeros compresses that well).
 	// Past it a message draws on the credit of its client's address and
-	// of all clients (InflateCreditPerAddr, InflateCredit); a message
+	// of all clients (1 MiB and 16 MiB); a message
 	// that finds too little left is closed with StatusPolicyViolation.
-	MaxInflateRatio = 64
+	maxInflateRatio = 64
 
-	// DefaultCloseTimeout bounds the closing handshake: how long the server
+	// defaultCloseTimeout bounds the closing handshake: how long the server
 	// waits for the peer's close frame after sending its own, and for its
 	// own close frame to be written.
-	DefaultCloseTimeout = 5 * time.Second
+	defaultCloseTimeout = 5 * time.Second
 )
 
 // readBufferSize is the size of the buffered reader kept per connection for
@@ -118,28 +118,28 @@ type AcceptOptions struct {
 	Subprotocols []string
 
 	// HandshakeTimeout bounds the opening handshake once the handler runs.
-	// Zero means DefaultHandshakeTimeout.
+	// Zero means 10 s.
 	HandshakeTimeout time.Duration
 
 	// ReadLimit is the largest message accepted, in bytes. Zero means
-	// DefaultReadLimit. Conn.SetReadLimit changes it per connection.
+	// 1 MiB. Conn.SetReadLimit changes it per connection.
 	ReadLimit int64
 
-	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout;
+	// WriteTimeout bounds each write. Zero means 10 s;
 	// negative means no deadline, as in package sse.
 	WriteTimeout time.Duration
 
 	// PingInterval is how often an idle peer is pinged. Zero means
-	// DefaultPingInterval; a negative value turns keep-alive off.
+	// 30 s; a negative value turns keep-alive off.
 	PingInterval time.Duration
 
 	// PongTimeout is how long a pinged peer may stay silent before it is
-	// dropped. Zero means DefaultPongTimeout.
+	// dropped. Zero means 15 s.
 	PongTimeout time.Duration
 
 	// SendBuffer bounds, in bytes, the frames of Send and Write waiting to
 	// be written (and being written) to the peer. Zero means
-	// DefaultSendBuffer. Past it, Send returns ErrSendBufferFull and Write
+	// 256 KiB. Past it, Send returns ErrSendBufferFull and Write
 	// waits; a single message larger than SendBuffer is accepted when
 	// nothing else waits. Control frames are bounded apart: one pong, one
 	// ping and the close frame at most.
@@ -171,7 +171,7 @@ type AcceptOptions struct {
 	DisableCompression bool
 
 	// CompressionThreshold is the smallest message payload, in bytes, that
-	// is compressed. Zero means DefaultCompressionThreshold. Smaller
+	// is compressed. Zero means 512 bytes. Smaller
 	// messages, and messages that do not shrink, are sent uncompressed.
 	CompressionThreshold int
 
@@ -190,25 +190,25 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 		c = *o
 	}
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
+		c.HandshakeTimeout = defaultHandshakeTimeout
 	}
 	if c.ReadLimit <= 0 {
-		c.ReadLimit = DefaultReadLimit
+		c.ReadLimit = defaultReadLimit
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
+		c.WriteTimeout = defaultWriteTimeout
 	}
 	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
+		c.PingInterval = defaultPingInterval
 	}
 	if c.PongTimeout <= 0 {
-		c.PongTimeout = DefaultPongTimeout
+		c.PongTimeout = defaultPongTimeout
 	}
 	if c.SendBuffer <= 0 {
-		c.SendBuffer = DefaultSendBuffer
+		c.SendBuffer = defaultSendBuffer
 	}
 	if c.CompressionThreshold <= 0 {
-		c.CompressionThreshold = DefaultCompressionThreshold
+		c.CompressionThreshold = defaultCompressionThreshold
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -159,7 +159,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("Accept did not return")
 	}
-	if DefaultHandshakeTimeout <= 0 {
+	if defaultHandshakeTimeout <= 0 {
 		t.Fatal("no default handshake timeout")
 	}
 }

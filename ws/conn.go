@@ -94,7 +94,7 @@ type Conn struct {
 	dropData   bool        // the close is urgent: queued data is discarded
 	ended      bool        // the TCP connection was closed
 	err        error       // why the connection ended or is ending
-	closeTimer *time.Timer // ends the closing handshake after DefaultCloseTimeout
+	closeTimer *time.Timer // ends the closing handshake after defaultCloseTimeout
 	keepAlive  *time.Timer // pings, see keepalive.go
 	pingedAt   int64       // used by the keep-alive timer's function only
 
@@ -207,7 +207,7 @@ func (c *Conn) Err() error {
 
 // Close starts the closing handshake with code and reason: frames already
 // queued are written first, then the close frame, then Close waits for the
-// peer's close frame, at most DefaultCloseTimeout, and closes the
+// peer's close frame, at most 5 s, and closes the
 // connection. A reason longer than 123 bytes is cut. Close on a connection
 // that is closing already waits for it to end and returns nil.
 func (c *Conn) Close(code StatusCode, reason string) error {
@@ -262,7 +262,7 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	}
 	c.freeRoomLocked() // Write waiters see the close
 	c.closeFrame = closeFrame(ce.Code, ce.Reason)
-	c.closeTimer = time.AfterFunc(DefaultCloseTimeout, func() { c.shutdown(nil) })
+	c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
 	c.mu.Unlock()
 	c.pump.Wake()
 	return true

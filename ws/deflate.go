@@ -14,10 +14,10 @@ import (
 	"github.com/realtime-go/realtime/internal/inflater"
 )
 
-// DefaultCompressionThreshold is the smallest message payload, in bytes,
+// defaultCompressionThreshold is the smallest message payload, in bytes,
 // that is compressed on a connection that negotiated compression: smaller
 // messages gain little and are sent as they are.
-const DefaultCompressionThreshold = 512
+const defaultCompressionThreshold = 512
 
 // compressionLevel is the level of every compressor: the fastest, which
 // already shrinks repetitive JSON several times.

@@ -91,7 +91,7 @@ func BenchmarkHubFanoutDeflate(b *testing.B) {
 		if m.direct {
 			continue
 		}
-		// deflate sends messages under DefaultCompressionThreshold as they
+		// deflate sends messages under defaultCompressionThreshold as they
 		// are; deflate-all compresses every message.
 		for _, mode := range []string{"plain", "deflate", "deflate-all"} {
 			b.Run(m.name+"/"+mode, func(b *testing.B) {

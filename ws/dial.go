@@ -50,14 +50,14 @@ type DialOptions struct {
 	TLSConfig *tls.Config
 
 	// HandshakeTimeout bounds connecting and the opening handshake, as
-	// well as ctx. Zero means DefaultHandshakeTimeout.
+	// well as ctx. Zero means 10 s.
 	HandshakeTimeout time.Duration
 
 	// DisableCompression turns off per-message compression. By default
 	// Dial offers permessage-deflate (RFC 7692) without context takeover,
 	// as AcceptOptions describes: a server that accepts it may send
 	// compressed messages, which Read inflates within ReadLimit, and
-	// messages of at least DefaultCompressionThreshold bytes are sent
+	// messages of at least 512 bytes bytes are sent
 	// compressed. An answer that asks for what the offer did not allow
 	// fails the handshake.
 	DisableCompression bool

@@ -19,24 +19,24 @@ import (
 
 // Defaults for [HubOptions]. Each applies when its option is zero.
 const (
-	// DefaultMaxClients is how many connections a Hub holds at once, counting
+	// defaultMaxClients is how many connections a Hub holds at once, counting
 	// handshakes in progress. Further requests get 503 Service Unavailable.
-	DefaultMaxClients = 10_000
+	defaultMaxClients = 10_000
 
-	// DefaultHistoryBytes bounds each topic's history: 2 MiB of message
+	// defaultHistoryBytes bounds each topic's history: 2 MiB of message
 	// frames, counting a fixed overhead of 128 bytes per message. It is
 	// also how far a connection may fall behind before it misses messages.
-	DefaultHistoryBytes = hub.DefaultHistoryBytes
+	defaultHistoryBytes = hub.DefaultHistoryBytes
 
-	// DefaultHistoryAge is how long a message stays available for resume.
-	DefaultHistoryAge = hub.DefaultHistoryAge
+	// defaultHistoryAge is how long a message stays available for resume.
+	defaultHistoryAge = hub.DefaultHistoryAge
 
-	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Hub is full or shutting down.
-	DefaultRetryAfter = 5 * time.Second
+	defaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxTopics is how many topics one connection may follow.
-	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
+	// defaultMaxTopics is how many topics one connection may follow.
+	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
 // HubOptions configure a [Hub]. The zero value works: topics come from the
@@ -76,7 +76,7 @@ type HubOptions struct {
 
 	// MaxClients bounds the connections held at once; past it requests
 	// get 503 Service Unavailable. Zero or negative means
-	// DefaultMaxClients.
+	// 10,000.
 	MaxClients int
 
 	// MaxClientsPerAddr bounds the connections held at once for one client
@@ -93,7 +93,7 @@ type HubOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// HistoryBytes bounds each topic's history, in bytes of message frames
-	// plus 128 bytes per message. Zero means DefaultHistoryBytes.
+	// plus 128 bytes per message. Zero means 2 MiB.
 	// Connections read the same history, so it is also how far a
 	// connection may fall behind: one that falls further gets a gap notice
 	// (reason "too slow") and goes on from the oldest message left, without
@@ -110,15 +110,15 @@ type HubOptions struct {
 	HistorySize int
 
 	// HistoryAge bounds how long messages are kept for resume. Zero means
-	// DefaultHistoryAge.
+	// 10 minutes.
 	HistoryAge time.Duration
 
 	// MaxTopics bounds the topics of one connection. Zero means
-	// DefaultMaxTopics.
+	// 64.
 	MaxTopics int
 
 	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means DefaultRetryAfter.
+	// header of 503 answers. Zero means 5 s.
 	RetryAfter time.Duration
 
 	// Logger receives a record for every connection refused because the
@@ -146,7 +146,7 @@ type HubOptions struct {
 	// as the Hub applies them; past CatchUpWait it gets a gap notice
 	// ("future id") and the messages from the Hub's position then. A Hub
 	// that applies no shared stream sends that notice at once. Zero means
-	// DefaultCatchUpWait; negative, no wait.
+	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
 }
 
@@ -192,10 +192,10 @@ type Hub struct {
 // pattern: the epoch is the program's, not a client's.
 func NewHub(opts HubOptions) *Hub {
 	if opts.MaxClients <= 0 {
-		opts.MaxClients = DefaultMaxClients
+		opts.MaxClients = defaultMaxClients
 	}
 	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
+		opts.RetryAfter = defaultRetryAfter
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)

@@ -170,19 +170,19 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 }
 
 // inflate returns the decompressed message of compressed payload p, or
-// fails the connection. The message may take MaxInflateRatio times len(p)
+// fails the connection. The message may take maxInflateRatio times len(p)
 // of work (see inflateWork), and more on the credit of the client's
 // address.
 func (c *Conn) inflate(p []byte, typ MessageType) ([]byte, error) {
 	limit := max(c.readLimit.Load(), 0)
-	earned := int64(len(p)) * MaxInflateRatio // len(p) is at most compressedLimit
+	earned := int64(len(p)) * maxInflateRatio // len(p) is at most compressedLimit
 	credit := c.inflateCredit()
-	reserved := credit.take(c.addr, min(limit-min(earned, limit), InflateCredit)+blockWork)
+	reserved := credit.take(c.addr, min(limit-min(earned, limit), inflateCreditTotal)+blockWork)
 	msg, work, err := inflateWork(nil, p, limit, earned+reserved)
 	credit.settle(c.addr, reserved, work-earned)
 	switch {
 	case errors.Is(err, errInflateWork):
-		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
+		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", maxInflateRatio))
 	case errors.Is(err, errInflatedTooBig):
 		return nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
 	case err != nil:
@@ -201,7 +201,7 @@ func (c *Conn) inflateCredit() *inflateCredit {
 		return serverCredit.Load()
 	}
 	if c.clientCredit == nil {
-		c.clientCredit = newInflateCredit(InflateCreditPerAddr, InflateCreditPerAddr, InflateCreditPeriod)
+		c.clientCredit = newInflateCredit(inflateCreditPerAddr, inflateCreditPerAddr, inflateCreditPeriod)
 	}
 	return c.clientCredit
 }

@@ -14,12 +14,12 @@ import (
 // Defaults for [SubscribeOptions], the same as client.js's. Each applies
 // when its option is zero.
 const (
-	// DefaultClientRetry is a Subscriber's first reconnection delay.
-	DefaultClientRetry = 500 * time.Millisecond
+	// defaultClientRetry is a Subscriber's first reconnection delay.
+	defaultClientRetry = 500 * time.Millisecond
 
-	// DefaultMaxRetryDelay caps the reconnection delay as it doubles
+	// defaultMaxRetryDelay caps the reconnection delay as it doubles
 	// after each attempt that fails in a row.
-	DefaultMaxRetryDelay = 30 * time.Second
+	defaultMaxRetryDelay = 30 * time.Second
 )
 
 // maxRetryDoublings bounds the doublings of the reconnection delay.
@@ -52,11 +52,11 @@ type SubscribeOptions struct {
 	LastEventID string
 
 	// Retry is the first reconnection delay. Zero means
-	// DefaultClientRetry.
+	// 500 ms.
 	Retry time.Duration
 
 	// MaxRetryDelay caps the reconnection delay. Zero means
-	// DefaultMaxRetryDelay.
+	// 30 s.
 	MaxRetryDelay time.Duration
 
 	// OnRetry, when set, is called before each wait to reconnect, with
@@ -109,10 +109,10 @@ func Subscribe(ctx context.Context, u string, opts *SubscribeOptions) (*Subscrib
 		o = *opts
 	}
 	if o.Retry <= 0 {
-		o.Retry = DefaultClientRetry
+		o.Retry = defaultClientRetry
 	}
 	if o.MaxRetryDelay <= 0 {
-		o.MaxRetryDelay = DefaultMaxRetryDelay
+		o.MaxRetryDelay = defaultMaxRetryDelay
 	}
 	pu, err := url.Parse(u)
 	if err != nil {
@@ -343,7 +343,7 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	s.mu.Unlock()
 	if old != nil {
 		// The closing handshake completes in the background, within
-		// DefaultCloseTimeout; nothing more is taken from old.
+		// defaultCloseTimeout; nothing more is taken from old.
 		go old.Close(StatusNormalClosure, "changing topics")
 	}
 	err := s.connect()
