@@ -216,17 +216,17 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	return c
 }
 
-// ErrForbiddenOrigin is the error of a handshake refused by the origin
+// errForbiddenOrigin is the error of a handshake refused by the origin
 // policy; the client got 403 Forbidden.
-var ErrForbiddenOrigin = errors.New("ws: origin not allowed")
+var errForbiddenOrigin = errors.New("ws: origin not allowed")
 
-// ErrForbiddenHost is the error of a handshake refused because its Host
+// errForbiddenHost is the error of a handshake refused because its Host
 // header is not one AllowedHosts allows; the client got 403 Forbidden.
-var ErrForbiddenHost = errors.New("ws: host not allowed")
+var errForbiddenHost = errors.New("ws: host not allowed")
 
-// ErrHandshake is wrapped by every other error of a failed handshake; the
+// errHandshake is wrapped by every other error of a failed handshake; the
 // client got an HTTP error status and the connection was closed.
-var ErrHandshake = errors.New("ws: handshake failed")
+var errHandshake = errors.New("ws: handshake failed")
 
 // Accept upgrades the request to a WebSocket connection with the
 // handshake of golang.org/x/net/websocket, after checking the host and
@@ -253,7 +253,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	if err := upgradeRequested(r); err != nil {
 		request.Refuse(w, err, http.StatusUpgradeRequired)
-		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
+		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", errHandshake)
 	}
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -263,7 +263,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				"HTTP/1.1 and give wrappers Unwrap",
 			slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		http.Error(w, "Not Implemented: this server cannot upgrade this connection; its log says why", http.StatusNotImplemented)
-		return nil, fmt.Errorf("%w: hijack: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: hijack: %w", errHandshake, err)
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)
 	nc.SetDeadline(deadline)
@@ -325,11 +325,11 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	if c == nil {
 		// x/net answered with an error status.
 		nc.Close()
-		return nil, fmt.Errorf("%w: x/net/websocket refused the request", ErrHandshake)
+		return nil, fmt.Errorf("%w: x/net/websocket refused the request", errHandshake)
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil || time.Now().After(deadline) {
 		nc.Close()
-		return nil, fmt.Errorf("%w: handshake timeout", ErrHandshake)
+		return nil, fmt.Errorf("%w: handshake timeout", errHandshake)
 	}
 	if setup != nil {
 		setup(c)
@@ -389,12 +389,12 @@ func headerContains(h http.Header, name, token string) bool {
 func checkRequest(r *http.Request, o *AcceptOptions) error {
 	fr := origin.Forwarded(r, o.TrustedProxies)
 	if err := origin.CheckHost(fr, o.AllowedHosts); err != nil {
-		err = fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+		err = fmt.Errorf("%w: %w", errForbiddenHost, err)
 		origin.LogRefusal(o.Logger, r, origin.HostCause, err)
 		return err
 	}
 	if err := origin.Check(fr, o.OriginPatterns); err != nil {
-		err = fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+		err = fmt.Errorf("%w: %w", errForbiddenOrigin, err)
 		origin.LogRefusal(o.Logger, r, origin.OriginCause, err)
 		return err
 	}

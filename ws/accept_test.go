@@ -73,8 +73,8 @@ func TestOriginPolicy(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
 			}
 			err = <-accepted
-			if tc.want == 403 && !errors.Is(err, ErrForbiddenOrigin) {
-				t.Fatalf("Accept error %v, want ErrForbiddenOrigin", err)
+			if tc.want == 403 && !errors.Is(err, errForbiddenOrigin) {
+				t.Fatalf("Accept error %v, want errForbiddenOrigin", err)
 			}
 		})
 	}
@@ -153,8 +153,8 @@ func TestHandshakeTimeout(t *testing.T) {
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ErrHandshake) {
-			t.Fatalf("Accept: %v, want ErrHandshake", err)
+		if !errors.Is(err, errHandshake) {
+			t.Fatalf("Accept: %v, want errHandshake", err)
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("Accept did not return")

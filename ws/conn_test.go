@@ -300,7 +300,7 @@ func TestSendChecks(t *testing.T) {
 		c.Read(context.Background())
 	})
 	c := dial(t, srv.URL, nil)
-	if err := <-errs; !errors.Is(err, ErrInvalidUTF8) {
+	if err := <-errs; !errors.Is(err, errInvalidUTF8) {
 		t.Fatalf("invalid UTF-8: %v", err)
 	}
 	if err := <-errs; err == nil {

@@ -18,7 +18,7 @@ import (
 
 // Bounds of the server's handshake answer, its status line and header,
 // as http.Transport's MaxResponseHeaderBytes bounds an HTTP answer: Dial
-// fails with ErrHandshake past either, having read and kept no more.
+// fails with errHandshake past either, having read and kept no more.
 const (
 	// maxHandshakeResponse bounds the answer's bytes.
 	maxHandshakeResponse = 1 << 20
@@ -76,11 +76,11 @@ type DialOptions struct {
 // https:// URL u with x/net/websocket's client handshake, and returns it
 // as a *Conn of the client role: the frames it sends are masked, and a
 // masked frame from the server fails the connection with
-// StatusProtocolError. Everything else is as for a Conn from Accept: Read
+// 1002 (protocol error). Everything else is as for a Conn from Accept: Read
 // with a context, Send that never waits, Close with a code, Ping.
 //
 // ctx bounds connecting and the handshake only. A failed handshake
-// returns an error that wraps ErrHandshake and names the status the
+// returns an error that names the status the
 // server answered with. The server's answer is read up to 1 MiB and 100
 // header lines; a longer one fails the handshake.
 func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
@@ -176,21 +176,21 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		nc.Close()
 		switch {
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", errHandshake, ctx.Err())
 		case hs.err != nil:
-			return nil, fmt.Errorf("%w: %w", ErrHandshake, hs.err)
+			return nil, fmt.Errorf("%w: %w", errHandshake, hs.err)
 		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, hs.status(), err)
+		return nil, fmt.Errorf("%w: %s: %w", errHandshake, hs.status(), err)
 	}
 	resp := hs.response()
 	if resp == nil {
 		nc.Close()
-		return nil, fmt.Errorf("%w: no valid answer", ErrHandshake)
+		return nil, fmt.Errorf("%w: no valid answer", errHandshake)
 	}
 	window, err := deflateAnswered(resp.Header.Values("Sec-WebSocket-Extensions"), !o.DisableCompression)
 	if err != nil {
 		nc.Close() // RFC 7692, section 5: fail the connection
-		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	proto := strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol"))
 	nc.SetDeadline(time.Time{})

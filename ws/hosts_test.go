@@ -74,8 +74,8 @@ func TestAllowedHosts(t *testing.T) {
 			}
 			err = <-accepted
 			if tc.want == 403 {
-				if !errors.Is(err, ErrForbiddenHost) {
-					t.Fatalf("Accept error %v, want ErrForbiddenHost", err)
+				if !errors.Is(err, errForbiddenHost) {
+					t.Fatalf("Accept error %v, want errForbiddenHost", err)
 				}
 			} else if err != nil {
 				t.Fatalf("Accept: %v", err)

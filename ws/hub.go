@@ -59,14 +59,14 @@ type HubOptions struct {
 	// done once OnConnect returns; c.Context keeps its values). What it
 	// learns of the connection, it attaches with c.SetContext for
 	// OnMessage and OnClose. A panic in it is logged and closes the
-	// connection with StatusInternalError.
+	// connection with 1011 (internal error).
 	OnConnect func(c *Conn, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
 	// on the connection's reading goroutine: the next message is not read
 	// until it returns. It may call c.Send, c.Join, c.Leave and c.Close,
 	// and Hub.Publish. When nil, messages are read and dropped. A panic in
-	// it is logged and closes the connection with StatusInternalError.
+	// it is logged and closes the connection with 1011 (internal error).
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
@@ -275,13 +275,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // onConnect calls OnConnect. A panic in it is logged and closes the
-// connection with StatusInternalError, as one in OnMessage does; the
+// connection with 1011 (internal error), as one in OnMessage does; the
 // connection is still served until it closes, which gives back its slot.
 func (h *Hub) onConnect(c *Conn, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.opts.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(StatusInternalError, "internal error")
+			c.Close(statusInternalError, "internal error")
 		}
 	}()
 	h.opts.OnConnect(c, r)
@@ -354,13 +354,13 @@ func (h *Hub) serve(c *Conn) {
 }
 
 // onMessage calls OnMessage. A panic in it is logged and closes the
-// connection with StatusInternalError, as net/http recovers a handler's; it
+// connection with 1011 (internal error), as net/http recovers a handler's; it
 // reports false then.
 func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.opts.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(StatusInternalError, "internal error")
+			c.Close(statusInternalError, "internal error")
 			ok = false
 		}
 	}()
@@ -418,7 +418,7 @@ func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return nil, ErrInvalidUTF8
+			return nil, errInvalidUTF8
 		}
 		rest := textEnvelope(topic, data, false)
 		return func(id string) []byte { return encodeText(id, rest) }, nil

@@ -101,7 +101,7 @@ func TestHubPublish(t *testing.T) {
 	if e := readEnvelope(t, other); e.ID != "ep-4" {
 		t.Fatalf("other topic got %+v, want only ep-4", e)
 	}
-	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
+	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, errInvalidUTF8) {
 		t.Fatalf("publishing invalid UTF-8: %v", err)
 	}
 	if _, err := h.Publish("", MessageText, nil); err == nil {
@@ -249,7 +249,7 @@ func TestHubMessages(t *testing.T) {
 		OnMessage: func(c *Conn, typ MessageType, data []byte) {
 			var cmd struct{ Join, Leave, Say string }
 			if err := json.Unmarshal(data, &cmd); err != nil {
-				c.Close(StatusUnsupportedData, "not JSON")
+				c.Close(statusUnsupportedData, "not JSON")
 				return
 			}
 			switch {
@@ -283,7 +283,7 @@ func TestHubMessages(t *testing.T) {
 	}
 	h.Publish("room", MessageText, []byte("unheard"))
 	send(t, c, wstest.OpText, `not json`)
-	if cf := readClose(t, c); cf.Code != int(StatusUnsupportedData) {
+	if cf := readClose(t, c); cf.Code != int(statusUnsupportedData) {
 		t.Fatalf("close %d", cf.Code)
 	}
 	if s := h.Stats(); s.Received != 4 {
@@ -471,7 +471,7 @@ func TestHubPanic(t *testing.T) {
 	})
 	c := dial(t, srv.URL, nil)
 	send(t, c, wstest.OpText, "boom")
-	if cf := readClose(t, c); cf.Code != int(StatusInternalError) || cf.Reason == "" {
+	if cf := readClose(t, c); cf.Code != int(statusInternalError) || cf.Reason == "" {
 		t.Fatalf("close %d %q, want 1011 with a reason", cf.Code, cf.Reason)
 	}
 	c = dial(t, srv.URL, nil)

@@ -17,24 +17,24 @@ type StatusCode int
 const (
 	StatusNormalClosure   StatusCode = 1000 // the purpose of the connection was fulfilled
 	StatusGoingAway       StatusCode = 1001 // the server shuts down (Hub.Shutdown) or the peer leaves
-	StatusProtocolError   StatusCode = 1002 // the peer broke RFC 6455
-	StatusUnsupportedData StatusCode = 1003 // a message of a type the receiver cannot take
+	statusProtocolError   StatusCode = 1002 // the peer broke RFC 6455
+	statusUnsupportedData StatusCode = 1003 // a message of a type the receiver cannot take
 
-	// StatusNoStatusRcvd is never sent: it is the code of a CloseError for a
+	// statusNoStatusRcvd is never sent: it is the code of a CloseError for a
 	// close frame without a code.
-	StatusNoStatusRcvd StatusCode = 1005
-	// StatusAbnormalClosure is never sent: it is the code of a CloseError for
+	statusNoStatusRcvd StatusCode = 1005
+	// statusAbnormalClosure is never sent: it is the code of a CloseError for
 	// a connection that ended without a close frame.
-	StatusAbnormalClosure StatusCode = 1006
+	statusAbnormalClosure StatusCode = 1006
 
-	StatusInvalidFramePayloadData StatusCode = 1007 // a text message that is not UTF-8
+	statusInvalidFramePayloadData StatusCode = 1007 // a text message that is not UTF-8
 	StatusPolicyViolation         StatusCode = 1008 // a policy was broken, such as the keep-alive
 	StatusMessageTooBig           StatusCode = 1009 // a message over the read limit
-	StatusMandatoryExtension      StatusCode = 1010 // the client wanted an extension
-	StatusInternalError           StatusCode = 1011 // the server failed
-	StatusServiceRestart          StatusCode = 1012 // the server restarts
+	statusMandatoryExtension      StatusCode = 1010 // the client wanted an extension
+	statusInternalError           StatusCode = 1011 // the server failed
+	statusServiceRestart          StatusCode = 1012 // the server restarts
 	StatusTryAgainLater           StatusCode = 1013 // the server is overloaded
-	StatusBadGateway              StatusCode = 1014 // a gateway got a bad answer
+	statusBadGateway              StatusCode = 1014 // a gateway got a bad answer
 
 	// StatusSlowConsumer is this package's application code for a peer that
 	// did not read: a write to it did not finish within the write timeout,
@@ -46,18 +46,18 @@ const (
 var statusNames = map[StatusCode]string{
 	StatusNormalClosure:           "normal closure",
 	StatusGoingAway:               "going away",
-	StatusProtocolError:           "protocol error",
-	StatusUnsupportedData:         "unsupported data",
-	StatusNoStatusRcvd:            "no status",
-	StatusAbnormalClosure:         "abnormal closure",
-	StatusInvalidFramePayloadData: "invalid payload data",
+	statusProtocolError:           "protocol error",
+	statusUnsupportedData:         "unsupported data",
+	statusNoStatusRcvd:            "no status",
+	statusAbnormalClosure:         "abnormal closure",
+	statusInvalidFramePayloadData: "invalid payload data",
 	StatusPolicyViolation:         "policy violation",
 	StatusMessageTooBig:           "message too big",
-	StatusMandatoryExtension:      "mandatory extension",
-	StatusInternalError:           "internal error",
-	StatusServiceRestart:          "service restart",
+	statusMandatoryExtension:      "mandatory extension",
+	statusInternalError:           "internal error",
+	statusServiceRestart:          "service restart",
 	StatusTryAgainLater:           "try again later",
-	StatusBadGateway:              "bad gateway",
+	statusBadGateway:              "bad gateway",
 	StatusSlowConsumer:            "slow consumer",
 }
 

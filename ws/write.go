@@ -19,8 +19,8 @@ const keepParts = 64
 
 // Errors of Send and Write.
 var (
-	// ErrInvalidUTF8 is returned for a text message that is not UTF-8.
-	ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
+	// errInvalidUTF8 is returned for a text message that is not UTF-8.
+	errInvalidUTF8 = errors.New("ws: text message is not UTF-8")
 
 	// ErrSendBufferFull is returned by Send when the frames waiting for
 	// the peer would exceed AcceptOptions.SendBuffer with this message.
@@ -75,7 +75,7 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return nil, ErrInvalidUTF8
+			return nil, errInvalidUTF8
 		}
 	case MessageBinary:
 	default:
@@ -257,7 +257,7 @@ func (c *Conn) flush() (more bool) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_, err = slowError("write deadline exceeded")
 		} else {
-			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
+			err = fmt.Errorf("%w: write: %w", &CloseError{Code: statusAbnormalClosure, Reason: "connection lost"}, err)
 		}
 		c.finishWriting()
 		c.shutdown(err)
