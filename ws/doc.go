@@ -140,7 +140,7 @@
 // realtime.v1, reconnects with a jittered backoff that starts over only
 // once a connection delivered a message or stayed open 10 seconds,
 // resumes from the last ID (up to 1 KiB) and returns gap notices as
-// [Message]s of KindGap.
+// [Message]s whose Gap is set.
 //
 // # Security
 //

@@ -215,11 +215,11 @@ func (s *Subscriber) Next(ctx context.Context) (Message, error) {
 			s.mu.Unlock()
 			continue
 		}
-		switch m.Kind {
-		case KindMessage:
-			s.setLastID(m.ID)
-		case KindGap:
+		switch {
+		case m.Gap != nil:
 			s.setLastID(m.Gap.ID)
+		case m.ID != "":
+			s.setLastID(m.ID)
 		}
 		s.attempt = 0 // the connection delivered: the backoff starts over
 		s.mu.Unlock()
