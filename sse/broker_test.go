@@ -158,10 +158,10 @@ func TestBrokerResume(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(ids, ",") {
 		t.Fatalf("received IDs\n%v\nwant\n%v", got, ids)
 	}
-	if s.Reconnects() < 6 {
-		t.Errorf("the stream reconnected %d times, want 6", s.Reconnects())
+	if s.reconnected() < 6 {
+		t.Errorf("the stream reconnected %d times, want 6", s.reconnected())
 	}
-	t.Logf("%d events over %d reconnects, %+v", len(got), s.Reconnects(), b.Stats())
+	t.Logf("%d events over %d reconnects, %+v", len(got), s.reconnected(), b.Stats())
 	b.Shutdown(context.Background())
 }
 

@@ -420,8 +420,8 @@ func (s *Stream) drop() {
 // LastEventID returns the ID sent in Last-Event-ID on the next reconnect.
 func (s *Stream) LastEventID() string { return s.lastID }
 
-// Reconnects returns how many times the stream reconnected.
-func (s *Stream) Reconnects() int { return s.reconnects }
+// reconnected returns how many times the stream reconnected.
+func (s *Stream) reconnected() int { return s.reconnects }
 
 // Close ends the stream; a Next blocked in another goroutine returns.
 func (s *Stream) Close() error {

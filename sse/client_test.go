@@ -78,8 +78,8 @@ func TestClientReconnects(t *testing.T) {
 			t.Errorf("Last-Event-ID %q, want %q", got, want)
 		}
 	}
-	if s.Reconnects() != 3 {
-		t.Errorf("Reconnects = %d, want 3", s.Reconnects())
+	if s.reconnected() != 3 {
+		t.Errorf("Reconnects = %d, want 3", s.reconnected())
 	}
 }
 

@@ -389,8 +389,8 @@ func (s *Subscriber) LastEventID() string {
 	return s.lastID
 }
 
-// Reconnects returns how many times the Subscriber connected again.
-func (s *Subscriber) Reconnects() int {
+// reconnected returns how many times the Subscriber connected again.
+func (s *Subscriber) reconnected() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reconnects

@@ -191,8 +191,8 @@ func TestSubscriberResume(t *testing.T) {
 		t.Fatalf("after reconnecting: %+v, want the direct greeting", m)
 	}
 	second := s.conn()
-	if sub.LastEventID() != "ep-3" || sub.Reconnects() < 1 || retries.Load() < 1 {
-		t.Fatalf("LastEventID %s, reconnects %d, retries %d", sub.LastEventID(), sub.Reconnects(), retries.Load())
+	if sub.LastEventID() != "ep-3" || sub.reconnected() < 1 || retries.Load() < 1 {
+		t.Fatalf("LastEventID %s, reconnects %d, retries %d", sub.LastEventID(), sub.reconnected(), retries.Load())
 	}
 
 	// Away longer than the history holds.
