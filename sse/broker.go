@@ -352,8 +352,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 // encoded once, whatever the number of streams, and Publish never waits
 // for a client.
 //
-// The error wraps ErrInvalidTopic, one of the Event errors of
-// [Event.Validate], or is ErrClosed once Shutdown has returned. An event
+// The error wraps ErrInvalidTopic, says what makes e invalid (see
+// [Event]'s fields), or is ErrClosed once Shutdown has returned. An event
 // published while Shutdown runs is kept in the history (so SaveHistory
 // saves it and resuming clients get it), as in package ws.
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
@@ -363,7 +363,7 @@ func (b *Broker) Publish(topic string, e Event) (id string, err error) {
 // publish publishes e at seq, or at the next sequence number if seq is 0.
 func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err error) {
 	e.ID = ""
-	if err := e.Validate(); err != nil {
+	if err := e.validate(); err != nil {
 		return "", err
 	}
 	encode := func(id string) []byte {

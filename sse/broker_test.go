@@ -354,9 +354,9 @@ func TestBrokerPublishErrors(t *testing.T) {
 	}{
 		{"", Event{}, ErrInvalidTopic},
 		{"a\n", Event{}, ErrInvalidTopic},
-		{"a", Event{Type: "x\ny"}, ErrInvalidType},
-		{"a", Event{Data: "\xff"}, ErrInvalidData},
-		{"a", Event{Retry: -1}, ErrInvalidRetry},
+		{"a", Event{Type: "x\ny"}, errInvalidType},
+		{"a", Event{Data: "\xff"}, errInvalidData},
+		{"a", Event{Retry: -1}, errInvalidRetry},
 	} {
 		if _, err := b.Publish(tt.topic, tt.ev); !errors.Is(err, tt.want) {
 			t.Errorf("Publish(%q, %+v) = %v, want %v", tt.topic, tt.ev, err, tt.want)

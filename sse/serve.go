@@ -142,7 +142,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	sw := NewWriter(w)
 	sw.WriteTimeout = b.opts.WriteTimeout
 	if b.opts.Retry > 0 {
-		sw.WriteRetry(b.opts.Retry)
+		sw.writeRetry(b.opts.Retry)
 	}
 	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {

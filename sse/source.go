@@ -102,7 +102,7 @@ func (b *Broker) source(src HistorySource) hub.Source {
 		Encode: func(r Record, epoch string) (*hub.Message, error) {
 			e := r.Event
 			e.ID = hub.FormatID(epoch, r.Seq)
-			if err := e.Validate(); err != nil {
+			if err := e.validate(); err != nil {
 				return nil, fmt.Errorf("event %s of topic %q: %w", e.ID, r.Topic, err)
 			}
 			data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)
