@@ -86,9 +86,12 @@ type Subscriber struct {
 	ahead   *aheadWait // the catch-up wait, while it lasts
 	gap     *gapEvent  // to report at the next Take that returns
 	future  *gapEvent  // a GapFuture to report alone, first
-	held    int        // bytes of the last Take from the Source, in the hub's replay budget
-	fromNow bool       // subscribed without a resume ID
-	err     error
+	// reported is the range of the last gap reported: a hole within it
+	// was named. Topics joined with JoinFrom since were not there.
+	reported *gapEvent
+	held     int  // bytes of the last Take from the Source, in the hub's replay budget
+	fromNow  bool // subscribed without a resume ID
+	err      error
 }
 
 // A follow is a subscriber's hold on one topic.
@@ -248,8 +251,7 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 			if h.source != nil {
 				plan = plan.add(f, mark) // the follows behind it join below
 			} else {
-				// (up to named, a gap named it already)
-				lost = lost.merge(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+				lost = lost.merge(s.hole(f, mark))
 				f.named = mark
 			}
 		}
@@ -326,6 +328,22 @@ func (s *Subscriber) resolveResume(f *follow, now time.Time) {
 	f.resume = resumeNone
 }
 
+// hole returns the gap for f's hole up to mark, or nil when a gap named
+// it already: f's own (named), or the last one reported, which named
+// every topic's messages in its range. (A skip marks the topics one after
+// the other: a Take between two marks sees the hole in some topics only,
+// and the next one in the others.) s.mu is held.
+func (s *Subscriber) hole(f *follow, mark uint64) *gapEvent {
+	lo := max(f.pos, f.named)
+	if r := s.reported; r != nil && r.lo <= lo {
+		if mark <= r.hi {
+			return nil
+		}
+		lo = max(lo, r.hi)
+	}
+	return &gapEvent{lo: lo, hi: mark, reason: f.lostReason()}
+}
+
 // lostReason is the reason of a gap for f's hole: the resume's replay
 // could not be covered, or a live subscriber fell behind (or the hub
 // skipped messages).
@@ -367,6 +385,9 @@ func (s *Subscriber) emit(g *gapEvent, out []*Message, pos uint64) *Gap {
 	resume := max(g.hi, pos)
 	if len(out) > 0 {
 		resume = max(g.hi, out[0].Seq-1)
+	}
+	if g.reason != GapFuture {
+		s.reported = &gapEvent{lo: g.lo, hi: resume}
 	}
 	if g.reason == GapTooSlow {
 		s.hub.lagged.Add(1)
@@ -525,6 +546,7 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 		start.pos = max(start.pos, s.ahead.seq)
 	}
 	if lastID != "" && len(add) > 0 {
+		s.reported = nil // the gaps reported so far did not name these topics
 		var gap *gapEvent
 		start, gap, _ = h.resumeFrom(lastID, false)
 		s.addGap(gap)
