@@ -57,6 +57,10 @@ const (
 
 var modelTopics = []string{"a", "b", "c", "d"}
 
+// tracedOnce: the first episode with violations logs its trace (a
+// concurrent one may not replay from its seed).
+var tracedOnce atomic.Bool
+
 // TestModelSequential runs sequential episodes: one goroutine does every
 // operation, so a seed replays exactly.
 func TestModelSequential(t *testing.T) {
@@ -666,7 +670,7 @@ func (m *model) result() []string {
 		m.violate("budget", "the replay budget has %d of %d free once every subscriber ended", b.free, b.total)
 	}
 	b.mu.Unlock()
-	if len(m.violations) > 0 && *modelSeed != 0 {
+	if len(m.violations) > 0 && (*modelSeed != 0 || !tracedOnce.Swap(true)) {
 		m.t.Logf("trace:\n%s", strings.Join(m.trace, "\n"))
 	}
 	return m.violations
