@@ -156,6 +156,15 @@ func newModel(t *testing.T, seed uint64) *model {
 		CatchUpWait:  time.Second,
 		Epoch:        "E",
 	}
+	if m.rng.IntN(4) == 0 {
+		m.opts.HistoryAge = time.Duration(2+m.rng.IntN(10)) * time.Second // sleeps age messages out
+	}
+	switch m.rng.IntN(8) {
+	case 0:
+		m.opts.HistorySize = 1 + m.rng.IntN(6) // resumes replay a few messages of each topic
+	case 1:
+		m.opts.HistorySize = -1 // no history for resumes
+	}
 	if m.rng.IntN(10) < 7 {
 		m.source = true
 		m.opts.Source = m.sourceFunc()
@@ -168,7 +177,7 @@ func newModel(t *testing.T, seed uint64) *model {
 		t.Fatal(err)
 	}
 	m.h = h
-	m.logf("hub HistoryBytes=%d source=%v ReplayBytes=%d", m.opts.HistoryBytes, m.source, m.opts.ReplayBytes)
+	m.logf("hub HistoryBytes=%d HistorySize=%d HistoryAge=%v source=%v ReplayBytes=%d", m.opts.HistoryBytes, m.opts.HistorySize, m.opts.HistoryAge, m.source, m.opts.ReplayBytes)
 	return m
 }
 

@@ -334,14 +334,19 @@ func (s *Subscriber) resolveResume(f *follow, now time.Time) {
 // the other: a Take between two marks sees the hole in some topics only,
 // and the next one in the others.) s.mu is held.
 func (s *Subscriber) hole(f *follow, mark uint64) *gapEvent {
-	lo := max(f.pos, f.named)
-	if r := s.reported; r != nil && r.lo <= lo {
-		if mark <= r.hi {
+	return s.unnamed(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+}
+
+// unnamed returns g less what the last gap reported named, or nil when
+// that was all of it. s.mu is held.
+func (s *Subscriber) unnamed(g *gapEvent) *gapEvent {
+	if r := s.reported; g != nil && r != nil && r.lo <= g.lo {
+		if g.hi <= r.hi {
 			return nil
 		}
-		lo = max(lo, r.hi)
+		g.lo = max(g.lo, r.hi)
 	}
-	return &gapEvent{lo: lo, hi: mark, reason: f.lostReason()}
+	return g
 }
 
 // lostReason is the reason of a gap for f's hole: the resume's replay
