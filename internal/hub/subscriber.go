@@ -35,14 +35,19 @@ package hub
 // range (LastID, Resume]; the messages of that range that the logs still
 // hold may follow it. A GapFuture (the hub did not reach a resume ID)
 // names no range but moves the subscriber back: it waits apart (s.future)
-// and is reported alone, first. The follows whose holes it names remember it
-// (named), so that one hole is one gap.
+// and is reported alone, first. One hole is one gap: the follows whose
+// holes a gap names remember it (named), and the subscriber remembers the
+// range of the last gap reported (reported), which named the holes of
+// every topic it held in that range.
 //
 // # Locks
 //
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
-// topic.waitMu. replayBudget.mu is taken with none of them held. Take takes
-// s.mu and never Hub.mu. It does not release s.mu inside a step: a step
+// topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
+// its acquire, which waits for room, runs with no lock held. Take takes
+// s.mu and never Hub.mu; Subscribe, Join, JoinFrom, Leave and Close hold
+// Hub.mu and take topic.mu for reading only, which waits for no one since
+// every writer of a topic's log holds Hub.mu. It does not release s.mu inside a step: a step
 // from the Source is planned under s.mu (which topics, from where), the
 // Source is called with no lock held, and the result is applied under s.mu
 // again, keeping only the messages of follows that are still those of the
