@@ -45,9 +45,11 @@ package hub
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
 // topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
 // its acquire, which waits for room, runs with no lock held. Take takes
-// s.mu and never Hub.mu; Subscribe, Join, JoinFrom, Leave and Close hold
-// Hub.mu and take topic.mu for reading only, which waits for no one since
-// every writer of a topic's log holds Hub.mu. It does not release s.mu inside a step: a step
+// s.mu and never Hub.mu. Subscribe, Join and JoinFrom read no log; Leave
+// and Close hold Hub.mu and take topic.mu for reading only, which waits
+// for no one since every writer of a topic's log holds Hub.mu (except on a
+// hub without history, where the last subscriber's leaving clears the
+// topic's log). It does not release s.mu inside a step: a step
 // from the Source is planned under s.mu (which topics, from where), the
 // Source is called with no lock held, and the result is applied under s.mu
 // again, keeping only the messages of follows that are still those of the
