@@ -153,12 +153,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		b.boundKernel(r, c)
 	}
-	if err := sw.Flush(); err != nil {
-		sub.Close()
-		b.ended(r.RemoteAddr, true, err)
-		b.onClose(r, closeReason(err, true))
-		return false
-	}
 	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
 	select {
@@ -260,31 +254,28 @@ func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string)
 // that can flush, and does nothing otherwise), so what counts is the end
 // of the Unwrap chain: the writer that has no Unwrap must flush.
 func canFlush(w http.ResponseWriter) bool {
-	for {
-		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
-			w = u.Unwrap()
-			continue
-		}
-		switch w.(type) {
-		case interface{ FlushError() error }, http.Flusher:
-			return true
-		}
-		return false
+	switch chainEnd(w).(type) {
+	case interface{ FlushError() error }, http.Flusher:
+		return true
 	}
+	return false
 }
 
-// canHijack reports whether w, or a ResponseWriter it wraps, can be
-// hijacked.
+// canHijack reports whether w can be hijacked: as for canFlush, whether
+// the end of its Unwrap chain can.
 func canHijack(w http.ResponseWriter) bool {
+	_, ok := chainEnd(w).(http.Hijacker)
+	return ok
+}
+
+// chainEnd returns the writer at the end of w's Unwrap chain.
+func chainEnd(w http.ResponseWriter) http.ResponseWriter {
 	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
 		}
+		w = u.Unwrap()
 	}
 }
 

@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +37,7 @@ const defaultAddr = "localhost:8081"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8081\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-chat.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps the message history across restarts; empty for none")
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
@@ -61,12 +60,12 @@ func run(addr, state string, allowedHosts []string) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- serve(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return err

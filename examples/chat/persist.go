@@ -164,6 +164,9 @@ func saveState(path string, c *chat) (err error) {
 		buf.WriteString(strconv.Itoa(sec.Len()) + "\n")
 		buf.Write(sec.Bytes())
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -182,4 +185,15 @@ func saveState(path string, c *chat) (err error) {
 	}
 	slog.Info("state saved", "file", path, "last", ids.LastWS, "lastFeed", ids.LastFeed)
 	return nil
+}
+
+// defaultState returns the default -state: chat.state in a folder of this
+// user's cache (os.UserCacheDir), or, when the user has none, in the
+// temporary folder under a name of this user's, so that users of one
+// machine never share a state file.
+func defaultState() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "realtime", "chat.state")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("realtime-%d-chat.state", os.Getuid()))
 }

@@ -145,7 +145,14 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
 	if !issuedSession(c.key, token) {
-		return nil, nil // connect closes it, telling the page to reload
+		// connect closes it with the reason, on which the page asks for
+		// a new session; until then it follows nothing and resumes
+		// nothing (a gap notice would show before the close).
+		q := r.URL.Query()
+		q.Del("lastEventId")
+		r.URL.RawQuery = q.Encode()
+		r.Header.Del("Last-Event-ID")
+		return nil, nil
 	}
 	topics := []string{inboxTopic(token)}
 	for _, room := range rooms {

@@ -80,6 +80,14 @@ func TestSessionMustBeIssued(t *testing.T) {
 	c1 := newChat()
 	srv := startChat(t, c1)
 	forged := sessionOf(t, newChat(), "mallory") // signed with another key
+	page := dial(t, srv, "nick=ann&session="+forged+"&lastEventId=other-epoch-7")
+	page.conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	if r, err := page.conn.NewFrameReader(); err != nil {
+		t.Fatal(err)
+	} else if r.PayloadType() != websocket.CloseFrame {
+		p, _ := io.ReadAll(r)
+		t.Errorf("a session the server did not issue got %s before the close", p)
+	}
 	code, reason, welcomed := dial(t, srv, "nick=ann&session="+forged).closed()
 	if welcomed || code != 1008 || reason != errNotIssued.Error() {
 		t.Errorf("a session the server did not issue: welcomed %v, closed with %d %q; want 1008 %q", welcomed, code, reason, errNotIssued)

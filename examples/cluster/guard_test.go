@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // storedMsgs returns how many messages the node's stream holds.
@@ -170,5 +172,46 @@ func TestPublishTopicsBounded(t *testing.T) {
 	n.topics.mu.Unlock()
 	if code, body, _ := postPublish(t, n, "one-more", "x", auth...); code != 200 {
 		t.Errorf("a new topic once one expired: %d %s", code, body)
+	}
+}
+
+// BenchmarkTopicFlood publishes 255 KiB to each of 300 new topics through
+// one node (NATS in the same process) and reports how many were stored and
+// how much more heap the process holds once the node applied them, with
+// the default MaxTopics and with none to speak of:
+//
+//	cd examples/cluster && go test -run '^$' -bench TopicFlood -benchtime 1x
+func BenchmarkTopicFlood(b *testing.B) {
+	for _, max := range []int{DefaultMaxTopics, 1 << 20} {
+		b.Run(fmt.Sprint("max-topics=", max), func(b *testing.B) {
+			for range b.N {
+				ns := startNATS(b)
+				n := startTestNode(b, "a", ns.url(), func(o *nodeOptions) { o.MaxTopics = max })
+				runtime.GC()
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				data := strings.Repeat("x", 255<<10)
+				var stored uint64
+				for i := range 300 {
+					req, _ := http.NewRequest(http.MethodPost, n.url+"/publish", strings.NewReader(fmt.Sprintf(`{"topic":"t%d","data":%q}`, i, data)))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Authorization", "Bearer "+testToken)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						stored++
+					}
+				}
+				waitfor.Cond(b, "the node to apply what was stored", waitTimeout, func() bool { return n.applied.Load() >= stored })
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(stored), "topics-stored")
+				b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20), "heap-MiB")
+			}
+		})
 	}
 }

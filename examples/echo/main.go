@@ -4,6 +4,7 @@
 //
 //	go run ./examples/echo              # ws://localhost:8082/ws
 //	go run ./examples/echo -addr :8082  # on every interface
+//	go run ./examples/echo -tls-cert cert.pem -tls-key key.pem  # wss://localhost:8082/ws
 //
 // The read limit is raised to 16 MiB so that conformance suites' large
 // messages pass; every other setting is the ws package's default.
@@ -40,8 +41,8 @@ func main() {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
-	slog.Info("listening", "url", listenURL("ws", *addr, ln)+"/ws", "addr", ln.Addr().String())
-	if err := srv.Serve(ln); err != nil {
+	slog.Info("listening", "url", listenURL(secure("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
+	if err := serve(srv, ln); err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}

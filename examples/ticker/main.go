@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +41,7 @@ const defaultAddr = "localhost:8080"
 
 func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8080\" listens on every interface")
-	state := flag.String("state", filepath.Join(os.TempDir(), "realtime-ticker.state"),
+	state := flag.String("state", defaultState(),
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
@@ -74,14 +73,14 @@ func run(addr, state string, every time.Duration, allowedHosts []string) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { market.run(ctx, broker, every) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- serve(srv, ln) }()
 
 	select {
 	case err := <-serveErr:

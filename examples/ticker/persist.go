@@ -54,6 +54,9 @@ func loadState(path string, m *market, b *sse.Broker) error {
 
 // saveState writes m and b to the state file, replacing it at once.
 func saveState(path string, m *market, b *sse.Broker) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -82,4 +85,15 @@ func saveState(path string, m *market, b *sse.Broker) (err error) {
 	}
 	slog.Info("state saved", "file", path, "last", p.LastID)
 	return nil
+}
+
+// defaultState returns the default -state: ticker.state in a folder of this
+// user's cache (os.UserCacheDir), or, when the user has none, in the
+// temporary folder under a name of this user's, so that users of one
+// machine never share a state file.
+func defaultState() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "realtime", "ticker.state")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("realtime-%d-ticker.state", os.Getuid()))
 }
