@@ -300,6 +300,9 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
+	if len(topics) == 0 {
+		lastID = "" // nothing to resume: no gap notice for what it does not follow
+	}
 	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
