@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // TestBrokerAllowedHosts sends real requests to Brokers on 127.0.0.1 with
@@ -55,8 +57,8 @@ func TestBrokerAllowedHosts(t *testing.T) {
 // Warn with the fix: behind a proxy on a loopback backend, every stream of
 // the public name is refused, and the log is where the owner looks.
 func TestBrokerHostRefusalLogged(t *testing.T) {
-	var logs logBuffer
-	b := NewBroker(BrokerOptions{Logger: logs.logger()})
+	var logs testutil.Buffer
+	b := NewBroker(BrokerOptions{Logger: logs.Logger()})
 	ts, c := newServer(t, b, false)
 	req, err := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/?topic=t", nil)
 	if err != nil {
