@@ -475,7 +475,7 @@ func TestHubPanicInOnClose(t *testing.T) {
 	for range 3 {
 		c := dial(t, srv.URL, nil)
 		c.Close()
-		waitfor.Cond(t, "the connection released", 10*time.Second, func() bool { return h.Stats().Clients == 0 })
+		waitfor.Cond(t, "the connection released", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	}
 	if !strings.Contains(log.String(), "boom in OnClose") {
 		t.Errorf("the log does not show the panic:\n%s", log.String())
