@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // TestBrokerAllowedHosts sends real requests to Brokers on 127.0.0.1 with
