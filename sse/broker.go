@@ -352,8 +352,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 // encoded once, whatever the number of streams, and Publish never waits
 // for a client.
 //
-// The error wraps ErrInvalidTopic, says what makes e invalid (see
-// [Event]'s fields), or is ErrClosed once Shutdown has returned; an event
+// The error says what makes topic or e invalid (see [Event]'s fields),
+// or is ErrClosed once Shutdown has returned; an event
 // larger than HistoryBytes (with 128 bytes of overhead) is refused with an
 // error too, since no stream could take it before it left the history. An event
 // published while Shutdown runs is kept in the history (so SaveHistory
@@ -390,15 +390,15 @@ func (b *Broker) hubError(err error) error {
 		return ErrClosed
 	}
 	if errors.Is(err, hub.ErrInvalidTopic) || errors.Is(err, hub.ErrTooManyTopics) {
-		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
+		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
 	}
 	return fmt.Errorf("sse: %w", err)
 }
 
-// checkTopic returns an error wrapping ErrInvalidTopic if name cannot be a
+// checkTopic returns an error wrapping errInvalidTopic if name cannot be a
 // topic.
 func checkTopic(name string) error {
-	return hub.OwnTopicError(hub.ValidTopic(name), ErrInvalidTopic, ErrTooManyTopics)
+	return hub.OwnTopicError(hub.ValidTopic(name), errInvalidTopic, errTooManyTopics)
 }
 
 // Stats are a Broker's counters. Counters only grow, except Clients and

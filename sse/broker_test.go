@@ -352,8 +352,8 @@ func TestBrokerPublishErrors(t *testing.T) {
 		ev    Event
 		want  error
 	}{
-		{"", Event{}, ErrInvalidTopic},
-		{"a\n", Event{}, ErrInvalidTopic},
+		{"", Event{}, errInvalidTopic},
+		{"a\n", Event{}, errInvalidTopic},
 		{"a", Event{Type: "x\ny"}, errInvalidType},
 		{"a", Event{Data: "\xff"}, errInvalidData},
 		{"a", Event{Retry: -1}, errInvalidRetry},

@@ -290,7 +290,7 @@ func (b *Broker) request(r *http.Request) (topics []string, lastID string, err e
 		return nil, "", errors.New("sse: no topic: name at least one, as in ?topic=name")
 	}
 	if len(topics) > b.opts.MaxTopics {
-		return nil, "", fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+		return nil, "", fmt.Errorf("%w: %d topics, at most %d", errTooManyTopics, len(topics), b.opts.MaxTopics)
 	}
 	for _, t := range topics {
 		if err := checkTopic(t); err != nil {

@@ -454,7 +454,7 @@ func hubError(err error) error {
 	case errors.Is(err, hub.ErrClosed):
 		return fmt.Errorf("%w: hub shut down", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
-		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
+		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
 	}
 	return err
 }
@@ -549,7 +549,7 @@ func (h *Hub) Epoch() string { return h.hub.Epoch() }
 // Join adds topics to a connection of a Hub, without replay.
 func (c *Conn) Join(topics ...string) error {
 	if c.sub == nil {
-		return ErrNotHubConn
+		return errNotHubConn
 	}
 	if err := c.sub.Join(topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", hubError(err))
@@ -561,7 +561,7 @@ func (c *Conn) Join(topics ...string) error {
 // follow are ignored.
 func (c *Conn) Leave(topics ...string) error {
 	if c.sub == nil {
-		return ErrNotHubConn
+		return errNotHubConn
 	}
 	c.sub.Leave(topics...)
 	return nil

@@ -105,10 +105,10 @@ func TestHubPublish(t *testing.T) {
 	if _, err := h.Publish("", MessageText, nil); err == nil {
 		t.Fatal("publishing to an empty topic worked")
 	}
-	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("publishing to a topic that is not UTF-8: %v", err)
 	}
-	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("PublishJSON to a topic that is not UTF-8: %v", err)
 	}
 }
@@ -287,7 +287,7 @@ func TestHubMessages(t *testing.T) {
 	if s := h.Stats(); s.Received != 4 {
 		t.Fatalf("received %d, want 4", s.Received)
 	}
-	if err := (&Conn{}).Join("x"); !errors.Is(err, ErrNotHubConn) {
+	if err := (&Conn{}).Join("x"); !errors.Is(err, errNotHubConn) {
 		t.Fatalf("Join on a plain Conn: %v", err)
 	}
 }

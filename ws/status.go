@@ -129,13 +129,13 @@ var (
 	// It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
 
-	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
+	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters, as in package sse.
-	ErrInvalidTopic = errors.New("ws: invalid topic")
+	errInvalidTopic = errors.New("ws: invalid topic")
 
-	// ErrTooManyTopics means a connection asked for more topics than
+	// errTooManyTopics means a connection asked for more topics than
 	// HubOptions.MaxTopics allows, as in package sse.
-	ErrTooManyTopics = errors.New("ws: too many topics")
+	errTooManyTopics = errors.New("ws: too many topics")
 
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.
@@ -145,7 +145,7 @@ var (
 	// within the pong timeout was closed.
 	ErrPongTimeout = errors.New("ws: peer did not answer ping in time")
 
-	// ErrNotHubConn is returned by Join and Leave on a connection that was
+	// errNotHubConn is returned by Join and Leave on a connection that was
 	// not accepted by a Hub.
-	ErrNotHubConn = errors.New("ws: connection does not belong to a hub")
+	errNotHubConn = errors.New("ws: connection does not belong to a hub")
 )
