@@ -178,8 +178,9 @@ type AcceptOptions struct {
 	// Logger receives a record for every upgrade the server cannot make
 	// (at Error, naming the cause and the fix), and for handshakes refused
 	// for their host or origin (at Warn, naming the fix; at most one
-	// record per cause every 10 s, with the number left out). Nil means the Hub's
-	// Logger for a Hub's connections, and slog.Default() otherwise.
+	// record per cause every 10 s, with the number left out). As a Hub's
+	// HubOptions.Conn it also receives the Hub's refusals for lack of room
+	// and the panics of its hooks. Nil means slog.Default().
 	Logger *slog.Logger
 }
 

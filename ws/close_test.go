@@ -95,7 +95,7 @@ func TestHubOnConnectPanic(t *testing.T) {
 				panic("boom")
 			}
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Conn: AcceptOptions{Logger: slog.New(slog.DiscardHandler)},
 	})
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	c := dial(t, srv.URL+"?boom=1", nil)

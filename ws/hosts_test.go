@@ -108,7 +108,7 @@ func TestAllowedHosts(t *testing.T) {
 // changes Host says why every page fails; a Hub logs at its Logger.
 func TestRefusalLogged(t *testing.T) {
 	var logs testutil.Buffer
-	hub := NewHub(HubOptions{Logger: logs.Logger()})
+	hub := NewHub(HubOptions{Conn: AcceptOptions{Logger: logs.Logger()}})
 	defer hub.Shutdown(t.Context())
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = hub

@@ -121,12 +121,6 @@ type HubOptions struct {
 	// header of 503 answers. Zero means 5 s.
 	RetryAfter time.Duration
 
-	// Logger receives a record for every connection refused because the
-	// server cannot serve it (at Error, naming the cause and the fix) and
-	// for a panic in OnConnect or OnMessage; it is also the connections'
-	// Logger unless Conn.Logger is set. Nil means slog.Default().
-	Logger *slog.Logger
-
 	// Epoch prefixes every message ID; empty means a random one. It must
 	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
 	// on any other. IDs of another epoch are a gap on resume, so servers
@@ -197,8 +191,7 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.RetryAfter <= 0 {
 		opts.RetryAfter = defaultRetryAfter
 	}
-	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)
+	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, slog.Default())
 	opts.Conn = opts.Conn.withDefaults()
 	opts.Conn.Subprotocols = append([]string{Subprotocol}, opts.Conn.Subprotocols...)
 	h := &Hub{
@@ -280,7 +273,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) onConnect(c *Conn, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Conn.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 			c.Close(statusInternalError, "internal error")
 		}
 	}()
@@ -359,7 +352,7 @@ func (h *Hub) serve(c *Conn) {
 func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Conn.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 			c.Close(statusInternalError, "internal error")
 			ok = false
 		}
@@ -373,7 +366,7 @@ func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 func (h *Hub) onClose(c *Conn) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Conn.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	h.opts.OnClose(c, c.Err())

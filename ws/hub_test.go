@@ -485,7 +485,7 @@ func TestHubPanicInOnClose(t *testing.T) {
 	var log testutil.Buffer
 	h, srv := serveHub(t, HubOptions{
 		MaxClientsPerAddr: 1,
-		Logger:            log.Logger(),
+		Conn:              AcceptOptions{Logger: log.Logger()},
 		OnClose:           func(*Conn, error) { panic("boom in OnClose") },
 	})
 	for range 3 {

@@ -114,7 +114,7 @@ func (h *Hub) source(src HistorySource) hub.Source {
 			id := hub.FormatID(epoch, r.Seq)
 			return &hub.Message{Seq: r.Seq, ID: id, Topic: r.Topic, Data: encode(id)}, nil
 		},
-		Log:    h.opts.Logger,
+		Log:    h.opts.Conn.Logger,
 		Prefix: "ws",
 		Gets:   "the resuming connection gets a gap notice",
 	}.Source()

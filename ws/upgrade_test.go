@@ -25,7 +25,7 @@ func (n noUnwrap) WriteHeader(code int)        { n.w.WriteHeader(code) }
 func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 	leakcheck.Check(t)
 	var logs testutil.Buffer
-	h := NewHub(HubOptions{Logger: logs.Logger()})
+	h := NewHub(HubOptions{Conn: AcceptOptions{Logger: logs.Logger()}})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(noUnwrap{w}, r)
 	}))
