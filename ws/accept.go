@@ -170,10 +170,11 @@ type AcceptOptions struct {
 	// compressed size can reveal the secret).
 	DisableCompression bool
 
-	// CompressionThreshold is the smallest message payload, in bytes, that
-	// is compressed. Zero means 512 bytes. Smaller
-	// messages, and messages that do not shrink, are sent uncompressed.
-	CompressionThreshold int
+	// compressionThreshold is the smallest message payload, in bytes, that
+	// is compressed: 512 bytes when zero, which only the package's tests
+	// change. Smaller messages, and messages that do not shrink, are sent
+	// uncompressed.
+	compressionThreshold int
 
 	// Logger receives a record for every upgrade the server cannot make
 	// (at Error, naming the cause and the fix), and for handshakes refused
@@ -208,8 +209,8 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = defaultSendBuffer
 	}
-	if c.CompressionThreshold <= 0 {
-		c.CompressionThreshold = defaultCompressionThreshold
+	if c.compressionThreshold <= 0 {
+		c.compressionThreshold = defaultCompressionThreshold
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -214,7 +214,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := c.validateClose(code); err != nil {
 		return err
 	}
-	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), Local: true}
+	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), local: true}
 	if c.queueClose(ce, false) && c.readMu.TryLock() {
 		// No one is reading: wait for the peer's answer here.
 		if c.readErr == nil {

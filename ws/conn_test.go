@@ -51,7 +51,7 @@ func TestPeerClose(t *testing.T) {
 	c.Close() // the server waits for the end of the stream
 	err := <-errc
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Reason != "done" || ce.Local {
+	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Reason != "done" || ce.local {
 		t.Fatalf("Read: %#v, want the peer's CloseError 4321 done", err)
 	}
 }

@@ -223,7 +223,7 @@ func satAdd(a, b int64) int64 {
 }
 
 // Compression reports whether the connection negotiated permessage-deflate:
-// then messages of at least AcceptOptions.CompressionThreshold bytes are
+// then messages of at least 512 bytes are
 // sent compressed, and the peer may send compressed messages.
 func (c *Conn) Compression() bool { return c.compress }
 
@@ -280,5 +280,5 @@ func (c *Conn) compressible(f []byte) bool {
 		return false
 	}
 	n := parseHeader(f).length
-	return n >= int64(c.opts.CompressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
+	return n >= int64(c.opts.compressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
 }

@@ -99,7 +99,7 @@ func BenchmarkHubFanoutDeflate(b *testing.B) {
 				// A history large enough that no reader falls behind it.
 				opts := HubOptions{HistorySize: -1, HistoryBytes: 64 << 20}
 				if mode == "deflate-all" {
-					opts.Conn.CompressionThreshold = 1
+					opts.Conn.compressionThreshold = 1
 				}
 				h := NewHub(opts)
 				var wire atomic.Int64

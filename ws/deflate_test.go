@@ -400,7 +400,7 @@ func FuzzInflate(f *testing.F) {
 // distance reaches past its window.
 func TestCompressionSmallWindow(t *testing.T) {
 	leakcheck.Check(t)
-	srv := serve(t, &AcceptOptions{CompressionThreshold: 100}, echo)
+	srv := serve(t, &AcceptOptions{compressionThreshold: 100}, echo)
 	c := dial(t, srv.URL, http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate; server_max_window_bits=8"}})
 	for _, n := range []int{256, 257, 5000} {
 		msg := strings.Repeat("ab", n/2) + strings.Repeat("c", n%2)

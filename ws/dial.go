@@ -49,10 +49,6 @@ type DialOptions struct {
 	// with the URL's host as the server name.
 	TLSConfig *tls.Config
 
-	// HandshakeTimeout bounds connecting and the opening handshake, as
-	// well as ctx. Zero means 10 s.
-	HandshakeTimeout time.Duration
-
 	// DisableCompression turns off per-message compression. By default
 	// Dial offers permessage-deflate (RFC 7692) without context takeover,
 	// as AcceptOptions describes: a server that accepts it may send
@@ -79,9 +75,9 @@ type DialOptions struct {
 // 1002 (protocol error). Everything else is as for a Conn from Accept: Read
 // with a context, Send that never waits, Close with a code, Ping.
 //
-// ctx bounds connecting and the handshake only. A failed handshake
-// returns an error that names the status the
-// server answered with. The server's answer is read up to 1 MiB and 100
+// ctx bounds connecting and the handshake only, which also end after 10 s.
+// A failed handshake returns an error that names the status the server
+// answered with. The server's answer is read up to 1 MiB and 100
 // header lines; a longer one fails the handshake.
 func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	var o DialOptions
@@ -127,12 +123,11 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	}
 
 	ao := AcceptOptions{
-		HandshakeTimeout: o.HandshakeTimeout,
-		ReadLimit:        o.ReadLimit,
-		WriteTimeout:     o.WriteTimeout,
-		PingInterval:     o.PingInterval,
-		PongTimeout:      o.PongTimeout,
-		SendBuffer:       o.SendBuffer,
+		ReadLimit:    o.ReadLimit,
+		WriteTimeout: o.WriteTimeout,
+		PingInterval: o.PingInterval,
+		PongTimeout:  o.PongTimeout,
+		SendBuffer:   o.SendBuffer,
 	}
 	ao = ao.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, ao.HandshakeTimeout)

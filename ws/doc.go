@@ -34,8 +34,7 @@
 // holds no compressor or decompressor while idle (they are pooled), and a
 // Hub compresses each broadcast once and sends the same compressed frame to
 // every connection that negotiated it; the others get the uncompressed
-// frame. Messages under AcceptOptions.CompressionThreshold
-// (512 bytes by default) go uncompressed. The read limit
+// frame. Messages under 512 bytes go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
 // with 1009 as soon as inflating passes the limit. A message may inflate
 // to 64 times its compressed size, each Huffman block it

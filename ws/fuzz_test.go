@@ -122,7 +122,7 @@ func FuzzConnDeflate(f *testing.F) {
 func fuzzConn(t *testing.T, in []byte, h http.Header) {
 	fuzzServer.once.Do(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16, CompressionThreshold: 16})
+			c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16, compressionThreshold: 16})
 			if err == nil {
 				echo(c)
 			}

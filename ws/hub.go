@@ -316,7 +316,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	late := h.shutdown // Shutdown did not see this connection
 	h.mu.Unlock()
 	if late {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 	return c, 0, nil
 }
@@ -472,7 +472,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	// with the close frame; the hub closes once they are done, so nothing
 	// queued before Shutdown is lost.
 	for _, c := range open {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 	defer h.hub.Close()
 	select {

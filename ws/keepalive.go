@@ -29,7 +29,7 @@ func (c *Conn) keepAliveTick() {
 	var next time.Duration
 	if c.pingedAt != 0 {
 		if c.lastSeen.Load() < c.pingedAt {
-			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", Local: true}
+			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", local: true}
 			c.queueCloseCause(ce, fmt.Errorf("%w: %w", ce, ErrPongTimeout), true)
 			return
 		}

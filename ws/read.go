@@ -277,7 +277,7 @@ func (c *Conn) handleClose(p []byte) error {
 		}
 		ce.Reason = string(p[2:])
 	}
-	reply := &CloseError{Code: ce.Code, Local: true}
+	reply := &CloseError{Code: ce.Code, local: true}
 	if ce.Code == statusNoStatusRcvd {
 		reply.Code = StatusNormalClosure
 	}
@@ -289,7 +289,7 @@ func (c *Conn) handleClose(p []byte) error {
 // fail sends a close frame with code and reason for a peer that broke the
 // protocol, after the messages already queued, and closes the connection.
 func (c *Conn) fail(code StatusCode, reason string) error {
-	c.queueClose(&CloseError{Code: code, Reason: reason, Local: true}, false)
+	c.queueClose(&CloseError{Code: code, Reason: reason, local: true}, false)
 	c.finish()
 	return c.cause()
 }

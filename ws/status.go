@@ -87,23 +87,22 @@ func validWireCode(c StatusCode) bool {
 // carries at most 125 bytes and the code takes two.
 const maxReasonLength = 123
 
-// A CloseError is the close frame that ended a connection. Local is false
-// when the peer sent it first and true when this side did, because of
-// [Conn.Close], a protocol error of the peer, the read limit, a slow
-// consumer or a shutdown. Read and Send return it (possibly wrapped) once
+// A CloseError is the close frame that ended a connection, sent first by
+// the peer or by this side ([Conn.Close], a protocol error of the peer,
+// the read limit, a slow consumer or a shutdown), as Error says. Read and Send return it (possibly wrapped) once
 // the connection is closing; [CloseStatus] extracts the code.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
-	Local  bool
+	local  bool // this side sent it first
 }
 
-// Error describes the close: who closed ("peer", or "this side" when
-// Local, on a server's connection or a client's alike), the code and the
+// Error describes the close: who closed ("peer", or "this side" on a
+// server's connection or a client's alike), the code and the
 // reason.
 func (e *CloseError) Error() string {
 	who := "peer"
-	if e.Local {
+	if e.local {
 		who = "this side"
 	}
 	if e.Reason == "" {

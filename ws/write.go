@@ -83,7 +83,7 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 	}
 	f := c.directFrame(typ, data, isJSON)
 	if c.compressible(f) {
-		f = compressFrame(f, c.opts.CompressionThreshold)
+		f = compressFrame(f, c.opts.compressionThreshold)
 	}
 	return f, nil
 }
@@ -161,7 +161,7 @@ func (c *Conn) queuePing(p []byte) {
 // slowError returns the close of a slow consumer, and the connection's
 // error for it, which wraps both the close and ErrSlowConsumer.
 func slowError(why string) (*CloseError, error) {
-	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, Local: true}
+	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, local: true}
 	return ce, fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
 }
 
@@ -325,6 +325,6 @@ func (c *Conn) finishWriting() {
 // with err.
 func (c *Conn) subscriberEnded(err error) {
 	if errors.Is(err, hub.ErrClosed) {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 }
