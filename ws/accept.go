@@ -122,7 +122,7 @@ type AcceptOptions struct {
 	HandshakeTimeout time.Duration
 
 	// ReadLimit is the largest message accepted, in bytes. Zero means
-	// 1 MiB. Conn.SetReadLimit changes it per connection.
+	// 1 MiB.
 	ReadLimit int64
 
 	// WriteTimeout bounds each write. Zero means 10 s;

@@ -180,9 +180,9 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // RemoteAddr returns the peer's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// SetReadLimit sets the largest message Read accepts, in bytes. A message
+// setReadLimit sets the largest message Read accepts, in bytes. A message
 // over it closes the connection with StatusMessageTooBig.
-func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
+func (c *Conn) setReadLimit(n int64) { c.readLimit.Store(n) }
 
 // Done returns a channel that is closed once the connection is closed and
 // no writer runs for it any more.

@@ -32,14 +32,11 @@ var errHandshakeTooLarge = fmt.Errorf("server's answer over %d bytes or %d heade
 // DialOptions configure [Dial]. A nil *DialOptions is the zero value.
 type DialOptions struct {
 	// Header holds extra request headers, such as Authorization or
-	// Cookie. The WebSocket headers themselves cannot be set here.
+	// Cookie. The WebSocket headers themselves cannot be set here. Its
+	// Origin is sent as the Origin header; without one, the URL's own
+	// origin is (http://host for ws://host), which a server with a
+	// same-origin policy, such as this package's, accepts.
 	Header http.Header
-
-	// Origin is sent in the Origin header. Empty means an Origin in
-	// Header, or else the URL's own origin (http://host for ws://host),
-	// which a server with a same-origin policy, such as this package's,
-	// accepts.
-	Origin string
 
 	// Subprotocols lists the subprotocols to offer, preferred first.
 	// Conn.Subprotocol returns the one the server chose, or "".
@@ -97,10 +94,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	default:
 		return nil, fmt.Errorf("ws: dial: scheme %q is not ws, wss, http or https", loc.Scheme)
 	}
-	origin := o.Origin
-	if origin == "" {
-		origin = o.Header.Get("Origin")
-	}
+	origin := o.Header.Get("Origin")
 	if origin == "" {
 		origin = "http://" + loc.Host
 		if secure {

@@ -101,7 +101,7 @@ func TestDialRefused(t *testing.T) {
 	if _, err := Dial(ctx, srv.URL+"/nope", nil); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("Dial to a 403: %v, want errHandshake naming 403", err)
 	}
-	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Origin: "https://elsewhere.example"}); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
+	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("Dial from a foreign origin: %v, want errHandshake naming 403", err)
 	}
 	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {

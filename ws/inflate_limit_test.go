@@ -29,7 +29,7 @@ func TestInflateReadLimitLowered(t *testing.T) {
 			}
 			got <- string(data[:min(len(data), 16)])
 			if i == 0 {
-				c.SetReadLimit(4 << 10)
+				c.setReadLimit(4 << 10)
 			}
 		}
 	})

@@ -353,29 +353,16 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	return err
 }
 
-// errNotConnected is returned by Send while no connection is open.
-var errNotConnected = fmt.Errorf("ws: subscriber not connected: %w", ErrClosed)
-
-// Send sends a message on the current connection, as Conn.Send does. It
-// returns an error wrapping ErrClosed while the Subscriber is
-// reconnecting: nothing is kept for the next connection.
-func (s *Subscriber) Send(typ MessageType, data []byte) error {
-	c := s.Conn()
-	if c == nil {
-		return errNotConnected
-	}
-	return c.Send(typ, data)
-}
-
-// Conn returns the current connection, or nil while reconnecting.
+// Conn returns the current connection, or nil while reconnecting: send
+// on it with Conn.Send; nothing sent is kept for the next connection.
 func (s *Subscriber) Conn() *Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
 }
 
-// Topics returns the topics followed.
-func (s *Subscriber) Topics() []string {
+// following returns the topics followed.
+func (s *Subscriber) following() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.topics)

@@ -308,7 +308,7 @@ func TestSubscriberJoinLeave(t *testing.T) {
 	if retries.Load() != 0 {
 		t.Fatalf("%d backoff waits: Join and Leave reconnect at once", retries.Load())
 	}
-	if got := strings.Join(sub.Topics(), ","); got != "sport" {
+	if got := strings.Join(sub.following(), ","); got != "sport" {
 		t.Fatalf("Topics() = %s", got)
 	}
 }
