@@ -184,9 +184,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // over it closes the connection with StatusMessageTooBig.
 func (c *Conn) setReadLimit(n int64) { c.readLimit.Store(n) }
 
-// Done returns a channel that is closed once the connection is closed and
+// closedChan returns a channel that is closed once the connection is closed and
 // no writer runs for it any more.
-func (c *Conn) Done() <-chan struct{} {
+func (c *Conn) closedChan() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
@@ -222,7 +222,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		}
 		c.readMu.Unlock()
 	}
-	<-c.Done()
+	<-c.closedChan()
 	return nil
 }
 
@@ -236,7 +236,7 @@ func (c *Conn) validateClose(code StatusCode) error {
 // CloseNow closes the connection without a closing handshake.
 func (c *Conn) CloseNow() error {
 	c.shutdown(ErrClosed)
-	<-c.Done()
+	<-c.closedChan()
 	return nil
 }
 

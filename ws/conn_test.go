@@ -251,7 +251,7 @@ func TestReadContext(t *testing.T) {
 	srv := serve(t, nil, func(c *Conn) {
 		_, _, err := c.Read(ctx)
 		errc <- err
-		<-c.Done()
+		<-c.closedChan()
 	})
 	c := dial(t, srv.URL, nil)
 	cancel()
