@@ -41,12 +41,6 @@ const (
 	// defaultPingInterval is how often the server pings an idle peer.
 	defaultPingInterval = 30 * time.Second
 
-	// defaultPongTimeout is how long the server waits for any frame,
-	// usually the pong, after a ping before it drops the peer. A peer that
-	// vanishes without closing is dropped within PingInterval +
-	// PongTimeout.
-	defaultPongTimeout = 15 * time.Second
-
 	// defaultSendBuffer bounds the bytes of frames from Conn.Send and
 	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
 	// are read from the hub's shared history and do not count here.
@@ -117,9 +111,9 @@ type AcceptOptions struct {
 	// subprotocol and Conn.Subprotocol returns "".
 	Subprotocols []string
 
-	// HandshakeTimeout bounds the opening handshake once the handler runs.
-	// Zero means 10 s.
-	HandshakeTimeout time.Duration
+	// handshakeTimeout bounds the opening handshake once the handler runs:
+	// 10 s when zero, which only the package's tests change.
+	handshakeTimeout time.Duration
 
 	// ReadLimit is the largest message accepted, in bytes. Zero means
 	// 1 MiB.
@@ -129,13 +123,15 @@ type AcceptOptions struct {
 	// negative means no deadline, as in package sse.
 	WriteTimeout time.Duration
 
-	// PingInterval is how often an idle peer is pinged. Zero means
-	// 30 s; a negative value turns keep-alive off.
+	// PingInterval is how often an idle peer is pinged; a pinged peer that
+	// stays silent for half of it is dropped with ErrPongTimeout, so a peer
+	// that vanishes without closing is dropped within 1.5 PingIntervals.
+	// Zero means 30 s; a negative value turns keep-alive off.
 	PingInterval time.Duration
 
-	// PongTimeout is how long a pinged peer may stay silent before it is
-	// dropped. Zero means 15 s.
-	PongTimeout time.Duration
+	// pongTimeout is how long a pinged peer may stay silent: half of
+	// PingInterval when zero, which only the package's tests change.
+	pongTimeout time.Duration
 
 	// SendBuffer bounds, in bytes, the frames of Send and Write waiting to
 	// be written (and being written) to the peer. Zero means
@@ -191,8 +187,8 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if o != nil {
 		c = *o
 	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = defaultHandshakeTimeout
+	if c.handshakeTimeout <= 0 {
+		c.handshakeTimeout = defaultHandshakeTimeout
 	}
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = defaultReadLimit
@@ -203,8 +199,8 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if c.PingInterval == 0 {
 		c.PingInterval = defaultPingInterval
 	}
-	if c.PongTimeout <= 0 {
-		c.PongTimeout = defaultPongTimeout
+	if c.pongTimeout <= 0 {
+		c.pongTimeout = c.PingInterval / 2
 	}
 	if c.SendBuffer <= 0 {
 		c.SendBuffer = defaultSendBuffer
@@ -241,7 +237,7 @@ var errHandshake = errors.New("ws: handshake failed")
 // and ends with Conn.Close or Conn.CloseNow. Pings, pongs and close frames
 // are handled inside Read, so the caller must keep reading: a connection
 // nobody reads stops answering the keep-alive and is dropped after
-// PingInterval plus PongTimeout. Accept does not keep the request: read
+// 1.5 PingIntervals. Accept does not keep the request: read
 // what the connection needs from r before or after calling it.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	o := opts.withDefaults()
@@ -267,7 +263,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 		http.Error(w, "Not Implemented: this server cannot upgrade this connection; its log says why", http.StatusNotImplemented)
 		return nil, fmt.Errorf("%w: hijack: %w", errHandshake, err)
 	}
-	deadline := time.Now().Add(o.HandshakeTimeout)
+	deadline := time.Now().Add(o.handshakeTimeout)
 	nc.SetDeadline(deadline)
 	// Bound what the kernel holds for a client that does not read (the
 	// writes of a resume's replay wait instead of filling a send buffer

@@ -138,7 +138,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := Accept(w, r, &AcceptOptions{
-			HandshakeTimeout: 200 * time.Millisecond,
+			handshakeTimeout: 200 * time.Millisecond,
 			Header:           http.Header{"X-Big": {big}},
 		})
 		errc <- err

@@ -92,7 +92,7 @@ func TestServerClose(t *testing.T) {
 func TestKeepAlive(t *testing.T) {
 	errc := make(chan error, 2)
 	// The pong timeout leaves the answering peer room on a loaded machine.
-	opts := &AcceptOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 3 * time.Second}
+	opts := &AcceptOptions{PingInterval: 50 * time.Millisecond, pongTimeout: 3 * time.Second}
 	srv := serve(t, opts, func(c *Conn) {
 		_, _, err := c.Read(context.Background())
 		errc <- err

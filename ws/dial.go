@@ -55,13 +55,12 @@ type DialOptions struct {
 	// fails the handshake.
 	DisableCompression bool
 
-	// ReadLimit, WriteTimeout, PingInterval, PongTimeout and
-	// SendBuffer are those of AcceptOptions, with the same defaults:
-	// a client pings an idle server too.
+	// ReadLimit, WriteTimeout, PingInterval and SendBuffer are those of
+	// AcceptOptions, with the same defaults: a client pings an idle
+	// server too.
 	ReadLimit    int64
 	WriteTimeout time.Duration
 	PingInterval time.Duration
-	PongTimeout  time.Duration
 	SendBuffer   int
 }
 
@@ -120,11 +119,10 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		ReadLimit:    o.ReadLimit,
 		WriteTimeout: o.WriteTimeout,
 		PingInterval: o.PingInterval,
-		PongTimeout:  o.PongTimeout,
 		SendBuffer:   o.SendBuffer,
 	}
 	ao = ao.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, ao.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, ao.handshakeTimeout)
 	defer cancel()
 
 	host := loc.Host
