@@ -3,6 +3,7 @@ package sse
 import (
 	"context"
 	"fmt"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"io"
 	"net"
@@ -147,14 +148,14 @@ func BenchmarkIdleStream(b *testing.B) {
 		reach := make(chan struct{}, 1)
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		heap0, stack0 := inUse()
+		heap0, stack0 := testutil.InUse()
 		for range b.N {
 			w := &countingWriter{h: http.Header{}, total: &total, want: &want, reach: reach}
 			req := httptest.NewRequest("GET", "/?topic=idle", nil).WithContext(ctx)
 			wg.Go(func() { br.ServeHTTP(w, req) })
 		}
 		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
-		heap1, stack1 := inUse()
+		heap1, stack1 := testutil.InUse()
 		b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "handler-B/stream")
 		b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
 		cancel()
@@ -170,29 +171,18 @@ func benchIdleTCP(b *testing.B, takeOver bool) {
 	ts := httptest.NewServer(br)
 	defer ts.Close()
 	addr := ts.Listener.Addr().String()
-	heap0, stack0 := inUse()
+	heap0, stack0 := testutil.InUse()
 	conns := make([]any, 0, b.N)
 	for range b.N {
 		conn, _ := rawStream(b, addr, "/?topic=idle")
 		conns = append(conns, conn)
 	}
 	waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == b.N })
-	heap1, stack1 := inUse()
+	heap1, stack1 := testutil.InUse()
 	b.ReportMetric(float64(heap1-heap0+stack1-stack0)/float64(b.N), "B/stream")
 	b.ReportMetric(float64(stack1-stack0)/float64(b.N), "stack-B/stream")
 	runtime.KeepAlive(conns)
 	br.Shutdown(context.Background())
-}
-
-// inUse returns the bytes of heap and of goroutine stacks in use after a
-// collection.
-func inUse() (heap, stack int64) {
-	var m runtime.MemStats
-	for range 2 {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc), int64(m.StackInuse)
 }
 
 // BenchmarkBrokerFanoutTCP publishes one event to 1,000 streams over real

@@ -139,11 +139,14 @@ type BrokerOptions struct {
 	// does not take its data within it is disconnected. Zero means
 	// DefaultWriteTimeout; negative means no deadline.
 	//
-	// On Linux, an HTTP/1.x stream's socket also gets WriteTimeout as its
-	// TCP user timeout: a client that vanished without closing (its machine
-	// or network gone) is dropped once the data sent to it, a heartbeat at
-	// the latest, stays unacknowledged for WriteTimeout. So a vanished
-	// client is freed within Heartbeat + WriteTimeout.
+	// On Linux, a taken-over stream's socket (see TakeOver) also gets
+	// WriteTimeout as its TCP user timeout: a client that vanished without
+	// closing (its machine or network gone) is dropped once the data sent
+	// to it, a heartbeat at the latest, stays unacknowledged for
+	// WriteTimeout. So a vanished client of a taken-over stream is freed
+	// within Heartbeat + WriteTimeout; other streams notice it when a write
+	// stalls, once the socket buffers are full, or at TCP's own
+	// retransmission limit.
 	WriteTimeout time.Duration
 
 	// MaxClients bounds the streams served at once; past it requests
@@ -396,7 +399,8 @@ func checkTopic(name string) error {
 	return hub.OwnTopicError(hub.ValidTopic(name), ErrInvalidTopic, ErrTooManyTopics)
 }
 
-// Stats are a Broker's counters. Counters only grow, except Streams.
+// Stats are a Broker's counters. Counters only grow, except Clients and
+// Topics, which say what is held now.
 type Stats struct {
 	Clients     int    // streams open now
 	Topics      int    // topics with streams or history now

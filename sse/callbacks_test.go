@@ -1,11 +1,9 @@
 package sse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,18 +12,8 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 )
-
-type userKey struct{}
-
-// withUser is an authentication middleware: it puts the user named by the
-// "user" query parameter in the request's context.
-func withUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), userKey{}, r.URL.Query().Get("user"))
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
 
 // hookRecorder records the calls of OnConnect and OnClose.
 type hookRecorder struct {
@@ -43,12 +31,13 @@ func newHookRecorder() *hookRecorder { return &hookRecorder{closes: make(chan cl
 
 func (h *hookRecorder) options(o BrokerOptions) BrokerOptions {
 	o.OnConnect = func(r *http.Request, topics []string) {
+		user, _ := testutil.User(r.Context())
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.connects = append(h.connects, fmt.Sprintf("%v %v", r.Context().Value(userKey{}), topics))
+		h.connects = append(h.connects, fmt.Sprintf("%v %v", user, topics))
 	}
 	o.OnClose = func(r *http.Request, err error) {
-		user, _ := r.Context().Value(userKey{}).(string)
+		user, _ := testutil.User(r.Context())
 		h.closes <- closeCall{user, err}
 	}
 	return o
@@ -73,7 +62,7 @@ func testBrokerCallbacks(t *testing.T, mode string) {
 	leakcheck.CheckWithin(t, waitTimeout)
 	rec := newHookRecorder()
 	b := NewBroker(rec.options(modeOptions(mode, BrokerOptions{MaxClients: 1})))
-	ts, c := newModeServer(t, withUser(b), mode)
+	ts, c := newModeServer(t, testutil.WithUser(b), mode)
 
 	resp, r := open(t, c, ts.URL+"?topic=b&topic=a&user=ann")
 	id := publish(t, b, "a", Event{Data: "x"})
@@ -195,24 +184,6 @@ func TestBrokerOnCloseSlowConsumer(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // TestBrokerCallbackPanics: a panic in OnConnect is logged, answers 500
 // and still gets its OnClose; a panic in OnClose is logged; the Broker
 // goes on serving.
@@ -220,10 +191,10 @@ func TestBrokerCallbackPanics(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			leakcheck.CheckWithin(t, waitTimeout)
-			var log syncBuffer
+			var log testutil.Buffer
 			closes := make(chan error, 4)
 			b := NewBroker(modeOptions(mode, BrokerOptions{
-				Logger: slog.New(slog.NewTextHandler(&log, nil)),
+				Logger: log.Logger(),
 				OnConnect: func(r *http.Request, _ []string) {
 					if r.URL.Query().Get("user") == "evil" {
 						panic("boom in connect")

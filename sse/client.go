@@ -44,10 +44,11 @@ var ErrRetry = errors.New("sse: retry")
 
 // A Client reads event streams the way a browser's EventSource does: it
 // reconnects when a stream ends or breaks, after the reconnection time the
-// server asked for (at least 1 s, or Retry when that is shorter), and sends
-// the last event ID it received in the Last-Event-ID header so the server
-// can resume. An ID longer than 1 KiB is not sent back: the stream then
-// resumes as a new one. The zero value is ready to use.
+// server asked for (at least 1 s, or Retry when that is shorter, as the
+// default is), and sends the last event ID it received in the
+// Last-Event-ID header so the server can resume. An ID longer than 1 KiB
+// is not sent back: the stream then resumes as a new one. The zero value
+// is ready to use.
 //
 // Unlike EventSource it takes any request ([Client.Connect]). A request
 // that is not idempotent, such as the POST with a JSON body that streaming

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"github.com/realtime-go/realtime/internal/testutil"
 	"io"
 	"net/http"
 	"strings"
@@ -55,8 +56,8 @@ func TestBrokerAllowedHosts(t *testing.T) {
 // Warn with the fix: behind a proxy on a loopback backend, every stream of
 // the public name is refused, and the log is where the owner looks.
 func TestBrokerHostRefusalLogged(t *testing.T) {
-	var logs logBuffer
-	b := NewBroker(BrokerOptions{Logger: logs.logger()})
+	var logs testutil.Buffer
+	b := NewBroker(BrokerOptions{Logger: logs.Logger()})
 	ts, c := newServer(t, b, false)
 	req, err := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/?topic=t", nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/realtime-go/realtime/internal/streamtest"
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // streamSource serves a streamtest.Stream as a HistorySource.
@@ -146,9 +147,9 @@ func TestResumeBeyondTheStream(t *testing.T) {
 
 // A source that fails makes a gap event, and the log says why.
 func TestHistorySourceFails(t *testing.T) {
-	var log logBuffer
+	var log testutil.Buffer
 	failing := streamSource{&streamtest.Stream{Fail: errors.New("nats: no responders")}}
-	b := NewBroker(BrokerOptions{Epoch: "cluster", History: failing, Logger: log.logger(), HistorySize: 2})
+	b := NewBroker(BrokerOptions{Epoch: "cluster", History: failing, Logger: log.Logger(), HistorySize: 2})
 	defer b.Shutdown(context.Background())
 	for range 5 {
 		b.Publish("a", Event{Data: "x"})

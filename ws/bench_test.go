@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"golang.org/x/net/websocket"
 )
@@ -128,7 +129,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 func idleMemory(b *testing.B, n int, handler http.Handler, h http.Header) float64 {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
-	before := inUse()
+	heap0, stack0 := testutil.InUse()
 	conns := make([]net.Conn, 0, n)
 	for range n {
 		c, _, err := wstest.Dial(srv.URL+"?topic=t", h)
@@ -137,18 +138,9 @@ func idleMemory(b *testing.B, n int, handler http.Handler, h http.Header) float6
 		}
 		conns = append(conns, c.Conn) // keep the socket only
 	}
-	after := inUse()
+	heap1, stack1 := testutil.InUse()
 	for _, c := range conns {
 		c.Close()
 	}
-	return float64(after-before) / float64(n)
-}
-
-func inUse() uint64 {
-	var ms runtime.MemStats
-	for range 3 {
-		runtime.GC()
-	}
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + ms.StackInuse
+	return float64(heap1-heap0+stack1-stack0) / float64(n)
 }

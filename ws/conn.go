@@ -50,7 +50,7 @@ func (t MessageType) String() string {
 // and fails the connection with the right close code on any violation.
 type Conn struct {
 	nc          net.Conn
-	br          *bufio.Reader // under x/net's frame reader
+	br          *bufio.Reader // buffers the reads of our frame reader (read.go)
 	subprotocol string
 	client      bool // the client side of the connection (Dial): frames sent are masked, frames read must not be
 	opts        *AcceptOptions
@@ -65,7 +65,7 @@ type Conn struct {
 	cancel context.CancelCauseFunc
 
 	hub  *Hub            // nil unless accepted by a Hub
-	addr string          // the client's address for the Hub's MaxClientsPerAddr
+	addr string          // the client's address, for the Hub's MaxClientsPerAddr and the inflate credit
 	sub  *hub.Subscriber // the hub's subscriber, when hub is set
 
 	compress bool  // permessage-deflate was negotiated, see deflate.go
@@ -73,10 +73,10 @@ type Conn struct {
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns
-	// inflateDebt is what compressed messages inflated to beyond
-	// MaxInflateRatio times their size; guarded by readMu.
-	inflateDebt int64
-	hdr         [14]byte // guarded by readMu
+	// clientCredit is the inflate credit of a client's connection, made
+	// on first use; guarded by readMu.
+	clientCredit *inflateCredit
+	hdr          [14]byte // guarded by readMu
 
 	pump pump.Pump // runs c.round while something waits to be written
 
@@ -136,8 +136,8 @@ func (c *Conn) closeWaitChan() <-chan struct{} {
 	return c.closeWait
 }
 
-// newConn makes a Conn over the connection x/net/websocket accepted or
-// dialed. Its context carries the values of ctx (the handshake request's,
+// newConn makes a Conn over the connection whose handshake x/net/websocket
+// made (Accept or Dial); the Conn reads and writes its frames itself. Its context carries the values of ctx (the handshake request's,
 // or Dial's) but not its cancellation.
 func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, subprotocol string, o *AcceptOptions) *Conn {
 	c := &Conn{

@@ -9,19 +9,9 @@ import (
 	"testing"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
-
-type userKey struct{}
-
-// withUser is an authentication middleware: it puts the user named by the
-// "user" query parameter in the request's context.
-func withUser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), userKey{}, r.URL.Query().Get("user"))
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
 
 // TestConnContext: a Hub connection's context carries what middleware put
 // in the handshake request's context, outlives the request, and ends when
@@ -38,7 +28,7 @@ func TestConnContext(t *testing.T) {
 		OnConnect: func(c *Conn, r *http.Request) { connected <- c },
 		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
 			// Read on the Hub's goroutine, after ServeHTTP returned.
-			user, _ := c.Context().Value(userKey{}).(string)
+			user, _ := testutil.User(c.Context())
 			if c.Context().Err() != nil {
 				user = "context ended early: " + c.Context().Err().Error()
 			}
@@ -46,7 +36,7 @@ func TestConnContext(t *testing.T) {
 		},
 		OnClose: func(c *Conn, err error) { ended <- closed{c.Context(), err} },
 	})
-	srv := httptest.NewServer(withUser(h))
+	srv := httptest.NewServer(testutil.WithUser(h))
 	defer srv.Close()
 	defer h.Shutdown(context.Background())
 
@@ -74,7 +64,7 @@ func TestConnContext(t *testing.T) {
 	if cause := context.Cause(got.ctx); cause != got.err || !errors.As(cause, &ce) || ce.Code != StatusNormalClosure {
 		t.Errorf("context's cause %v, want the close error %v", cause, got.err)
 	}
-	if user := got.ctx.Value(userKey{}); user != "ann" {
+	if user, _ := testutil.User(got.ctx); user != "ann" {
 		t.Errorf("OnClose saw user %v, want ann", user)
 	}
 }
@@ -96,7 +86,7 @@ func TestConnSetContext(t *testing.T) {
 		},
 		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
 			nick, _ := c.Context().Value(nickKey{}).(string)
-			user, _ := c.Context().Value(userKey{}).(string)
+			user, _ := testutil.User(c.Context())
 			if c.Context().Err() != nil {
 				nick = "ended: " + c.Context().Err().Error()
 			}
@@ -104,7 +94,7 @@ func TestConnSetContext(t *testing.T) {
 		},
 		OnClose: func(c *Conn, err error) { ended <- c.Context() },
 	})
-	srv := httptest.NewServer(withUser(h))
+	srv := httptest.NewServer(testutil.WithUser(h))
 	defer srv.Close()
 	defer h.Shutdown(context.Background())
 
@@ -129,14 +119,14 @@ func TestConnSetContext(t *testing.T) {
 func TestDialContext(t *testing.T) {
 	leakcheck.CheckWithin(t, waitTimeout)
 	srv := serve(t, nil, echo)
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), userKey{}, "cat"))
+	ctx, cancel := context.WithCancel(testutil.ContextWithUser(context.Background(), "cat"))
 	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cancel()
-	if c.Context().Err() != nil || c.Context().Value(userKey{}) != "cat" {
-		t.Fatalf("dialed context: err %v, value %v", c.Context().Err(), c.Context().Value(userKey{}))
+	if user, _ := testutil.User(c.Context()); c.Context().Err() != nil || user != "cat" {
+		t.Fatalf("dialed context: err %v, user %q", c.Context().Err(), user)
 	}
 	c.Close(StatusNormalClosure, "")
 	<-c.Context().Done()

@@ -1,6 +1,7 @@
 // Package ws is a WebSocket server (RFC 6455) for net/http, built on the
-// handshake and frame reader of golang.org/x/net/websocket, with a client
-// for Go programs and a browser client for its Hub.
+// opening handshake of golang.org/x/net/websocket, with frames read and
+// written by its own code, a client for Go programs and a browser client
+// for its Hub.
 //
 // # Connections
 //
@@ -36,7 +37,12 @@
 // frame. Messages under AcceptOptions.CompressionThreshold
 // ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
-// with 1009 as soon as inflating passes the limit. [Conn.Compression] says
+// with 1009 as soon as inflating passes the limit. A message may inflate
+// to [MaxInflateRatio] times its compressed size, each Huffman block it
+// holds counting as bytes produced; past that it draws on the credit of
+// its client's address and of all clients ([InflateCreditPerAddr],
+// [InflateCredit]), and a message that finds too little left closes its
+// connection with 1008. [Conn.Compression] says
 // whether a connection negotiated it. Clients made with [Dial] offer it
 // the same way, unless DialOptions.DisableCompression is set.
 //

@@ -3,11 +3,11 @@ package ws
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -107,8 +107,8 @@ func TestAllowedHosts(t *testing.T) {
 // logged at Warn with the fix, so that a server behind a proxy that
 // changes Host says why every page fails; a Hub logs at its Logger.
 func TestRefusalLogged(t *testing.T) {
-	var logs syncBuffer
-	hub := NewHub(HubOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs testutil.Buffer
+	hub := NewHub(HubOptions{Logger: logs.Logger()})
 	defer hub.Shutdown(t.Context())
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = hub

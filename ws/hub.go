@@ -167,8 +167,9 @@ type StatusError = request.StatusError
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 403 Forbidden for a
-// cross-origin page or a refusal of HubOptions.Topics, and with 400 Bad
-// Request for invalid topics or too many of them.
+// cross-origin page, with 400 Bad Request for invalid topics or too many
+// of them, and for a refusal of HubOptions.Topics with its StatusError's
+// status (400 for any other error).
 type Hub struct {
 	hub  *hub.Hub
 	opts HubOptions // with the defaults applied, Conn's too
@@ -295,11 +296,11 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	if err := upgradeRequested(r); err != nil {
 		return nil, http.StatusUpgradeRequired, err // checked before any work for it
 	}
-	topics, err := request.Topics(r, h.opts.Topics)
+	topics, lastID, err := request.Read(r, h.opts.Topics)
 	if err != nil {
 		return nil, http.StatusBadRequest, err // or the *StatusError's status
 	}
-	sub, err := h.hub.Subscribe(r.Context(), topics, request.LastEventID(r))
+	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
 	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
 		return nil, http.StatusServiceUnavailable, err
@@ -492,8 +493,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return ctx.Err() // the connections' goroutines end on their own
 }
 
-// Stats are a Hub's counters. Counters only grow, except Conns and Topics
-// which say what is held now.
+// Stats are a Hub's counters. Counters only grow, except Clients and
+// Topics, which say what is held now.
 type Stats struct {
 	Clients     int    // connections open now, counting handshakes in progress
 	Topics      int    // topics with connections or history now

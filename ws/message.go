@@ -40,8 +40,11 @@ type Message struct {
 // history resumes after ID.
 type Gap struct {
 	LastEventID string `json:"lastEventId"`
-	Reason      string `json:"reason"` // "unknown epoch", "malformed id", "future id" or "history exceeded"
-	ID          string `json:"id"`
+	// Reason is "unknown epoch", "malformed id", "future id", "history
+	// exceeded", "history unavailable" (HubOptions.History failed) or
+	// "too slow" (the connection fell HubOptions.HistoryBytes behind).
+	Reason string `json:"reason"`
+	ID     string `json:"id"`
 }
 
 // wireText is a text message of the protocol, or its binary header.

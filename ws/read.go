@@ -152,29 +152,10 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			continue
 		}
 		if deflate {
-			limit := max(c.readLimit.Load(), 0)
-			// over is what this message must earn back first: the debt,
-			// at most one message of the limit now in force (SetReadLimit
-			// may have lowered it), less what its own size earns.
-			earned := int64(len(msg)) * MaxInflateRatio
-			over := min(c.inflateDebt, limit) - earned
-			allowed := limit
-			if over > 0 {
-				allowed = limit - over
-			}
-			msg, err = inflate(nil, msg, allowed)
-			switch {
-			case errors.Is(err, errInflatedTooBig) && allowed < limit:
-				return 0, nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
-			case errors.Is(err, errInflatedTooBig):
-				return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
-			case err != nil:
-				return 0, nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
-			case typ == MessageText && !utf8.Valid(msg):
-				return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+			if msg, err = c.inflate(msg, typ); err != nil {
+				return 0, nil, err
 			}
 			checked = len(msg)
-			c.inflateDebt = max(0, over+int64(len(msg)))
 		}
 		if typ == MessageText && checked != len(msg) {
 			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
@@ -185,6 +166,43 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 		}
 		return typ, msg, nil
 	}
+}
+
+// inflate returns the decompressed message of compressed payload p, or
+// fails the connection. The message may take MaxInflateRatio times len(p)
+// of work (see inflateWork), and more on the credit of the client's
+// address.
+func (c *Conn) inflate(p []byte, typ MessageType) ([]byte, error) {
+	limit := max(c.readLimit.Load(), 0)
+	earned := int64(len(p)) * MaxInflateRatio // len(p) is at most compressedLimit
+	credit := c.inflateCredit()
+	reserved := credit.take(c.addr, min(limit-min(earned, limit), InflateCredit)+blockWork)
+	msg, work, err := inflateWork(nil, p, limit, earned+reserved)
+	credit.settle(c.addr, reserved, work-earned)
+	switch {
+	case errors.Is(err, errInflateWork):
+		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
+	case errors.Is(err, errInflatedTooBig):
+		return nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
+	case err != nil:
+		return nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
+	case typ == MessageText && !utf8.Valid(msg):
+		return nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+	}
+	return msg, nil
+}
+
+// inflateCredit returns the credit the connection's compressed messages
+// draw on: the server's, shared by address, for an accepted connection,
+// and one of its own for a client's.
+func (c *Conn) inflateCredit() *inflateCredit {
+	if !c.client {
+		return serverCredit.Load()
+	}
+	if c.clientCredit == nil {
+		c.clientCredit = newInflateCredit(InflateCreditPerAddr, InflateCreditPerAddr, InflateCreditPeriod)
+	}
+	return c.clientCredit
 }
 
 // growForPayload returns msg with room for more of a payload of which

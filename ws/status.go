@@ -98,8 +98,9 @@ type CloseError struct {
 	Local  bool
 }
 
-// Error describes the close: "peer closed with ..." or, when Local, "this
-// side closed with ...", whichever role this side has.
+// Error describes the close: who closed ("peer", or "this side" when
+// Local, on a server's connection or a client's alike), the code and the
+// reason.
 func (e *CloseError) Error() string {
 	who := "peer"
 	if e.Local {

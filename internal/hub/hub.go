@@ -4,22 +4,26 @@
 //
 // A message travels like this: [Hub.Publish] stamps the next sequence
 // number, lets the caller encode the message once with its ID and appends
-// it to its topic's log. A subscriber is only a position in the logs of its
-// topics: it has no queue of its own. Its writer calls [Subscriber.Take],
-// which returns every message after that position, shared with every other
-// subscriber, and moves the position on. When a subscriber has taken
-// everything, Take puts it on the waiting lists of its topics, and the next
-// Publish to one of them hands the list out and wakes each writer with the
-// function given to [Subscriber.Notify], after the hub's lock is released.
+// it to its topic's log (a message larger than the log can hold is refused
+// with [ErrTooLarge]). A subscriber is only a position in the log of each
+// of its topics: it has no queue of its own. Its writer calls
+// [Subscriber.Take], which returns every message after those positions,
+// merged in Seq order and shared with every other subscriber, and moves
+// them on. When a subscriber has taken everything, Take puts it on the
+// waiting lists of its topics, and the next Publish to one of them (or a
+// skip, to any) hands the list out and wakes each writer with the function
+// given to [Subscriber.Notify], after the hub's lock is released.
 //
 // The logs are bounded in bytes and age (and, if asked, in messages). They
 // serve both resumes (a client that comes back with the ID of the last
-// message it saw) and subscribers that fall behind: a subscriber whose next
-// message was evicted before it took it gets a [Gap] from Take and goes on
-// from the oldest message left, without being disconnected. Nothing dropped
+// message it saw) and subscribers that fall behind. What a topic's log no
+// longer holds after a subscriber's position comes from the [Source], if
+// the hub has one, else is a [Gap]: Take reports it once, naming the range
+// that may be missing, and goes on without disconnecting. Nothing dropped
 // from memory turns a later resume into a silent one: the hub remembers the
 // highest sequence number that left each topic, and of every topic it
-// forgot.
+// forgot. Take's states and the locks are described at the top of
+// subscriber.go.
 package hub
 
 import (
@@ -70,6 +74,10 @@ var (
 	// ErrInvalidTopic means a topic name is empty, too long, not UTF-8 or
 	// holds control characters.
 	ErrInvalidTopic = errors.New("hub: invalid topic")
+	// ErrTooLarge means a message is larger than its topic's log can hold
+	// (HistoryBytes, with the overhead of a message): no subscriber could
+	// take it before it left the log.
+	ErrTooLarge = errors.New("hub: message larger than HistoryBytes")
 )
 
 // Reasons of a [Gap].
@@ -85,7 +93,8 @@ const (
 type Options struct {
 	// HistoryBytes bounds each topic's log, in bytes of data plus a fixed
 	// overhead per message. Zero means DefaultHistoryBytes. A subscriber
-	// that falls this far behind misses messages and gets a Gap.
+	// that falls this far behind misses messages and gets a Gap; a message
+	// larger than it is refused with ErrTooLarge.
 	HistoryBytes int
 
 	// HistorySize bounds how many messages of each topic a resume can
@@ -164,9 +173,12 @@ type Gap struct {
 	LastID string
 	// Reason is one of the Gap constants.
 	Reason string
-	// Resume is the ID to resume from after the gap: just before the first
-	// message that follows it, or the last ID published when none does
-	// ("epoch-0" when nothing was published).
+	// Resume ends the range that may be missing: messages after LastID
+	// and up to Resume may be missing (those of that range that the logs
+	// still hold follow the gap), and none after it is. It is at least
+	// just before the first message that follows the gap, or the
+	// subscriber's position when none does ("epoch-0" when nothing was
+	// published): the ID to resume from after the gap.
 	Resume string
 	// Err is why the Source failed, for a gap of reason GapUnavailable.
 	Err error
@@ -251,7 +263,8 @@ func New(opts Options) (*Hub, error) {
 		topics:      make(map[string]*topic),
 		all:         make(map[*Subscriber]struct{}),
 	}
-	h.replayBudget.free = cmpOr(opts.ReplayBytes, DefaultReplayBytes)
+	h.replayBudget.total = cmpOr(opts.ReplayBytes, DefaultReplayBytes)
+	h.replayBudget.free = h.replayBudget.total
 	if h.catchUpWait == 0 {
 		h.catchUpWait = DefaultCatchUpWait
 	}
@@ -291,8 +304,10 @@ func (h *Hub) LastID() string {
 func (h *Hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name, evicted: h.forgotten}
-		h.topics[name] = t
+		// A copy: name is often part of a request (a query string, a
+		// message), which it would keep as long as the topic lives.
+		t = &topic{name: strings.Clone(name), evicted: h.forgotten}
+		h.topics[t.name] = t
 	}
 	return t
 }
@@ -352,13 +367,24 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 		last := h.seq
 		h.mu.Unlock()
 		return nil, fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
-	case seq > h.seq+1:
-		h.skip(seq - 1)
+	}
+	var skipped []handedOut
+	if seq > h.seq+1 {
+		skipped = h.skip(seq - 1)
+		h.seq = seq - 1
 	}
 	h.shared = h.shared || at
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
+	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
+		// Not applied: for a PublishAt, the numbers before it are skipped
+		// all the same, and it is one more skipped number for the next.
+		h.head.Store(h.seq)
+		h.mu.Unlock()
+		wakeSkipped(skipped)
+		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)
+	}
 	h.seq = seq
 	t := h.topic(topicName)
 	t.mu.Lock()
@@ -376,11 +402,12 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	}
 	h.mu.Unlock()
 	h.published.Add(1)
-	if wake != nil {
-		for _, s := range wake {
-			s.wake()
-		}
-		t.recycle(wake)
+	wakeSkipped(skipped)
+	switch {
+	case len(wake) > maxWakeOnPublisher:
+		go t.wakeAll(wake)
+	case wake != nil:
+		t.wakeAll(wake)
 	}
 	return m, nil
 }
@@ -394,33 +421,58 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 // ErrStale.
 func (h *Hub) SkipTo(seq uint64) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	switch {
 	case h.closed:
+		h.mu.Unlock()
 		return ErrClosed
 	case seq <= h.seq:
-		return fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, h.seq)
+		last := h.seq
+		h.mu.Unlock()
+		return fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
 	}
-	h.skip(seq)
+	skipped := h.skip(seq)
 	h.seq, h.shared = seq, true
 	h.head.Store(seq)
+	h.mu.Unlock()
+	wakeSkipped(skipped)
 	return nil
 }
 
 // skip records that the messages up to to, after h.seq, were not applied:
 // every topic counts them as evicted. Live subscribers of a hub that had
-// applied nothing start after them. h.mu is held.
-func (h *Hub) skip(to uint64) {
+// applied nothing start after them. It returns the topics whose waiting
+// lists it handed out: their writers have a hole to take from the Source
+// or as a gap, and the caller wakes them with wakeSkipped once h.mu is
+// released. h.mu is held.
+func (h *Hub) skip(to uint64) []handedOut {
 	h.forgotten = max(h.forgotten, to)
+	var skipped []handedOut
 	for _, t := range h.topics {
 		t.mu.Lock()
 		t.evicted = max(t.evicted, to)
 		t.mu.Unlock()
+		if list := t.handOut(); list != nil {
+			skipped = append(skipped, handedOut{t, list})
+		}
 	}
 	if h.seq == 0 {
 		for s := range h.all {
 			s.startAfter(to)
 		}
+	}
+	return skipped
+}
+
+// A handedOut is a waiting list that skip handed out.
+type handedOut struct {
+	t    *topic
+	list []*Subscriber
+}
+
+// wakeSkipped wakes the writers that skip handed out.
+func wakeSkipped(lists []handedOut) {
+	for _, l := range lists {
+		l.t.wakeAll(l.list)
 	}
 }
 
@@ -447,12 +499,13 @@ func (h *Hub) sweep(now time.Time) {
 // another epoch). Nothing is both replayed and delivered live.
 //
 // When the logs cannot cover a resume and the hub has a Source, Take
-// returns what the Source holds first, then goes on with the logs; ctx
-// bounds the Source's calls. A resume from an ID of the hub's epoch ahead
-// of the last message applied, on a hub that applies a shared stream
-// (PublishAt, SkipTo, or a Source), starts after that ID: Take returns
-// what follows it once the hub catches up, or, past CatchUpWait, a gap
-// and what follows the hub's position then. Subscribe itself never waits.
+// returns what the Source holds first, then goes on with the logs; the
+// Source's calls get ctx's values, and end when the subscriber does. A
+// resume from an ID of the hub's epoch ahead of the last message applied,
+// on a hub that applies a shared stream (PublishAt, SkipTo, or a Source),
+// starts after that ID: Take returns what follows it once the hub catches
+// up, or, past CatchUpWait, a gap and what follows the hub's position
+// then. Subscribe itself never waits, and reads no topic's log: Take does.
 func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*Subscriber, error) {
 	names, err := h.checkTopics(topics)
 	if err != nil {
@@ -466,79 +519,63 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	if len(h.all) >= h.maxSubs {
 		return nil, ErrTooManySubscribers
 	}
-	s := &Subscriber{hub: h, epoch: h.epoch, cursor: h.seq, fromNow: lastID == ""}
+	s := &Subscriber{hub: h, epoch: h.epoch, fromNow: lastID == ""}
 	if h.source != nil {
-		s.ctx = ctx
+		s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
-	floors := make([]uint64, len(names))
+	start := follow{pos: h.seq}
 	if lastID != "" {
-		s.cursor, s.gap = h.resumePoint(names, lastID, floors)
-		s.replayTo = h.seq
-		if s.gap != nil && s.gap.Reason == GapFuture && h.catchUpWait > 0 && (h.shared || h.source != nil) {
-			s.awaitCatchUp(lastID, h.catchUpWait)
-		}
-		if s.gap != nil && s.gap.Reason == GapExceeded && h.source != nil {
-			_, after, _ := ParseID(lastID)
-			if r := h.sourceReplay(ctx, names, lastID, after, floors); r != nil {
-				s.gap, s.src, s.cursor = nil, r, r.upTo
-			}
-		}
-		if s.gap != nil {
-			h.gaps.Add(1)
+		var ahead bool
+		var gap *gapEvent
+		start, gap, ahead = h.resumeFrom(lastID, true)
+		s.addGap(gap)
+		if ahead {
+			s.awaitCatchUp(lastID, start.pos, h.catchUpWait)
 		}
 	}
-	for i, name := range names {
-		h.follow(s, name, max(s.cursor, floors[i]))
+	// Subscribe reads no topic's log (that would wait for its readers
+	// while holding h.mu, which Publish needs): the first Take does.
+	s.mu.Lock()
+	for _, name := range names {
+		f := start
+		s.add(h.topic(name), &f)
 	}
+	s.mu.Unlock()
 	h.all[s] = struct{}{}
 	return s, nil
 }
 
-// resumePoint returns the Seq after which a subscriber resuming from
-// lastID in names starts, and the gap it must be told of first. It sets
-// floors[i] to the Seq after which topic names[i] may be replayed, when
-// HistorySize keeps a resume from going further back. h.mu is held.
-func (h *Hub) resumePoint(names []string, lastID string, floors []uint64) (uint64, *Gap) {
-	var reason string
+// resumeFrom returns the follow of a topic resumed from lastID, and the
+// gap to report first. With ahead (Subscribe, on a hub that applies a
+// shared stream, with a CatchUpWait), a resume from an ID of its epoch
+// ahead of it starts after that ID and reports ahead: the subscriber
+// waits for the hub to catch up. h.mu is held; no topic is read.
+func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
+	f := follow{pos: h.seq, replayTo: h.seq}
 	epoch, after, ok := ParseID(lastID)
 	switch {
-	case !ok:
-		reason, after = GapMalformed, 0
-	case epoch != h.epoch:
-		reason, after = GapUnknownEpoch, 0
+	case !ok || epoch != h.epoch:
+		reason := GapMalformed
+		if ok {
+			reason = GapUnknownEpoch
+		}
+		f.pos, f.resume = 0, resumeAll
+		if h.limits.noHistory {
+			f.hole = h.seq
+		}
+		return f, &gapEvent{lastID: reportedID(lastID), reason: reason}, false
+	case after > h.seq && ahead && h.catchUpWait > 0 && (h.shared || h.source != nil):
+		f.pos = after
+		return f, nil, true
 	case after > h.seq:
-		return h.seq, &Gap{LastID: reportedID(lastID), Reason: GapFuture}
-	case after == h.seq:
-		return after, nil
-	case h.limits.noHistory:
-		return h.seq, &Gap{LastID: reportedID(lastID), Reason: GapExceeded}
-	}
-	now := time.Now()
-	for i, name := range names {
-		t := h.topics[name]
-		if t == nil {
-			if h.forgotten > after && reason == "" {
-				reason = GapExceeded
-			}
-			continue
-		}
-		t.mu.Lock()
-		t.trim(&h.limits, now)
-		lost := t.evicted > after
-		if n := t.log.len(); h.limits.count > 0 && n > h.limits.count {
-			if edge := t.log.at(n - h.limits.count - 1).Seq; edge > after {
-				floors[i], lost = edge, true
-			}
-		}
-		t.mu.Unlock()
-		if lost && reason == "" {
-			reason = GapExceeded
+		return f, &gapEvent{lastID: reportedID(lastID), lo: after, hi: h.seq, reason: GapFuture}, false
+	case after < h.seq:
+		f.pos, f.resume = after, resumeID
+		if h.limits.noHistory {
+			f.hole = h.seq // the logs serve live subscribers only
 		}
 	}
-	if reason == "" {
-		return after, nil
-	}
-	return after, &Gap{LastID: reportedID(lastID), Reason: reason}
+	return f, nil, false
 }
 
 // reportedID returns lastID as a Gap reports it: cut to MaxIDLength bytes
@@ -565,32 +602,21 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 	return names, nil
 }
 
-// follow makes s follow the topic name from the message after from. h.mu
-// is held; s.mu is taken.
-func (h *Hub) follow(s *Subscriber, name string, from uint64) {
-	t := h.topic(name)
-	t.subs++
-	s.mu.Lock()
-	f := follow{t: t, from: from}
-	if from < s.cursor {
-		f.behind = true // JoinFrom from before the subscriber's position
-		s.behind++
-	}
-	s.follows = append(s.follows, f)
-	slices.SortFunc(s.follows, func(a, b follow) int { return strings.Compare(a.t.name, b.t.name) })
-	s.mu.Unlock()
-}
-
 // unfollow is called once s stopped following t. h.mu is held.
 func (h *Hub) unfollow(t *topic) {
 	t.subs--
 	t.forget(t.subs)
-	t.mu.Lock()
-	if t.subs == 0 && h.limits.noHistory {
-		t.clear() // kept for subscribers only
-	}
+	// A reader, not a writer: while h.mu is held no writer waits for t.mu
+	// (every writer holds h.mu), so RLock waits for no one.
+	t.mu.RLock()
 	empty := t.log.len() == 0
-	t.mu.Unlock()
+	t.mu.RUnlock()
+	if t.subs == 0 && h.limits.noHistory && !empty {
+		t.mu.Lock()
+		t.clear() // kept for subscribers only
+		t.mu.Unlock()
+		empty = true
+	}
 	if empty && t.subs == 0 {
 		h.drop(t)
 	}
@@ -605,15 +631,17 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 	}
 	s.err = err
 	s.ended.Store(true)
-	if s.src != nil {
-		s.src.cancel()
+	if s.cancel != nil {
+		s.cancel()
 	}
 	if s.ahead != nil {
 		s.ahead.timer.Stop()
+		s.ahead = nil
 	}
+	s.gap, s.future = nil, nil
 	s.releaseHeld()
 	follows := s.follows
-	s.follows, s.behind = nil, 0
+	s.follows = nil
 	s.mu.Unlock()
 	for _, f := range follows {
 		h.unfollow(f.t)

@@ -31,8 +31,10 @@ var (
 // subscriber does.
 //
 // The hub calls it from a subscriber's Take, holding no lock, in calls of
-// about maxTakeBytes each: after is then the Seq of the last message
-// yielded.
+// about maxTakeBytes each, for the topics the subscriber holds then, from
+// the position of the one furthest behind (the hub drops what another
+// topic had already). A Source that panics fails the call: the subscriber
+// gets a gap of reason GapUnavailable.
 type Source func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error
 
 // GapUnavailable is the reason of a gap when the Source failed.
@@ -52,22 +54,24 @@ const DefaultCatchUpWait = 3 * time.Second
 const DefaultReplayBytes = 32 << 20
 
 // minReplayChunk is the least room a replay waits for before it calls the
-// Source.
+// Source, or the whole budget when ReplayBytes is smaller.
 const minReplayChunk = 64 << 10
 
 // A replayBudget bounds the bytes that replays from the Source hold.
 type replayBudget struct {
-	mu   sync.Mutex
-	free int
-	room chan struct{} // closed when bytes are given back, if a replay waits
+	mu    sync.Mutex
+	total int
+	free  int
+	room  chan struct{} // closed when bytes are given back, if a replay waits
 }
 
 // acquire reserves room for one call of the Source, at most maxTakeBytes,
-// waiting while ctx lasts for minReplayChunk to be free.
+// waiting while ctx lasts for minReplayChunk (or the whole budget, when it
+// is smaller) to be free.
 func (b *replayBudget) acquire(ctx context.Context) (int, bool) {
 	for {
 		b.mu.Lock()
-		if b.free >= minReplayChunk {
+		if b.free >= min(minReplayChunk, b.total) {
 			n := min(b.free, maxTakeBytes)
 			b.free -= n
 			b.mu.Unlock()
@@ -98,194 +102,173 @@ func (b *replayBudget) release(n int) {
 	}
 }
 
-// A replay is what a subscriber takes from the Source before its logs: the
-// messages of topics in (after, upTo]. It is used by the subscriber's Take
-// only.
-type replay struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	topics []string
-	after  uint64
-	upTo   uint64
-	reason string // of a gap, when the Source no longer holds them
-	resume string // the resume ID, for a gap in the first call; then ""
+// A sourcePlan is one call of the Source for a subscriber's Take: the
+// messages of topics in (after, upTo], for the follows asked, each from
+// its own position. It is made under the subscriber's lock and read
+// without it.
+type sourcePlan struct {
+	ctx     context.Context
+	follows []*follow
+	topics  []string
+	after   uint64
+	upTo    uint64 // the end of the furthest hole
+	reason  string // of a gap, when the Source no longer holds them
 }
 
-// sourceReplay returns the replay that a subscriber resuming from after in
-// names takes from the Source, or nil when the logs cover it. floors are
-// set by resumePoint. h.mu is held, and the hub has a Source.
-func (h *Hub) sourceReplay(ctx context.Context, names []string, lastID string, after uint64, floors []uint64) *replay {
-	var upTo uint64
-	for i, name := range names {
-		t := h.topics[name]
-		if t == nil {
-			upTo = max(upTo, h.forgotten) // what it held, the hub forgot
+// add records a follow's hole up to mark, making the plan if p is nil.
+func (p *sourcePlan) add(f *follow, mark uint64) *sourcePlan {
+	if p == nil {
+		p = &sourcePlan{after: f.pos}
+	}
+	p.upTo = max(p.upTo, mark)
+	return p
+}
+
+// planSource completes p: it asks for every topic behind the end of the
+// furthest hole, from the position of the one furthest behind, since the
+// Take that applies it returns their messages in Seq order up to there.
+// s.mu is held.
+func (s *Subscriber) planSource(p *sourcePlan) *sourcePlan {
+	p.ctx, p.after, p.reason = s.ctx, p.upTo, GapTooSlow
+	for _, f := range s.follows {
+		if f.pos >= p.upTo {
 			continue
 		}
-		t.mu.RLock()
-		upTo = max(upTo, t.evicted, floors[i])
-		t.mu.RUnlock()
-	}
-	if h.limits.noHistory {
-		upTo = h.seq // the logs serve live subscribers only
-	}
-	upTo = min(upTo, h.seq)
-	if upTo <= after {
-		return nil
-	}
-	r := newReplay(ctx, names, after, upTo, GapExceeded)
-	r.resume = reportedID(lastID)
-	return r
-}
-
-// newReplay returns a replay from the Source, bound to ctx.
-func newReplay(ctx context.Context, topics []string, after, upTo uint64, reason string) *replay {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	return &replay{ctx: ctx, cancel: cancel, topics: topics, after: after, upTo: upTo, reason: reason}
-}
-
-// newReplay returns the replay of what s missed after its position
-// lostAfter: the logs evicted it before s took it. s.mu is held.
-func (s *Subscriber) newReplay(lostAfter uint64, inReplay bool) *replay {
-	reason := GapTooSlow
-	if inReplay {
-		reason = GapExceeded
-	}
-	names := make([]string, len(s.follows))
-	for i, f := range s.follows {
-		names[i] = f.t.name
-	}
-	r := newReplay(s.ctx, names, lostAfter, s.evicted(), reason)
-	s.cursor = max(s.cursor, r.upTo)
-	return r
-}
-
-// replayed ends s's replay r when done, or extends it when the logs
-// evicted more while the Source ran, so that a slow Source makes no gap.
-// s.mu is held.
-func (s *Subscriber) replayed(r *replay, gap *Gap, done bool) {
-	if done && (gap == nil || gap.Reason != GapUnavailable) && s.err == nil {
-		if up := s.evicted(); up > r.upTo {
-			r.after, r.upTo, s.cursor = r.upTo, up, max(s.cursor, up)
-			return
+		p.follows = append(p.follows, f)
+		p.topics = append(p.topics, f.t.name)
+		p.after = min(p.after, f.pos)
+		if f.pos < f.replayTo {
+			p.reason = GapExceeded
 		}
 	}
-	if done {
-		s.src = nil
-		r.cancel()
-	}
+	return p
 }
 
-// takeSource takes the next part of s's replay from the Source, holding no
-// lock. It returns the messages and the gap to report before them; done
-// says the replay is over, so that the logs come next.
-func (s *Subscriber) takeSource(r *replay, out []*Message, limit int) (_ []*Message, gap *Gap, done bool, size int) {
-	h := s.hub
-	from, last := r.after, r.after
+// A sourceResult is what one call of the Source gave.
+type sourceResult struct {
+	msgs     []*Message
+	last     uint64 // Seq of the last message yielded, or the plan's after
+	complete bool   // the call reached the plan's upTo (it was not cut by the budget)
+	err      error
+	limit    int // bytes reserved in the replay budget
+	size     int // bytes of msgs
+	ran      bool
+}
+
+// callSource calls the Source for p, with no lock held, within the
+// replay budget, appending to out. A Source that panics fails the call.
+func (h *Hub) callSource(p *sourcePlan, out []*Message) (r sourceResult) {
+	r.msgs, r.last = out, p.after
+	limit, ok := h.replayBudget.acquire(p.ctx)
+	if !ok {
+		return r // the subscriber ended
+	}
+	r.ran, r.limit = true, limit
 	var bad error
 	stopped := false // yield returned false: a Source that goes on is ignored
-	err := h.source(r.ctx, r.topics, r.after, r.upTo, func(m *Message) bool {
-		switch {
-		case stopped:
-			return false
-		case m != nil && m.Seq > r.upTo:
-			stopped = true
-			return false // the logs hold it: the Source is done
-		case m == nil || m.Seq <= last:
-			bad = fmt.Errorf("message out of order (after %d)", last)
-		case !slices.Contains(r.topics, m.Topic):
-			bad = fmt.Errorf("message of topic %q, not asked for", m.Topic)
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				r.err = fmt.Errorf("hub: source panicked: %v", v)
+			}
+		}()
+		r.err = h.source(p.ctx, p.topics, p.after, p.upTo, func(m *Message) bool {
+			switch {
+			case stopped:
+				return false
+			case m != nil && m.Seq > p.upTo:
+				stopped = true
+				return false // the logs hold it: the Source is done
+			case m == nil || m.Seq <= r.last:
+				bad = fmt.Errorf("message out of order (after %d)", r.last)
+			case !slices.Contains(p.topics, m.Topic):
+				bad = fmt.Errorf("message of topic %q, not asked for", m.Topic)
+			}
+			if bad != nil {
+				stopped = true
+				return false
+			}
+			r.msgs = append(r.msgs, m)
+			r.last = m.Seq
+			r.size += len(m.Data) + messageOverhead
+			stopped = r.size >= limit
+			return !stopped
+		})
+	}()
+	if bad != nil && r.err == nil {
+		r.err = fmt.Errorf("hub: source: %w", bad)
+	}
+	r.complete = r.size < limit
+	h.replayBudget.release(limit - r.size)
+	return r
+}
+
+// applySource applies what the Source gave for p: the messages of the
+// follows that are still those of the plan, after their positions; then
+// every such follow is at the end of what the call covered. It returns
+// what Take returns (nothing when the subscriber ended, or the call
+// yielded nothing for it). s.mu is held.
+func (s *Subscriber) applySource(p *sourcePlan, r sourceResult) ([]*Message, *Gap) {
+	h := s.hub
+	out := r.msgs[:0]
+	if s.err != nil || !r.ran || (r.err != nil && p.ctx.Err() != nil) {
+		clear(r.msgs)
+		if r.ran {
+			h.replayBudget.release(r.size)
 		}
-		if bad != nil {
-			stopped = true
-			return false
+		return out, nil
+	}
+	s.held = r.size // given back by the next Take, once these are written
+	end := p.upTo   // what the call covered
+	if !r.complete {
+		end = r.last
+	}
+	var gap *gapEvent
+	switch {
+	case r.err == nil:
+	case errors.Is(r.err, ErrHistoryGone):
+		// Gone right after p.after: the gap ends before what it yielded.
+		hi := end
+		if len(r.msgs) > 0 {
+			hi = r.msgs[0].Seq - 1
+		}
+		gap = &gapEvent{lo: p.after, hi: hi, reason: p.reason}
+	default:
+		clear(r.msgs)
+		r.msgs, end = r.msgs[:0], p.upTo
+		h.replayBudget.release(s.held)
+		s.held = 0
+		gap = &gapEvent{lo: p.after, hi: p.upTo, reason: GapUnavailable, err: r.err}
+	}
+	replayed := 0
+	for _, m := range r.msgs {
+		f := s.follow(m.Topic)
+		if f == nil || !slices.Contains(p.follows, f) || m.Seq <= f.pos {
+			continue // left, or joined anew, since the plan; or had already
+		}
+		if m.Seq <= f.replayTo {
+			replayed++
 		}
 		out = append(out, m)
-		last = m.Seq
-		size += len(m.Data) + messageOverhead
-		stopped = size >= limit
-		return !stopped
-	})
-	if bad != nil {
-		err = fmt.Errorf("hub: source: %w", bad)
 	}
-	resume := r.resume
-	r.resume = ""
-	switch {
-	case err == nil && size < limit:
-		return out, nil, true, size
-	case err == nil:
-		r.after = last
-		return out, nil, false, size
-	case errors.Is(err, ErrHistoryGone):
-		gap = &Gap{Reason: r.reason}
-		r.after = last
-		done = size < limit
-		if done {
-			last = r.upTo // what follows the gap, when nothing of the range does
-		}
-	case r.ctx.Err() != nil:
-		clear(out)
-		return out[:0], nil, true, 0 // the subscriber ended
-	default:
-		clear(out)
-		out, gap, done, size = out[:0], &Gap{Reason: GapUnavailable, Err: err}, true, 0
-		last = r.upTo
-	}
-	gap.LastID = FormatID(s.epoch, from)
-	if resume != "" {
-		gap.LastID = resume
-	}
-	if len(out) > 0 {
-		gap.Resume = FormatID(s.epoch, out[0].Seq-1)
-	} else {
-		gap.Resume = FormatID(s.epoch, last)
-	}
-	if gap.Reason == GapTooSlow {
-		h.lagged.Add(1)
-	} else {
-		h.gaps.Add(1)
-	}
-	return out, gap, done, size
-}
-
-// An aheadWait is a resume from an ID of the hub's epoch that the hub has
-// not applied yet: its subscriber starts after that ID, so that it gets
-// what follows once the hub catches up, and nothing the client has
-// already; past the deadline, it gets a gap and goes on from the hub's
-// position.
-type aheadWait struct {
-	lastID   string
-	deadline time.Time
-	timer    *time.Timer // wakes the writer at the deadline
-}
-
-// awaitCatchUp makes s, which resumes from lastID ahead of the hub, wait
-// for the hub to apply it, at most wait. h.mu is held.
-func (s *Subscriber) awaitCatchUp(lastID string, wait time.Duration) {
-	_, after, _ := ParseID(lastID)
-	s.cursor, s.gap = after, nil
-	s.ahead = &aheadWait{lastID: reportedID(lastID), deadline: time.Now().Add(wait)}
-	s.ahead.timer = time.AfterFunc(wait, s.wake)
-}
-
-// caughtUp ends s's wait for the hub to catch up with its resume ID once
-// the hub did. Past the deadline, it sets the gap Take reports and moves s
-// to the hub's position. s.mu is held.
-func (s *Subscriber) caughtUp(head uint64) {
-	a := s.ahead
-	switch {
-	case head >= s.cursor:
-	case time.Now().Before(a.deadline):
-		return
-	default:
-		s.gap = &Gap{LastID: a.lastID, Reason: GapFuture}
-		s.hub.gaps.Add(1)
-		s.cursor = head
-		for i := range s.follows {
-			s.follows[i].from = min(s.follows[i].from, head)
+	clear(r.msgs[len(out):])
+	for _, f := range p.follows {
+		if s.follow(f.t.name) == f {
+			f.pos = max(f.pos, end)
+			if gap != nil {
+				f.named = max(f.named, gap.hi)
+			}
 		}
 	}
-	a.timer.Stop()
-	s.ahead = nil
+	if gap != nil {
+		gap.lastID = FormatID(s.epoch, gap.lo)
+		s.addGap(gap)
+	}
+	if len(out) == 0 && s.gap == nil {
+		s.releaseHeld() // nothing to write: Take goes on, and may call again
+		return out, nil
+	}
+	h.delivered.Add(uint64(len(out)))
+	h.replayed.Add(uint64(replayed))
+	return out, s.reportGap(out, end)
 }

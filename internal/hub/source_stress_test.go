@@ -65,35 +65,22 @@ func TestSourceReplayRacesPublishAt(t *testing.T) {
 			defer close(rd.done)
 			defer s.Close()
 			var buf []*Message
-			for {
-				msgs, gap := s.Take(buf)
+			record := func(msgs []*Message, gap *Gap) error {
 				if gap != nil {
 					rd.gaps = append(rd.gaps, gap.Reason)
 				}
 				for _, m := range msgs {
 					rd.got = append(rd.got, m.Seq)
 				}
-				buf = msgs
-				if len(msgs) > 0 || gap != nil {
-					continue
-				}
+				return nil
+			}
+			for {
+				buf, _ = drainTake(s, buf, record)
 				select {
 				case <-ready:
 				case <-stop:
-					// drain what is left, then end
-					for {
-						msgs, gap := s.Take(buf)
-						if gap != nil {
-							rd.gaps = append(rd.gaps, gap.Reason)
-						}
-						for _, m := range msgs {
-							rd.got = append(rd.got, m.Seq)
-						}
-						if len(msgs) == 0 && gap == nil {
-							return
-						}
-						buf = msgs
-					}
+					drainTake(s, buf, record) // what is left, then end
+					return
 				}
 			}
 		}()
@@ -126,24 +113,6 @@ func TestSourceReplayRacesPublishAt(t *testing.T) {
 		t.Errorf("replay budget %d once every replay ended, want %d", free, 64<<10)
 	}
 }
-
-func firstDiff(a, b []uint64) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}
-
-// last returns the last message of the stream.
-func (st *stream) last() *Message {
-	m, _ := st.Last()
-	return &Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data}
-}
-
-// all returns every message the stream holds.
-func (st *stream) all() []*Message { return st.from(0) }
 
 // Messages a hub skipped (PublishAt jumping ahead) stay missed when the
 // logs then evict older ones: the eviction does not lower the mark the

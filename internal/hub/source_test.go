@@ -6,77 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/realtime-go/realtime/internal/streamtest"
 )
-
-// stream is what several hubs apply in the tests: every message published
-// anywhere, by sequence number, as a shared stream would hold it.
-type stream struct {
-	streamtest.Stream
-	calls sync.Mutex // serialises the counts of source's calls
-}
-
-// add records a message of topic with data at seq.
-func (st *stream) add(seq uint64, topic, data string) { st.AddAt(seq, topic, []byte(data)) }
-
-// drop forgets the messages before seq.
-func (st *stream) drop(before uint64) { st.DropBefore(before) }
-
-// source serves the stream as a Source of epoch; calls counts its calls.
-func (st *stream) source(epoch string, calls *int) Source {
-	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
-		st.calls.Lock()
-		*calls++
-		st.calls.Unlock()
-		err := st.Replay(ctx, topics, after, upTo, func(m streamtest.Message) bool {
-			return yield(&Message{Seq: m.Seq, ID: FormatID(epoch, m.Seq), Topic: m.Topic, Data: m.Data})
-		})
-		if errors.Is(err, streamtest.ErrGone) {
-			return fmt.Errorf("%w: %w", ErrHistoryGone, err)
-		}
-		return err
-	}
-}
-
-// from returns the messages the stream holds from seq from on.
-func (st *stream) from(from uint64) []*Message {
-	var out []*Message
-	for _, m := range st.From(from) {
-		out = append(out, &Message{Seq: m.Seq, Topic: m.Topic, Data: m.Data})
-	}
-	return out
-}
-
-// apply publishes every message of st from seq from on to h, as a node
-// applies the shared stream.
-func (st *stream) apply(t testing.TB, h *Hub, from uint64) {
-	t.Helper()
-	for _, m := range st.from(from) {
-		if _, err := h.PublishAt(m.Seq, m.Topic, func(string) []byte { return m.Data }); err != nil {
-			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
-		}
-	}
-}
-
-// takeAll takes from s until it finds nothing, returning the messages'
-// data and the gaps' reasons in the order the writer got them.
-func takeAll(s *Subscriber) (got []string) {
-	for {
-		msgs, gap := s.Take(nil)
-		if gap != nil {
-			got = append(got, "gap:"+gap.Reason)
-		}
-		if len(msgs) == 0 && gap == nil {
-			return got
-		}
-		got = append(got, datas(msgs)...)
-	}
-}
 
 func TestPublishAtStale(t *testing.T) {
 	h := newHub(t, Options{Epoch: "E"})
@@ -642,5 +575,77 @@ func TestSourceGapNamesWhereTheSubscriberWas(t *testing.T) {
 	msgs, gap := s.Take(nil)
 	if gap == nil || gap.LastID != "S-0" || gap.Resume != "S-49" || len(msgs) == 0 || msgs[0].Seq != 50 {
 		t.Fatalf("first Take: gap %+v, %d messages; want a gap after S-0 resuming at S-49, then 50", gap, len(msgs))
+	}
+}
+
+// A Source that ignores what yield returns (a plain loop over what it
+// holds) is stopped at the first false all the same: one Take holds no
+// more than its share of the replay budget, and the replay goes on in
+// later calls, in order, nothing twice.
+func TestSourceIgnoringYieldIsStopped(t *testing.T) {
+	const n = 3000
+	data := strings.Repeat("x", 1<<10)
+	src := func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
+		for seq := after + 1; seq <= upTo; seq++ {
+			yield(&Message{Seq: seq, Topic: "a", Data: []byte(data)}) // return ignored
+		}
+		return nil
+	}
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 4 * (messageOverhead + len(data)), Source: src})
+	defer h.Close()
+	for seq := uint64(1); seq <= n; seq++ {
+		if _, err := h.PublishAt(seq, "a", func(string) []byte { return []byte(data) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var next uint64 = 1
+	var buf []*Message
+	for next <= n {
+		msgs, gap := s.Take(buf)
+		if gap != nil {
+			t.Fatalf("gap %v at %d", gap, next)
+		}
+		if len(msgs) == 0 {
+			t.Fatalf("nothing to take at %d", next)
+		}
+		size := 0
+		for _, m := range msgs {
+			if m.Seq != next {
+				t.Fatalf("took %d, want %d", m.Seq, next)
+			}
+			next++
+			size += len(m.Data) + messageOverhead
+		}
+		if size > maxTakeBytes+len(data)+messageOverhead {
+			t.Fatalf("one Take holds %d bytes from the Source, more than the %d of one call", size, maxTakeBytes)
+		}
+		buf = msgs
+	}
+}
+
+// A Source that yields nil, or keeps yielding after it was told to stop
+// because of a bad message, ends the replay with one gap and no panic.
+func TestSourceYieldsNil(t *testing.T) {
+	src := func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
+		yield(&Message{Seq: after + 1, Topic: "a", Data: []byte("1")})
+		yield(nil)
+		yield(&Message{Seq: after + 2, Topic: "a", Data: []byte("2")})
+		return nil
+	}
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: 2 * (messageOverhead + 1), Source: src})
+	defer h.Close()
+	for seq := uint64(1); seq <= 10; seq++ {
+		h.PublishAt(seq, "a", func(string) []byte { return []byte(fmt.Sprint(seq)) })
+	}
+	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-0")
+	defer s.Close()
+	got := takeAll(s)
+	if !slices.Equal(got, []string{"gap:" + GapUnavailable, "10"}) {
+		t.Errorf("got %q, want a gap then 10, what the log holds", got)
 	}
 }

@@ -1,12 +1,73 @@
 package hub
 
+// # The subscriber
+//
+// A Subscriber holds one follow per topic: a position in that topic's log
+// (every message of the topic up to it was taken, named by a gap, or is
+// from before the subscriber joined the topic). Topics joined at different
+// times, or with JoinFrom from an earlier ID, are at different places;
+// Take merges them in Seq order.
+//
+// Take is a state machine. Each turn, step decides the phase from the
+// subscriber's state and its topics' logs, in one place:
+//
+//	catch-up wait  resumed from an ID of the hub's epoch that the hub has
+//	               not applied yet (it applies a shared stream): wait until
+//	               it does, or CatchUpWait passes (then a GapFuture, and
+//	               every follow goes back to the hub's position).
+//	replay from    a topic's messages after its position are not in its
+//	the Source     log and no gap named them yet (evicted; skipped by
+//	               PublishAt or SkipTo; kept from a resume by HistorySize,
+//	               HistoryAge or no history), and the hub has a Source: ask
+//	               it for the messages of every topic behind the end of
+//	               that hole, each from its own position.
+//	logs           otherwise: take what the logs hold after each position,
+//	               up to the hub's head. A hole with no Source is a gap.
+//	               Replay from the logs and live delivery are one step: a
+//	               message up to its follow's replayTo is a replay.
+//	wait           the logs had nothing: the subscriber is on its topics'
+//	               waiting lists (or waits for the catch-up timer).
+//	ended          Close, Hub.Close: nothing more.
+//
+// A gap is an event, not a phase: a resume from an ID the hub cannot place,
+// a JoinFrom's, a hole without a Source, a Source that fails. It waits in
+// s.gap until the next Take that returns, merged with any other into one
+// range (LastID, Resume]; the messages of that range that the logs still
+// hold may follow it. A GapFuture (the hub did not reach a resume ID)
+// names no range but moves the subscriber back: it waits apart (s.future)
+// and is reported alone, first. The follows whose holes it names remember it
+// (named), so that one hole is one gap.
+//
+// # Locks
+//
+// Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
+// topic.waitMu. replayBudget.mu is taken with none of them held. Take takes
+// s.mu and never Hub.mu. It does not release s.mu inside a step: a step
+// from the Source is planned under s.mu (which topics, from where), the
+// Source is called with no lock held, and the result is applied under s.mu
+// again, keeping only the messages of follows that are still those of the
+// plan (Join, Leave and JoinFrom may run meanwhile).
+//
+// # Per-topic holes
+//
+// Holes are kept per follow: a topic's evicted mark (topic.evicted) and the
+// follow's own hole (follow.hole, set by a resume). A hub that applies only
+// some topics of a shared stream would record a jump of the outside
+// sequence as a hole of the topics it belongs to only: Hub.skip raises the
+// mark of every topic today, since the hub cannot know whose the skipped
+// numbers were. A PublishAt that says so (the skipped numbers are of other
+// topics) would raise none, and nothing else here changes.
+
 import (
 	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Subscriber is a position in the logs of the topics it follows. Its
@@ -17,40 +78,75 @@ type Subscriber struct {
 	epoch  string
 	notify atomic.Pointer[func()] // set once by Notify, before the first Take; read by wake from any goroutine
 	ended  atomic.Bool
+	ctx    context.Context    // for the Source: the Subscribe's, without its end
+	cancel context.CancelFunc // ends ctx when the subscriber ends
 
-	mu       sync.Mutex
-	follows  []follow        // sorted by topic name
-	cursor   uint64          // every message up to it has been taken or skipped, but in follows behind it
-	behind   int             // follows joined from before cursor (JoinFrom) that have not caught up
-	replayTo uint64          // messages up to it are a resume's replay
-	gap      *Gap            // a resume's gap, for the first Take
-	src      *replay         // what s takes from the Source before the logs
-	ctx      context.Context // the Subscribe's, for the Source
-	held     int             // bytes of the last Take from the Source, in the hub's replay budget
-	fromNow  bool            // subscribed without a resume ID
-	ahead    *aheadWait      // a resume ahead of the hub, waiting for it to catch up
-	err      error
+	mu      sync.Mutex
+	follows []*follow  // sorted by topic name
+	ahead   *aheadWait // the catch-up wait, while it lasts
+	gap     *gapEvent  // to report at the next Take that returns
+	future  *gapEvent  // a GapFuture to report alone, first
+	held    int        // bytes of the last Take from the Source, in the hub's replay budget
+	fromNow bool       // subscribed without a resume ID
+	err     error
 }
 
 // A follow is a subscriber's hold on one topic.
 type follow struct {
-	t    *topic
-	from uint64 // messages after it are for the subscriber (Join's start)
-	// behind says from is before the subscriber's cursor: the topic was
-	// joined from a resume point, and its messages after from are taken,
-	// before newer ones, until it catches up with the cursor.
-	behind bool
+	t *topic
+	// pos: every message of t up to it was taken, named by a gap, or is
+	// from before the subscriber joined t.
+	pos uint64
+	// named: the messages of t up to it that its log does not hold were
+	// named by a gap.
+	named uint64
+	// hole: the messages of t up to it are not to be read from its log
+	// (a resume past HistorySize or HistoryAge, or with no history).
+	hole uint64
+	// replayTo: messages up to it are a resume's replay (Subscribe with an
+	// ID, JoinFrom): Stats.Replayed and Replaying.
+	replayTo uint64
+	// resume: the first step sets hole from the log (resumeID), or starts
+	// at what the log holds (resumeAll, an ID the hub cannot place).
+	resume resumeKind
 	listed bool // on t's waiting list of generation gen
 	gen    uint64
 }
 
-// after returns the Seq after which the follow's next message is, for a
-// subscriber at cursor.
-func (f *follow) after(cursor uint64) uint64 {
-	if f.behind {
-		return f.from
+// A resumeKind says what a follow's first step reads from its log.
+type resumeKind uint8
+
+const (
+	resumeNone resumeKind = iota // joined from now, or resumed from the last ID
+	resumeID                     // from an ID of the hub's epoch, behind it
+	resumeAll                    // from an ID the hub cannot place: what the log holds
+)
+
+// A gapEvent is a gap waiting to be reported: messages in (lo, hi] may be
+// missing. lastID names lo (or is the ID given, when the hub cannot place
+// it, and lo is 0).
+type gapEvent struct {
+	lastID string
+	lo, hi uint64
+	reason string
+	err    error
+}
+
+// merge returns one gap for g and o: the wider range, named as the one
+// that starts first (g on a tie).
+func (g *gapEvent) merge(o *gapEvent) *gapEvent {
+	switch {
+	case g == nil:
+		return o
+	case o == nil:
+		return g
 	}
-	return max(cursor, f.from)
+	m := *g
+	if o.lo < g.lo {
+		m = *o
+	}
+	m.lo, m.hi = min(g.lo, o.lo), max(g.hi, o.hi)
+	return &m
 }
 
 // Notify sets the function that wakes the subscriber's writer: the hub
@@ -82,8 +178,9 @@ func (s *Subscriber) Err() error {
 // Take appends to buf, in order, the messages after the subscriber's
 // position in its topics, and moves the position past them. When the
 // subscriber missed messages (a resume the history could not cover, or it
-// fell HistoryBytes behind), gap says so; the messages that follow it are
-// what the logs still hold. When Take returns no message and no gap, the
+// fell HistoryBytes behind), gap says so first: messages after its LastID
+// and up to its Resume may be missing; those of that range that the logs
+// still hold follow it. When Take returns no message and no gap, the
 // subscriber waits: its Notify function runs when a message arrives.
 //
 // A writer that passes back the slice it got last time allocates nothing
@@ -92,81 +189,86 @@ func (s *Subscriber) Take(buf []*Message) (msgs []*Message, gap *Gap) {
 	clear(buf[:cap(buf)])
 	out := buf[:0]
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.releaseHeld() // the last Take's messages were written
-	for s.err == nil {
-		if r := s.src; r != nil {
-			if msgs, gap := s.takeReplay(r, out); len(msgs) > 0 || gap != nil {
-				return msgs, gap
-			}
-			continue
-		}
-		msgs, gap, wait := s.takeLogs(out)
-		if len(msgs) > 0 || gap != nil || wait {
+	for {
+		msgs, gap, plan := s.step(out)
+		if plan == nil {
+			s.mu.Unlock()
 			return msgs, gap
 		}
+		s.mu.Unlock()
+		res := s.hub.callSource(plan, msgs) // no lock held
+		s.mu.Lock()
+		msgs, gap = s.applySource(plan, res)
+		if len(msgs) > 0 || gap != nil {
+			s.mu.Unlock()
+			return msgs, gap
+		}
+		out = msgs
 	}
-	return out, nil
 }
 
-// takeReplay is Take from the Source: the next part of s's replay r,
-// within the hub's replay budget. It unlocks s.mu while the Source runs.
-// s.mu is held.
-func (s *Subscriber) takeReplay(r *replay, out []*Message) ([]*Message, *Gap) {
-	h := s.hub
-	s.mu.Unlock()
-	var msgs []*Message
-	var gap *Gap
-	done, size := true, 0
-	if limit, ok := h.replayBudget.acquire(r.ctx); ok {
-		msgs, gap, done, size = s.takeSource(r, out, limit)
-		h.replayBudget.release(limit - size)
-	}
-	s.mu.Lock()
-	s.held = size
+// step is one turn of Take: it returns what Take returns, or the plan of a
+// call of the Source. s.mu is held.
+func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 	if s.err != nil {
-		s.releaseHeld() // ended meanwhile: it takes no more
+		return out, nil, nil // ended
 	}
-	s.replayed(r, gap, done)
-	h.delivered.Add(uint64(len(msgs)))
-	h.replayed.Add(uint64(len(msgs)))
-	return msgs, gap
-}
-
-// takeLogs is Take from the logs. It reports wait when s waits on its
-// topics' lists, and returns nothing when Take must try again: a message
-// arrived meanwhile, or s missed messages that the Source may hold. s.mu
-// is held.
-func (s *Subscriber) takeLogs(out []*Message) (_ []*Message, gap *Gap, wait bool) {
 	h := s.hub
 	upTo := h.head.Load()
-	if s.ahead != nil {
-		s.caughtUp(upTo)
+	if s.ahead != nil && !s.caughtUp(upTo) {
+		s.wait() // catch-up wait: a message after the resume ID, or the timer, wakes it
+		return out, nil, nil
 	}
-	lost, lostAfter := false, s.cursor
-	// Each topic may add its share of what one Take returns, so that the
-	// storage of a Take is bounded too.
-	budget := maxTakeBytes / max(len(s.follows), 1)
-	for i := range s.follows {
-		f := &s.follows[i]
-		after := f.after(s.cursor)
-		f.t.mu.RLock()
-		var l bool
-		var stop uint64
-		out, l, stop = f.t.collect(out, after, upTo, budget)
-		f.t.mu.RUnlock()
-		if l {
-			lost, lostAfter = true, min(lostAfter, after)
+	if g := s.future; g != nil {
+		// Alone: it moves the subscriber back to the hub's position, which
+		// a gap merged with it could not say.
+		s.future = nil
+		return out, s.emit(g, out, g.hi), nil
+	}
+	var now time.Time
+	for _, f := range s.follows {
+		if f.resume != resumeNone {
+			now = time.Now()
+			break
 		}
+	}
+	// One pass over the topics, each under its read lock: resolve a
+	// resume's bounds, find holes, and collect from the logs.
+	var lost *gapEvent
+	var plan *sourcePlan
+	budget := maxTakeBytes / max(len(s.follows), 1) // each topic's share of one Take
+	for _, f := range s.follows {
+		f.t.mu.RLock()
+		if f.resume != resumeNone {
+			s.resolveResume(f, now)
+		}
+		mark := max(f.t.evicted, f.hole)
+		if mark > max(f.pos, f.named) {
+			if h.source != nil {
+				plan = plan.add(f, mark) // the follows behind it join below
+			} else {
+				// (up to named, a gap named it already)
+				lost = lost.merge(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+				f.named = mark
+			}
+		}
+		var stop uint64
+		if plan == nil {
+			out, stop = f.t.collect(out, max(f.pos, f.hole), upTo, budget)
+		}
+		f.t.mu.RUnlock()
 		if stop != 0 {
 			upTo = stop // the rest of every topic waits for the next Take
 		}
 	}
-	inReplay := lostAfter < s.cursor || s.cursor < s.replayTo
-	if lost && s.gap == nil && s.behind == 0 && h.source != nil {
+	if plan != nil {
 		clear(out)
-		s.src = s.newReplay(lostAfter, inReplay)
-		return out[:0], nil, false
+		return out[:0], nil, s.planSource(plan)
+	}
+	if lost != nil {
+		lost.lastID = FormatID(s.epoch, lost.lo)
+		s.addGap(lost)
 	}
 	if len(s.follows) > 1 {
 		slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Seq, b.Seq) })
@@ -177,49 +279,125 @@ func (s *Subscriber) takeLogs(out []*Message) (_ []*Message, gap *Gap, wait bool
 	}
 	collected := len(out)
 	out = cut(out)
-	gap, s.gap = s.gap, nil
-	if lost && gap == nil {
-		reason, count := GapTooSlow, &h.lagged
-		if inReplay {
-			reason, count = GapExceeded, &h.gaps
-		}
-		gap = &Gap{LastID: FormatID(s.epoch, lostAfter), Reason: reason}
-		count.Add(1)
-	}
-	before := s.cursor
 	pos := upTo
 	if n := len(out); n < collected {
 		pos = out[n-1].Seq // cut short: the rest next time
 	}
-	// out is every message up to pos after each follow's position, so each
-	// moves to pos at least.
-	s.cursor = max(s.cursor, pos)
-	if s.behind > 0 {
-		s.catchUp(pos)
+	s.countReplayed(out)
+	// out is every message up to pos after each follow's position.
+	for _, f := range s.follows {
+		f.pos = max(f.pos, pos)
 	}
-	if gap != nil {
-		resume := s.cursor
-		if len(out) > 0 {
-			resume = out[0].Seq - 1
+	if len(out) == 0 && s.gap == nil {
+		if s.wait() {
+			return out, nil, nil
 		}
-		gap.Resume = FormatID(s.epoch, resume)
+		return s.step(out) // a message arrived meanwhile
 	}
-	if len(out) > 0 || gap != nil {
-		h.delivered.Add(uint64(len(out)))
-		// Replayed: what came before the position (a JoinFrom's catching
-		// up) or before the subscription (a resume).
-		replayed := before
-		if before < s.replayTo {
-			replayed = s.replayTo
+	h.delivered.Add(uint64(len(out)))
+	return out, s.reportGap(out, pos), nil
+}
+
+// resolveResume sets the bounds of a resumed follow from its log, once:
+// what HistorySize and HistoryAge keep from a resume is a hole; a resume
+// from an ID the hub cannot place starts at what the log holds, and its
+// gap names what the log does not. s.mu and f.t.mu are held.
+func (s *Subscriber) resolveResume(f *follow, now time.Time) {
+	l, log := &s.hub.limits, &f.t.log
+	n := log.len()
+	var edge uint64
+	if l.count > 0 && n > l.count {
+		edge = log.at(n - l.count - 1).Seq
+	}
+	cutoff := now.Add(-l.age)
+	if i := sort.Search(n, func(i int) bool { return !log.at(i).Time.Before(cutoff) }); i > 0 {
+		edge = max(edge, log.at(i-1).Seq)
+	}
+	if edge > f.pos {
+		f.hole = max(f.hole, edge)
+	}
+	if f.resume == resumeAll {
+		f.pos = max(f.pos, f.hole)
+		f.named = max(f.named, f.t.evicted, f.hole)
+		if s.gap != nil {
+			s.gap.hi = max(s.gap.hi, f.named)
 		}
-		n := 0
-		for n < len(out) && out[n].Seq <= replayed {
+	}
+	f.resume = resumeNone
+}
+
+// lostReason is the reason of a gap for f's hole: the resume's replay
+// could not be covered, or a live subscriber fell behind (or the hub
+// skipped messages).
+func (f *follow) lostReason() string {
+	if f.pos < f.replayTo {
+		return GapExceeded
+	}
+	return GapTooSlow
+}
+
+// addGap adds a gap to report: a GapFuture waits apart, to be reported
+// alone; any other is merged with the gap waiting. s.mu is held.
+func (s *Subscriber) addGap(g *gapEvent) {
+	switch {
+	case g == nil:
+	case g.reason == GapFuture:
+		if s.future == nil {
+			s.future = g
+		}
+	default:
+		s.gap = s.gap.merge(g)
+	}
+}
+
+// reportGap returns the gap waiting, if any, to report before out, which
+// ends at pos. s.mu is held.
+func (s *Subscriber) reportGap(out []*Message, pos uint64) *Gap {
+	g := s.gap
+	if g == nil {
+		return nil
+	}
+	s.gap = nil
+	return s.emit(g, out, pos)
+}
+
+// emit returns g as Take reports it before out, which ends at pos, and
+// counts it. s.mu is held.
+func (s *Subscriber) emit(g *gapEvent, out []*Message, pos uint64) *Gap {
+	resume := max(g.hi, pos)
+	if len(out) > 0 {
+		resume = max(g.hi, out[0].Seq-1)
+	}
+	if g.reason == GapTooSlow {
+		s.hub.lagged.Add(1)
+	} else {
+		s.hub.gaps.Add(1)
+	}
+	return &Gap{LastID: g.lastID, Reason: g.reason, Resume: FormatID(s.epoch, resume), Err: g.err}
+}
+
+// countReplayed adds to the hub's Replayed the messages of out that are
+// a replay: up to their follow's replayTo. s.mu is held.
+func (s *Subscriber) countReplayed(out []*Message) {
+	if !slices.ContainsFunc(s.follows, func(f *follow) bool { return f.pos < f.replayTo }) {
+		return
+	}
+	n := 0
+	for _, m := range out {
+		if f := s.follow(m.Topic); f != nil && m.Seq <= f.replayTo {
 			n++
 		}
-		h.replayed.Add(uint64(n))
-		return out, gap, false
 	}
-	return out, nil, s.wait()
+	s.hub.replayed.Add(uint64(n))
+}
+
+// follow returns s's follow of topic, or nil. s.mu is held.
+func (s *Subscriber) follow(topic string) *follow {
+	i, found := slices.BinarySearchFunc(s.follows, topic, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })
+	if !found {
+		return nil
+	}
+	return s.follows[i]
 }
 
 // releaseHeld gives back to the hub's replay budget the bytes of the last
@@ -231,41 +409,17 @@ func (s *Subscriber) releaseHeld() {
 	}
 }
 
-// evicted returns the highest Seq evicted from the logs of s's topics.
-// s.mu is held.
-func (s *Subscriber) evicted() uint64 {
-	var up uint64
-	for _, f := range s.follows {
-		f.t.mu.RLock()
-		up = max(up, f.t.evicted)
-		f.t.mu.RUnlock()
-	}
-	return up
-}
-
 // startAfter moves a subscriber that subscribed from now on, before the
 // hub applied anything, after seq: see Hub.skip. h.mu is held.
 func (s *Subscriber) startAfter(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.fromNow || s.cursor != 0 {
+	if !s.fromNow {
 		return
 	}
-	s.cursor = seq // and so every follow that is not behind
-}
-
-// catchUp moves the follows that are behind to pos, and ends their being
-// behind once they reach the cursor. s.mu is held.
-func (s *Subscriber) catchUp(pos uint64) {
-	for i := range s.follows {
-		f := &s.follows[i]
-		if !f.behind {
-			continue
-		}
-		f.from = max(f.from, pos)
-		if f.from >= s.cursor {
-			f.behind = false
-			s.behind--
+	for _, f := range s.follows {
+		if f.pos == 0 && f.replayTo == 0 {
+			f.pos = seq
 		}
 	}
 }
@@ -288,9 +442,8 @@ func cut(msgs []*Message) []*Message {
 // arrived meanwhile in one of them; it reports whether s waits. s.mu is
 // held.
 func (s *Subscriber) wait() bool {
-	for i := range s.follows {
-		f := &s.follows[i]
-		if !f.t.wait(s, f, f.after(s.cursor)) {
+	for _, f := range s.follows {
+		if !f.t.wait(s, f, f.pos) {
 			return false
 		}
 	}
@@ -303,13 +456,18 @@ func (s *Subscriber) wait() bool {
 func (s *Subscriber) Replaying() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.err == nil && (s.gap != nil || s.src != nil || s.cursor < s.replayTo || s.behind > 0)
+	return s.err == nil && (s.gap != nil || s.future != nil || slices.ContainsFunc(s.follows, func(f *follow) bool { return f.pos < f.replayTo }))
 }
 
 // Topics returns the topics s follows, sorted.
 func (s *Subscriber) Topics() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.topics()
+}
+
+// topics returns the topics s follows, sorted. s.mu is held.
+func (s *Subscriber) topics() []string {
 	names := make([]string, len(s.follows))
 	for i, f := range s.follows {
 		names[i] = f.t.name
@@ -324,13 +482,12 @@ func (s *Subscriber) Join(topics ...string) error {
 }
 
 // JoinFrom adds topics to s from the resume point lastID, as Subscribe
-// resumes: Take returns every message of those topics after lastID that
-// the logs hold, oldest first and before any newer message, then goes on
-// with all of s's topics. When the logs cannot cover them (lastID is of
+// resumes: Take returns every message of those topics after lastID, oldest
+// first and before any newer message, from the logs or the Source, then
+// goes on with all of s's topics. What neither covers (lastID is of
 // another epoch, malformed, ahead of every message, or messages after it
-// left the logs), Take reports a Gap first, unless a gap is waiting to be
-// taken already, which then stands for both. With an empty lastID it is
-// Join. Topics s follows already are left as they are.
+// are gone) is a Gap, merged with any gap waiting to be taken. With an
+// empty lastID it is Join. Topics s follows already are left as they are.
 func (s *Subscriber) JoinFrom(lastID string, topics ...string) error {
 	return s.join(lastID, topics)
 }
@@ -342,49 +499,41 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 		return err
 	}
 	h.mu.Lock()
-	if err := s.Err(); err != nil {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
 		h.mu.Unlock()
 		return err
 	}
-	have := s.Topics()
 	var add []string
 	for _, name := range names {
-		if _, found := slices.BinarySearch(have, name); !found {
+		if s.follow(name) == nil {
 			add = append(add, name)
 		}
 	}
-	if len(have)+len(add) > h.maxTopics {
+	if len(s.follows)+len(add) > h.maxTopics {
+		s.mu.Unlock()
 		h.mu.Unlock()
-		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(have)+len(add), h.maxTopics)}
+		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(s.follows)+len(add), h.maxTopics)}
 	}
 	// From the next message, or from s's position when it resumed ahead
 	// of the hub and waits for it: what comes before that position is
 	// what the client has of the stream already, as on a hub caught up.
-	s.mu.Lock()
-	next := max(h.seq, s.cursor)
-	s.mu.Unlock()
-	from := make([]uint64, len(add))
-	for i := range from {
-		from[i] = next
+	start := follow{pos: h.seq}
+	if s.ahead != nil {
+		start.pos = max(start.pos, s.ahead.seq)
 	}
 	if lastID != "" && len(add) > 0 {
-		floors := make([]uint64, len(add)) // set by HistorySize
-		after, gap := h.resumePoint(add, lastID, floors)
-		for i := range from {
-			from[i] = max(after, floors[i])
-		}
-		if gap != nil {
-			h.gaps.Add(1)
-			s.mu.Lock()
-			if s.gap == nil {
-				s.gap = gap
-			}
-			s.mu.Unlock()
-		}
+		var gap *gapEvent
+		start, gap, _ = h.resumeFrom(lastID, false)
+		s.addGap(gap)
 	}
-	for i, name := range add {
-		h.follow(s, name, from[i])
+	for _, name := range add {
+		f := start
+		s.add(h.topic(name), &f)
 	}
+	s.mu.Unlock()
 	h.mu.Unlock()
 	if len(add) > 0 {
 		s.wake() // so that its writer waits on the new topics too
@@ -392,29 +541,33 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 	return nil
 }
 
-// Leave removes topics from s. Topics it does not follow are ignored.
+// add makes s follow t with f. h.mu and s.mu are held.
+func (s *Subscriber) add(t *topic, f *follow) {
+	t.subs++
+	f.t = t
+	i, _ := slices.BinarySearchFunc(s.follows, t.name, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })
+	s.follows = slices.Insert(s.follows, i, f)
+}
+
+// Leave removes topics from s at once: Take returns none of their
+// messages from then on, from the logs or the Source. Topics it does not
+// follow are ignored.
 func (s *Subscriber) Leave(topics ...string) {
 	h := s.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, name := range topics {
 		s.mu.Lock()
-		i := slices.IndexFunc(s.follows, func(f follow) bool { return f.t.name == name })
-		var t *topic
-		if i >= 0 {
-			f := s.follows[i]
-			t = f.t
-			if f.behind {
-				s.behind--
-			}
+		f := s.follow(name)
+		if f != nil {
 			if f.listed {
-				t.unwait(s, f.gen) // or a Join after it would list s again
+				f.t.unwait(s, f.gen) // or a Join after it would list s again
 			}
-			s.follows = slices.Delete(s.follows, i, i+1)
+			s.follows = slices.DeleteFunc(s.follows, func(x *follow) bool { return x == f })
 		}
 		s.mu.Unlock()
-		if t != nil {
-			h.unfollow(t)
+		if f != nil {
+			h.unfollow(f.t)
 		}
 	}
 }
@@ -429,4 +582,43 @@ func (s *Subscriber) Close() {
 	if ended {
 		s.wake()
 	}
+}
+
+// An aheadWait is the catch-up wait of a resume from an ID of the hub's
+// epoch that the hub has not applied yet: its subscriber starts after
+// that ID, so that it gets what follows once the hub catches up, and
+// nothing the client has already; past the deadline, it gets a gap and
+// goes on from the hub's position.
+type aheadWait struct {
+	lastID   string
+	seq      uint64
+	deadline time.Time
+	timer    *time.Timer // wakes the writer at the deadline
+}
+
+// awaitCatchUp makes s, which resumes from seq (lastID) ahead of the hub,
+// wait for the hub to apply it, at most wait. h.mu is held.
+func (s *Subscriber) awaitCatchUp(lastID string, seq uint64, wait time.Duration) {
+	s.ahead = &aheadWait{lastID: reportedID(lastID), seq: seq, deadline: time.Now().Add(wait)}
+	s.ahead.timer = time.AfterFunc(wait, s.wake)
+}
+
+// caughtUp ends the catch-up wait once the hub reached the resume ID, or
+// past the deadline with a gap, every follow going back to the hub's
+// position head. It reports whether the wait is over. s.mu is held.
+func (s *Subscriber) caughtUp(head uint64) bool {
+	a := s.ahead
+	switch {
+	case head >= a.seq:
+	case time.Now().Before(a.deadline):
+		return false
+	default:
+		s.addGap(&gapEvent{lastID: a.lastID, lo: a.seq, hi: head, reason: GapFuture})
+		for _, f := range s.follows {
+			f.pos = min(f.pos, head)
+		}
+	}
+	a.timer.Stop()
+	s.ahead = nil
+	return true
 }

@@ -65,6 +65,22 @@ func (t *topic) handOut() []*Subscriber {
 	return wake
 }
 
+// maxWakeOnPublisher is the longest waiting list Publish wakes on its own
+// goroutine; a longer one is woken on a goroutine of its own, so that the
+// publisher goes on to the next message while thousands of writers are
+// woken (woken one by one by the publisher, each of them took one message,
+// wrote it and waited again, to be woken again by the next message).
+const maxWakeOnPublisher = 256
+
+// wakeAll wakes the subscribers of a list handOut handed out, then gives
+// its storage back.
+func (t *topic) wakeAll(list []*Subscriber) {
+	for _, s := range list {
+		s.wake()
+	}
+	t.recycle(list)
+}
+
 // recycle gives back the storage of a list that handOut handed out.
 func (t *topic) recycle(list []*Subscriber) {
 	clear(list)
@@ -80,7 +96,7 @@ const maxSpareWaiting = 1 << 14
 
 // trim evicts the oldest messages while the log is over its byte bound or
 // its oldest message is older than the age bound. (The bound in messages
-// limits resumes only: see Hub.resumePoint.) t.mu is held.
+// limits resumes only: see Subscriber.resolveResume.) t.mu is held.
 func (t *topic) trim(l *limits, now time.Time) {
 	cutoff := now.Add(-l.age)
 	for t.log.len() > 0 {
@@ -103,14 +119,13 @@ func (t *topic) clear() {
 }
 
 // collect appends to out the messages with after < Seq <= upTo, oldest
-// first, and reports whether messages after after were evicted. t.mu is
-// held, for reading at least.
+// first. t.mu is held, for reading at least.
 //
 // It stops once it has collected more than budget bytes (data and
 // overhead), and then returns the Seq of the last message it took as stop:
 // the messages of other topics after it must wait for the next Take too,
 // to keep the order.
-func (t *topic) collect(out []*Message, after, upTo uint64, budget int) (_ []*Message, lost bool, stop uint64) {
+func (t *topic) collect(out []*Message, after, upTo uint64, budget int) (_ []*Message, stop uint64) {
 	n := t.log.len()
 	i := sort.Search(n, func(i int) bool { return t.log.at(i).Seq > after })
 	size := 0
@@ -126,7 +141,7 @@ func (t *topic) collect(out []*Message, after, upTo uint64, budget int) (_ []*Me
 		out = append(out, m)
 		size += len(m.Data) + messageOverhead
 	}
-	return out, t.evicted > after, stop
+	return out, stop
 }
 
 // wait puts s on the waiting list unless a message after after has arrived

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/sse"
@@ -155,6 +156,7 @@ const pingFloodRate = 64 << 20
 // against the Hub and the echo. The server answers only the last pings (a
 // pong list of at most 32 per connection) and keeps reading.
 func TestAttackPingFlood(t *testing.T) {
+	testutil.Long(t)
 	for _, target := range []string{"/ws?topic=t", "/echo"} {
 		t.Run(strings.TrimPrefix(target, "/"), func(t *testing.T) {
 			n := attackConns(t, 200)
@@ -183,6 +185,7 @@ func TestAttackPingFlood(t *testing.T) {
 // echo stops reading: the server holds the message being written and the
 // one waiting to be, not what the client goes on sending.
 func TestAttackEchoNonReaders(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 64)
 	const size = ws.DefaultReadLimit
 	frame := wstest.Encode(wstest.Masked(wstest.OpBinary, bytes.Repeat([]byte("e"), size)))
@@ -206,6 +209,7 @@ func TestAttackEchoNonReaders(t *testing.T) {
 // the shared log, without a copy and without holding the hub, so the
 // server holds a position per client and publishing goes on.
 func TestAttackResumeStorm(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 300)
 	const topic = "full"
 	var conns []net.Conn
@@ -267,6 +271,7 @@ func TestAttackResumeStorm(t *testing.T) {
 // (the well-behaved ones from 127.0.0.2, a newcomer from 127.0.0.3 during
 // the attack) and keep receiving.
 func TestAttackSlotsFromOneAddress(t *testing.T) {
+	testutil.Long(t)
 	const perAddr = 32 // the ticker's maxStreamsPerAddr
 	n := attackConns(t, 400)
 	maxClients := n / 2 // what the attacker alone would fill without the per-address bound
@@ -339,6 +344,7 @@ func TestAttackSlotsFromOneAddress(t *testing.T) {
 // Last-Event-ID header a line at a time and stop before its end
 // (slowloris). The server holds what arrived, until ReadHeaderTimeout.
 func TestAttackSlowHeaders(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 400)
 	const value = 16 << 10
 	var conns []net.Conn
@@ -388,6 +394,7 @@ func TestAttackSlowHeaders(t *testing.T) {
 // client may have (MaxTopics, 64), all new, and never read. The server
 // holds a position per topic.
 func TestAttackManyTopics(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 200)
 	runAttack(t, attack{
 		start: func(t *testing.T, r *attackRig) uint64 {
@@ -428,6 +435,7 @@ var offerDeflate = http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate;
 // Inflating stops at the limit and the connection is closed with 1009:
 // the server holds at most the read limit per connection.
 func TestAttackCompressionBomb(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 100)
 	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, 64*ws.DefaultReadLimit)))
 	var as []*wsAttacker
@@ -477,6 +485,7 @@ const bombRate = 4 << 20
 // message of the read limit, so each client is closed with 1008 by its
 // second bomb.
 func TestAttackCompressionBombUnderLimit(t *testing.T) {
+	testutil.Long(t)
 	for _, target := range []string{"/ws?topic=t", "/echo"} {
 		t.Run(strings.TrimPrefix(target, "/"), func(t *testing.T) {
 			n := attackConns(t, 100)

@@ -129,7 +129,18 @@ func testBadHTTP(t *testing.T, r *rig) int {
 		{"HEAD /events", "HEAD /events?topic=a HTTP/1.1\r\n" + host + "\r\n", 200},
 	}
 	for _, c := range cases {
+		opened := r.broker.Stats().Opened
 		resp, err := rawRequest(r.addr, c.req)
+		// The server stops reading a request whose head is too large: it
+		// answers 431 and closes with the rest unread, so the kernel may
+		// reset the connection before the client reads the answer. The
+		// reset is the same refusal, if no stream was opened.
+		if c.want == http.StatusRequestHeaderFieldsTooLarge && errors.Is(err, syscall.ECONNRESET) {
+			if n := r.broker.Stats().Opened; n != opened {
+				t.Errorf("%s: connection reset after %d streams opened, want none", c.name, n-opened)
+			}
+			continue
+		}
 		wantStatus(t, c.name, resp, err, c.want)
 		if err == nil && c.want == 405 {
 			if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
@@ -164,7 +175,7 @@ func testSlowloris(t *testing.T, r *rig) int {
 			}
 			closed := make(chan error, 1)
 			go func() {
-				nc.SetReadDeadline(time.Now().Add(shortReadHeaderTimeout + margin))
+				nc.SetReadDeadline(time.Now().Add(waitTimeout))
 				var b [512]byte
 				n, err := nc.Read(b[:])
 				if n > 0 {
@@ -213,7 +224,18 @@ func testBadHandshakes(t *testing.T, r *rig) int {
 		{"Origin null", get + upgradeHeaders + "Origin: null\r\n\r\n", 403},
 	}
 	for _, c := range cases {
+		opened := r.broker.Stats().Opened
 		resp, err := rawRequest(r.addr, c.req)
+		// The server stops reading a request whose head is too large: it
+		// answers 431 and closes with the rest unread, so the kernel may
+		// reset the connection before the client reads the answer. The
+		// reset is the same refusal, if no stream was opened.
+		if c.want == http.StatusRequestHeaderFieldsTooLarge && errors.Is(err, syscall.ECONNRESET) {
+			if n := r.broker.Stats().Opened; n != opened {
+				t.Errorf("%s: connection reset after %d streams opened, want none", c.name, n-opened)
+			}
+			continue
+		}
 		wantStatus(t, c.name, resp, err, c.want)
 		if err == nil && c.want == 400 && strings.Contains(c.name, "version") {
 			if v := resp.Header.Get("Sec-WebSocket-Version"); v != "13" {

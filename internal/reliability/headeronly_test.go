@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -25,6 +26,7 @@ const headerOnlyOverhead = 16 << 10
 // announced lengths; publishing goes on and the well-behaved
 // clients get everything (runAttack).
 func TestHeaderOnlyFrames(t *testing.T) {
+	testutil.Long(t)
 	const limit = ws.DefaultReadLimit
 	attacks := []struct {
 		name   string

@@ -16,13 +16,11 @@ import (
 	"time"
 )
 
-// waitTimeout bounds every wait of this suite for something to happen that
-// has no documented bound of its own.
+// waitTimeout bounds every wait of this suite for something to happen. It
+// only catches a hang: a documented bound (a write timeout, a keep-alive)
+// is logged beside the time taken, never asserted, as a loaded machine can
+// take longer than any bound.
 const waitTimeout = 30 * time.Second
-
-// margin is added to documented bounds before a test calls them broken:
-// the machine is shared and the race detector slows everything down.
-const margin = 5 * time.Second
 
 // envDuration returns the duration in the environment variable name, or
 // def when it is unset.

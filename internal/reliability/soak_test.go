@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
@@ -48,6 +49,7 @@ func soakConns() int {
 // REALTIME_SOAK sets how long to publish (and makes 10,000 connections the
 // default); REALTIME_CONNS sets the connections.
 func TestSoak(t *testing.T) {
+	testutil.Long(t)
 	leakcheck.CheckWithin(t, waitTimeout)
 	long := os.Getenv("REALTIME_SOAK") != ""
 	dur := envDuration(t, "REALTIME_SOAK", soakShort)

@@ -1,39 +1,21 @@
 package sse
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 )
-
-// logBuffer collects a Logger's records for a test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 // TestBrokerRefusesWhatCannotStream: behind http.TimeoutHandler (which
 // buffers the response), a wrapper with neither Flush nor Unwrap, or one
@@ -52,29 +34,31 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(passingFlusher{hider{w}}, r) })
 		},
 	} {
-		t.Run(name, func(t *testing.T) {
-			leakcheck.Check(t)
-			var logs logBuffer
-			b := NewBroker(BrokerOptions{Logger: logs.logger()})
-			ts, c := newServer(t, wrap(b), false)
-			c.Timeout = waitTimeout
-			resp, err := c.Get(ts.URL + "?topic=a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "retry:") {
-				t.Errorf("got %s %q, want 500 and no stream", resp.Status, body)
-			}
-			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "cannot flush") {
-				t.Errorf("log %q does not name the cause at Error", l)
-			}
-			if s := b.Stats(); s.Opened != 0 || s.Clients != 0 {
-				t.Errorf("Stats = %+v, want no stream opened", s)
-			}
-			b.Shutdown(context.Background())
-		})
+		for _, takeOver := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/TakeOver=%v", name, takeOver), func(t *testing.T) {
+				leakcheck.Check(t)
+				var logs testutil.Buffer
+				b := NewBroker(BrokerOptions{Logger: logs.Logger(), TakeOver: takeOver})
+				ts, c := newServer(t, wrap(b), false)
+				c.Timeout = waitTimeout
+				resp, err := c.Get(ts.URL + "?topic=a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "retry:") {
+					t.Errorf("got %s %q, want 500 and no stream", resp.Status, body)
+				}
+				if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "cannot flush") {
+					t.Errorf("log %q does not name the cause at Error", l)
+				}
+				if s := b.Stats(); s.Opened != 0 || s.Clients != 0 {
+					t.Errorf("Stats = %+v, want no stream opened", s)
+				}
+				b.Shutdown(context.Background())
+			})
+		}
 	}
 }
 
@@ -87,6 +71,14 @@ func (p passingFlusher) Flush() {
 	if f, ok := p.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack, like chi's, hijacks the writer under it if that can.
+func (p passingFlusher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := p.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("the writer under this one cannot be hijacked")
 }
 
 func (p passingFlusher) Unwrap() http.ResponseWriter { return p.ResponseWriter }

@@ -3,12 +3,85 @@ package hub
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
 )
+
+// TestConcurrentJoinLeaveResume: while four publishers burst on four
+// topics, subscribers of several topics that join and leave a topic, and
+// subscribers that close and resume, get every message of the topics they
+// hold throughout, once each, in order.
+func TestConcurrentJoinLeaveResume(t *testing.T) {
+	leakcheck.Check(t)
+	h := newHub(t, Options{HistoryBytes: 64 << 20})
+	defer h.Close()
+	topics := []string{"a", "b", "c", "d"}
+	const perTopic = 1500
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+
+	// Joiners follow a and c throughout, and join and leave b and d.
+	for i := range 4 {
+		r := newReader(t, h, "", "a", "c")
+		wg.Go(func() {
+			defer r.s.Close()
+			extra := topics[1+2*(i%2)]
+			in := false
+			err := r.until(func() bool {
+				if in {
+					r.s.Leave(extra)
+				} else if err := r.s.Join(extra); err != nil {
+					errs <- err
+				}
+				in = !in
+				return r.count("a") == perTopic && r.count("c") == perTopic
+			})
+			if err != nil {
+				errs <- fmt.Errorf("joiner %d: %w", i, err)
+			}
+		})
+	}
+	// Resumers follow b and d, and every few wake-ups close and resume
+	// from the last ID they took.
+	for i := range 4 {
+		r := newReader(t, h, "", "b", "d")
+		wg.Go(func() {
+			wakes := 0
+			err := r.until(func() bool {
+				wakes++
+				if wakes%(3+i) == 0 && len(r.got) > 0 {
+					r.s.Close()
+					if err := r.subscribe(h, r.got[len(r.got)-1].ID, "b", "d"); err != nil {
+						errs <- err
+					}
+				}
+				return r.count("b") == perTopic && r.count("d") == perTopic
+			})
+			r.s.Close()
+			if err != nil {
+				errs <- fmt.Errorf("resumer %d: %w", i, err)
+			}
+		})
+	}
+	var pubs sync.WaitGroup
+	for _, name := range topics {
+		pubs.Go(func() {
+			for i := range perTopic {
+				publish(t, h, name, fmt.Sprintf("%s%d %s", name, i, strings.Repeat("x", i%200)))
+			}
+		})
+	}
+	pubs.Wait()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
 
 // TestSharedStreamChurn: while publishers apply a shared stream with
 // PublishAt on four topics, skipping sequence numbers now and then, and
@@ -68,10 +141,8 @@ func TestSharedStreamChurn(t *testing.T) {
 			ends := map[string]bool{}
 			action := -1
 			var lastGap *Gap
-			check := func() error {
-				for {
-					msgs, gap := r.s.Take(r.buf)
-					r.buf = msgs
+			check := func() (err error) {
+				r.buf, err = drainTake(r.s, r.buf, func(msgs []*Message, gap *Gap) error {
 					if gap != nil {
 						lastGap = gap
 						// Past the gap, what follows its Resume comes
@@ -81,9 +152,6 @@ func TestSharedStreamChurn(t *testing.T) {
 						} else if at < floor {
 							floor = at
 						}
-					}
-					if len(msgs) == 0 && gap == nil {
-						return nil
 					}
 					for _, m := range msgs {
 						if string(m.Data) == "end" {
@@ -95,7 +163,9 @@ func TestSharedStreamChurn(t *testing.T) {
 						floor = m.Seq
 						r.got = append(r.got, m)
 					}
-				}
+					return nil
+				})
+				return err
 			}
 			deadline := time.After(60 * time.Second)
 			for {
@@ -128,7 +198,7 @@ func TestSharedStreamChurn(t *testing.T) {
 				case 2:
 					// From where it is: JoinFrom does not wait for an
 					// ID ahead of the hub, it is a gap at once.
-					if floor > 0 && floor <= lastOf(h) {
+					if floor > 0 && floor <= lastSeq(h) {
 						r.s.JoinFrom(FormatID("S", floor), extra)
 					}
 				case 3:
@@ -137,7 +207,7 @@ func TestSharedStreamChurn(t *testing.T) {
 						from = FormatID("S", floor)
 					}
 					if rng.IntN(4) == 0 { // ahead of the hub
-						floor = lastOf(h) + 30
+						floor = lastSeq(h) + 30
 						from = FormatID("S", floor)
 					}
 					r.s.Close()
@@ -165,11 +235,4 @@ func TestSharedStreamChurn(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-}
-
-// lastOf returns the Seq of the last message h applied.
-func lastOf(h *Hub) uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.seq
 }

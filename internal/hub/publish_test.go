@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -38,5 +40,25 @@ func TestHeadBeforeLast(t *testing.T) {
 	stop.Store(true)
 	if n, ok := <-behind; ok {
 		t.Fatalf("a topic's last message was %d ahead of the hub's head", n)
+	}
+}
+
+// A message larger than its topic's log can hold is refused by Publish,
+// and costs no subscriber a gap. (It was evicted by its own Publish: every
+// subscriber got a "too slow" gap, and Publish said nothing.)
+func TestPublishTooLarge(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", HistoryBytes: 1000})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	_, err := h.Publish("a", func(string) []byte { return make([]byte, 1000) })
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Publish of a message its topic's log cannot hold: %v, want ErrTooLarge", err)
+	}
+	if h.LastID() != "" {
+		t.Errorf("LastID %q after a refused message, want none", h.LastID())
+	}
+	publish(t, h, "a", "small")
+	if got := s.take(t); !slices.Equal(datas(got), []string{"small"}) {
+		t.Fatalf("got %q", datas(got))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // sourceFunc is a HistorySource made of a function.
@@ -16,11 +18,11 @@ func (f sourceFunc) Replay(ctx context.Context, topics []string, after, upTo uin
 // A HistorySource that panics costs the resuming stream a gap event, as
 // one that fails does, and the log says why: the server goes on.
 func TestHistorySourcePanicIsAGap(t *testing.T) {
-	var log logBuffer
+	var log testutil.Buffer
 	panicking := sourceFunc(func(context.Context, []string, uint64, uint64, func(Record) bool) error {
 		panic("source bug")
 	})
-	b := NewBroker(BrokerOptions{Epoch: "cluster", History: panicking, Logger: log.logger(), HistorySize: 2})
+	b := NewBroker(BrokerOptions{Epoch: "cluster", History: panicking, Logger: log.Logger(), HistorySize: 2})
 	defer b.Shutdown(context.Background())
 	for range 5 {
 		b.Publish("a", Event{Data: "x"})

@@ -4,27 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
-
-// seqOf returns the sequence number of an ID "epoch-seq".
-func seqOf(t testing.TB, id string) uint64 {
-	t.Helper()
-	i := strings.LastIndexByte(id, '-')
-	n, err := strconv.ParseUint(id[i+1:], 10, 64)
-	if i < 0 || err != nil {
-		t.Fatalf("ID %q", id)
-	}
-	return n
-}
 
 // TestHubMultiTopicJoinLeaveResumeUnderLoad: while three publishers burst
 // on three topics, clients of two of them whose connections join and
@@ -80,7 +69,10 @@ func TestHubMultiTopicJoinLeaveResumeUnderLoad(t *testing.T) {
 		if e.Type == "gap" {
 			return fmt.Errorf("gap %+v", e)
 		}
-		s := seqOf(t, e.ID)
+		_, s, ok := hub.ParseID(e.ID)
+		if !ok {
+			return fmt.Errorf("ID %q is not the hub's", e.ID)
+		}
 		if n := len(*got); n > 0 && s <= (*got)[n-1] {
 			return fmt.Errorf("ID %s after %d", e.ID, (*got)[n-1])
 		}

@@ -2,9 +2,10 @@ package ws
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // sourceFunc is a HistorySource made of a function.
@@ -17,12 +18,12 @@ func (f sourceFunc) Replay(ctx context.Context, topics []string, after, upTo uin
 // A HistorySource that panics costs the resuming connection a gap notice,
 // as one that fails does, and the log says why: the server goes on.
 func TestHubHistorySourcePanicIsAGap(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	panicking := sourceFunc(func(context.Context, []string, uint64, uint64, func(Record) bool) error {
 		panic("source bug")
 	})
 	h, srv := serveHub(t, HubOptions{Epoch: "cluster", History: panicking, HistorySize: 2,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		Logger: logs.Logger()})
 	for i := range 5 {
 		h.PublishAt(uint64(i+1), "a", MessageText, []byte{byte('1' + i)})
 	}

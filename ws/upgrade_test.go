@@ -1,37 +1,17 @@
 package ws
 
 import (
-	"bytes"
-	"github.com/realtime-go/realtime/internal/waitfor"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
+	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
-
-// syncBuffer collects a Logger's records for a test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // noUnwrap is a middleware's ResponseWriter with no Hijack and no Unwrap.
 type noUnwrap struct{ w http.ResponseWriter }
@@ -44,8 +24,8 @@ func (n noUnwrap) WriteHeader(code int)        { n.w.WriteHeader(code) }
 // upgrade is refused with a status and an error log that names the cause.
 func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 	leakcheck.Check(t)
-	var logs syncBuffer
-	h := NewHub(HubOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var logs testutil.Buffer
+	h := NewHub(HubOptions{Logger: logs.Logger()})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(noUnwrap{w}, r)
 	}))
