@@ -256,13 +256,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.settle()
 		h.mu.Unlock()
 		h.active.Add(-1)
-		if status == http.StatusServiceUnavailable {
+		switch {
+		case status == http.StatusServiceUnavailable:
 			h.refused.Add(1)
-		} else {
+			request.RetryLater(w, status, h.opts.RetryAfter, "Service Unavailable: "+err.Error())
+		case status != 0:
 			h.rejected.Add(1)
-		}
-		if status != 0 {
 			request.Refuse(w, err, status)
+		default:
+			h.rejected.Add(1)
 		}
 		return
 	}
@@ -302,8 +304,10 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
-	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
-		return nil, http.StatusServiceUnavailable, err
+	case errors.Is(err, hub.ErrClosed):
+		return nil, http.StatusServiceUnavailable, errors.New("ws: server shutting down")
+	case errors.Is(err, hub.ErrTooManySubscribers):
+		return nil, http.StatusServiceUnavailable, errors.New("ws: too many connections, try again later")
 	case err != nil:
 		return nil, http.StatusBadRequest, hubError(err)
 	}
