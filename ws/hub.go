@@ -451,6 +451,8 @@ func hubError(err error) error {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
 		return fmt.Errorf("%w: hub shut down", ErrClosed)
+	case errors.Is(err, hub.ErrUnsubscribed):
+		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
 	}
