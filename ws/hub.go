@@ -546,10 +546,17 @@ func (h *Hub) clientAddr(r *http.Request) string {
 // Epoch returns the prefix of the Hub's message IDs.
 func (h *Hub) Epoch() string { return h.hub.Epoch() }
 
-// Join adds topics to a connection of a Hub, without replay.
+// Join adds topics to a connection of a Hub, without replay. On a
+// connection that ended it fails with an error wrapping ErrClosed.
 func (c *Conn) Join(topics ...string) error {
 	if c.sub == nil {
 		return ErrNotHubConn
+	}
+	c.mu.Lock()
+	ended := c.ended // Done may be closed before the subscriber is
+	c.mu.Unlock()
+	if ended {
+		return fmt.Errorf("ws: join: %w: connection closed", ErrClosed)
 	}
 	if err := c.sub.Join(topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", hubError(err))
