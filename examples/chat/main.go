@@ -28,6 +28,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/realtime-go/realtime/sse"
 )
 
 // shutdownTimeout bounds the graceful shutdown.
@@ -60,10 +62,7 @@ func run(addr, state string, allowedHosts []string, trusted []netip.Prefix) erro
 	if state != "" {
 		loadState(state, c)
 	}
-	srv := &http.Server{
-		Handler:           newHandler(c),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	srv := newServer(c)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -92,6 +91,15 @@ func run(addr, state string, allowedHosts []string, trusted []netip.Prefix) erro
 	slog.Info("stopped", "connections", ws.Opened, "received", ws.Received, "published", ws.Published,
 		"replayed", ws.Replayed, "gaps", ws.Gaps, "feeds", feed.Opened)
 	return errors.Join(errs...)
+}
+
+// newServer returns the HTTP server of c.
+func newServer(c *chat) *http.Server {
+	return &http.Server{
+		Handler:           newHandler(c),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a feed stream that does not read
+	}
 }
 
 // listenURL returns the address to open in a browser for ln, which
