@@ -1,7 +1,6 @@
 package sse
 
 import (
-	"github.com/realtime-go/realtime/internal/testutil"
 	"io"
 	"net/http"
 	"strings"
