@@ -413,8 +413,7 @@ type Stats struct {
 	Published   uint64 // events published
 	Delivered   uint64 // events taken by streams' writers, replays included
 	Replayed    uint64 // events sent by resumes
-	Gaps        uint64 // resumes that could not be served completely
-	Lagged      uint64 // gap events sent to streams that fell HistoryBytes behind
+	Gaps        uint64 // gap events: resumes the history could not cover, streams that fell HistoryBytes behind
 }
 
 // Stats returns the Broker's counters.
@@ -430,8 +429,7 @@ func (b *Broker) Stats() Stats {
 		Published:   hs.Published,
 		Delivered:   hs.Delivered,
 		Replayed:    hs.Replayed,
-		Gaps:        hs.Gaps,
-		Lagged:      hs.Lagged,
+		Gaps:        hs.Gaps + hs.Lagged,
 	}
 }
 

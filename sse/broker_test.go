@@ -468,7 +468,7 @@ func TestBrokerLaggingStreamGetsGap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the gap the stream did not reach the last event: %v", err)
 	}
-	if s := b.Stats(); s.Clients != 2 || s.Lagged == 0 || s.WriteFailed != 0 {
+	if s := b.Stats(); s.Clients != 2 || s.Gaps == 0 || s.WriteFailed != 0 {
 		t.Errorf("Stats = %+v, want both streams open and the slow one lagged", s)
 	}
 	b.Shutdown(context.Background())

@@ -510,8 +510,7 @@ type Stats struct {
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
 	Replayed    uint64 // messages sent again to resuming clients
-	Gaps        uint64 // resumes that got a gap notice
-	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
+	Gaps        uint64 // gap notices: resumes the history could not cover, connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
 
@@ -528,8 +527,7 @@ func (h *Hub) Stats() Stats {
 		Published:   s.Published,
 		Delivered:   s.Delivered,
 		Replayed:    s.Replayed,
-		Gaps:        s.Gaps,
-		Lagged:      s.Lagged,
+		Gaps:        s.Gaps + s.Lagged,
 		Received:    h.received.Load(),
 	}
 }
