@@ -129,11 +129,12 @@ type BrokerOptions struct {
 	// every stream. Zero means 2 s; negative means none is sent.
 	Retry time.Duration
 
-	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means 5 s. A browser's
+	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 and 429 answers: 5 s when zero, which only the
+	// package's tests change. A browser's
 	// EventSource does not reconnect after a 503: the page decides when to
 	// open a new one.
-	RetryAfter time.Duration
+	retryAfter time.Duration
 
 	// WriteTimeout bounds each write and flush of a stream; a client that
 	// does not take its data within it is disconnected. Zero means
@@ -307,8 +308,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 	def(&opts.Heartbeat, defaultHeartbeat)
 	def(&opts.Retry, defaultRetry)
 	def(&opts.WriteTimeout, defaultWriteTimeout)
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = defaultRetryAfter
+	if opts.retryAfter <= 0 {
+		opts.retryAfter = defaultRetryAfter
 	}
 	// The hub fills in the defaults of the options it enforces; the topic
 	// limit is also checked here, to answer before subscribing.

@@ -257,7 +257,7 @@ func TestBrokerGap(t *testing.T) {
 
 func TestBrokerRefusals(t *testing.T) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{MaxClients: 1, MaxTopics: 2, RetryAfter: 1500 * time.Millisecond})
+	b := NewBroker(BrokerOptions{MaxClients: 1, MaxTopics: 2, retryAfter: 1500 * time.Millisecond})
 	ts, c := newServer(t, b, false)
 	check := func(method, path string, code int, body string) *http.Response {
 		t.Helper()

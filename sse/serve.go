@@ -78,7 +78,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	addr := b.clientAddr(r)
 	if !b.perAddr.Acquire(addr) {
 		b.refused.Add(1)
-		request.TooMany(w, b.opts.RetryAfter)
+		request.TooMany(w, b.opts.retryAfter)
 		return
 	}
 	if !b.enter() {
@@ -310,5 +310,5 @@ func (b *Broker) refuse(w http.ResponseWriter, err error) {
 // unavailable answers 503 with Retry-After.
 func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
 	b.refused.Add(1)
-	request.RetryLater(w, http.StatusServiceUnavailable, b.opts.RetryAfter, msg)
+	request.RetryLater(w, http.StatusServiceUnavailable, b.opts.retryAfter, msg)
 }

@@ -117,9 +117,10 @@ type HubOptions struct {
 	// 64.
 	MaxTopics int
 
-	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means 5 s.
-	RetryAfter time.Duration
+	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 and 429 answers: 5 s when zero, which only the
+	// package's tests change.
+	retryAfter time.Duration
 
 	// Epoch prefixes every message ID; empty means a random one. It must
 	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
@@ -188,8 +189,8 @@ func NewHub(opts HubOptions) *Hub {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = defaultMaxClients
 	}
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = defaultRetryAfter
+	if opts.retryAfter <= 0 {
+		opts.retryAfter = defaultRetryAfter
 	}
 	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, slog.Default())
 	opts.Conn = opts.Conn.withDefaults()
@@ -227,7 +228,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := h.active.Add(1); n > int64(h.opts.MaxClients) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
-		request.RetryLater(w, http.StatusServiceUnavailable, h.opts.RetryAfter, "Service Unavailable: too many connections or shutting down")
+		request.RetryLater(w, http.StatusServiceUnavailable, h.opts.retryAfter, "Service Unavailable: too many connections or shutting down")
 		return
 	}
 	addr := h.clientAddr(r)
@@ -238,7 +239,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		h.active.Add(-1)
 		h.refused.Add(1)
-		request.TooMany(w, h.opts.RetryAfter)
+		request.TooMany(w, h.opts.retryAfter)
 		return
 	}
 	c, status, err := h.accept(w, r)
@@ -252,7 +253,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case status == http.StatusServiceUnavailable:
 			h.refused.Add(1)
-			request.RetryLater(w, status, h.opts.RetryAfter, "Service Unavailable: "+err.Error())
+			request.RetryLater(w, status, h.opts.retryAfter, "Service Unavailable: "+err.Error())
 		case status != 0:
 			h.rejected.Add(1)
 			request.Refuse(w, err, status)

@@ -50,7 +50,7 @@ func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 // given.
 func TestHubRetryAfter(t *testing.T) {
 	leakcheck.Check(t)
-	_, srv := serveHub(t, HubOptions{MaxClients: 1, RetryAfter: 1500 * time.Millisecond})
+	_, srv := serveHub(t, HubOptions{MaxClients: 1, retryAfter: 1500 * time.Millisecond})
 	dial(t, srv.URL, nil)
 	_, resp, _ := wstest.Dial(srv.URL, nil)
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
