@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -122,14 +123,25 @@ func TestCompressionNegotiation(t *testing.T) {
 	}
 }
 
-// TestCompressionHeaderOption: an extension set in AcceptOptions.Header is
+// TestCompressionHeaderOption: the headers set on the ResponseWriter
+// before Accept go with the 101 answer, but an extension set there is
 // never answered, since the client did not negotiate it.
 func TestCompressionHeaderOption(t *testing.T) {
 	leakcheck.Check(t)
-	srv := serve(t, &AcceptOptions{Header: http.Header{"Sec-Websocket-Extensions": {"permessage-deflate"}}}, func(c *Conn) { c.CloseNow() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Sec-Websocket-Extensions", "permessage-deflate")
+		w.Header().Set("Set-Cookie", "session=1")
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	defer srv.Close()
 	c := dial(t, srv.URL, nil)
 	if ext := c.Response.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 		t.Errorf("Sec-WebSocket-Extensions %q answered to a client that offered none", ext)
+	}
+	if got := c.Response.Header.Get("Set-Cookie"); got != "session=1" {
+		t.Errorf("Set-Cookie %q, want the one set before Accept", got)
 	}
 }
 
