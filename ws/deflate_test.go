@@ -105,7 +105,7 @@ func TestCompressionNegotiation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan bool, 1)
 			srv := serve(t, &AcceptOptions{DisableCompression: tc.disable}, func(c *Conn) {
-				got <- c.Compression()
+				got <- c.compress
 				c.CloseNow()
 			})
 			h := http.Header{}
@@ -117,7 +117,7 @@ func TestCompressionNegotiation(t *testing.T) {
 				t.Errorf("Sec-WebSocket-Extensions %q, want %q", ext, tc.want)
 			}
 			if g := <-got; g != (tc.want != "") {
-				t.Errorf("Conn.Compression() = %v, want %v", g, tc.want != "")
+				t.Errorf("compression negotiated: %v, want %v", g, tc.want != "")
 			}
 		})
 	}
