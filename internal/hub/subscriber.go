@@ -51,12 +51,13 @@ package hub
 // # Per-topic holes
 //
 // Holes are kept per follow: a topic's evicted mark (topic.evicted) and the
-// follow's own hole (follow.hole, set by a resume). A hub that applies only
-// some topics of a shared stream would record a jump of the outside
-// sequence as a hole of the topics it belongs to only: Hub.skip raises the
-// mark of every topic today, since the hub cannot know whose the skipped
-// numbers were. A PublishAt that says so (the skipped numbers are of other
-// topics) would raise none, and nothing else here changes.
+// follow's own hole (follow.hole, set by a resume). A hub that applies a
+// whole shared stream records a jump of its sequence as a hole of every
+// topic (Hub.skip), since it cannot know whose the skipped numbers were. A
+// filtered hub (Options.Filtered) is told every message of the topics
+// that have subscribers: a jump is no topic's hole, a topic made by its
+// first subscriber starts with everything before as its hole, and nothing
+// else here changes.
 
 import (
 	"cmp"
