@@ -68,7 +68,7 @@ type nodeProc struct {
 
 // startNodeProc starts a node process on the NATS server at natsURL, with
 // more flags if given.
-func startNodeProc(t *testing.T, name, natsURL string, flags ...string) *nodeProc {
+func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodeProc {
 	t.Helper()
 	args, _ := json.Marshal(append([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken}, flags...))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -111,7 +111,7 @@ func startNodeProc(t *testing.T, name, natsURL string, flags ...string) *nodePro
 
 // stop ends the process cleanly, and fails t unless it exits with 0 (a
 // process killed by the test is expected to have exited already).
-func (p *nodeProc) stop(t *testing.T) {
+func (p *nodeProc) stop(t testing.TB) {
 	p.stdin.Close()
 	select {
 	case err := <-p.exit:
@@ -149,7 +149,7 @@ func (p *nodeProc) kill(t *testing.T) {
 // prefixWriter writes a child's standard error to the test log, line by
 // line, while the test runs.
 type prefixWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	buf    []byte
 }
