@@ -83,13 +83,16 @@ type Client struct {
 
 	// MaxRetries bounds the retries since the last event received (or
 	// since Connect); once they are spent the stream ends with the last
-	// failure. Zero means no bound, as in a browser.
+	// failure. For a request that is not idempotent it bounds the times
+	// the request is sent again in all: events do not reset the count, so
+	// that a stream that keeps breaking off does not repeat a POST for
+	// ever. Zero means no bound, as in a browser.
 	MaxRetries int
 
 	// OnRetry, when set, is called before each wait for a retry, with the
-	// number of the retry since the last event received (1 for the first),
-	// the wait, and why: io.EOF for a stream that ended, or the error of
-	// the failed attempt.
+	// number of the retry as MaxRetries counts it (1 for the first), the
+	// wait, and why: io.EOF for a stream that ended, or the error of the
+	// failed attempt.
 	OnRetry func(attempt int, delay time.Duration, err error)
 
 	// CheckResponse, when set, decides whether a response is an event
@@ -318,7 +321,9 @@ func (s *Stream) next() (Event, error) {
 			if err == nil {
 				s.setLastID(ev.ID)
 				s.setRetry(s.rd.Retry())
-				s.failed = 0
+				if s.resend {
+					s.failed = 0
+				}
 				return ev, nil
 			}
 			s.drop()

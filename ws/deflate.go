@@ -149,7 +149,8 @@ var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 // blockWork is the work a dynamic Huffman block counts for, in bytes
 // produced: building its decoding tables costs about as much CPU as
 // inflating 4 KiB. A block with fixed codes counts for fixedBlockWork.
-// Each message's first dynamic block (or the like in fixed ones) is free.
+// The first blockWork of a message's blocks is free: one dynamic block, or
+// 64 fixed ones, as an ordinary message holds.
 const (
 	blockWork      = 4 << 10
 	fixedBlockWork = 64

@@ -431,7 +431,10 @@ func (h *Hub) settle() {
 // message (data must be UTF-8) or a binary one, in the envelope documented
 // in this package, and returns its ID. It never waits on a connection:
 // connections read the topic's history from their own positions, and one
-// that falls HistoryBytes behind gets a gap notice. data is copied.
+// that falls HistoryBytes behind gets a gap notice. data is copied. A
+// message larger than HistoryBytes (with 128 bytes of overhead) is refused
+// with an error, since no connection could take it before it left the
+// history.
 func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error) {
 	encode, err := encoder(topic, typ, data)
 	if err != nil {

@@ -13,8 +13,11 @@ import (
 // together, so that neither many connections nor reconnecting multiplies
 // it. Credit spent comes back evenly over InflateCreditPeriod. A message
 // that needs more than is left fails its connection with
-// StatusPolicyViolation. A connection made with Dial reads a server, not
-// clients: it has InflateCreditPerAddr of its own.
+// StatusPolicyViolation. Ordinary traffic compresses less than
+// MaxInflateRatio and never draws on credit. Behind a reverse proxy,
+// connections made with Accept all count under the proxy's address (a
+// Hub's under its ClientAddr). A connection made with Dial reads a server,
+// not clients: it has InflateCreditPerAddr of its own.
 //
 // Inflating costs CPU for the Huffman tables of each block as well as
 // for each byte produced: every dynamic Huffman block a message holds
@@ -70,12 +73,18 @@ func init() {
 	serverCredit.Store(newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod))
 }
 
-// repay brings s up to now: what came back of full since s.at.
+// repay brings s up to now: what came back of full since s.at. Less than
+// a byte is left to accrue, so that frequent calls do not lose it.
 func (b *inflateCredit) repay(s *spentCredit, full int64, now time.Time) {
-	if s.spent > 0 {
-		back := int64(float64(now.Sub(s.at)) / float64(b.period) * float64(full))
-		s.spent -= min(s.spent, max(back, 0))
+	if s.spent == 0 {
+		s.at = now
+		return
 	}
+	back := int64(float64(now.Sub(s.at)) / float64(b.period) * float64(full))
+	if back <= 0 {
+		return
+	}
+	s.spent -= min(s.spent, back)
 	s.at = now
 }
 

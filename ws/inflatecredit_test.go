@@ -136,6 +136,14 @@ func TestInflateCreditComesBack(t *testing.T) {
 	if a, all := b.spent("a"); a != 500 || all != 750 {
 		t.Fatalf("after half the period: spent %d, %d; want 500, 750", a, all)
 	}
+	// Credit comes back however often it is looked at.
+	for range 1000 {
+		at = at.Add(time.Millisecond)
+		b.spent("a")
+	}
+	if _, all := b.spent("a"); all != 725 {
+		t.Fatalf("after 1000 looks 1 ms apart: spent %d in all, want 725", all)
+	}
 	at = at.Add(time.Minute)
 	b.sweep = 2 // the next new address drops those repaid
 	if r := b.take("c", 100); r != 100 {

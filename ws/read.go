@@ -18,8 +18,9 @@ import (
 // message takes at most about twice its received bytes plus readGrowStep.
 const readGrowStep = 512
 
-// lingerDiscard is the most the closing handshake reads and discards while
-// it waits for the peer to close.
+// lingerDiscard is the most payload the closing handshake reads and
+// discards while it waits for the peer's close frame, and the most it
+// reads once that came.
 const lingerDiscard = 64 << 10
 
 // Read returns the next message, with its fragments assembled. It answers
@@ -295,18 +296,19 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 
 // awaitClose reads and discards what the peer sends until its close frame,
 // then closes the connection once the close frame was written. It stops
-// early when the peer sends more than it should, and the close timer
-// bounds it in time.
+// early when the peer sends more than lingerDiscard bytes of payload in
+// all, and the close timer bounds it in time.
 func (c *Conn) awaitClose() error {
 	var f payload
-	for {
+	for left := int64(lingerDiscard); ; {
 		h, err := c.nextFrame(&f)
-		if err != nil || h.length > lingerDiscard {
+		if err != nil || h.length > left {
 			break
 		}
 		if _, err := c.br.Discard(int(h.length)); err != nil || h.op == opClose {
 			break
 		}
+		left -= h.length
 	}
 	c.finish()
 	return c.cause()

@@ -101,21 +101,30 @@ func requestBytes(r *http.Request) (target, header int) {
 // Last-Event-ID header (what a browser's EventSource sends when it
 // reconnects), or when there is none, the lastEventId query parameter
 // (what a page sends on its first connection, or a WebSocket client,
-// which cannot set headers). The query is parsed once.
+// which cannot set headers). The ID is read after hook, which may change
+// r (drop the resume ID of a client it will not serve, say). The query is
+// parsed once unless hook changes it.
 func Read(r *http.Request, hook func(*http.Request) ([]string, error)) (topics []string, lastID string, err error) {
 	q, err := check(r)
 	if err != nil {
 		return nil, "", err
 	}
+	if hook != nil {
+		raw := r.URL.RawQuery
+		if topics, err = hook(r); err != nil {
+			return nil, "", err
+		}
+		if r.URL.RawQuery != raw {
+			q = r.URL.Query()
+		}
+	} else {
+		topics = q["topic"]
+	}
 	lastID = r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = q.Get("lastEventId")
 	}
-	if hook != nil {
-		topics, err = hook(r)
-		return topics, lastID, err
-	}
-	return q["topic"], lastID, nil
+	return topics, lastID, nil
 }
 
 // A StatusError carries an HTTP status: a Topics hook returns one to refuse

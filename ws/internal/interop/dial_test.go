@@ -3,6 +3,8 @@ package interop
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -101,9 +103,16 @@ func TestDialThirdPartyServers(t *testing.T) {
 			if !c.Compression() {
 				t.Fatal("no compression negotiated")
 			}
-			for _, n := range []int{0, 10, 600, 70_000, 1 << 20} {
-				msg := bytes.Repeat([]byte(`{"price":101.5,"symbol":"ACME"}`), n/31+1)[:n]
-				for range 3 { // a server keeping context would need it for the second
+			rng := rand.New(rand.NewPCG(1, 2))
+			for _, n := range []int{0, 10, 600, 70_000, 300_000} {
+				// Prices as a feed sends them: they compress a few times,
+				// within MaxInflateRatio.
+				var b []byte
+				for len(b) < n {
+					b = fmt.Appendf(b, `{"symbol":"S%03d","price":%d.%02d},`, rng.IntN(500), rng.IntN(1000), rng.IntN(100))
+				}
+				msg := b[:n]
+				for range 2 { // a server keeping context would need it for the second
 					if err := c.Send(ws.MessageText, msg); err != nil {
 						t.Fatal(err)
 					}
