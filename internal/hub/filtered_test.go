@@ -184,3 +184,28 @@ func TestFilteredTooSlowIsGap(t *testing.T) {
 		t.Fatalf("subscriber that fell behind got %q", got)
 	}
 }
+
+// TestFilteredRefusedIsHole: on a filtered hub, a message of a topic that
+// PublishAt refuses (larger than the log) is that topic's hole: its
+// subscribers get it from the Source, or a gap, though the next jump is
+// no topic's hole.
+func TestFilteredRefusedIsHole(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", Filtered: true, HistoryBytes: 4 * (messageOverhead + 10)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	defer s.Close()
+	if _, err := h.PublishAt(1, "a", func(string) []byte { return []byte("a1") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PublishAt(2, "a", func(string) []byte { return make([]byte, 4*messageOverhead) }); err == nil {
+		t.Fatal("a message larger than the log was applied")
+	}
+	if _, err := h.PublishAt(5, "a", func(string) []byte { return []byte("a5") }); err != nil {
+		t.Fatal(err)
+	}
+	got := takeAll(s.Subscriber)
+	// The gap names (0, 2]; a1, in that range and in the log, follows it.
+	if !slices.Equal(got, []string{"gap:" + GapTooSlow, "a1", "a5"}) && !slices.Equal(got, []string{"a1", "gap:" + GapTooSlow, "a5"}) {
+		t.Fatalf("got %q, want a gap for the refused message, and a1 and a5", got)
+	}
+}

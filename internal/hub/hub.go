@@ -138,7 +138,8 @@ type Options struct {
 	// the subjects of its clients' topics only). Holes are then per
 	// topic: a jump in PublishAt's sequence is other topics' messages,
 	// not a hole of any topic, and a message of a topic with no
-	// subscriber is not kept (the node may have stopped applying it).
+	// subscriber is not kept (the node may have stopped applying it);
+	// one that PublishAt refuses (ErrTooLarge) is its topic's hole.
 	// A topic's history starts when its first subscriber arrives: what
 	// came before is a hole (the Source's, or a gap), and it is forgotten
 	// when its last subscriber leaves. A resume from an ID ahead of the
@@ -401,7 +402,21 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
 	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
 		// Not applied: for a PublishAt, the numbers before it are skipped
-		// all the same, and it is one more skipped number for the next.
+		// all the same, and it is one more skipped number for the next. A
+		// filtered hub, whose next jump is no topic's hole, spends the
+		// number: it is its topic's hole, and a topic made later starts
+		// after it.
+		if at && h.limits.filtered {
+			h.seq = seq
+			if t := h.topics[topicName]; t != nil {
+				t.mu.Lock()
+				t.evicted = max(t.evicted, seq)
+				t.mu.Unlock()
+				if list := t.handOut(); list != nil {
+					skipped = append(skipped, handedOut{t, list})
+				}
+			}
+		}
 		h.head.Store(h.seq)
 		h.mu.Unlock()
 		wakeSkipped(skipped)
