@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // filtered makes a test node apply only its clients' topics.
@@ -158,6 +159,12 @@ func TestFilteredClientMovesMidBurst(t *testing.T) {
 			}
 			first.waitCount(t, 20)
 			lastID := first.stop()
+			// Its node no longer counts it as a client of its topics.
+			waitfor.Cond(t, "node a to count no client of p and q", waitTimeout, func() bool {
+				a.interest.mu.Lock()
+				defer a.interest.mu.Unlock()
+				return a.interest.refs["p"] == 0 && a.interest.refs["q"] == 0
+			})
 			second := follow(t, b.url, mine, lastID)
 			for p := range ch {
 				sent = append(sent, p)
