@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -207,5 +208,31 @@ func TestFilteredRefusedIsHole(t *testing.T) {
 	// The gap names (0, 2]; a1, in that range and in the log, follows it.
 	if !slices.Equal(got, []string{"gap:" + GapTooSlow, "a1", "a5"}) && !slices.Equal(got, []string{"a1", "gap:" + GapTooSlow, "a5"}) {
 		t.Fatalf("got %q, want a gap for the refused message, and a1 and a5", got)
+	}
+}
+
+// TestFilteredLoadedTopicIsHole: a filtered hub that restored a topic's
+// history with Load did not apply that topic while it had no subscriber:
+// a resume on it after the hub moved on is a gap, not the old log alone.
+func TestFilteredLoadedTopicIsHole(t *testing.T) {
+	src := newHub(t, Options{Epoch: "E"})
+	publish(t, src, "a", "a1")
+	publish(t, src, "a", "a2")
+	var saved bytes.Buffer
+	if err := src.Save(&saved); err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, Options{Epoch: "E", Filtered: true})
+	defer h.Close()
+	if err := h.Load(&saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PublishAt(5, "b", func(string) []byte { return []byte("b5") }); err != nil {
+		t.Fatal(err) // a3 and a4 may have been published meanwhile
+	}
+	s, replay, gap := subscribe(t, h, "E-1", "a")
+	defer s.Close()
+	if gap == nil || gap.Resume != "E-5" {
+		t.Fatalf("resume on a restored topic: gap %v, replay %q; want a gap up to E-5", gap, datas(replay))
 	}
 }

@@ -578,6 +578,14 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 
 // add makes s follow t with f. h.mu and s.mu are held.
 func (s *Subscriber) add(t *topic, f *follow) {
+	if t.subs == 0 && s.hub.limits.filtered && t.log.len() > 0 {
+		// A filtered hub applied none of t's messages while it had no
+		// subscriber (a topic restored by Load): up to now, a hole.
+		t.mu.Lock()
+		t.clear()
+		t.evicted = max(t.evicted, s.hub.seq)
+		t.mu.Unlock()
+	}
 	t.subs++
 	f.t = t
 	i, _ := slices.BinarySearchFunc(s.follows, t.name, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })
