@@ -353,7 +353,9 @@ func NewBroker(opts BrokerOptions) *Broker {
 // for a client.
 //
 // The error wraps ErrInvalidTopic, one of the Event errors of
-// [Event.Validate], or is ErrClosed once Shutdown has returned. An event
+// [Event.Validate], or is ErrClosed once Shutdown has returned; an event
+// larger than HistoryBytes (with 128 bytes of overhead) is refused with an
+// error too, since no stream could take it before it left the history. An event
 // published while Shutdown runs is kept in the history (so SaveHistory
 // saves it and resuming clients get it), as in package ws.
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {

@@ -44,10 +44,11 @@ var ErrRetry = errors.New("sse: retry")
 
 // A Client reads event streams the way a browser's EventSource does: it
 // reconnects when a stream ends or breaks, after the reconnection time the
-// server asked for (at least 1 s, or Retry when that is shorter), and sends
-// the last event ID it received in the Last-Event-ID header so the server
-// can resume. An ID longer than 1 KiB is not sent back: the stream then
-// resumes as a new one. The zero value is ready to use.
+// server asked for (at least 1 s, or Retry when that is shorter, as the
+// default is), and sends the last event ID it received in the
+// Last-Event-ID header so the server can resume. An ID longer than 1 KiB
+// is not sent back: the stream then resumes as a new one. The zero value
+// is ready to use.
 //
 // Unlike EventSource it takes any request ([Client.Connect]). A request
 // that is not idempotent, such as the POST with a JSON body that streaming
@@ -82,13 +83,16 @@ type Client struct {
 
 	// MaxRetries bounds the retries since the last event received (or
 	// since Connect); once they are spent the stream ends with the last
-	// failure. Zero means no bound, as in a browser.
+	// failure. For a request that is not idempotent it bounds the times
+	// the request is sent again in all: events do not reset the count, so
+	// that a stream that keeps breaking off does not repeat a POST for
+	// ever. Zero means no bound, as in a browser.
 	MaxRetries int
 
 	// OnRetry, when set, is called before each wait for a retry, with the
-	// number of the retry since the last event received (1 for the first),
-	// the wait, and why: io.EOF for a stream that ended, or the error of
-	// the failed attempt.
+	// number of the retry as MaxRetries counts it (1 for the first), the
+	// wait, and why: io.EOF for a stream that ended, or the error of the
+	// failed attempt.
 	OnRetry func(attempt int, delay time.Duration, err error)
 
 	// CheckResponse, when set, decides whether a response is an event
@@ -317,7 +321,9 @@ func (s *Stream) next() (Event, error) {
 			if err == nil {
 				s.setLastID(ev.ID)
 				s.setRetry(s.rd.Retry())
-				s.failed = 0
+				if s.resend {
+					s.failed = 0
+				}
 				return ev, nil
 			}
 			s.drop()

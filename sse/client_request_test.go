@@ -422,3 +422,36 @@ func TestClientLongIDNotSentBack(t *testing.T) {
 		t.Errorf("Last-Event-ID of %d bytes sent back, want none past %d", len(got), maxLastEventID)
 	}
 }
+
+// TestClientPOSTRetriesBounded: a POST whose stream breaks off after an
+// event each time is sent again at most MaxRetries times in all: the
+// events do not reset the count, as they do for a GET.
+func TestClientPOSTRetriesBounded(t *testing.T) {
+	leakcheck.Check(t)
+	var requests atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) > 10 {
+			http.Error(w, "enough", http.StatusForbidden) // ends a client that never stops
+			return
+		}
+		sw := NewWriter(w)
+		sw.Send(Event{Data: "partial"})
+		panic(http.ErrAbortHandler) // the connection breaks off
+	}))
+	t.Cleanup(ts.Close)
+	req, _ := http.NewRequest(http.MethodPost, ts.URL, strings.NewReader(`{"stream":true}`))
+	s, err := (&Client{HTTPClient: ts.Client(), Retry: time.Millisecond, MaxRetries: 2}).Connect(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var err2 error
+	for {
+		if _, err2 = s.Next(); err2 != nil {
+			break
+		}
+	}
+	if n := requests.Load(); n != 3 || !strings.Contains(err2.Error(), "gave up after 2 retries") {
+		t.Fatalf("the POST was sent %d times, ending with %v; want 3 times (MaxRetries 2), then giving up", n, err2)
+	}
+}

@@ -94,10 +94,11 @@ func ExampleBroker() {
 // A stream lives in its handler, so http.Server.Shutdown ends the streams
 // once the Broker's Shutdown is registered with it: each gets the events
 // published before, then a clean end (a browser reconnects, to the next
-// server).
+// server). ConnContext lets each stream bound what the kernel holds for
+// a client that does not read.
 func ExampleBroker_shutdown() {
 	b := sse.NewBroker(sse.BrokerOptions{})
-	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second, ConnContext: sse.ConnContext}
 	srv.RegisterOnShutdown(func() { b.Shutdown(context.Background()) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

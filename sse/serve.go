@@ -70,7 +70,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
 		return
 	}
-	topics, err := b.topics(r)
+	topics, lastID, err := b.request(r)
 	if err != nil {
 		b.refuse(w, err)
 		return
@@ -86,7 +86,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.unavailable(w, "sse: server shutting down")
 		return
 	}
-	if !b.serve(w, r, topics, addr) {
+	if !b.serve(w, r, topics, lastID, addr) {
 		b.leave(addr)
 	}
 }
@@ -101,7 +101,7 @@ func (b *Broker) clientAddr(r *http.Request) string {
 
 // serve serves one stream and reports whether it handed the connection
 // over to a taken-over stream, which then calls b.leave itself.
-func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, addr string) (handedOver bool) {
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, lastID, addr string) (handedOver bool) {
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
@@ -115,7 +115,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			"when it wraps nothing that unwraps)")
 		return false
 	}
-	lastID := request.LastEventID(r)
 	sub, err := b.hub.Subscribe(r.Context(), topics, lastID)
 	if err != nil {
 		switch {
@@ -153,12 +152,6 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	}
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		b.boundKernel(r, c)
-	}
-	if err := sw.Flush(); err != nil {
-		sub.Close()
-		b.ended(r.RemoteAddr, true, err)
-		b.onClose(r, closeReason(err, true))
-		return false
 	}
 	s := b.newStream(sub, writerSink{sw}, r)
 	s.start()
@@ -261,52 +254,50 @@ func (b *Broker) cannotServe(w http.ResponseWriter, r *http.Request, why string)
 // that can flush, and does nothing otherwise), so what counts is the end
 // of the Unwrap chain: the writer that has no Unwrap must flush.
 func canFlush(w http.ResponseWriter) bool {
-	for {
-		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
-			w = u.Unwrap()
-			continue
-		}
-		switch w.(type) {
-		case interface{ FlushError() error }, http.Flusher:
-			return true
-		}
-		return false
+	switch chainEnd(w).(type) {
+	case interface{ FlushError() error }, http.Flusher:
+		return true
 	}
+	return false
 }
 
-// canHijack reports whether w, or a ResponseWriter it wraps, can be
-// hijacked.
+// canHijack reports whether w can be hijacked: as for canFlush, whether
+// the end of its Unwrap chain can.
 func canHijack(w http.ResponseWriter) bool {
+	_, ok := chainEnd(w).(http.Hijacker)
+	return ok
+}
+
+// chainEnd returns the writer at the end of w's Unwrap chain.
+func chainEnd(w http.ResponseWriter) http.ResponseWriter {
 	for {
-		switch t := w.(type) {
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			w = t.Unwrap()
-		default:
-			return false
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
 		}
+		w = u.Unwrap()
 	}
 }
 
-// topics returns the topics r asks for, checked.
-func (b *Broker) topics(r *http.Request) ([]string, error) {
-	topics, err := request.Topics(r, b.opts.Topics)
+// request returns the topics r asks for, checked, and the ID it resumes
+// from.
+func (b *Broker) request(r *http.Request) (topics []string, lastID string, err error) {
+	topics, lastID, err = request.Read(r, b.opts.Topics)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(topics) == 0 {
-		return nil, errors.New("sse: no topic: name at least one, as in ?topic=name")
+		return nil, "", errors.New("sse: no topic: name at least one, as in ?topic=name")
 	}
 	if len(topics) > b.opts.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+		return nil, "", fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
 	}
 	for _, t := range topics {
 		if err := checkTopic(t); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return topics, nil
+	return topics, lastID, nil
 }
 
 // refuse answers a request that cannot be served with err's status: a

@@ -1,8 +1,12 @@
 package sse
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,29 +34,31 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(passingFlusher{hider{w}}, r) })
 		},
 	} {
-		t.Run(name, func(t *testing.T) {
-			leakcheck.Check(t)
-			var logs testutil.Buffer
-			b := NewBroker(BrokerOptions{Logger: logs.Logger()})
-			ts, c := newServer(t, wrap(b), false)
-			c.Timeout = connTimeout
-			resp, err := c.Get(ts.URL + "?topic=a")
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "retry:") {
-				t.Errorf("got %s %q, want 500 and no stream", resp.Status, body)
-			}
-			if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "cannot flush") {
-				t.Errorf("log %q does not name the cause at Error", l)
-			}
-			if s := b.Stats(); s.Opened != 0 || s.Clients != 0 {
-				t.Errorf("Stats = %+v, want no stream opened", s)
-			}
-			b.Shutdown(context.Background())
-		})
+		for _, takeOver := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/TakeOver=%v", name, takeOver), func(t *testing.T) {
+				leakcheck.Check(t)
+				var logs testutil.Buffer
+				b := NewBroker(BrokerOptions{Logger: logs.Logger(), TakeOver: takeOver})
+				ts, c := newServer(t, wrap(b), false)
+				c.Timeout = connTimeout
+				resp, err := c.Get(ts.URL + "?topic=a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "retry:") {
+					t.Errorf("got %s %q, want 500 and no stream", resp.Status, body)
+				}
+				if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "cannot flush") {
+					t.Errorf("log %q does not name the cause at Error", l)
+				}
+				if s := b.Stats(); s.Opened != 0 || s.Clients != 0 {
+					t.Errorf("Stats = %+v, want no stream opened", s)
+				}
+				b.Shutdown(context.Background())
+			})
+		}
 	}
 }
 
@@ -65,6 +71,14 @@ func (p passingFlusher) Flush() {
 	if f, ok := p.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack, like chi's, hijacks the writer under it if that can.
+func (p passingFlusher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := p.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("the writer under this one cannot be hijacked")
 }
 
 func (p passingFlusher) Unwrap() http.ResponseWriter { return p.ResponseWriter }

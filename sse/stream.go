@@ -50,12 +50,16 @@ type stream struct {
 	endErr error // why it ended
 	failed bool  // a write failed
 
-	// Only the writer's rounds touch msgs, one round at a time.
-	msgs []*hub.Message
+	// Only the writer's rounds touch msgs and opened, one round at a time.
+	msgs   []*hub.Message
+	opened bool // the sink's open ran
 }
 
 // A sink writes a stream's bytes to its client.
 type sink interface {
+	// open sends the response head, if it was not sent yet; the first
+	// round calls it.
+	open() error
 	// send writes parts, in order, as one batch under the write deadline.
 	send(parts [][]byte) error
 	// close interrupts a send in progress, if the sink can.
@@ -104,6 +108,13 @@ func (s *stream) shutdown() {
 // is due and nothing else was written, and ends the stream when asked to
 // or when its subscription ended.
 func (s *stream) round() {
+	if !s.opened {
+		s.opened = true
+		if err := s.out.open(); err != nil {
+			s.end(err, true)
+			return
+		}
+	}
 	s.mu.Lock()
 	beat, stop := s.beat, s.stop
 	s.beat = false
@@ -198,8 +209,13 @@ func (s *stream) finish() {
 }
 
 // writerSink sends through a Writer, for streams served by their handler.
+// Its open flushes the response head (and the retry field) from the
+// writer's goroutine: the handler's goroutine, which waits for the stream
+// to end, never runs net/http's write path, so its stack stays as small
+// as it was when the handler was called.
 type writerSink struct{ w *Writer }
 
+func (w writerSink) open() error               { return w.w.Flush() }
 func (w writerSink) send(parts [][]byte) error { return w.w.send(parts...) }
 func (writerSink) close()                      {}
 
@@ -220,7 +236,8 @@ func (c *connSink) send(parts [][]byte) error {
 	return err
 }
 
-func (c *connSink) close() { c.conn.Close() }
+func (c *connSink) open() error { return nil } // takeOver wrote the head
+func (c *connSink) close()      { c.conn.Close() }
 
 // bodyHeaders describe a response body, as middleware may set them before
 // the handler runs (a compressing middleware sets Content-Encoding up

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/pump"
 )
 
 // DefaultWriteTimeout bounds, when a WriteTimeout is zero, how long one
@@ -172,13 +174,8 @@ func (w *Writer) send(parts ...[]byte) error {
 			w.noDeadline, deadline = true, false
 		}
 	}
-	for _, p := range parts {
-		if len(p) == 0 {
-			continue
-		}
-		if _, err := w.w.Write(p); err != nil {
-			return w.fail(fmt.Errorf("sse: write: %w", err))
-		}
+	if err := pump.WriteParts(w.w, parts); err != nil {
+		return w.fail(fmt.Errorf("sse: write: %w", err))
 	}
 	if err := w.rc.Flush(); err != nil {
 		if errors.Is(err, http.ErrNotSupported) {

@@ -52,13 +52,14 @@ const (
 	// are read from the hub's shared history and do not count here.
 	DefaultSendBuffer = 256 << 10
 
-	// MaxInflateRatio bounds what compressed messages may inflate to: on
-	// average over a connection, this many times the compressed bytes
-	// received, besides one message of ReadLimit bytes at any time.
-	// Inflating costs the server CPU and memory for each byte it produces,
-	// so without it a client could make the server inflate a thousand
-	// bytes for each byte it sends (a message of zeros compresses that
-	// well). A peer that exceeds it is closed with StatusPolicyViolation.
+	// MaxInflateRatio bounds what a compressed message may inflate to
+	// without credit: this many times its compressed size. Inflating
+	// costs the server CPU and memory for each byte it produces, so
+	// without it a client could make the server inflate a thousand bytes
+	// for each byte it sends (a message of zeros compresses that well).
+	// Past it a message draws on the credit of its client's address and
+	// of all clients (InflateCreditPerAddr, InflateCredit); a message
+	// that finds too little left is closed with StatusPolicyViolation.
 	MaxInflateRatio = 64
 
 	// DefaultCloseTimeout bounds the closing handshake: how long the server
@@ -266,10 +267,11 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)
 	nc.SetDeadline(deadline)
-	// Bound what the kernel holds for a client that does not read: the
+	// Bound what the kernel holds for a client that does not read (the
 	// writes of a resume's replay wait instead of filling a send buffer
-	// the kernel grows to megabytes.
-	if err := netopt.SetNotSentLowat(nc, netopt.NotSentLowat); err != nil {
+	// the kernel grows to megabytes), and for one that sends while the
+	// connection is not read (its receive buffer stays small).
+	if err := errors.Join(netopt.SetNotSentLowat(nc, netopt.NotSentLowat), netopt.SetReceiveBuffer(nc, netopt.ReceiveBuffer)); err != nil {
 		o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ws: cannot bound what the kernel holds for a connection",
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 	}
@@ -316,6 +318,7 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				proto = p[0]
 			}
 			c = newConn(r.Context(), nc, hj.rw.Reader, proto, o)
+			c.addr = request.RemoteHost(r)
 			c.compress, c.window = ext != "", uint8(window)
 		},
 	}

@@ -65,7 +65,7 @@ type Conn struct {
 	cancel context.CancelCauseFunc
 
 	hub  *Hub            // nil unless accepted by a Hub
-	addr string          // the client's address for the Hub's MaxClientsPerAddr
+	addr string          // the client's address, for the Hub's MaxClientsPerAddr and the inflate credit
 	sub  *hub.Subscriber // the hub's subscriber, when hub is set
 
 	compress bool  // permessage-deflate was negotiated, see deflate.go
@@ -73,10 +73,10 @@ type Conn struct {
 
 	readMu  sync.Mutex // one Read at a time
 	readErr error      // guarded by readMu: the error every later Read returns
-	// inflateDebt is what compressed messages inflated to beyond
-	// MaxInflateRatio times their size; guarded by readMu.
-	inflateDebt int64
-	hdr         [14]byte // guarded by readMu
+	// clientCredit is the inflate credit of a client's connection, made
+	// on first use; guarded by readMu.
+	clientCredit *inflateCredit
+	hdr          [14]byte // guarded by readMu
 
 	pump pump.Pump // runs c.round while something waits to be written
 

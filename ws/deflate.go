@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/inflater"
 )
 
 // DefaultCompressionThreshold is the smallest message payload, in bytes,
@@ -85,15 +86,15 @@ func compressFrame(f []byte, threshold int) []byte {
 // rsvCompressed is RSV1, the bit of the first frame of a compressed message.
 const rsvCompressed = 0x40
 
-// decompressor is a pooled flate reader with the reader of its input.
+// decompressor is a pooled DEFLATE reader with the reader of its input.
 type decompressor struct {
 	src inflateSource
-	fr  io.ReadCloser
+	fr  *inflater.Decompressor
 }
 
 var decompressorPool = sync.Pool{New: func() any {
 	d := new(decompressor)
-	d.fr = flate.NewReader(&d.src)
+	d.fr = inflater.NewReader(&d.src)
 	return d
 }}
 
@@ -145,6 +146,20 @@ var errInflatedTooBig = errors.New("ws: message inflates past the read limit")
 // the end of its DEFLATE data (a block with BFINAL set).
 var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 
+// blockWork is the work a dynamic Huffman block counts for, in bytes
+// produced: building its decoding tables costs about as much CPU as
+// inflating 4 KiB. A block with fixed codes counts for fixedBlockWork.
+// The first blockWork of a message's blocks is free: one dynamic block, or
+// 64 fixed ones, as an ordinary message holds.
+const (
+	blockWork      = 4 << 10
+	fixedBlockWork = 64
+)
+
+// errInflateWork is the error of inflateWork for a message that takes more
+// work than it was allowed.
+var errInflateWork = errors.New("ws: message takes more work to inflate than allowed")
+
 // inflate returns the decompressed message of the compressed payload p
 // (the tail taken off, as received), at most limit bytes: a message that
 // inflates to more gives errInflatedTooBig as soon as the decompressor
@@ -152,15 +167,28 @@ var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 // limit. It appends to dst, whose storage it may reuse. Corrupt data gives
 // the decompressor's error, and bytes after a final block errTrailingData.
 func inflate(dst, p []byte, limit int64) ([]byte, error) {
+	out, _, err := inflateWork(dst, p, limit, math.MaxInt64)
+	return out, err
+}
+
+// inflateWork is inflate that also counts the work of inflating: the bytes
+// produced, and blockWork for each dynamic Huffman block but the first
+// (fixedBlockWork for a block of fixed codes). It stops with
+// errInflateWork once the work passes maxWork, and returns the work done
+// whatever the outcome.
+func inflateWork(dst, p []byte, limit, maxWork int64) ([]byte, int64, error) {
 	d := decompressorPool.Get().(*decompressor)
 	defer func() {
 		d.src.reset(nil)
 		decompressorPool.Put(d)
 	}()
 	d.src.reset(p)
-	d.fr.(flate.Resetter).Reset(&d.src, nil)
+	d.fr.Reset(&d.src, nil)
 	out := dst[:0]
+	work := func() int64 { return int64(len(out)) + max(d.fr.BlockCost()-blockWork, 0) }
 	for {
+		// The blocks may cost what the bytes produced leave of maxWork.
+		d.fr.SetBlockCost(fixedBlockWork, blockWork, satAdd(maxWork-int64(len(out)), blockWork))
 		if len(out) == cap(out) {
 			step := max(cap(out), readGrowStep, 2*len(p))
 			// At most limit+1 in all, written so that a limit of
@@ -169,19 +197,29 @@ func inflate(dst, p []byte, limit int64) ([]byte, error) {
 		}
 		n, err := d.fr.Read(out[len(out):cap(out)])
 		out = out[:len(out)+n]
-		if int64(len(out)) > limit {
-			return nil, errInflatedTooBig
-		}
-		if err == io.EOF {
-			if d.src.pos < len(p) {
-				return nil, errTrailingData
-			}
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
+		switch {
+		case int64(len(out)) > limit && maxWork > limit:
+			return nil, work(), errInflatedTooBig
+		case work() > maxWork || errors.Is(err, inflater.ErrBlockLimit):
+			return nil, work(), errInflateWork
+		case int64(len(out)) > limit:
+			return nil, work(), errInflatedTooBig
+		case err == io.EOF && d.src.pos < len(p):
+			return nil, work(), errTrailingData
+		case err == io.EOF:
+			return out, work(), nil
+		case err != nil:
+			return nil, work(), err
 		}
 	}
+}
+
+// satAdd returns a+b, or math.MaxInt64 if that overflows (b >= 0).
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Compression reports whether the connection negotiated permessage-deflate:

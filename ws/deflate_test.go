@@ -184,6 +184,7 @@ func TestCompressedEcho(t *testing.T) {
 // that inflates past the read limit, bad DEFLATE data and text that is not
 // UTF-8 once inflated each fail the connection with their close code.
 func TestCompressionViolations(t *testing.T) {
+	freshInflateCredit(t)
 	leakcheck.Check(t)
 	bomb := deflateBytes(t, make([]byte, 8<<20)) // 8 MiB of zeros in a few KiB
 	badUTF8 := deflateBytes(t, []byte(strings.Repeat("x", 600)+"\xff"))
@@ -417,6 +418,7 @@ func TestCompressionSmallWindow(t *testing.T) {
 // sends. A bomb past that is closed with StatusPolicyViolation; ordinary
 // compressible traffic never meets the bound.
 func TestInflateRatio(t *testing.T) {
+	freshInflateCredit(t)
 	srv := serve(t, nil, echo)
 	url := strings.Replace(srv.URL, "http", "ws", 1)
 

@@ -148,3 +148,34 @@ func inflateClient(f wstest.Frame) (string, error) {
 	p, err := inflate(nil, f.Payload, 1<<20)
 	return string(p), err
 }
+
+// FuzzDeflateAnswered: any Sec-WebSocket-Extensions answer is either
+// refused or turns compression on with a window of 8 to 15 bits, and only
+// with server_no_context_takeover, which Read needs.
+func FuzzDeflateAnswered(f *testing.F) {
+	for _, s := range []string{
+		"", "permessage-deflate; server_no_context_takeover",
+		"permessage-deflate; server_no_context_takeover; client_max_window_bits=9",
+		`permessage-deflate; server_no_context_takeover; client_max_window_bits="10", x`,
+		"permessage-deflate", "foo, bar", "permessage-deflate;;",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		window, err := deflateAnswered([]string{s}, true)
+		if err != nil {
+			return
+		}
+		if window == 0 {
+			for ext := range strings.SplitSeq(s, ",") {
+				if strings.TrimSpace(ext) != "" {
+					t.Fatalf("%q: no compression and no error", s)
+				}
+			}
+			return
+		}
+		if window < 8 || window > 15 || !strings.Contains(strings.ToLower(s), "server_no_context_takeover") {
+			t.Fatalf("%q: accepted with window %d", s, window)
+		}
+	})
+}

@@ -139,3 +139,41 @@ func TestDialHandshakeAnswerKept(t *testing.T) {
 		t.Fatalf("Read = %q, %v; want the frame sent with the answer", p, err)
 	}
 }
+
+// FuzzHandshakeAnswer: whatever a server answers, handshakeConn hands
+// x/net at most maxHandshakeResponse bytes and maxHandshakeHeaders header
+// lines, keeps exactly what it handed, and leaves every byte after the
+// answer's blank line for the connection's reader.
+func FuzzHandshakeAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n\x81\x02hi"))
+	f.Add([]byte("HTTP/1.1 403 Forbidden\nContent-Length: 5\n\nnope!"))
+	f.Add([]byte("HTTP/1.1 101 " + strings.Repeat("x", 300)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h := &handshakeConn{br: bufio.NewReaderSize(bytes.NewReader(data), readBufferSize)}
+		handed, _ := io.ReadAll(h)
+		if len(h.got) > maxHandshakeResponse || !bytes.HasPrefix(data, h.got) {
+			t.Fatalf("kept %d bytes that are not the answer's start", len(h.got))
+		}
+		// What x/net got is the answer's whole lines, the extensions
+		// header renamed.
+		var want []byte
+		for line := range bytes.Lines(h.got) {
+			if !bytes.HasSuffix(line, []byte("\n")) {
+				break
+			}
+			if len(line) > len(extensionsHeader) && bytes.EqualFold(line[:len(extensionsHeader)], []byte(extensionsHeader)) {
+				want = append(want, "X-"...)
+			}
+			want = append(want, line...)
+		}
+		if !bytes.Equal(handed, want) {
+			t.Fatalf("handed x/net %q, want %q", handed, want)
+		}
+		if h.ended {
+			rest, _ := io.ReadAll(h.br)
+			if !bytes.Equal(append(bytes.Clone(h.got), rest...), data) {
+				t.Fatalf("after the answer, %q left of %q", rest, data)
+			}
+		}
+	})
+}

@@ -37,7 +37,12 @@
 // frame. Messages under AcceptOptions.CompressionThreshold
 // ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
-// with 1009 as soon as inflating passes the limit. [Conn.Compression] says
+// with 1009 as soon as inflating passes the limit. A message may inflate
+// to [MaxInflateRatio] times its compressed size, each Huffman block it
+// holds counting as bytes produced; past that it draws on the credit of
+// its client's address and of all clients ([InflateCreditPerAddr],
+// [InflateCredit]), and a message that finds too little left closes its
+// connection with 1008. [Conn.Compression] says
 // whether a connection negotiated it. Clients made with [Dial] offer it
 // the same way, unless DialOptions.DisableCompression is set.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -80,4 +81,23 @@ func send(t testing.TB, c *wstest.Conn, op byte, p string) {
 	if err := c.WriteFrames(wstest.Masked(op, []byte(p))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// freshInflateCredit gives the server a new inflate credit, none of it
+// spent, whose clock stands still, for the rest of the test.
+func freshInflateCredit(t testing.TB) *inflateCredit {
+	b := newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod)
+	at := time.Now()
+	b.now = func() time.Time { return at }
+	old := serverCredit.Swap(b)
+	t.Cleanup(func() { serverCredit.Store(old) })
+	return b
+}
+
+// TestMain gives the servers of the tests an inflate credit no test runs
+// out of, however many times the tests run: the tests of the credit make
+// their own (freshInflateCredit).
+func TestMain(m *testing.M) {
+	serverCredit.Store(newInflateCredit(1<<40, 1<<40, InflateCreditPeriod))
+	os.Exit(m.Run())
 }

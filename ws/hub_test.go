@@ -151,6 +151,22 @@ func TestHubResume(t *testing.T) {
 	}
 }
 
+// TestHubResumeWithoutTopics: a connection that follows no topic resumes
+// nothing, so it gets no gap notice for an ID the hub cannot place; what
+// it joins later comes from the next message.
+func TestHubResumeWithoutTopics(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	h, srv := serveHub(t, HubOptions{Epoch: "ep", OnConnect: func(c *Conn, _ *http.Request) { conns <- c }})
+	c := dial(t, srv.URL+"?lastEventId=old-9", nil)
+	h.Publish("t", MessageText, []byte("not followed"))
+	if err := (<-conns).Send(MessageText, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, err := c.ReadMessage(); err != nil || string(data) != "first" {
+		t.Fatalf("got %q (%v) first, want the direct message: no gap notice", data, err)
+	}
+}
+
 // TestHubResumeHeaderFirst checks that a Last-Event-ID header wins over
 // the lastEventId query parameter, as in package sse.
 func TestHubResumeHeaderFirst(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 // debt of the first may not make the room for the next negative (inflate
 // then panicked in slices.Grow).
 func TestInflateReadLimitLowered(t *testing.T) {
+	freshInflateCredit(t)
 	got := make(chan string, 2)
 	srv := serve(t, nil, func(c *Conn) {
 		defer c.CloseNow()

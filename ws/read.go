@@ -18,8 +18,9 @@ import (
 // message takes at most about twice its received bytes plus readGrowStep.
 const readGrowStep = 512
 
-// lingerDiscard is the most the closing handshake reads and discards while
-// it waits for the peer to close.
+// lingerDiscard is the most payload the closing handshake reads and
+// discards while it waits for the peer's close frame, and the most it
+// reads once that came.
 const lingerDiscard = 64 << 10
 
 // Read returns the next message, with its fragments assembled. It answers
@@ -152,29 +153,10 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			continue
 		}
 		if deflate {
-			limit := max(c.readLimit.Load(), 0)
-			// over is what this message must earn back first: the debt,
-			// at most one message of the limit now in force (SetReadLimit
-			// may have lowered it), less what its own size earns.
-			earned := int64(len(msg)) * MaxInflateRatio
-			over := min(c.inflateDebt, limit) - earned
-			allowed := limit
-			if over > 0 {
-				allowed = limit - over
-			}
-			msg, err = inflate(nil, msg, allowed)
-			switch {
-			case errors.Is(err, errInflatedTooBig) && allowed < limit:
-				return 0, nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
-			case errors.Is(err, errInflatedTooBig):
-				return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
-			case err != nil:
-				return 0, nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
-			case typ == MessageText && !utf8.Valid(msg):
-				return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+			if msg, err = c.inflate(msg, typ); err != nil {
+				return 0, nil, err
 			}
 			checked = len(msg)
-			c.inflateDebt = max(0, over+int64(len(msg)))
 		}
 		if typ == MessageText && checked != len(msg) {
 			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
@@ -185,6 +167,43 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 		}
 		return typ, msg, nil
 	}
+}
+
+// inflate returns the decompressed message of compressed payload p, or
+// fails the connection. The message may take MaxInflateRatio times len(p)
+// of work (see inflateWork), and more on the credit of the client's
+// address.
+func (c *Conn) inflate(p []byte, typ MessageType) ([]byte, error) {
+	limit := max(c.readLimit.Load(), 0)
+	earned := int64(len(p)) * MaxInflateRatio // len(p) is at most compressedLimit
+	credit := c.inflateCredit()
+	reserved := credit.take(c.addr, min(limit-min(earned, limit), InflateCredit)+blockWork)
+	msg, work, err := inflateWork(nil, p, limit, earned+reserved)
+	credit.settle(c.addr, reserved, work-earned)
+	switch {
+	case errors.Is(err, errInflateWork):
+		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
+	case errors.Is(err, errInflatedTooBig):
+		return nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
+	case err != nil:
+		return nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
+	case typ == MessageText && !utf8.Valid(msg):
+		return nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+	}
+	return msg, nil
+}
+
+// inflateCredit returns the credit the connection's compressed messages
+// draw on: the server's, shared by address, for an accepted connection,
+// and one of its own for a client's.
+func (c *Conn) inflateCredit() *inflateCredit {
+	if !c.client {
+		return serverCredit.Load()
+	}
+	if c.clientCredit == nil {
+		c.clientCredit = newInflateCredit(InflateCreditPerAddr, InflateCreditPerAddr, InflateCreditPeriod)
+	}
+	return c.clientCredit
 }
 
 // growForPayload returns msg with room for more of a payload of which
@@ -277,18 +296,19 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 
 // awaitClose reads and discards what the peer sends until its close frame,
 // then closes the connection once the close frame was written. It stops
-// early when the peer sends more than it should, and the close timer
-// bounds it in time.
+// early when the peer sends more than lingerDiscard bytes of payload in
+// all, and the close timer bounds it in time.
 func (c *Conn) awaitClose() error {
 	var f payload
-	for {
+	for left := int64(lingerDiscard); ; {
 		h, err := c.nextFrame(&f)
-		if err != nil || h.length > lingerDiscard {
+		if err != nil || h.length > left {
 			break
 		}
 		if _, err := c.br.Discard(int(h.length)); err != nil || h.op == opClose {
 			break
 		}
+		left -= h.length
 	}
 	c.finish()
 	return c.cause()

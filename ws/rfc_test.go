@@ -5,7 +5,9 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -23,6 +25,7 @@ type rfcCase struct {
 	send    []byte
 	want    []wstest.Frame
 	code    int
+	closes  bool // the client starts the closing handshake with a valid close
 }
 
 // rawFrame returns a masked frame (zero key: the payload goes as it is)
@@ -110,8 +113,8 @@ func rfcMustCases(t testing.TB) []rfcCase {
 		{clause: "5.5.1, 7.4: close code 1005 on the wire -> 1002", send: frameBytes(closing(1005, "")), code: 1002},
 		{clause: "5.5.1, 7.4: close code 999 -> 1002", send: frameBytes(closing(999, "")), code: 1002},
 		{clause: "5.5.1: close reason not UTF-8 -> 1002", send: frameBytes(closing(1000, "\xff")), code: 1002},
-		{clause: "5.5.1: a close is answered with a close", send: frameBytes(closing(4000, "bye")), code: 4000},
-		{clause: "5.5.1: no data after a close", send: frameBytes(closing(1000, ""), wstest.Masked(wstest.OpText, []byte("late"))), code: 1000},
+		{clause: "5.5.1: a close is answered with a close", send: frameBytes(closing(4000, "bye")), code: 4000, closes: true},
+		{clause: "5.5.1: no data after a close", send: frameBytes(closing(1000, ""), wstest.Masked(wstest.OpText, []byte("late"))), code: 1000, closes: true},
 		{clause: "5.5.2: a ping is answered with a pong of the same data", send: frameBytes(wstest.Masked(wstest.OpPing, []byte("\x00data\xff"))),
 			want: []wstest.Frame{{Fin: true, Op: wstest.OpPong, Payload: []byte("\x00data\xff")}}},
 		{clause: "5.5.3: an unsolicited pong is ignored", send: frameBytes(wstest.Masked(wstest.OpPong, []byte("x")), wstest.Masked(wstest.OpText, []byte("after"))),
@@ -166,9 +169,9 @@ func TestRFCMusts(t *testing.T) {
 					h = offerDeflate
 				}
 				c := dial(t, target.url, h)
-				send, code := tc.send, tc.code
+				send, code, closes := tc.send, tc.code, tc.closes
 				if code == 0 {
-					send, code = append(bytes.Clone(send), frameBytes(closing(1000, ""))...), 1000
+					send, code, closes = append(bytes.Clone(send), frameBytes(closing(1000, ""))...), 1000, true
 				}
 				if _, err := c.Write(send); err != nil {
 					t.Fatal(err)
@@ -185,6 +188,16 @@ func TestRFCMusts(t *testing.T) {
 				if cf := readClose(t, c); cf.Code != code {
 					t.Fatalf("close %d %q, want %d", cf.Code, cf.Reason, code)
 				}
+				// 7.1.1: once both sent a close frame, the server closes
+				// the TCP connection.
+				if !closes {
+					if err := c.WriteFrames(closing(uint16(code), "")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := c.ExpectEOF(); err != nil {
+					t.Fatalf("after the closing handshake: %v, want the server to close the connection", err)
+				}
 			})
 		}
 	}
@@ -196,4 +209,83 @@ func describeFrame(f wstest.Frame) string {
 		p = p[:40]
 	}
 	return fmt.Sprintf("{fin %v rsv %#x op %d masked %v payload %q (%d bytes)}", f.Fin, f.Rsv, f.Op, f.Masked, p, len(f.Payload))
+}
+
+// TestRFCMustsClient: a client made with Dial holds a server to the length
+// rules of RFC 6455 section 5.2 too, failing the connection with 1002.
+func TestRFCMustsClient(t *testing.T) {
+	leakcheck.Check(t)
+	unmaskedRaw := func(b0 byte, ext []byte, payload string) []byte {
+		return append(append([]byte{b0, ext[0]}, ext[1:]...), payload...)
+	}
+	for _, tc := range []struct {
+		clause string
+		send   []byte
+	}{
+		{"5.2: 64-bit length with its most significant bit set -> 1002", unmaskedRaw(0x82, len64(1<<63|5), "hello")},
+		{"5.2: 16-bit length for 5 bytes (not minimal) -> 1002", unmaskedRaw(0x81, len16(5), "hello")},
+		{"5.2: 64-bit length for 200 bytes (not minimal) -> 1002", unmaskedRaw(0x81, len64(200), strings.Repeat("L", 200))},
+	} {
+		t.Run(tc.clause, func(t *testing.T) {
+			srv := rawServer(t, func(c *wstest.Conn) {
+				c.Write(tc.send)
+				for {
+					if _, err := c.ReadFrame(); err != nil {
+						return
+					}
+				}
+			})
+			ctx := dialCtx(t)
+			c, err := Dial(ctx, srv.URL, &DialOptions{PingInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			_, p, err := c.Read(ctx)
+			if CloseStatus(err) != StatusProtocolError {
+				t.Fatalf("Read: %q, %v; want a close with %d", p, err, StatusProtocolError)
+			}
+		})
+	}
+}
+
+// TestCloseHandshakeReadsBounded: once the server has sent its close
+// frame, it reads at most lingerDiscard of what the peer sends before the
+// peer's close, in all, then ends the connection: a peer that went on
+// sending frames of 32 KiB without closing was read until the close timer
+// (5 s), megabytes on loopback.
+func TestCloseHandshakeReadsBounded(t *testing.T) {
+	leakcheck.Check(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.Close(StatusNormalClosure, "bye")
+		}
+	}))
+	ln := wstest.Watch(srv.Listener)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := dial(t, srv.URL, nil)
+	if cf := readClose(t, c); cf.Code != 1000 {
+		t.Fatalf("close %d, want 1000", cf.Code)
+	}
+	const sent = 4 << 20
+	frame := frameBytes(wstest.Masked(wstest.OpBinary, make([]byte, 32<<10)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; n < sent; n += len(frame) {
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	io.Copy(io.Discard, c.R) // until the server closes the connection
+	c.Close()
+	<-done
+	read, _ := ln.State(c.LocalAddr())
+	t.Logf("the server read %d bytes of %d sent after its close", read, sent)
+	if bound := int64(4*lingerDiscard + 4096); read > bound {
+		t.Fatalf("the server read %d bytes after its close frame, want at most %d", read, bound)
+	}
 }

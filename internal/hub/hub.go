@@ -304,8 +304,10 @@ func (h *Hub) LastID() string {
 func (h *Hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name, evicted: h.forgotten}
-		h.topics[name] = t
+		// A copy: name is often part of a request (a query string, a
+		// message), which it would keep as long as the topic lives.
+		t = &topic{name: strings.Clone(name), evicted: h.forgotten}
+		h.topics[t.name] = t
 	}
 	return t
 }
@@ -401,11 +403,11 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	h.mu.Unlock()
 	h.published.Add(1)
 	wakeSkipped(skipped)
-	if wake != nil {
-		for _, s := range wake {
-			s.wake()
-		}
-		t.recycle(wake)
+	switch {
+	case len(wake) > maxWakeOnPublisher:
+		go t.wakeAll(wake)
+	case wake != nil:
+		t.wakeAll(wake)
 	}
 	return m, nil
 }
@@ -470,10 +472,7 @@ type handedOut struct {
 // wakeSkipped wakes the writers that skip handed out.
 func wakeSkipped(lists []handedOut) {
 	for _, l := range lists {
-		for _, s := range l.list {
-			s.wake()
-		}
-		l.t.recycle(l.list)
+		l.t.wakeAll(l.list)
 	}
 }
 

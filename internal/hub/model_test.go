@@ -57,6 +57,10 @@ const (
 
 var modelTopics = []string{"a", "b", "c", "d"}
 
+// tracedOnce: the first episode with violations logs its trace (a
+// concurrent one may not replay from its seed).
+var tracedOnce atomic.Bool
+
 // TestModelSequential runs sequential episodes: one goroutine does every
 // operation, so a seed replays exactly.
 func TestModelSequential(t *testing.T) {
@@ -152,6 +156,15 @@ func newModel(t *testing.T, seed uint64) *model {
 		CatchUpWait:  time.Second,
 		Epoch:        "E",
 	}
+	if m.rng.IntN(4) == 0 {
+		m.opts.HistoryAge = time.Duration(2+m.rng.IntN(10)) * time.Second // sleeps age messages out
+	}
+	switch m.rng.IntN(8) {
+	case 0:
+		m.opts.HistorySize = 1 + m.rng.IntN(6) // resumes replay a few messages of each topic
+	case 1:
+		m.opts.HistorySize = -1 // no history for resumes
+	}
 	if m.rng.IntN(10) < 7 {
 		m.source = true
 		m.opts.Source = m.sourceFunc()
@@ -164,7 +177,7 @@ func newModel(t *testing.T, seed uint64) *model {
 		t.Fatal(err)
 	}
 	m.h = h
-	m.logf("hub HistoryBytes=%d source=%v ReplayBytes=%d", m.opts.HistoryBytes, m.source, m.opts.ReplayBytes)
+	m.logf("hub HistoryBytes=%d HistorySize=%d HistoryAge=%v source=%v ReplayBytes=%d", m.opts.HistoryBytes, m.opts.HistorySize, m.opts.HistoryAge, m.source, m.opts.ReplayBytes)
 	return m
 }
 
@@ -666,7 +679,7 @@ func (m *model) result() []string {
 		m.violate("budget", "the replay budget has %d of %d free once every subscriber ended", b.free, b.total)
 	}
 	b.mu.Unlock()
-	if len(m.violations) > 0 && *modelSeed != 0 {
+	if len(m.violations) > 0 && (*modelSeed != 0 || !tracedOnce.Swap(true)) {
 		m.t.Logf("trace:\n%s", strings.Join(m.trace, "\n"))
 	}
 	return m.violations

@@ -260,7 +260,7 @@ func (s *Subscriber) applySource(p *sourcePlan, r sourceResult) ([]*Message, *Ga
 			}
 		}
 	}
-	if gap != nil {
+	if gap = s.unnamed(gap); gap != nil {
 		gap.lastID = FormatID(s.epoch, gap.lo)
 		s.addGap(gap)
 	}

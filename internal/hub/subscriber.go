@@ -35,14 +35,21 @@ package hub
 // range (LastID, Resume]; the messages of that range that the logs still
 // hold may follow it. A GapFuture (the hub did not reach a resume ID)
 // names no range but moves the subscriber back: it waits apart (s.future)
-// and is reported alone, first. The follows whose holes it names remember it
-// (named), so that one hole is one gap.
+// and is reported alone, first. One hole is one gap: the follows whose
+// holes a gap names remember it (named), and the subscriber remembers the
+// range of the last gap reported (reported), which named the holes of
+// every topic it held in that range.
 //
 // # Locks
 //
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
-// topic.waitMu. replayBudget.mu is taken with none of them held. Take takes
-// s.mu and never Hub.mu. It does not release s.mu inside a step: a step
+// topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
+// its acquire, which waits for room, runs with no lock held. Take takes
+// s.mu and never Hub.mu. Subscribe, Join and JoinFrom read no log; Leave
+// and Close hold Hub.mu and take topic.mu for reading only, which waits
+// for no one since every writer of a topic's log holds Hub.mu (except on a
+// hub without history, where the last subscriber's leaving clears the
+// topic's log). It does not release s.mu inside a step: a step
 // from the Source is planned under s.mu (which topics, from where), the
 // Source is called with no lock held, and the result is applied under s.mu
 // again, keeping only the messages of follows that are still those of the
@@ -86,9 +93,12 @@ type Subscriber struct {
 	ahead   *aheadWait // the catch-up wait, while it lasts
 	gap     *gapEvent  // to report at the next Take that returns
 	future  *gapEvent  // a GapFuture to report alone, first
-	held    int        // bytes of the last Take from the Source, in the hub's replay budget
-	fromNow bool       // subscribed without a resume ID
-	err     error
+	// reported is the range of the last gap reported: a hole within it
+	// was named. Topics joined with JoinFrom since were not there.
+	reported *gapEvent
+	held     int  // bytes of the last Take from the Source, in the hub's replay budget
+	fromNow  bool // subscribed without a resume ID
+	err      error
 }
 
 // A follow is a subscriber's hold on one topic.
@@ -248,8 +258,7 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 			if h.source != nil {
 				plan = plan.add(f, mark) // the follows behind it join below
 			} else {
-				// (up to named, a gap named it already)
-				lost = lost.merge(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+				lost = lost.merge(s.hole(f, mark))
 				f.named = mark
 			}
 		}
@@ -326,6 +335,27 @@ func (s *Subscriber) resolveResume(f *follow, now time.Time) {
 	f.resume = resumeNone
 }
 
+// hole returns the gap for f's hole up to mark, or nil when a gap named
+// it already: f's own (named), or the last one reported, which named
+// every topic's messages in its range. (A skip marks the topics one after
+// the other: a Take between two marks sees the hole in some topics only,
+// and the next one in the others.) s.mu is held.
+func (s *Subscriber) hole(f *follow, mark uint64) *gapEvent {
+	return s.unnamed(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+}
+
+// unnamed returns g less what the last gap reported named, or nil when
+// that was all of it. s.mu is held.
+func (s *Subscriber) unnamed(g *gapEvent) *gapEvent {
+	if r := s.reported; g != nil && r != nil && r.lo <= g.lo {
+		if g.hi <= r.hi {
+			return nil
+		}
+		g.lo = max(g.lo, r.hi)
+	}
+	return g
+}
+
 // lostReason is the reason of a gap for f's hole: the resume's replay
 // could not be covered, or a live subscriber fell behind (or the hub
 // skipped messages).
@@ -367,6 +397,9 @@ func (s *Subscriber) emit(g *gapEvent, out []*Message, pos uint64) *Gap {
 	resume := max(g.hi, pos)
 	if len(out) > 0 {
 		resume = max(g.hi, out[0].Seq-1)
+	}
+	if g.reason != GapFuture {
+		s.reported = &gapEvent{lo: g.lo, hi: resume}
 	}
 	if g.reason == GapTooSlow {
 		s.hub.lagged.Add(1)
@@ -525,6 +558,7 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 		start.pos = max(start.pos, s.ahead.seq)
 	}
 	if lastID != "" && len(add) > 0 {
+		s.reported = nil // the gaps reported so far did not name these topics
 		var gap *gapEvent
 		start, gap, _ = h.resumeFrom(lastID, false)
 		s.addGap(gap)

@@ -65,6 +65,22 @@ func (t *topic) handOut() []*Subscriber {
 	return wake
 }
 
+// maxWakeOnPublisher is the longest waiting list Publish wakes on its own
+// goroutine; a longer one is woken on a goroutine of its own, so that the
+// publisher goes on to the next message while thousands of writers are
+// woken (woken one by one by the publisher, each of them took one message,
+// wrote it and waited again, to be woken again by the next message).
+const maxWakeOnPublisher = 256
+
+// wakeAll wakes the subscribers of a list handOut handed out, then gives
+// its storage back.
+func (t *topic) wakeAll(list []*Subscriber) {
+	for _, s := range list {
+		s.wake()
+	}
+	t.recycle(list)
+}
+
 // recycle gives back the storage of a list that handOut handed out.
 func (t *topic) recycle(list []*Subscriber) {
 	clear(list)

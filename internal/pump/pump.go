@@ -3,12 +3,24 @@
 // stream of package sse and every connection of package ws share: an idle
 // connection holds no writer goroutine, a burst is written by one goroutine
 // in as few writes as it takes, and stopping waits for no one.
+//
+// A writer that caught up lingers for Linger before it exits, so that the
+// next burst finds it warm: no goroutine to start, and its stack already
+// grown to what a write takes (the write path of net/http or of a TLS
+// connection grows a new goroutine's stack several times over).
 package pump
 
 import (
 	"runtime"
 	"sync"
+	"time"
 )
+
+// Linger is how long a writer that has nothing left to write waits for
+// the next Wake before its goroutine exits. A connection that gets
+// messages more often than this keeps one warm goroutine; an idle one
+// holds none once Linger has passed.
+const Linger = 50 * time.Millisecond
 
 // A Pump calls its round function on a goroutine it starts on demand. The
 // zero value is not usable: call Init first.
@@ -17,10 +29,11 @@ type Pump struct {
 	start func() // p.run, bound once: "go p.run()" would allocate each time
 
 	mu      sync.Mutex
-	running bool   // a goroutine runs rounds
-	again   bool   // another round is due
-	stopped bool   // no round starts any more
-	onIdle  func() // from Stop, for the goroutine to call when it exits
+	running bool          // a goroutine runs rounds, or lingers
+	again   bool          // another round is due
+	stopped bool          // no round starts any more
+	onIdle  func()        // from Stop, for the goroutine to call when it exits
+	kick    chan struct{} // while the goroutine lingers: a send wakes it
 }
 
 // Init sets the function that writes what waits for the connection. Each
@@ -42,7 +55,12 @@ func (p *Pump) Wake() {
 	}
 	p.again = true
 	if p.running {
+		k := p.kick
+		p.kick = nil
 		p.mu.Unlock()
+		if k != nil {
+			k <- struct{}{} // room for one: only the waker that took kick sends
+		}
 		return
 	}
 	p.running = true
@@ -52,31 +70,75 @@ func (p *Pump) Wake() {
 
 // run calls round while rounds are due. Before it exits it yields once, so
 // that messages still being published are written by this goroutine in the
-// same write rather than by a new one.
+// same write rather than by a new one; then it lingers (see Linger).
 func (p *Pump) run() {
+	var kick chan struct{}
+	var timer *time.Timer
 	yielded := false
 	for {
 		p.mu.Lock()
-		if !p.stopped && !p.again && !yielded {
+		switch {
+		case p.stopped:
+			p.exit(timer)
+			return
+		case p.again:
+			yielded = false
+			p.again = false
+			p.mu.Unlock()
+			p.round()
+			continue
+		case !yielded:
 			p.mu.Unlock()
 			yielded = true
 			runtime.Gosched()
 			continue
 		}
-		if p.stopped || !p.again {
-			p.running = false
-			f := p.onIdle
-			p.onIdle = nil
+		if kick == nil {
+			kick = make(chan struct{}, 1)
+			timer = time.NewTimer(Linger)
+		} else {
+			timer.Reset(Linger)
+		}
+		p.kick = kick
+		p.mu.Unlock()
+		kicked := false
+		select {
+		case <-kick:
+			kicked = true
+		case <-timer.C:
+		}
+		p.mu.Lock()
+		if p.kick == nil {
+			// A waker took kick: unless it was received above, its send
+			// is made or about to be (kick has room for it); take it, so
+			// that kick is empty again.
 			p.mu.Unlock()
-			if f != nil {
-				f()
+			if !kicked {
+				<-kick
 			}
+			continue
+		}
+		p.kick = nil
+		if !p.again && !p.stopped {
+			p.exit(timer)
 			return
 		}
-		yielded = false
-		p.again = false
 		p.mu.Unlock()
-		p.round()
+	}
+}
+
+// exit ends the goroutine: no round runs any more until the next Wake, and
+// Stop's idle function, if any, is called. p.mu is held; exit unlocks it.
+func (p *Pump) exit(timer *time.Timer) {
+	p.running = false
+	f := p.onIdle
+	p.onIdle = nil
+	p.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	if f != nil {
+		f()
 	}
 }
 
@@ -93,7 +155,12 @@ func (p *Pump) Stop(idle func()) {
 	p.stopped = true
 	if p.running {
 		p.onIdle = idle
+		k := p.kick
+		p.kick = nil
 		p.mu.Unlock()
+		if k != nil {
+			k <- struct{}{}
+		}
 		return
 	}
 	p.mu.Unlock()

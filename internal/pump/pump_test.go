@@ -1,10 +1,13 @@
 package pump
 
 import (
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // TestRoundsFollowWakes: every Wake is followed by a round that starts
@@ -31,10 +34,56 @@ func TestRoundsFollowWakes(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		synctest.Wait() // every goroutine of the bubble idle: the pump's exited
+		synctest.Wait() // every goroutine of the bubble idle: the pump's lingers
 		if w := written.Load(); w != 800 {
 			t.Errorf("last round saw %d of 800 wakes", w)
 		}
+		time.Sleep(Linger)
+		synctest.Wait()
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if running {
+			t.Error("the pump's goroutine still runs after Linger")
+		}
+	})
+}
+
+// goid returns the calling goroutine's number, from its stack's header.
+func goid() string {
+	buf := make([]byte, 64)
+	f := strings.Fields(string(buf[:runtime.Stack(buf, false)]))
+	return f[1]
+}
+
+// TestWriterLingers: a Wake within Linger of the last round runs its round
+// on the same goroutine (warm: nothing started, its stack as grown); one
+// after Linger, on a new one; Stop ends a lingering goroutine at once.
+func TestWriterLingers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p Pump
+		var ids []string
+		p.Init(func() { ids = append(ids, goid()) })
+		p.Wake()
+		synctest.Wait()
+		time.Sleep(Linger / 2)
+		p.Wake()
+		synctest.Wait()
+		time.Sleep(Linger + time.Millisecond)
+		p.Wake()
+		synctest.Wait()
+		if len(ids) != 3 {
+			t.Fatalf("%d rounds, want 3", len(ids))
+		}
+		if ids[0] != ids[1] {
+			t.Errorf("a Wake within Linger ran on goroutine %s, not the lingering %s", ids[1], ids[0])
+		}
+		if ids[2] == ids[1] {
+			t.Errorf("a Wake after Linger ran on goroutine %s, which should have exited", ids[2])
+		}
+		idle := make(chan struct{})
+		p.Stop(func() { close(idle) })
+		<-idle // without time passing: Stop woke the lingering goroutine
 	})
 }
 

@@ -2,6 +2,7 @@ package pump
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"sync"
 )
@@ -21,9 +22,11 @@ const minVectoredPart = 1 << 10
 // it is; on a TCP connection, parts that are large on average with one
 // writev of their own storage (shared frames are not copied); otherwise
 // joined in a pooled buffer, which costs less than the kernel's work per
-// buffer when parts are small, and makes one record over TLS. It may
-// change the elements of parts (not the bytes they hold).
-func WriteParts(conn net.Conn, parts [][]byte) error {
+// buffer when parts are small, and makes one record over TLS (and one
+// call of an http.ResponseWriter's Write, each of which costs a lock and
+// a check in net/http). It may change the elements of parts (not the
+// bytes they hold).
+func WriteParts(conn io.Writer, parts [][]byte) error {
 	if len(parts) == 1 {
 		_, err := conn.Write(parts[0])
 		return err

@@ -34,35 +34,41 @@ const maxQueryParams = 10000
 // parameters it drops would change the topics silently), a topic named
 // twice, and a resume ID given twice (lastEventId or Last-Event-ID).
 func Check(r *http.Request) error {
+	_, err := check(r)
+	return err
+}
+
+// check is Check, and returns r's query parameters.
+func check(r *http.Request) (url.Values, error) {
 	if target, header := requestBytes(r); target > MaxRequestBytes {
-		return &StatusError{Code: http.StatusRequestURITooLong,
+		return nil, &StatusError{Code: http.StatusRequestURITooLong,
 			Err: fmt.Errorf("request target of %d bytes, at most %d for a stream", target, MaxRequestBytes)}
 	} else if target+header > MaxRequestBytes {
-		return &StatusError{Code: http.StatusRequestHeaderFieldsTooLarge,
+		return nil, &StatusError{Code: http.StatusRequestHeaderFieldsTooLarge,
 			Err: fmt.Errorf("request of %d bytes (target %d, header fields %d), at most %d for a stream", target+header, target, header, MaxRequestBytes)}
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		// Past its bound on parameters, ParseQuery keeps none.
 		if n := countParams(r.URL.RawQuery); len(q) == 0 && n > maxQueryParams {
-			return badRequest("query of %d parameters, at most %d: %v", n, maxQueryParams, err)
+			return nil, badRequest("query of %d parameters, at most %d: %v", n, maxQueryParams, err)
 		}
-		return badRequest("query not read in full (separate parameters with &, and escape %%, ; and + with %%XX): %v", err)
+		return nil, badRequest("query not read in full (separate parameters with &, and escape %%, ; and + with %%XX): %v", err)
 	}
 	topics := slices.Clone(q["topic"])
 	slices.Sort(topics)
 	for i := 1; i < len(topics); i++ {
 		if topics[i] == topics[i-1] {
-			return badRequest("topic %q named twice", topics[i])
+			return nil, badRequest("topic %q named twice", topics[i])
 		}
 	}
 	if len(q["lastEventId"]) > 1 {
-		return badRequest("lastEventId given %d times: give the ID to resume from once", len(q["lastEventId"]))
+		return nil, badRequest("lastEventId given %d times: give the ID to resume from once", len(q["lastEventId"]))
 	}
 	if n := len(r.Header.Values("Last-Event-ID")); n > 1 {
-		return badRequest("Last-Event-ID given %d times: give the ID to resume from once", n)
+		return nil, badRequest("Last-Event-ID given %d times: give the ID to resume from once", n)
 	}
-	return nil
+	return q, nil
 }
 
 // badRequest returns a *StatusError with status 400 and the formatted
@@ -75,12 +81,14 @@ func badRequest(format string, args ...any) error {
 func countParams(q string) int { return strings.Count(q, "&") + 1 }
 
 // requestBytes returns the size of r's target and of its header fields,
-// as they arrived less the line ends and the separators.
+// as they arrived less the line ends and the separators. The Host field
+// counts too: net/http moves it out of r.Header into r.Host.
 func requestBytes(r *http.Request) (target, header int) {
 	target = len(r.RequestURI)
 	if target == 0 && r.URL != nil {
 		target = len(r.URL.RawQuery) + len(r.URL.Path)
 	}
+	header = len(r.Host)
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			header += len(k) + len(v)
@@ -89,28 +97,36 @@ func requestBytes(r *http.Request) (target, header int) {
 	return target, header
 }
 
-// LastEventID returns the ID a client resumes from: the Last-Event-ID
-// header (what a browser's EventSource sends when it reconnects), or when
-// there is none, the lastEventId query parameter (what a page sends on its
-// first connection, or a WebSocket client, which cannot set headers).
-func LastEventID(r *http.Request) string {
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		return id
-	}
-	return r.URL.Query().Get("lastEventId")
-}
-
-// Topics checks r (see Check), then returns the topics r asks for: those
-// hook returns, or with a nil hook the values of the "topic" query
-// parameters (?topic=a&topic=b).
-func Topics(r *http.Request, hook func(*http.Request) ([]string, error)) ([]string, error) {
-	if err := Check(r); err != nil {
-		return nil, err
+// Read checks r (see Check) and returns what it asks for: its topics,
+// those hook returns, or with a nil hook the values of the "topic" query
+// parameters (?topic=a&topic=b); and the ID it resumes from, the
+// Last-Event-ID header (what a browser's EventSource sends when it
+// reconnects), or when there is none, the lastEventId query parameter
+// (what a page sends on its first connection, or a WebSocket client,
+// which cannot set headers). The ID is read after hook, which may change
+// r (drop the resume ID of a client it will not serve, say). The query is
+// parsed once unless hook changes it.
+func Read(r *http.Request, hook func(*http.Request) ([]string, error)) (topics []string, lastID string, err error) {
+	q, err := check(r)
+	if err != nil {
+		return nil, "", err
 	}
 	if hook != nil {
-		return hook(r)
+		raw := r.URL.RawQuery
+		if topics, err = hook(r); err != nil {
+			return nil, "", err
+		}
+		if r.URL.RawQuery != raw {
+			q = r.URL.Query()
+		}
+	} else {
+		topics = q["topic"]
 	}
-	return r.URL.Query()["topic"], nil
+	lastID = r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get("lastEventId")
+	}
+	return topics, lastID, nil
 }
 
 // A StatusError carries an HTTP status: a Topics hook returns one to refuse

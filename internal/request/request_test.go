@@ -9,25 +9,34 @@ import (
 	"testing"
 )
 
-func TestLastEventID(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/?lastEventId=E-1", nil)
-	if got := LastEventID(r); got != "E-1" {
-		t.Errorf("query only: %q", got)
+func TestRead(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/?topic=a&topic=b&lastEventId=E-1", nil)
+	topics, id, err := Read(r, nil)
+	if !slices.Equal(topics, []string{"a", "b"}) || id != "E-1" || err != nil {
+		t.Errorf("query: %q, %q, %v", topics, id, err)
 	}
 	r.Header.Set("Last-Event-ID", "E-2")
-	if got := LastEventID(r); got != "E-2" {
-		t.Errorf("header and query: %q, want the header's", got)
-	}
-}
-
-func TestTopics(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/?topic=a&topic=b", nil)
-	if got, _ := Topics(r, nil); !slices.Equal(got, []string{"a", "b"}) {
-		t.Errorf("query topics %q", got)
+	if _, id, _ := Read(r, nil); id != "E-2" {
+		t.Errorf("header and query: %q, want the header's", id)
 	}
 	refused := errors.New("no")
-	if _, err := Topics(r, func(*http.Request) ([]string, error) { return nil, refused }); err != refused {
+	if _, _, err := Read(r, func(*http.Request) ([]string, error) { return nil, refused }); err != refused {
 		t.Errorf("hook error %v", err)
+	}
+	// A hook may drop the resume ID: it is read after the hook.
+	r = httptest.NewRequest(http.MethodGet, "/?topic=a&lastEventId=E-1", nil)
+	r.Header.Set("Last-Event-ID", "E-2")
+	drop := func(r *http.Request) ([]string, error) {
+		r.URL.RawQuery = "topic=a"
+		r.Header.Del("Last-Event-ID")
+		return []string{"a"}, nil
+	}
+	if _, id, _ := Read(r, drop); id != "" {
+		t.Errorf("a hook dropped the resume ID: %q", id)
+	}
+	r = httptest.NewRequest(http.MethodGet, "/?topic=a&topic=%zz", nil)
+	if _, _, err := Read(r, func(*http.Request) ([]string, error) { return []string{"a"}, nil }); err == nil {
+		t.Error("a query read in part: no error, even with a hook")
 	}
 }
 

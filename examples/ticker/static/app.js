@@ -37,8 +37,9 @@
     url: "",          // the stream URL in use
   };
 
-  // picks: the symbols shown, from ?topic=... or all of them.
-  let picks = new URLSearchParams(location.search).getAll("topic").filter(s => symbols.includes(s));
+  // picks: the symbols shown, from ?topic=... (each once: the server
+  // refuses a topic named twice) or all of them.
+  let picks = new URLSearchParams(location.search).getAll("topic").filter((s, i, all) => symbols.includes(s) && all.indexOf(s) === i);
   if (picks.length === 0) picks = symbols.slice();
 
   // series[symbol] = {points: [{seq, price} | null], open, price, lastSeq}
