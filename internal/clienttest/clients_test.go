@@ -26,6 +26,10 @@ type client struct {
 	// when it is not empty.
 	sse   func(t *testing.T, env, url, lastID string) *proc
 	sseNA string
+	// sseReconnects is set for a client that reconnects by itself after
+	// a dropped stream, sending Last-Event-ID: the SSE resume is that
+	// reconnect.
+	sseReconnects bool
 
 	// ws starts the client on a WebSocket, offering permessage-deflate.
 	ws   func(t *testing.T, env, url string) *proc
@@ -38,8 +42,9 @@ var columns = []string{"SSE", "WS", "compression", "resume"}
 func clients() []client {
 	return []client{
 		{
-			name:    "node ws 8.23.1 + eventsource 4.1.0",
-			prepare: prepareNode,
+			name:          "node ws 8.23.1 + eventsource 4.1.0",
+			prepare:       prepareNode,
+			sseReconnects: true,
 			sse: func(t *testing.T, dir, u, lastID string) *proc {
 				return startProc(t, dir, jsonLines, "node", "sse.mjs", u, lastID)
 			},
@@ -67,6 +72,7 @@ func clients() []client {
 		},
 		curlClient(false),
 		curlClient(true),
+		chromiumClient(),
 	}
 }
 
@@ -317,18 +323,26 @@ func checkResume(t *testing.T, c client, env string) {
 					t.Fatalf("the client got %+v, want ID %q", l, last)
 				}
 			}
-			p.stop()
+			if c.sseReconnects {
+				// The connection drops: what is published after it cannot
+				// reach the client but by its reconnect.
+				s.ts.CloseClientConnections()
+			} else {
+				p.stop()
+			}
 			missed := []string{"missed 0", "missed 1"}
 			var ids []string
 			for _, d := range missed {
 				ids = append(ids, s.publishSSE(t, d))
 			}
-			p = c.sse(t, env, s.url("/events?topic=t"), last)
+			if !c.sseReconnects {
+				p = c.sse(t, env, s.url("/events?topic=t"), last)
+			}
 			if o := wait(t, s.sseOpened, "second stream"); o.lastEventID != last {
-				t.Errorf("the second stream's Last-Event-ID is %q, want %q", o.lastEventID, last)
+				t.Errorf("the second stream resumes from %q, want %q", o.lastEventID, last)
 			}
 			for i, d := range missed {
-				if l := p.next(); l.Ev != "event" || l.ID != ids[i] || l.Data != d {
+				if l := p.nextAfterError(); l.Ev != "event" || l.ID != ids[i] || l.Data != d {
 					t.Fatalf("the resumed client got %+v, want %q with ID %q", l, d, ids[i])
 				}
 			}

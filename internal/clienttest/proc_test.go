@@ -65,6 +65,11 @@ type proc struct {
 	// noStdin is set for a program that reads no stdin (curl): stop
 	// interrupts it.
 	noStdin bool
+
+	// For a client that is not a subprocess (a browser tab): commandFn
+	// takes the commands and stopFn ends it; cmd is nil.
+	commandFn func(cmd []byte) error
+	stopFn    func()
 }
 
 // jsonLines reads the JSON lines a client script writes.
@@ -155,6 +160,26 @@ func (p *proc) next() line {
 	}
 }
 
+// nextAfterError is next for a client whose connection was dropped on
+// purpose: the errors it reports for the drop are skipped.
+func (p *proc) nextAfterError() line {
+	p.t.Helper()
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("the client exited; its stderr:\n%s", p.stderr.String())
+			}
+			if l.Ev == "open" || l.Ev == "error" {
+				continue
+			}
+			return l
+		case <-time.After(waitBound):
+			p.t.Fatalf("the client reported nothing within %v; its stderr:\n%s", waitBound, p.stderr.String())
+		}
+	}
+}
+
 // open waits for the "open" line and returns it.
 func (p *proc) open() line {
 	p.t.Helper()
@@ -177,7 +202,14 @@ func (p *proc) open() line {
 func (p *proc) command(cmd any) {
 	p.t.Helper()
 	b, _ := json.Marshal(cmd)
-	if _, err := p.stdin.Write(append(b, '\n')); err != nil {
+	write := func(b []byte) error {
+		_, err := p.stdin.Write(append(b, '\n'))
+		return err
+	}
+	if p.commandFn != nil {
+		write = p.commandFn
+	}
+	if err := write(b); err != nil {
 		p.t.Fatalf("command to the client: %v; its stderr:\n%s", err, p.stderr.String())
 	}
 }
@@ -197,6 +229,10 @@ func (p *proc) closeWS(code int, reason string) {
 // stop ends the program as its user would: its stdin ends, and a program
 // that reads no stdin (curl) is interrupted.
 func (p *proc) stop() {
+	if p.stopFn != nil {
+		p.stopFn()
+		return
+	}
 	if p.noStdin {
 		p.kill()
 		return

@@ -31,7 +31,7 @@ const closeMe = "close-me"
 // sseOpen is what the Broker's OnConnect saw of a stream.
 type sseOpen struct {
 	proto       int    // HTTP major version
-	lastEventID string // the Last-Event-ID header
+	lastEventID string // the Last-Event-ID header, or the lastEventId parameter
 }
 
 // wsMessage is a message the Hub's OnMessage received.
@@ -66,7 +66,11 @@ func startServer(t *testing.T, h2 bool) *server {
 	}
 	s.broker = sse.NewBroker(sse.BrokerOptions{
 		OnConnect: func(r *http.Request, _ []string) {
-			s.sseOpened <- sseOpen{proto: r.ProtoMajor, lastEventID: r.Header.Get("Last-Event-ID")}
+			id := r.Header.Get("Last-Event-ID")
+			if id == "" {
+				id = r.URL.Query().Get("lastEventId")
+			}
+			s.sseOpened <- sseOpen{proto: r.ProtoMajor, lastEventID: id}
 		},
 	})
 	s.hub = ws.NewHub(ws.HubOptions{
@@ -84,6 +88,9 @@ func startServer(t *testing.T, h2 bool) *server {
 	mux := http.NewServeMux()
 	mux.Handle("/events", s.broker)
 	mux.Handle("/ws", s.hub)
+	mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, "testdata/browser/page.html")
+	})
 	s.ts = httptest.NewUnstartedServer(mux)
 	if h2 {
 		s.ts.EnableHTTP2 = true
