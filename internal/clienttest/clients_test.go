@@ -79,9 +79,9 @@ func clients() []client {
 // curlClient is curl over HTTP/1.1, or over HTTP/2 with TLS, reading the
 // stream as `curl -N` shows it.
 func curlClient(h2 bool) client {
-	name, flags := "curl HTTP/1.1", []string{"--http1.1"}
+	name, flags := "curl --http1.1", []string{"--http1.1"}
 	if h2 {
-		name, flags = "curl HTTP/2", []string{"--http2", "--insecure"}
+		name, flags = "curl --http2 (TLS)", []string{"--http2", "--insecure"}
 	}
 	return client{
 		name: name,
