@@ -97,7 +97,7 @@ func TestClientClose(t *testing.T) {
 		errc <- err
 	}()
 	// Close while Next waits for an event: Next returns.
-	waitfor.Cond(t, "the stream to open", 5*time.Second, func() bool { return b.Stats().Clients == 1 })
+	waitfor.Cond(t, "the stream to open", waitTimeout, func() bool { return b.Stats().Clients == 1 })
 	s.Close()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Next after Close = %v, want context.Canceled", err)

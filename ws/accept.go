@@ -267,10 +267,11 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	deadline := time.Now().Add(o.HandshakeTimeout)
 	nc.SetDeadline(deadline)
-	// Bound what the kernel holds for a client that does not read: the
+	// Bound what the kernel holds for a client that does not read (the
 	// writes of a resume's replay wait instead of filling a send buffer
-	// the kernel grows to megabytes.
-	if err := netopt.SetNotSentLowat(nc, netopt.NotSentLowat); err != nil {
+	// the kernel grows to megabytes), and for one that sends while the
+	// connection is not read (its receive buffer stays small).
+	if err := errors.Join(netopt.SetNotSentLowat(nc, netopt.NotSentLowat), netopt.SetReceiveBuffer(nc, netopt.ReceiveBuffer)); err != nil {
 		o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ws: cannot bound what the kernel holds for a connection",
 			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 	}

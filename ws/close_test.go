@@ -52,11 +52,20 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 					errc <- err
 					return
 				}
+				// Close waits for the peer's close frame, which a peer
+				// that does not read never sends: it runs beside the wait
+				// for the Write, and the CloseNow below ends it.
+				closed := make(chan struct{})
 				if name == "Close" {
-					c.Close(StatusNormalClosure, "bye")
+					go func() {
+						defer close(closed)
+						c.Close(StatusNormalClosure, "bye")
+					}()
 				} else {
 					c.CloseNow()
+					close(closed)
 				}
+				defer func() { <-closed }()
 				select {
 				case err := <-waiting:
 					errc <- err
@@ -96,6 +105,7 @@ func TestHubOnConnectPanic(t *testing.T) {
 		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
 	}
 	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1011, "")))
+	c.Close() // the closing handshake is done: the server need not wait for it
 	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

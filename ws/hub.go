@@ -256,13 +256,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.settle()
 		h.mu.Unlock()
 		h.active.Add(-1)
-		if status == http.StatusServiceUnavailable {
+		switch {
+		case status == http.StatusServiceUnavailable:
 			h.refused.Add(1)
-		} else {
+			request.RetryLater(w, status, h.opts.RetryAfter, "Service Unavailable: "+err.Error())
+		case status != 0:
 			h.rejected.Add(1)
-		}
-		if status != 0 {
 			request.Refuse(w, err, status)
+		default:
+			h.rejected.Add(1)
 		}
 		return
 	}
@@ -305,8 +307,10 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	sub, err := h.hub.Subscribe(r.Context(), topics, lastID)
 	switch {
-	case errors.Is(err, hub.ErrClosed), errors.Is(err, hub.ErrTooManySubscribers):
-		return nil, http.StatusServiceUnavailable, err
+	case errors.Is(err, hub.ErrClosed):
+		return nil, http.StatusServiceUnavailable, errors.New("ws: server shutting down")
+	case errors.Is(err, hub.ErrTooManySubscribers):
+		return nil, http.StatusServiceUnavailable, errors.New("ws: too many connections, try again later")
 	case err != nil:
 		return nil, http.StatusBadRequest, hubError(err)
 	}
@@ -453,6 +457,8 @@ func hubError(err error) error {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
 		return fmt.Errorf("%w: hub shut down", ErrClosed)
+	case errors.Is(err, hub.ErrUnsubscribed):
+		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
 	}
@@ -546,10 +552,17 @@ func (h *Hub) clientAddr(r *http.Request) string {
 // Epoch returns the prefix of the Hub's message IDs.
 func (h *Hub) Epoch() string { return h.hub.Epoch() }
 
-// Join adds topics to a connection of a Hub, without replay.
+// Join adds topics to a connection of a Hub, without replay. On a
+// connection that ended it fails with an error wrapping ErrClosed.
 func (c *Conn) Join(topics ...string) error {
 	if c.sub == nil {
 		return ErrNotHubConn
+	}
+	c.mu.Lock()
+	ended := c.ended // Done may be closed before the subscriber is
+	c.mu.Unlock()
+	if ended {
+		return fmt.Errorf("ws: join: %w: connection closed", ErrClosed)
 	}
 	if err := c.sub.Join(topics...); err != nil {
 		return fmt.Errorf("ws: join: %w", hubError(err))

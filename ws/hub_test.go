@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -484,35 +482,20 @@ func TestHubPanic(t *testing.T) {
 // A panic in OnClose is logged; it neither stops the server nor keeps the
 // connection's slot.
 func TestHubPanicInOnClose(t *testing.T) {
-	var log strings.Builder
-	var mu sync.Mutex
+	var log testutil.Buffer
 	h, srv := serveHub(t, HubOptions{
 		MaxClientsPerAddr: 1,
-		Logger:            slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil)),
+		Logger:            log.Logger(),
 		OnClose:           func(*Conn, error) { panic("boom in OnClose") },
 	})
 	for range 3 {
 		c := dial(t, srv.URL, nil)
 		c.Close()
-		waitfor.Cond(t, "the connection released", 10*time.Second, func() bool { return h.Stats().Clients == 0 })
+		waitfor.Cond(t, "the connection released", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(log.String(), "boom in OnClose") {
 		t.Errorf("the log does not show the panic:\n%s", log.String())
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestHubGapResumeIDs checks the ID a gap notice gives to resume from: just

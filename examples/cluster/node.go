@@ -202,6 +202,7 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		Handler:           n.routes(),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a stream that does not read
 	}
 	n.wg.Go(func() { n.apply(cons) })
 	n.wg.Go(n.watch)

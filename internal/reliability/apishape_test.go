@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"fmt"
 	"go/constant"
 	"go/importer"
 	"go/token"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -99,11 +102,35 @@ func fields(t *testing.T, p *types.Package, name string, merge ...string) map[st
 	return out
 }
 
+// exportData returns a lookup of the export data the go command compiled
+// for pkgs and their dependencies (go list -export): type-checking them
+// all from source again takes minutes under the race detector.
+func exportData(t *testing.T, pkgs ...string) importer.Lookup {
+	t.Helper()
+	args := append([]string{"list", "-export", "-deps", "-f", "{{.ImportPath}}\t{{.Export}}"}, pkgs...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list -export: %v", err)
+	}
+	files := map[string]string{}
+	for line := range strings.Lines(string(out)) {
+		path, file, _ := strings.Cut(strings.TrimSpace(line), "\t")
+		files[path] = file
+	}
+	return func(path string) (io.ReadCloser, error) {
+		file := files[path]
+		if file == "" {
+			return nil, fmt.Errorf("no export data for %s", path)
+		}
+		return os.Open(file)
+	}
+}
+
 // TestOneAPIShape: the same thing has the same name, type and default in
 // package sse and package ws, so a user who learned one knows the other.
 func TestOneAPIShape(t *testing.T) {
 	fset := token.NewFileSet()
-	imp := importer.ForCompiler(fset, "source", nil)
+	imp := importer.ForCompiler(fset, "gc", exportData(t, "github.com/realtime-go/realtime/sse", "github.com/realtime-go/realtime/ws"))
 	load := func(path string) *types.Package {
 		p, err := imp.Import(path)
 		if err != nil {
