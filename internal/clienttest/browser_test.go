@@ -25,10 +25,17 @@ const pollEvery = 20 * time.Millisecond
 // cannot set Last-Event-ID: a page that opens one resumes with the
 // lastEventId query parameter; the SSE resume checked is the browser's
 // own reconnect, with the header.
-func chromiumClient() client {
+// With h2 the server speaks HTTP/2 over TLS with a test certificate,
+// which the browser is told to accept.
+func chromiumClient(h2 bool) client {
 	var bctx context.Context
+	name := "chromium (Debian 12)"
+	if h2 {
+		name = "chromium h2 (TLS)"
+	}
 	return client{
-		name:          "chromium (Debian 12)",
+		name:          name,
+		h2:            h2,
 		sseReconnects: true,
 		prepare: func(t *testing.T) string {
 			bctx = newBrowser(t)
@@ -72,6 +79,9 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// The servers of the test are on 127.0.0.1 with httptest's
+		// certificate.
+		chromedp.Flag("ignore-certificate-errors", true),
 	)
 	t.Cleanup(acancel)
 	bctx, bcancel := chromedp.NewContext(actx)
@@ -95,6 +105,9 @@ func browserProc(t *testing.T, bctx context.Context, u, start string) *proc {
 		t.Fatal(err)
 	}
 	page := "http://" + pu.Host + "/page"
+	if pu.Scheme == "https" || pu.Scheme == "wss" {
+		page = "https://" + pu.Host + "/page"
+	}
 	ctx, cancel := chromedp.NewContext(bctx)
 	p := &proc{t: t, lines: make(chan line, 64), cancel: cancel, exited: make(chan struct{})}
 	quoted, _ := json.Marshal(u)

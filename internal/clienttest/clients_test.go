@@ -72,7 +72,8 @@ func clients() []client {
 		},
 		curlClient(false),
 		curlClient(true),
-		chromiumClient(),
+		chromiumClient(false),
+		chromiumClient(true),
 	}
 }
 
@@ -265,7 +266,7 @@ func echo(t *testing.T, s *server, p *proc, data string, binary bool) {
 func checkWS(t *testing.T, c client, env string) {
 	s := startServer(t, c.h2)
 	p := c.ws(t, env, s.wsURL("/ws?topic=t"))
-	wait(t, s.wsOpened, "connection")
+	t.Logf("the handshake came over HTTP/%d", wait(t, s.wsOpened, "connection").proto)
 	for i := range 3 {
 		expectHubMessage(t, s, p, fmt.Sprintf("message %d", i))
 	}
@@ -296,7 +297,7 @@ func checkCompression(t *testing.T, c client, env string) {
 	p := c.ws(t, env, s.wsURL("/ws?topic=t"))
 	o := p.open()
 	conn := wait(t, s.wsOpened, "connection")
-	if !conn.Compression() {
+	if !conn.conn.Compression() {
 		t.Errorf("the server's Conn.Compression() is false for a client that offers permessage-deflate")
 	}
 	if !strings.Contains(o.Extensions, "permessage-deflate") {

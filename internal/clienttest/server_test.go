@@ -34,6 +34,12 @@ type sseOpen struct {
 	lastEventID string // the Last-Event-ID header, or the lastEventId parameter
 }
 
+// wsOpen is what the Hub's OnConnect saw of a connection.
+type wsOpen struct {
+	conn  *ws.Conn
+	proto int // HTTP major version of the handshake
+}
+
 // wsMessage is a message the Hub's OnMessage received.
 type wsMessage struct {
 	typ  ws.MessageType
@@ -49,7 +55,7 @@ type server struct {
 	ts     *httptest.Server
 
 	sseOpened chan sseOpen
-	wsOpened  chan *ws.Conn
+	wsOpened  chan wsOpen
 	wsGot     chan wsMessage
 	wsClosed  chan error
 }
@@ -60,7 +66,7 @@ func startServer(t *testing.T, h2 bool) *server {
 	t.Helper()
 	s := &server{
 		sseOpened: make(chan sseOpen, 8),
-		wsOpened:  make(chan *ws.Conn, 8),
+		wsOpened:  make(chan wsOpen, 8),
 		wsGot:     make(chan wsMessage, 64),
 		wsClosed:  make(chan error, 8),
 	}
@@ -74,7 +80,7 @@ func startServer(t *testing.T, h2 bool) *server {
 		},
 	})
 	s.hub = ws.NewHub(ws.HubOptions{
-		OnConnect: func(c *ws.Conn, _ *http.Request) { s.wsOpened <- c },
+		OnConnect: func(c *ws.Conn, r *http.Request) { s.wsOpened <- wsOpen{conn: c, proto: r.ProtoMajor} },
 		OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
 			s.wsGot <- wsMessage{typ: typ, data: string(data)}
 			if typ == ws.MessageText && string(data) == closeMe {
