@@ -1,6 +1,7 @@
 package clienttest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/ws"
 )
 
 // A client is one row of the table: a program nobody on the project
@@ -177,9 +180,13 @@ func TestClients(t *testing.T) {
 					row = append(row, "n/a: "+ch.na)
 					continue
 				}
-				if t.Run(col, ch.run) {
+				ran := false
+				switch ok := t.Run(col, func(t *testing.T) { ran = true; ch.run(t) }); {
+				case !ran:
+					row = append(row, "not run") // -run chose other columns
+				case ok:
 					row = append(row, "ok")
-				} else {
+				default:
 					row = append(row, "FAIL")
 				}
 			}
@@ -262,7 +269,7 @@ func echo(t *testing.T, s *server, p *proc, data string, binary bool) {
 }
 
 // checkWS: messages both ways, text and binary, a close code from the
-// server and one from the client.
+// server and one from the client, and the close of Hub.Shutdown.
 func checkWS(t *testing.T, c client, env string) {
 	s := startServer(t, c.h2)
 	p := c.ws(t, env, s.wsURL("/ws?topic=t"))
@@ -286,6 +293,25 @@ func checkWS(t *testing.T, c client, env string) {
 	p.closeWS(clientCloseCode, "client says bye")
 	if err := wait(t, s.wsClosed, "close of the second connection"); closeCode(err) != clientCloseCode {
 		t.Errorf("the server's OnClose got %v, want close code %d", err, clientCloseCode)
+	}
+	p.stop()
+
+	// Hub.Shutdown: what was published before it arrives, then a close
+	// with StatusGoingAway, which the client answers.
+	p = c.ws(t, env, s.wsURL("/ws?topic=t"))
+	wait(t, s.wsOpened, "third connection")
+	expectHubMessage(t, s, p, "before the shutdown")
+	id := s.publishWS(t, "published just before the shutdown")
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	if err := s.hub.Shutdown(ctx); err != nil {
+		t.Errorf("Hub.Shutdown: %v (the client did not answer the close)", err)
+	}
+	if m := nextHubMessage(t, p); m.ID != id {
+		t.Errorf("the client got %+v, want the message published before the shutdown (ID %q)", m, id)
+	}
+	if l := p.next(); l.Ev != "close" || l.Code != int(ws.StatusGoingAway) {
+		t.Errorf("the client got %+v on Hub.Shutdown, want close %d", l, ws.StatusGoingAway)
 	}
 	p.stop()
 }
