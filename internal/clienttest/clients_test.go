@@ -37,6 +37,10 @@ type client struct {
 	// ws starts the client on a WebSocket, offering permessage-deflate.
 	ws   func(t *testing.T, env, url string) *proc
 	wsNA string
+	// wsSmallWindow, when set, starts the client offering
+	// permessage-deflate with 10-bit windows both ways
+	// (server_max_window_bits=10, client_max_window_bits=10).
+	wsSmallWindow func(t *testing.T, env, url string) *proc
 }
 
 // The table's columns.
@@ -54,6 +58,9 @@ func clients() []client {
 			ws: func(t *testing.T, dir, u string) *proc {
 				return startProc(t, dir, jsonLines, "node", "ws.mjs", u)
 			},
+			wsSmallWindow: func(t *testing.T, dir, u string) *proc {
+				return startProc(t, dir, jsonLines, "node", "ws.mjs", u, `{"serverMaxWindowBits":10,"clientMaxWindowBits":10}`)
+			},
 		},
 		{
 			name:    "python websockets (python3-websockets)",
@@ -61,6 +68,9 @@ func clients() []client {
 			sseNA:   "a WebSocket library",
 			ws: func(t *testing.T, py, u string) *proc {
 				return startProc(t, scriptDir(t, "python"), jsonLines, py, "websockets_ws.py", u)
+			},
+			wsSmallWindow: func(t *testing.T, py, u string) *proc {
+				return startProc(t, scriptDir(t, "python"), jsonLines, py, "websockets_ws.py", u, "10")
 			},
 		},
 		{
@@ -319,8 +329,16 @@ func checkWS(t *testing.T, c client, env string) {
 // checkCompression: a client that offers permessage-deflate gets it, and
 // large messages go both ways compressed and intact.
 func checkCompression(t *testing.T, c client, env string) {
-	s := startServer(t, c.h2)
-	p := c.ws(t, env, s.wsURL("/ws?topic=t"))
+	checkDeflate(t, c.ws, env, c.h2)
+	if c.wsSmallWindow != nil {
+		t.Run("10-bit windows", func(t *testing.T) { checkDeflate(t, c.wsSmallWindow, env, c.h2) })
+	}
+}
+
+// checkDeflate checks the compression of the client that start starts.
+func checkDeflate(t *testing.T, start func(t *testing.T, env, url string) *proc, env string, h2 bool) {
+	s := startServer(t, h2)
+	p := start(t, env, s.wsURL("/ws?topic=t"))
 	o := p.open()
 	conn := wait(t, s.wsOpened, "connection")
 	if !conn.conn.Compression() {
@@ -329,9 +347,12 @@ func checkCompression(t *testing.T, c client, env string) {
 	if !strings.Contains(o.Extensions, "permessage-deflate") {
 		t.Errorf("the client reports extensions %q, want permessage-deflate", o.Extensions)
 	}
-	big := strings.Repeat("compressible text, ", 1000)
-	expectHubMessage(t, s, p, big)
-	echo(t, s, p, big, false)
+	// A frame of at most 1 KiB is compressed even with a 10-bit window; a
+	// larger one only with a window of its size.
+	for _, data := range []string{strings.Repeat("compressible ", 70), strings.Repeat("compressible text, ", 1000)} {
+		expectHubMessage(t, s, p, data)
+		echo(t, s, p, data, false)
+	}
 	p.stop()
 }
 

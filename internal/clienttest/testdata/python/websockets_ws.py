@@ -1,7 +1,8 @@
 """A WebSocket client from the websockets package (Debian's
 python3-websockets), with permessage-deflate offered (its default).
 
-Usage: python3 websockets_ws.py URL
+Usage: python3 websockets_ws.py URL [WINDOW_BITS]
+With WINDOW_BITS, the offer asks for windows of that size both ways.
 Writes one JSON line per event to stdout; reads commands from stdin:
 {"op":"send","data":"...","binary":false} and {"op":"close","code":4002,"reason":"..."}.
 """
@@ -10,6 +11,7 @@ import json
 import sys
 
 import websockets
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 
 def out(o):
@@ -32,7 +34,14 @@ async def commands(ws):
 
 
 async def main():
-    async with websockets.connect(sys.argv[1], compression="deflate", max_size=1 << 22) as ws:
+    options = {"compression": "deflate"}
+    if len(sys.argv) > 2:
+        bits = int(sys.argv[2])
+        options = {
+            "compression": None,
+            "extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=bits, client_max_window_bits=bits)],
+        }
+    async with websockets.connect(sys.argv[1], max_size=1 << 22, **options) as ws:
         out({"ev": "open", "extensions": ws.response_headers.get("Sec-WebSocket-Extensions", "")})
         task = asyncio.create_task(commands(ws))
         try:
