@@ -204,11 +204,10 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		Epoch:        n.epoch,
 		History:      wsHistory{n.hist},
 		CatchUpWait:  n.opts.CatchUpWait,
-		Logger:       n.log,
 		OnConnect:    n.hello,
 		OnClose:      n.wsClosed,
 		HistoryBytes: n.opts.TopicHistoryBytes,
-		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts},
+		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts, Logger: n.log},
 	})
 
 	cons, err := n.applierConsumer()
@@ -221,6 +220,7 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		Handler:           n.routes(),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a stream that does not read
 	}
 	if n.opts.Filtered {
 		n.wg.Go(n.applyFiltered)

@@ -494,6 +494,7 @@ func (h *Hub) skip(to uint64) []handedOut {
 	for _, t := range h.topics {
 		t.mu.Lock()
 		t.evicted = max(t.evicted, to)
+		t.skipped.Store(t.evicted) // before handOut: see topic.wait
 		t.mu.Unlock()
 		if list := t.handOut(); list != nil {
 			skipped = append(skipped, handedOut{t, list})

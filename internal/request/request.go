@@ -81,12 +81,14 @@ func badRequest(format string, args ...any) error {
 func countParams(q string) int { return strings.Count(q, "&") + 1 }
 
 // requestBytes returns the size of r's target and of its header fields,
-// as they arrived less the line ends and the separators.
+// as they arrived less the line ends and the separators. The Host field
+// counts too: net/http moves it out of r.Header into r.Host.
 func requestBytes(r *http.Request) (target, header int) {
 	target = len(r.RequestURI)
 	if target == 0 && r.URL != nil {
 		target = len(r.URL.RawQuery) + len(r.URL.Path)
 	}
+	header = len(r.Host)
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			header += len(k) + len(v)
