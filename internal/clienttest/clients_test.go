@@ -270,7 +270,7 @@ func echo(t *testing.T, s *server, p *proc, data string, binary bool) {
 	t.Helper()
 	p.send(data, binary)
 	got := wait(t, s.wsGot, "message from the client")
-	if got.data != data || (got.typ == 2) != binary {
+	if got.data != data || (got.typ == ws.MessageBinary) != binary {
 		t.Fatalf("the server got %v %.40q, want %.40q (binary %v)", got.typ, got.data, data, binary)
 	}
 	if l := p.next(); l.Ev != "message" || l.Binary != binary || l.Data != data {
