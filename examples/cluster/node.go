@@ -204,11 +204,10 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		Epoch:        n.epoch,
 		History:      wsHistory{n.hist},
 		CatchUpWait:  n.opts.CatchUpWait,
-		Logger:       n.log,
 		OnConnect:    n.hello,
 		OnClose:      n.wsClosed,
 		HistoryBytes: n.opts.TopicHistoryBytes,
-		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts},
+		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts, Logger: n.log},
 	})
 
 	cons, err := n.applierConsumer()
