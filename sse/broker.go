@@ -37,15 +37,6 @@ const (
 
 	// defaultMaxTopics is how many topics one stream may follow: 64.
 	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
-
-	// defaultHistoryBytes bounds each topic's history: 2 MiB of event
-	// bytes, counting a fixed overhead of 128 bytes per event. It is also
-	// how far a stream may fall behind before it misses events.
-	defaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// defaultHistoryAge is how long an event stays in its topic's
-	// history: 10 minutes.
-	defaultHistoryAge = hub.DefaultHistoryAge
 )
 
 // GapEvent is the type of the event a Broker sends when a reconnecting
@@ -215,6 +206,32 @@ type BrokerOptions struct {
 	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
 
+	// Filtered says the Broker applies a shared stream filtered by topic
+	// (a node that consumes only the subjects of the topics its clients
+	// follow): with PublishAt, every event of each topic that has clients,
+	// in the stream's order, and none of the other topics. Resumes, gaps
+	// and History then keep their guarantees per topic:
+	//
+	//   - a jump in PublishAt's numbers is other topics' events, no
+	//     topic's hole: no stream gets a gap or a replay for it;
+	//   - a topic's history starts when its first client arrives, and is
+	//     forgotten when its last client leaves; an event of a topic with
+	//     no client is not kept. A resume from before the topic's first
+	//     client is served by History, or is a gap;
+	//   - a resume from an ID ahead of the Broker starts after that ID at
+	//     once, without CatchUpWait: the filter delivers the topic's
+	//     events after it, and the client has those before it.
+	//
+	// The node must apply a topic's events after the Broker's last number at
+	// the moment the topic's first client subscribes: it starts applying
+	// a topic before the subscription is made (in Topics, or a middleware
+	// before the Broker), from no later than the last number applied.
+	// It is an option of the Broker rather than of each PublishAt, since
+	// the guarantee is the consumer's, for the node's whole life; one
+	// that does not hold it (SkipTo, or an unfiltered stream with
+	// jumps) must leave it false, and gets a hole on every topic.
+	Filtered bool
+
 	// TakeOver makes the Broker take HTTP/1.x connections over from
 	// net/http once a stream is accepted (with http.ResponseController's
 	// Hijack, so middleware that implements Unwrap is fine): it writes the
@@ -333,6 +350,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 	h, err := hub.New(hub.Options{
 		Source:                 src,
 		CatchUpWait:            opts.CatchUpWait,
+		Filtered:               opts.Filtered,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,

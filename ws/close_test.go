@@ -100,7 +100,7 @@ func TestHubOnConnectPanic(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	c := dial(t, srv.URL+"?boom=1", nil)
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
 	if cf := readClose(t, c); cf.Code != int(statusInternalError) {
 		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
 	}

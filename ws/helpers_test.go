@@ -14,6 +14,11 @@ import (
 // waitTimeout bounds every wait of these tests for something to happen.
 const waitTimeout = 20 * time.Second
 
+// connTimeout bounds all that a test connection from dial reads and
+// writes: it only catches a hang, as a loaded machine can take many
+// seconds for a test's whole exchange.
+const connTimeout = 3 * waitTimeout
+
 // echo is the echo loop of examples/echo.
 func echo(c *Conn) {
 	for {
@@ -52,7 +57,7 @@ func dial(t testing.TB, url string, h http.Header) *wstest.Conn {
 	if c == nil {
 		t.Fatalf("status %d, want 101", resp.StatusCode)
 	}
-	c.SetDeadline(time.Now().Add(waitTimeout))
+	c.SetDeadline(time.Now().Add(connTimeout))
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -23,20 +23,9 @@ const (
 	// handshakes in progress. Further requests get 503 Service Unavailable.
 	defaultMaxClients = 10_000
 
-	// defaultHistoryBytes bounds each topic's history: 2 MiB of message
-	// frames, counting a fixed overhead of 128 bytes per message. It is
-	// also how far a connection may fall behind before it misses messages.
-	defaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// defaultHistoryAge is how long a message stays available for resume.
-	defaultHistoryAge = hub.DefaultHistoryAge
-
 	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Hub is full or shutting down.
 	defaultRetryAfter = 5 * time.Second
-
-	// defaultMaxTopics is how many topics one connection may follow.
-	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
 // HubOptions configure a [Hub]. The zero value works: topics come from the
@@ -143,6 +132,33 @@ type HubOptions struct {
 	// that applies no shared stream sends that notice at once. Zero means
 	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
+
+	// Filtered says the Hub applies a shared stream filtered by topic
+	// (a node that consumes only the subjects of the topics its clients
+	// follow): with PublishAt, every message of each topic that has clients,
+	// in the stream's order, and none of the other topics. Resumes, gaps
+	// and History then keep their guarantees per topic:
+	//
+	//   - a jump in PublishAt's numbers is other topics' messages, no
+	//     topic's hole: no connection gets a gap or a replay for it;
+	//   - a topic's history starts when its first client arrives, and is
+	//     forgotten when its last client leaves; an message of a topic with
+	//     no client is not kept. A resume from before the topic's first
+	//     client is served by History, or is a gap;
+	//   - a resume from an ID ahead of the Hub starts after that ID at
+	//     once, without CatchUpWait: the filter delivers the topic's
+	//     messages after it, and the client has those before it.
+	//
+	// The node must apply a topic's messages after the Hub's last number at
+	// the moment the topic's first client subscribes: it starts applying
+	// a topic before the subscription is made (in Topics, or a middleware
+	// before the Hub, or before Conn.Join), from no later than the last
+	// number applied.
+	// It is an option of the Hub rather than of each PublishAt, since
+	// the guarantee is the consumer's, for the node's whole life; one
+	// that does not hold it (SkipTo, or an unfiltered stream with
+	// jumps) must leave it false, and gets a hole on every topic.
+	Filtered bool
 }
 
 // A StatusError carries an HTTP status: a [HubOptions.Topics] hook returns
@@ -208,6 +224,7 @@ func NewHub(opts HubOptions) *Hub {
 	hb, err := hub.New(hub.Options{
 		Source:                 src,
 		CatchUpWait:            opts.CatchUpWait,
+		Filtered:               opts.Filtered,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,

@@ -136,7 +136,11 @@ func (r *attackRig) feedTokens(size, rate int) {
 // waiting is set.
 func waitRead(t *testing.T, r *attackRig, what string, as []*wsAttacker, want func(i int) int64, waiting bool) {
 	t.Helper()
-	waitfor.State(t, what, waitTimeout, func() (bool, string) {
+	// The attacks move up to hundreds of MiB through loopback sockets
+	// whose buffers they bound; on a loaded machine under the race
+	// detector that takes longer than an ordinary wait, and only a hang
+	// should fail here.
+	waitfor.State(t, what, 4*waitTimeout, func() (bool, string) {
 		for i, a := range as {
 			got, w := r.readFrom(a.nc)
 			if got-a.base < want(i) || waiting && !w {
