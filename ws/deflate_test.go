@@ -400,7 +400,7 @@ func FuzzInflate(f *testing.F) {
 // distance reaches past its window.
 func TestCompressionSmallWindow(t *testing.T) {
 	leakcheck.Check(t)
-	srv := serve(t, &AcceptOptions{CompressionThreshold: 100}, echo)
+	srv := serve(t, &AcceptOptions{compressionThreshold: 100}, echo)
 	c := dial(t, srv.URL, http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate; server_max_window_bits=8"}})
 	for _, n := range []int{256, 257, 5000} {
 		msg := strings.Repeat("ab", n/2) + strings.Repeat("c", n%2)
@@ -412,7 +412,7 @@ func TestCompressionSmallWindow(t *testing.T) {
 	}
 }
 
-// TestInflateRatio: compressed messages may inflate to MaxInflateRatio
+// TestInflateRatio: compressed messages may inflate to maxInflateRatio
 // times what was received, besides one message of the read limit, so that
 // a client cannot make the server inflate a thousand bytes for each one it
 // sends. A bomb past that is closed with StatusPolicyViolation; ordinary
@@ -435,14 +435,14 @@ func TestInflateRatio(t *testing.T) {
 	}
 
 	c = dial(t, url, offerDeflate)
-	bomb := deflateBytes(t, make([]byte, DefaultReadLimit))
-	t.Logf("a bomb of %d bytes inflates to %d", len(bomb), DefaultReadLimit)
+	bomb := deflateBytes(t, make([]byte, defaultReadLimit))
+	t.Logf("a bomb of %d bytes inflates to %d", len(bomb), defaultReadLimit)
 	for i := range 2 {
 		if err := c.WriteFrames(wstest.Frame{Fin: true, Rsv: 0x40, Op: wstest.OpBinary, Masked: true, Payload: bomb}); err != nil {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			if _, _, got := readData(t, c); len(got) != DefaultReadLimit {
+			if _, _, got := readData(t, c); len(got) != defaultReadLimit {
 				t.Fatalf("the first bomb came back as %d bytes", len(got))
 			}
 		}

@@ -68,7 +68,7 @@ func TestDialCompression(t *testing.T) {
 // RFC 7692 asks of a client: an answer the offer allows turns compression
 // on (and a compressed message from the server is inflated, within the
 // window the server allowed the client); anything else fails the
-// handshake with ErrHandshake.
+// handshake with errHandshake.
 func TestDialDeflateAnswers(t *testing.T) {
 	leakcheck.Check(t)
 	msg := strings.Repeat("compress me please ", 100)
@@ -118,8 +118,8 @@ func TestDialDeflateAnswers(t *testing.T) {
 			if err == nil {
 				c.CloseNow()
 			}
-			if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), tc.why) {
-				t.Errorf("answer %q: Dial = %v, want ErrHandshake saying %q", tc.answer, err, tc.why)
+			if !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), tc.why) {
+				t.Errorf("answer %q: Dial = %v, want errHandshake saying %q", tc.answer, err, tc.why)
 			}
 			continue
 		}

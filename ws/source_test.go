@@ -80,8 +80,8 @@ func TestHubPublishAt(t *testing.T) {
 	if _, err := h.PublishAt(7, "news", MessageText, []byte("again")); !errors.Is(err, ErrStale) {
 		t.Errorf("PublishAt(7) again = %v, want ErrStale", err)
 	}
-	if _, err := h.PublishAt(9, "news", MessageText, []byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
-		t.Errorf("PublishAt of invalid text = %v, want ErrInvalidUTF8", err)
+	if _, err := h.PublishAt(9, "news", MessageText, []byte{0xff}); !errors.Is(err, errInvalidUTF8) {
+		t.Errorf("PublishAt of invalid text = %v, want errInvalidUTF8", err)
 	}
 	if id, err := h.Publish("news", MessageText, []byte("y")); err != nil || id != "cluster-8" {
 		t.Errorf("Publish after PublishAt(7) = %q, %v; want cluster-8", id, err)

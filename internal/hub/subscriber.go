@@ -58,12 +58,13 @@ package hub
 // # Per-topic holes
 //
 // Holes are kept per follow: a topic's evicted mark (topic.evicted) and the
-// follow's own hole (follow.hole, set by a resume). A hub that applies only
-// some topics of a shared stream would record a jump of the outside
-// sequence as a hole of the topics it belongs to only: Hub.skip raises the
-// mark of every topic today, since the hub cannot know whose the skipped
-// numbers were. A PublishAt that says so (the skipped numbers are of other
-// topics) would raise none, and nothing else here changes.
+// follow's own hole (follow.hole, set by a resume). A hub that applies a
+// whole shared stream records a jump of its sequence as a hole of every
+// topic (Hub.skip), since it cannot know whose the skipped numbers were. A
+// filtered hub (Options.Filtered) is told every message of the topics
+// that have subscribers: a jump is no topic's hole, a topic made by its
+// first subscriber starts with everything before as its hole, and nothing
+// else here changes.
 
 import (
 	"cmp"
@@ -595,6 +596,14 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 
 // add makes s follow t with f. h.mu and s.mu are held.
 func (s *Subscriber) add(t *topic, f *follow) {
+	if t.subs == 0 && s.hub.limits.filtered && t.log.len() > 0 {
+		// A filtered hub applied none of t's messages while it had no
+		// subscriber (a topic restored by Load): up to now, a hole.
+		t.mu.Lock()
+		t.clear()
+		t.evicted = max(t.evicted, s.hub.seq)
+		t.mu.Unlock()
+	}
 	t.subs++
 	f.t = t
 	i, _ := slices.BinarySearchFunc(s.follows, t.name, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })
