@@ -412,6 +412,8 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 				t.mu.Lock()
 				t.evicted = max(t.evicted, seq)
 				t.mu.Unlock()
+				h.head.Store(seq) // then skipped: see Hub.skip
+				t.skipped.Store(seq)
 				if list := t.handOut(); list != nil {
 					skipped = append(skipped, handedOut{t, list})
 				}
