@@ -123,3 +123,37 @@ func TestJoinFromWhileAheadWakesOnCatchUp(t *testing.T) {
 		}
 	})
 }
+
+// The catch-up deadline passing before Notify (a writer that starts late):
+// the timer finds no function to call, and Notify's own call makes the
+// writer take the gap.
+func TestCatchUpDeadlineBeforeNotify(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "S", CatchUpWait: time.Second})
+		defer h.Close()
+		if err := h.SkipTo(5); err != nil {
+			t.Fatal(err)
+		}
+		s, err := h.Subscribe(context.Background(), []string{"a"}, "S-9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		var woken atomic.Int64
+		s.Notify(func() { woken.Add(1) })
+		if n := woken.Load(); n != 1 {
+			t.Errorf("Notify's own call: %d calls, want 1", n)
+		}
+		msgs, gap := s.Take(nil)
+		if len(msgs) != 0 || gap == nil || gap.Reason != GapFuture || gap.Resume != "S-5" {
+			t.Errorf("took %d messages, gap %+v; want a future gap alone, resume from S-5", len(msgs), gap)
+		}
+		if _, err := h.PublishAt(6, "a", func(string) []byte { return []byte("6") }); err != nil {
+			t.Fatal(err)
+		}
+		if got := takeAll(s); !slices.Equal(got, []string{"6"}) {
+			t.Errorf("then %q, want 6", got)
+		}
+	})
+}
