@@ -55,7 +55,7 @@ func TestClientReconnects(t *testing.T) {
 			return
 		}
 		sw := NewWriter(w)
-		sw.WriteRetry(time.Millisecond)
+		sw.writeRetry(time.Millisecond)
 		sw.Send(Event{ID: strings.Repeat("i", n), Data: "x"})
 	}), false)
 	s, err := (&Client{HTTPClient: c, Retry: time.Millisecond}).Subscribe(context.Background(), ts.URL, "start")
@@ -78,8 +78,8 @@ func TestClientReconnects(t *testing.T) {
 			t.Errorf("Last-Event-ID %q, want %q", got, want)
 		}
 	}
-	if s.Reconnects() != 3 {
-		t.Errorf("Reconnects = %d, want 3", s.Reconnects())
+	if s.reconnected() != 3 {
+		t.Errorf("Reconnects = %d, want 3", s.reconnected())
 	}
 }
 
@@ -97,7 +97,7 @@ func TestClientClose(t *testing.T) {
 		errc <- err
 	}()
 	// Close while Next waits for an event: Next returns.
-	waitfor.Cond(t, "the stream to open", 5*time.Second, func() bool { return b.Stats().Clients == 1 })
+	waitfor.Cond(t, "the stream to open", waitTimeout, func() bool { return b.Stats().Clients == 1 })
 	s.Close()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Next after Close = %v, want context.Canceled", err)

@@ -25,7 +25,7 @@ func TestBrokerBurstReachesFastStreams(t *testing.T) {
 			leakcheck.Check(t)
 			b := NewBroker(modeOptions(mode, BrokerOptions{}))
 			ts, c := newModeServer(t, b, mode)
-			c.Timeout = waitTimeout // a stream that stalls fails the test
+			c.Timeout = connTimeout // a stream that stalls fails the test
 			const streams = 4
 			var readers []*Reader
 			for range streams {
@@ -61,7 +61,7 @@ func TestBrokerResumeAfterTopicDropped(t *testing.T) {
 	leakcheck.Check(t)
 	b := NewBroker(BrokerOptions{HistorySize: -1})
 	ts, c := newServer(t, b, false)
-	c.Timeout = waitTimeout // a resume that gets nothing fails the test
+	c.Timeout = connTimeout // a resume that gets nothing fails the test
 	resp, r := open(t, c, ts.URL+"?topic=gone")
 	waitfor.Cond(t, "stream", waitTimeout, func() bool { return b.Stats().Clients == 1 })
 	id := publish(t, b, "gone", Event{Data: "missed"})

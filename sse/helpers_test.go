@@ -17,6 +17,11 @@ import (
 // waitTimeout bounds the waits of these tests for something to happen.
 const waitTimeout = 20 * time.Second
 
+// connTimeout bounds a test's whole request, its stream read to the end:
+// it only catches a hang, as a loaded machine can take many seconds for a
+// stream of thousands of events.
+const connTimeout = 3 * waitTimeout
+
 // newServer serves h on 127.0.0.1, over HTTP/2 with TLS when h2 is true,
 // and closes it when the test ends.
 func newServer(t testing.TB, h http.Handler, h2 bool) (*httptest.Server, *http.Client) {

@@ -1,11 +1,12 @@
 package sse
 
 import (
-	"github.com/realtime-go/realtime/internal/testutil"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
 // TestBrokerAllowedHosts sends real requests to Brokers on 127.0.0.1 with

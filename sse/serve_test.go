@@ -40,7 +40,7 @@ func TestBrokerRefusesWhatCannotStream(t *testing.T) {
 				var logs testutil.Buffer
 				b := NewBroker(BrokerOptions{Logger: logs.Logger(), TakeOver: takeOver})
 				ts, c := newServer(t, wrap(b), false)
-				c.Timeout = waitTimeout
+				c.Timeout = connTimeout
 				resp, err := c.Get(ts.URL + "?topic=a")
 				if err != nil {
 					t.Fatal(err)
@@ -170,7 +170,7 @@ func TestBrokerStreamLivesInHandler(t *testing.T) {
 				b.ServeHTTP(w, r)
 			})
 			ts, c := newServer(t, accessLog(deadline, lines), h2)
-			c.Timeout = waitTimeout
+			c.Timeout = connTimeout
 			ts.Config.RegisterOnShutdown(func() { b.Shutdown(context.Background()) })
 
 			// A middleware deadline ends the stream; the log sees it.
@@ -215,7 +215,7 @@ func TestBrokerMaxClientsPerAddr(t *testing.T) {
 		ClientAddr:        func(r *http.Request) string { return r.Header.Get("X-Client") }, // as a trusted proxy would set it
 	})
 	ts, c := newServer(t, b, false)
-	c.Timeout = waitTimeout
+	c.Timeout = connTimeout
 	var held []*http.Response
 	for range 3 {
 		resp, _ := open(t, c, ts.URL+"?topic=a", "X-Client", "greedy")

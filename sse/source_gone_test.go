@@ -42,7 +42,7 @@ func TestClientGoneDuringSourceReplay(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the Source's context did not end when the client went away")
 			}
-			waitfor.Cond(t, "the stream to end", 10*time.Second, func() bool { return b.Stats().Clients == 0 })
+			waitfor.Cond(t, "the stream to end", waitTimeout, func() bool { return b.Stats().Clients == 0 })
 		})
 	}
 }

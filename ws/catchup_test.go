@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/wstest"
 )
 
 // A resume from an ID the node has not applied yet is answered at once: it
@@ -26,10 +28,16 @@ func TestHubResumeAheadOfTheNode(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := h.Shutdown(ctx); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
+	shut := make(chan error, 1)
+	go func() { shut <- h.Shutdown(ctx) }()
+	// The client answers the close frame and closes, so that Shutdown
+	// returns at once instead of at its close timeout.
 	if cf := readClose(t, c); cf.Code != int(StatusGoingAway) {
 		t.Errorf("after Shutdown: close %d, want %d", cf.Code, StatusGoingAway)
+	}
+	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(uint16(StatusGoingAway), "")))
+	c.Close()
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }

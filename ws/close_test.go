@@ -52,11 +52,20 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 					errc <- err
 					return
 				}
+				// Close waits for the peer's close frame, which a peer
+				// that does not read never sends: it runs beside the wait
+				// for the Write, and the CloseNow below ends it.
+				closed := make(chan struct{})
 				if name == "Close" {
-					c.Close(StatusNormalClosure, "bye")
+					go func() {
+						defer close(closed)
+						c.Close(StatusNormalClosure, "bye")
+					}()
 				} else {
 					c.CloseNow()
+					close(closed)
 				}
+				defer func() { <-closed }()
 				select {
 				case err := <-waiting:
 					errc <- err
@@ -75,7 +84,7 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 }
 
 // TestHubOnConnectPanic: a panic in OnConnect closes that connection with
-// StatusInternalError and gives back its slot, as one in OnMessage does,
+// statusInternalError and gives back its slot, as one in OnMessage does,
 // instead of leaving it open with nobody reading it and Shutdown waiting
 // for it.
 func TestHubOnConnectPanic(t *testing.T) {
@@ -86,16 +95,17 @@ func TestHubOnConnectPanic(t *testing.T) {
 				panic("boom")
 			}
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Conn: AcceptOptions{Logger: slog.New(slog.DiscardHandler)},
 	})
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	c := dial(t, srv.URL+"?boom=1", nil)
 	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if cf := readClose(t, c); cf.Code != int(StatusInternalError) {
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	if cf := readClose(t, c); cf.Code != int(statusInternalError) {
 		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
 	}
 	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1011, "")))
+	c.Close() // the closing handshake is done: the server need not wait for it
 	waitfor.Cond(t, "the slot given back", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -14,10 +14,10 @@ import (
 	"github.com/realtime-go/realtime/internal/inflater"
 )
 
-// DefaultCompressionThreshold is the smallest message payload, in bytes,
+// defaultCompressionThreshold is the smallest message payload, in bytes,
 // that is compressed on a connection that negotiated compression: smaller
 // messages gain little and are sent as they are.
-const DefaultCompressionThreshold = 512
+const defaultCompressionThreshold = 512
 
 // compressionLevel is the level of every compressor: the fastest, which
 // already shrinks repetitive JSON several times.
@@ -149,7 +149,8 @@ var errTrailingData = errors.New("ws: data after the final DEFLATE block")
 // blockWork is the work a dynamic Huffman block counts for, in bytes
 // produced: building its decoding tables costs about as much CPU as
 // inflating 4 KiB. A block with fixed codes counts for fixedBlockWork.
-// Each message's first dynamic block (or the like in fixed ones) is free.
+// The first blockWork of a message's blocks is free: one dynamic block, or
+// 64 fixed ones, as an ordinary message holds.
 const (
 	blockWork      = 4 << 10
 	fixedBlockWork = 64
@@ -221,11 +222,6 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// Compression reports whether the connection negotiated permessage-deflate:
-// then messages of at least AcceptOptions.CompressionThreshold bytes are
-// sent compressed, and the peer may send compressed messages.
-func (c *Conn) Compression() bool { return c.compress }
-
 // compressedLimit returns the most bytes a message may take on the wire
 // when its decompressed size may be limit: a compressed message gets room
 // for the few bytes DEFLATE adds to data that does not shrink (5 per
@@ -279,5 +275,5 @@ func (c *Conn) compressible(f []byte) bool {
 		return false
 	}
 	n := parseHeader(f).length
-	return n >= int64(c.opts.CompressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
+	return n >= int64(c.opts.compressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +30,22 @@ func TestHubBurstReachesFastConns(t *testing.T) {
 		cs = append(cs, dial(t, srv.URL+"?topic=burst", nil))
 	}
 	waitfor.Cond(t, "connections", waitTimeout, func() bool { return h.Stats().Clients == conns })
+	// Every connection reads from the start: one left waiting while the
+	// others read would be a slow one.
+	got := make([][]envelope, conns)
+	var wg sync.WaitGroup
+	for n, c := range cs {
+		wg.Go(func() {
+			for i := range burstMessages {
+				op, data, err := c.ReadMessage()
+				if err != nil {
+					t.Errorf("conn %d: message %d of %d: %v", n, i, burstMessages, err)
+					return
+				}
+				got[n] = append(got[n], decodeEnvelope(t, op, data))
+			}
+		})
+	}
 	pad := strings.Repeat("x", 80)
 	ids := make([]string, burstMessages)
 	for i := range ids {
@@ -38,13 +55,10 @@ func TestHubBurstReachesFastConns(t *testing.T) {
 		}
 		ids[i] = id
 	}
-	for n, c := range cs {
-		for i := range burstMessages {
-			op, data, err := c.ReadMessage()
-			if err != nil {
-				t.Fatalf("conn %d: message %d of %d: %v", n, i, burstMessages, err)
-			}
-			if e := decodeEnvelope(t, op, data); e.Type == "gap" || e.ID != ids[i] {
+	wg.Wait()
+	for n := range got {
+		for i, e := range got[n] {
+			if e.Type == "gap" || e.ID != ids[i] {
 				t.Fatalf("conn %d: message %d is %+v, want ID %s", n, i, e, ids[i])
 			}
 		}

@@ -14,6 +14,11 @@ import (
 // waitTimeout bounds every wait of these tests for something to happen.
 const waitTimeout = 20 * time.Second
 
+// connTimeout bounds all that a test connection from dial reads and
+// writes: it only catches a hang, as a loaded machine can take many
+// seconds for a test's whole exchange.
+const connTimeout = 3 * waitTimeout
+
 // echo is the echo loop of examples/echo.
 func echo(c *Conn) {
 	for {
@@ -52,7 +57,7 @@ func dial(t testing.TB, url string, h http.Header) *wstest.Conn {
 	if c == nil {
 		t.Fatalf("status %d, want 101", resp.StatusCode)
 	}
-	c.SetDeadline(time.Now().Add(waitTimeout))
+	c.SetDeadline(time.Now().Add(connTimeout))
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -81,7 +86,7 @@ func send(t testing.TB, c *wstest.Conn, op byte, p string) {
 // freshInflateCredit gives the server a new inflate credit, none of it
 // spent, whose clock stands still, for the rest of the test.
 func freshInflateCredit(t testing.TB) *inflateCredit {
-	b := newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod)
+	b := newInflateCredit(inflateCreditPerAddr, inflateCreditTotal, inflateCreditPeriod)
 	at := time.Now()
 	b.now = func() time.Time { return at }
 	old := serverCredit.Swap(b)
@@ -93,6 +98,6 @@ func freshInflateCredit(t testing.TB) *inflateCredit {
 // out of, however many times the tests run: the tests of the credit make
 // their own (freshInflateCredit).
 func TestMain(m *testing.M) {
-	serverCredit.Store(newInflateCredit(1<<40, 1<<40, InflateCreditPeriod))
+	serverCredit.Store(newInflateCredit(1<<40, 1<<40, inflateCreditPeriod))
 	os.Exit(m.Run())
 }

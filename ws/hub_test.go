@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -101,16 +99,16 @@ func TestHubPublish(t *testing.T) {
 	if e := readEnvelope(t, other); e.ID != "ep-4" {
 		t.Fatalf("other topic got %+v, want only ep-4", e)
 	}
-	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
+	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, errInvalidUTF8) {
 		t.Fatalf("publishing invalid UTF-8: %v", err)
 	}
 	if _, err := h.Publish("", MessageText, nil); err == nil {
 		t.Fatal("publishing to an empty topic worked")
 	}
-	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("publishing to a topic that is not UTF-8: %v", err)
 	}
-	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("PublishJSON to a topic that is not UTF-8: %v", err)
 	}
 }
@@ -150,6 +148,22 @@ func TestHubResume(t *testing.T) {
 	}
 	if s := h.Stats(); s.Gaps != 2 || s.Replayed != 2+3+3 || s.Published != 6 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestHubResumeWithoutTopics: a connection that follows no topic resumes
+// nothing, so it gets no gap notice for an ID the hub cannot place; what
+// it joins later comes from the next message.
+func TestHubResumeWithoutTopics(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	h, srv := serveHub(t, HubOptions{Epoch: "ep", OnConnect: func(c *Conn, _ *http.Request) { conns <- c }})
+	c := dial(t, srv.URL+"?lastEventId=old-9", nil)
+	h.Publish("t", MessageText, []byte("not followed"))
+	if err := (<-conns).Send(MessageText, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if _, data, err := c.ReadMessage(); err != nil || string(data) != "first" {
+		t.Fatalf("got %q (%v) first, want the direct message: no gap notice", data, err)
 	}
 }
 
@@ -233,7 +247,7 @@ func TestHubMessages(t *testing.T) {
 		OnMessage: func(c *Conn, typ MessageType, data []byte) {
 			var cmd struct{ Join, Leave, Say string }
 			if err := json.Unmarshal(data, &cmd); err != nil {
-				c.Close(StatusUnsupportedData, "not JSON")
+				c.Close(statusUnsupportedData, "not JSON")
 				return
 			}
 			switch {
@@ -267,13 +281,13 @@ func TestHubMessages(t *testing.T) {
 	}
 	h.Publish("room", MessageText, []byte("unheard"))
 	send(t, c, wstest.OpText, `not json`)
-	if cf := readClose(t, c); cf.Code != int(StatusUnsupportedData) {
+	if cf := readClose(t, c); cf.Code != int(statusUnsupportedData) {
 		t.Fatalf("close %d", cf.Code)
 	}
 	if s := h.Stats(); s.Received != 4 {
 		t.Fatalf("received %d, want 4", s.Received)
 	}
-	if err := (&Conn{}).Join("x"); !errors.Is(err, ErrNotHubConn) {
+	if err := (&Conn{}).Join("x"); !errors.Is(err, errNotHubConn) {
 		t.Fatalf("Join on a plain Conn: %v", err)
 	}
 }
@@ -455,7 +469,7 @@ func TestHubPanic(t *testing.T) {
 	})
 	c := dial(t, srv.URL, nil)
 	send(t, c, wstest.OpText, "boom")
-	if cf := readClose(t, c); cf.Code != int(StatusInternalError) || cf.Reason == "" {
+	if cf := readClose(t, c); cf.Code != int(statusInternalError) || cf.Reason == "" {
 		t.Fatalf("close %d %q, want 1011 with a reason", cf.Code, cf.Reason)
 	}
 	c = dial(t, srv.URL, nil)
@@ -468,35 +482,20 @@ func TestHubPanic(t *testing.T) {
 // A panic in OnClose is logged; it neither stops the server nor keeps the
 // connection's slot.
 func TestHubPanicInOnClose(t *testing.T) {
-	var log strings.Builder
-	var mu sync.Mutex
+	var log testutil.Buffer
 	h, srv := serveHub(t, HubOptions{
 		MaxClientsPerAddr: 1,
-		Logger:            slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil)),
+		Conn:              AcceptOptions{Logger: log.Logger()},
 		OnClose:           func(*Conn, error) { panic("boom in OnClose") },
 	})
 	for range 3 {
 		c := dial(t, srv.URL, nil)
 		c.Close()
-		waitfor.Cond(t, "the connection released", 10*time.Second, func() bool { return h.Stats().Clients == 0 })
+		waitfor.Cond(t, "the connection released", waitTimeout, func() bool { return h.Stats().Clients == 0 })
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(log.String(), "boom in OnClose") {
 		t.Errorf("the log does not show the panic:\n%s", log.String())
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestHubGapResumeIDs checks the ID a gap notice gives to resume from: just

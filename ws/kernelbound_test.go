@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/realtime-go/realtime/internal/netopt"
@@ -13,13 +14,15 @@ import (
 
 // TestAcceptBoundsKernel: an accepted connection has TCP_NOTSENT_LOWAT
 // set, so that the kernel holds at most about netopt.NotSentLowat for a
-// client that does not read, not a send buffer it grows to megabytes.
+// client that does not read, not a send buffer it grows to megabytes, and
+// a receive buffer of netopt.ReceiveBuffer, which the kernel does not grow
+// for a client that sends while the connection is not read.
 func TestAcceptBoundsKernel(t *testing.T) {
-	got := make(chan int, 1)
+	got := make(chan [2]int, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, nil)
 		if err != nil {
-			got <- -1
+			got <- [2]int{-1, -1}
 			return
 		}
 		defer c.CloseNow()
@@ -27,11 +30,19 @@ func TestAcceptBoundsKernel(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		got <- n
+		rcvbuf := -1
+		if raw, err := c.nc.(syscall.Conn).SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) { rcvbuf, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) })
+		}
+		got <- [2]int{n, rcvbuf}
 	}))
 	defer ts.Close()
 	dial(t, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
-	if n := <-got; n != netopt.NotSentLowat {
-		t.Errorf("TCP_NOTSENT_LOWAT of an accepted connection = %d, want %d", n, netopt.NotSentLowat)
+	g := <-got
+	if g[0] != netopt.NotSentLowat {
+		t.Errorf("TCP_NOTSENT_LOWAT of an accepted connection = %d, want %d", g[0], netopt.NotSentLowat)
+	}
+	if g[1] != 2*netopt.ReceiveBuffer { // Linux doubles it for its bookkeeping
+		t.Errorf("SO_RCVBUF of an accepted connection = %d, want %d", g[1], 2*netopt.ReceiveBuffer)
 	}
 }

@@ -112,7 +112,7 @@ func TestHubMultiTopicJoinLeaveResumeUnderLoad(t *testing.T) {
 					return
 				}
 				for n := 0; n < 50+10*i && ab < 2*perTopic; n++ {
-					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					c.SetReadDeadline(time.Now().Add(waitTimeout))
 					op, data, err := c.ReadMessage()
 					if err != nil {
 						errs <- fmt.Errorf("resumer %d after %d, resumed from %s, %d read on this connection: %w (hub %+v)", i, ab, last, n, err, h.Stats())

@@ -5,7 +5,9 @@ import (
 	"compress/flate"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -240,9 +242,50 @@ func TestRFCMustsClient(t *testing.T) {
 			}
 			defer c.CloseNow()
 			_, p, err := c.Read(ctx)
-			if CloseStatus(err) != StatusProtocolError {
-				t.Fatalf("Read: %q, %v; want a close with %d", p, err, StatusProtocolError)
+			if CloseStatus(err) != statusProtocolError {
+				t.Fatalf("Read: %q, %v; want a close with %d", p, err, statusProtocolError)
 			}
 		})
+	}
+}
+
+// TestCloseHandshakeReadsBounded: once the server has sent its close
+// frame, it reads at most lingerDiscard of what the peer sends before the
+// peer's close, in all, then ends the connection: a peer that went on
+// sending frames of 32 KiB without closing was read until the close timer
+// (5 s), megabytes on loopback.
+func TestCloseHandshakeReadsBounded(t *testing.T) {
+	leakcheck.Check(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.Close(StatusNormalClosure, "bye")
+		}
+	}))
+	ln := wstest.Watch(srv.Listener)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := dial(t, srv.URL, nil)
+	if cf := readClose(t, c); cf.Code != 1000 {
+		t.Fatalf("close %d, want 1000", cf.Code)
+	}
+	const sent = 4 << 20
+	frame := frameBytes(wstest.Masked(wstest.OpBinary, make([]byte, 32<<10)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; n < sent; n += len(frame) {
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	io.Copy(io.Discard, c.R) // until the server closes the connection
+	c.Close()
+	<-done
+	read, _ := ln.State(c.LocalAddr())
+	t.Logf("the server read %d bytes of %d sent after its close", read, sent)
+	if bound := int64(4*lingerDiscard + 4096); read > bound {
+		t.Fatalf("the server read %d bytes after its close frame, want at most %d", read, bound)
 	}
 }

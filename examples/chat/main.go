@@ -18,14 +18,18 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/realtime-go/realtime/sse"
 )
 
 // shutdownTimeout bounds the graceful shutdown.
@@ -40,22 +44,25 @@ func main() {
 	state := flag.String("state", defaultState(),
 		"file that keeps the message history across restarts; empty for none")
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
+	trustedProxies := flag.String("trusted-proxies", "", "addresses of this server's own reverse proxies, comma-separated (127.0.0.1, 10.0.0.0/8): a request from one counts under the last X-Forwarded-For entry, and its X-Forwarded-Host is the host checked; empty: none")
 	flag.Parse()
-	if err := run(*addr, *state, splitHosts(*allowedHosts)); err != nil {
+	trusted, err := parsePrefixes(*trustedProxies)
+	if err != nil {
+		slog.Error("chat", "err", err)
+		os.Exit(2)
+	}
+	if err := run(*addr, *state, splitHosts(*allowedHosts), trusted); err != nil {
 		slog.Error("chat", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, state string, allowedHosts []string) error {
-	c := newChat(allowedHosts...)
+func run(addr, state string, allowedHosts []string, trusted []netip.Prefix) error {
+	c := newChatBehind(trusted, allowedHosts...)
 	if state != "" {
 		loadState(state, c)
 	}
-	srv := &http.Server{
-		Handler:           newHandler(c),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
+	srv := newServer(c)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -86,6 +93,15 @@ func run(addr, state string, allowedHosts []string) error {
 	return errors.Join(errs...)
 }
 
+// newServer returns the HTTP server of c.
+func newServer(c *chat) *http.Server {
+	return &http.Server{
+		Handler:           newHandler(c),
+		ReadHeaderTimeout: 5 * time.Second,
+		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a feed stream that does not read
+	}
+}
+
 // listenURL returns the address to open in a browser for ln, which
 // listens on addr: its host, or localhost when addr names every interface,
 // with the port ln got.
@@ -107,4 +123,22 @@ func splitHosts(s string) []string {
 		}
 	}
 	return hosts
+}
+
+// parsePrefixes returns the comma-separated addresses and prefixes of
+// -trusted-proxies: an address alone is a prefix of one address.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range splitHosts(s) {
+		if a, err := netip.ParseAddr(f); err == nil {
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("-trusted-proxies: %q is not an address or a prefix", f)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +26,9 @@ import (
 type chat struct {
 	hub          *ws.Hub
 	feed         *sse.Broker
-	key          []byte   // signs session tokens; kept in the state file
-	allowedHosts []string // the hub's and feed's AllowedHosts
+	key          []byte         // signs session tokens; kept in the state file
+	allowedHosts []string       // the hub's and feed's AllowedHosts
+	trusted      []netip.Prefix // the server's own reverse proxies: see clientAddr
 
 	closing atomic.Bool // set by shutdown: publishes may fail from then on
 	pubMu   sync.Mutex  // held while publishing: the hub's numbers reach the feed in order
@@ -66,7 +68,12 @@ func memberOf(conn *ws.Conn) *member {
 
 // newChat returns a chat whose hub and feed answer to allowedHosts
 // (their AllowedHosts).
-func newChat(allowedHosts ...string) *chat {
+func newChat(allowedHosts ...string) *chat { return newChatBehind(nil, allowedHosts...) }
+
+// newChatBehind returns a chat served behind the reverse proxies at the
+// addresses trusted (see clientAddr), whose hub and feed answer to
+// allowedHosts.
+func newChatBehind(trusted []netip.Prefix, allowedHosts ...string) *chat {
 	c := &chat{
 		rooms:    make(map[string]map[string]int),
 		known:    make(map[string]*roomUse),
@@ -78,6 +85,7 @@ func newChat(allowedHosts ...string) *chat {
 		addrs:    make(map[string]*addrLimit),
 
 		allowedHosts: allowedHosts,
+		trusted:      trusted,
 	}
 	c.hub = newHub(c)
 	c.feed = newFeed(c)
@@ -87,20 +95,22 @@ func newChat(allowedHosts ...string) *chat {
 // newHub returns the WebSocket hub of c.
 func newHub(c *chat) *ws.Hub {
 	return ws.NewHub(ws.HubOptions{
-		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes, AllowedHosts: c.allowedHosts},
+		Conn:              ws.AcceptOptions{ReadLimit: MaxFrameBytes, AllowedHosts: c.allowedHosts, TrustedProxies: c.trusted},
 		Topics:            c.topics,
 		OnConnect:         c.connect,
 		OnMessage:         c.message,
 		OnClose:           c.closed,
 		MaxTopics:         2*MaxRoomsPerConn + 1,
 		MaxClientsPerAddr: MaxConnsPerAddr,
+		ClientAddr:        c.clientAddr,
 	})
 }
 
 // newFeed returns the SSE broker of c's read-only feed, with the epoch of
 // c's hub (see publishBoth).
 func newFeed(c *chat) *sse.Broker {
-	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, AllowedHosts: c.allowedHosts, Epoch: c.hub.Epoch()})
+	return sse.NewBroker(sse.BrokerOptions{Topics: feedTopics, MaxClientsPerAddr: MaxConnsPerAddr, ClientAddr: c.clientAddr,
+		AllowedHosts: c.allowedHosts, TrustedProxies: c.trusted, Epoch: c.hub.Epoch()})
 }
 
 // parseJoin reads the session token, nickname and rooms of a /ws request:
@@ -139,19 +149,16 @@ func (c *chat) topics(r *http.Request) ([]string, error) {
 	// Only check here: the request may still fail. The rooms are taken
 	// once the connection is accepted, and paid for.
 	c.mu.Lock()
-	err = c.roomsAvailableLocked(rooms, remoteHost(r.RemoteAddr), time.Now())
+	err = c.roomsAvailableLocked(rooms, c.clientAddr(r), time.Now())
 	c.mu.Unlock()
 	if err != nil {
 		return nil, &ws.StatusError{Code: http.StatusServiceUnavailable, Err: err}
 	}
 	if !issuedSession(c.key, token) {
 		// connect closes it with the reason, on which the page asks for
-		// a new session; until then it follows nothing and resumes
-		// nothing (a gap notice would show before the close).
-		q := r.URL.Query()
-		q.Del("lastEventId")
-		r.URL.RawQuery = q.Encode()
-		r.Header.Del("Last-Event-ID")
+		// a new session; until then it follows nothing, and so resumes
+		// nothing (the Hub sends no gap notice to a connection without
+		// topics).
 		return nil, nil
 	}
 	topics := []string{inboxTopic(token)}
@@ -183,7 +190,7 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	}
 	now := time.Now()
 	c.mu.Lock()
-	addr := remoteIP(conn.RemoteAddr())
+	addr := c.clientAddr(r)
 	// Connecting costs what a message costs, from the address's budget, so
 	// that a reconnect loop is bounded as sending is.
 	if !c.addrAllowLocked(addr, now) {

@@ -21,7 +21,7 @@ func TestAllowedHosts(t *testing.T) {
 		want int
 	}{{"", http.StatusForbidden}, {"ticker.example", http.StatusOK}} {
 		m := newMarket()
-		tk := startTicker(t, m, sse.NewBroker(brokerOptions(m, splitHosts(tc.flag)...)))
+		tk := startTicker(t, m, sse.NewBroker(brokerOptions(m, nil, splitHosts(tc.flag)...)))
 		ctx, cancel := context.WithCancel(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, "GET", tk.srv.URL+"/events?topic=ACME", nil)
 		req.Host = "ticker.example"

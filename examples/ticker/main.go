@@ -19,9 +19,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,19 +47,25 @@ func main() {
 		"file that keeps prices and event history across restarts; empty for none")
 	every := flag.Duration("every", 500*time.Millisecond, "time between price moves")
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
+	trustedProxies := flag.String("trusted-proxies", "", "addresses of this server's own reverse proxies, comma-separated (127.0.0.1, 10.0.0.0/8): a stream from one counts under the last X-Forwarded-For entry, and its X-Forwarded-Host is the host checked; empty: none")
 	flag.Parse()
-	if err := run(*addr, *state, *every, splitHosts(*allowedHosts)); err != nil {
+	trusted, err := parsePrefixes(*trustedProxies)
+	if err != nil {
+		slog.Error("ticker", "err", err)
+		os.Exit(2)
+	}
+	if err := run(*addr, *state, *every, splitHosts(*allowedHosts), trusted); err != nil {
 		slog.Error("ticker", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, state string, every time.Duration, allowedHosts []string) error {
+func run(addr, state string, every time.Duration, allowedHosts []string, trusted []netip.Prefix) error {
 	if every <= 0 {
 		return errors.New("-every must be positive")
 	}
 	market := newMarket()
-	broker := sse.NewBroker(brokerOptions(market, allowedHosts...))
+	broker := sse.NewBroker(brokerOptions(market, trusted, allowedHosts...))
 	if state != "" {
 		if err := loadState(state, market, broker); err != nil {
 			return err
@@ -126,4 +134,22 @@ func splitHosts(s string) []string {
 		}
 	}
 	return hosts
+}
+
+// parsePrefixes returns the comma-separated addresses and prefixes of
+// -trusted-proxies: an address alone is a prefix of one address.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, f := range splitHosts(s) {
+		if a, err := netip.ParseAddr(f); err == nil {
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("-trusted-proxies: %q is not an address or a prefix", f)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
 }

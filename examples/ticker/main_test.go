@@ -336,7 +336,7 @@ func TestDefaultAddr(t *testing.T) {
 func TestUnknownSymbol(t *testing.T) {
 	leakcheck.Check(t)
 	m := newMarket()
-	b := sse.NewBroker(brokerOptions(m))
+	b := sse.NewBroker(brokerOptions(m, nil))
 	tk := startTicker(t, m, b)
 	for _, q := range []string{"topic=NOPE", "topic=ACME&topic=acme", "topic=" + strings.Repeat("X", 300)} {
 		resp, err := http.Get(tk.srv.URL + "/events?" + q)

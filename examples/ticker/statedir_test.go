@@ -23,7 +23,7 @@ func TestDefaultState(t *testing.T) {
 		t.Errorf("default state %s, want a file under the user's cache folder in %s", path, home)
 	}
 	m := newMarket()
-	b := sse.NewBroker(brokerOptions(m))
+	b := sse.NewBroker(brokerOptions(m, nil))
 	if err := saveState(path, m, b); err != nil {
 		t.Fatalf("saving to the default state in a folder not made yet: %v", err)
 	}

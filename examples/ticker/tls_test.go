@@ -17,7 +17,7 @@ func TestTLS(t *testing.T) {
 	leakcheck.Check(t)
 	conf := withTLS(t)
 	m := newMarket()
-	b := sse.NewBroker(brokerOptions(m))
+	b := sse.NewBroker(brokerOptions(m, nil))
 	addr := serveOnLoopback(t, newHandler(m, b))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

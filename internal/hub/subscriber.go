@@ -35,14 +35,21 @@ package hub
 // range (LastID, Resume]; the messages of that range that the logs still
 // hold may follow it. A GapFuture (the hub did not reach a resume ID)
 // names no range but moves the subscriber back: it waits apart (s.future)
-// and is reported alone, first. The follows whose holes it names remember it
-// (named), so that one hole is one gap.
+// and is reported alone, first. One hole is one gap: the follows whose
+// holes a gap names remember it (named), and the subscriber remembers the
+// range of the last gap reported (reported), which named the holes of
+// every topic it held in that range.
 //
 // # Locks
 //
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
-// topic.waitMu. replayBudget.mu is taken with none of them held. Take takes
-// s.mu and never Hub.mu. It does not release s.mu inside a step: a step
+// topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
+// its acquire, which waits for room, runs with no lock held. Take takes
+// s.mu and never Hub.mu. Subscribe, Join and JoinFrom read no log; Leave
+// and Close hold Hub.mu and take topic.mu for reading only, which waits
+// for no one since every writer of a topic's log holds Hub.mu (except on a
+// hub without history, where the last subscriber's leaving clears the
+// topic's log). It does not release s.mu inside a step: a step
 // from the Source is planned under s.mu (which topics, from where), the
 // Source is called with no lock held, and the result is applied under s.mu
 // again, keeping only the messages of follows that are still those of the
@@ -51,12 +58,13 @@ package hub
 // # Per-topic holes
 //
 // Holes are kept per follow: a topic's evicted mark (topic.evicted) and the
-// follow's own hole (follow.hole, set by a resume). A hub that applies only
-// some topics of a shared stream would record a jump of the outside
-// sequence as a hole of the topics it belongs to only: Hub.skip raises the
-// mark of every topic today, since the hub cannot know whose the skipped
-// numbers were. A PublishAt that says so (the skipped numbers are of other
-// topics) would raise none, and nothing else here changes.
+// follow's own hole (follow.hole, set by a resume). A hub that applies a
+// whole shared stream records a jump of its sequence as a hole of every
+// topic (Hub.skip), since it cannot know whose the skipped numbers were. A
+// filtered hub (Options.Filtered) is told every message of the topics
+// that have subscribers: a jump is no topic's hole, a topic made by its
+// first subscriber starts with everything before as its hole, and nothing
+// else here changes.
 
 import (
 	"cmp"
@@ -86,9 +94,12 @@ type Subscriber struct {
 	ahead   *aheadWait // the catch-up wait, while it lasts
 	gap     *gapEvent  // to report at the next Take that returns
 	future  *gapEvent  // a GapFuture to report alone, first
-	held    int        // bytes of the last Take from the Source, in the hub's replay budget
-	fromNow bool       // subscribed without a resume ID
-	err     error
+	// reported is the range of the last gap reported: a hole within it
+	// was named. Topics joined with JoinFrom since were not there.
+	reported *gapEvent
+	held     int  // bytes of the last Take from the Source, in the hub's replay budget
+	fromNow  bool // subscribed without a resume ID
+	err      error
 }
 
 // A follow is a subscriber's hold on one topic.
@@ -217,7 +228,11 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 	h := s.hub
 	upTo := h.head.Load()
 	if s.ahead != nil && !s.caughtUp(upTo) {
-		s.wait() // catch-up wait: a message after the resume ID, or the timer, wakes it
+		// Catch-up wait: a message after the resume ID, or the timer,
+		// wakes it.
+		if !s.waitCatchUp() {
+			return s.step(out) // the hub caught up meanwhile
+		}
 		return out, nil, nil
 	}
 	if g := s.future; g != nil {
@@ -248,8 +263,7 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 			if h.source != nil {
 				plan = plan.add(f, mark) // the follows behind it join below
 			} else {
-				// (up to named, a gap named it already)
-				lost = lost.merge(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+				lost = lost.merge(s.hole(f, mark))
 				f.named = mark
 			}
 		}
@@ -326,6 +340,27 @@ func (s *Subscriber) resolveResume(f *follow, now time.Time) {
 	f.resume = resumeNone
 }
 
+// hole returns the gap for f's hole up to mark, or nil when a gap named
+// it already: f's own (named), or the last one reported, which named
+// every topic's messages in its range. (A skip marks the topics one after
+// the other: a Take between two marks sees the hole in some topics only,
+// and the next one in the others.) s.mu is held.
+func (s *Subscriber) hole(f *follow, mark uint64) *gapEvent {
+	return s.unnamed(&gapEvent{lo: max(f.pos, f.named), hi: mark, reason: f.lostReason()})
+}
+
+// unnamed returns g less what the last gap reported named, or nil when
+// that was all of it. s.mu is held.
+func (s *Subscriber) unnamed(g *gapEvent) *gapEvent {
+	if r := s.reported; g != nil && r != nil && r.lo <= g.lo {
+		if g.hi <= r.hi {
+			return nil
+		}
+		g.lo = max(g.lo, r.hi)
+	}
+	return g
+}
+
 // lostReason is the reason of a gap for f's hole: the resume's replay
 // could not be covered, or a live subscriber fell behind (or the hub
 // skipped messages).
@@ -367,6 +402,9 @@ func (s *Subscriber) emit(g *gapEvent, out []*Message, pos uint64) *Gap {
 	resume := max(g.hi, pos)
 	if len(out) > 0 {
 		resume = max(g.hi, out[0].Seq-1)
+	}
+	if g.reason != GapFuture {
+		s.reported = &gapEvent{lo: g.lo, hi: resume}
 	}
 	if g.reason == GapTooSlow {
 		s.hub.lagged.Add(1)
@@ -450,6 +488,20 @@ func (s *Subscriber) wait() bool {
 	return true
 }
 
+// waitCatchUp puts s on the waiting list of each of its topics for a
+// message from the resume ID it waits for on, unless one arrived
+// meanwhile: a topic joined with JoinFrom may hold messages after its
+// position, which wait for the hub to catch up too. It reports whether s
+// waits. s.mu is held.
+func (s *Subscriber) waitCatchUp() bool {
+	for _, f := range s.follows {
+		if !f.t.wait(s, f, s.ahead.seq-1) {
+			return false
+		}
+	}
+	return true
+}
+
 // Replaying reports whether the subscriber resumed, or joined topics with
 // JoinFrom, and Take has not yet returned everything it replays, or the
 // gap that comes first.
@@ -525,6 +577,7 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 		start.pos = max(start.pos, s.ahead.seq)
 	}
 	if lastID != "" && len(add) > 0 {
+		s.reported = nil // the gaps reported so far did not name these topics
 		var gap *gapEvent
 		start, gap, _ = h.resumeFrom(lastID, false)
 		s.addGap(gap)
@@ -543,6 +596,14 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 
 // add makes s follow t with f. h.mu and s.mu are held.
 func (s *Subscriber) add(t *topic, f *follow) {
+	if t.subs == 0 && s.hub.limits.filtered && t.log.len() > 0 {
+		// A filtered hub applied none of t's messages while it had no
+		// subscriber (a topic restored by Load): up to now, a hole.
+		t.mu.Lock()
+		t.clear()
+		t.evicted = max(t.evicted, s.hub.seq)
+		t.mu.Unlock()
+	}
 	t.subs++
 	f.t = t
 	i, _ := slices.BinarySearchFunc(s.follows, t.name, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })

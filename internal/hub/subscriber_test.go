@@ -278,3 +278,32 @@ func TestSkipGapsDoNotOverlap(t *testing.T) {
 		t.Fatalf("gaps (%s, %s] and (%s, %s], want (E-1, E-4] and (E-4, E-8]", gaps[0].LastID, gaps[0].Resume, gaps[1].LastID, gaps[1].Resume)
 	}
 }
+
+// A topic left and joined again with JoinFrom during a replay from the
+// Source comes once, in order, from the JoinFrom's ID. (It came from the
+// old replay, then a gap, then again from JoinFrom's.)
+func TestLeaveThenJoinFromDuringSourceReplay(t *testing.T) {
+	st := &stream{}
+	h := sourceHub(t, st, Options{})
+	pub(t, h, st, "a", "a1")
+	pub(t, h, st, "b", "b2")
+	pub(t, h, st, "a", "a3")
+	pub(t, h, st, "b", "b4")
+	s, err := h.Subscribe(context.Background(), []string{"a", "b"}, "E-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Leave("a")
+	st.add(5, "b", fmt.Sprintf("%-10s", "b5"))
+	st.add(6, "a", fmt.Sprintf("%-10s", "a6"))
+	if err := h.SkipTo(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.JoinFrom("E-0", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := trimmed(s), []string{"a1", "b2", "a3", "b4", "b5", "a6"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -6,7 +6,9 @@
 // HTTP/1.1 and HTTP/2; a stream resumes with Last-Event-ID; WebSockets
 // upgrade, with the host and origin checks refusing a spoofed host or
 // origin and accepting the site's own; and a restart of the backend, during
-// which the proxy answers 502, loses nothing for a client that resumes.
+// which the proxy answers 502, loses nothing for a client that resumes. A
+// backend on loopback not told the site's name (AllowedHosts) refuses it
+// with 403 and logs the fix.
 //
 // The configurations are read from the page's first nginx and caddyfile
 // code blocks, so the page is what is tested; the tests change only what

@@ -101,6 +101,35 @@ func TestWebSocket(t *testing.T) {
 	}
 }
 
+// TestPublicNameNeedsAllowedHosts: a backend on loopback that was not
+// told the site's name, as the page warns, refuses every stream and
+// WebSocket that comes through the proxy for it (403), and its log says so
+// with the fix.
+func TestPublicNameNeedsAllowedHosts(t *testing.T) {
+	for _, name := range proxies {
+		t.Run(name, func(t *testing.T) {
+			b := startBackendAllowing(t, nil)
+			p := startProxy(t, name, b.addr)
+			resp, err := p.client(t, true).Get(p.url("/events?topic=news"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("a stream for %s answered %s, want 403", site, resp.Status)
+			}
+			if got := handshakeStatus(t, p, p.hostPort(site), "https://"+p.hostPort(site)); got != http.StatusForbidden {
+				t.Errorf("a WebSocket for %s answered %d, want 403", site, got)
+			}
+			for _, want := range []string{"not a loopback name", "AllowedHosts", "-allowed-hosts"} {
+				if !b.logged(want) {
+					t.Errorf("the backend's log does not say %q:\n%s", want, b.log.String())
+				}
+			}
+		})
+	}
+}
+
 // TestBackendRestart: through each proxy, the backend stops (its streams
 // and connections end), the proxy answers 502 while it is down, and once
 // it is back with its history an SSE stream resumed with Last-Event-ID

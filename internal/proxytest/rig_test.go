@@ -97,9 +97,10 @@ func freePort(t *testing.T) int {
 // stopped and started again on the same address, keeping its history as
 // a restarted server does.
 type backend struct {
-	t    *testing.T
-	addr string
-	log  *lockedBuffer
+	t     *testing.T
+	addr  string
+	log   *lockedBuffer
+	hosts []string // AllowedHosts
 
 	mu     sync.Mutex
 	broker *sse.Broker
@@ -108,8 +109,11 @@ type backend struct {
 	served chan error
 }
 
-func startBackend(t *testing.T) *backend {
-	b := &backend{t: t, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), log: &lockedBuffer{}}
+func startBackend(t *testing.T) *backend { return startBackendAllowing(t, allowedHosts) }
+
+// startBackendAllowing starts a backend whose AllowedHosts is hosts.
+func startBackendAllowing(t *testing.T, hosts []string) *backend {
+	b := &backend{t: t, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), log: &lockedBuffer{}, hosts: hosts}
 	b.start(nil, nil)
 	t.Cleanup(func() { b.stop() })
 	return b
@@ -122,8 +126,8 @@ func (b *backend) start(sseHistory, wsHistory []byte) {
 	t := b.t
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	broker := sse.NewBroker(sse.BrokerOptions{AllowedHosts: allowedHosts, Logger: logger})
-	hub := ws.NewHub(ws.HubOptions{Conn: ws.AcceptOptions{AllowedHosts: allowedHosts}, Logger: logger})
+	broker := sse.NewBroker(sse.BrokerOptions{AllowedHosts: b.hosts, Logger: logger})
+	hub := ws.NewHub(ws.HubOptions{Conn: ws.AcceptOptions{AllowedHosts: b.hosts, Logger: logger}})
 	if sseHistory != nil {
 		if err := broker.LoadHistory(bytes.NewReader(sseHistory)); err != nil {
 			t.Fatalf("LoadHistory: %v", err)

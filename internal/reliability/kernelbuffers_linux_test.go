@@ -16,6 +16,7 @@ import (
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/netopt"
 	"github.com/realtime-go/realtime/internal/waitfor"
+	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/sse"
 	"github.com/realtime-go/realtime/ws"
 )
@@ -125,13 +126,15 @@ func attackReplaysInKernel(t *testing.T, opts sse.BrokerOptions) {
 	}
 }
 
-// queues sums the send queues of a server's connections.
+// queues sums the queues of a server's connections.
 type queues struct {
-	max   int // the largest queue
+	max   int // the largest send queue
 	total int // all of them
+	rxMax int // the largest receive queue
+	rxAll int // all of them
 }
 
-// A queueSampler records the largest send queues of the server's
+// A queueSampler records the largest queues of the server's
 // connections to a set of clients, read from /proc/net/tcp every few
 // milliseconds until end. It allocates its buffers once, at the start, so
 // that the heap the attack measures is the server's.
@@ -187,6 +190,8 @@ func (s *queueSampler) now() queues {
 	}
 	s.peak.max = max(s.peak.max, q.max)
 	s.peak.total = max(s.peak.total, q.total)
+	s.peak.rxMax = max(s.peak.rxMax, q.rxMax)
+	s.peak.rxAll = max(s.peak.rxAll, q.rxAll)
 	return q
 }
 
@@ -210,7 +215,8 @@ func (s *queueSampler) end() (queues, error) {
 }
 
 // read reads from /proc/net/tcp the send queues (bytes written and not
-// acknowledged: tx_queue) of the server's connections to the clients.
+// acknowledged: tx_queue) and receive queues (bytes received and not read:
+// rx_queue) of the server's connections to the clients.
 // s.mu is held.
 func (s *queueSampler) read() (queues, error) {
 	var q queues
@@ -248,11 +254,17 @@ func (s *queueSampler) read() (queues, error) {
 			continue
 		}
 		remote := string(f[2])
-		tx, _, _ := bytes.Cut(f[4], []byte(":"))
+		tx, rx, _ := bytes.Cut(f[4], []byte(":"))
 		v, err := strconv.ParseUint(string(tx), 16, 64)
 		if err != nil {
 			return q, fmt.Errorf("/proc/net/tcp: %q: %w", f[4], err)
 		}
+		in, err := strconv.ParseUint(string(bytes.TrimSpace(rx)), 16, 64)
+		if err != nil {
+			return q, fmt.Errorf("/proc/net/tcp: %q: %w", f[4], err)
+		}
+		q.rxMax = max(q.rxMax, int(in))
+		q.rxAll += int(in)
 		if v > 0 && !s.seen[remote] {
 			s.seen[remote] = true
 		}
@@ -292,4 +304,53 @@ func tcpMemory() uint64 {
 		}
 	}
 	return 0
+}
+
+// receiveQueueBound is what the kernel may hold, received and not read,
+// for one connection to a client that goes on sending while the server
+// does not read it: netopt.ReceiveBuffer, which the kernel doubles for its
+// bookkeeping, and the segment that may pass it.
+const receiveQueueBound = 2*netopt.ReceiveBuffer + 64<<10
+
+// TestAttackEchoInKernel: clients of the echo that send messages of the
+// read limit as fast as they can and never read (with the large kernel
+// buffers any client may ask for). The echo reads two messages, then
+// waits to write; while it read, the kernel grew each connection's
+// receive buffer, which the client then filled: 2.8 MB per connection, 137
+// MiB for 64. The bound: what the kernel holds for each connection,
+// received and not read (its receive queue, from /proc/net/tcp), stays
+// within receiveQueueBound.
+func TestAttackEchoInKernel(t *testing.T) {
+	n := attackConns(t, 64)
+	const size = wsReadLimit
+	frame := wstest.Encode(wstest.Masked(wstest.OpBinary, bytes.Repeat([]byte("e"), size)))
+	var as []*wsAttacker
+	var sampler *queueSampler
+	runAttack(t, attack{
+		prepare: func(t *testing.T, r *attackRig) {
+			as = openWS(t, r, n, "/echo", nil, false)
+			conns := make([]net.Conn, n)
+			for i, a := range as {
+				conns[i] = a.nc
+			}
+			sampler = sampleQueues(r.addr, conns)
+			t.Cleanup(func() { sampler.end() })
+		},
+		start: func(t *testing.T, r *attackRig) uint64 {
+			for _, a := range as {
+				r.flood(a.nc, frame)
+			}
+			waitRead(t, r, "the echo to read two messages of each client", as, func(int) int64 { return 2 * int64(len(frame)) }, false)
+			return uint64(n) * (2*size + wsSendBuffer + connOverhead)
+		},
+	})
+	peak, err := sampler.end()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d echo clients that send and do not read: the kernel held at most %d bytes received for one connection (bound %d), %s for all at once",
+		n, peak.rxMax, receiveQueueBound, mib(uint64(peak.rxAll)))
+	if peak.rxMax > receiveQueueBound {
+		t.Errorf("the kernel held %d bytes received for one connection whose server does not read, over the bound of %d", peak.rxMax, receiveQueueBound)
+	}
 }

@@ -81,12 +81,14 @@ func badRequest(format string, args ...any) error {
 func countParams(q string) int { return strings.Count(q, "&") + 1 }
 
 // requestBytes returns the size of r's target and of its header fields,
-// as they arrived less the line ends and the separators.
+// as they arrived less the line ends and the separators. The Host field
+// counts too: net/http moves it out of r.Header into r.Host.
 func requestBytes(r *http.Request) (target, header int) {
 	target = len(r.RequestURI)
 	if target == 0 && r.URL != nil {
 		target = len(r.URL.RawQuery) + len(r.URL.Path)
 	}
+	header = len(r.Host)
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			header += len(k) + len(v)
@@ -101,21 +103,30 @@ func requestBytes(r *http.Request) (target, header int) {
 // Last-Event-ID header (what a browser's EventSource sends when it
 // reconnects), or when there is none, the lastEventId query parameter
 // (what a page sends on its first connection, or a WebSocket client,
-// which cannot set headers). The query is parsed once.
+// which cannot set headers). The ID is read after hook, which may change
+// r (drop the resume ID of a client it will not serve, say). The query is
+// parsed once unless hook changes it.
 func Read(r *http.Request, hook func(*http.Request) ([]string, error)) (topics []string, lastID string, err error) {
 	q, err := check(r)
 	if err != nil {
 		return nil, "", err
 	}
+	if hook != nil {
+		raw := r.URL.RawQuery
+		if topics, err = hook(r); err != nil {
+			return nil, "", err
+		}
+		if r.URL.RawQuery != raw {
+			q = r.URL.Query()
+		}
+	} else {
+		topics = q["topic"]
+	}
 	lastID = r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = q.Get("lastEventId")
 	}
-	if hook != nil {
-		topics, err = hook(r)
-		return topics, lastID, err
-	}
-	return q["topic"], lastID, nil
+	return topics, lastID, nil
 }
 
 // A StatusError carries an HTTP status: a Topics hook returns one to refuse

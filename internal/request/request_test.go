@@ -23,6 +23,17 @@ func TestRead(t *testing.T) {
 	if _, _, err := Read(r, func(*http.Request) ([]string, error) { return nil, refused }); err != refused {
 		t.Errorf("hook error %v", err)
 	}
+	// A hook may drop the resume ID: it is read after the hook.
+	r = httptest.NewRequest(http.MethodGet, "/?topic=a&lastEventId=E-1", nil)
+	r.Header.Set("Last-Event-ID", "E-2")
+	drop := func(r *http.Request) ([]string, error) {
+		r.URL.RawQuery = "topic=a"
+		r.Header.Del("Last-Event-ID")
+		return []string{"a"}, nil
+	}
+	if _, id, _ := Read(r, drop); id != "" {
+		t.Errorf("a hook dropped the resume ID: %q", id)
+	}
 	r = httptest.NewRequest(http.MethodGet, "/?topic=a&topic=%zz", nil)
 	if _, _, err := Read(r, func(*http.Request) ([]string, error) { return []string{"a"}, nil }); err == nil {
 		t.Error("a query read in part: no error, even with a hook")
