@@ -413,6 +413,8 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 				t.evicted = max(t.evicted, seq)
 				t.skipped.Store(t.evicted) // before handOut: see topic.wait
 				t.mu.Unlock()
+				h.head.Store(seq) // then skipped: see Hub.skip
+				t.skipped.Store(seq)
 				if list := t.handOut(); list != nil {
 					skipped = append(skipped, handedOut{t, list})
 				}
@@ -489,21 +491,30 @@ func (h *Hub) SkipTo(seq uint64) error {
 // lists it handed out: their writers have a hole to take from the Source
 // or as a gap, and the caller wakes them with wakeSkipped once h.mu is
 // released. h.mu is held.
+//
+// The order matters to writers, which read the hub's head, then each
+// topic, then go on its waiting list: the marks come first, then the
+// head (a writer that reads up to it finds the holes), then each topic's
+// skipped, before its list is handed out (a writer that goes to wait
+// after that sees it, and reads the head again).
 func (h *Hub) skip(to uint64) []handedOut {
 	h.forgotten = max(h.forgotten, to)
-	var skipped []handedOut
 	for _, t := range h.topics {
 		t.mu.Lock()
 		t.evicted = max(t.evicted, to)
-		t.skipped.Store(t.evicted) // before handOut: see topic.wait
 		t.mu.Unlock()
-		if list := t.handOut(); list != nil {
-			skipped = append(skipped, handedOut{t, list})
-		}
 	}
 	if h.seq == 0 {
 		for s := range h.all {
 			s.startAfter(to)
+		}
+	}
+	h.head.Store(to)
+	var skipped []handedOut
+	for _, t := range h.topics {
+		t.skipped.Store(to)
+		if list := t.handOut(); list != nil {
+			skipped = append(skipped, handedOut{t, list})
 		}
 	}
 	return skipped

@@ -228,7 +228,11 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 	h := s.hub
 	upTo := h.head.Load()
 	if s.ahead != nil && !s.caughtUp(upTo) {
-		s.wait() // catch-up wait: a message after the resume ID, or the timer, wakes it
+		// Catch-up wait: a message after the resume ID, or the timer,
+		// wakes it.
+		if !s.waitCatchUp() {
+			return s.step(out) // the hub caught up meanwhile
+		}
 		return out, nil, nil
 	}
 	if g := s.future; g != nil {
@@ -478,6 +482,20 @@ func cut(msgs []*Message) []*Message {
 func (s *Subscriber) wait() bool {
 	for _, f := range s.follows {
 		if !f.t.wait(s, f, f.pos) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitCatchUp puts s on the waiting list of each of its topics for a
+// message from the resume ID it waits for on, unless one arrived
+// meanwhile: a topic joined with JoinFrom may hold messages after its
+// position, which wait for the hub to catch up too. It reports whether s
+// waits. s.mu is held.
+func (s *Subscriber) waitCatchUp() bool {
+	for _, f := range s.follows {
+		if !f.t.wait(s, f, s.ahead.seq-1) {
 			return false
 		}
 	}

@@ -29,9 +29,9 @@ type topic struct {
 	// stored under mu, after the hub's head (so a message it announces can
 	// be read) and before the waiting list is handed out.
 	last atomic.Uint64
-	// skipped is the highest Seq a skip marked evicted (see Hub.skip),
-	// stored with evicted, before the waiting list is handed out: a
-	// writer that goes to wait behind it has a hole to take first.
+	// skipped is the highest Seq a skip marked evicted, stored after the
+	// hub's head and before the waiting list is handed out (see Hub.skip):
+	// a writer that goes to wait behind it has a hole to take first.
 	skipped atomic.Uint64
 
 	// waitMu guards the waiting list, apart from the log, so that
