@@ -63,7 +63,7 @@ func TestDialEcho(t *testing.T) {
 	for _, n := range []int{0, 1, 125, 126, 65535, 65536, 300_000} {
 		for _, typ := range []MessageType{MessageText, MessageBinary} {
 			msg := bytes.Repeat([]byte("abcdefg"), n/7+1)[:n]
-			if err := c.Send(typ, msg); err != nil {
+			if err := c.Write(ctx, typ, msg); err != nil {
 				t.Fatal(err)
 			}
 			rt, back, err := c.Read(ctx)
