@@ -151,6 +151,50 @@ func waitRead(t *testing.T, r *attackRig, what string, as []*wsAttacker, want fu
 	})
 }
 
+// waitEchoStopped waits until the echo stopped reading from each of as,
+// clients that send frames of frameLen bytes and never read, and checks
+// that it read no more than two messages of each. The echo reads a
+// message, hands it to the writer, reads the next and waits in Write for
+// room. The writer's write of the first blocks at once (the kernel holds
+// little for a peer that does not read, see netopt), so WriteTimeout after
+// it began the server drops the peer as a slow consumer: on a loaded
+// machine that can come before the echo has read the second message. Either
+// way the server stops reading; what it holds is bounded by the two
+// messages, which the heap budget checks.
+func waitEchoStopped(t *testing.T, r *attackRig, as []*wsAttacker, frameLen int) {
+	t.Helper()
+	want := 2 * int64(frameLen)
+	waitfor.State(t, "the echo to read two messages of each client, or drop it as a slow consumer", 4*waitTimeout, func() (bool, string) {
+		for i, a := range as {
+			got, _ := r.readFrom(a.nc)
+			if got-a.base < want && !r.ln.Closed(a.nc.LocalAddr()) {
+				return false, fmt.Sprintf("attacker %d: the server read %d of %d bytes and holds the connection", i, got-a.base, want)
+			}
+		}
+		return true, ""
+	})
+	dropped, short := 0, 0
+	for i, a := range as {
+		got, _ := r.readFrom(a.nc)
+		if got-a.base > want+echoReadAhead {
+			t.Errorf("attacker %d: the echo read %d bytes, past two messages of %d bytes: it went on reading", i, got-a.base, frameLen)
+		}
+		if r.ln.Closed(a.nc.LocalAddr()) {
+			dropped++
+			if got-a.base < want {
+				short++
+			}
+		}
+	}
+	t.Logf("the echo stopped reading from %d clients; %d of them dropped as slow consumers, %d before it read their second message",
+		len(as), dropped, short)
+}
+
+// echoReadAhead is what the echo may read past the messages it returned:
+// its buffered reader's read-ahead, and what the closing handshake of a
+// dropped connection may read and discard.
+const echoReadAhead = 64<<10 + 4<<10
+
 // pingFloodRate is what the ping flood's clients send in all, in bytes per
 // second: half a million pings a second, each a pong for a server that
 // would queue one per ping (the old design: 2 GB in 10 s from one client).
@@ -187,7 +231,8 @@ func TestAttackPingFlood(t *testing.T) {
 // TestAttackEchoNonReaders: clients that send messages of the read limit
 // to the echo and never read. Write waits once SendBuffer is full, and the
 // echo stops reading: the server holds the message being written and the
-// one waiting to be, not what the client goes on sending.
+// one waiting to be, not what the client goes on sending, until it drops
+// the client as a slow consumer (see waitEchoStopped).
 func TestAttackEchoNonReaders(t *testing.T) {
 	testutil.Long(t)
 	n := attackConns(t, 64)
@@ -202,7 +247,7 @@ func TestAttackEchoNonReaders(t *testing.T) {
 			}
 			// Two messages read: one is being written, the other waits in
 			// Write; the echo reads no more.
-			waitRead(t, r, "the echo to read two messages of each client", as, func(int) int64 { return 2 * int64(len(frame)) }, false)
+			waitEchoStopped(t, r, as, len(frame))
 			return uint64(n) * (2*size + wsSendBuffer + connOverhead)
 		},
 	})

@@ -315,7 +315,8 @@ const receiveQueueBound = 2*netopt.ReceiveBuffer + 64<<10
 // TestAttackEchoInKernel: clients of the echo that send messages of the
 // read limit as fast as they can and never read (with the large kernel
 // buffers any client may ask for). The echo reads two messages, then
-// waits to write; while it read, the kernel grew each connection's
+// waits to write until it drops the client as a slow consumer (see
+// waitEchoStopped); while it read, the kernel grew each connection's
 // receive buffer, which the client then filled: 2.8 MB per connection, 137
 // MiB for 64. The bound: what the kernel holds for each connection,
 // received and not read (its receive queue, from /proc/net/tcp), stays
@@ -340,7 +341,7 @@ func TestAttackEchoInKernel(t *testing.T) {
 			for _, a := range as {
 				r.flood(a.nc, frame)
 			}
-			waitRead(t, r, "the echo to read two messages of each client", as, func(int) int64 { return 2 * int64(len(frame)) }, false)
+			waitEchoStopped(t, r, as, len(frame))
 			return uint64(n) * (2*size + wsSendBuffer + connOverhead)
 		},
 	})

@@ -51,6 +51,20 @@ func (l *Listener) State(client net.Addr) (read int64, waiting bool) {
 	return wc.read, wc.waiting
 }
 
+// Closed reports whether the server closed the connection whose client
+// end has the local address client.
+func (l *Listener) Closed(client net.Addr) bool {
+	l.mu.Lock()
+	wc := l.conns[client.String()]
+	l.mu.Unlock()
+	if wc == nil {
+		return false
+	}
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.closed
+}
+
 // A watchedConn counts what the server reads from it.
 type watchedConn struct {
 	net.Conn
@@ -58,6 +72,15 @@ type watchedConn struct {
 	mu      sync.Mutex
 	read    int64
 	waiting bool
+	closed  bool // the server closed the connection
+}
+
+// Close closes the connection and records that the server closed it.
+func (c *watchedConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
