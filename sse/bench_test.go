@@ -31,14 +31,14 @@ func BenchmarkAppendEvent(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tt.ev.Data)))
 			for b.Loop() {
-				buf, _ = AppendEvent(buf[:0], tt.ev)
+				buf, _ = encodeEvent(buf[:0], tt.ev)
 			}
 		})
 	}
 }
 
 func BenchmarkReader(b *testing.B) {
-	ev, _ := AppendEvent(nil, Event{ID: "Xk3f-1042", Type: "tick", Data: `{"sym":"ACME","price":12.5}`})
+	ev, _ := encodeEvent(nil, Event{ID: "Xk3f-1042", Type: "tick", Data: `{"sym":"ACME","price":12.5}`})
 	stream := strings.Repeat(string(ev), 1000)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream)))
@@ -108,7 +108,7 @@ func BenchmarkBrokerFanout(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				// IDs grow in length: count the bytes of this one.
 				id := fmt.Sprintf("%s-%d", br.hub.Epoch(), i+1)
-				size, _ := EncodedLen(Event{ID: id, Data: ev.Data})
+				size, _ := eventLen(Event{ID: id, Data: ev.Data})
 				want.Store(total.Load() + int64(size*n))
 				if _, err := br.Publish("prices", ev); err != nil {
 					b.Fatal(err)
@@ -239,7 +239,7 @@ func BenchmarkBrokerFanoutTCP(b *testing.B) {
 		}
 		waitfor.Cond(b, "every stream to open", 30*time.Second, func() bool { return br.Stats().Clients == n })
 		run(b, func(i int) {
-			size, _ := EncodedLen(Event{ID: fmt.Sprintf("%s-%d", br.hub.Epoch(), i+1), Data: ev.Data})
+			size, _ := eventLen(Event{ID: fmt.Sprintf("%s-%d", br.hub.Epoch(), i+1), Data: ev.Data})
 			want.Store(total.Load() + int64(size*n))
 			if _, err := br.Publish("prices", ev); err != nil {
 				b.Fatal(err)
@@ -273,7 +273,7 @@ func BenchmarkBrokerFanoutTCP(b *testing.B) {
 			go read(c)
 		}
 		run(b, func(i int) {
-			p, _ := AppendEvent(nil, Event{ID: fmt.Sprintf("raw-%d", i+1), Data: ev.Data})
+			p, _ := encodeEvent(nil, Event{ID: fmt.Sprintf("raw-%d", i+1), Data: ev.Data})
 			want.Store(total.Load() + int64(len(p)*n))
 			for _, s := range server {
 				s.Write(p)

@@ -18,34 +18,25 @@ import (
 
 // Defaults for [BrokerOptions]. Each applies when its option is zero.
 const (
-	// DefaultHeartbeat is how long a stream may stay silent before the
+	// defaultHeartbeat is how long a stream may stay silent before the
 	// Broker sends a comment, so that proxies and load balancers do not
 	// close it as idle and a vanished client is noticed.
-	DefaultHeartbeat = 15 * time.Second
+	defaultHeartbeat = 15 * time.Second
 
-	// DefaultRetry is the reconnection time sent to the browser at the
+	// defaultRetry is the reconnection time sent to the browser at the
 	// start of every stream.
-	DefaultRetry = 2 * time.Second
+	defaultRetry = 2 * time.Second
 
-	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Broker is full or shutting down.
-	DefaultRetryAfter = 5 * time.Second
+	defaultRetryAfter = 5 * time.Second
 
-	// DefaultMaxClients is how many streams a Broker serves at once, as
+	// defaultMaxClients is how many streams a Broker serves at once, as
 	// many as a Hub's connections: 10,000.
-	DefaultMaxClients = 10_000
+	defaultMaxClients = 10_000
 
-	// DefaultMaxTopics is how many topics one stream may follow: 64.
-	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
-
-	// DefaultHistoryBytes bounds each topic's history: 2 MiB of event
-	// bytes, counting a fixed overhead of 128 bytes per event. It is also
-	// how far a stream may fall behind before it misses events.
-	DefaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// DefaultHistoryAge is how long an event stays in its topic's
-	// history: 10 minutes.
-	DefaultHistoryAge = hub.DefaultHistoryAge
+	// defaultMaxTopics is how many topics one stream may follow: 64.
+	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
 // GapEvent is the type of the event a Broker sends when a reconnecting
@@ -122,22 +113,23 @@ type BrokerOptions struct {
 	TrustedProxies []netip.Prefix
 
 	// Heartbeat is how long a stream may stay silent before a comment is
-	// sent. Zero means DefaultHeartbeat; negative means no heartbeats.
+	// sent. Zero means 15 s; negative means no heartbeats.
 	Heartbeat time.Duration
 
 	// Retry is the reconnection time sent to the browser at the start of
-	// every stream. Zero means DefaultRetry; negative means none is sent.
+	// every stream. Zero means 2 s; negative means none is sent.
 	Retry time.Duration
 
-	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means DefaultRetryAfter. A browser's
+	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 and 429 answers: 5 s when zero, which only the
+	// package's tests change. A browser's
 	// EventSource does not reconnect after a 503: the page decides when to
 	// open a new one.
-	RetryAfter time.Duration
+	retryAfter time.Duration
 
 	// WriteTimeout bounds each write and flush of a stream; a client that
 	// does not take its data within it is disconnected. Zero means
-	// DefaultWriteTimeout; negative means no deadline.
+	// 10 s; negative means no deadline.
 	//
 	// On Linux, a taken-over stream's socket (see TakeOver) also gets
 	// WriteTimeout as its TCP user timeout: a client that vanished without
@@ -151,7 +143,7 @@ type BrokerOptions struct {
 
 	// MaxClients bounds the streams served at once; past it requests
 	// get 503 Service Unavailable. Zero or negative means
-	// DefaultMaxClients.
+	// 10,000.
 	MaxClients int
 
 	// MaxClientsPerAddr bounds the streams held at once for one client
@@ -168,11 +160,11 @@ type BrokerOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// MaxTopics bounds the topics of one stream; past it requests get 400.
-	// Zero means DefaultMaxTopics.
+	// Zero means 64.
 	MaxTopics int
 
 	// HistoryBytes bounds each topic's history, in bytes of encoded events
-	// plus 128 bytes per event. Zero means DefaultHistoryBytes. Streams
+	// plus 128 bytes per event. Zero means 2 MiB. Streams
 	// read the same history, so it is also how far a stream may fall
 	// behind: one that falls further gets a GapEvent ("too slow") and goes
 	// on from the oldest event left, without a reconnect. A stream makes
@@ -188,7 +180,7 @@ type BrokerOptions struct {
 	HistorySize int
 
 	// HistoryAge bounds how long an event is kept for replay. Zero means
-	// DefaultHistoryAge.
+	// 10 minutes.
 	HistoryAge time.Duration
 
 	// Epoch prefixes every event ID. Empty means a random one. It must be
@@ -211,8 +203,34 @@ type BrokerOptions struct {
 	// Broker applies them; past CatchUpWait it gets a GapEvent ("future
 	// id") and the events from the Broker's position then. A Broker that
 	// applies no shared stream sends that gap at once. Zero means
-	// DefaultCatchUpWait; negative, no wait.
+	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
+
+	// Filtered says the Broker applies a shared stream filtered by topic
+	// (a node that consumes only the subjects of the topics its clients
+	// follow): with PublishAt, every event of each topic that has clients,
+	// in the stream's order, and none of the other topics. Resumes, gaps
+	// and History then keep their guarantees per topic:
+	//
+	//   - a jump in PublishAt's numbers is other topics' events, no
+	//     topic's hole: no stream gets a gap or a replay for it;
+	//   - a topic's history starts when its first client arrives, and is
+	//     forgotten when its last client leaves; an event of a topic with
+	//     no client is not kept. A resume from before the topic's first
+	//     client is served by History, or is a gap;
+	//   - a resume from an ID ahead of the Broker starts after that ID at
+	//     once, without CatchUpWait: the filter delivers the topic's
+	//     events after it, and the client has those before it.
+	//
+	// The node must apply a topic's events after the Broker's last number at
+	// the moment the topic's first client subscribes: it starts applying
+	// a topic before the subscription is made (in Topics, or a middleware
+	// before the Broker), from no later than the last number applied.
+	// It is an option of the Broker rather than of each PublishAt, since
+	// the guarantee is the consumer's, for the node's whole life; one
+	// that does not hold it (SkipTo, or an unfiltered stream with
+	// jumps) must leave it false, and gets a hole on every topic.
+	Filtered bool
 
 	// TakeOver makes the Broker take HTTP/1.x connections over from
 	// net/http once a stream is accepted (with http.ResponseController's
@@ -304,19 +322,19 @@ func NewBroker(opts BrokerOptions) *Broker {
 			*v = d
 		}
 	}
-	def(&opts.Heartbeat, DefaultHeartbeat)
-	def(&opts.Retry, DefaultRetry)
-	def(&opts.WriteTimeout, DefaultWriteTimeout)
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
+	def(&opts.Heartbeat, defaultHeartbeat)
+	def(&opts.Retry, defaultRetry)
+	def(&opts.WriteTimeout, defaultWriteTimeout)
+	if opts.retryAfter <= 0 {
+		opts.retryAfter = defaultRetryAfter
 	}
 	// The hub fills in the defaults of the options it enforces; the topic
 	// limit is also checked here, to answer before subscribing.
 	if opts.MaxTopics <= 0 {
-		opts.MaxTopics = DefaultMaxTopics
+		opts.MaxTopics = defaultMaxTopics
 	}
 	if opts.MaxClients <= 0 {
-		opts.MaxClients = DefaultMaxClients
+		opts.MaxClients = defaultMaxClients
 	}
 	b := &Broker{
 		opts:    opts,
@@ -332,6 +350,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 	h, err := hub.New(hub.Options{
 		Source:                 src,
 		CatchUpWait:            opts.CatchUpWait,
+		Filtered:               opts.Filtered,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
@@ -352,8 +371,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 // encoded once, whatever the number of streams, and Publish never waits
 // for a client.
 //
-// The error wraps ErrInvalidTopic, one of the Event errors of
-// [Event.Validate], or is ErrClosed once Shutdown has returned; an event
+// The error says what makes topic or e invalid (see [Event]'s fields),
+// or is ErrClosed once Shutdown has returned; an event
 // larger than HistoryBytes (with 128 bytes of overhead) is refused with an
 // error too, since no stream could take it before it left the history. An event
 // published while Shutdown runs is kept in the history (so SaveHistory
@@ -365,7 +384,7 @@ func (b *Broker) Publish(topic string, e Event) (id string, err error) {
 // publish publishes e at seq, or at the next sequence number if seq is 0.
 func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err error) {
 	e.ID = ""
-	if err := e.Validate(); err != nil {
+	if err := e.validate(); err != nil {
 		return "", err
 	}
 	encode := func(id string) []byte {
@@ -390,15 +409,15 @@ func (b *Broker) hubError(err error) error {
 		return ErrClosed
 	}
 	if errors.Is(err, hub.ErrInvalidTopic) || errors.Is(err, hub.ErrTooManyTopics) {
-		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
+		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
 	}
 	return fmt.Errorf("sse: %w", err)
 }
 
-// checkTopic returns an error wrapping ErrInvalidTopic if name cannot be a
+// checkTopic returns an error wrapping errInvalidTopic if name cannot be a
 // topic.
 func checkTopic(name string) error {
-	return hub.OwnTopicError(hub.ValidTopic(name), ErrInvalidTopic, ErrTooManyTopics)
+	return hub.OwnTopicError(hub.ValidTopic(name), errInvalidTopic, errTooManyTopics)
 }
 
 // Stats are a Broker's counters. Counters only grow, except Clients and
@@ -413,8 +432,7 @@ type Stats struct {
 	Published   uint64 // events published
 	Delivered   uint64 // events taken by streams' writers, replays included
 	Replayed    uint64 // events sent by resumes
-	Gaps        uint64 // resumes that could not be served completely
-	Lagged      uint64 // gap events sent to streams that fell HistoryBytes behind
+	Gaps        uint64 // gap events: resumes the history could not cover, streams that fell HistoryBytes behind
 }
 
 // Stats returns the Broker's counters.
@@ -430,8 +448,7 @@ func (b *Broker) Stats() Stats {
 		Published:   hs.Published,
 		Delivered:   hs.Delivered,
 		Replayed:    hs.Replayed,
-		Gaps:        hs.Gaps,
-		Lagged:      hs.Lagged,
+		Gaps:        hs.Gaps + hs.Lagged,
 	}
 }
 

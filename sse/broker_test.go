@@ -54,7 +54,7 @@ func TestBrokerDelivers(t *testing.T) {
 			ids = append(ids, publish(t, b, "a", Event{Data: "3", ID: "ignored"}))
 
 			want := []Event{
-				{ID: ids[0], Type: "message", Data: "1", Retry: DefaultRetry},
+				{ID: ids[0], Type: "message", Data: "1", Retry: defaultRetry},
 				{ID: ids[1], Type: "tick", Data: "2\n2"},
 				{ID: ids[2], Type: "message", Data: "3"},
 			}
@@ -158,10 +158,10 @@ func TestBrokerResume(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(ids, ",") {
 		t.Fatalf("received IDs\n%v\nwant\n%v", got, ids)
 	}
-	if s.Reconnects() < 6 {
-		t.Errorf("the stream reconnected %d times, want 6", s.Reconnects())
+	if s.reconnected() < 6 {
+		t.Errorf("the stream reconnected %d times, want 6", s.reconnected())
 	}
-	t.Logf("%d events over %d reconnects, %+v", len(got), s.Reconnects(), b.Stats())
+	t.Logf("%d events over %d reconnects, %+v", len(got), s.reconnected(), b.Stats())
 	b.Shutdown(context.Background())
 }
 
@@ -257,7 +257,7 @@ func TestBrokerGap(t *testing.T) {
 
 func TestBrokerRefusals(t *testing.T) {
 	leakcheck.Check(t)
-	b := NewBroker(BrokerOptions{MaxClients: 1, MaxTopics: 2, RetryAfter: 1500 * time.Millisecond})
+	b := NewBroker(BrokerOptions{MaxClients: 1, MaxTopics: 2, retryAfter: 1500 * time.Millisecond})
 	ts, c := newServer(t, b, false)
 	check := func(method, path string, code int, body string) *http.Response {
 		t.Helper()
@@ -352,11 +352,11 @@ func TestBrokerPublishErrors(t *testing.T) {
 		ev    Event
 		want  error
 	}{
-		{"", Event{}, ErrInvalidTopic},
-		{"a\n", Event{}, ErrInvalidTopic},
-		{"a", Event{Type: "x\ny"}, ErrInvalidType},
-		{"a", Event{Data: "\xff"}, ErrInvalidData},
-		{"a", Event{Retry: -1}, ErrInvalidRetry},
+		{"", Event{}, errInvalidTopic},
+		{"a\n", Event{}, errInvalidTopic},
+		{"a", Event{Type: "x\ny"}, errInvalidType},
+		{"a", Event{Data: "\xff"}, errInvalidData},
+		{"a", Event{Retry: -1}, errInvalidRetry},
 	} {
 		if _, err := b.Publish(tt.topic, tt.ev); !errors.Is(err, tt.want) {
 			t.Errorf("Publish(%q, %+v) = %v, want %v", tt.topic, tt.ev, err, tt.want)
@@ -468,7 +468,7 @@ func TestBrokerLaggingStreamGetsGap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the gap the stream did not reach the last event: %v", err)
 	}
-	if s := b.Stats(); s.Clients != 2 || s.Lagged == 0 || s.WriteFailed != 0 {
+	if s := b.Stats(); s.Clients != 2 || s.Gaps == 0 || s.WriteFailed != 0 {
 		t.Errorf("Stats = %+v, want both streams open and the slow one lagged", s)
 	}
 	b.Shutdown(context.Background())

@@ -16,14 +16,14 @@ import (
 
 // Defaults for [Client]. Each applies when its field is zero.
 const (
-	// DefaultClientRetry is a Client's reconnection time until the server
+	// defaultClientRetry is a Client's reconnection time until the server
 	// sends one in a retry field: the first retry waits about this long,
 	// as a ws.Subscriber's first does.
-	DefaultClientRetry = 500 * time.Millisecond
+	defaultClientRetry = 500 * time.Millisecond
 
-	// DefaultMaxRetryDelay caps the reconnection time as it doubles after
+	// defaultMaxRetryDelay caps the reconnection time as it doubles after
 	// each attempt that fails in a row.
-	DefaultMaxRetryDelay = 30 * time.Second
+	defaultMaxRetryDelay = 30 * time.Second
 )
 
 // minRetryHint is the shortest reconnection time a server's retry field
@@ -74,11 +74,11 @@ type Client struct {
 	Header http.Header
 
 	// Retry is the reconnection time until the server sends one. Zero
-	// means DefaultClientRetry.
+	// means 500 ms.
 	Retry time.Duration
 
 	// MaxRetryDelay caps the reconnection time as it backs off. Zero
-	// means DefaultMaxRetryDelay.
+	// means 30 s.
 	MaxRetryDelay time.Duration
 
 	// MaxRetries bounds the retries since the last event received (or
@@ -193,7 +193,7 @@ func (c *Client) Connect(req *http.Request) (*Stream, error) {
 	s := &Stream{c: c, req: req, ctx: ctx, cancel: cancel, retry: c.Retry, resend: idempotent(req)}
 	s.setLastID(req.Header.Get("Last-Event-ID"))
 	if s.retry <= 0 {
-		s.retry = DefaultClientRetry
+		s.retry = defaultClientRetry
 	}
 	s.minRetry = min(s.retry, minRetryHint)
 	for {
@@ -387,7 +387,7 @@ func (s *Stream) wait(cause error) error {
 func (s *Stream) backoff(cause error) time.Duration {
 	ceiling := s.c.MaxRetryDelay
 	if ceiling <= 0 {
-		ceiling = DefaultMaxRetryDelay
+		ceiling = defaultMaxRetryDelay
 	}
 	d := s.retry
 	for i := 0; i < s.failed && d < ceiling; i++ {
@@ -420,8 +420,8 @@ func (s *Stream) drop() {
 // LastEventID returns the ID sent in Last-Event-ID on the next reconnect.
 func (s *Stream) LastEventID() string { return s.lastID }
 
-// Reconnects returns how many times the stream reconnected.
-func (s *Stream) Reconnects() int { return s.reconnects }
+// reconnected returns how many times the stream reconnected.
+func (s *Stream) reconnected() int { return s.reconnects }
 
 // Close ends the stream; a Next blocked in another goroutine returns.
 func (s *Stream) Close() error {

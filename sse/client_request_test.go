@@ -124,8 +124,8 @@ func TestClientPOSTStream(t *testing.T) {
 			t.Errorf("attempt %d: Accept %q", i+1, got)
 		}
 	}
-	if len(retries) != 1 || !errors.Is(retries[0], io.ErrUnexpectedEOF) || s.Reconnects() != 1 {
-		t.Errorf("retries %v, reconnects %d: want one, after the stream broke off", retries, s.Reconnects())
+	if len(retries) != 1 || !errors.Is(retries[0], io.ErrUnexpectedEOF) || s.reconnected() != 1 {
+		t.Errorf("retries %v, reconnects %d: want one, after the stream broke off", retries, s.reconnected())
 	}
 }
 
@@ -335,8 +335,8 @@ func TestClientPOSTNormalEnd(t *testing.T) {
 	if got := strings.Join(types, " "); got != "message_start content_block_delta content_block_delta message_stop" {
 		t.Errorf("events %q", got)
 	}
-	if n := requests.Load(); n != 1 || s.Reconnects() != 0 {
-		t.Errorf("the POST was sent %d times (%d reconnects), want once", n, s.Reconnects())
+	if n := requests.Load(); n != 1 || s.reconnected() != 0 {
+		t.Errorf("the POST was sent %d times (%d reconnects), want once", n, s.reconnected())
 	}
 
 	req := newReq()
@@ -351,8 +351,8 @@ func TestClientPOSTNormalEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.Reconnects() != 1 {
-		t.Errorf("with an Idempotency-Key: %d reconnects after the normal end, want 1", s.Reconnects())
+	if s.reconnected() != 1 {
+		t.Errorf("with an Idempotency-Key: %d reconnects after the normal end, want 1", s.reconnected())
 	}
 }
 
@@ -367,7 +367,7 @@ func TestClientRetryHintFloor(t *testing.T) {
 	for _, tt := range []struct {
 		retry, min, max time.Duration
 	}{
-		{0, min(DefaultClientRetry, minRetryHint) / 2, min(DefaultClientRetry, minRetryHint)},
+		{0, min(defaultClientRetry, minRetryHint) / 2, min(defaultClientRetry, minRetryHint)},
 		{10 * time.Second, minRetryHint / 2, minRetryHint},
 		{time.Millisecond, 0, time.Millisecond},
 	} {

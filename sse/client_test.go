@@ -55,7 +55,7 @@ func TestClientReconnects(t *testing.T) {
 			return
 		}
 		sw := NewWriter(w)
-		sw.WriteRetry(time.Millisecond)
+		sw.writeRetry(time.Millisecond)
 		sw.Send(Event{ID: strings.Repeat("i", n), Data: "x"})
 	}), false)
 	s, err := (&Client{HTTPClient: c, Retry: time.Millisecond}).Subscribe(context.Background(), ts.URL, "start")
@@ -78,8 +78,8 @@ func TestClientReconnects(t *testing.T) {
 			t.Errorf("Last-Event-ID %q, want %q", got, want)
 		}
 	}
-	if s.Reconnects() != 3 {
-		t.Errorf("Reconnects = %d, want 3", s.Reconnects())
+	if s.reconnected() != 3 {
+		t.Errorf("Reconnects = %d, want 3", s.reconnected())
 	}
 }
 

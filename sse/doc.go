@@ -3,9 +3,9 @@
 //
 // The pieces, from the wire up:
 //
-//   - [Event] and [AppendEvent] encode one event exactly as the standard's
-//     parser reads it back: an ID or event type can never inject a field,
-//     data is split into lines, reconnection times are whole milliseconds.
+//   - An [Event] is encoded exactly as the standard's parser reads it
+//     back: an ID or event type can never inject a field, data is split
+//     into lines, reconnection times are whole milliseconds.
 //   - [Writer] writes one stream over any [net/http.ResponseWriter] (also
 //     behind middleware that implements Unwrap), with the right headers, a
 //     deadline on every write and a flush after each batch.

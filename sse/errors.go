@@ -9,12 +9,12 @@ import (
 var (
 	// ErrClosed means the Broker was shut down.
 	ErrClosed = errors.New("sse: broker shut down")
-	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
+	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters.
-	ErrInvalidTopic = errors.New("sse: invalid topic")
-	// ErrTooManyTopics means a stream asked for more topics than
+	errInvalidTopic = errors.New("sse: invalid topic")
+	// errTooManyTopics means a stream asked for more topics than
 	// BrokerOptions.MaxTopics allows.
-	ErrTooManyTopics = errors.New("sse: too many topics")
+	errTooManyTopics = errors.New("sse: too many topics")
 	// ErrClientGone is why a stream ended when its client went away: it
 	// closed the connection, or a write failed because it was gone. A
 	// stream whose request context ended for another reason (a deadline

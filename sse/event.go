@@ -9,19 +9,19 @@ import (
 )
 
 // Errors reported when an [Event] or comment cannot be encoded. Nothing is
-// written when one of them is returned. Match them with errors.Is.
+// written when one of them is returned.
 var (
-	// ErrInvalidID means an event ID holds a CR, LF or NUL, or is not
+	// errInvalidID means an event ID holds a CR, LF or NUL, or is not
 	// UTF-8. Such an ID could end the id field early and start another
 	// field, or would be ignored by the browser.
-	ErrInvalidID = errors.New("sse: invalid event id: contains CR, LF or NUL, or is not UTF-8")
-	// ErrInvalidType means an event type holds a CR or LF, or is not UTF-8.
-	ErrInvalidType = errors.New("sse: invalid event type: contains CR or LF, or is not UTF-8")
-	// ErrInvalidData means event data or a comment is not UTF-8. The event
+	errInvalidID = errors.New("sse: invalid event id: contains CR, LF or NUL, or is not UTF-8")
+	// errInvalidType means an event type holds a CR or LF, or is not UTF-8.
+	errInvalidType = errors.New("sse: invalid event type: contains CR or LF, or is not UTF-8")
+	// errInvalidData means event data or a comment is not UTF-8. The event
 	// stream format is UTF-8 only; browsers would replace such bytes.
-	ErrInvalidData = errors.New("sse: invalid event data: not UTF-8")
-	// ErrInvalidRetry means a reconnection time is negative.
-	ErrInvalidRetry = errors.New("sse: invalid retry: negative duration")
+	errInvalidData = errors.New("sse: invalid event data: not UTF-8")
+	// errInvalidRetry means a reconnection time is negative.
+	errInvalidRetry = errors.New("sse: invalid retry: negative duration")
 )
 
 // An Event is one server-sent event.
@@ -54,20 +54,20 @@ type Event struct {
 	Retry time.Duration
 }
 
-// Validate reports whether e can be encoded: the error wraps
-// ErrInvalidID, ErrInvalidType, ErrInvalidData or ErrInvalidRetry.
-func (e *Event) Validate() error {
+// validate reports whether e can be encoded: the error wraps
+// errInvalidID, errInvalidType, errInvalidData or errInvalidRetry.
+func (e *Event) validate() error {
 	if !validID(e.ID) {
-		return ErrInvalidID
+		return errInvalidID
 	}
 	if strings.ContainsAny(e.Type, "\r\n") || !utf8.ValidString(e.Type) {
-		return ErrInvalidType
+		return errInvalidType
 	}
 	if !utf8.ValidString(e.Data) {
-		return ErrInvalidData
+		return errInvalidData
 	}
 	if e.Retry < 0 {
-		return ErrInvalidRetry
+		return errInvalidRetry
 	}
 	return nil
 }
@@ -76,16 +76,16 @@ func validID(id string) bool {
 	return !strings.ContainsAny(id, "\r\n\x00") && utf8.ValidString(id)
 }
 
-// AppendEvent appends the wire form of e to dst and returns the extended
+// encodeEvent appends the wire form of e to dst and returns the extended
 // buffer. Fields are written in the order id, event, retry, data, each as
 // "name: value" (one space after the colon, which the parser removes), and
 // the block ends with a blank line. If e is invalid (see
-// [Event.Validate]), dst is returned unchanged with the error.
+// validate), dst is returned unchanged with the error.
 //
-// AppendEvent allocates only when dst lacks room; [EncodedLen] says how
+// encodeEvent allocates only when dst lacks room; eventLen says how
 // much room is needed.
-func AppendEvent(dst []byte, e Event) ([]byte, error) {
-	if err := e.Validate(); err != nil {
+func encodeEvent(dst []byte, e Event) ([]byte, error) {
+	if err := e.validate(); err != nil {
 		return dst, err
 	}
 	return appendEvent(dst, &e), nil
@@ -152,34 +152,34 @@ func appendRetry(dst []byte, d time.Duration) []byte {
 	return append(dst, '\n')
 }
 
-// AppendRetry appends a lone retry field that sets the browser's
+// encodeRetry appends a lone retry field that sets the browser's
 // reconnection time to d, in whole milliseconds rounded up. It is not
 // followed by a blank line: a blank line would dispatch nothing but could
 // reset the browser's last event ID, so the field simply takes effect when
 // the browser reads it. d must be positive.
-func AppendRetry(dst []byte, d time.Duration) ([]byte, error) {
+func encodeRetry(dst []byte, d time.Duration) ([]byte, error) {
 	if d <= 0 {
-		return dst, ErrInvalidRetry
+		return dst, errInvalidRetry
 	}
 	return appendRetry(dst, d), nil
 }
 
-// AppendComment appends text as a comment, which browsers ignore: it keeps
+// appendComment appends text as a comment, which browsers ignore: it keeps
 // idle connections and proxies alive. A text holding CR, LF or CRLF is
 // written as several comment lines, one per line, so it can never start a
 // field. An empty text is written as a lone colon. text must be UTF-8, or
-// ErrInvalidData is returned and nothing is appended.
-func AppendComment(dst []byte, text string) ([]byte, error) {
+// errInvalidData is returned and nothing is appended.
+func appendComment(dst []byte, text string) ([]byte, error) {
 	if !utf8.ValidString(text) {
-		return dst, ErrInvalidData
+		return dst, errInvalidData
 	}
 	return appendLines(dst, ": ", ":\n", text), nil
 }
 
-// EncodedLen returns the number of bytes [AppendEvent] appends for e, or
+// eventLen returns the number of bytes encodeEvent appends for e, or
 // the error it would return.
-func EncodedLen(e Event) (int, error) {
-	if err := e.Validate(); err != nil {
+func eventLen(e Event) (int, error) {
+	if err := e.validate(); err != nil {
 		return 0, err
 	}
 	return encodedLen(&e), nil

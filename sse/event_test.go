@@ -29,16 +29,16 @@ func TestAppendEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := AppendEvent([]byte("prefix"), tt.ev)
+			got, err := encodeEvent([]byte("prefix"), tt.ev)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if string(got) != "prefix"+tt.want {
-				t.Errorf("AppendEvent = %q, want %q", got, "prefix"+tt.want)
+				t.Errorf("encodeEvent = %q, want %q", got, "prefix"+tt.want)
 			}
-			n, err := EncodedLen(tt.ev)
+			n, err := eventLen(tt.ev)
 			if err != nil || n != len(tt.want) {
-				t.Errorf("EncodedLen = %d, %v; want %d", n, err, len(tt.want))
+				t.Errorf("eventLen = %d, %v; want %d", n, err, len(tt.want))
 			}
 		})
 	}
@@ -49,26 +49,26 @@ func TestAppendEventInvalid(t *testing.T) {
 		ev   Event
 		want error
 	}{
-		{Event{ID: "1\n2"}, ErrInvalidID},
-		{Event{ID: "1\r2"}, ErrInvalidID},
-		{Event{ID: "1\x002"}, ErrInvalidID},
-		{Event{ID: "\xff"}, ErrInvalidID},
-		{Event{Type: "a\nb"}, ErrInvalidType},
-		{Event{Type: "a\rdata: x"}, ErrInvalidType},
-		{Event{Type: "\xc3"}, ErrInvalidType},
-		{Event{Data: "\xc3("}, ErrInvalidData},
-		{Event{Retry: -time.Second}, ErrInvalidRetry},
+		{Event{ID: "1\n2"}, errInvalidID},
+		{Event{ID: "1\r2"}, errInvalidID},
+		{Event{ID: "1\x002"}, errInvalidID},
+		{Event{ID: "\xff"}, errInvalidID},
+		{Event{Type: "a\nb"}, errInvalidType},
+		{Event{Type: "a\rdata: x"}, errInvalidType},
+		{Event{Type: "\xc3"}, errInvalidType},
+		{Event{Data: "\xc3("}, errInvalidData},
+		{Event{Retry: -time.Second}, errInvalidRetry},
 	}
 	for _, tt := range tests {
-		got, err := AppendEvent([]byte("keep"), tt.ev)
+		got, err := encodeEvent([]byte("keep"), tt.ev)
 		if !errors.Is(err, tt.want) {
-			t.Errorf("AppendEvent(%+v) error = %v, want %v", tt.ev, err, tt.want)
+			t.Errorf("encodeEvent(%+v) error = %v, want %v", tt.ev, err, tt.want)
 		}
 		if string(got) != "keep" {
-			t.Errorf("AppendEvent(%+v) wrote %q on error", tt.ev, got)
+			t.Errorf("encodeEvent(%+v) wrote %q on error", tt.ev, got)
 		}
-		if _, err := EncodedLen(tt.ev); !errors.Is(err, tt.want) {
-			t.Errorf("EncodedLen(%+v) error = %v, want %v", tt.ev, err, tt.want)
+		if _, err := eventLen(tt.ev); !errors.Is(err, tt.want) {
+			t.Errorf("eventLen(%+v) error = %v, want %v", tt.ev, err, tt.want)
 		}
 	}
 }
@@ -81,9 +81,9 @@ func TestAppendComment(t *testing.T) {
 		{"x\n\ndata: evil", ": x\n:\n: data: evil\n"},
 	}
 	for _, tt := range tests {
-		got, err := AppendComment(nil, tt.text)
+		got, err := appendComment(nil, tt.text)
 		if err != nil || string(got) != tt.want {
-			t.Errorf("AppendComment(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
+			t.Errorf("appendComment(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
 		}
 		// A comment never dispatches nor sets anything.
 		r := NewReader(strings.NewReader(string(got) + "data: after\n\n"))
@@ -92,19 +92,19 @@ func TestAppendComment(t *testing.T) {
 			t.Errorf("comment %q then event parsed as %+v, %v", tt.text, ev, err)
 		}
 	}
-	if _, err := AppendComment(nil, "\xff"); !errors.Is(err, ErrInvalidData) {
-		t.Errorf("AppendComment(invalid UTF-8) error = %v, want ErrInvalidData", err)
+	if _, err := appendComment(nil, "\xff"); !errors.Is(err, errInvalidData) {
+		t.Errorf("appendComment(invalid UTF-8) error = %v, want errInvalidData", err)
 	}
 }
 
 func TestAppendRetry(t *testing.T) {
-	got, err := AppendRetry(nil, 3*time.Second)
+	got, err := encodeRetry(nil, 3*time.Second)
 	if err != nil || string(got) != "retry: 3000\n" {
-		t.Errorf("AppendRetry = %q, %v", got, err)
+		t.Errorf("encodeRetry = %q, %v", got, err)
 	}
 	for _, d := range []time.Duration{0, -1} {
-		if _, err := AppendRetry(nil, d); !errors.Is(err, ErrInvalidRetry) {
-			t.Errorf("AppendRetry(%v) error = %v, want ErrInvalidRetry", d, err)
+		if _, err := encodeRetry(nil, d); !errors.Is(err, errInvalidRetry) {
+			t.Errorf("encodeRetry(%v) error = %v, want errInvalidRetry", d, err)
 		}
 	}
 }
@@ -114,13 +114,13 @@ func TestAppendEventNoAllocs(t *testing.T) {
 	ev := Event{ID: "abc-12", Type: "tick", Data: "line one\nline two\r\nline three", Retry: time.Second}
 	allocs := testing.AllocsPerRun(100, func() {
 		var err error
-		buf, err = AppendEvent(buf[:0], ev)
+		buf, err = encodeEvent(buf[:0], ev)
 		if err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("AppendEvent allocates %v times per call, want 0", allocs)
+		t.Errorf("encodeEvent allocates %v times per call, want 0", allocs)
 	}
 }
 
@@ -134,7 +134,7 @@ func TestInjection(t *testing.T) {
 	for _, v := range evil {
 		// In ID or Type: refused, or written as one field that means v.
 		for _, ev := range []Event{{ID: v, Data: "d"}, {Type: v, Data: "d"}} {
-			b, err := AppendEvent(nil, ev)
+			b, err := encodeEvent(nil, ev)
 			if err != nil {
 				continue
 			}
@@ -145,16 +145,16 @@ func TestInjection(t *testing.T) {
 		}
 		// In data: always written, only ever as data.
 		ev := Event{Data: v}
-		b, err := AppendEvent(nil, ev)
+		b, err := encodeEvent(nil, ev)
 		if err != nil {
-			t.Fatalf("AppendEvent(%q): %v", v, err)
+			t.Fatalf("encodeEvent(%q): %v", v, err)
 		}
 		got, _ := readAll(t, strings.NewReader(string(b)))
 		if len(got) != 1 || got[0].ID != "" || got[0].Type != "message" || got[0].Retry != 0 || got[0].Data != normalize(v) {
 			t.Errorf("data %q encoded as %q parsed as %+v", v, b, got)
 		}
 		// In a comment: nothing at all.
-		if b, err = AppendComment(nil, v); err == nil {
+		if b, err = appendComment(nil, v); err == nil {
 			if got, _ := readAll(t, strings.NewReader(string(b)+"\n")); len(got) != 0 {
 				t.Errorf("comment %q encoded as %q dispatched %+v", v, b, got)
 			}

@@ -15,30 +15,6 @@ import (
 	"github.com/realtime-go/realtime/sse"
 )
 
-func ExampleAppendEvent() {
-	b, err := sse.AppendEvent(nil, sse.Event{
-		ID:    "42",
-		Type:  "price",
-		Data:  "ACME 12.50\nGLOBEX 7.25",
-		Retry: 2 * time.Second,
-	})
-	fmt.Printf("%s", b)
-	fmt.Println(err)
-
-	// A value that would start a field of its own is refused.
-	_, err = sse.AppendEvent(nil, sse.Event{ID: "1\ndata: injected"})
-	fmt.Println(err)
-	// Output:
-	// id: 42
-	// event: price
-	// retry: 2000
-	// data: ACME 12.50
-	// data: GLOBEX 7.25
-	//
-	// <nil>
-	// sse: invalid event id: contains CR, LF or NUL, or is not UTF-8
-}
-
 func ExampleReader() {
 	stream := "retry: 1000\r\n: a comment\r\nid: 7\r\nevent: greeting\r\ndata: hello\r\ndata: world\r\n\r\ndata: no id given\r\n\r\n"
 	r := sse.NewReader(strings.NewReader(stream))

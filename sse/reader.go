@@ -11,9 +11,9 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultMaxEventSize bounds, when [Reader.MaxEventSize] is zero, the bytes
+// defaultMaxEventSize bounds, when [Reader.MaxEventSize] is zero, the bytes
 // of one line and the data gathered for one event.
-const DefaultMaxEventSize = 1 << 20 // 1 MiB
+const defaultMaxEventSize = 1 << 20 // 1 MiB
 
 // maxKeptBuf is the largest line or data buffer a Reader keeps for the
 // next event: one grown past it by a large event is dropped, so that an
@@ -43,7 +43,7 @@ var ErrTooLarge = errors.New("sse: line or event larger than the reader's limit"
 // A Reader is not safe for concurrent use.
 type Reader struct {
 	// MaxEventSize bounds the bytes of one line and the data of one event.
-	// Zero means DefaultMaxEventSize. Past it Next returns ErrTooLarge.
+	// Zero means 1 MiB. Past it Next returns ErrTooLarge.
 	MaxEventSize int
 
 	// OnComment, when not nil, is called with the text of every comment
@@ -83,7 +83,7 @@ func (r *Reader) max() int {
 	if r.MaxEventSize > 0 {
 		return r.MaxEventSize
 	}
-	return DefaultMaxEventSize
+	return defaultMaxEventSize
 }
 
 // Next returns the next dispatched event. Its ID is the last event ID

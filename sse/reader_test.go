@@ -227,30 +227,30 @@ func TestRoundTripRandom(t *testing.T) {
 // it said, or that encoding refused it for the right reason.
 func checkRoundTrip(t *testing.T, ev Event) {
 	t.Helper()
-	b, err := AppendEvent(nil, ev)
+	b, err := encodeEvent(nil, ev)
 	switch {
 	case strings.ContainsAny(ev.ID, "\r\n\x00") || !utf8.ValidString(ev.ID):
-		if !errors.Is(err, ErrInvalidID) {
-			t.Errorf("AppendEvent(%+v) error = %v, want ErrInvalidID", ev, err)
+		if !errors.Is(err, errInvalidID) {
+			t.Errorf("encodeEvent(%+v) error = %v, want errInvalidID", ev, err)
 		}
 		return
 	case strings.ContainsAny(ev.Type, "\r\n") || !utf8.ValidString(ev.Type):
-		if !errors.Is(err, ErrInvalidType) {
-			t.Errorf("AppendEvent(%+v) error = %v, want ErrInvalidType", ev, err)
+		if !errors.Is(err, errInvalidType) {
+			t.Errorf("encodeEvent(%+v) error = %v, want errInvalidType", ev, err)
 		}
 		return
 	case !utf8.ValidString(ev.Data):
-		if !errors.Is(err, ErrInvalidData) {
-			t.Errorf("AppendEvent(%+v) error = %v, want ErrInvalidData", ev, err)
+		if !errors.Is(err, errInvalidData) {
+			t.Errorf("encodeEvent(%+v) error = %v, want errInvalidData", ev, err)
 		}
 		return
 	case ev.Retry < 0:
-		if !errors.Is(err, ErrInvalidRetry) {
-			t.Errorf("AppendEvent(%+v) error = %v, want ErrInvalidRetry", ev, err)
+		if !errors.Is(err, errInvalidRetry) {
+			t.Errorf("encodeEvent(%+v) error = %v, want errInvalidRetry", ev, err)
 		}
 		return
 	case err != nil:
-		t.Errorf("AppendEvent(%+v) = %v", ev, err)
+		t.Errorf("encodeEvent(%+v) = %v", ev, err)
 		return
 	}
 	// Two copies in one stream with a comment between: exactly two events,
@@ -300,7 +300,7 @@ func FuzzReader(f *testing.F) {
 			if ev.ID == "" {
 				re = append(re, "id\n"...) // an explicit reset: the ID persists otherwise
 			}
-			if re, err = AppendEvent(re, ev); err != nil {
+			if re, err = encodeEvent(re, ev); err != nil {
 				t.Fatalf("re-encoding %+v: %v", ev, err)
 			}
 		}

@@ -78,7 +78,7 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	addr := b.clientAddr(r)
 	if !b.perAddr.Acquire(addr) {
 		b.refused.Add(1)
-		request.TooMany(w, b.opts.RetryAfter)
+		request.TooMany(w, b.opts.retryAfter)
 		return
 	}
 	if !b.enter() {
@@ -142,7 +142,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	sw := NewWriter(w)
 	sw.WriteTimeout = b.opts.WriteTimeout
 	if b.opts.Retry > 0 {
-		sw.WriteRetry(b.opts.Retry)
+		sw.writeRetry(b.opts.Retry)
 	}
 	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {
@@ -290,7 +290,7 @@ func (b *Broker) request(r *http.Request) (topics []string, lastID string, err e
 		return nil, "", errors.New("sse: no topic: name at least one, as in ?topic=name")
 	}
 	if len(topics) > b.opts.MaxTopics {
-		return nil, "", fmt.Errorf("%w: %d topics, at most %d", ErrTooManyTopics, len(topics), b.opts.MaxTopics)
+		return nil, "", fmt.Errorf("%w: %d topics, at most %d", errTooManyTopics, len(topics), b.opts.MaxTopics)
 	}
 	for _, t := range topics {
 		if err := checkTopic(t); err != nil {
@@ -310,5 +310,5 @@ func (b *Broker) refuse(w http.ResponseWriter, err error) {
 // unavailable answers 503 with Retry-After.
 func (b *Broker) unavailable(w http.ResponseWriter, msg string) {
 	b.refused.Add(1)
-	request.RetryLater(w, http.StatusServiceUnavailable, b.opts.RetryAfter, msg)
+	request.RetryLater(w, http.StatusServiceUnavailable, b.opts.retryAfter, msg)
 }

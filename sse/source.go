@@ -15,12 +15,6 @@ import (
 // A client that moves to another node resumes there with its
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
-// DefaultCatchUpWait is how long, by default, a Broker that applies a
-// shared stream may take to reach the ID a client resumes from: nodes
-// apply the stream at their own pace, and a client that moves to another
-// node may be ahead of it. See BrokerOptions.CatchUpWait.
-const DefaultCatchUpWait = hub.DefaultCatchUpWait
-
 var (
 	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
 	// above the last one applied: the event was applied already, so a
@@ -102,7 +96,7 @@ func (b *Broker) source(src HistorySource) hub.Source {
 		Encode: func(r Record, epoch string) (*hub.Message, error) {
 			e := r.Event
 			e.ID = hub.FormatID(epoch, r.Seq)
-			if err := e.Validate(); err != nil {
+			if err := e.validate(); err != nil {
 				return nil, fmt.Errorf("event %s of topic %q: %w", e.ID, r.Topic, err)
 			}
 			data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)

@@ -163,3 +163,42 @@ func TestHistorySourceFails(t *testing.T) {
 		t.Errorf("the log does not say why:\n%s", log.String())
 	}
 }
+
+// A client cut off in the middle of a replay from the HistorySource
+// resumes on another node, which replays from its own source and logs
+// while the stream goes on: it gets every event after its last one once,
+// in order, then the live ones.
+func TestResumeMidReplayOnAnotherNode(t *testing.T) {
+	st := &streamtest.Stream{}
+	for seq := 1; seq <= 300; seq++ {
+		st.Add([]string{"a", "b", "c"}[seq%3], []byte(fmt.Sprint(seq)))
+	}
+	bb, cb, urlB := node(t, st, 1, BrokerOptions{HistoryBytes: 20 * 200})
+	bc, cc, urlC := node(t, st, 250, BrokerOptions{HistoryBytes: 20 * 200})
+
+	resp, r := open(t, cb, urlB+"?topic=a&topic=c", "Last-Event-ID", "cluster-0")
+	seen := readIDs(t, r, 50) // from B's source: its logs hold the last few
+	if want := ids(1, 75); strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Fatalf("node B: got %q, want %q", seen, want)
+	}
+	resp.Body.Close()
+	for seq := 301; seq <= 320; seq++ {
+		st.Add([]string{"a", "b", "c"}[seq%3], []byte(fmt.Sprint(seq)))
+	}
+	apply(t, bb, st, 301)
+	apply(t, bc, st, 301)
+
+	_, r = open(t, cc, urlC+"?topic=a&topic=c", "Last-Event-ID", seen[len(seen)-1])
+	want := ids(76, 320)
+	if got := readIDs(t, r, len(want)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("node C: got %q,\nwant %q", got, want)
+	}
+	for seq := 321; seq <= 330; seq++ {
+		st.Add([]string{"a", "b", "c"}[seq%3], []byte(fmt.Sprint(seq)))
+	}
+	apply(t, bc, st, 321)
+	want = ids(321, 330)
+	if got := readIDs(t, r, len(want)); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("node C, live: got %q, want %q", got, want)
+	}
+}

@@ -10,16 +10,17 @@ import (
 	"github.com/realtime-go/realtime/internal/pump"
 )
 
-// DefaultWriteTimeout bounds, when a WriteTimeout is zero, how long one
+// defaultWriteTimeout bounds, when a WriteTimeout is zero, how long one
 // write and flush of a stream may take. A client that stops reading (or a
 // network that stops carrying) makes the write fail within this time
 // instead of holding the stream forever.
-const DefaultWriteTimeout = 10 * time.Second
+const defaultWriteTimeout = 10 * time.Second
 
 // A Writer writes one event stream over an [http.ResponseWriter].
 //
-// NewWriter sets the stream's headers; WriteEvent, WriteComment and
-// WriteRetry encode into an internal buffer; Flush sends the buffer (and the
+// NewWriter sets the stream's headers; Send writes an event and
+// WriteComment a comment into an internal buffer, and Flush (which Send
+// calls) sends the buffer (and the
 // headers, the first time) and flushes it to the client. Flushing and write
 // deadlines go through [http.ResponseController], so a ResponseWriter
 // wrapped by middleware works as long as the wrapper has an
@@ -30,7 +31,7 @@ const DefaultWriteTimeout = 10 * time.Second
 // concurrent use, and like the ResponseWriter it must not be used after the
 // handler returns.
 type Writer struct {
-	// WriteTimeout bounds each Flush. Zero means DefaultWriteTimeout;
+	// WriteTimeout bounds each Flush. Zero means 10 s;
 	// negative means no deadline. If the ResponseWriter cannot set write
 	// deadlines (http.ErrNotSupported), writes go on without one.
 	WriteTimeout time.Duration
@@ -93,14 +94,14 @@ func (w *Writer) release() {
 	}
 }
 
-// WriteEvent encodes e into the Writer's buffer. It returns e's validation
-// error (see [Event.Validate]), leaving the buffer as it was, or the error
+// writeEvent encodes e into the Writer's buffer. It returns e's validation
+// error, leaving the buffer as it was, or the error
 // that ended the stream.
-func (w *Writer) WriteEvent(e Event) error {
+func (w *Writer) writeEvent(e Event) error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.validate(); err != nil {
 		return err
 	}
 	p := w.pending()
@@ -108,27 +109,29 @@ func (w *Writer) WriteEvent(e Event) error {
 	return nil
 }
 
-// WriteComment encodes a comment into the Writer's buffer, as
-// [AppendComment] does.
+// WriteComment encodes a comment into the Writer's buffer; browsers
+// ignore it, and it keeps idle connections and proxies alive. A text
+// holding line breaks is written as several comment lines; it must be
+// UTF-8.
 func (w *Writer) WriteComment(text string) error {
 	if w.err != nil {
 		return w.err
 	}
 	p := w.pending()
 	var err error
-	*p, err = AppendComment(*p, text)
+	*p, err = appendComment(*p, text)
 	return err
 }
 
-// WriteRetry encodes a retry field into the Writer's buffer, as
-// [AppendRetry] does.
-func (w *Writer) WriteRetry(d time.Duration) error {
+// writeRetry encodes a retry field into the Writer's buffer, as
+// [encodeRetry] does.
+func (w *Writer) writeRetry(d time.Duration) error {
 	if w.err != nil {
 		return w.err
 	}
 	p := w.pending()
 	var err error
-	*p, err = AppendRetry(*p, d)
+	*p, err = encodeRetry(*p, d)
 	return err
 }
 
@@ -153,7 +156,7 @@ func (w *Writer) Flush() error {
 
 // Send writes e and flushes it.
 func (w *Writer) Send(e Event) error {
-	if err := w.WriteEvent(e); err != nil {
+	if err := w.writeEvent(e); err != nil {
 		return err
 	}
 	return w.Flush()
@@ -163,7 +166,7 @@ func (w *Writer) Send(e Event) error {
 func (w *Writer) send(parts ...[]byte) error {
 	timeout := w.WriteTimeout
 	if timeout == 0 {
-		timeout = DefaultWriteTimeout
+		timeout = defaultWriteTimeout
 	}
 	deadline := timeout > 0 && !w.noDeadline
 	if deadline {

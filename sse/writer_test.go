@@ -19,18 +19,18 @@ func TestWriter(t *testing.T) {
 			errs := make(chan error, 1)
 			ts, c := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				sw := NewWriter(w)
-				sw.WriteRetry(time.Second)
+				sw.writeRetry(time.Second)
 				sw.WriteComment("hello")
-				if err := sw.WriteEvent(Event{ID: "bad\nid"}); !errors.Is(err, ErrInvalidID) {
-					errs <- fmt.Errorf("WriteEvent(bad id) = %v", err)
+				if err := sw.writeEvent(Event{ID: "bad\nid"}); !errors.Is(err, errInvalidID) {
+					errs <- fmt.Errorf("writeEvent(bad id) = %v", err)
 					return
 				}
 				if err := sw.Send(Event{ID: "1", Data: "one"}); err != nil {
 					errs <- err
 					return
 				}
-				sw.WriteEvent(Event{ID: "2", Data: "two"})
-				sw.WriteEvent(Event{ID: "3", Type: "t", Data: "three"})
+				sw.writeEvent(Event{ID: "2", Data: "two"})
+				sw.writeEvent(Event{ID: "3", Type: "t", Data: "three"})
 				errs <- sw.Flush()
 			}), h2)
 			resp, r := open(t, c, ts.URL)

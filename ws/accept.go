@@ -21,51 +21,45 @@ import (
 
 // Defaults for [AcceptOptions]. Each applies when its option is zero.
 const (
-	// DefaultHandshakeTimeout bounds the opening handshake once the request
+	// defaultHandshakeTimeout bounds the opening handshake once the request
 	// has been read: hijacking the connection and writing the 101 response.
 	// Reading the request is bounded by the http.Server's ReadHeaderTimeout.
-	DefaultHandshakeTimeout = 10 * time.Second
+	defaultHandshakeTimeout = 10 * time.Second
 
-	// DefaultReadLimit is the largest message a peer may send, in bytes,
+	// defaultReadLimit is the largest message a peer may send, in bytes,
 	// counting every fragment. A larger one closes the connection with
 	// StatusMessageTooBig as soon as a frame header announces it, without
 	// reading its payload. A message's buffer grows with the bytes that
 	// arrive, not with what its frame headers announce: a peer that sends a
 	// header and holds costs no more than one that sent nothing.
-	DefaultReadLimit = 1 << 20
+	defaultReadLimit = 1 << 20
 
-	// DefaultWriteTimeout bounds each write to the peer. A peer whose
+	// defaultWriteTimeout bounds each write to the peer. A peer whose
 	// socket does not take a batch within it is dropped as a slow consumer.
-	DefaultWriteTimeout = 10 * time.Second
+	defaultWriteTimeout = 10 * time.Second
 
-	// DefaultPingInterval is how often the server pings an idle peer.
-	DefaultPingInterval = 30 * time.Second
+	// defaultPingInterval is how often the server pings an idle peer.
+	defaultPingInterval = 30 * time.Second
 
-	// DefaultPongTimeout is how long the server waits for any frame,
-	// usually the pong, after a ping before it drops the peer. A peer that
-	// vanishes without closing is dropped within PingInterval +
-	// PongTimeout.
-	DefaultPongTimeout = 15 * time.Second
-
-	// DefaultSendBuffer bounds the bytes of frames from Conn.Send and
+	// defaultSendBuffer bounds the bytes of frames from Conn.Send and
 	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
 	// are read from the hub's shared history and do not count here.
-	DefaultSendBuffer = 256 << 10
+	defaultSendBuffer = 256 << 10
 
-	// MaxInflateRatio bounds what a compressed message may inflate to
+	// maxInflateRatio bounds what a compressed message may inflate to
 	// without credit: this many times its compressed size. Inflating
 	// costs the server CPU and memory for each byte it produces, so
 	// without it a client could make the server inflate a thousand bytes
 	// for each byte it sends (a message of zeros compresses that well).
 	// Past it a message draws on the credit of its client's address and
-	// of all clients (InflateCreditPerAddr, InflateCredit); a message
+	// of all clients (1 MiB and 16 MiB); a message
 	// that finds too little left is closed with StatusPolicyViolation.
-	MaxInflateRatio = 64
+	maxInflateRatio = 64
 
-	// DefaultCloseTimeout bounds the closing handshake: how long the server
+	// defaultCloseTimeout bounds the closing handshake: how long the server
 	// waits for the peer's close frame after sending its own, and for its
 	// own close frame to be written.
-	DefaultCloseTimeout = 5 * time.Second
+	defaultCloseTimeout = 5 * time.Second
 )
 
 // readBufferSize is the size of the buffered reader kept per connection for
@@ -117,37 +111,35 @@ type AcceptOptions struct {
 	// subprotocol and Conn.Subprotocol returns "".
 	Subprotocols []string
 
-	// HandshakeTimeout bounds the opening handshake once the handler runs.
-	// Zero means DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
+	// handshakeTimeout bounds the opening handshake once the handler runs:
+	// 10 s when zero, which only the package's tests change.
+	handshakeTimeout time.Duration
 
 	// ReadLimit is the largest message accepted, in bytes. Zero means
-	// DefaultReadLimit. Conn.SetReadLimit changes it per connection.
+	// 1 MiB.
 	ReadLimit int64
 
-	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout;
+	// WriteTimeout bounds each write. Zero means 10 s;
 	// negative means no deadline, as in package sse.
 	WriteTimeout time.Duration
 
-	// PingInterval is how often an idle peer is pinged. Zero means
-	// DefaultPingInterval; a negative value turns keep-alive off.
+	// PingInterval is how often an idle peer is pinged; a pinged peer that
+	// stays silent for half of it is dropped with ErrPongTimeout, so a peer
+	// that vanishes without closing is dropped within 1.5 PingIntervals.
+	// Zero means 30 s; a negative value turns keep-alive off.
 	PingInterval time.Duration
 
-	// PongTimeout is how long a pinged peer may stay silent before it is
-	// dropped. Zero means DefaultPongTimeout.
-	PongTimeout time.Duration
+	// pongTimeout is how long a pinged peer may stay silent: half of
+	// PingInterval when zero, which only the package's tests change.
+	pongTimeout time.Duration
 
 	// SendBuffer bounds, in bytes, the frames of Send and Write waiting to
 	// be written (and being written) to the peer. Zero means
-	// DefaultSendBuffer. Past it, Send returns ErrSendBufferFull and Write
+	// 256 KiB. Past it, Send returns ErrSendBufferFull and Write
 	// waits; a single message larger than SendBuffer is accepted when
 	// nothing else waits. Control frames are bounded apart: one pong, one
 	// ping and the close frame at most.
 	SendBuffer int
-
-	// Header holds extra headers for the 101 response, such as Set-Cookie.
-	// The WebSocket headers themselves cannot be set here.
-	Header http.Header
 
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
@@ -170,16 +162,18 @@ type AcceptOptions struct {
 	// compressed size can reveal the secret).
 	DisableCompression bool
 
-	// CompressionThreshold is the smallest message payload, in bytes, that
-	// is compressed. Zero means DefaultCompressionThreshold. Smaller
-	// messages, and messages that do not shrink, are sent uncompressed.
-	CompressionThreshold int
+	// compressionThreshold is the smallest message payload, in bytes, that
+	// is compressed: 512 bytes when zero, which only the package's tests
+	// change. Smaller messages, and messages that do not shrink, are sent
+	// uncompressed.
+	compressionThreshold int
 
 	// Logger receives a record for every upgrade the server cannot make
 	// (at Error, naming the cause and the fix), and for handshakes refused
 	// for their host or origin (at Warn, naming the fix; at most one
-	// record per cause every 10 s, with the number left out). Nil means the Hub's
-	// Logger for a Hub's connections, and slog.Default() otherwise.
+	// record per cause every 10 s, with the number left out). As a Hub's
+	// HubOptions.Conn it also receives the Hub's refusals for lack of room
+	// and the panics of its hooks. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -189,26 +183,26 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	if o != nil {
 		c = *o
 	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
+	if c.handshakeTimeout <= 0 {
+		c.handshakeTimeout = defaultHandshakeTimeout
 	}
 	if c.ReadLimit <= 0 {
-		c.ReadLimit = DefaultReadLimit
+		c.ReadLimit = defaultReadLimit
 	}
 	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
+		c.WriteTimeout = defaultWriteTimeout
 	}
 	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
+		c.PingInterval = defaultPingInterval
 	}
-	if c.PongTimeout <= 0 {
-		c.PongTimeout = DefaultPongTimeout
+	if c.pongTimeout <= 0 {
+		c.pongTimeout = c.PingInterval / 2
 	}
 	if c.SendBuffer <= 0 {
-		c.SendBuffer = DefaultSendBuffer
+		c.SendBuffer = defaultSendBuffer
 	}
-	if c.CompressionThreshold <= 0 {
-		c.CompressionThreshold = DefaultCompressionThreshold
+	if c.compressionThreshold <= 0 {
+		c.compressionThreshold = defaultCompressionThreshold
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -216,17 +210,17 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	return c
 }
 
-// ErrForbiddenOrigin is the error of a handshake refused by the origin
+// errForbiddenOrigin is the error of a handshake refused by the origin
 // policy; the client got 403 Forbidden.
-var ErrForbiddenOrigin = errors.New("ws: origin not allowed")
+var errForbiddenOrigin = errors.New("ws: origin not allowed")
 
-// ErrForbiddenHost is the error of a handshake refused because its Host
+// errForbiddenHost is the error of a handshake refused because its Host
 // header is not one AllowedHosts allows; the client got 403 Forbidden.
-var ErrForbiddenHost = errors.New("ws: host not allowed")
+var errForbiddenHost = errors.New("ws: host not allowed")
 
-// ErrHandshake is wrapped by every other error of a failed handshake; the
+// errHandshake is wrapped by every other error of a failed handshake; the
 // client got an HTTP error status and the connection was closed.
-var ErrHandshake = errors.New("ws: handshake failed")
+var errHandshake = errors.New("ws: handshake failed")
 
 // Accept upgrades the request to a WebSocket connection with the
 // handshake of golang.org/x/net/websocket, after checking the host and
@@ -239,7 +233,7 @@ var ErrHandshake = errors.New("ws: handshake failed")
 // and ends with Conn.Close or Conn.CloseNow. Pings, pongs and close frames
 // are handled inside Read, so the caller must keep reading: a connection
 // nobody reads stops answering the keep-alive and is dropped after
-// PingInterval plus PongTimeout. Accept does not keep the request: read
+// 1.5 PingIntervals. Accept does not keep the request: read
 // what the connection needs from r before or after calling it.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	o := opts.withDefaults()
@@ -253,8 +247,11 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	}
 	if err := upgradeRequested(r); err != nil {
 		request.Refuse(w, err, http.StatusUpgradeRequired)
-		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", ErrHandshake)
+		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", errHandshake)
 	}
+	// The headers set on w before the upgrade (Set-Cookie, say) go with
+	// the 101 answer; the WebSocket headers are the handshake's own.
+	hdr := w.Header().Clone()
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		o.Logger.LogAttrs(r.Context(), slog.LevelError,
@@ -263,9 +260,9 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 				"HTTP/1.1 and give wrappers Unwrap",
 			slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr), slog.Any("err", err))
 		http.Error(w, "Not Implemented: this server cannot upgrade this connection; its log says why", http.StatusNotImplemented)
-		return nil, fmt.Errorf("%w: hijack: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: hijack: %w", errHandshake, err)
 	}
-	deadline := time.Now().Add(o.HandshakeTimeout)
+	deadline := time.Now().Add(o.handshakeTimeout)
 	nc.SetDeadline(deadline)
 	// Bound what the kernel holds for a client that does not read (the
 	// writes of a resume's replay wait instead of filling a send buffer
@@ -294,17 +291,10 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	if !o.DisableCompression {
 		ext, window = negotiateDeflate(r.Header)
 	}
-	hdr := o.Header
-	if ext != "" || hdr.Get("Sec-WebSocket-Extensions") != "" {
-		// Only an extension the client offered is answered.
-		hdr = hdr.Clone()
-		if hdr == nil {
-			hdr = http.Header{}
-		}
-		hdr.Del("Sec-WebSocket-Extensions")
-		if ext != "" {
-			hdr.Set("Sec-WebSocket-Extensions", ext)
-		}
+	// Only an extension the client offered is answered.
+	hdr.Del("Sec-WebSocket-Extensions")
+	if ext != "" {
+		hdr.Set("Sec-WebSocket-Extensions", ext)
 	}
 	srv := websocket.Server{
 		Config: websocket.Config{Header: hdr},
@@ -326,11 +316,11 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	if c == nil {
 		// x/net answered with an error status.
 		nc.Close()
-		return nil, fmt.Errorf("%w: x/net/websocket refused the request", ErrHandshake)
+		return nil, fmt.Errorf("%w: x/net/websocket refused the request", errHandshake)
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil || time.Now().After(deadline) {
 		nc.Close()
-		return nil, fmt.Errorf("%w: handshake timeout", ErrHandshake)
+		return nil, fmt.Errorf("%w: handshake timeout", errHandshake)
 	}
 	if setup != nil {
 		setup(c)
@@ -390,12 +380,12 @@ func headerContains(h http.Header, name, token string) bool {
 func checkRequest(r *http.Request, o *AcceptOptions) error {
 	fr := origin.Forwarded(r, o.TrustedProxies)
 	if err := origin.CheckHost(fr, o.AllowedHosts); err != nil {
-		err = fmt.Errorf("%w: %w", ErrForbiddenHost, err)
+		err = fmt.Errorf("%w: %w", errForbiddenHost, err)
 		origin.LogRefusal(o.Logger, r, origin.HostCause, err)
 		return err
 	}
 	if err := origin.Check(fr, o.OriginPatterns); err != nil {
-		err = fmt.Errorf("%w: %w", ErrForbiddenOrigin, err)
+		err = fmt.Errorf("%w: %w", errForbiddenOrigin, err)
 		origin.LogRefusal(o.Logger, r, origin.OriginCause, err)
 		return err
 	}

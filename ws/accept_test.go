@@ -73,8 +73,8 @@ func TestOriginPolicy(t *testing.T) {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
 			}
 			err = <-accepted
-			if tc.want == 403 && !errors.Is(err, ErrForbiddenOrigin) {
-				t.Fatalf("Accept error %v, want ErrForbiddenOrigin", err)
+			if tc.want == 403 && !errors.Is(err, errForbiddenOrigin) {
+				t.Fatalf("Accept error %v, want errForbiddenOrigin", err)
 			}
 		})
 	}
@@ -137,10 +137,8 @@ func TestHandshakeTimeout(t *testing.T) {
 	errc := make(chan error, 1)
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := Accept(w, r, &AcceptOptions{
-			HandshakeTimeout: 200 * time.Millisecond,
-			Header:           http.Header{"X-Big": {big}},
-		})
+		w.Header().Set("X-Big", big)
+		_, err := Accept(w, r, &AcceptOptions{handshakeTimeout: 200 * time.Millisecond})
 		errc <- err
 	})
 	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
@@ -153,13 +151,13 @@ func TestHandshakeTimeout(t *testing.T) {
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ErrHandshake) {
-			t.Fatalf("Accept: %v, want ErrHandshake", err)
+		if !errors.Is(err, errHandshake) {
+			t.Fatalf("Accept: %v, want errHandshake", err)
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("Accept did not return")
 	}
-	if DefaultHandshakeTimeout <= 0 {
+	if defaultHandshakeTimeout <= 0 {
 		t.Fatal("no default handshake timeout")
 	}
 }

@@ -84,7 +84,7 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 }
 
 // TestHubOnConnectPanic: a panic in OnConnect closes that connection with
-// StatusInternalError and gives back its slot, as one in OnMessage does,
+// statusInternalError and gives back its slot, as one in OnMessage does,
 // instead of leaving it open with nobody reading it and Shutdown waiting
 // for it.
 func TestHubOnConnectPanic(t *testing.T) {
@@ -95,13 +95,13 @@ func TestHubOnConnectPanic(t *testing.T) {
 				panic("boom")
 			}
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		Conn: AcceptOptions{Logger: slog.New(slog.DiscardHandler)},
 	})
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	c := dial(t, srv.URL+"?boom=1", nil)
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(waitTimeout))
-	if cf := readClose(t, c); cf.Code != int(StatusInternalError) {
+	if cf := readClose(t, c); cf.Code != int(statusInternalError) {
 		t.Fatalf("close %d %q, want 1011", cf.Code, cf.Reason)
 	}
 	c.WriteFrames(wstest.Masked(wstest.OpClose, wstest.ClosePayload(1011, "")))

@@ -22,17 +22,6 @@ const (
 	MessageBinary MessageType = opBinary
 )
 
-// String returns "text" or "binary".
-func (t MessageType) String() string {
-	switch t {
-	case MessageText:
-		return "text"
-	case MessageBinary:
-		return "binary"
-	}
-	return fmt.Sprintf("MessageType(%d)", int(t))
-}
-
 // A Conn is one WebSocket connection, accepted (Accept, a Hub) or dialed
 // (Dial, a Subscriber; see Dial for the client role). Send, Close, CloseNow and
 // the accessors are safe from any goroutine; Read is for one goroutine at a
@@ -94,7 +83,7 @@ type Conn struct {
 	dropData   bool        // the close is urgent: queued data is discarded
 	ended      bool        // the TCP connection was closed
 	err        error       // why the connection ended or is ending
-	closeTimer *time.Timer // ends the closing handshake after DefaultCloseTimeout
+	closeTimer *time.Timer // ends the closing handshake after defaultCloseTimeout
 	keepAlive  *time.Timer // pings, see keepalive.go
 	pingedAt   int64       // used by the keep-alive timer's function only
 
@@ -180,13 +169,13 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // RemoteAddr returns the peer's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// SetReadLimit sets the largest message Read accepts, in bytes. A message
+// setReadLimit sets the largest message Read accepts, in bytes. A message
 // over it closes the connection with StatusMessageTooBig.
-func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
+func (c *Conn) setReadLimit(n int64) { c.readLimit.Store(n) }
 
-// Done returns a channel that is closed once the connection is closed and
+// closedChan returns a channel that is closed once the connection is closed and
 // no writer runs for it any more.
-func (c *Conn) Done() <-chan struct{} {
+func (c *Conn) closedChan() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
@@ -207,14 +196,14 @@ func (c *Conn) Err() error {
 
 // Close starts the closing handshake with code and reason: frames already
 // queued are written first, then the close frame, then Close waits for the
-// peer's close frame, at most DefaultCloseTimeout, and closes the
+// peer's close frame, at most 5 s, and closes the
 // connection. A reason longer than 123 bytes is cut. Close on a connection
 // that is closing already waits for it to end and returns nil.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := c.validateClose(code); err != nil {
 		return err
 	}
-	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), Local: true}
+	ce := &CloseError{Code: code, Reason: truncateUTF8(reason, maxReasonLength), local: true}
 	if c.queueClose(ce, false) && c.readMu.TryLock() {
 		// No one is reading: wait for the peer's answer here.
 		if c.readErr == nil {
@@ -222,7 +211,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		}
 		c.readMu.Unlock()
 	}
-	<-c.Done()
+	<-c.closedChan()
 	return nil
 }
 
@@ -236,7 +225,7 @@ func (c *Conn) validateClose(code StatusCode) error {
 // CloseNow closes the connection without a closing handshake.
 func (c *Conn) CloseNow() error {
 	c.shutdown(ErrClosed)
-	<-c.Done()
+	<-c.closedChan()
 	return nil
 }
 
@@ -262,7 +251,7 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	}
 	c.freeRoomLocked() // Write waiters see the close
 	c.closeFrame = closeFrame(ce.Code, ce.Reason)
-	c.closeTimer = time.AfterFunc(DefaultCloseTimeout, func() { c.shutdown(nil) })
+	c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
 	c.mu.Unlock()
 	c.pump.Wake()
 	return true

@@ -51,7 +51,7 @@ func TestPeerClose(t *testing.T) {
 	c.Close() // the server waits for the end of the stream
 	err := <-errc
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Reason != "done" || ce.Local {
+	if !errors.As(err, &ce) || ce.Code != 4321 || ce.Reason != "done" || ce.local {
 		t.Fatalf("Read: %#v, want the peer's CloseError 4321 done", err)
 	}
 }
@@ -92,7 +92,7 @@ func TestServerClose(t *testing.T) {
 func TestKeepAlive(t *testing.T) {
 	errc := make(chan error, 2)
 	// The pong timeout leaves the answering peer room on a loaded machine.
-	opts := &AcceptOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 3 * time.Second}
+	opts := &AcceptOptions{PingInterval: 50 * time.Millisecond, pongTimeout: 3 * time.Second}
 	srv := serve(t, opts, func(c *Conn) {
 		_, _, err := c.Read(context.Background())
 		errc <- err
@@ -251,7 +251,7 @@ func TestReadContext(t *testing.T) {
 	srv := serve(t, nil, func(c *Conn) {
 		_, _, err := c.Read(ctx)
 		errc <- err
-		<-c.Done()
+		<-c.closedChan()
 	})
 	c := dial(t, srv.URL, nil)
 	cancel()
@@ -300,7 +300,7 @@ func TestSendChecks(t *testing.T) {
 		c.Read(context.Background())
 	})
 	c := dial(t, srv.URL, nil)
-	if err := <-errs; !errors.Is(err, ErrInvalidUTF8) {
+	if err := <-errs; !errors.Is(err, errInvalidUTF8) {
 		t.Fatalf("invalid UTF-8: %v", err)
 	}
 	if err := <-errs; err == nil {

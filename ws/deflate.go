@@ -14,10 +14,10 @@ import (
 	"github.com/realtime-go/realtime/internal/inflater"
 )
 
-// DefaultCompressionThreshold is the smallest message payload, in bytes,
+// defaultCompressionThreshold is the smallest message payload, in bytes,
 // that is compressed on a connection that negotiated compression: smaller
 // messages gain little and are sent as they are.
-const DefaultCompressionThreshold = 512
+const defaultCompressionThreshold = 512
 
 // compressionLevel is the level of every compressor: the fastest, which
 // already shrinks repetitive JSON several times.
@@ -222,11 +222,6 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// Compression reports whether the connection negotiated permessage-deflate:
-// then messages of at least AcceptOptions.CompressionThreshold bytes are
-// sent compressed, and the peer may send compressed messages.
-func (c *Conn) Compression() bool { return c.compress }
-
 // compressedLimit returns the most bytes a message may take on the wire
 // when its decompressed size may be limit: a compressed message gets room
 // for the few bytes DEFLATE adds to data that does not shrink (5 per
@@ -280,5 +275,5 @@ func (c *Conn) compressible(f []byte) bool {
 		return false
 	}
 	n := parseHeader(f).length
-	return n >= int64(c.opts.CompressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
+	return n >= int64(c.opts.compressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
 }

@@ -91,7 +91,7 @@ func BenchmarkHubFanoutDeflate(b *testing.B) {
 		if m.direct {
 			continue
 		}
-		// deflate sends messages under DefaultCompressionThreshold as they
+		// deflate sends messages under defaultCompressionThreshold as they
 		// are; deflate-all compresses every message.
 		for _, mode := range []string{"plain", "deflate", "deflate-all"} {
 			b.Run(m.name+"/"+mode, func(b *testing.B) {
@@ -99,7 +99,7 @@ func BenchmarkHubFanoutDeflate(b *testing.B) {
 				// A history large enough that no reader falls behind it.
 				opts := HubOptions{HistorySize: -1, HistoryBytes: 64 << 20}
 				if mode == "deflate-all" {
-					opts.Conn.CompressionThreshold = 1
+					opts.Conn.compressionThreshold = 1
 				}
 				h := NewHub(opts)
 				var wire atomic.Int64

@@ -18,7 +18,7 @@ import (
 
 // Bounds of the server's handshake answer, its status line and header,
 // as http.Transport's MaxResponseHeaderBytes bounds an HTTP answer: Dial
-// fails with ErrHandshake past either, having read and kept no more.
+// fails with errHandshake past either, having read and kept no more.
 const (
 	// maxHandshakeResponse bounds the answer's bytes.
 	maxHandshakeResponse = 1 << 20
@@ -32,14 +32,11 @@ var errHandshakeTooLarge = fmt.Errorf("server's answer over %d bytes or %d heade
 // DialOptions configure [Dial]. A nil *DialOptions is the zero value.
 type DialOptions struct {
 	// Header holds extra request headers, such as Authorization or
-	// Cookie. The WebSocket headers themselves cannot be set here.
+	// Cookie. The WebSocket headers themselves cannot be set here. Its
+	// Origin is sent as the Origin header; without one, the URL's own
+	// origin is (http://host for ws://host), which a server with a
+	// same-origin policy, such as this package's, accepts.
 	Header http.Header
-
-	// Origin is sent in the Origin header. Empty means an Origin in
-	// Header, or else the URL's own origin (http://host for ws://host),
-	// which a server with a same-origin policy, such as this package's,
-	// accepts.
-	Origin string
 
 	// Subprotocols lists the subprotocols to offer, preferred first.
 	// Conn.Subprotocol returns the one the server chose, or "".
@@ -49,39 +46,32 @@ type DialOptions struct {
 	// with the URL's host as the server name.
 	TLSConfig *tls.Config
 
-	// HandshakeTimeout bounds connecting and the opening handshake, as
-	// well as ctx. Zero means DefaultHandshakeTimeout.
-	HandshakeTimeout time.Duration
-
 	// DisableCompression turns off per-message compression. By default
 	// Dial offers permessage-deflate (RFC 7692) without context takeover,
 	// as AcceptOptions describes: a server that accepts it may send
 	// compressed messages, which Read inflates within ReadLimit, and
-	// messages of at least DefaultCompressionThreshold bytes are sent
+	// messages of at least 512 bytes bytes are sent
 	// compressed. An answer that asks for what the offer did not allow
 	// fails the handshake.
 	DisableCompression bool
 
-	// ReadLimit, WriteTimeout, PingInterval, PongTimeout and
-	// SendBuffer are those of AcceptOptions, with the same defaults:
-	// a client pings an idle server too.
+	// ReadLimit and PingInterval are those of AcceptOptions, with the
+	// same defaults: a client pings an idle server too. Its writes have
+	// the defaults of AcceptOptions.WriteTimeout and SendBuffer.
 	ReadLimit    int64
-	WriteTimeout time.Duration
 	PingInterval time.Duration
-	PongTimeout  time.Duration
-	SendBuffer   int
 }
 
 // Dial opens a WebSocket connection to the ws://, wss://, http:// or
 // https:// URL u with x/net/websocket's client handshake, and returns it
 // as a *Conn of the client role: the frames it sends are masked, and a
 // masked frame from the server fails the connection with
-// StatusProtocolError. Everything else is as for a Conn from Accept: Read
+// 1002 (protocol error). Everything else is as for a Conn from Accept: Read
 // with a context, Send that never waits, Close with a code, Ping.
 //
-// ctx bounds connecting and the handshake only. A failed handshake
-// returns an error that wraps ErrHandshake and names the status the
-// server answered with. The server's answer is read up to 1 MiB and 100
+// ctx bounds connecting and the handshake only, which also end after 10 s.
+// A failed handshake returns an error that names the status the server
+// answered with. The server's answer is read up to 1 MiB and 100
 // header lines; a longer one fails the handshake.
 func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	var o DialOptions
@@ -101,10 +91,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	default:
 		return nil, fmt.Errorf("ws: dial: scheme %q is not ws, wss, http or https", loc.Scheme)
 	}
-	origin := o.Origin
-	if origin == "" {
-		origin = o.Header.Get("Origin")
-	}
+	origin := o.Header.Get("Origin")
 	if origin == "" {
 		origin = "http://" + loc.Host
 		if secure {
@@ -126,16 +113,9 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		cfg.Header.Set("Sec-WebSocket-Extensions", deflateOffer)
 	}
 
-	ao := AcceptOptions{
-		HandshakeTimeout: o.HandshakeTimeout,
-		ReadLimit:        o.ReadLimit,
-		WriteTimeout:     o.WriteTimeout,
-		PingInterval:     o.PingInterval,
-		PongTimeout:      o.PongTimeout,
-		SendBuffer:       o.SendBuffer,
-	}
+	ao := AcceptOptions{ReadLimit: o.ReadLimit, PingInterval: o.PingInterval}
 	ao = ao.withDefaults()
-	ctx, cancel := context.WithTimeout(ctx, ao.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, ao.handshakeTimeout)
 	defer cancel()
 
 	host := loc.Host
@@ -176,21 +156,21 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		nc.Close()
 		switch {
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", errHandshake, ctx.Err())
 		case hs.err != nil:
-			return nil, fmt.Errorf("%w: %w", ErrHandshake, hs.err)
+			return nil, fmt.Errorf("%w: %w", errHandshake, hs.err)
 		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrHandshake, hs.status(), err)
+		return nil, fmt.Errorf("%w: %s: %w", errHandshake, hs.status(), err)
 	}
 	resp := hs.response()
 	if resp == nil {
 		nc.Close()
-		return nil, fmt.Errorf("%w: no valid answer", ErrHandshake)
+		return nil, fmt.Errorf("%w: no valid answer", errHandshake)
 	}
 	window, err := deflateAnswered(resp.Header.Values("Sec-WebSocket-Extensions"), !o.DisableCompression)
 	if err != nil {
 		nc.Close() // RFC 7692, section 5: fail the connection
-		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	proto := strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol"))
 	nc.SetDeadline(time.Time{})

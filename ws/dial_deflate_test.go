@@ -36,8 +36,8 @@ func TestDialCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if offer := <-offers; !strings.HasPrefix(offer, "permessage-deflate") || !c.Compression() {
-		t.Fatalf("offer %q, Compression() = %v: want permessage-deflate offered and accepted", offer, c.Compression())
+	if offer := <-offers; !strings.HasPrefix(offer, "permessage-deflate") || !c.compress {
+		t.Fatalf("offer %q, compression %v: want permessage-deflate offered and accepted", offer, c.compress)
 	}
 	before := framesCompressed.Load()
 	for _, n := range []int{10, 600, 70_000} {
@@ -59,8 +59,8 @@ func TestDialCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if offer := <-offers; offer != "" || c.Compression() {
-		t.Fatalf("DisableCompression: offer %q, Compression() = %v", offer, c.Compression())
+	if offer := <-offers; offer != "" || c.compress {
+		t.Fatalf("DisableCompression: offer %q, compression %v", offer, c.compress)
 	}
 }
 
@@ -68,7 +68,7 @@ func TestDialCompression(t *testing.T) {
 // RFC 7692 asks of a client: an answer the offer allows turns compression
 // on (and a compressed message from the server is inflated, within the
 // window the server allowed the client); anything else fails the
-// handshake with ErrHandshake.
+// handshake with errHandshake.
 func TestDialDeflateAnswers(t *testing.T) {
 	leakcheck.Check(t)
 	msg := strings.Repeat("compress me please ", 100)
@@ -118,8 +118,8 @@ func TestDialDeflateAnswers(t *testing.T) {
 			if err == nil {
 				c.CloseNow()
 			}
-			if !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), tc.why) {
-				t.Errorf("answer %q: Dial = %v, want ErrHandshake saying %q", tc.answer, err, tc.why)
+			if !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), tc.why) {
+				t.Errorf("answer %q: Dial = %v, want errHandshake saying %q", tc.answer, err, tc.why)
 			}
 			continue
 		}
@@ -127,8 +127,8 @@ func TestDialDeflateAnswers(t *testing.T) {
 			t.Errorf("answer %q: %v", tc.answer, err)
 			continue
 		}
-		if !c.Compression() || int(c.window) != tc.window {
-			t.Errorf("answer %q: Compression() = %v, window %d, want window %d", tc.answer, c.Compression(), c.window, tc.window)
+		if !c.compress || int(c.window) != tc.window {
+			t.Errorf("answer %q: compression %v, window %d, want window %d", tc.answer, c.compress, c.window, tc.window)
 		}
 		if _, p, err := c.Read(ctx); err != nil || string(p) != msg {
 			t.Errorf("answer %q: Read = %d bytes, %v; want the compressed message inflated", tc.answer, len(p), err)

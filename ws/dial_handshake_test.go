@@ -72,7 +72,7 @@ func writeRepeated(w io.Writer, s string, n int) {
 
 // TestDialHandshakeAnswerBounded: a server whose 101 answer never ends (a
 // header line without an end, or header lines without number) makes Dial
-// fail with ErrHandshake once the answer passes maxHandshakeResponse bytes
+// fail with errHandshake once the answer passes maxHandshakeResponse bytes
 // or maxHandshakeHeaders lines, having allocated a few times that, not in
 // proportion to what the server sent (32 MiB here).
 func TestDialHandshakeAnswerBounded(t *testing.T) {
@@ -104,8 +104,8 @@ func TestDialHandshakeAnswerBounded(t *testing.T) {
 				c.CloseNow()
 			}
 			t.Logf("%d MiB sent at most: Dial allocated %d KiB: %v", sent>>20, (after.TotalAlloc-before.TotalAlloc)>>10, err)
-			if !errors.Is(err, ErrHandshake) || !errors.Is(err, errHandshakeTooLarge) {
-				t.Fatalf("Dial = %v, want ErrHandshake: %v", err, errHandshakeTooLarge)
+			if !errors.Is(err, errHandshake) || !errors.Is(err, errHandshakeTooLarge) {
+				t.Fatalf("Dial = %v, want errHandshake: %v", err, errHandshakeTooLarge)
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8*maxHandshakeResponse {
 				t.Fatalf("Dial allocated %d bytes, want at most %d", alloc, 8*maxHandshakeResponse)

@@ -98,14 +98,14 @@ func TestDialRefused(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := dialCtx(t)
-	if _, err := Dial(ctx, srv.URL+"/nope", nil); !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("Dial to a 403: %v, want ErrHandshake naming 403", err)
+	if _, err := Dial(ctx, srv.URL+"/nope", nil); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Dial to a 403: %v, want errHandshake naming 403", err)
 	}
-	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Origin: "https://elsewhere.example"}); !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("Dial from a foreign origin: %v, want ErrHandshake naming 403", err)
+	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Dial from a foreign origin: %v, want errHandshake naming 403", err)
 	}
-	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, ErrHandshake) || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("Dial with a foreign Origin header: %v, want ErrHandshake naming 403", err)
+	if _, err := Dial(ctx, srv.URL+"/x", &DialOptions{Header: http.Header{"Origin": {"https://elsewhere.example"}}}); !errors.Is(err, errHandshake) || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Dial with a foreign Origin header: %v, want errHandshake naming 403", err)
 	}
 	if _, err := Dial(ctx, "ftp://"+strings.TrimPrefix(srv.URL, "http://"), nil); err == nil {
 		t.Fatal("Dial with scheme ftp worked")
@@ -222,16 +222,16 @@ func TestDialConformance(t *testing.T) {
 			{Fin: true, Op: wstest.OpContinuation, Payload: []byte("lo")},
 			unmasked(wstest.OpClose, "\x03\xe8"),
 		}, "hello", StatusNormalClosure, ""},
-		{"masked frame", []wstest.Frame{wstest.Masked(wstest.OpText, []byte("x"))}, "", StatusProtocolError, "server frame masked"},
-		{"reserved opcode", []wstest.Frame{unmasked(0x3, "")}, "", StatusProtocolError, "reserved opcode"},
-		{"invalid UTF-8", []wstest.Frame{unmasked(wstest.OpText, "\xff")}, "", StatusInvalidFramePayloadData, "UTF-8"},
+		{"masked frame", []wstest.Frame{wstest.Masked(wstest.OpText, []byte("x"))}, "", statusProtocolError, "server frame masked"},
+		{"reserved opcode", []wstest.Frame{unmasked(0x3, "")}, "", statusProtocolError, "reserved opcode"},
+		{"invalid UTF-8", []wstest.Frame{unmasked(wstest.OpText, "\xff")}, "", statusInvalidFramePayloadData, "UTF-8"},
 		{"over the read limit", []wstest.Frame{unmasked(wstest.OpBinary, strings.Repeat("x", 200))}, "", StatusMessageTooBig, "100"},
-		{"reserved bit", []wstest.Frame{{Fin: true, Rsv: 0x40, Op: wstest.OpText}}, "", StatusProtocolError, "reserved bits"},
-		{"continuation with nothing to continue", []wstest.Frame{unmasked(wstest.OpContinuation, "x")}, "", StatusProtocolError, "continuation"},
-		{"ping over 125 bytes", []wstest.Frame{unmasked(wstest.OpPing, strings.Repeat("p", 126))}, "", StatusProtocolError, "125"},
-		{"fragmented ping", []wstest.Frame{{Op: wstest.OpPing}}, "", StatusProtocolError, "fragmented control"},
-		{"close code 1005", []wstest.Frame{unmasked(wstest.OpClose, "\x03\xed")}, "", StatusProtocolError, "invalid close code"},
-		{"new message inside a fragmented one", []wstest.Frame{{Op: wstest.OpText, Payload: []byte("a")}, unmasked(wstest.OpText, "b")}, "", StatusProtocolError, "inside a fragmented"},
+		{"reserved bit", []wstest.Frame{{Fin: true, Rsv: 0x40, Op: wstest.OpText}}, "", statusProtocolError, "reserved bits"},
+		{"continuation with nothing to continue", []wstest.Frame{unmasked(wstest.OpContinuation, "x")}, "", statusProtocolError, "continuation"},
+		{"ping over 125 bytes", []wstest.Frame{unmasked(wstest.OpPing, strings.Repeat("p", 126))}, "", statusProtocolError, "125"},
+		{"fragmented ping", []wstest.Frame{{Op: wstest.OpPing}}, "", statusProtocolError, "fragmented control"},
+		{"close code 1005", []wstest.Frame{unmasked(wstest.OpClose, "\x03\xed")}, "", statusProtocolError, "invalid close code"},
+		{"new message inside a fragmented one", []wstest.Frame{{Op: wstest.OpText, Payload: []byte("a")}, unmasked(wstest.OpText, "b")}, "", statusProtocolError, "inside a fragmented"},
 		{"server going away", []wstest.Frame{unmasked(wstest.OpText, "last"), unmasked(wstest.OpClose, "\x03\xe9bye")}, "last", StatusGoingAway, ""},
 	}
 	for _, tc := range cases {

@@ -34,17 +34,15 @@
 // holds no compressor or decompressor while idle (they are pooled), and a
 // Hub compresses each broadcast once and sends the same compressed frame to
 // every connection that negotiated it; the others get the uncompressed
-// frame. Messages under AcceptOptions.CompressionThreshold
-// ([DefaultCompressionThreshold], 512 bytes) go uncompressed. The read limit
+// frame. Messages under 512 bytes go uncompressed. The read limit
 // applies to the inflated size: a message that inflates past it is closed
 // with 1009 as soon as inflating passes the limit. A message may inflate
-// to [MaxInflateRatio] times its compressed size, each Huffman block it
+// to 64 times its compressed size, each Huffman block it
 // holds counting as bytes produced; past that it draws on the credit of
-// its client's address and of all clients ([InflateCreditPerAddr],
-// [InflateCredit]), and a message that finds too little left closes its
-// connection with 1008. [Conn.Compression] says
-// whether a connection negotiated it. Clients made with [Dial] offer it
-// the same way, unless DialOptions.DisableCompression is set.
+// its client's address (1 MiB) and of all clients (16 MiB), refilled over
+// 10 minutes, and a message that finds too little left closes its
+// connection with 1008. Clients made with [Dial] offer it the same way,
+// unless DialOptions.DisableCompression is set.
 //
 // # Hub
 //
@@ -140,7 +138,7 @@
 // realtime.v1, reconnects with a jittered backoff that starts over only
 // once a connection delivered a message or stayed open 10 seconds,
 // resumes from the last ID (up to 1 KiB) and returns gap notices as
-// [Message]s of KindGap.
+// [Message]s whose Gap is set.
 //
 // # Security
 //

@@ -130,11 +130,11 @@ func ExampleSubscribe() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println(m.Kind, m.ID, m.Topic, string(m.Data))
+		fmt.Println(m.ID, m.Topic, string(m.Data))
 	}
 	// Output:
-	// message demo-1 news "hello"
-	// message demo-2 news {"price":12.5}
+	// demo-1 news "hello"
+	// demo-2 news {"price":12.5}
 }
 
 // Dial opens a connection from Go; Read takes a context.

@@ -3,7 +3,6 @@ package ws
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -44,28 +43,6 @@ func FuzzUTF8Prefix(f *testing.F) {
 		}
 		if got, want := ok && checked == len(b), utf8.Valid(b); got != want {
 			t.Fatalf("%q split at %d: incremental says %v, utf8.Valid %v", b, k, got, want)
-		}
-	})
-}
-
-// FuzzJSONString checks the envelope's string encoding against
-// encoding/json, which decodes it to s itself, or for bytes that are not
-// UTF-8 to what encoding/json makes of them (a client's lastEventId, in a
-// gap notice, may be anything).
-func FuzzJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\\n\r\t\x00\x1f", "\u2028\u2029", "€𝄞", "</script>", "a\xffb\xe2\x82"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want := s
-		if !utf8.ValidString(s) {
-			m, _ := json.Marshal(s)
-			json.Unmarshal(m, &want)
-		}
-		b := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil || got != want {
-			t.Fatalf("%q encoded as %s, decoded as %q, want %q (%v)", s, b, got, want, err)
 		}
 	})
 }
@@ -145,7 +122,7 @@ func FuzzConnDeflate(f *testing.F) {
 func fuzzConn(t *testing.T, in []byte, h http.Header) {
 	fuzzServer.once.Do(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16, CompressionThreshold: 16})
+			c, err := Accept(w, r, &AcceptOptions{ReadLimit: 1 << 16, compressionThreshold: 16})
 			if err == nil {
 				echo(c)
 			}

@@ -86,7 +86,7 @@ func send(t testing.TB, c *wstest.Conn, op byte, p string) {
 // freshInflateCredit gives the server a new inflate credit, none of it
 // spent, whose clock stands still, for the rest of the test.
 func freshInflateCredit(t testing.TB) *inflateCredit {
-	b := newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod)
+	b := newInflateCredit(inflateCreditPerAddr, inflateCreditTotal, inflateCreditPeriod)
 	at := time.Now()
 	b.now = func() time.Time { return at }
 	old := serverCredit.Swap(b)
@@ -98,6 +98,6 @@ func freshInflateCredit(t testing.TB) *inflateCredit {
 // out of, however many times the tests run: the tests of the credit make
 // their own (freshInflateCredit).
 func TestMain(m *testing.M) {
-	serverCredit.Store(newInflateCredit(1<<40, 1<<40, InflateCreditPeriod))
+	serverCredit.Store(newInflateCredit(1<<40, 1<<40, inflateCreditPeriod))
 	os.Exit(m.Run())
 }

@@ -74,8 +74,8 @@ func TestAllowedHosts(t *testing.T) {
 			}
 			err = <-accepted
 			if tc.want == 403 {
-				if !errors.Is(err, ErrForbiddenHost) {
-					t.Fatalf("Accept error %v, want ErrForbiddenHost", err)
+				if !errors.Is(err, errForbiddenHost) {
+					t.Fatalf("Accept error %v, want errForbiddenHost", err)
 				}
 			} else if err != nil {
 				t.Fatalf("Accept: %v", err)
@@ -108,7 +108,7 @@ func TestAllowedHosts(t *testing.T) {
 // changes Host says why every page fails; a Hub logs at its Logger.
 func TestRefusalLogged(t *testing.T) {
 	var logs testutil.Buffer
-	hub := NewHub(HubOptions{Logger: logs.Logger()})
+	hub := NewHub(HubOptions{Conn: AcceptOptions{Logger: logs.Logger()}})
 	defer hub.Shutdown(t.Context())
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = hub

@@ -19,24 +19,13 @@ import (
 
 // Defaults for [HubOptions]. Each applies when its option is zero.
 const (
-	// DefaultMaxClients is how many connections a Hub holds at once, counting
+	// defaultMaxClients is how many connections a Hub holds at once, counting
 	// handshakes in progress. Further requests get 503 Service Unavailable.
-	DefaultMaxClients = 10_000
+	defaultMaxClients = 10_000
 
-	// DefaultHistoryBytes bounds each topic's history: 2 MiB of message
-	// frames, counting a fixed overhead of 128 bytes per message. It is
-	// also how far a connection may fall behind before it misses messages.
-	DefaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// DefaultHistoryAge is how long a message stays available for resume.
-	DefaultHistoryAge = hub.DefaultHistoryAge
-
-	// DefaultRetryAfter is the Retry-After sent with a 503 answer when the
+	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Hub is full or shutting down.
-	DefaultRetryAfter = 5 * time.Second
-
-	// DefaultMaxTopics is how many topics one connection may follow.
-	DefaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
+	defaultRetryAfter = 5 * time.Second
 )
 
 // HubOptions configure a [Hub]. The zero value works: topics come from the
@@ -59,14 +48,14 @@ type HubOptions struct {
 	// done once OnConnect returns; c.Context keeps its values). What it
 	// learns of the connection, it attaches with c.SetContext for
 	// OnMessage and OnClose. A panic in it is logged and closes the
-	// connection with StatusInternalError.
+	// connection with 1011 (internal error).
 	OnConnect func(c *Conn, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
 	// on the connection's reading goroutine: the next message is not read
 	// until it returns. It may call c.Send, c.Join, c.Leave and c.Close,
 	// and Hub.Publish. When nil, messages are read and dropped. A panic in
-	// it is logged and closes the connection with StatusInternalError.
+	// it is logged and closes the connection with 1011 (internal error).
 	OnMessage func(c *Conn, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
@@ -76,7 +65,7 @@ type HubOptions struct {
 
 	// MaxClients bounds the connections held at once; past it requests
 	// get 503 Service Unavailable. Zero or negative means
-	// DefaultMaxClients.
+	// 10,000.
 	MaxClients int
 
 	// MaxClientsPerAddr bounds the connections held at once for one client
@@ -93,7 +82,7 @@ type HubOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// HistoryBytes bounds each topic's history, in bytes of message frames
-	// plus 128 bytes per message. Zero means DefaultHistoryBytes.
+	// plus 128 bytes per message. Zero means 2 MiB.
 	// Connections read the same history, so it is also how far a
 	// connection may fall behind: one that falls further gets a gap notice
 	// (reason "too slow") and goes on from the oldest message left, without
@@ -110,22 +99,17 @@ type HubOptions struct {
 	HistorySize int
 
 	// HistoryAge bounds how long messages are kept for resume. Zero means
-	// DefaultHistoryAge.
+	// 10 minutes.
 	HistoryAge time.Duration
 
 	// MaxTopics bounds the topics of one connection. Zero means
-	// DefaultMaxTopics.
+	// 64.
 	MaxTopics int
 
-	// RetryAfter is sent, in whole seconds rounded up, in the Retry-After
-	// header of 503 answers. Zero means DefaultRetryAfter.
-	RetryAfter time.Duration
-
-	// Logger receives a record for every connection refused because the
-	// server cannot serve it (at Error, naming the cause and the fix) and
-	// for a panic in OnConnect or OnMessage; it is also the connections'
-	// Logger unless Conn.Logger is set. Nil means slog.Default().
-	Logger *slog.Logger
+	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
+	// header of 503 and 429 answers: 5 s when zero, which only the
+	// package's tests change.
+	retryAfter time.Duration
 
 	// Epoch prefixes every message ID; empty means a random one. It must
 	// be 1 to 43 bytes of printable ASCII other than space; NewHub panics
@@ -146,8 +130,35 @@ type HubOptions struct {
 	// as the Hub applies them; past CatchUpWait it gets a gap notice
 	// ("future id") and the messages from the Hub's position then. A Hub
 	// that applies no shared stream sends that notice at once. Zero means
-	// DefaultCatchUpWait; negative, no wait.
+	// 3 s; negative, no wait.
 	CatchUpWait time.Duration
+
+	// Filtered says the Hub applies a shared stream filtered by topic
+	// (a node that consumes only the subjects of the topics its clients
+	// follow): with PublishAt, every message of each topic that has clients,
+	// in the stream's order, and none of the other topics. Resumes, gaps
+	// and History then keep their guarantees per topic:
+	//
+	//   - a jump in PublishAt's numbers is other topics' messages, no
+	//     topic's hole: no connection gets a gap or a replay for it;
+	//   - a topic's history starts when its first client arrives, and is
+	//     forgotten when its last client leaves; an message of a topic with
+	//     no client is not kept. A resume from before the topic's first
+	//     client is served by History, or is a gap;
+	//   - a resume from an ID ahead of the Hub starts after that ID at
+	//     once, without CatchUpWait: the filter delivers the topic's
+	//     messages after it, and the client has those before it.
+	//
+	// The node must apply a topic's messages after the Hub's last number at
+	// the moment the topic's first client subscribes: it starts applying
+	// a topic before the subscription is made (in Topics, or a middleware
+	// before the Hub, or before Conn.Join), from no later than the last
+	// number applied.
+	// It is an option of the Hub rather than of each PublishAt, since
+	// the guarantee is the consumer's, for the node's whole life; one
+	// that does not hold it (SkipTo, or an unfiltered stream with
+	// jumps) must leave it false, and gets a hole on every topic.
+	Filtered bool
 }
 
 // A StatusError carries an HTTP status: a [HubOptions.Topics] hook returns
@@ -192,13 +203,12 @@ type Hub struct {
 // pattern: the epoch is the program's, not a client's.
 func NewHub(opts HubOptions) *Hub {
 	if opts.MaxClients <= 0 {
-		opts.MaxClients = DefaultMaxClients
+		opts.MaxClients = defaultMaxClients
 	}
-	if opts.RetryAfter <= 0 {
-		opts.RetryAfter = DefaultRetryAfter
+	if opts.retryAfter <= 0 {
+		opts.retryAfter = defaultRetryAfter
 	}
-	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, opts.Logger)
+	opts.Conn.Logger = cmp.Or(opts.Conn.Logger, slog.Default())
 	opts.Conn = opts.Conn.withDefaults()
 	opts.Conn.Subprotocols = append([]string{Subprotocol}, opts.Conn.Subprotocols...)
 	h := &Hub{
@@ -214,6 +224,7 @@ func NewHub(opts HubOptions) *Hub {
 	hb, err := hub.New(hub.Options{
 		Source:                 src,
 		CatchUpWait:            opts.CatchUpWait,
+		Filtered:               opts.Filtered,
 		HistoryBytes:           opts.HistoryBytes,
 		HistorySize:            opts.HistorySize,
 		HistoryAge:             opts.HistoryAge,
@@ -234,7 +245,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := h.active.Add(1); n > int64(h.opts.MaxClients) || !h.begin() {
 		h.active.Add(-1)
 		h.refused.Add(1)
-		request.RetryLater(w, http.StatusServiceUnavailable, h.opts.RetryAfter, "Service Unavailable: too many connections or shutting down")
+		request.RetryLater(w, http.StatusServiceUnavailable, h.opts.retryAfter, "Service Unavailable: too many connections or shutting down")
 		return
 	}
 	addr := h.clientAddr(r)
@@ -245,7 +256,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		h.active.Add(-1)
 		h.refused.Add(1)
-		request.TooMany(w, h.opts.RetryAfter)
+		request.TooMany(w, h.opts.retryAfter)
 		return
 	}
 	c, status, err := h.accept(w, r)
@@ -259,7 +270,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case status == http.StatusServiceUnavailable:
 			h.refused.Add(1)
-			request.RetryLater(w, status, h.opts.RetryAfter, "Service Unavailable: "+err.Error())
+			request.RetryLater(w, status, h.opts.retryAfter, "Service Unavailable: "+err.Error())
 		case status != 0:
 			h.rejected.Add(1)
 			request.Refuse(w, err, status)
@@ -277,13 +288,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // onConnect calls OnConnect. A panic in it is logged and closes the
-// connection with StatusInternalError, as one in OnMessage does; the
+// connection with 1011 (internal error), as one in OnMessage does; the
 // connection is still served until it closes, which gives back its slot.
 func (h *Hub) onConnect(c *Conn, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(StatusInternalError, "internal error")
+			h.opts.Conn.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			c.Close(statusInternalError, "internal error")
 		}
 	}()
 	h.opts.OnConnect(c, r)
@@ -327,7 +338,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	late := h.shutdown // Shutdown did not see this connection
 	h.mu.Unlock()
 	if late {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 	return c, 0, nil
 }
@@ -358,13 +369,13 @@ func (h *Hub) serve(c *Conn) {
 }
 
 // onMessage calls OnMessage. A panic in it is logged and closes the
-// connection with StatusInternalError, as net/http recovers a handler's; it
+// connection with 1011 (internal error), as net/http recovers a handler's; it
 // reports false then.
 func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(StatusInternalError, "internal error")
+			h.opts.Conn.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			c.Close(statusInternalError, "internal error")
 			ok = false
 		}
 	}()
@@ -377,7 +388,7 @@ func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
 func (h *Hub) onClose(c *Conn) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Conn.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	h.opts.OnClose(c, c.Err())
@@ -425,7 +436,7 @@ func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return nil, ErrInvalidUTF8
+			return nil, errInvalidUTF8
 		}
 		rest := textEnvelope(topic, data, false)
 		return func(id string) []byte { return encodeText(id, rest) }, nil
@@ -460,7 +471,7 @@ func hubError(err error) error {
 	case errors.Is(err, hub.ErrUnsubscribed):
 		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
-		return hub.OwnTopicError(err, ErrInvalidTopic, ErrTooManyTopics)
+		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
 	}
 	return err
 }
@@ -485,7 +496,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	// with the close frame; the hub closes once they are done, so nothing
 	// queued before Shutdown is lost.
 	for _, c := range open {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 	defer h.hub.Close()
 	select {
@@ -517,8 +528,7 @@ type Stats struct {
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by connections' writers, replays included
 	Replayed    uint64 // messages sent again to resuming clients
-	Gaps        uint64 // resumes that got a gap notice
-	Lagged      uint64 // gap notices sent to connections that fell HistoryBytes behind
+	Gaps        uint64 // gap notices: resumes the history could not cover, connections that fell HistoryBytes behind
 	Received    uint64 // messages read from clients
 }
 
@@ -535,8 +545,7 @@ func (h *Hub) Stats() Stats {
 		Published:   s.Published,
 		Delivered:   s.Delivered,
 		Replayed:    s.Replayed,
-		Gaps:        s.Gaps,
-		Lagged:      s.Lagged,
+		Gaps:        s.Gaps + s.Lagged,
 		Received:    h.received.Load(),
 	}
 }
@@ -556,7 +565,7 @@ func (h *Hub) Epoch() string { return h.hub.Epoch() }
 // connection that ended it fails with an error wrapping ErrClosed.
 func (c *Conn) Join(topics ...string) error {
 	if c.sub == nil {
-		return ErrNotHubConn
+		return errNotHubConn
 	}
 	c.mu.Lock()
 	ended := c.ended // Done may be closed before the subscriber is
@@ -574,7 +583,7 @@ func (c *Conn) Join(topics ...string) error {
 // follow are ignored.
 func (c *Conn) Leave(topics ...string) error {
 	if c.sub == nil {
-		return ErrNotHubConn
+		return errNotHubConn
 	}
 	c.sub.Leave(topics...)
 	return nil

@@ -99,16 +99,16 @@ func TestHubPublish(t *testing.T) {
 	if e := readEnvelope(t, other); e.ID != "ep-4" {
 		t.Fatalf("other topic got %+v, want only ep-4", e)
 	}
-	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
+	if _, err := h.Publish("news", MessageText, []byte{0xff}); !errors.Is(err, errInvalidUTF8) {
 		t.Fatalf("publishing invalid UTF-8: %v", err)
 	}
 	if _, err := h.Publish("", MessageText, nil); err == nil {
 		t.Fatal("publishing to an empty topic worked")
 	}
-	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.Publish("\xff", MessageText, nil); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("publishing to a topic that is not UTF-8: %v", err)
 	}
-	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, ErrInvalidTopic) {
+	if _, err := h.PublishJSON("\xff", 1); !errors.Is(err, errInvalidTopic) {
 		t.Fatalf("PublishJSON to a topic that is not UTF-8: %v", err)
 	}
 }
@@ -247,7 +247,7 @@ func TestHubMessages(t *testing.T) {
 		OnMessage: func(c *Conn, typ MessageType, data []byte) {
 			var cmd struct{ Join, Leave, Say string }
 			if err := json.Unmarshal(data, &cmd); err != nil {
-				c.Close(StatusUnsupportedData, "not JSON")
+				c.Close(statusUnsupportedData, "not JSON")
 				return
 			}
 			switch {
@@ -281,13 +281,13 @@ func TestHubMessages(t *testing.T) {
 	}
 	h.Publish("room", MessageText, []byte("unheard"))
 	send(t, c, wstest.OpText, `not json`)
-	if cf := readClose(t, c); cf.Code != int(StatusUnsupportedData) {
+	if cf := readClose(t, c); cf.Code != int(statusUnsupportedData) {
 		t.Fatalf("close %d", cf.Code)
 	}
 	if s := h.Stats(); s.Received != 4 {
 		t.Fatalf("received %d, want 4", s.Received)
 	}
-	if err := (&Conn{}).Join("x"); !errors.Is(err, ErrNotHubConn) {
+	if err := (&Conn{}).Join("x"); !errors.Is(err, errNotHubConn) {
 		t.Fatalf("Join on a plain Conn: %v", err)
 	}
 }
@@ -469,7 +469,7 @@ func TestHubPanic(t *testing.T) {
 	})
 	c := dial(t, srv.URL, nil)
 	send(t, c, wstest.OpText, "boom")
-	if cf := readClose(t, c); cf.Code != int(StatusInternalError) || cf.Reason == "" {
+	if cf := readClose(t, c); cf.Code != int(statusInternalError) || cf.Reason == "" {
 		t.Fatalf("close %d %q, want 1011 with a reason", cf.Code, cf.Reason)
 	}
 	c = dial(t, srv.URL, nil)
@@ -485,7 +485,7 @@ func TestHubPanicInOnClose(t *testing.T) {
 	var log testutil.Buffer
 	h, srv := serveHub(t, HubOptions{
 		MaxClientsPerAddr: 1,
-		Logger:            log.Logger(),
+		Conn:              AcceptOptions{Logger: log.Logger()},
 		OnClose:           func(*Conn, error) { panic("boom in OnClose") },
 	})
 	for range 3 {

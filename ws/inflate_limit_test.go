@@ -13,7 +13,7 @@ import (
 
 // TestInflateReadLimitLowered: a handler that lowers its read limit after
 // a legitimate compressible message (one of ReadLimit bytes, well past
-// MaxInflateRatio) reads the small compressed messages that follow; the
+// maxInflateRatio) reads the small compressed messages that follow; the
 // debt of the first may not make the room for the next negative (inflate
 // then panicked in slices.Grow).
 func TestInflateReadLimitLowered(t *testing.T) {
@@ -29,12 +29,12 @@ func TestInflateReadLimitLowered(t *testing.T) {
 			}
 			got <- string(data[:min(len(data), 16)])
 			if i == 0 {
-				c.SetReadLimit(4 << 10)
+				c.setReadLimit(4 << 10)
 			}
 		}
 	})
 	c := dial(t, strings.Replace(srv.URL, "http", "ws", 1), offerDeflate)
-	first := bytes.Repeat([]byte("a"), DefaultReadLimit)
+	first := bytes.Repeat([]byte("a"), defaultReadLimit)
 	for _, msg := range [][]byte{first, []byte("hello")} {
 		if err := c.WriteFrames(wstest.Frame{Fin: true, Rsv: 0x40, Op: wstest.OpText, Masked: true, Payload: deflateBytes(t, msg)}); err != nil {
 			t.Fatal(err)

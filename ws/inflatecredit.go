@@ -7,39 +7,39 @@ import (
 )
 
 // Bounds of what compressed messages may make the server inflate. Each
-// compressed message may inflate to MaxInflateRatio times its compressed
+// compressed message may inflate to maxInflateRatio times its compressed
 // size; past that it draws on credit, kept per client address (the host
 // of the request's RemoteAddr, or a Hub's ClientAddr) and for all clients
 // together, so that neither many connections nor reconnecting multiplies
-// it. Credit spent comes back evenly over InflateCreditPeriod. A message
+// it. Credit spent comes back evenly over inflateCreditPeriod. A message
 // that needs more than is left fails its connection with
 // StatusPolicyViolation. Ordinary traffic compresses less than
-// MaxInflateRatio and never draws on credit. Behind a reverse proxy,
+// maxInflateRatio and never draws on credit. Behind a reverse proxy,
 // connections made with Accept all count under the proxy's address (a
 // Hub's under its ClientAddr). A connection made with Dial reads a server,
-// not clients: it has InflateCreditPerAddr of its own.
+// not clients: it has inflateCreditPerAddr of its own.
 //
 // Inflating costs CPU for the Huffman tables of each block as well as
 // for each byte produced: every dynamic Huffman block a message holds
 // counts as blockWork bytes produced, so that blocks that inflate to
 // nothing are paid for like the bytes they would otherwise be.
 const (
-	// InflateCreditPerAddr is the credit of one client address, over all
-	// its connections: 1 MiB, a message of DefaultReadLimit bytes that
+	// inflateCreditPerAddr is the credit of one client address, over all
+	// its connections: 1 MiB, a message of defaultReadLimit bytes that
 	// compresses as well as DEFLATE allows.
-	InflateCreditPerAddr = 1 << 20
+	inflateCreditPerAddr = 1 << 20
 
-	// InflateCredit is the credit of all clients together: 16 MiB.
-	InflateCredit = 16 << 20
+	// inflateCreditTotal is the credit of all clients together: 16 MiB.
+	inflateCreditTotal = 16 << 20
 
-	// InflateCreditPeriod is how long spent credit takes to come back in
+	// inflateCreditPeriod is how long spent credit takes to come back in
 	// full.
-	InflateCreditPeriod = 10 * time.Minute
+	inflateCreditPeriod = 10 * time.Minute
 )
 
 // creditUnit is the least credit a message that uses any is charged, so
 // that the addresses holding spent credit are at most
-// InflateCredit/creditUnit.
+// inflateCreditTotal/creditUnit.
 const creditUnit = 1 << 10
 
 // inflateCredit is the credit compressed messages draw on, per address and
@@ -70,7 +70,7 @@ func newInflateCredit(perAddr, total int64, period time.Duration) *inflateCredit
 var serverCredit atomic.Pointer[inflateCredit]
 
 func init() {
-	serverCredit.Store(newInflateCredit(InflateCreditPerAddr, InflateCredit, InflateCreditPeriod))
+	serverCredit.Store(newInflateCredit(inflateCreditPerAddr, inflateCreditTotal, inflateCreditPeriod))
 }
 
 // repay brings s up to now: what came back of full since s.at. Less than

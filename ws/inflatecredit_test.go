@@ -14,11 +14,11 @@ import (
 
 // bombClients connects n clients at once to url+"&as=<i>" (or the same
 // address for all when distinct is false), each sending one compressed
-// message that inflates to DefaultReadLimit bytes, and waits for each to
+// message that inflates to defaultReadLimit bytes, and waits for each to
 // be echoed or closed. It returns how many were closed with
 // StatusPolicyViolation.
 func bombClients(t *testing.T, url string, n int, distinct bool) int {
-	bomb := deflateBytes(t, make([]byte, DefaultReadLimit))
+	bomb := deflateBytes(t, make([]byte, defaultReadLimit))
 	var refused atomic.Int64
 	var wg sync.WaitGroup
 	for i := range n {
@@ -48,7 +48,7 @@ func bombClients(t *testing.T, url string, n int, distinct bool) int {
 }
 
 // TestInflateCreditSharedByAddress: the credit of compressed messages past
-// MaxInflateRatio is counted per client address and for all clients, not
+// maxInflateRatio is counted per client address and for all clients, not
 // per connection: 40 connections at once, each sending a 1 KiB message
 // that inflates to 1 MiB to a Hub that keeps what it receives (as the
 // README's Hub publishes it), made it hold 40 MiB; reconnecting made it
@@ -75,7 +75,7 @@ func TestInflateCreditSharedByAddress(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 
-		bomb := deflateBytes(t, make([]byte, DefaultReadLimit))
+		bomb := deflateBytes(t, make([]byte, defaultReadLimit))
 		refused := bombClients(t, srv.URL+"?topic=t", n, distinct)
 		// Reconnecting does not renew the credit.
 		refused += bombClients(t, srv.URL+"?topic=t", 1, false)
@@ -91,16 +91,16 @@ func TestInflateCreditSharedByAddress(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 
-		want := int64(InflateCreditPerAddr)
+		want := int64(inflateCreditPerAddr)
 		if distinct {
-			want = InflateCredit
+			want = inflateCreditTotal
 		}
-		earned := int64(n+1) * int64(len(bomb)) * MaxInflateRatio
+		earned := int64(n+1) * int64(len(bomb)) * maxInflateRatio
 		byAddr, all := credit.spent("")
 		t.Logf("distinct addresses %v: %d of %d messages refused, %d MiB held, heap +%d MiB, credit spent %d KiB (address \"\": %d KiB)",
 			distinct, refused, n+1, held>>20, grew>>20, all>>10, byAddr>>10)
-		if all > want || byAddr > InflateCreditPerAddr {
-			t.Errorf("credit spent %d (one address %d), want at most %d (%d)", all, byAddr, want, InflateCreditPerAddr)
+		if all > want || byAddr > inflateCreditPerAddr {
+			t.Errorf("credit spent %d (one address %d), want at most %d (%d)", all, byAddr, want, inflateCreditPerAddr)
 		}
 		if held > want+earned {
 			t.Errorf("the Hub holds %d bytes inflated, want at most %d of credit and %d earned", held, want, earned)
@@ -115,7 +115,7 @@ func TestInflateCreditSharedByAddress(t *testing.T) {
 }
 
 // TestInflateCreditComesBack: credit spent comes back evenly over
-// InflateCreditPeriod, and an address's spent credit is forgotten once it
+// inflateCreditPeriod, and an address's spent credit is forgotten once it
 // has come back.
 func TestInflateCreditComesBack(t *testing.T) {
 	b := newInflateCredit(1000, 1500, time.Minute)
@@ -214,18 +214,18 @@ func emptyBlocks(size int) []byte {
 
 // TestInflateEmptyBlocks: dynamic Huffman blocks that inflate to nothing
 // count as work (blockWork each), so a message of them is refused with
-// StatusPolicyViolation once they cost more than MaxInflateRatio times the
+// StatusPolicyViolation once they cost more than maxInflateRatio times the
 // message's size, having decoded at most that many of them; they were
 // inflated to an empty message without limit.
 func TestInflateEmptyBlocks(t *testing.T) {
 	leakcheck.Check(t)
 	freshInflateCredit(t)
 	p := emptyBlocks(64 << 10)
-	if out, err := inflate(nil, p, DefaultReadLimit); err != nil || len(out) != 0 {
+	if out, err := inflate(nil, p, defaultReadLimit); err != nil || len(out) != 0 {
 		t.Fatalf("the blocks are not empty DEFLATE data: %d bytes, %v", len(out), err)
 	}
-	maxWork := int64(len(p)) * MaxInflateRatio
-	_, work, err := inflateWork(nil, p, DefaultReadLimit, maxWork)
+	maxWork := int64(len(p)) * maxInflateRatio
+	_, work, err := inflateWork(nil, p, defaultReadLimit, maxWork)
 	if err != errInflateWork || work > maxWork+blockWork {
 		t.Fatalf("inflating %d bytes of empty blocks: work %d, %v; want errInflateWork within %d", len(p), work, err, maxWork+blockWork)
 	}

@@ -20,7 +20,7 @@ func TestJoinClosedConn(t *testing.T) {
 	client := dial(t, srv.URL+"?topic=a", nil)
 	c := <-got
 	client.Close()
-	<-c.Done()
+	<-c.closedChan()
 	if err := c.Join("b"); !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "hub:") {
 		t.Errorf("Join on a closed connection = %v, want an error wrapping ErrClosed in the ws package's words", err)
 	}

@@ -34,54 +34,18 @@ func (c *Conn) SendJSON(v any) error {
 	return err
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. A byte of s that is not
-// UTF-8 becomes \ufffd, as encoding/json does; U+2028 and U+2029 are
-// escaped so that the string is also valid JavaScript.
+// appendJSONString appends s as a JSON string as encoding/json writes it:
+// a byte that is not UTF-8 becomes \ufffd, and U+2028, U+2029, <, > and &
+// are escaped, so the string is also valid JavaScript. Plain ASCII, as IDs
+// and topics usually are, is appended as it is.
 func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
 		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != '\u2028' && r != '\u2029' && (r != utf8.RuneError || size != 1) {
-				i += size
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch {
-			case r == utf8.RuneError:
-				b = append(b, `\ufffd`...)
-			default:
-				b = append(b, `\u202`...)
-				b = append(b, hexDigits[r&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
 	}
-	b = append(b, s[start:]...)
+	b = append(b, '"')
+	b = append(b, s...)
 	return append(b, '"')
 }

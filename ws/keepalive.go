@@ -6,9 +6,9 @@ import (
 )
 
 // The keep-alive pings the peer every PingInterval and drops it when
-// nothing at all, pong or otherwise, arrives within PongTimeout of a ping,
-// so a peer that vanishes is dropped within PingInterval + PongTimeout
-// (when PongTimeout is shorter than PingInterval, as by default).
+// nothing at all, pong or otherwise, arrives within the pong timeout (half
+// of PingInterval) of a ping, so a peer that vanishes is dropped within
+// PingInterval + the pong timeout.
 // It is a timer function, so an idle connection spends no goroutine on it.
 
 // startKeepAlive arms the keep-alive timer unless keep-alive is off.
@@ -29,17 +29,17 @@ func (c *Conn) keepAliveTick() {
 	var next time.Duration
 	if c.pingedAt != 0 {
 		if c.lastSeen.Load() < c.pingedAt {
-			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", Local: true}
+			ce := &CloseError{Code: StatusPolicyViolation, Reason: "keep-alive: no pong in time", local: true}
 			c.queueCloseCause(ce, fmt.Errorf("%w: %w", ce, ErrPongTimeout), true)
 			return
 		}
 		c.pingedAt = 0
 		// The next ping is due PingInterval after this one was sent.
-		next = max(c.opts.PingInterval-c.opts.PongTimeout, 0)
+		next = max(c.opts.PingInterval-c.opts.pongTimeout, 0)
 	} else {
 		c.pingedAt = time.Now().UnixNano()
 		c.queuePing(nil)
-		next = c.opts.PongTimeout
+		next = c.opts.pongTimeout
 	}
 	c.mu.Lock()
 	if !c.ended {

@@ -5,19 +5,18 @@ import (
 	"encoding/json"
 )
 
-// The kinds of [Message] a [Subscriber] returns.
+// The types of the protocol's text messages.
 const (
-	KindMessage = "message" // a message published to a topic, with an ID
-	KindDirect  = "direct"  // a message the server sent to this connection alone
-	KindGap     = "gap"     // a gap notice: the history could not cover the resume
+	kindMessage = "message" // a message published to a topic, with an ID
+	kindDirect  = "direct"  // a message the server sent to this connection alone
+	kindGap     = "gap"     // a gap notice: the history could not cover the resume
 )
 
 // A Message is what a [Subscriber] read from a Hub, decoded from the wire
-// protocol (see the package documentation).
+// protocol (see the package documentation): a published message (ID is
+// set), a gap notice (Gap is set) or a message the server sent to this
+// connection alone (neither).
 type Message struct {
-	// Kind is KindMessage, KindDirect or KindGap.
-	Kind string
-
 	// ID and Topic are those of a published message; empty otherwise.
 	ID, Topic string
 
@@ -73,7 +72,7 @@ func decodeMessage(typ MessageType, p []byte, v1 bool) (m Message, ok bool) {
 			if v1 {
 				return m, false
 			}
-			return Message{Kind: KindDirect, Type: typ, Data: p}, true
+			return Message{Type: typ, Data: p}, true
 		}
 	} else {
 		n := 0
@@ -84,7 +83,7 @@ func decodeMessage(typ MessageType, p []byte, v1 bool) (m Message, ok bool) {
 			if v1 {
 				return m, false
 			}
-			return Message{Kind: KindDirect, Type: typ, Data: p}, true
+			return Message{Type: typ, Data: p}, true
 		}
 		data = p[2+n:]
 	}
@@ -93,21 +92,19 @@ func decodeMessage(typ MessageType, p []byte, v1 bool) (m Message, ok bool) {
 		kind = *w.Type
 	}
 	switch {
-	case kind == KindGap && w.LastEventID != nil && typ == MessageText:
-		m.Kind = KindGap
+	case kind == kindGap && w.LastEventID != nil && typ == MessageText:
 		m.Gap = &Gap{LastEventID: *w.LastEventID, Reason: w.Reason, ID: str(w.ID)}
 		return m, true
-	case w.ID != nil && w.Topic != nil && (v1 && kind == KindMessage || w.Type == nil && (w.Data != nil || typ == MessageBinary)):
+	case w.ID != nil && w.Topic != nil && (v1 && kind == kindMessage || w.Type == nil && (w.Data != nil || typ == MessageBinary)):
 		// Without a type, on either kind of connection: a hub message of
 		// the format before version 1, replayed from a history that an
 		// older version saved. On realtime.v1 every other message has one.
-		m.Kind, m.ID, m.Topic = KindMessage, str(w.ID), str(w.Topic)
-	case v1 && kind == KindDirect:
-		m.Kind = KindDirect
+		m.ID, m.Topic = str(w.ID), str(w.Topic)
+	case v1 && kind == kindDirect:
 	case v1:
 		return m, false
 	default:
-		return Message{Kind: KindDirect, Type: typ, Data: p}, true
+		return Message{Type: typ, Data: p}, true
 	}
 	if typ == MessageText {
 		if w.Data != nil {

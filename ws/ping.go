@@ -107,7 +107,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("ws: ping: %w", ctx.Err())
-		case <-c.Done():
+		case <-c.closedChan():
 			return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.Err())
 		case <-freed:
 			// Another Ping read up to its own pong: read on for this one.

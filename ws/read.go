@@ -26,10 +26,10 @@ const lingerDiscard = 64 << 10
 // Read returns the next message, with its fragments assembled. It answers
 // pings and completes the closing handshake itself. Once the connection
 // closes it returns, every time, the reason: a *CloseError with the peer's
-// code, or with the code this side sent (StatusProtocolError,
-// StatusInvalidFramePayloadData or StatusMessageTooBig for a bad peer, or
+// code, or with the code this side sent (1002 protocol error,
+// 1007 invalid payload data or StatusMessageTooBig for a bad peer, or
 // the code given to Close), or, for a connection lost without a close frame,
-// one with StatusAbnormalClosure wrapping the network error.
+// one with code 1006 (abnormal closure) wrapping the network error.
 //
 // Canceling ctx ends the connection: a half-read message cannot be resumed.
 // Read must not be called by more than one goroutine at a time.
@@ -73,7 +73,7 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 	for {
 		h, err := c.nextFrame(&f)
 		if v, ok := err.(protocolViolation); ok {
-			return 0, nil, c.fail(StatusProtocolError, string(v))
+			return 0, nil, c.fail(statusProtocolError, string(v))
 		}
 		if err != nil {
 			return 0, nil, c.readFailed(err)
@@ -83,17 +83,17 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			// The first frame of a compressed message (RFC 7692, section 6).
 			deflate = true
 		case h.rsv != 0:
-			return 0, nil, c.fail(StatusProtocolError, reservedBitsReason(h, c.compress))
+			return 0, nil, c.fail(statusProtocolError, reservedBitsReason(h, c.compress))
 		case h.masked == c.client:
-			return 0, nil, c.fail(StatusProtocolError, maskReason(c.client))
+			return 0, nil, c.fail(statusProtocolError, maskReason(c.client))
 		}
 		switch h.op {
 		case opClose, opPing, opPong:
 			if !h.fin {
-				return 0, nil, c.fail(StatusProtocolError, "fragmented control frame")
+				return 0, nil, c.fail(statusProtocolError, "fragmented control frame")
 			}
 			if h.length > maxControlPayload {
-				return 0, nil, c.fail(StatusProtocolError, "control frame payload over 125 bytes")
+				return 0, nil, c.fail(statusProtocolError, "control frame payload over 125 bytes")
 			}
 			var buf [maxControlPayload]byte
 			p := buf[:h.length]
@@ -114,15 +114,15 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			continue
 		case opText, opBinary:
 			if inMsg {
-				return 0, nil, c.fail(StatusProtocolError, "new data frame inside a fragmented message")
+				return 0, nil, c.fail(statusProtocolError, "new data frame inside a fragmented message")
 			}
 			inMsg, typ = true, MessageType(h.op)
 		case opContinuation:
 			if !inMsg {
-				return 0, nil, c.fail(StatusProtocolError, "continuation frame without a message to continue")
+				return 0, nil, c.fail(statusProtocolError, "continuation frame without a message to continue")
 			}
 		default:
-			return 0, nil, c.fail(StatusProtocolError, fmt.Sprintf("reserved opcode %d", h.op))
+			return 0, nil, c.fail(statusProtocolError, fmt.Sprintf("reserved opcode %d", h.op))
 		}
 		if limit := compressedLimit(c.readLimit.Load(), deflate); h.length > limit-int64(len(msg)) {
 			return 0, nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", c.readLimit.Load()))
@@ -138,7 +138,7 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			if typ == MessageText && n > 0 && !deflate {
 				k, ok := utf8Prefix(msg[checked:])
 				if !ok {
-					return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+					return 0, nil, c.fail(statusInvalidFramePayloadData, "text message is not UTF-8")
 				}
 				checked += k
 			}
@@ -159,7 +159,7 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 			checked = len(msg)
 		}
 		if typ == MessageText && checked != len(msg) {
-			return 0, nil, c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
+			return 0, nil, c.fail(statusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence")
 		}
 		if c.closingNow() {
 			// A close frame was sent: no data is delivered after it.
@@ -170,25 +170,25 @@ func (c *Conn) readMessage(oneControl bool) (MessageType, []byte, error) {
 }
 
 // inflate returns the decompressed message of compressed payload p, or
-// fails the connection. The message may take MaxInflateRatio times len(p)
+// fails the connection. The message may take maxInflateRatio times len(p)
 // of work (see inflateWork), and more on the credit of the client's
 // address.
 func (c *Conn) inflate(p []byte, typ MessageType) ([]byte, error) {
 	limit := max(c.readLimit.Load(), 0)
-	earned := int64(len(p)) * MaxInflateRatio // len(p) is at most compressedLimit
+	earned := int64(len(p)) * maxInflateRatio // len(p) is at most compressedLimit
 	credit := c.inflateCredit()
-	reserved := credit.take(c.addr, min(limit-min(earned, limit), InflateCredit)+blockWork)
+	reserved := credit.take(c.addr, min(limit-min(earned, limit), inflateCreditTotal)+blockWork)
 	msg, work, err := inflateWork(nil, p, limit, earned+reserved)
 	credit.settle(c.addr, reserved, work-earned)
 	switch {
 	case errors.Is(err, errInflateWork):
-		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", MaxInflateRatio))
+		return nil, c.fail(StatusPolicyViolation, fmt.Sprintf("compressed messages inflate to over %d times their size", maxInflateRatio))
 	case errors.Is(err, errInflatedTooBig):
 		return nil, c.fail(StatusMessageTooBig, fmt.Sprintf("message over %d bytes", limit))
 	case err != nil:
-		return nil, c.fail(StatusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
+		return nil, c.fail(statusInvalidFramePayloadData, "compressed message is not valid DEFLATE data")
 	case typ == MessageText && !utf8.Valid(msg):
-		return nil, c.fail(StatusInvalidFramePayloadData, "text message is not UTF-8")
+		return nil, c.fail(statusInvalidFramePayloadData, "text message is not UTF-8")
 	}
 	return msg, nil
 }
@@ -201,7 +201,7 @@ func (c *Conn) inflateCredit() *inflateCredit {
 		return serverCredit.Load()
 	}
 	if c.clientCredit == nil {
-		c.clientCredit = newInflateCredit(InflateCreditPerAddr, InflateCreditPerAddr, InflateCreditPeriod)
+		c.clientCredit = newInflateCredit(inflateCreditPerAddr, inflateCreditPerAddr, inflateCreditPeriod)
 	}
 	return c.clientCredit
 }
@@ -255,7 +255,7 @@ func (c *Conn) nextFrame(f *payload) (header, error) {
 }
 
 // A protocolViolation is the error of nextFrame for a frame header that
-// breaks RFC 6455: the connection fails with StatusProtocolError and this
+// breaks RFC 6455: the connection fails with statusProtocolError and this
 // reason.
 type protocolViolation string
 
@@ -263,22 +263,22 @@ func (v protocolViolation) Error() string { return "ws: " + string(v) }
 
 // handleClose answers the peer's close frame with payload p.
 func (c *Conn) handleClose(p []byte) error {
-	ce := &CloseError{Code: StatusNoStatusRcvd}
+	ce := &CloseError{Code: statusNoStatusRcvd}
 	switch {
 	case len(p) == 1:
-		return c.fail(StatusProtocolError, "close frame payload of one byte")
+		return c.fail(statusProtocolError, "close frame payload of one byte")
 	case len(p) >= 2:
 		ce.Code = StatusCode(binary.BigEndian.Uint16(p))
 		if !validWireCode(ce.Code) {
-			return c.fail(StatusProtocolError, fmt.Sprintf("invalid close code %d", ce.Code))
+			return c.fail(statusProtocolError, fmt.Sprintf("invalid close code %d", ce.Code))
 		}
 		if !utf8.Valid(p[2:]) {
-			return c.fail(StatusProtocolError, "close reason is not UTF-8")
+			return c.fail(statusProtocolError, "close reason is not UTF-8")
 		}
 		ce.Reason = string(p[2:])
 	}
-	reply := &CloseError{Code: ce.Code, Local: true}
-	if ce.Code == StatusNoStatusRcvd {
+	reply := &CloseError{Code: ce.Code, local: true}
+	if ce.Code == statusNoStatusRcvd {
 		reply.Code = StatusNormalClosure
 	}
 	c.queueCloseCause(reply, ce, false) // false if this answers our own close
@@ -289,7 +289,7 @@ func (c *Conn) handleClose(p []byte) error {
 // fail sends a close frame with code and reason for a peer that broke the
 // protocol, after the messages already queued, and closes the connection.
 func (c *Conn) fail(code StatusCode, reason string) error {
-	c.queueClose(&CloseError{Code: code, Reason: reason, Local: true}, false)
+	c.queueClose(&CloseError{Code: code, Reason: reason, local: true}, false)
 	c.finish()
 	return c.cause()
 }
@@ -341,9 +341,9 @@ func (c *Conn) readFailed(err error) error {
 		c.shutdown(nil)
 		return cause
 	}
-	e := fmt.Errorf("%w: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
+	e := fmt.Errorf("%w: %w", &CloseError{Code: statusAbnormalClosure, Reason: "connection lost"}, err)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		e = fmt.Errorf("%w: peer closed without a close frame: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+		e = fmt.Errorf("%w: peer closed without a close frame: %w", &CloseError{Code: statusAbnormalClosure}, err)
 	}
 	c.shutdown(e)
 	return c.cause()

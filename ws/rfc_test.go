@@ -242,8 +242,8 @@ func TestRFCMustsClient(t *testing.T) {
 			}
 			defer c.CloseNow()
 			_, p, err := c.Read(ctx)
-			if CloseStatus(err) != StatusProtocolError {
-				t.Fatalf("Read: %q, %v; want a close with %d", p, err, StatusProtocolError)
+			if CloseStatus(err) != statusProtocolError {
+				t.Fatalf("Read: %q, %v; want a close with %d", p, err, statusProtocolError)
 			}
 		})
 	}

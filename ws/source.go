@@ -15,12 +15,6 @@ import (
 // A client that moves to another node resumes there with its lastEventId,
 // exactly where it was. All nodes share HubOptions.Epoch.
 
-// DefaultCatchUpWait is how long, by default, a Hub that applies a shared
-// stream may take to reach the ID a client resumes from: nodes apply the
-// stream at their own pace, and a client that moves to another node may be
-// ahead of it. See HubOptions.CatchUpWait.
-const DefaultCatchUpWait = hub.DefaultCatchUpWait
-
 var (
 	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
 	// above the last one applied: the message was applied already, so a
@@ -114,7 +108,7 @@ func (h *Hub) source(src HistorySource) hub.Source {
 			id := hub.FormatID(epoch, r.Seq)
 			return &hub.Message{Seq: r.Seq, ID: id, Topic: r.Topic, Data: encode(id)}, nil
 		},
-		Log:    h.opts.Logger,
+		Log:    h.opts.Conn.Logger,
 		Prefix: "ws",
 		Gets:   "the resuming connection gets a gap notice",
 	}.Source()

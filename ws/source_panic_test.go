@@ -23,7 +23,7 @@ func TestHubHistorySourcePanicIsAGap(t *testing.T) {
 		panic("source bug")
 	})
 	h, srv := serveHub(t, HubOptions{Epoch: "cluster", History: panicking, HistorySize: 2,
-		Logger: logs.Logger()})
+		Conn: AcceptOptions{Logger: logs.Logger()}})
 	for i := range 5 {
 		h.PublishAt(uint64(i+1), "a", MessageText, []byte{byte('1' + i)})
 	}

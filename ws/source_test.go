@@ -80,8 +80,8 @@ func TestHubPublishAt(t *testing.T) {
 	if _, err := h.PublishAt(7, "news", MessageText, []byte("again")); !errors.Is(err, ErrStale) {
 		t.Errorf("PublishAt(7) again = %v, want ErrStale", err)
 	}
-	if _, err := h.PublishAt(9, "news", MessageText, []byte{0xff}); !errors.Is(err, ErrInvalidUTF8) {
-		t.Errorf("PublishAt of invalid text = %v, want ErrInvalidUTF8", err)
+	if _, err := h.PublishAt(9, "news", MessageText, []byte{0xff}); !errors.Is(err, errInvalidUTF8) {
+		t.Errorf("PublishAt of invalid text = %v, want errInvalidUTF8", err)
 	}
 	if id, err := h.Publish("news", MessageText, []byte("y")); err != nil || id != "cluster-8" {
 		t.Errorf("Publish after PublishAt(7) = %q, %v; want cluster-8", id, err)
@@ -127,5 +127,61 @@ func TestHubResumeOnAnotherNode(t *testing.T) {
 	w := append([]string{"gap:history exceeded"}, want(250, 300)...)
 	if got := readIDs(t, c, len(w)); strings.Join(got, " ") != strings.Join(w, " ") {
 		t.Errorf("from before the stream: got %q,\nwant %q", got, w)
+	}
+}
+
+// A client cut off in the middle of a replay from the HistorySource
+// resumes on another node, which replays from its own source and logs
+// while the stream goes on: it gets every message after its last one
+// once, in order, then the live ones.
+func TestHubResumeMidReplayOnAnotherNode(t *testing.T) {
+	st := &streamtest.Stream{}
+	add := func(from, to int) {
+		for seq := from; seq <= to; seq++ {
+			st.Add([]string{"a", "b", "bin"}[seq%3], []byte(fmt.Sprint(seq)))
+		}
+	}
+	apply := func(h *Hub, from uint64) {
+		for _, m := range st.From(from) {
+			if _, err := h.PublishAt(m.Seq, m.Topic, messageType(m.Topic), m.Data); err != nil {
+				t.Fatalf("PublishAt(%d): %v", m.Seq, err)
+			}
+		}
+	}
+	node := func(from uint64) (*Hub, string) {
+		h, srv := serveHub(t, HubOptions{Epoch: "cluster", History: streamSource{st}, HistoryBytes: 20 * 200})
+		apply(h, from)
+		return h, srv.URL
+	}
+	want := func(from, to int) (out []string) {
+		for seq := from; seq <= to; seq++ {
+			if seq%3 != 1 {
+				out = append(out, fmt.Sprintf("cluster-%d", seq))
+			}
+		}
+		return out
+	}
+	add(1, 300)
+	hb, urlB := node(1)
+	hc, urlC := node(250)
+
+	c := dial(t, urlB+"?topic=a&topic=bin&lastEventId=cluster-0", nil)
+	seen := readIDs(t, c, 50) // from B's source: its logs hold the last few
+	if strings.Join(seen, " ") != strings.Join(want(1, 75), " ") {
+		t.Fatalf("node B: got %q", seen)
+	}
+	c.Close()
+	add(301, 320)
+	apply(hb, 301)
+	apply(hc, 301)
+
+	c = dial(t, urlC+"?topic=a&topic=bin&lastEventId="+seen[len(seen)-1], nil)
+	if got, w := readIDs(t, c, len(want(76, 320))), want(76, 320); strings.Join(got, " ") != strings.Join(w, " ") {
+		t.Fatalf("node C: got %q,\nwant %q", got, w)
+	}
+	add(321, 330)
+	apply(hc, 321)
+	if got, w := readIDs(t, c, len(want(321, 330))), want(321, 330); strings.Join(got, " ") != strings.Join(w, " ") {
+		t.Errorf("node C, live: got %q, want %q", got, w)
 	}
 }

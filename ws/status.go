@@ -17,24 +17,24 @@ type StatusCode int
 const (
 	StatusNormalClosure   StatusCode = 1000 // the purpose of the connection was fulfilled
 	StatusGoingAway       StatusCode = 1001 // the server shuts down (Hub.Shutdown) or the peer leaves
-	StatusProtocolError   StatusCode = 1002 // the peer broke RFC 6455
-	StatusUnsupportedData StatusCode = 1003 // a message of a type the receiver cannot take
+	statusProtocolError   StatusCode = 1002 // the peer broke RFC 6455
+	statusUnsupportedData StatusCode = 1003 // a message of a type the receiver cannot take
 
-	// StatusNoStatusRcvd is never sent: it is the code of a CloseError for a
+	// statusNoStatusRcvd is never sent: it is the code of a CloseError for a
 	// close frame without a code.
-	StatusNoStatusRcvd StatusCode = 1005
-	// StatusAbnormalClosure is never sent: it is the code of a CloseError for
+	statusNoStatusRcvd StatusCode = 1005
+	// statusAbnormalClosure is never sent: it is the code of a CloseError for
 	// a connection that ended without a close frame.
-	StatusAbnormalClosure StatusCode = 1006
+	statusAbnormalClosure StatusCode = 1006
 
-	StatusInvalidFramePayloadData StatusCode = 1007 // a text message that is not UTF-8
+	statusInvalidFramePayloadData StatusCode = 1007 // a text message that is not UTF-8
 	StatusPolicyViolation         StatusCode = 1008 // a policy was broken, such as the keep-alive
 	StatusMessageTooBig           StatusCode = 1009 // a message over the read limit
-	StatusMandatoryExtension      StatusCode = 1010 // the client wanted an extension
-	StatusInternalError           StatusCode = 1011 // the server failed
-	StatusServiceRestart          StatusCode = 1012 // the server restarts
+	statusMandatoryExtension      StatusCode = 1010 // the client wanted an extension
+	statusInternalError           StatusCode = 1011 // the server failed
+	statusServiceRestart          StatusCode = 1012 // the server restarts
 	StatusTryAgainLater           StatusCode = 1013 // the server is overloaded
-	StatusBadGateway              StatusCode = 1014 // a gateway got a bad answer
+	statusBadGateway              StatusCode = 1014 // a gateway got a bad answer
 
 	// StatusSlowConsumer is this package's application code for a peer that
 	// did not read: a write to it did not finish within the write timeout,
@@ -46,18 +46,18 @@ const (
 var statusNames = map[StatusCode]string{
 	StatusNormalClosure:           "normal closure",
 	StatusGoingAway:               "going away",
-	StatusProtocolError:           "protocol error",
-	StatusUnsupportedData:         "unsupported data",
-	StatusNoStatusRcvd:            "no status",
-	StatusAbnormalClosure:         "abnormal closure",
-	StatusInvalidFramePayloadData: "invalid payload data",
+	statusProtocolError:           "protocol error",
+	statusUnsupportedData:         "unsupported data",
+	statusNoStatusRcvd:            "no status",
+	statusAbnormalClosure:         "abnormal closure",
+	statusInvalidFramePayloadData: "invalid payload data",
 	StatusPolicyViolation:         "policy violation",
 	StatusMessageTooBig:           "message too big",
-	StatusMandatoryExtension:      "mandatory extension",
-	StatusInternalError:           "internal error",
-	StatusServiceRestart:          "service restart",
+	statusMandatoryExtension:      "mandatory extension",
+	statusInternalError:           "internal error",
+	statusServiceRestart:          "service restart",
 	StatusTryAgainLater:           "try again later",
-	StatusBadGateway:              "bad gateway",
+	statusBadGateway:              "bad gateway",
 	StatusSlowConsumer:            "slow consumer",
 }
 
@@ -87,23 +87,22 @@ func validWireCode(c StatusCode) bool {
 // carries at most 125 bytes and the code takes two.
 const maxReasonLength = 123
 
-// A CloseError is the close frame that ended a connection. Local is false
-// when the peer sent it first and true when this side did, because of
-// [Conn.Close], a protocol error of the peer, the read limit, a slow
-// consumer or a shutdown. Read and Send return it (possibly wrapped) once
+// A CloseError is the close frame that ended a connection, sent first by
+// the peer or by this side ([Conn.Close], a protocol error of the peer,
+// the read limit, a slow consumer or a shutdown), as Error says. Read and Send return it (possibly wrapped) once
 // the connection is closing; [CloseStatus] extracts the code.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
-	Local  bool
+	local  bool // this side sent it first
 }
 
-// Error describes the close: who closed ("peer", or "this side" when
-// Local, on a server's connection or a client's alike), the code and the
+// Error describes the close: who closed ("peer", or "this side" on a
+// server's connection or a client's alike), the code and the
 // reason.
 func (e *CloseError) Error() string {
 	who := "peer"
-	if e.Local {
+	if e.local {
 		who = "this side"
 	}
 	if e.Reason == "" {
@@ -129,13 +128,13 @@ var (
 	// It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
 
-	// ErrInvalidTopic means a topic name is empty, longer than 256 bytes,
+	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters, as in package sse.
-	ErrInvalidTopic = errors.New("ws: invalid topic")
+	errInvalidTopic = errors.New("ws: invalid topic")
 
-	// ErrTooManyTopics means a connection asked for more topics than
+	// errTooManyTopics means a connection asked for more topics than
 	// HubOptions.MaxTopics allows, as in package sse.
-	ErrTooManyTopics = errors.New("ws: too many topics")
+	errTooManyTopics = errors.New("ws: too many topics")
 
 	// ErrSlowConsumer is why a connection whose write missed its deadline
 	// was closed with StatusSlowConsumer.
@@ -145,7 +144,7 @@ var (
 	// within the pong timeout was closed.
 	ErrPongTimeout = errors.New("ws: peer did not answer ping in time")
 
-	// ErrNotHubConn is returned by Join and Leave on a connection that was
+	// errNotHubConn is returned by Join and Leave on a connection that was
 	// not accepted by a Hub.
-	ErrNotHubConn = errors.New("ws: connection does not belong to a hub")
+	errNotHubConn = errors.New("ws: connection does not belong to a hub")
 )

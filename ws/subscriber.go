@@ -14,12 +14,12 @@ import (
 // Defaults for [SubscribeOptions], the same as client.js's. Each applies
 // when its option is zero.
 const (
-	// DefaultClientRetry is a Subscriber's first reconnection delay.
-	DefaultClientRetry = 500 * time.Millisecond
+	// defaultClientRetry is a Subscriber's first reconnection delay.
+	defaultClientRetry = 500 * time.Millisecond
 
-	// DefaultMaxRetryDelay caps the reconnection delay as it doubles
+	// defaultMaxRetryDelay caps the reconnection delay as it doubles
 	// after each attempt that fails in a row.
-	DefaultMaxRetryDelay = 30 * time.Second
+	defaultMaxRetryDelay = 30 * time.Second
 )
 
 // maxRetryDoublings bounds the doublings of the reconnection delay.
@@ -52,11 +52,11 @@ type SubscribeOptions struct {
 	LastEventID string
 
 	// Retry is the first reconnection delay. Zero means
-	// DefaultClientRetry.
+	// 500 ms.
 	Retry time.Duration
 
 	// MaxRetryDelay caps the reconnection delay. Zero means
-	// DefaultMaxRetryDelay.
+	// 30 s.
 	MaxRetryDelay time.Duration
 
 	// OnRetry, when set, is called before each wait to reconnect, with
@@ -109,10 +109,10 @@ func Subscribe(ctx context.Context, u string, opts *SubscribeOptions) (*Subscrib
 		o = *opts
 	}
 	if o.Retry <= 0 {
-		o.Retry = DefaultClientRetry
+		o.Retry = defaultClientRetry
 	}
 	if o.MaxRetryDelay <= 0 {
-		o.MaxRetryDelay = DefaultMaxRetryDelay
+		o.MaxRetryDelay = defaultMaxRetryDelay
 	}
 	pu, err := url.Parse(u)
 	if err != nil {
@@ -215,11 +215,11 @@ func (s *Subscriber) Next(ctx context.Context) (Message, error) {
 			s.mu.Unlock()
 			continue
 		}
-		switch m.Kind {
-		case KindMessage:
-			s.setLastID(m.ID)
-		case KindGap:
+		switch {
+		case m.Gap != nil:
 			s.setLastID(m.Gap.ID)
+		case m.ID != "":
+			s.setLastID(m.ID)
 		}
 		s.attempt = 0 // the connection delivered: the backoff starts over
 		s.mu.Unlock()
@@ -343,7 +343,7 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	s.mu.Unlock()
 	if old != nil {
 		// The closing handshake completes in the background, within
-		// DefaultCloseTimeout; nothing more is taken from old.
+		// defaultCloseTimeout; nothing more is taken from old.
 		go old.Close(StatusNormalClosure, "changing topics")
 	}
 	err := s.connect()
@@ -353,29 +353,16 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	return err
 }
 
-// errNotConnected is returned by Send while no connection is open.
-var errNotConnected = fmt.Errorf("ws: subscriber not connected: %w", ErrClosed)
-
-// Send sends a message on the current connection, as Conn.Send does. It
-// returns an error wrapping ErrClosed while the Subscriber is
-// reconnecting: nothing is kept for the next connection.
-func (s *Subscriber) Send(typ MessageType, data []byte) error {
-	c := s.Conn()
-	if c == nil {
-		return errNotConnected
-	}
-	return c.Send(typ, data)
-}
-
-// Conn returns the current connection, or nil while reconnecting.
+// Conn returns the current connection, or nil while reconnecting: send
+// on it with Conn.Send; nothing sent is kept for the next connection.
 func (s *Subscriber) Conn() *Conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn
 }
 
-// Topics returns the topics followed.
-func (s *Subscriber) Topics() []string {
+// following returns the topics followed.
+func (s *Subscriber) following() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.topics)
@@ -389,8 +376,8 @@ func (s *Subscriber) LastEventID() string {
 	return s.lastID
 }
 
-// Reconnects returns how many times the Subscriber connected again.
-func (s *Subscriber) Reconnects() int {
+// reconnected returns how many times the Subscriber connected again.
+func (s *Subscriber) reconnected() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reconnects

@@ -168,11 +168,11 @@ func TestSubscriberResume(t *testing.T) {
 	}
 	defer sub.Close()
 	first := s.conn()
-	if m := next(t, ctx, sub); m.Kind != KindDirect || m.ID != "" || !strings.Contains(string(m.Data), `"id":"x-1"`) {
+	if m := next(t, ctx, sub); kindOf(m) != kindDirect || m.ID != "" || !strings.Contains(string(m.Data), `"id":"x-1"`) {
 		t.Fatalf("direct JSON: %+v", m)
 	}
 	s.publish("news", "one")
-	if m := next(t, ctx, sub); m.Kind != KindMessage || m.ID != "ep-1" || m.Topic != "news" || text(t, m) != "one" {
+	if m := next(t, ctx, sub); kindOf(m) != kindMessage || m.ID != "ep-1" || m.Topic != "news" || text(t, m) != "one" {
 		t.Fatalf("hub message: %+v", m)
 	}
 
@@ -183,16 +183,16 @@ func TestSubscriberResume(t *testing.T) {
 	s.publish("news", "three")
 	s.refuse.Store(false)
 	for _, want := range []string{"two", "three"} {
-		if m := next(t, ctx, sub); m.Kind != KindMessage || text(t, m) != want {
+		if m := next(t, ctx, sub); kindOf(m) != kindMessage || text(t, m) != want {
 			t.Fatalf("after reconnecting: %+v, want %s", m, want)
 		}
 	}
-	if m := next(t, ctx, sub); m.Kind != KindDirect {
+	if m := next(t, ctx, sub); kindOf(m) != kindDirect {
 		t.Fatalf("after reconnecting: %+v, want the direct greeting", m)
 	}
 	second := s.conn()
-	if sub.LastEventID() != "ep-3" || sub.Reconnects() < 1 || retries.Load() < 1 {
-		t.Fatalf("LastEventID %s, reconnects %d, retries %d", sub.LastEventID(), sub.Reconnects(), retries.Load())
+	if sub.LastEventID() != "ep-3" || sub.reconnected() < 1 || retries.Load() < 1 {
+		t.Fatalf("LastEventID %s, reconnects %d, retries %d", sub.LastEventID(), sub.reconnected(), retries.Load())
 	}
 
 	// Away longer than the history holds.
@@ -203,18 +203,18 @@ func TestSubscriberResume(t *testing.T) {
 	}
 	s.refuse.Store(false)
 	m := next(t, ctx, sub)
-	if m.Kind != KindGap || m.Gap.Reason != "history exceeded" || m.Gap.LastEventID != "ep-3" || m.Gap.ID != "ep-5" {
+	if kindOf(m) != kindGap || m.Gap.Reason != "history exceeded" || m.Gap.LastEventID != "ep-3" || m.Gap.ID != "ep-5" {
 		t.Fatalf("want a gap notice, got %+v (%+v)", m, m.Gap)
 	}
 	if sub.LastEventID() != "ep-5" {
 		t.Fatalf("LastEventID %s after the gap, want ep-5", sub.LastEventID())
 	}
 	for i := 2; i < 5; i++ {
-		if m := next(t, ctx, sub); m.Kind != KindMessage || text(t, m) != fmt.Sprint("later ", i) {
+		if m := next(t, ctx, sub); kindOf(m) != kindMessage || text(t, m) != fmt.Sprint("later ", i) {
 			t.Fatalf("after the gap: %+v", m)
 		}
 	}
-	if m := next(t, ctx, sub); m.Kind != KindDirect || sub.LastEventID() != "ep-8" {
+	if m := next(t, ctx, sub); kindOf(m) != kindDirect || sub.LastEventID() != "ep-8" {
 		t.Fatalf("after the replay: %+v, LastEventID %s", m, sub.LastEventID())
 	}
 }
@@ -257,7 +257,7 @@ func TestSubscriberRestart(t *testing.T) {
 	}()
 	for range afterRestart {
 		m := next(t, ctx, sub)
-		if m.Kind != KindMessage {
+		if kindOf(m) != kindMessage {
 			t.Fatalf("across the restart: %+v", m)
 		}
 		got = append(got, m.ID)
@@ -317,7 +317,7 @@ func TestSubscriberJoinLeave(t *testing.T) {
 	if retries.Load() != 0 {
 		t.Fatalf("%d backoff waits: Join and Leave reconnect at once", retries.Load())
 	}
-	if got := strings.Join(sub.Topics(), ","); got != "sport" {
+	if got := strings.Join(sub.following(), ","); got != "sport" {
 		t.Fatalf("Topics() = %s", got)
 	}
 }

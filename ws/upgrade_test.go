@@ -25,7 +25,7 @@ func (n noUnwrap) WriteHeader(code int)        { n.w.WriteHeader(code) }
 func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 	leakcheck.Check(t)
 	var logs testutil.Buffer
-	h := NewHub(HubOptions{Logger: logs.Logger()})
+	h := NewHub(HubOptions{Conn: AcceptOptions{Logger: logs.Logger()}})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(noUnwrap{w}, r)
 	}))
@@ -50,7 +50,7 @@ func TestHubLogsWhatCannotUpgrade(t *testing.T) {
 // given.
 func TestHubRetryAfter(t *testing.T) {
 	leakcheck.Check(t)
-	_, srv := serveHub(t, HubOptions{MaxClients: 1, RetryAfter: 1500 * time.Millisecond})
+	_, srv := serveHub(t, HubOptions{MaxClients: 1, retryAfter: 1500 * time.Millisecond})
 	dial(t, srv.URL, nil)
 	_, resp, _ := wstest.Dial(srv.URL, nil)
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {

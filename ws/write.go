@@ -19,8 +19,8 @@ const keepParts = 64
 
 // Errors of Send and Write.
 var (
-	// ErrInvalidUTF8 is returned for a text message that is not UTF-8.
-	ErrInvalidUTF8 = errors.New("ws: text message is not UTF-8")
+	// errInvalidUTF8 is returned for a text message that is not UTF-8.
+	errInvalidUTF8 = errors.New("ws: text message is not UTF-8")
 
 	// ErrSendBufferFull is returned by Send when the frames waiting for
 	// the peer would exceed AcceptOptions.SendBuffer with this message.
@@ -75,7 +75,7 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return nil, ErrInvalidUTF8
+			return nil, errInvalidUTF8
 		}
 	case MessageBinary:
 	default:
@@ -83,7 +83,7 @@ func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, err
 	}
 	f := c.directFrame(typ, data, isJSON)
 	if c.compressible(f) {
-		f = compressFrame(f, c.opts.CompressionThreshold)
+		f = compressFrame(f, c.opts.compressionThreshold)
 	}
 	return f, nil
 }
@@ -161,7 +161,7 @@ func (c *Conn) queuePing(p []byte) {
 // slowError returns the close of a slow consumer, and the connection's
 // error for it, which wraps both the close and ErrSlowConsumer.
 func slowError(why string) (*CloseError, error) {
-	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, Local: true}
+	ce := &CloseError{Code: StatusSlowConsumer, Reason: "slow consumer: " + why, local: true}
 	return ce, fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
 }
 
@@ -257,7 +257,7 @@ func (c *Conn) flush() (more bool) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_, err = slowError("write deadline exceeded")
 		} else {
-			err = fmt.Errorf("%w: write: %w", &CloseError{Code: StatusAbnormalClosure, Reason: "connection lost"}, err)
+			err = fmt.Errorf("%w: write: %w", &CloseError{Code: statusAbnormalClosure, Reason: "connection lost"}, err)
 		}
 		c.finishWriting()
 		c.shutdown(err)
@@ -325,6 +325,6 @@ func (c *Conn) finishWriting() {
 // with err.
 func (c *Conn) subscriberEnded(err error) {
 	if errors.Is(err, hub.ErrClosed) {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", Local: true}, false)
+		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
-
-	"github.com/realtime-go/realtime/ws"
 )
 
 // Bounds of the chat. Each one is checked on the server; the page checks
@@ -73,7 +71,7 @@ const SessionKeep = 24 * time.Hour
 
 // roomForget is how long a room nobody is in still counts against
 // MaxRooms: as long as the hub keeps its history.
-const roomForget = ws.DefaultHistoryAge
+const roomForget = 10 * time.Minute // HubOptions.HistoryAge's default
 
 // Errors of the chat rules. The page shows their text as it is.
 var (

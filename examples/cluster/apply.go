@@ -58,8 +58,12 @@ func (n *node) applierConsumer() (jetstream.Consumer, error) {
 	if info.State.Msgs > 0 {
 		start = max(info.State.FirstSeq, info.State.LastSeq-min(info.State.LastSeq, warm-1))
 	}
+	if n.opts.Filtered {
+		start = info.State.LastSeq + 1 // no client follows a topic yet
+	}
 	n.startSeq = start
 	n.applied.Store(start - 1)
+	n.lastAt.Store(start - 1)
 	if start > 1 {
 		// Tell the Broker and the Hub where the stream is, so that a
 		// client resuming from an ID up to it waits for nothing (the
@@ -74,6 +78,9 @@ func (n *node) applierConsumer() (jetstream.Consumer, error) {
 	}
 	if start > info.State.LastSeq {
 		n.caughtUp.Store(true)
+	}
+	if n.opts.Filtered {
+		return nil, nil // see applyFiltered
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, DefaultRequestTimeout)
 	defer cancel()
@@ -142,6 +149,9 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 		}
 	}
 	n.topics.seen(r.topic, time.Now())
+	if r.seq > n.lastAt.Load() {
+		n.lastAt.Store(r.seq)
+	}
 	_, berr := n.broker.PublishAt(r.seq, r.topic, sse.Event{Type: r.event, Data: r.data})
 	_, herr := n.hub.PublishAt(r.seq, r.topic, ws.MessageText, []byte(r.data))
 	for _, err := range []error{berr, herr} {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -224,4 +226,135 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkNodeCPU measures the CPU each node process spends per message
+// of the stream, with rooms spread over the nodes: cpuTopics topics, each
+// node's clients (cpuClientsPerTopic SSE streams per topic) following a
+// tenth of them, cpuMessages messages published to JetStream from this
+// process over all the topics. It compares nodes that apply the whole
+// stream with -filtered nodes, which apply their clients' topics only, in
+// one run:
+//
+//	go test -run '^$' -bench NodeCPU -benchtime 1x
+//
+// NATS, the publisher and the clients run in the benchmark's process; the
+// figures are the nodes' own (utime+stime of each process, from /proc).
+func BenchmarkNodeCPU(b *testing.B) {
+	const (
+		cpuTopics          = 100
+		cpuClientsPerTopic = 5
+		cpuMessages        = 50000
+	)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("needs /proc")
+	}
+	for _, nodes := range []int{1, 3} {
+		for _, mode := range []struct {
+			name  string
+			flags []string
+		}{{"whole-stream", nil}, {"filtered", []string{"-filtered"}}} {
+			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
+				ns := startNATS(b)
+				var procs []*nodeProc
+				for i := range nodes {
+					procs = append(procs, startNodeProc(b, fmt.Sprint("n", i), ns.url(), mode.flags...))
+				}
+				js := ns.connect(b)
+				subj := newSubjects(testStream)
+				topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
+				// Node i serves topics i*10 .. i*10+9: a tenth of them each.
+				var delivered atomic.Int64
+				all := make(chan struct{})
+				want := int64(nodes * cpuTopics / 10 * cpuClientsPerTopic * cpuMessages / cpuTopics * b.N)
+				client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000}}}
+				ctx, cancel := context.WithCancel(context.Background())
+				var wg sync.WaitGroup
+				b.Cleanup(func() { cancel(); wg.Wait() })
+				for i, p := range procs {
+					for k := range cpuTopics / 10 {
+						for range cpuClientsPerTopic {
+							st, err := client.Subscribe(ctx, p.url+"/events?topic="+topic(i*10+k), "")
+							if err != nil {
+								b.Fatal(err)
+							}
+							wg.Go(func() {
+								defer st.Close()
+								for {
+									if _, err := st.Next(); err != nil {
+										return
+									}
+									if delivered.Add(1) == want {
+										close(all)
+									}
+								}
+							})
+						}
+					}
+				}
+				before := make([]time.Duration, len(procs))
+				for i, p := range procs {
+					before[i] = procCPU(b, p.cmd.Process.Pid)
+				}
+				b.ResetTimer()
+				var seq atomic.Uint64
+				for i := range b.N * cpuMessages {
+					_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % cpuTopics), data: "x"}, strconv.FormatUint(seq.Add(1), 10)),
+						jetstream.WithStallWait(DefaultPublishTimeout))
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(waitTimeout):
+					b.Fatal("publishes not acknowledged")
+				}
+				select {
+				case <-all:
+				case <-time.After(2 * waitTimeout):
+					b.Fatalf("delivered %d of %d", delivered.Load(), want)
+				}
+				b.StopTimer()
+				var cpu time.Duration
+				var rss int64
+				for i, p := range procs {
+					cpu += procCPU(b, p.cmd.Process.Pid) - before[i]
+					rss = max(rss, procHWM(b, p.cmd.Process.Pid))
+				}
+				msgs := float64(b.N * cpuMessages)
+				b.ReportMetric(float64(cpu.Microseconds())/float64(len(procs))/msgs, "us-cpu/node/msg")
+				b.ReportMetric(float64(want)/float64(len(procs))/msgs, "deliveries/node/msg")
+				b.ReportMetric(float64(rss)/(1<<20), "max-rss-MiB")
+			})
+		}
+	}
+}
+
+// procCPU returns the CPU time (user and system) process pid has used.
+func procCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command, which is in parentheses.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// procHWM returns the peak resident memory of process pid, in bytes.
+func procHWM(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

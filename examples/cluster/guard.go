@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/origin"
-	"github.com/realtime-go/realtime/ws"
 )
 
 // How POST /publish is guarded, as a deployment that lets web pages read
@@ -37,7 +36,7 @@ const (
 
 	// DefaultTopicTTL is how long a topic counts against MaxTopics after
 	// its last message: as long as the Broker and the Hub keep it.
-	DefaultTopicTTL = ws.DefaultHistoryAge
+	DefaultTopicTTL = 10 * time.Minute // the default HistoryAge
 
 	// publishTokenBytes is the size of a generated publish token.
 	publishTokenBytes = 32

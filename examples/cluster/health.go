@@ -83,7 +83,7 @@ type health struct {
 	NATS    string `json:"nats"`    // the NATS connection's status
 	LastSeq uint64 `json:"lastSeq"` // the stream's last sequence, as last read
 	Applied uint64 `json:"applied"` // the last sequence this node applied
-	Lag     uint64 `json:"lag"`     // lastSeq - applied
+	Lag     uint64 `json:"lag"`     // lastSeq - applied; filtered: messages of its topics not delivered yet
 	MaxLag  uint64 `json:"maxLag"`
 	Age     string `json:"age"` // how long ago the stream was read
 	// Replays counts the resumes (in calls of about 1 MiB) that this
@@ -110,6 +110,9 @@ func (n *node) health() health {
 		MaxLag:  maxLag,
 		Age:     time.Since(st.at).Round(time.Millisecond).String(),
 		Replays: n.hist.calls.Load(),
+	}
+	if n.opts.Filtered {
+		h.Lag = n.pending.Load() // of its topics: it does not apply the others
 	}
 	every := n.opts.WatchInterval
 	if every <= 0 {

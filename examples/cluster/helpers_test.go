@@ -468,10 +468,10 @@ func followWSErr(t testing.TB, base string, topics []string, lastID string) (*co
 				c.finish(err)
 				return
 			}
-			switch m.Kind {
-			case ws.KindGap:
+			switch {
+			case m.Gap != nil:
 				c.add(got{id: m.Gap.ID, data: m.Gap.Reason, gap: true})
-			case ws.KindMessage:
+			case m.ID != "":
 				var text string
 				if err := json.Unmarshal(m.Data, &text); err != nil {
 					text = "undecodable: " + string(m.Data)

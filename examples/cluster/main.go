@@ -87,6 +87,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Int64Var(&c.node.Stream.MaxBytes, "max-bytes", DefaultMaxBytes, "bytes the stream keeps, when this node creates it")
 	fs.DurationVar(&c.node.Stream.MaxAge, "max-age", DefaultMaxAge, "how long the stream keeps a message, when this node creates it")
 	fs.IntVar(&c.node.Warmup, "warmup", DefaultWarmup, "newest messages a node applies at start, before the live ones")
+	fs.BoolVar(&c.node.Filtered, "filtered", false, "apply only the topics this node's clients follow (and, for a while, those they left), instead of the whole stream")
 	fs.Uint64Var(&c.node.MaxLag, "max-lag", DefaultMaxLag, "messages behind the stream past which /healthz answers 503")
 	fs.DurationVar(&c.node.CatchUpWait, "catch-up-wait", 0, "how long a resume from an ID ahead of this node waits for it (0: the library's default)")
 	// Guarding publish: who may publish, for which host names, how much.

@@ -61,6 +61,11 @@ type nodeOptions struct {
 	NATS   []string      // NATS server URLs
 	Stream streamOptions // the stream, created if it does not exist
 
+	// Filtered makes the node apply only the topics its clients follow
+	// (and, for DefaultLinger, those they left), from the subjects of
+	// those topics: see interest. Otherwise it applies the whole stream.
+	Filtered bool
+
 	Warmup      int           // see DefaultWarmup; negative: 1 (only the newest message)
 	MaxLag      uint64        // see DefaultMaxLag
 	CatchUpWait time.Duration // the Broker's and Hub's; 0: theirs
@@ -106,8 +111,10 @@ type node struct {
 	hub    *ws.Hub
 	hist   *jsHistory
 	topics *topicTable
-	srv    *http.Server
-	ln     net.Listener
+	// interest is the set of topics a Filtered node applies; nil otherwise.
+	interest *interest
+	srv      *http.Server
+	ln       net.Listener
 
 	// applied is the stream sequence of the last message the applier
 	// handled (applied, or skipped as unreadable); startSeq is where it
@@ -117,6 +124,12 @@ type node struct {
 	target   uint64
 	caughtUp atomic.Bool
 	status   atomic.Pointer[streamStatus]
+	// lastAt is the stream sequence of the last message given to the
+	// Broker and the Hub (or where they were told the stream is): a
+	// Filtered node's consumer starts after it. pending is how many
+	// messages of its topics its consumer has not delivered yet.
+	lastAt  atomic.Uint64
+	pending atomic.Uint64
 
 	ctx     context.Context // ends at shutdown
 	cancel  context.CancelFunc
@@ -174,7 +187,11 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 	}
 	n.topics = newTopicTable(n.opts.MaxTopics, DefaultTopicTTL)
 	n.hist = newJSHistory(n.js, n.opts.Stream.Name, n.subj, n.opts.MaxReplays, n.opts.ReplayTimeout, n.log)
+	if n.opts.Filtered {
+		n.interest = newInterest(n.opts.MaxTopics, DefaultLinger)
+	}
 	n.broker = sse.NewBroker(sse.BrokerOptions{
+		Filtered:     n.opts.Filtered,
 		Epoch:        n.epoch,
 		History:      sseHistory{n.hist},
 		CatchUpWait:  n.opts.CatchUpWait,
@@ -183,13 +200,14 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		AllowedHosts: n.opts.AllowedHosts,
 	})
 	n.hub = ws.NewHub(ws.HubOptions{
+		Filtered:     n.opts.Filtered,
 		Epoch:        n.epoch,
 		History:      wsHistory{n.hist},
 		CatchUpWait:  n.opts.CatchUpWait,
-		Logger:       n.log,
 		OnConnect:    n.hello,
+		OnClose:      n.wsClosed,
 		HistoryBytes: n.opts.TopicHistoryBytes,
-		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts},
+		Conn:         ws.AcceptOptions{AllowedHosts: n.opts.AllowedHosts, Logger: n.log},
 	})
 
 	cons, err := n.applierConsumer()
@@ -204,7 +222,11 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a stream that does not read
 	}
-	n.wg.Go(func() { n.apply(cons) })
+	if n.opts.Filtered {
+		n.wg.Go(n.applyFiltered)
+	} else {
+		n.wg.Go(func() { n.apply(cons) })
+	}
 	n.wg.Go(n.watch)
 	n.wg.Go(func() {
 		if err := n.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -271,6 +293,7 @@ func (n *node) id(seq uint64) string { return n.epoch + "-" + strconv.FormatUint
 // hello tells a WebSocket client which node it is connected to, in a
 // direct message (one that does not move its resume point).
 func (n *node) hello(c *ws.Conn, _ *http.Request) {
+	wsConnected(c)
 	c.SendJSON(map[string]string{"node": n.name, "epoch": n.epoch})
 }
 

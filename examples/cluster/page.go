@@ -32,8 +32,8 @@ type pageConfig struct {
 func (n *node) routes() http.Handler {
 	files, _ := fs.Sub(static, "static") // cannot fail: the folder is embedded
 	mux := http.NewServeMux()
-	mux.Handle("GET /events", n.broker)
-	mux.Handle("GET /ws", n.hub)
+	mux.Handle("GET /events", n.follow(n.broker, false))
+	mux.Handle("GET /ws", n.follow(n.hub, true))
 	mux.Handle("GET /ws/client.js", ws.ClientScript)
 	mux.HandleFunc("POST /publish", n.servePublish)
 	mux.HandleFunc("GET /healthz", n.serveHealth)

@@ -66,10 +66,11 @@ type nodeProc struct {
 	exit  chan error
 }
 
-// startNodeProc starts a node process on the NATS server at natsURL.
-func startNodeProc(t *testing.T, name, natsURL string) *nodeProc {
+// startNodeProc starts a node process on the NATS server at natsURL, with
+// more flags if given.
+func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodeProc {
 	t.Helper()
-	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken})
+	args, _ := json.Marshal(append([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken}, flags...))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(args))
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
@@ -110,7 +111,7 @@ func startNodeProc(t *testing.T, name, natsURL string) *nodeProc {
 
 // stop ends the process cleanly, and fails t unless it exits with 0 (a
 // process killed by the test is expected to have exited already).
-func (p *nodeProc) stop(t *testing.T) {
+func (p *nodeProc) stop(t testing.TB) {
 	p.stdin.Close()
 	select {
 	case err := <-p.exit:
@@ -148,7 +149,7 @@ func (p *nodeProc) kill(t *testing.T) {
 // prefixWriter writes a child's standard error to the test log, line by
 // line, while the test runs.
 type prefixWriter struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string
 	buf    []byte
 }
@@ -167,35 +168,40 @@ func (w *prefixWriter) Write(b []byte) (int, error) {
 
 // Three node processes; one is killed with SIGKILL in the middle of a
 // burst published through the others: its SSE and WebSocket clients
-// resume on the two others and get every message once, in order.
+// resume on the two others and get every message once, in order; with
+// filtered nodes too, where the two others did not apply their topics.
 func TestNodeProcessKilled(t *testing.T) {
-	leakcheck.Check(t)
-	ns := startNATS(t)
-	p1 := startNodeProc(t, "p1", ns.url())
-	p2 := startNodeProc(t, "p2", ns.url())
-	p3 := startNodeProc(t, "p3", ns.url())
+	for name, flags := range map[string][]string{"whole stream": nil, "filtered": {"-filtered"}} {
+		t.Run(name, func(t *testing.T) {
+			leakcheck.Check(t)
+			ns := startNATS(t)
+			p1 := startNodeProc(t, "p1", ns.url(), flags...)
+			p2 := startNodeProc(t, "p2", ns.url(), flags...)
+			p3 := startNodeProc(t, "p3", ns.url(), flags...)
 
-	from := waitReady(t, p1.url).Epoch + "-0"
-	sseClient := followSSE(t, p1.url, testTopics, from)
-	wsClient := followWS(t, p1.url, testTopics, from)
+			from := waitReady(t, p1.url).Epoch + "-0"
+			sseClient := followSSE(t, p1.url, testTopics, from)
+			wsClient := followWS(t, p1.url, testTopics, from)
 
-	const total = 400
-	b2 := startBurst(context.Background(), p2.url, total/2, "p2")
-	b3 := startBurst(context.Background(), p3.url, total/2, "p3")
-	sseClient.waitCount(t, 50)
-	wsClient.waitCount(t, 50)
-	p1.kill(t)
+			const total = 400
+			b2 := startBurst(context.Background(), p2.url, total/2, "p2")
+			b3 := startBurst(context.Background(), p3.url, total/2, "p3")
+			sseClient.waitCount(t, 50)
+			wsClient.waitCount(t, 50)
+			p1.kill(t)
 
-	sseLast, wsLast := sseClient.stop(), wsClient.stop()
-	sseBefore, wsBefore := sseClient.snapshot(), wsClient.snapshot()
-	sseResumed := followSSE(t, p2.url, testTopics, sseLast)
-	wsResumed := followWS(t, p3.url, testTopics, wsLast)
-	want := bySeq(append(b2.wait(t), b3.wait(t)...))
+			sseLast, wsLast := sseClient.stop(), wsClient.stop()
+			sseBefore, wsBefore := sseClient.snapshot(), wsClient.snapshot()
+			sseResumed := followSSE(t, p2.url, testTopics, sseLast)
+			wsResumed := followWS(t, p3.url, testTopics, wsLast)
+			want := bySeq(append(b2.wait(t), b3.wait(t)...))
 
-	sseResumed.waitCount(t, len(after(t, want, sseLast)))
-	wsResumed.waitCount(t, len(after(t, want, wsLast)))
-	checkExactly(t, "sse before the kill", sseBefore, want[:len(sseBefore)])
-	checkExactly(t, "ws before the kill", wsBefore, want[:len(wsBefore)])
-	checkExactly(t, "sse resumed on p2", sseResumed.snapshot(), after(t, want, sseLast))
-	checkExactly(t, "ws resumed on p3", wsResumed.snapshot(), after(t, want, wsLast))
+			sseResumed.waitCount(t, len(after(t, want, sseLast)))
+			wsResumed.waitCount(t, len(after(t, want, wsLast)))
+			checkExactly(t, "sse before the kill", sseBefore, want[:len(sseBefore)])
+			checkExactly(t, "ws before the kill", wsBefore, want[:len(wsBefore)])
+			checkExactly(t, "sse resumed on p2", sseResumed.snapshot(), after(t, want, sseLast))
+			checkExactly(t, "ws resumed on p3", wsResumed.snapshot(), after(t, want, wsLast))
+		})
+	}
 }

@@ -104,7 +104,7 @@ func newRig(t *testing.T, st stack, p proto, o rigOptions) *rig {
 		Heartbeat: 2 * time.Second,
 	})
 	r.hubLog = &recordLog{}
-	hubOpts := ws.HubOptions{Topics: topicOf, Logger: slog.New(r.hubLog)}
+	hubOpts := ws.HubOptions{Topics: topicOf, Conn: ws.AcceptOptions{Logger: slog.New(r.hubLog)}}
 	var optErrs []error
 	if o.hubOptions != nil {
 		optErrs = append(optErrs, o.hubOptions(&hubOpts))

@@ -132,6 +132,23 @@ type Options struct {
 	// means DefaultCatchUpWait; negative, none.
 	CatchUpWait time.Duration
 
+	// Filtered says the hub applies a stream filtered by topic: with
+	// PublishAt, every message of each topic that has subscribers, in
+	// order, and none of the others (a node of a cluster that consumes
+	// the subjects of its clients' topics only). Holes are then per
+	// topic: a jump in PublishAt's sequence is other topics' messages,
+	// not a hole of any topic, and a message of a topic with no
+	// subscriber is not kept (the node may have stopped applying it);
+	// one that PublishAt refuses (ErrTooLarge) is its topic's hole.
+	// A topic's history starts when its first subscriber arrives: what
+	// came before is a hole (the Source's, or a gap), and it is forgotten
+	// when its last subscriber leaves. A resume from an ID ahead of the
+	// hub starts after it at once: the topic's messages up to it are the
+	// client's already, and the filter delivers every later one. The
+	// applier must deliver each topic's messages after the hub's last
+	// sequence number at the moment its first subscriber arrives.
+	Filtered bool
+
 	// Epoch prefixes every ID; it must pass ValidEpoch. Empty means a
 	// random one from NewEpoch. IDs of another epoch are a gap on resume,
 	// so a hub that restores its history with [Hub.Load] takes the saved
@@ -145,6 +162,7 @@ type limits struct {
 	count     int // messages a resume may replay; 0: no bound
 	age       time.Duration
 	noHistory bool
+	filtered  bool // Options.Filtered: holes per topic, history for subscribers only
 }
 
 // A Message is one published message, shared read-only by its topic's log
@@ -243,7 +261,7 @@ func New(opts Options) (*Hub, error) {
 	if err := ValidEpoch(opts.Epoch); err != nil {
 		return nil, err
 	}
-	l := limits{bytes: opts.HistoryBytes, count: opts.HistorySize, age: opts.HistoryAge}
+	l := limits{bytes: opts.HistoryBytes, count: opts.HistorySize, age: opts.HistoryAge, filtered: opts.Filtered}
 	if l.bytes <= 0 {
 		l.bytes = DefaultHistoryBytes
 	}
@@ -300,13 +318,18 @@ func (h *Hub) LastID() string {
 // topic returns the topic name, made if need be. A topic made anew may be
 // one the hub forgot, so it starts as having evicted what the hub forgot:
 // a resume from before that is a gap, as it is while the topic is absent.
+// A filtered hub applied none of its messages up to now: they are a hole.
 // h.mu is held.
 func (h *Hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
+		evicted := h.forgotten
+		if h.limits.filtered {
+			evicted = max(evicted, h.seq)
+		}
 		// A copy: name is often part of a request (a query string, a
 		// message), which it would keep as long as the topic lives.
-		t = &topic{name: strings.Clone(name), evicted: h.forgotten}
+		t = &topic{name: strings.Clone(name), evicted: evicted}
 		h.topics[t.name] = t
 	}
 	return t
@@ -369,23 +392,47 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 		return nil, fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
 	}
 	var skipped []handedOut
-	if seq > h.seq+1 {
-		skipped = h.skip(seq - 1)
-		h.seq = seq - 1
+	if seq > h.seq+1 && !h.limits.filtered {
+		skipped = h.skip(seq - 1) // on a filtered hub, other topics' numbers
 	}
+	h.seq = seq - 1
 	h.shared = h.shared || at
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
 	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
 		// Not applied: for a PublishAt, the numbers before it are skipped
-		// all the same, and it is one more skipped number for the next.
+		// all the same, and it is one more skipped number for the next. A
+		// filtered hub, whose next jump is no topic's hole, spends the
+		// number: it is its topic's hole, and a topic made later starts
+		// after it.
+		if at && h.limits.filtered {
+			h.seq = seq
+			if t := h.topics[topicName]; t != nil {
+				t.mu.Lock()
+				t.evicted = max(t.evicted, seq)
+				t.skipped.Store(t.evicted) // before handOut: see topic.wait
+				t.mu.Unlock()
+				h.head.Store(seq) // then skipped: see Hub.skip
+				t.skipped.Store(seq)
+				if list := t.handOut(); list != nil {
+					skipped = append(skipped, handedOut{t, list})
+				}
+			}
+		}
 		h.head.Store(h.seq)
 		h.mu.Unlock()
 		wakeSkipped(skipped)
 		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)
 	}
 	h.seq = seq
+	if t := h.topics[topicName]; h.limits.filtered && (t == nil || t.subs == 0) {
+		// No subscriber: kept nowhere, the hub only moves on.
+		h.head.Store(seq)
+		h.mu.Unlock()
+		h.published.Add(1)
+		return m, nil
+	}
 	t := h.topic(topicName)
 	t.mu.Lock()
 	t.append(m, &h.limits)
@@ -444,20 +491,30 @@ func (h *Hub) SkipTo(seq uint64) error {
 // lists it handed out: their writers have a hole to take from the Source
 // or as a gap, and the caller wakes them with wakeSkipped once h.mu is
 // released. h.mu is held.
+//
+// The order matters to writers, which read the hub's head, then each
+// topic, then go on its waiting list: the marks come first, then the
+// head (a writer that reads up to it finds the holes), then each topic's
+// skipped, before its list is handed out (a writer that goes to wait
+// after that sees it, and reads the head again).
 func (h *Hub) skip(to uint64) []handedOut {
 	h.forgotten = max(h.forgotten, to)
-	var skipped []handedOut
 	for _, t := range h.topics {
 		t.mu.Lock()
 		t.evicted = max(t.evicted, to)
 		t.mu.Unlock()
-		if list := t.handOut(); list != nil {
-			skipped = append(skipped, handedOut{t, list})
-		}
 	}
 	if h.seq == 0 {
 		for s := range h.all {
 			s.startAfter(to)
+		}
+	}
+	h.head.Store(to)
+	var skipped []handedOut
+	for _, t := range h.topics {
+		t.skipped.Store(to)
+		if list := t.handOut(); list != nil {
+			skipped = append(skipped, handedOut{t, list})
 		}
 	}
 	return skipped
@@ -564,6 +621,9 @@ func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
 			f.hole = h.seq
 		}
 		return f, &gapEvent{lastID: reportedID(lastID), reason: reason}, false
+	case after > h.seq && h.limits.filtered:
+		f.pos = after // see Options.Filtered
+		return f, nil, false
 	case after > h.seq && ahead && h.catchUpWait > 0 && (h.shared || h.source != nil):
 		f.pos = after
 		return f, nil, true
@@ -611,7 +671,7 @@ func (h *Hub) unfollow(t *topic) {
 	t.mu.RLock()
 	empty := t.log.len() == 0
 	t.mu.RUnlock()
-	if t.subs == 0 && h.limits.noHistory && !empty {
+	if t.subs == 0 && (h.limits.noHistory || h.limits.filtered) && !empty {
 		t.mu.Lock()
 		t.clear() // kept for subscribers only
 		t.mu.Unlock()

@@ -67,7 +67,7 @@ func TestModelSequential(t *testing.T) {
 	runModel(t, modelCISeqSeeds, func(t *testing.T, seed uint64) []string {
 		var violations []string
 		synctest.Test(t, func(t *testing.T) {
-			m := newModel(t, seed)
+			m := newModel(t, seed, false)
 			violations = m.runSequential()
 		})
 		return violations
@@ -80,12 +80,44 @@ func TestModelConcurrent(t *testing.T) {
 	runModel(t, modelCIConcSeeds, func(t *testing.T, seed uint64) []string {
 		var violations []string
 		synctest.Test(t, func(t *testing.T) {
-			m := newModel(t, seed)
+			m := newModel(t, seed, false)
 			violations = m.runConcurrent()
 		})
 		return violations
 	})
 }
+
+// TestModelFiltered runs sequential and concurrent episodes on a filtered
+// hub (Options.Filtered), as a node that applies a stream filtered by
+// topic: the numbers PublishAt skips are of a topic no subscriber holds,
+// and a topic without subscribers keeps nothing. The invariants are the
+// same, per topic.
+func TestModelFiltered(t *testing.T) {
+	t.Run("sequential", func(t *testing.T) {
+		runModel(t, modelCISeqSeeds/2, func(t *testing.T, seed uint64) []string {
+			var violations []string
+			synctest.Test(t, func(t *testing.T) {
+				m := newModel(t, seed, true)
+				violations = m.runSequential()
+			})
+			return violations
+		})
+	})
+	t.Run("concurrent", func(t *testing.T) {
+		runModel(t, modelCIConcSeeds/2, func(t *testing.T, seed uint64) []string {
+			var violations []string
+			synctest.Test(t, func(t *testing.T) {
+				m := newModel(t, seed, true)
+				violations = m.runConcurrent()
+			})
+			return violations
+		})
+	})
+}
+
+// modelOtherTopic is the topic of the numbers a filtered hub skips: the
+// stream's other topics, which no subscriber of the model holds.
+const modelOtherTopic = "z"
 
 // runModel runs the seeds of one mode and reports the episodes that broke
 // an invariant, with the first violations of the first few.
@@ -138,6 +170,7 @@ type model struct {
 	opts   Options
 	stream streamtest.Stream
 	source bool        // the hub has a Source
+	filter bool        // the hub is Filtered: skipped numbers are modelOtherTopic's
 	shared atomic.Bool // PublishAt or SkipTo was called
 
 	mu         sync.Mutex // guards violations and trace in concurrent episodes
@@ -149,7 +182,7 @@ type model struct {
 	srcRng sync.Mutex // guards rng draws of the Source
 }
 
-func newModel(t *testing.T, seed uint64) *model {
+func newModel(t *testing.T, seed uint64, filtered bool) *model {
 	m := &model{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	m.opts = Options{
 		HistoryBytes: 600 + m.rng.IntN(3000),
@@ -172,12 +205,13 @@ func newModel(t *testing.T, seed uint64) *model {
 			m.opts.ReplayBytes = 1000 + m.rng.IntN(100_000)
 		}
 	}
+	m.filter, m.opts.Filtered = filtered, filtered
 	h, err := New(m.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.h = h
-	m.logf("hub HistoryBytes=%d HistorySize=%d HistoryAge=%v source=%v ReplayBytes=%d", m.opts.HistoryBytes, m.opts.HistorySize, m.opts.HistoryAge, m.source, m.opts.ReplayBytes)
+	m.logf("hub Filtered=%v HistoryBytes=%d HistorySize=%d HistoryAge=%v source=%v ReplayBytes=%d", m.filter, m.opts.HistoryBytes, m.opts.HistorySize, m.opts.HistoryAge, m.source, m.opts.ReplayBytes)
 	return m
 }
 
@@ -302,7 +336,11 @@ func (m *model) publishAt(topic string) {
 	seq := max(m.last(), m.streamLast())
 	for range m.rng.IntN(4) {
 		seq++
-		m.stream.AddAt(seq, modelTopics[m.rng.IntN(len(modelTopics))], make([]byte, 10+m.rng.IntN(200)))
+		other := modelTopics[m.rng.IntN(len(modelTopics))]
+		if m.filter {
+			other = modelOtherTopic
+		}
+		m.stream.AddAt(seq, other, make([]byte, 10+m.rng.IntN(200)))
 	}
 	seq++
 	data := m.data()
@@ -384,6 +422,9 @@ func (m *model) newSub(topics []string, lastID string, before, after uint64) *mo
 		default:
 			from, to = seq, seq
 			switch {
+			case m.filter:
+				// After its ID at once: the topics' messages up to it are
+				// the client's (Options.Filtered).
 			case seq > before && (m.source || m.shared.Load()):
 				ms.ahead = seq // it waits for the hub to catch up
 			case seq > after:
@@ -466,7 +507,7 @@ func (ms *modelSub) joinFrom(topic, lastID string) {
 			switch {
 			case !ok || epoch != "E":
 				from, to = 0, 0
-			case seq <= before:
+			case seq <= before || ms.m.filter:
 				from, to = seq, seq
 			}
 			ms.catching[topic] = true

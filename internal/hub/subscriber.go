@@ -58,12 +58,13 @@ package hub
 // # Per-topic holes
 //
 // Holes are kept per follow: a topic's evicted mark (topic.evicted) and the
-// follow's own hole (follow.hole, set by a resume). A hub that applies only
-// some topics of a shared stream would record a jump of the outside
-// sequence as a hole of the topics it belongs to only: Hub.skip raises the
-// mark of every topic today, since the hub cannot know whose the skipped
-// numbers were. A PublishAt that says so (the skipped numbers are of other
-// topics) would raise none, and nothing else here changes.
+// follow's own hole (follow.hole, set by a resume). A hub that applies a
+// whole shared stream records a jump of its sequence as a hole of every
+// topic (Hub.skip), since it cannot know whose the skipped numbers were. A
+// filtered hub (Options.Filtered) is told every message of the topics
+// that have subscribers: a jump is no topic's hole, a topic made by its
+// first subscriber starts with everything before as its hole, and nothing
+// else here changes.
 
 import (
 	"cmp"
@@ -227,7 +228,11 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 	h := s.hub
 	upTo := h.head.Load()
 	if s.ahead != nil && !s.caughtUp(upTo) {
-		s.wait() // catch-up wait: a message after the resume ID, or the timer, wakes it
+		// Catch-up wait: a message after the resume ID, or the timer,
+		// wakes it.
+		if !s.waitCatchUp() {
+			return s.step(out) // the hub caught up meanwhile
+		}
 		return out, nil, nil
 	}
 	if g := s.future; g != nil {
@@ -483,6 +488,20 @@ func (s *Subscriber) wait() bool {
 	return true
 }
 
+// waitCatchUp puts s on the waiting list of each of its topics for a
+// message from the resume ID it waits for on, unless one arrived
+// meanwhile: a topic joined with JoinFrom may hold messages after its
+// position, which wait for the hub to catch up too. It reports whether s
+// waits. s.mu is held.
+func (s *Subscriber) waitCatchUp() bool {
+	for _, f := range s.follows {
+		if !f.t.wait(s, f, s.ahead.seq-1) {
+			return false
+		}
+	}
+	return true
+}
+
 // Replaying reports whether the subscriber resumed, or joined topics with
 // JoinFrom, and Take has not yet returned everything it replays, or the
 // gap that comes first.
@@ -577,6 +596,14 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 
 // add makes s follow t with f. h.mu and s.mu are held.
 func (s *Subscriber) add(t *topic, f *follow) {
+	if t.subs == 0 && s.hub.limits.filtered && t.log.len() > 0 {
+		// A filtered hub applied none of t's messages while it had no
+		// subscriber (a topic restored by Load): up to now, a hole.
+		t.mu.Lock()
+		t.clear()
+		t.evicted = max(t.evicted, s.hub.seq)
+		t.mu.Unlock()
+	}
 	t.subs++
 	f.t = t
 	i, _ := slices.BinarySearchFunc(s.follows, t.name, func(f *follow, name string) int { return strings.Compare(f.t.name, name) })

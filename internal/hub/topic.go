@@ -29,6 +29,10 @@ type topic struct {
 	// stored under mu, after the hub's head (so a message it announces can
 	// be read) and before the waiting list is handed out.
 	last atomic.Uint64
+	// skipped is the highest Seq a skip marked evicted, stored after the
+	// hub's head and before the waiting list is handed out (see Hub.skip):
+	// a writer that goes to wait behind it has a hole to take first.
+	skipped atomic.Uint64
 
 	// waitMu guards the waiting list, apart from the log, so that
 	// subscribers that go to wait do not queue behind readers of the log.
@@ -145,13 +149,14 @@ func (t *topic) collect(out []*Message, after, upTo uint64, budget int) (_ []*Me
 }
 
 // wait puts s on the waiting list unless a message after after has arrived
-// already; it reports whether s is waiting. f is s's follow of t. Publish
-// stores last before it hands the list out, so a message either is seen
-// here or finds s on the list.
+// already, or a skip made a hole after it that f has not taken; it reports
+// whether s is waiting. f is s's follow of t; s.mu is held. Publish stores
+// last, and a skip skipped, before it hands the list out, so a message or
+// a hole either is seen here or finds s on the list.
 func (t *topic) wait(s *Subscriber, f *follow, after uint64) bool {
 	t.waitMu.Lock()
 	defer t.waitMu.Unlock()
-	if t.last.Load() > after {
+	if t.last.Load() > after || t.skipped.Load() > max(after, f.named) {
 		return false
 	}
 	if !f.listed || f.gen != t.gen {

@@ -127,7 +127,7 @@ func (b *backend) start(sseHistory, wsHistory []byte) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	broker := sse.NewBroker(sse.BrokerOptions{AllowedHosts: b.hosts, Logger: logger})
-	hub := ws.NewHub(ws.HubOptions{Conn: ws.AcceptOptions{AllowedHosts: b.hosts}, Logger: logger})
+	hub := ws.NewHub(ws.HubOptions{Conn: ws.AcceptOptions{AllowedHosts: b.hosts, Logger: logger}})
 	if sseHistory != nil {
 		if err := broker.LoadHistory(bytes.NewReader(sseHistory)); err != nil {
 			t.Fatalf("LoadHistory: %v", err)

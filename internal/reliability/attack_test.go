@@ -136,7 +136,11 @@ func (r *attackRig) feedTokens(size, rate int) {
 // waiting is set.
 func waitRead(t *testing.T, r *attackRig, what string, as []*wsAttacker, want func(i int) int64, waiting bool) {
 	t.Helper()
-	waitfor.State(t, what, waitTimeout, func() (bool, string) {
+	// The attacks move up to hundreds of MiB through loopback sockets
+	// whose buffers they bound; on a loaded machine under the race
+	// detector that takes longer than an ordinary wait, and only a hang
+	// should fail here.
+	waitfor.State(t, what, 4*waitTimeout, func() (bool, string) {
 		for i, a := range as {
 			got, w := r.readFrom(a.nc)
 			if got-a.base < want(i) || waiting && !w {
@@ -187,7 +191,7 @@ func TestAttackPingFlood(t *testing.T) {
 func TestAttackEchoNonReaders(t *testing.T) {
 	testutil.Long(t)
 	n := attackConns(t, 64)
-	const size = ws.DefaultReadLimit
+	const size = wsReadLimit
 	frame := wstest.Encode(wstest.Masked(wstest.OpBinary, bytes.Repeat([]byte("e"), size)))
 	var as []*wsAttacker
 	runAttack(t, attack{
@@ -199,7 +203,7 @@ func TestAttackEchoNonReaders(t *testing.T) {
 			// Two messages read: one is being written, the other waits in
 			// Write; the echo reads no more.
 			waitRead(t, r, "the echo to read two messages of each client", as, func(int) int64 { return 2 * int64(len(frame)) }, false)
-			return uint64(n) * (2*size + ws.DefaultSendBuffer + connOverhead)
+			return uint64(n) * (2*size + wsSendBuffer + connOverhead)
 		},
 	})
 }
@@ -401,7 +405,7 @@ func TestAttackManyTopics(t *testing.T) {
 			d := dialer("", true)
 			if err := many(n, func(i int) error {
 				var q strings.Builder
-				for k := range ws.DefaultMaxTopics {
+				for k := range wsMaxTopics {
 					fmt.Fprintf(&q, "&topic=c%d-%d", i, k)
 				}
 				target := q.String()[1:]
@@ -422,7 +426,7 @@ func TestAttackManyTopics(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			return uint64(n) * (streamOverhead + ws.DefaultMaxTopics*topicOverhead)
+			return uint64(n) * (streamOverhead + wsMaxTopics*topicOverhead)
 		},
 	})
 }
@@ -437,7 +441,7 @@ var offerDeflate = http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate;
 func TestAttackCompressionBomb(t *testing.T) {
 	testutil.Long(t)
 	n := attackConns(t, 100)
-	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, 64*ws.DefaultReadLimit)))
+	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, 64*wsReadLimit)))
 	var as []*wsAttacker
 	runAttack(t, attack{
 		prepare: func(t *testing.T, r *attackRig) { as = openWS(t, r, n, "/ws?topic=t", offerDeflate, true) },
@@ -454,7 +458,7 @@ func TestAttackCompressionBomb(t *testing.T) {
 					t.Fatalf("attacker %d: %+v %v, want a close frame 1009", i, f, err)
 				}
 			}
-			return uint64(n) * (ws.DefaultReadLimit + 2*connOverhead)
+			return uint64(n) * (wsReadLimit + 2*connOverhead)
 		},
 	})
 }
@@ -481,7 +485,7 @@ const bombRate = 4 << 20
 // valid, so without a bound the server inflates every one, a thousand
 // bytes of work and garbage per byte read: 100 such clients at 4 MB/s in
 // all brought publishing down to 16% of its rate. Compressed messages may
-// inflate to ws.MaxInflateRatio times what was received besides one
+// inflate to wsInflateRatio times what was received besides one
 // message of the read limit, so each client is closed with 1008 by its
 // second bomb.
 func TestAttackCompressionBombUnderLimit(t *testing.T) {
@@ -489,7 +493,7 @@ func TestAttackCompressionBombUnderLimit(t *testing.T) {
 	for _, target := range []string{"/ws?topic=t", "/echo"} {
 		t.Run(strings.TrimPrefix(target, "/"), func(t *testing.T) {
 			n := attackConns(t, 100)
-			bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, ws.DefaultReadLimit-1)))
+			bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, wsReadLimit-1)))
 			var as []*wsAttacker
 			runAttack(t, attack{
 				floodRate: bombRate,
@@ -515,7 +519,7 @@ func TestAttackCompressionBombUnderLimit(t *testing.T) {
 							}
 						}
 					}
-					perConn := uint64(ws.DefaultReadLimit + 2*connOverhead)
+					perConn := uint64(wsReadLimit + 2*connOverhead)
 					if target == "/echo" {
 						perConn += compressorSize // the echo compresses what it read back
 					}

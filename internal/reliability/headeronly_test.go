@@ -6,7 +6,6 @@ import (
 
 	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/wstest"
-	"github.com/realtime-go/realtime/ws"
 )
 
 // headerOnlyConns is how many connections each header-only attack opens,
@@ -27,7 +26,7 @@ const headerOnlyOverhead = 16 << 10
 // clients get everything (runAttack).
 func TestHeaderOnlyFrames(t *testing.T) {
 	testutil.Long(t)
-	const limit = ws.DefaultReadLimit
+	const limit = wsReadLimit
 	attacks := []struct {
 		name   string
 		frames []byte

@@ -222,3 +222,14 @@ func p99(lat []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*99/100)]
 }
+
+// The ws defaults the bounds below are computed from, as the package
+// documents them (AcceptOptions.ReadLimit and SendBuffer,
+// HubOptions.MaxTopics, and the inflate ratio and credit of its doc).
+const (
+	wsReadLimit            = 1 << 20
+	wsSendBuffer           = 256 << 10
+	wsMaxTopics            = 64
+	wsInflateRatio         = 64
+	wsInflateCreditPerAddr = 1 << 20
+)

@@ -18,11 +18,11 @@ import (
 // the history keeps every message. Each connection had one message of the
 // read limit free of MaxInflateRatio, and a new connection a new one: 100
 // connections, 0.1 MB sent, made the Hub hold 100 MiB. Now the free part
-// is the credit of the client's address (ws.InflateCreditPerAddr) shared
+// is the credit of the client's address (wsInflateCreditPerAddr) shared
 // by its connections, and the rest are closed with 1008.
 func TestAttackCompressionAcrossConnections(t *testing.T) {
 	n := attackConns(t, 100)
-	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, ws.DefaultReadLimit-1)))
+	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, wsReadLimit-1)))
 	var hub atomic.Pointer[ws.Hub]
 	var topics, published, refused atomic.Int64
 	var as []*wsAttacker
@@ -55,10 +55,10 @@ func TestAttackCompressionAcrossConnections(t *testing.T) {
 			})
 			t.Logf("%d messages published, %d refused with 1008", published.Load(), refused.Load())
 			if published.Load() == int64(n) {
-				t.Errorf("every one of %d connections inflated a message of %d bytes from %d", n, ws.DefaultReadLimit-1, len(bomb))
+				t.Errorf("every one of %d connections inflated a message of %d bytes from %d", n, wsReadLimit-1, len(bomb))
 			}
 			// What the bytes sent earn, and one address's credit.
-			return uint64(n)*(uint64(len(bomb))*ws.MaxInflateRatio+2*connOverhead) + ws.InflateCreditPerAddr + ws.DefaultReadLimit
+			return uint64(n)*(uint64(len(bomb))*wsInflateRatio+2*connOverhead) + wsInflateCreditPerAddr + wsReadLimit
 		},
 	})
 }

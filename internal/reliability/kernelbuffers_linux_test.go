@@ -325,7 +325,7 @@ const receiveQueueBound = 2*netopt.ReceiveBuffer + 64<<10
 func TestAttackEchoInKernel(t *testing.T) {
 	testutil.Long(t)
 	n := attackConns(t, 64)
-	const size = ws.DefaultReadLimit
+	const size = wsReadLimit
 	frame := wstest.Encode(wstest.Masked(wstest.OpBinary, bytes.Repeat([]byte("e"), size)))
 	var as []*wsAttacker
 	var sampler *queueSampler
@@ -344,7 +344,7 @@ func TestAttackEchoInKernel(t *testing.T) {
 				r.flood(a.nc, frame)
 			}
 			waitRead(t, r, "the echo to read two messages of each client", as, func(int) int64 { return 2 * int64(len(frame)) }, false)
-			return uint64(n) * (2*size + ws.DefaultSendBuffer + connOverhead)
+			return uint64(n) * (2*size + wsSendBuffer + connOverhead)
 		},
 	})
 	peak, err := sampler.end()

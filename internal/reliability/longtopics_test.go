@@ -8,7 +8,6 @@ import (
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/waitfor"
-	"github.com/realtime-go/realtime/ws"
 )
 
 // TestAttackManyLongTopics: clients that each ask for the most topics a
@@ -26,7 +25,7 @@ func TestAttackManyLongTopics(t *testing.T) {
 			reqs := make([]string, n)
 			for i := range n {
 				var q strings.Builder
-				for k := range ws.DefaultMaxTopics {
+				for k := range wsMaxTopics {
 					name := fmt.Sprintf("%d-%d-", i, k)
 					name += strings.Repeat("t", hub.MaxTopicLength-len(name))
 					fmt.Fprintf(&q, "&topic=%s", name)
@@ -57,7 +56,7 @@ func TestAttackManyLongTopics(t *testing.T) {
 				s, h := r.broker.Stats().Opened-sse0, r.hub.Stats().Opened-ws0
 				return int(s+h) >= n/4, fmt.Sprintf("%d streams, %d connections", s, h)
 			})
-			return uint64(n) * (streamOverhead + ws.DefaultMaxTopics*(topicOverhead+hub.MaxTopicLength))
+			return uint64(n) * (streamOverhead + wsMaxTopics*(topicOverhead+hub.MaxTopicLength))
 		},
 	})
 	t.Logf("%d of %d clients connected", connected.Load(), n)

@@ -92,15 +92,15 @@ func TestTopicCostPerStream(t *testing.T) {
 				base := liveHeap()
 				open(0, n, 1)
 				one := liveHeap()
-				open(n, n, ws.DefaultMaxTopics)
+				open(n, n, wsMaxTopics)
 				many := liveHeap()
 				perStream := float64(one-base) / float64(n)
-				perTopic := (float64(many-one) - float64(one-base)) / float64(n) / float64(ws.DefaultMaxTopics-1)
+				perTopic := (float64(many-one) - float64(one-base)) / float64(n) / float64(wsMaxTopics-1)
 				if path == "/events" {
 					bound += len("&topic=") + len(topics(0, 0)) // the request, kept for the stream's life
 				}
 				t.Logf("%d streams: %.1f KiB each with one topic; each of %d more topics of %d bytes costs %.0f bytes (bound %d)",
-					n, perStream/1024, ws.DefaultMaxTopics-1, len(topics(0, 0)), perTopic, bound)
+					n, perStream/1024, wsMaxTopics-1, len(topics(0, 0)), perTopic, bound)
 				if perTopic > float64(bound) && !raceEnabled { // the race detector's allocations are larger
 					t.Errorf("a topic costs a stream %.0f bytes, over the %d the README states", perTopic, bound)
 				}

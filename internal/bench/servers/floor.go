@@ -250,19 +250,46 @@ func (s *floorServer) topic(name string) *floorTopic {
 }
 
 // write is writer i: it writes each batch it is given to its share of the
-// batch's topic, one write per connection, until the server closes.
+// batch's topic, one write per connection, until the server closes. When
+// it fell behind, the batches of one topic waiting for it are joined
+// (copied once into the writer's own buffer) and written as one, as a
+// writer that catches up does.
 func (s *floorServer) write(i int, jobs chan floorJob) {
+	var joined []byte
+	var next *floorJob
 	for {
 		var j floorJob
-		select {
-		case j = <-jobs:
-		case <-s.done:
-			return
+		if next != nil {
+			j, next = *next, nil
+		} else {
+			select {
+			case j = <-jobs:
+			case <-s.done:
+				return
+			}
+		}
+		buf := j.buf
+	join:
+		for {
+			select {
+			case k := <-jobs:
+				if k.t != j.t {
+					next = &k
+					break join
+				}
+				if len(joined) == 0 || &buf[0] != &joined[0] {
+					joined = append(joined[:0], buf...)
+				}
+				joined = append(joined, k.buf...)
+				buf = joined
+			default:
+				break join
+			}
 		}
 		sh := &j.t.shards[i]
 		sh.mu.Lock()
 		for k := 0; k < len(sh.conns); {
-			if s.send(sh.conns[k], j.buf) {
+			if s.send(sh.conns[k], buf) {
 				k++
 				continue
 			}
@@ -271,8 +298,14 @@ func (s *floorServer) write(i int, jobs chan floorJob) {
 			sh.conns = sh.conns[:last]
 		}
 		sh.mu.Unlock()
+		if cap(joined) > floorMaxJoined {
+			joined = nil
+		}
 	}
 }
+
+// floorMaxJoined is the largest buffer a writer keeps for joining batches.
+const floorMaxJoined = 1 << 20
 
 // send writes buf to c and reports whether c is still there. Whoever
 // finds c gone first counts it out.

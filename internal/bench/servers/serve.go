@@ -117,6 +117,11 @@ func Serve(name string, opts Options, in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.TLS {
+		if data, err = tlsListener(data); err != nil {
+			return err
+		}
+	}
 	go srv.Serve(data)
 	c := &control{srv: srv}
 	go c.heap.sample()

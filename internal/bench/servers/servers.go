@@ -47,6 +47,11 @@ type Options struct {
 	// options of those names (where the revision has them): the attack
 	// scenarios set them as the examples do.
 	MaxClients, MaxClientsPerAddr int
+
+	// TLS serves subscribers over TLS with a certificate made at start,
+	// with HTTP/2 offered (the net/http servers serve it; the others do
+	// not speak TLS at all).
+	TLS bool
 }
 
 // Lib describes one library under test.

@@ -26,6 +26,9 @@
 //	-burstto 131072 the largest burst the burst scenario tries
 //	-quick          a small run (200 subscribers, one round) that takes about two minutes
 //	-out FILE       also write the tables, command and machine to FILE (e.g. RESULTS.md)
+//	-h2 1000,10000  instead of the scenarios, SSE over HTTP/2 with TLS on loopback
+//	                at these numbers of streams (100 to a connection), for -libs
+//	                (default ours-sse,handler-sse): idle cost per stream and fan-out
 //	-profile DIR    instead of the scenarios, profile each library given with -libs:
 //	                CPU profiles of its server at 100 messages/s and under fan-out
 //	                bursts (with a mutex profile), then its goroutines and heap
@@ -65,6 +68,7 @@ func main() {
 		heartbeat  = flag.Duration("heartbeat", 0, "with -serve: keep-alive interval; 0 keeps the library's default")
 		maxClients = flag.Int("maxclients", 0, "with -serve: our servers' MaxClients; 0 keeps the benchmark's")
 		perAddr    = flag.Int("peraddr", 0, "with -serve: our servers' MaxClientsPerAddr; 0 keeps the default")
+		tlsServe   = flag.Bool("tls", false, "with -serve: serve subscribers over TLS, offering HTTP/2")
 		loadMode   = flag.Bool("load", false, "run as a load process (commands on stdin)")
 		addr       = flag.String("addr", "", "with -load: server address")
 		path       = flag.String("path", "", "with -load: subscribe path")
@@ -80,11 +84,12 @@ func main() {
 		burstTo  = flag.Int("burstto", 0, "largest burst the burst scenario tries (default 131072, or 256 with -quick)")
 		out      = flag.String("out", "", "also write the results to this markdown file")
 		profile  = flag.String("profile", "", "profile the -libs servers under fan-out load into this directory")
+		h2       = flag.String("h2", "", "instead of the scenarios, SSE over HTTP/2 with TLS at these numbers of streams (comma list) for -libs (default ours-sse,handler-sse)")
 	)
 	flag.Parse()
 	switch {
 	case *serve != "":
-		err := servers.Serve(*serve, servers.Options{Heartbeat: *heartbeat, MaxClients: *maxClients, MaxClientsPerAddr: *perAddr}, os.Stdin, os.Stdout)
+		err := servers.Serve(*serve, servers.Options{Heartbeat: *heartbeat, MaxClients: *maxClients, MaxClientsPerAddr: *perAddr, TLS: *tlsServe}, os.Stdin, os.Stdout)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -174,6 +179,28 @@ func main() {
 	before := loadAvg()
 	start := time.Now()
 	var buf bytes.Buffer
+	if *h2 != "" {
+		var streams []int
+		for _, f := range strings.Split(*h2, ",") {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
+				fatal(fmt.Errorf("-h2: %q is not a number of streams", f))
+			}
+			streams = append(streams, n)
+		}
+		if *libs == "" {
+			c.Libs = []string{"ours-sse", "handler-sse"}
+		}
+		results, err := harness.RunH2(c, streams)
+		if err != nil {
+			fatal(err)
+		}
+		harness.WriteH2(&buf, results, c)
+		c.Scenarios, attacks = nil, nil
+		fmt.Fprintf(&buf, "\nLoad average before: %s; after: %s\n", before, loadAvg())
+		os.Stdout.Write(buf.Bytes())
+		return
+	}
 	if len(c.Scenarios) > 0 || len(attacks) == 0 {
 		results, err := harness.Run(c)
 		if err != nil {

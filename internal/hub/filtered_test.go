@@ -1,0 +1,238 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// applyTopics publishes to h the messages of st from seq from on whose
+// topic is in topics, as a node on a stream filtered by topic applies it.
+func (st *stream) applyTopics(t testing.TB, h *Hub, from uint64, topics ...string) {
+	t.Helper()
+	for _, m := range st.from(from) {
+		if !slices.Contains(topics, m.Topic) {
+			continue
+		}
+		if _, err := h.PublishAt(m.Seq, m.Topic, func(string) []byte { return m.Data }); err != nil {
+			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
+		}
+	}
+}
+
+// TestFilteredJumpIsNoGap: on a filtered hub, the numbers a topic's
+// messages jump over are other topics' messages: the topic's live
+// subscribers and its resumes get no gap and no call of the Source, with
+// a Source or without one.
+func TestFilteredJumpIsNoGap(t *testing.T) {
+	for _, withSource := range []bool{false, true} {
+		t.Run(fmt.Sprintf("source=%v", withSource), func(t *testing.T) {
+			var st stream
+			calls := 0
+			opts := Options{Epoch: "E", Filtered: true}
+			if withSource {
+				opts.Source = st.source("E", &calls)
+			}
+			h := newHub(t, opts)
+			defer h.Close()
+			live, _, _ := subscribe(t, h, "", "a")
+			defer live.Close()
+			st.add(1, "a", "a1")
+			st.add(2, "b", "b2")
+			st.add(3, "b", "b3")
+			st.add(4, "a", "a4")
+			st.add(5, "c", "c5")
+			st.add(6, "a", "a6")
+			st.applyTopics(t, h, 0, "a")
+			if got := takeAll(live.Subscriber); !slices.Equal(got, []string{"a1", "a4", "a6"}) {
+				t.Fatalf("live subscriber of a got %q", got)
+			}
+			resumed, replay, gap := subscribe(t, h, FormatID("E", 1), "a")
+			defer resumed.Close()
+			if gap != nil || !slices.Equal(datas(replay), []string{"a4", "a6"}) {
+				t.Fatalf("resume from E-1: gap %v, replay %q", gap, datas(replay))
+			}
+			if calls != 0 {
+				t.Fatalf("the Source was called %d times for holes of other topics", calls)
+			}
+			if st := h.Stats(); st.Gaps != 0 || st.Lagged != 0 {
+				t.Fatalf("stats %+v, want no gap", st)
+			}
+		})
+	}
+}
+
+// TestFilteredFirstSubscriberHole: a filtered hub keeps no message of a
+// topic without subscribers (it may have stopped applying it). A topic's
+// first subscriber that resumes from before it came gets the topic's
+// messages up to then from the Source, once, then the live ones; with no
+// Source, a gap: a real hole of the topic is still one.
+func TestFilteredFirstSubscriberHole(t *testing.T) {
+	for _, withSource := range []bool{false, true} {
+		t.Run(fmt.Sprintf("source=%v", withSource), func(t *testing.T) {
+			var st stream
+			calls := 0
+			opts := Options{Epoch: "E", Filtered: true}
+			if withSource {
+				opts.Source = st.source("E", &calls)
+			}
+			h := newHub(t, opts)
+			defer h.Close()
+			other, _, _ := subscribe(t, h, "", "b")
+			defer other.Close()
+			st.add(1, "a", "a1")
+			st.add(2, "b", "b2")
+			st.add(3, "a", "a3")
+			st.add(4, "b", "b4")
+			// The node applies a while no one follows it, then b only.
+			st.applyTopics(t, h, 0, "a", "b")
+			if h.Stats().Topics != 1 {
+				t.Fatalf("topics %d: a topic with no subscriber was kept", h.Stats().Topics)
+			}
+			s, replay, gap := subscribe(t, h, FormatID("E", 1), "a")
+			defer s.Close()
+			st.add(5, "a", "a5")
+			st.applyTopics(t, h, 5, "a", "b")
+			got := append(datas(replay), takeAll(s.Subscriber)...)
+			if withSource {
+				if gap != nil || !slices.Equal(got, []string{"a3", "a5"}) || calls != 1 {
+					t.Fatalf("first subscriber: gap %v, got %q, %d calls of the Source", gap, got, calls)
+				}
+				return
+			}
+			if gap == nil || gap.Reason != GapExceeded || gap.Resume != FormatID("E", 4) {
+				t.Fatalf("first subscriber without a Source: gap %v, want history exceeded up to E-4", gap)
+			}
+			if !slices.Equal(got, []string{"a5"}) {
+				t.Fatalf("after the gap: %q", got)
+			}
+		})
+	}
+}
+
+// TestFilteredLastLeaveForgets: on a filtered hub a topic's history lasts
+// while it has subscribers; a subscriber that comes after the last one
+// left resumes from the Source.
+func TestFilteredLastLeaveForgets(t *testing.T) {
+	var st stream
+	calls := 0
+	h := newHub(t, Options{Epoch: "E", Filtered: true, Source: st.source("E", &calls)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	st.add(1, "a", "a1")
+	st.add(2, "a", "a2")
+	st.applyTopics(t, h, 0, "a")
+	s.Close()
+	if n := h.Stats().Topics; n != 0 {
+		t.Fatalf("topics %d after the last subscriber left", n)
+	}
+	st.add(3, "a", "a3") // the node stopped applying a
+	st.add(4, "b", "b4")
+	st.applyTopics(t, h, 3, "b")
+	r, replay, gap := subscribe(t, h, FormatID("E", 1), "a")
+	defer r.Close()
+	if gap != nil || !slices.Equal(datas(replay), []string{"a2", "a3"}) || calls != 1 {
+		t.Fatalf("resume after the topic was forgotten: gap %v, replay %q, %d calls", gap, datas(replay), calls)
+	}
+}
+
+// TestFilteredResumeAhead: a resume from an ID ahead of a filtered hub
+// (the hub applies other topics than the node the client left) starts
+// after it at once: no catch-up wait, no gap, the topic's messages up to
+// the ID are not sent again and those after it are.
+func TestFilteredResumeAhead(t *testing.T) {
+	var st stream
+	calls := 0
+	h := newHub(t, Options{Epoch: "E", Filtered: true, Source: st.source("E", &calls)})
+	defer h.Close()
+	st.add(1, "b", "b1")
+	st.applyTopics(t, h, 0, "b")
+	s, err := h.Subscribe(context.Background(), []string{"a"}, FormatID("E", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Notify(func() {})
+	if got := takeAll(s); len(got) != 0 {
+		t.Fatalf("before the hub reached the ID: %q", got)
+	}
+	st.add(2, "a", "a2")
+	st.add(3, "a", "a3")
+	st.add(4, "a", "a4")
+	st.applyTopics(t, h, 2, "a")
+	if got := takeAll(s); !slices.Equal(got, []string{"a4"}) || calls != 0 {
+		t.Fatalf("got %q with %d calls of the Source, want a4 only", got, calls)
+	}
+}
+
+// TestFilteredTooSlowIsGap: a live subscriber of a filtered hub that falls
+// HistoryBytes behind on its topic still gets a gap.
+func TestFilteredTooSlowIsGap(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", Filtered: true, HistoryBytes: 4 * (messageOverhead + 10)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	defer s.Close()
+	for i := range 10 {
+		seq := uint64(2*i + 1) // every other number is another topic's
+		if _, err := h.PublishAt(seq, "a", func(string) []byte { return []byte(fmt.Sprintf("a%09d", i)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := takeAll(s.Subscriber)
+	if len(got) == 0 || got[0] != "gap:"+GapTooSlow || got[len(got)-1] != "a000000009" {
+		t.Fatalf("subscriber that fell behind got %q", got)
+	}
+}
+
+// TestFilteredRefusedIsHole: on a filtered hub, a message of a topic that
+// PublishAt refuses (larger than the log) is that topic's hole: its
+// subscribers get it from the Source, or a gap, though the next jump is
+// no topic's hole.
+func TestFilteredRefusedIsHole(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E", Filtered: true, HistoryBytes: 4 * (messageOverhead + 10)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	defer s.Close()
+	if _, err := h.PublishAt(1, "a", func(string) []byte { return []byte("a1") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PublishAt(2, "a", func(string) []byte { return make([]byte, 4*messageOverhead) }); err == nil {
+		t.Fatal("a message larger than the log was applied")
+	}
+	if _, err := h.PublishAt(5, "a", func(string) []byte { return []byte("a5") }); err != nil {
+		t.Fatal(err)
+	}
+	got := takeAll(s.Subscriber)
+	// The gap names (0, 2]; a1, in that range and in the log, follows it.
+	if !slices.Equal(got, []string{"gap:" + GapTooSlow, "a1", "a5"}) && !slices.Equal(got, []string{"a1", "gap:" + GapTooSlow, "a5"}) {
+		t.Fatalf("got %q, want a gap for the refused message, and a1 and a5", got)
+	}
+}
+
+// TestFilteredLoadedTopicIsHole: a filtered hub that restored a topic's
+// history with Load did not apply that topic while it had no subscriber:
+// a resume on it after the hub moved on is a gap, not the old log alone.
+func TestFilteredLoadedTopicIsHole(t *testing.T) {
+	src := newHub(t, Options{Epoch: "E"})
+	publish(t, src, "a", "a1")
+	publish(t, src, "a", "a2")
+	var saved bytes.Buffer
+	if err := src.Save(&saved); err != nil {
+		t.Fatal(err)
+	}
+	h := newHub(t, Options{Epoch: "E", Filtered: true})
+	defer h.Close()
+	if err := h.Load(&saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PublishAt(5, "b", func(string) []byte { return []byte("b5") }); err != nil {
+		t.Fatal(err) // a3 and a4 may have been published meanwhile
+	}
+	s, replay, gap := subscribe(t, h, "E-1", "a")
+	defer s.Close()
+	if gap == nil || gap.Resume != "E-5" {
+		t.Fatalf("resume on a restored topic: gap %v, replay %q; want a gap up to E-5", gap, datas(replay))
+	}
+}
