@@ -37,15 +37,6 @@ const (
 
 	// defaultMaxTopics is how many topics one stream may follow: 64.
 	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
-
-	// defaultHistoryBytes bounds each topic's history: 2 MiB of event
-	// bytes, counting a fixed overhead of 128 bytes per event. It is also
-	// how far a stream may fall behind before it misses events.
-	defaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// defaultHistoryAge is how long an event stays in its topic's
-	// history: 10 minutes.
-	defaultHistoryAge = hub.DefaultHistoryAge
 )
 
 // GapEvent is the type of the event a Broker sends when a reconnecting

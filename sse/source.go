@@ -15,12 +15,6 @@ import (
 // A client that moves to another node resumes there with its
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
-// defaultCatchUpWait is how long, by default, a Broker that applies a
-// shared stream may take to reach the ID a client resumes from: nodes
-// apply the stream at their own pace, and a client that moves to another
-// node may be ahead of it. See BrokerOptions.CatchUpWait.
-const defaultCatchUpWait = hub.DefaultCatchUpWait
-
 var (
 	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
 	// above the last one applied: the event was applied already, so a

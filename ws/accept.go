@@ -141,10 +141,6 @@ type AcceptOptions struct {
 	// ping and the close frame at most.
 	SendBuffer int
 
-	// Header holds extra headers for the 101 response, such as Set-Cookie.
-	// The WebSocket headers themselves cannot be set here.
-	Header http.Header
-
 	// TrustedProxies lists the addresses of the server's own reverse
 	// proxies. A request from one of them that carries X-Forwarded-Host
 	// (httputil.ReverseProxy's SetXForwarded, Caddy; see
@@ -253,6 +249,9 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 		request.Refuse(w, err, http.StatusUpgradeRequired)
 		return nil, fmt.Errorf("%w: not a WebSocket upgrade request", errHandshake)
 	}
+	// The headers set on w before the upgrade (Set-Cookie, say) go with
+	// the 101 answer; the WebSocket headers are the handshake's own.
+	hdr := w.Header().Clone()
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		o.Logger.LogAttrs(r.Context(), slog.LevelError,
@@ -292,17 +291,10 @@ func accept(w http.ResponseWriter, r *http.Request, o *AcceptOptions, setup func
 	if !o.DisableCompression {
 		ext, window = negotiateDeflate(r.Header)
 	}
-	hdr := o.Header
-	if ext != "" || hdr.Get("Sec-WebSocket-Extensions") != "" {
-		// Only an extension the client offered is answered.
-		hdr = hdr.Clone()
-		if hdr == nil {
-			hdr = http.Header{}
-		}
-		hdr.Del("Sec-WebSocket-Extensions")
-		if ext != "" {
-			hdr.Set("Sec-WebSocket-Extensions", ext)
-		}
+	// Only an extension the client offered is answered.
+	hdr.Del("Sec-WebSocket-Extensions")
+	if ext != "" {
+		hdr.Set("Sec-WebSocket-Extensions", ext)
 	}
 	srv := websocket.Server{
 		Config: websocket.Config{Header: hdr},

@@ -137,10 +137,8 @@ func TestHandshakeTimeout(t *testing.T) {
 	errc := make(chan error, 1)
 	srv := serve(t, nil, nil)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := Accept(w, r, &AcceptOptions{
-			handshakeTimeout: 200 * time.Millisecond,
-			Header:           http.Header{"X-Big": {big}},
-		})
+		w.Header().Set("X-Big", big)
+		_, err := Accept(w, r, &AcceptOptions{handshakeTimeout: 200 * time.Millisecond})
 		errc <- err
 	})
 	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))

@@ -22,17 +22,6 @@ const (
 	MessageBinary MessageType = opBinary
 )
 
-// String returns "text" or "binary".
-func (t MessageType) String() string {
-	switch t {
-	case MessageText:
-		return "text"
-	case MessageBinary:
-		return "binary"
-	}
-	return fmt.Sprintf("MessageType(%d)", int(t))
-}
-
 // A Conn is one WebSocket connection, accepted (Accept, a Hub) or dialed
 // (Dial, a Subscriber; see Dial for the client role). Send, Close, CloseNow and
 // the accessors are safe from any goroutine; Read is for one goroutine at a

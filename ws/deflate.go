@@ -222,11 +222,6 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// Compression reports whether the connection negotiated permessage-deflate:
-// then messages of at least 512 bytes are
-// sent compressed, and the peer may send compressed messages.
-func (c *Conn) Compression() bool { return c.compress }
-
 // compressedLimit returns the most bytes a message may take on the wire
 // when its decompressed size may be limit: a compressed message gets room
 // for the few bytes DEFLATE adds to data that does not shrink (5 per

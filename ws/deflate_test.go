@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -104,7 +105,7 @@ func TestCompressionNegotiation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan bool, 1)
 			srv := serve(t, &AcceptOptions{DisableCompression: tc.disable}, func(c *Conn) {
-				got <- c.Compression()
+				got <- c.compress
 				c.CloseNow()
 			})
 			h := http.Header{}
@@ -116,20 +117,31 @@ func TestCompressionNegotiation(t *testing.T) {
 				t.Errorf("Sec-WebSocket-Extensions %q, want %q", ext, tc.want)
 			}
 			if g := <-got; g != (tc.want != "") {
-				t.Errorf("Conn.Compression() = %v, want %v", g, tc.want != "")
+				t.Errorf("compression negotiated: %v, want %v", g, tc.want != "")
 			}
 		})
 	}
 }
 
-// TestCompressionHeaderOption: an extension set in AcceptOptions.Header is
+// TestCompressionHeaderOption: the headers set on the ResponseWriter
+// before Accept go with the 101 answer, but an extension set there is
 // never answered, since the client did not negotiate it.
 func TestCompressionHeaderOption(t *testing.T) {
 	leakcheck.Check(t)
-	srv := serve(t, &AcceptOptions{Header: http.Header{"Sec-Websocket-Extensions": {"permessage-deflate"}}}, func(c *Conn) { c.CloseNow() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Sec-Websocket-Extensions", "permessage-deflate")
+		w.Header().Set("Set-Cookie", "session=1")
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	defer srv.Close()
 	c := dial(t, srv.URL, nil)
 	if ext := c.Response.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
 		t.Errorf("Sec-WebSocket-Extensions %q answered to a client that offered none", ext)
+	}
+	if got := c.Response.Header.Get("Set-Cookie"); got != "session=1" {
+		t.Errorf("Set-Cookie %q, want the one set before Accept", got)
 	}
 }
 

@@ -55,13 +55,11 @@ type DialOptions struct {
 	// fails the handshake.
 	DisableCompression bool
 
-	// ReadLimit, WriteTimeout, PingInterval and SendBuffer are those of
-	// AcceptOptions, with the same defaults: a client pings an idle
-	// server too.
+	// ReadLimit and PingInterval are those of AcceptOptions, with the
+	// same defaults: a client pings an idle server too. Its writes have
+	// the defaults of AcceptOptions.WriteTimeout and SendBuffer.
 	ReadLimit    int64
-	WriteTimeout time.Duration
 	PingInterval time.Duration
-	SendBuffer   int
 }
 
 // Dial opens a WebSocket connection to the ws://, wss://, http:// or
@@ -115,12 +113,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 		cfg.Header.Set("Sec-WebSocket-Extensions", deflateOffer)
 	}
 
-	ao := AcceptOptions{
-		ReadLimit:    o.ReadLimit,
-		WriteTimeout: o.WriteTimeout,
-		PingInterval: o.PingInterval,
-		SendBuffer:   o.SendBuffer,
-	}
+	ao := AcceptOptions{ReadLimit: o.ReadLimit, PingInterval: o.PingInterval}
 	ao = ao.withDefaults()
 	ctx, cancel := context.WithTimeout(ctx, ao.handshakeTimeout)
 	defer cancel()

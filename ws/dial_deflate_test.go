@@ -36,8 +36,8 @@ func TestDialCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if offer := <-offers; !strings.HasPrefix(offer, "permessage-deflate") || !c.Compression() {
-		t.Fatalf("offer %q, Compression() = %v: want permessage-deflate offered and accepted", offer, c.Compression())
+	if offer := <-offers; !strings.HasPrefix(offer, "permessage-deflate") || !c.compress {
+		t.Fatalf("offer %q, compression %v: want permessage-deflate offered and accepted", offer, c.compress)
 	}
 	before := framesCompressed.Load()
 	for _, n := range []int{10, 600, 70_000} {
@@ -59,8 +59,8 @@ func TestDialCompression(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if offer := <-offers; offer != "" || c.Compression() {
-		t.Fatalf("DisableCompression: offer %q, Compression() = %v", offer, c.Compression())
+	if offer := <-offers; offer != "" || c.compress {
+		t.Fatalf("DisableCompression: offer %q, compression %v", offer, c.compress)
 	}
 }
 
@@ -127,8 +127,8 @@ func TestDialDeflateAnswers(t *testing.T) {
 			t.Errorf("answer %q: %v", tc.answer, err)
 			continue
 		}
-		if !c.Compression() || int(c.window) != tc.window {
-			t.Errorf("answer %q: Compression() = %v, window %d, want window %d", tc.answer, c.Compression(), c.window, tc.window)
+		if !c.compress || int(c.window) != tc.window {
+			t.Errorf("answer %q: compression %v, window %d, want window %d", tc.answer, c.compress, c.window, tc.window)
 		}
 		if _, p, err := c.Read(ctx); err != nil || string(p) != msg {
 			t.Errorf("answer %q: Read = %d bytes, %v; want the compressed message inflated", tc.answer, len(p), err)

@@ -41,9 +41,8 @@
 // holds counting as bytes produced; past that it draws on the credit of
 // its client's address (1 MiB) and of all clients (16 MiB), refilled over
 // 10 minutes, and a message that finds too little left closes its
-// connection with 1008. [Conn.Compression] says
-// whether a connection negotiated it. Clients made with [Dial] offer it
-// the same way, unless DialOptions.DisableCompression is set.
+// connection with 1008. Clients made with [Dial] offer it the same way,
+// unless DialOptions.DisableCompression is set.
 //
 // # Hub
 //

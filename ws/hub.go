@@ -23,20 +23,9 @@ const (
 	// handshakes in progress. Further requests get 503 Service Unavailable.
 	defaultMaxClients = 10_000
 
-	// defaultHistoryBytes bounds each topic's history: 2 MiB of message
-	// frames, counting a fixed overhead of 128 bytes per message. It is
-	// also how far a connection may fall behind before it misses messages.
-	defaultHistoryBytes = hub.DefaultHistoryBytes
-
-	// defaultHistoryAge is how long a message stays available for resume.
-	defaultHistoryAge = hub.DefaultHistoryAge
-
 	// defaultRetryAfter is the Retry-After sent with a 503 answer when the
 	// Hub is full or shutting down.
 	defaultRetryAfter = 5 * time.Second
-
-	// defaultMaxTopics is how many topics one connection may follow.
-	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
 // HubOptions configure a [Hub]. The zero value works: topics come from the

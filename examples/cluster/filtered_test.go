@@ -141,13 +141,14 @@ func TestFilteredClientMovesMidBurst(t *testing.T) {
 	b := startTestNode(t, "b", ns.url(), filtered)
 	_ = followSSE(t, b.url, []string{"other"}, "") // b applies another topic meanwhile
 	mine := []string{"p", "q"}
+	from := a.epoch + "-0" // after what the subtests before published
 	for _, kind := range []string{"sse", "ws"} {
 		t.Run(kind, func(t *testing.T) {
 			follow := followSSE
 			if kind == "ws" {
 				follow = followWS
 			}
-			first := follow(t, a.url, mine, "") // from now: before the burst
+			first := follow(t, a.url, mine, from)
 			const n = 300
 			ch := topicBurst(t, b.url, []string{"p", "other", "q"}, n, "move-"+kind)
 			var sent []published
@@ -170,6 +171,7 @@ func TestFilteredClientMovesMidBurst(t *testing.T) {
 				sent = append(sent, p)
 			}
 			want := ofTopics(bySeq(sent), mine...)
+			from = bySeq(sent)[len(sent)-1].ID
 			// What the first had, up to the ID it left with, and the rest.
 			var firstPart []got
 			for _, m := range first.snapshot() {

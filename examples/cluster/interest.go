@@ -310,7 +310,12 @@ func (n *node) follow(h http.Handler, ws bool) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if err := n.interest.acquire(r.Context(), topics); err != nil {
+		ctx, cancel := context.WithCancel(r.Context())
+		stop := context.AfterFunc(n.ctx, cancel) // the node stops: do not wait
+		err := n.interest.acquire(ctx, topics)
+		stop()
+		cancel()
+		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

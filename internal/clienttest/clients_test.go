@@ -270,7 +270,7 @@ func echo(t *testing.T, s *server, p *proc, data string, binary bool) {
 	t.Helper()
 	p.send(data, binary)
 	got := wait(t, s.wsGot, "message from the client")
-	if got.data != data || (got.typ == 2) != binary {
+	if got.data != data || (got.typ == ws.MessageBinary) != binary {
 		t.Fatalf("the server got %v %.40q, want %.40q (binary %v)", got.typ, got.data, data, binary)
 	}
 	if l := p.next(); l.Ev != "message" || l.Binary != binary || l.Data != data {
@@ -279,7 +279,8 @@ func echo(t *testing.T, s *server, p *proc, data string, binary bool) {
 }
 
 // checkWS: messages both ways, text and binary, a close code from the
-// server and one from the client, and the close of Hub.Shutdown.
+// server and one from the client, the close for a message over the read
+// limit, and the close of Hub.Shutdown.
 func checkWS(t *testing.T, c client, env string) {
 	s := startServer(t, c.h2)
 	p := c.ws(t, env, s.wsURL("/ws?topic=t"))
@@ -303,6 +304,19 @@ func checkWS(t *testing.T, c client, env string) {
 	p.closeWS(clientCloseCode, "client says bye")
 	if err := wait(t, s.wsClosed, "close of the second connection"); closeCode(err) != clientCloseCode {
 		t.Errorf("the server's OnClose got %v, want close code %d", err, clientCloseCode)
+	}
+	p.stop()
+
+	// A message over the read limit, compressed or not: the client gets
+	// StatusMessageTooBig, and the server's OnClose says so.
+	p = c.ws(t, env, s.wsURL("/ws?topic=t"))
+	wait(t, s.wsOpened, "connection with a message too big")
+	p.send(strings.Repeat("x", readLimit+1), false)
+	if l := p.next(); l.Ev != "close" || l.Code != int(ws.StatusMessageTooBig) {
+		t.Errorf("the client got %.80v after a message over the read limit, want close %d", l, ws.StatusMessageTooBig)
+	}
+	if err := wait(t, s.wsClosed, "close of the connection with a message too big"); closeCode(err) != ws.StatusMessageTooBig {
+		t.Errorf("the server's OnClose got %v, want close code %d", err, ws.StatusMessageTooBig)
 	}
 	p.stop()
 
@@ -340,10 +354,8 @@ func checkDeflate(t *testing.T, start func(t *testing.T, env, url string) *proc,
 	s := startServer(t, h2)
 	p := start(t, env, s.wsURL("/ws?topic=t"))
 	o := p.open()
-	conn := wait(t, s.wsOpened, "connection")
-	if !conn.conn.Compression() {
-		t.Errorf("the server's Conn.Compression() is false for a client that offers permessage-deflate")
-	}
+	wait(t, s.wsOpened, "connection")
+	// What the client reports is the server's answer to its offer.
 	if !strings.Contains(o.Extensions, "permessage-deflate") {
 		t.Errorf("the client reports extensions %q, want permessage-deflate", o.Extensions)
 	}

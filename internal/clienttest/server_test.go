@@ -24,6 +24,10 @@ const (
 	clientCloseCode = 4002
 )
 
+// readLimit is the Hub's ReadLimit: a larger message from a client
+// closes its connection with StatusMessageTooBig.
+const readLimit = 64 << 10
+
 // closeMe is the message that asks the server to close the connection
 // with serverCloseCode.
 const closeMe = "close-me"
@@ -80,6 +84,7 @@ func startServer(t *testing.T, h2 bool) *server {
 		},
 	})
 	s.hub = ws.NewHub(ws.HubOptions{
+		Conn:      ws.AcceptOptions{ReadLimit: readLimit},
 		OnConnect: func(c *ws.Conn, r *http.Request) { s.wsOpened <- wsOpen{conn: c, proto: r.ProtoMajor} },
 		OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
 			s.wsGot <- wsMessage{typ: typ, data: string(data)}

@@ -50,7 +50,6 @@ var (
 		"ReadLimit":          "only WebSocket clients send messages",
 		"PingInterval":       "WebSocket keep-alive (SSE: Heartbeat)",
 		"SendBuffer":         "only a WebSocket Conn has direct sends (Send) beside the hub's messages",
-		"Header":             "headers of the 101 answer; an SSE handler sets its headers on the ResponseWriter",
 		"DisableCompression": "permessage-deflate is WebSocket's; SSE is compressed by middleware if at all",
 	}
 )

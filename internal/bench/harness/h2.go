@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // H2StreamsPerConn is how many SSE streams the HTTP/2 load client opens on
@@ -35,7 +33,7 @@ type H2Result struct {
 // stream and the fan-out over HTTP/2 with TLS on 127.0.0.1: the server
 // process serves with a certificate it makes (-tls), and this process
 // opens the streams, H2StreamsPerConn to a connection, with
-// golang.org/x/net/http2's client, then has the server publish c.Bursts
+// net/http's client (HTTP/2 over TLS), then has the server publish c.Bursts
 // bursts of c.BurstSize messages, each awaited on every stream.
 // Deliveries/s is every delivery over the sum of (last receive - first
 // publish) per burst.
@@ -85,7 +83,7 @@ func runH2(c Config, ct contender, n int) (res H2Result) {
 		ss      = make([]*h2Stream, n)
 		mu      sync.Mutex
 		firstEr error
-		clients []*http2.Transport
+		clients []*http.Transport
 	)
 	defer func() {
 		cancel()
@@ -95,17 +93,19 @@ func runH2(c Config, ct contender, n int) (res H2Result) {
 		}
 	}()
 	url := "https://" + srv.data + ct.TopicPath("bench")
-	var tr *http2.Transport
+	var tr *http.Transport
 	for i := range n {
 		if i%H2StreamsPerConn == 0 {
-			tr = &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the server's own certificate, made at its start
+			// One transport, so one connection, per H2StreamsPerConn
+			// streams; the server's own certificate, made at its start.
+			tr = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 			clients = append(clients, tr)
 		}
 		ss[i] = new(h2Stream)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := tr.RoundTrip(req)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %s", resp.Status)
+		if err == nil && (resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2) {
+			err = fmt.Errorf("status %s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
 			resp.Body.Close()
 		}
 		if err != nil {

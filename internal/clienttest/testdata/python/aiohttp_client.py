@@ -19,9 +19,15 @@ def out(o):
     sys.stdout.flush()
 
 
+def report(task):
+    """Reports a task that failed, which asyncio would not show."""
+    if not task.cancelled() and task.exception() is not None:
+        out({"ev": "error", "reason": repr(task.exception())})
+
+
 async def stdin_lines():
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=1 << 22)  # commands carry messages over 64 KiB
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     return reader
 
@@ -71,6 +77,7 @@ async def ws_client(session, url):
             await ws.close()
 
         task = asyncio.create_task(commands())
+        task.add_done_callback(report)
         reason = ""
         while True:
             msg = await ws.receive()

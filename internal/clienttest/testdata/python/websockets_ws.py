@@ -19,9 +19,15 @@ def out(o):
     sys.stdout.flush()
 
 
+def report(task):
+    """Reports a task that failed, which asyncio would not show."""
+    if not task.cancelled() and task.exception() is not None:
+        out({"ev": "error", "reason": repr(task.exception())})
+
+
 async def commands(ws):
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=1 << 22)  # commands carry messages over 64 KiB
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async for line in reader:
         cmd = json.loads(line)
@@ -44,6 +50,7 @@ async def main():
     async with websockets.connect(sys.argv[1], max_size=1 << 22, **options) as ws:
         out({"ev": "open", "extensions": ws.response_headers.get("Sec-WebSocket-Extensions", "")})
         task = asyncio.create_task(commands(ws))
+        task.add_done_callback(report)
         try:
             async for msg in ws:
                 binary = isinstance(msg, bytes)
