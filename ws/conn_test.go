@@ -15,10 +15,10 @@ import (
 
 func TestCloseStatus(t *testing.T) {
 	ce := &CloseError{Code: StatusGoingAway, Reason: "bye"}
-	if got := CloseStatus(fmt.Errorf("wrapped: %w", ce)); got != StatusGoingAway {
+	if got := closeStatus(fmt.Errorf("wrapped: %w", ce)); got != StatusGoingAway {
 		t.Fatalf("CloseStatus = %v", got)
 	}
-	if got := CloseStatus(errors.New("other")); got != -1 {
+	if got := closeStatus(errors.New("other")); got != -1 {
 		t.Fatalf("CloseStatus of a plain error = %v, want -1", got)
 	}
 	if s := StatusSlowConsumer.String(); s != "4000 (slow consumer)" {
@@ -79,7 +79,7 @@ func TestServerClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if err := <-done; CloseStatus(err) != StatusPolicyViolation {
+	if err := <-done; closeStatus(err) != StatusPolicyViolation {
 		t.Fatalf("Err = %v", err)
 	}
 	if err := (&Conn{}).validateClose(999); err == nil {
@@ -113,7 +113,7 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatalf("got %v %v, want a ping", f, err)
 	}
 	err = <-errc
-	if !errors.Is(err, ErrPongTimeout) || CloseStatus(err) != StatusPolicyViolation {
+	if !errors.Is(err, ErrPongTimeout) || closeStatus(err) != StatusPolicyViolation {
 		t.Fatalf("silent peer: Read error %v, want ErrPongTimeout", err)
 	}
 	if cf := readClose(t, bad); cf.Code != int(StatusPolicyViolation) {
@@ -129,7 +129,7 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatalf("good peer got %v, want the echo of its close", err)
 	}
 	good.Close()
-	if err := <-errc; CloseStatus(err) != StatusNormalClosure {
+	if err := <-errc; closeStatus(err) != StatusNormalClosure {
 		t.Fatalf("good peer ended with %v", err)
 	}
 }

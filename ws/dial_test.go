@@ -63,7 +63,7 @@ func TestDialEcho(t *testing.T) {
 	for _, n := range []int{0, 1, 125, 126, 65535, 65536, 300_000} {
 		for _, typ := range []MessageType{MessageText, MessageBinary} {
 			msg := bytes.Repeat([]byte("abcdefg"), n/7+1)[:n]
-			if err := c.Send(typ, msg); err != nil {
+			if err := c.Write(ctx, typ, msg); err != nil {
 				t.Fatal(err)
 			}
 			rt, back, err := c.Read(ctx)
@@ -75,7 +75,7 @@ func TestDialEcho(t *testing.T) {
 	if err := c.Close(StatusNormalClosure, "done"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Read(ctx); CloseStatus(err) != StatusNormalClosure {
+	if _, _, err := c.Read(ctx); closeStatus(err) != StatusNormalClosure {
 		t.Fatalf("Read after Close: %v", err)
 	}
 }
@@ -161,10 +161,10 @@ func TestDialPingAndClose(t *testing.T) {
 		t.Fatalf("Ping with a canceled context: %v", err)
 	}
 	c.Close(4001, "bye")
-	if err := <-closed; CloseStatus(err) != 4001 || !strings.Contains(err.Error(), "bye") {
+	if err := <-closed; closeStatus(err) != 4001 || !strings.Contains(err.Error(), "bye") {
 		t.Fatalf("the server saw %v, want close 4001 bye", err)
 	}
-	if err := <-read; CloseStatus(err) != 4001 {
+	if err := <-read; closeStatus(err) != 4001 {
 		t.Fatalf("the client's Read ended with %v", err)
 	}
 	if err := c.Ping(ctx); !errors.Is(err, ErrClosed) {
@@ -264,7 +264,7 @@ func TestDialConformance(t *testing.T) {
 			for {
 				_, p, err := c.Read(ctx)
 				if err != nil {
-					if CloseStatus(err) != tc.code {
+					if closeStatus(err) != tc.code {
 						t.Fatalf("Read ended with %v, want close code %d", err, tc.code)
 					}
 					break
@@ -336,7 +336,7 @@ func TestDialCloseErrorSide(t *testing.T) {
 	}
 	defer c.CloseNow()
 	_, _, err = c.Read(ctx)
-	if CloseStatus(err) != StatusMessageTooBig || strings.Contains(err.Error(), "server") || !strings.Contains(err.Error(), "this side closed with 1009") {
+	if closeStatus(err) != StatusMessageTooBig || strings.Contains(err.Error(), "server") || !strings.Contains(err.Error(), "this side closed with 1009") {
 		t.Fatalf("Read = %v, want this side's close 1009, not the server's", err)
 	}
 }

@@ -12,8 +12,8 @@
 // breaks the protocol with the right close code (see [StatusCode]): 1002
 // for a protocol error, 1007 for text that is not UTF-8, 1009 for a message
 // over the limit. Every close it sends carries a reason. Read and Send
-// return a [*CloseError] once the connection closes; [CloseStatus] gives
-// its code.
+// return a [*CloseError] once the connection closes; errors.As finds it
+// and its code.
 //
 // Sending never waits for the peer: [Conn.Send] queues the message, and a
 // writer goroutine, started only while something waits, takes everything

@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -23,7 +24,7 @@ func Example_echo() {
 		for {
 			typ, data, err := c.Read(context.Background())
 			if err != nil {
-				return // closed: err says how, see ws.CloseStatus
+				return // closed: err says how (a *ws.CloseError)
 			}
 			c.Send(typ, data)
 		}
@@ -96,9 +97,14 @@ func ExampleHub_resume() {
 	// {"type":"message","id":"demo-3","topic":"news","data":"three"}
 }
 
-func ExampleCloseStatus() {
+func ExampleCloseError() {
 	err := fmt.Errorf("reading: %w", &ws.CloseError{Code: ws.StatusGoingAway, Reason: "bye"})
-	switch ws.CloseStatus(err) {
+	var ce *ws.CloseError
+	if !errors.As(err, &ce) {
+		fmt.Println("no close frame:", err)
+		return
+	}
+	switch ce.Code {
 	case ws.StatusNormalClosure, ws.StatusGoingAway:
 		fmt.Println("closed normally")
 	case ws.StatusSlowConsumer:

@@ -242,7 +242,7 @@ func TestRFCMustsClient(t *testing.T) {
 			}
 			defer c.CloseNow()
 			_, p, err := c.Read(ctx)
-			if CloseStatus(err) != statusProtocolError {
+			if closeStatus(err) != statusProtocolError {
 				t.Fatalf("Read: %q, %v; want a close with %d", p, err, statusProtocolError)
 			}
 		})

@@ -89,8 +89,9 @@ const maxReasonLength = 123
 
 // A CloseError is the close frame that ended a connection, sent first by
 // the peer or by this side ([Conn.Close], a protocol error of the peer,
-// the read limit, a slow consumer or a shutdown), as Error says. Read and Send return it (possibly wrapped) once
-// the connection is closing; [CloseStatus] extracts the code.
+// the read limit, a slow consumer or a shutdown), as Error says. Read and
+// Send return it (possibly wrapped) once the connection is closing: take
+// it with errors.As.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
@@ -111,9 +112,9 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("ws: %s closed with %v: %s", who, e.Code, e.Reason)
 }
 
-// CloseStatus returns the code of the CloseError in err's chain, or -1 when
+// closeStatus returns the code of the CloseError in err's chain, or -1 when
 // there is none.
-func CloseStatus(err error) StatusCode {
+func closeStatus(err error) StatusCode {
 	var ce *CloseError
 	if errors.As(err, &ce) {
 		return ce.Code

@@ -195,7 +195,7 @@ func TestSlowClientsEvicted(t *testing.T) {
 	for _, a := range slowAddrs {
 		err := wsClosed[a]
 		t.Logf("ws slow client %s closed: %v", a, err)
-		if !errors.Is(err, ws.ErrSlowConsumer) || ws.CloseStatus(err) != ws.StatusSlowConsumer {
+		if !errors.Is(err, ws.ErrSlowConsumer) || wsCloseCode(err) != ws.StatusSlowConsumer {
 			t.Errorf("ws slow client closed with %v, want %v wrapping ErrSlowConsumer", err, ws.StatusSlowConsumer)
 		}
 	}

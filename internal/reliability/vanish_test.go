@@ -65,7 +65,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("vanished WebSocket client dropped after %v (bound %v): %v", took.Round(time.Millisecond), bound, err)
-	if !errors.Is(err, ws.ErrPongTimeout) || ws.CloseStatus(err) != ws.StatusPolicyViolation {
+	if !errors.Is(err, ws.ErrPongTimeout) || wsCloseCode(err) != ws.StatusPolicyViolation {
 		t.Errorf("closed with %v, want %v wrapping ErrPongTimeout", err, ws.StatusPolicyViolation)
 	}
 	waitfor.Cond(t, "the hub to free the connection", waitTimeout, func() bool { return r.hub.Stats().Clients == 0 })
@@ -118,4 +118,13 @@ func TestVanishedSSEClientFreed(t *testing.T) {
 	})
 	t.Logf("vanished SSE client freed after %v (bound %v), %d messages later; %q",
 		time.Since(start).Round(time.Millisecond), bound, pub.sent.Load(), logs.lines())
+}
+
+// wsCloseCode returns the code of the *ws.CloseError in err's chain, or -1.
+func wsCloseCode(err error) ws.StatusCode {
+	var ce *ws.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return -1
 }

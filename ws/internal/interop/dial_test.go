@@ -98,7 +98,7 @@ func compressedBoth(t *testing.T, ctx context.Context, h http.Handler) {
 	msg := []byte(strings.Repeat(`{"symbol":"ACME","price":12.50},`, 20)[:600])
 	r0 := read.Load() // after the handshake
 	for range 2 {
-		if err := c.Send(ws.MessageText, msg); err != nil {
+		if err := c.Write(ctx, ws.MessageText, msg); err != nil {
 			t.Fatal(err)
 		}
 		if _, back, err := c.Read(ctx); err != nil || !bytes.Equal(back, msg) {
@@ -138,7 +138,7 @@ func TestDialThirdPartyServers(t *testing.T) {
 				}
 				msg := b[:n]
 				for range 2 { // a server keeping context would need it for the second
-					if err := c.Send(ws.MessageText, msg); err != nil {
+					if err := c.Write(ctx, ws.MessageText, msg); err != nil {
 						t.Fatal(err)
 					}
 					if _, back, err := c.Read(ctx); err != nil || !bytes.Equal(back, msg) {

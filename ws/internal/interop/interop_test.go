@@ -141,7 +141,7 @@ func TestCloseCodes(t *testing.T) {
 	if !errors.As(err, &cce) || cce.Code != websocket.StatusPolicyViolation || cce.Reason != "you asked for it" {
 		t.Fatalf("client saw %v, want 1008", err)
 	}
-	if err := <-ended; ws.CloseStatus(err) != ws.StatusPolicyViolation {
+	if err := <-ended; !errors.As(err, &ce) || ce.Code != ws.StatusPolicyViolation {
 		t.Fatalf("server ended with %v", err)
 	}
 
@@ -152,7 +152,7 @@ func TestCloseCodes(t *testing.T) {
 	if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
 		t.Fatalf("client saw %v, want 1009", err)
 	}
-	if err := <-ended; ws.CloseStatus(err) != ws.StatusMessageTooBig {
+	if err := <-ended; !errors.As(err, &ce) || ce.Code != ws.StatusMessageTooBig {
 		t.Fatalf("server ended with %v", err)
 	}
 
