@@ -411,7 +411,6 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 			if t := h.topics[topicName]; t != nil {
 				t.mu.Lock()
 				t.evicted = max(t.evicted, seq)
-				t.skipped.Store(t.evicted) // before handOut: see topic.wait
 				t.mu.Unlock()
 				h.head.Store(seq) // then skipped: see Hub.skip
 				t.skipped.Store(seq)

@@ -21,7 +21,8 @@ import (
 // The model-based test drives a hub with a seeded random sequence of every
 // operation (Publish, PublishAt with skipped numbers, SkipTo, Subscribe from
 // now or resuming from a valid, evicted, ahead, malformed or foreign ID,
-// Join, Leave, JoinFrom, Take, Close), on a hub with small logs so that
+// Join, Leave, JoinFrom, Take, Close, and Join, Leave and JoinFrom during a
+// call of the Source), on a hub with small logs so that
 // eviction happens, and a Source that sometimes fails, is slow, ignores
 // yield or panics. The truth is the shared stream: every message ever
 // published, with its Seq and topic. It checks what a user of Take can
@@ -241,6 +242,11 @@ func (m *model) intn(n int) int {
 // sourceFunc serves the stream, misbehaving at times.
 func (m *model) sourceFunc() Source {
 	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) error {
+		if ref, ok := ctx.Value(modelSubKey{}).(*atomic.Pointer[modelSub]); ok {
+			if ms := ref.Load(); ms != nil && m.intn(100) < 10 {
+				ms.changeTopics()
+			}
+		}
 		mode := m.intn(100)
 		switch {
 		case mode < 8:
@@ -388,12 +394,14 @@ type modelSub struct {
 	active bool // the writer takes without waiting for a wake
 	closed bool // by the model, after a Take that blocked
 
-	held     map[string]*modelTopic
-	last     uint64 // highest Seq delivered
-	ahead    uint64 // the ID it resumed from, ahead of the hub, until a GapFuture
-	prevGap  *Gap   // the last event was this gap
-	catching map[string]bool
-	buf      []*Message
+	held    map[string]*modelTopic
+	last    uint64 // highest Seq delivered
+	ahead   uint64 // the ID it resumed from, ahead of the hub, until a GapFuture
+	prevGap *Gap   // the last event was this gap
+	// joinedFrom: a JoinFrom ran during the Take under way (changeTopics)
+	joinedFrom bool
+	catching   map[string]bool
+	buf        []*Message
 }
 
 // A modelTopic is a topic a subscriber holds.
@@ -404,7 +412,8 @@ type modelTopic struct {
 }
 
 func (m *model) newSub(topics []string, lastID string, before, after uint64) *modelSub {
-	s, err := m.h.Subscribe(context.Background(), topics, lastID)
+	ref := new(atomic.Pointer[modelSub]) // for the Source: see changeTopics
+	s, err := m.h.Subscribe(context.WithValue(context.Background(), modelSubKey{}, ref), topics, lastID)
 	if err != nil {
 		m.violate("error", "Subscribe: %v", err)
 		return nil
@@ -413,6 +422,7 @@ func (m *model) newSub(topics []string, lastID string, before, after uint64) *mo
 	m.nextID++
 	ms := &modelSub{m: m, id: m.nextID, s: s, held: map[string]*modelTopic{}, catching: map[string]bool{}, ready: make(chan struct{}, 1)}
 	m.mu.Unlock()
+	ref.Store(ms)
 	from, to := before, after
 	if lastID != "" {
 		epoch, seq, ok := ParseID(lastID)
@@ -517,6 +527,32 @@ func (ms *modelSub) joinFrom(topic, lastID string) {
 	ms.m.logf("sub%d: joinFrom %s %q (hub at %d)", ms.id, topic, lastID, before)
 }
 
+// A modelSubKey's value in a Subscribe's context is the subscriber, for
+// the Source.
+type modelSubKey struct{}
+
+// changeTopics joins, leaves or joins from an ID a topic while a call of
+// the Source for ms runs, with no lock held, as a connection's reader does
+// while its writer is in Take. The writer waits for Take: ms is the
+// Source's until Take returns.
+func (ms *modelSub) changeTopics() {
+	m := ms.m
+	rng := rand.New(rand.NewPCG(uint64(m.intn(1<<30)), 3))
+	topic := modelTopics[rng.IntN(len(modelTopics))]
+	m.logf("sub%d: during a call of the Source:", ms.id)
+	switch rng.IntN(3) {
+	case 0:
+		ms.join(topic, rng)
+	case 1:
+		ms.leave(topic)
+	default:
+		var id string
+		m.withRng(rng, func() { id = m.resumeID() })
+		ms.joinFrom(topic, id)
+		ms.joinedFrom = true
+	}
+}
+
 func (ms *modelSub) leave(topic string) {
 	ms.s.Leave(topic)
 	delete(ms.held, topic)
@@ -571,6 +607,11 @@ func (ms *modelSub) take() bool {
 			break
 		}
 		ms.onMessage(msg)
+	}
+	if ms.joinedFrom {
+		// A JoinFrom during this Take: the gap of the call of the Source
+		// may come first, and the joined topic's, going back, next.
+		ms.joinedFrom, ms.prevGap = false, nil
 	}
 	got := len(r.msgs) > 0 || r.gap != nil
 	ms.active = got

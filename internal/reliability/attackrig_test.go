@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/sse"
@@ -239,6 +240,7 @@ func (s *heapSampler) end() (peakLive, peakObjs uint64) {
 // /ws (each with a's options) and the echo handler at /echo on 127.0.0.1,
 // and runs attack a against them with the checks described above.
 func runAttack(t *testing.T, a attack) {
+	testutil.Long(t) // every attack is a long run
 	leakcheck.CheckWithin(t, waitTimeout)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/ws"
@@ -21,6 +22,7 @@ import (
 // is the credit of the client's address (wsInflateCreditPerAddr) shared
 // by its connections, and the rest are closed with 1008.
 func TestAttackCompressionAcrossConnections(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 100)
 	bomb := maskedFrame(0x80|0x40|wstest.OpBinary, deflated(t, make([]byte, wsReadLimit-1)))
 	var hub atomic.Pointer[ws.Hub]

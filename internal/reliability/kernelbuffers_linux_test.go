@@ -15,6 +15,7 @@ import (
 
 	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/netopt"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 	"github.com/realtime-go/realtime/internal/wstest"
 	"github.com/realtime-go/realtime/sse"
@@ -37,6 +38,7 @@ const kernelQueueBound = netopt.NotSentLowat + 128<<10
 // The bound: what the kernel holds for each of the server's connections
 // (its send queue, from /proc/net/tcp) stays within kernelQueueBound.
 func TestAttackReplaysInKernel(t *testing.T) {
+	testutil.Long(t)
 	for _, tc := range []struct {
 		name   string
 		broker sse.BrokerOptions
@@ -322,6 +324,7 @@ const receiveQueueBound = 2*netopt.ReceiveBuffer + 64<<10
 // received and not read (its receive queue, from /proc/net/tcp), stays
 // within receiveQueueBound.
 func TestAttackEchoInKernel(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 64)
 	const size = wsReadLimit
 	frame := wstest.Encode(wstest.Masked(wstest.OpBinary, bytes.Repeat([]byte("e"), size)))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/testutil"
 	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
@@ -18,6 +19,7 @@ import (
 // client, its connection, the request as it was sent (the names, once)
 // and a topic and a position per name.
 func TestAttackManyLongTopics(t *testing.T) {
+	testutil.Long(t)
 	n := attackConns(t, 400)
 	var connected atomic.Int64
 	runAttack(t, attack{
