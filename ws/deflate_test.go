@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -370,11 +371,22 @@ func FuzzInflate(f *testing.F) {
 	f.Add(deflateBytes(f, make([]byte, 5000)), uint16(4999))
 	f.Add(deflateBytes(f, []byte(strings.Repeat("abc", 300))), uint16(900))
 	f.Fuzz(func(t *testing.T, p []byte, limit uint16) {
-		ref, refErr := io.ReadAll(io.LimitReader(flate.NewReader(io.MultiReader(bytes.NewReader(p), bytes.NewReader(inflateTail))), int64(limit)+1))
+		// The reference reads a bytes.Reader, an io.ByteReader, so that it
+		// reads no further than its DEFLATE data, as inflate does: what it
+		// leaves of p is data after the final block.
+		in := bytes.NewReader(append(slices.Clip(p), inflateTail...))
+		ref, refErr := io.ReadAll(io.LimitReader(flate.NewReader(in), int64(limit)+1))
+		trailing := refErr == nil && len(ref) <= int(limit) && in.Len() > len(inflateTail)
 		got, err := inflate(nil, p, int64(limit))
 		switch {
 		case len(got) > int(limit):
 			t.Fatalf("inflate returned %d bytes over the limit %d", len(got), limit)
+		case err == errTrailingData:
+			if !trailing {
+				t.Fatalf("inflate found data after the final block; the reference read all of it (%d bytes, %v)", len(ref), refErr)
+			}
+		case trailing:
+			t.Fatalf("inflate gave %d bytes and %v for data with bytes after its final block", len(got), err)
 		case err == errInflatedTooBig:
 			if len(ref) <= int(limit) {
 				t.Fatalf("too big at limit %d, but the reference gives %d bytes (%v)", limit, len(ref), refErr)
