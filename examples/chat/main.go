@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/exampletls"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -67,12 +68,12 @@ func run(addr, state string, allowedHosts []string, trusted []netip.Prefix) erro
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(exampletls.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- serve(srv, ln) }()
+	go func() { serveErr <- exampletls.Serve(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return err

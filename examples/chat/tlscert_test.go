@@ -1,82 +1,28 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/testutil"
 )
 
-// withTLS makes a certificate for 127.0.0.1 and localhost, points
-// -tls-cert and -tls-key at it until the test ends, and returns the TLS
-// configuration of a client that trusts it.
+// withTLS points -tls-cert and -tls-key at a new pair for 127.0.0.1 and
+// localhost until the test ends, and returns the TLS configuration of a
+// client that trusts it.
 func withTLS(t *testing.T) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	oldCert, oldKey := *tlsCert, *tlsKey
-	*tlsCert, *tlsKey = certFile, keyFile
-	t.Cleanup(func() { *tlsCert, *tlsKey = oldCert, oldKey })
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{RootCAs: pool}
+	certFile, keyFile, client := testutil.TLSPair(t)
+	oldCert, oldKey := *exampletls.Cert, *exampletls.Key
+	*exampletls.Cert, *exampletls.Key = certFile, keyFile
+	t.Cleanup(func() { *exampletls.Cert, *exampletls.Key = oldCert, oldKey })
+	return client
 }
 
-// serveOnLoopback serves h with serve, as main does, on 127.0.0.1 until
-// the test ends, and returns the listener's address.
+// serveOnLoopback serves h as main does on 127.0.0.1 until the test ends,
+// and returns the listener's address.
 func serveOnLoopback(t *testing.T, h http.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- serve(srv, ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != http.ErrServerClosed {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return testutil.ServeOnLoopback(t, h, exampletls.Serve)
 }

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/exampletls"
 	"github.com/realtime-go/realtime/ws"
 )
 
@@ -41,8 +42,8 @@ func main() {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
-	slog.Info("listening", "url", listenURL(secure("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
-	if err := serve(srv, ln); err != nil {
+	slog.Info("listening", "url", listenURL(exampletls.Scheme("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
+	if err := exampletls.Serve(srv, ln); err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}

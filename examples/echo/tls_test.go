@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/realtime-go/realtime/internal/exampletls"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
@@ -30,7 +31,7 @@ func TestTLS(t *testing.T) {
 	if err := websocket.Message.Receive(conn, &got); err != nil || got != "over TLS" {
 		t.Errorf("echo over TLS: %q, %v", got, err)
 	}
-	if secure("ws") != "wss" {
-		t.Errorf("the listening URL's scheme is %s", secure("ws"))
+	if exampletls.Scheme("ws") != "wss" {
+		t.Errorf("the listening URL's scheme is %s", exampletls.Scheme("ws"))
 	}
 }

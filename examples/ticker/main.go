@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/exampletls"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -81,14 +82,14 @@ func run(addr, state string, every time.Duration, allowedHosts []string, trusted
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL(secure("http"), addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", listenURL(exampletls.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { market.run(ctx, broker, every) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- serve(srv, ln) }()
+	go func() { serveErr <- exampletls.Serve(srv, ln) }()
 
 	select {
 	case err := <-serveErr:

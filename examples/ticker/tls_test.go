@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/exampletls"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
@@ -48,7 +49,7 @@ func TestTLS(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if secure("http") != "https" {
-		t.Errorf("the listening URL's scheme is %s", secure("http"))
+	if exampletls.Scheme("http") != "https" {
+		t.Errorf("the listening URL's scheme is %s", exampletls.Scheme("http"))
 	}
 }
