@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -16,7 +17,7 @@ func TestAllowedHosts(t *testing.T) {
 		flag      string
 		forbidden bool
 	}{{"", true}, {"chat.example", false}} {
-		srv := startChat(t, newChat(splitHosts(tc.flag)...))
+		srv := startChat(t, newChat(examplecmd.Hosts(tc.flag)...))
 		ctx, cancel := context.WithCancel(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events?topic=general", nil)
 		req.Host = "chat.example"

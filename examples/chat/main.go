@@ -18,18 +18,16 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -47,12 +45,12 @@ func main() {
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	trustedProxies := flag.String("trusted-proxies", "", "addresses of this server's own reverse proxies, comma-separated (127.0.0.1, 10.0.0.0/8): a request from one counts under the last X-Forwarded-For entry, and its X-Forwarded-Host is the host checked; empty: none")
 	flag.Parse()
-	trusted, err := parsePrefixes(*trustedProxies)
+	trusted, err := examplecmd.Prefixes(*trustedProxies)
 	if err != nil {
 		slog.Error("chat", "err", err)
 		os.Exit(2)
 	}
-	if err := run(*addr, *state, splitHosts(*allowedHosts), trusted); err != nil {
+	if err := run(*addr, *state, examplecmd.Hosts(*allowedHosts), trusted); err != nil {
 		slog.Error("chat", "err", err)
 		os.Exit(1)
 	}
@@ -68,12 +66,12 @@ func run(addr, state string, allowedHosts []string, trusted []netip.Prefix) erro
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL(exampletls.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", examplecmd.ListenURL(examplecmd.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- exampletls.Serve(srv, ln) }()
+	go func() { serveErr <- examplecmd.Serve(srv, ln) }()
 	select {
 	case err := <-serveErr:
 		return err
@@ -101,45 +99,4 @@ func newServer(c *chat) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ConnContext:       sse.ConnContext, // bounds what the kernel holds for a feed stream that does not read
 	}
-}
-
-// listenURL returns the address to open in a browser for ln, which
-// listens on addr: its host, or localhost when addr names every interface,
-// with the port ln got.
-func listenURL(scheme, addr string, ln net.Listener) string {
-	host, _, _ := net.SplitHostPort(addr)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-// splitHosts returns the comma-separated host patterns of -allowed-hosts.
-func splitHosts(s string) []string {
-	var hosts []string
-	for h := range strings.SplitSeq(s, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hosts = append(hosts, h)
-		}
-	}
-	return hosts
-}
-
-// parsePrefixes returns the comma-separated addresses and prefixes of
-// -trusted-proxies: an address alone is a prefix of one address.
-func parsePrefixes(s string) ([]netip.Prefix, error) {
-	var ps []netip.Prefix
-	for _, f := range splitHosts(s) {
-		if a, err := netip.ParseAddr(f); err == nil {
-			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("-trusted-proxies: %q is not an address or a prefix", f)
-		}
-		ps = append(ps, p.Masked())
-	}
-	return ps, nil
 }

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/testutil"
 )
 
@@ -15,14 +15,14 @@ import (
 func withTLS(t *testing.T) *tls.Config {
 	t.Helper()
 	certFile, keyFile, client := testutil.TLSPair(t)
-	oldCert, oldKey := *exampletls.Cert, *exampletls.Key
-	*exampletls.Cert, *exampletls.Key = certFile, keyFile
-	t.Cleanup(func() { *exampletls.Cert, *exampletls.Key = oldCert, oldKey })
+	oldCert, oldKey := *examplecmd.Cert, *examplecmd.Key
+	*examplecmd.Cert, *examplecmd.Key = certFile, keyFile
+	t.Cleanup(func() { *examplecmd.Cert, *examplecmd.Key = oldCert, oldKey })
 	return client
 }
 
 // serveOnLoopback serves h as main does on 127.0.0.1 until the test ends,
 // and returns the listener's address.
 func serveOnLoopback(t *testing.T, h http.Handler) string {
-	return testutil.ServeOnLoopback(t, h, exampletls.Serve)
+	return testutil.ServeOnLoopback(t, h, examplecmd.Serve)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/wstest"
 )
 
@@ -14,14 +15,14 @@ import (
 // echo server on loopback refuses the public name (403) unless
 // -allowed-hosts lists it.
 func TestAllowedHosts(t *testing.T) {
-	if got, want := splitHosts("echo.example"), []string{"echo.example"}; !slices.Equal(got, want) {
+	if got, want := examplecmd.Hosts("echo.example"), []string{"echo.example"}; !slices.Equal(got, want) {
 		t.Errorf("splitHosts = %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
 		flag string
 		want int
 	}{{"", http.StatusForbidden}, {"echo.example", http.StatusSwitchingProtocols}} {
-		srv := newServer("127.0.0.1:0", splitHosts(tc.flag)...)
+		srv := newServer("127.0.0.1:0", examplecmd.Hosts(tc.flag)...)
 		ln, err := net.Listen("tcp", srv.Addr)
 		if err != nil {
 			t.Fatal(err)

@@ -18,10 +18,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/ws"
 )
 
@@ -36,14 +35,14 @@ func main() {
 	addr := flag.String("addr", defaultAddr, "address to listen on; \":8082\" listens on every interface")
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	flag.Parse()
-	srv := newServer(*addr, splitHosts(*allowedHosts)...)
+	srv := newServer(*addr, examplecmd.Hosts(*allowedHosts)...)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
-	slog.Info("listening", "url", listenURL(exampletls.Scheme("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
-	if err := exampletls.Serve(srv, ln); err != nil {
+	slog.Info("listening", "url", examplecmd.ListenURL(examplecmd.Scheme("ws"), *addr, ln)+"/ws", "addr", ln.Addr().String())
+	if err := examplecmd.Serve(srv, ln); err != nil {
 		slog.Error("echo", "err", err)
 		os.Exit(1)
 	}
@@ -98,27 +97,4 @@ func Echo(c *ws.Conn) {
 			return
 		}
 	}
-}
-
-// listenURL returns the address to connect to for ln, which listens on
-// addr: its host, or localhost when addr names every interface, with the
-// port ln got.
-func listenURL(scheme, addr string, ln net.Listener) string {
-	host, _, _ := net.SplitHostPort(addr)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-// splitHosts returns the comma-separated host patterns of -allowed-hosts.
-func splitHosts(s string) []string {
-	var hosts []string
-	for h := range strings.SplitSeq(s, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hosts = append(hosts, h)
-		}
-	}
-	return hosts
 }

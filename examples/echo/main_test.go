@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/internal/wstest"
@@ -189,7 +190,7 @@ func TestDefaultAddr(t *testing.T) {
 		"127.0.0.1:0": "127.0.0.1:" + p,
 		"[::1]:0":     "[::1]:" + p,
 	} {
-		if got := listenURL("http", addr, ln); got != "http://"+want {
+		if got := examplecmd.ListenURL("http", addr, ln); got != "http://"+want {
 			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
 		}
 	}

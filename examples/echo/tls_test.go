@@ -5,7 +5,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 )
 
@@ -31,7 +31,7 @@ func TestTLS(t *testing.T) {
 	if err := websocket.Message.Receive(conn, &got); err != nil || got != "over TLS" {
 		t.Errorf("echo over TLS: %q, %v", got, err)
 	}
-	if exampletls.Scheme("ws") != "wss" {
-		t.Errorf("the listening URL's scheme is %s", exampletls.Scheme("ws"))
+	if examplecmd.Scheme("ws") != "wss" {
+		t.Errorf("the listening URL's scheme is %s", examplecmd.Scheme("ws"))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -13,7 +14,7 @@ import (
 // ticker on loopback refuses the public name (403) unless -allowed-hosts
 // lists it.
 func TestAllowedHosts(t *testing.T) {
-	if got, want := splitHosts(" ticker.example, *.example:*,,"), []string{"ticker.example", "*.example:*"}; !slices.Equal(got, want) {
+	if got, want := examplecmd.Hosts(" ticker.example, *.example:*,,"), []string{"ticker.example", "*.example:*"}; !slices.Equal(got, want) {
 		t.Errorf("splitHosts = %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
@@ -21,7 +22,7 @@ func TestAllowedHosts(t *testing.T) {
 		want int
 	}{{"", http.StatusForbidden}, {"ticker.example", http.StatusOK}} {
 		m := newMarket()
-		tk := startTicker(t, m, sse.NewBroker(brokerOptions(m, nil, splitHosts(tc.flag)...)))
+		tk := startTicker(t, m, sse.NewBroker(brokerOptions(m, nil, examplecmd.Hosts(tc.flag)...)))
 		ctx, cancel := context.WithCancel(t.Context())
 		req, _ := http.NewRequestWithContext(ctx, "GET", tk.srv.URL+"/events?topic=ACME", nil)
 		req.Host = "ticker.example"

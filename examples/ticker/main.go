@@ -19,19 +19,17 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -50,12 +48,12 @@ func main() {
 	allowedHosts := flag.String("allowed-hosts", "", "host names this server answers to, comma-separated (example.com, *.example.com, example.com:*), for a server behind a proxy that passes the browser's Host on; empty: on loopback, loopback names only")
 	trustedProxies := flag.String("trusted-proxies", "", "addresses of this server's own reverse proxies, comma-separated (127.0.0.1, 10.0.0.0/8): a stream from one counts under the last X-Forwarded-For entry, and its X-Forwarded-Host is the host checked; empty: none")
 	flag.Parse()
-	trusted, err := parsePrefixes(*trustedProxies)
+	trusted, err := examplecmd.Prefixes(*trustedProxies)
 	if err != nil {
 		slog.Error("ticker", "err", err)
 		os.Exit(2)
 	}
-	if err := run(*addr, *state, *every, splitHosts(*allowedHosts), trusted); err != nil {
+	if err := run(*addr, *state, *every, examplecmd.Hosts(*allowedHosts), trusted); err != nil {
 		slog.Error("ticker", "err", err)
 		os.Exit(1)
 	}
@@ -82,14 +80,14 @@ func run(addr, state string, every time.Duration, allowedHosts []string, trusted
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL(exampletls.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
+	slog.Info("listening", "url", examplecmd.ListenURL(examplecmd.Scheme("http"), addr, ln)+"/", "addr", ln.Addr().String())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { market.run(ctx, broker, every) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- exampletls.Serve(srv, ln) }()
+	go func() { serveErr <- examplecmd.Serve(srv, ln) }()
 
 	select {
 	case err := <-serveErr:
@@ -112,45 +110,4 @@ func run(addr, state string, every time.Duration, allowedHosts []string, trusted
 	st := broker.Stats()
 	slog.Info("stopped", "published", st.Published, "replayed", st.Replayed, "gaps", st.Gaps, "streams", st.Opened)
 	return errors.Join(errs...)
-}
-
-// listenURL returns the address to open in a browser for ln, which
-// listens on addr: its host, or localhost when addr names every interface,
-// with the port ln got.
-func listenURL(scheme, addr string, ln net.Listener) string {
-	host, _, _ := net.SplitHostPort(addr)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
-}
-
-// splitHosts returns the comma-separated host patterns of -allowed-hosts.
-func splitHosts(s string) []string {
-	var hosts []string
-	for h := range strings.SplitSeq(s, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hosts = append(hosts, h)
-		}
-	}
-	return hosts
-}
-
-// parsePrefixes returns the comma-separated addresses and prefixes of
-// -trusted-proxies: an address alone is a prefix of one address.
-func parsePrefixes(s string) ([]netip.Prefix, error) {
-	var ps []netip.Prefix
-	for _, f := range splitHosts(s) {
-		if a, err := netip.ParseAddr(f); err == nil {
-			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("-trusted-proxies: %q is not an address or a prefix", f)
-		}
-		ps = append(ps, p.Masked())
-	}
-	return ps, nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/origin"
 	"github.com/realtime-go/realtime/sse"
@@ -325,7 +326,7 @@ func TestDefaultAddr(t *testing.T) {
 		"127.0.0.1:0": "127.0.0.1:" + p,
 		"[::1]:0":     "[::1]:" + p,
 	} {
-		if got := listenURL("http", addr, ln); got != "http://"+want {
+		if got := examplecmd.ListenURL("http", addr, ln); got != "http://"+want {
 			t.Errorf("listenURL for %q = %q, want %q", addr, got, "http://"+want)
 		}
 	}

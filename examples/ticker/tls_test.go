@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/exampletls"
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/sse"
 )
@@ -49,7 +49,7 @@ func TestTLS(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if exampletls.Scheme("http") != "https" {
-		t.Errorf("the listening URL's scheme is %s", exampletls.Scheme("http"))
+	if examplecmd.Scheme("http") != "https" {
+		t.Errorf("the listening URL's scheme is %s", examplecmd.Scheme("http"))
 	}
 }
