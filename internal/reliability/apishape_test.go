@@ -343,3 +343,58 @@ func TestOneRefusalShape(t *testing.T) {
 		}
 	}
 }
+
+// apiBounds are the most exported names (top-level names, methods of
+// exported types, fields of exported structs) each package may have: no
+// more than the peers that do less (tmaxmax/go-sse for sse, gws for ws).
+var apiBounds = map[string]int{"sse": 103, "ws": 133}
+
+// TestAPISize: every exported name is one more thing a user reads; the
+// packages stay within apiBounds, so a new name pays for itself with a cut.
+func TestAPISize(t *testing.T) {
+	paths := []string{"github.com/realtime-go/realtime/sse", "github.com/realtime-go/realtime/ws"}
+	imp := importer.ForCompiler(token.NewFileSet(), "gc", exportData(t, paths...))
+	for _, path := range paths {
+		p, err := imp.Import(path)
+		if err != nil {
+			t.Fatalf("type-checking %s: %v", path, err)
+		}
+		n := 0
+		for _, name := range p.Scope().Names() {
+			obj := p.Scope().Lookup(name)
+			if !obj.Exported() {
+				continue
+			}
+			n++
+			tn, ok := obj.(*types.TypeName)
+			if !ok || tn.IsAlias() {
+				continue
+			}
+			if named, ok := tn.Type().(*types.Named); ok {
+				for i := range named.NumMethods() {
+					if named.Method(i).Exported() {
+						n++
+					}
+				}
+			}
+			switch u := tn.Type().Underlying().(type) {
+			case *types.Struct:
+				for i := range u.NumFields() {
+					if u.Field(i).Exported() {
+						n++
+					}
+				}
+			case *types.Interface:
+				for i := range u.NumExplicitMethods() {
+					if u.ExplicitMethod(i).Exported() {
+						n++
+					}
+				}
+			}
+		}
+		t.Logf("%s: %d exported names, methods and fields (bound %d)", p.Name(), n, apiBounds[p.Name()])
+		if n > apiBounds[p.Name()] {
+			t.Errorf("package %s exports %d names, methods and fields, over its bound of %d: cut one for each one added", p.Name(), n, apiBounds[p.Name()])
+		}
+	}
+}
