@@ -6,12 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"net/http"
-	"net/netip"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/realtime-go/realtime/internal/examplecmd"
 )
 
 // Sessions. A page gets a session token from the server when it loads and
@@ -115,38 +113,9 @@ type addrLimit struct {
 }
 
 // clientAddr returns the address the client of r counts under for the
-// bounds per remote address: the host of r.RemoteAddr or, for a request
-// from one of c.trusted (the server's own reverse proxies), the address
-// that proxy appended to X-Forwarded-For, its last entry. Behind a proxy
-// every request comes from the proxy's address: without it, all the
-// people of the site would share one address's bounds. The header of any
-// other client is not read: anyone can send it.
+// bounds per remote address (see examplecmd.ClientAddr).
 func (c *chat) clientAddr(r *http.Request) string {
-	host := remoteHost(r.RemoteAddr)
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !slices.ContainsFunc(c.trusted, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
-		return host
-	}
-	fields := r.Header.Values("X-Forwarded-For")
-	if len(fields) == 0 {
-		return host
-	}
-	last := fields[len(fields)-1]
-	last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-	if client, err := netip.ParseAddr(last); err == nil {
-		return client.Unmap().String()
-	}
-	return host
-}
-
-// remoteHost returns the host of "host:port", as http.Request.RemoteAddr
-// has it.
-func remoteHost(hostport string) string {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	return host
+	return examplecmd.ClientAddr(r, c.trusted)
 }
 
 // A limiter is a token bucket: burst messages at once, refilled at rate

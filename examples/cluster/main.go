@@ -35,6 +35,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/realtime-go/realtime/internal/examplecmd"
 )
 
 // defaultAddr is where a node listens unless -addr says otherwise: this
@@ -136,7 +138,7 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("listening", "url", listenURL("http", c.addr, ln)+"/")
+	slog.Info("listening", "url", examplecmd.ListenURL("http", c.addr, ln)+"/")
 	var closeEmbedded func()
 	if len(c.node.NATS) == 0 {
 		dir := c.storeDir
@@ -174,7 +176,7 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 		ln.Close()
 		return err
 	}
-	slog.Info("serving", "url", listenURL("http", c.addr, ln)+"/", "node", n.name, "nats", strings.Join(c.node.NATS, ","))
+	slog.Info("serving", "url", examplecmd.ListenURL("http", c.addr, ln)+"/", "node", n.name, "nats", strings.Join(c.node.NATS, ","))
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -195,16 +197,4 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 		"sse_streams", bs.Opened, "sse_replayed", bs.Replayed, "sse_gaps", bs.Gaps,
 		"ws_connections", hs.Opened, "ws_replayed", hs.Replayed, "ws_gaps", hs.Gaps)
 	return errors.Join(n.Err(), err)
-}
-
-// listenURL returns the address to open in a browser for ln, which
-// listens on addr: its host, or localhost when addr names every interface,
-// with the port ln got.
-func listenURL(scheme, addr string, ln net.Listener) string {
-	host, _, _ := net.SplitHostPort(addr)
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/realtime-go/realtime/internal/examplecmd"
 	"github.com/realtime-go/realtime/sse"
 )
 
@@ -70,38 +70,10 @@ const maxStreamsPerAddr = 32
 // refused before the Broker does any work for it, and one address holds
 // at most maxStreamsPerAddr streams. Behind the reverse proxies at the
 // addresses trusted, a stream counts under the client's address (see
-// clientAddr). The Broker answers to allowedHosts.
+// examplecmd.ClientAddr). The Broker answers to allowedHosts.
 func brokerOptions(m *market, trusted []netip.Prefix, allowedHosts ...string) sse.BrokerOptions {
 	return sse.BrokerOptions{Topics: m.topics, MaxClientsPerAddr: maxStreamsPerAddr, AllowedHosts: allowedHosts,
-		TrustedProxies: trusted, ClientAddr: func(r *http.Request) string { return clientAddr(r, trusted) }}
-}
-
-// clientAddr returns the address the client of r counts under for
-// maxStreamsPerAddr: the host of r.RemoteAddr or, for a request from one
-// of trusted (the server's own reverse proxies), the address that proxy
-// appended to X-Forwarded-For, its last entry. Behind a proxy every
-// request comes from the proxy's address: without it, the whole site would
-// share one address's bound. The header of any other client is not read:
-// anyone can send it.
-func clientAddr(r *http.Request, trusted []netip.Prefix) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
-		return host
-	}
-	fields := r.Header.Values("X-Forwarded-For")
-	if len(fields) == 0 {
-		return host
-	}
-	last := fields[len(fields)-1]
-	last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
-	if client, err := netip.ParseAddr(last); err == nil {
-		return client.Unmap().String()
-	}
-	return host
+		TrustedProxies: trusted, ClientAddr: func(r *http.Request) string { return examplecmd.ClientAddr(r, trusted) }}
 }
 
 // topics is the Broker's Topics hook: the "topic" query parameters, each

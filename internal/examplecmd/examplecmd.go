@@ -1,6 +1,6 @@
 // Package examplecmd holds what the examples' commands share beside the
 // library: the address to open, the -allowed-hosts and -trusted-proxies
-// lists, and the -tls-cert and -tls-key flags. With both of those, a
+// lists and the client address behind such a proxy, and the -tls-cert and -tls-key flags. With both of those, a
 // server speaks HTTPS, and so HTTP/2 to browsers,
 // which use HTTP/2 over TLS only. A local pair for trying it (the browser
 // warns about a certificate it does not know):
@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -95,4 +96,32 @@ func Prefixes(s string) ([]netip.Prefix, error) {
 		ps = append(ps, p.Masked())
 	}
 	return ps, nil
+}
+
+// ClientAddr returns the address the client of r counts under for a
+// server's bounds per address: the host of r.RemoteAddr or, for a request
+// from one of trusted (the server's own reverse proxies, -trusted-proxies),
+// the address that proxy appended to X-Forwarded-For, its last entry.
+// Behind a proxy every request comes from the proxy's address: without it,
+// the whole site would share one address's bounds. The header of any other
+// client is not read: anyone can send it.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }) {
+		return host
+	}
+	fields := r.Header.Values("X-Forwarded-For")
+	if len(fields) == 0 {
+		return host
+	}
+	last := fields[len(fields)-1]
+	last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
+	if client, err := netip.ParseAddr(last); err == nil {
+		return client.Unmap().String()
+	}
+	return host
 }
