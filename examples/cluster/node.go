@@ -89,6 +89,9 @@ type nodeOptions struct {
 
 	Logger *slog.Logger // nil: slog.Default()
 
+	// linger, when set, replaces DefaultLinger: tests drop topics sooner.
+	linger time.Duration
+
 	// applyGate, when set, is called before each message is applied;
 	// tests hold a node back with it. It returns an error to stop.
 	applyGate func(ctx context.Context, seq uint64) error
@@ -188,7 +191,11 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 	n.topics = newTopicTable(n.opts.MaxTopics, DefaultTopicTTL)
 	n.hist = newJSHistory(n.js, n.opts.Stream.Name, n.subj, n.opts.MaxReplays, n.opts.ReplayTimeout, n.log)
 	if n.opts.Filtered {
-		n.interest = newInterest(n.opts.MaxTopics, DefaultLinger)
+		linger := DefaultLinger
+		if n.opts.linger > 0 {
+			linger = n.opts.linger
+		}
+		n.interest = newInterest(n.opts.MaxTopics, linger)
 	}
 	n.broker = sse.NewBroker(sse.BrokerOptions{
 		Filtered:     n.opts.Filtered,
