@@ -358,3 +358,83 @@ func procHWM(b *testing.B, pid int) int64 {
 	}
 	return 0
 }
+
+// BenchmarkFirstJoin measures what a client costs a filtered node when it
+// is the first there of its topic (the node makes its consumer again,
+// with the topic added: two JetStream requests) against a client of a
+// topic the node applies already, while the stream carries a steady
+// flow over the topics applied. applied is how many topics the node's
+// consumer takes (the subjects each new consumer lists). Run it once:
+//
+//	go test -run '^$' -bench FirstJoin -benchtime 200x
+func BenchmarkFirstJoin(b *testing.B) {
+	for _, applied := range []int{10, 100} {
+		for _, first := range []bool{true, false} {
+			name := fmt.Sprintf("applied=%d/applied-topic", applied)
+			if first {
+				name = fmt.Sprintf("applied=%d/new-topic", applied)
+			}
+			b.Run(name, func(b *testing.B) { benchFirstJoin(b, applied, first) })
+		}
+	}
+}
+
+func benchFirstJoin(b *testing.B, applied int, first bool) {
+	ns := startNATS(b)
+	n := startTestNode(b, "n", ns.url(), func(o *nodeOptions) {
+		o.Filtered = true
+		o.MaxTopics = applied + b.N + 1
+	})
+	client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: applied + 1}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
+	for i := range applied { // one client per topic, held to the end
+		st, err := client.Subscribe(ctx, n.url+"/events?topic="+topic(i), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+	}
+	// A steady flow: a message every millisecond over the applied topics.
+	js := ns.connect(b)
+	subj := newSubjects(testStream)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % applied), data: "x"}, ""))
+		}
+	})
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	for i := range b.N {
+		t := topic(i % applied)
+		if first {
+			t = fmt.Sprintf("new-%d", i)
+		}
+		st, err := client.Subscribe(ctx, n.url+"/events?topic="+t, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/join")
+	// The node, NATS, the flow and the client share this process: what
+	// a join adds to it, the flow's own cost included.
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/join")
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	return procCPU(b, os.Getpid())
+}

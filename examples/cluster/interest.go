@@ -240,7 +240,7 @@ func (n *node) applyFiltered() {
 // (a client for a topic it does not have, a linger that ends) or the node
 // stops.
 func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-chan time.Time) {
-	it, err := cons.Messages(jetstream.PullMaxBytes(pending))
+	it, err := cons.Messages(pullLimits(pending))
 	if err != nil {
 		n.log.Warn("consuming the node's topics", "err", err)
 		time.Sleep(DefaultApplyRetry)
