@@ -57,9 +57,11 @@ var errStreamRecreated = errors.New("the stream was deleted and created again: r
 
 // nodeOptions configure a node.
 type nodeOptions struct {
-	Name   string        // shown on the page and in /healthz; "" for the listener's address
-	NATS   []string      // NATS server URLs
-	Stream streamOptions // the stream, created if it does not exist
+	Name string   // shown on the page and in /healthz; "" for the listener's address
+	NATS []string // NATS server URLs
+	// NATSToken is the token the node gives NATS; "" for none.
+	NATSToken string
+	Stream    streamOptions // the stream, created if it does not exist
 
 	// Filtered makes the node apply only the topics its clients follow
 	// (and, for DefaultLinger, those they left), from the subjects of
@@ -249,6 +251,7 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 func (n *node) connect() error {
 	nc, err := nats.Connect(joinURLs(n.opts.NATS),
 		nats.Name("realtime-cluster "+n.name),
+		nats.Token(n.opts.NATSToken),
 		nats.Timeout(DefaultConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(DefaultReconnectWait),

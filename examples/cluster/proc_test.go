@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 func natsProcess(dir string) int {
-	s, err := startEmbedded("127.0.0.1:0", dir)
+	s, err := startEmbedded("127.0.0.1:0", dir, "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nats process:", err)
 		return 1
