@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -359,7 +360,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
-		panic("sse: NewBroker: " + err.Error())
+		panic(fmt.Sprintf("sse: NewBroker: Epoch %q: %s", opts.Epoch, hub.EpochProblem(opts.Epoch)))
 	}
 	b.hub = h
 	return b
@@ -387,9 +388,12 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 	if err := e.validate(); err != nil {
 		return "", err
 	}
+	size := 0
 	encode := func(id string) []byte {
 		e.ID = id
-		return appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+		data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+		size = len(data)
+		return data
 	}
 	var m *hub.Message
 	if seq == 0 {
@@ -397,21 +401,29 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 	} else {
 		m, err = b.hub.PublishAt(seq, topic, encode)
 	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		return "", fmt.Errorf("%w: %d bytes encoded, and %d of overhead, over HistoryBytes (%d)",
+			ErrTooLarge, size, hub.MessageOverhead, cmp.Or(max(b.opts.HistoryBytes, 0), hub.DefaultHistoryBytes))
+	}
 	if err != nil {
 		return "", b.hubError(err)
 	}
 	return m.ID, nil
 }
 
-// hubError maps an error of the hub to the package's errors.
+// hubError says err, an error of the hub, in the package's words.
 func (b *Broker) hubError(err error) error {
-	if errors.Is(err, hub.ErrClosed) {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
 		return ErrClosed
-	}
-	if errors.Is(err, hub.ErrInvalidTopic) || errors.Is(err, hub.ErrTooManyTopics) {
+	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrNoSequence):
+		return fmt.Errorf("sse: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
+	case errors.Is(err, hub.ErrStale):
+		return fmt.Errorf("sse: %w", err) // ErrStale is sse's and ws's alike
 	}
-	return fmt.Errorf("sse: %w", err)
+	return err
 }
 
 // checkTopic returns an error wrapping errInvalidTopic if name cannot be a

@@ -70,6 +70,9 @@ type HistorySource interface {
 // the Broker had applied nothing yet). Publish and PublishAt may be mixed:
 // Publish takes the number after the last one applied.
 func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
+	if seq == 0 {
+		return "", fmt.Errorf("sse: %w: 0", ErrStale) // publish(0) is Publish
+	}
 	return b.publish(seq, topic, e)
 }
 
@@ -82,7 +85,7 @@ func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err er
 // error wrapping ErrStale.
 func (b *Broker) SkipTo(seq uint64) error {
 	if err := b.hub.SkipTo(seq); err != nil {
-		return fmt.Errorf("sse: SkipTo: %w", err)
+		return b.hubError(err)
 	}
 	return nil
 }

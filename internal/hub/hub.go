@@ -78,7 +78,14 @@ var (
 	// (HistoryBytes, with the overhead of a message): no subscriber could
 	// take it before it left the log.
 	ErrTooLarge = errors.New("hub: message larger than HistoryBytes")
+	// ErrNoSequence means Publish found no sequence number left: PublishAt
+	// took the last, math.MaxUint64.
+	ErrNoSequence = errors.New("hub: no sequence number left")
 )
+
+// MessageOverhead is what a topic's log charges for each message besides
+// its data, against HistoryBytes.
+const MessageOverhead = messageOverhead
 
 // Reasons of a [Gap].
 const (
@@ -383,7 +390,7 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	switch {
 	case seq == 0 && h.seq == math.MaxUint64:
 		h.mu.Unlock()
-		return nil, fmt.Errorf("hub: no sequence number after %d (PublishAt took the last)", uint64(math.MaxUint64))
+		return nil, ErrNoSequence
 	case seq == 0:
 		seq = h.seq + 1
 	case seq <= h.seq:
