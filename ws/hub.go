@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -233,7 +234,7 @@ func NewHub(opts HubOptions) *Hub {
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
-		panic("ws: NewHub: " + err.Error())
+		panic(fmt.Sprintf("ws: NewHub: Epoch %q: %s", opts.Epoch, hub.EpochProblem(opts.Epoch)))
 	}
 	h.hub = hb
 	return h
@@ -452,18 +453,28 @@ func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte
 func (h *Hub) publish(seq uint64, topic string, encode func(string) []byte) (string, error) {
 	var m *hub.Message
 	var err error
+	size := 0
+	sized := func(id string) []byte {
+		data := encode(id)
+		size = len(data)
+		return data
+	}
 	if seq == 0 {
-		m, err = h.hub.Publish(topic, encode)
+		m, err = h.hub.Publish(topic, sized)
 	} else {
-		m, err = h.hub.PublishAt(seq, topic, encode)
+		m, err = h.hub.PublishAt(seq, topic, sized)
+	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		return "", fmt.Errorf("%w: %d bytes framed, and %d of overhead, over HistoryBytes (%d)",
+			errTooLarge, size, hub.MessageOverhead, cmp.Or(max(h.opts.HistoryBytes, 0), hub.DefaultHistoryBytes))
 	}
 	if err != nil {
-		return "", fmt.Errorf("ws: publish: %w", hubError(err))
+		return "", hubError(err)
 	}
 	return m.ID, nil
 }
 
-// hubError maps an error of the hub to the package's errors.
+// hubError says err, an error of the hub, in the package's words.
 func hubError(err error) error {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
@@ -472,6 +483,10 @@ func hubError(err error) error {
 		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrNoSequence):
+		return fmt.Errorf("ws: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
+	case errors.Is(err, hub.ErrStale):
+		return fmt.Errorf("ws: %w", err) // ErrStale is ws's and sse's alike
 	}
 	return err
 }

@@ -73,6 +73,9 @@ type HistorySource interface {
 // Hub had applied nothing yet). Publish and PublishAt may be mixed: Publish
 // takes the number after the last one applied.
 func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) (string, error) {
+	if seq == 0 {
+		return "", fmt.Errorf("ws: %w: 0", ErrStale) // publish(0) is Publish
+	}
 	encode, err := encoder(topic, typ, data)
 	if err != nil {
 		return "", err
@@ -89,7 +92,7 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 // error wrapping ErrStale.
 func (h *Hub) SkipTo(seq uint64) error {
 	if err := h.hub.SkipTo(seq); err != nil {
-		return fmt.Errorf("ws: SkipTo: %w", err)
+		return hubError(err)
 	}
 	return nil
 }
