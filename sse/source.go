@@ -16,9 +16,10 @@ import (
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
 var (
-	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
-	// above the last one applied: the event was applied already, so a
-	// redelivered event is harmless. It is the same error as ws.ErrStale.
+	// ErrStale is returned (wrapped) by PublishAt and SkipTo for a
+	// sequence number not above the last one applied: the event was
+	// applied already, so a redelivered event is harmless. It is the same
+	// error as ws.ErrStale.
 	ErrStale = hub.ErrStale
 
 	// ErrHistoryGone is returned (wrapped) by a HistorySource that no

@@ -16,10 +16,10 @@ import (
 // exactly where it was. All nodes share HubOptions.Epoch.
 
 var (
-	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
-	// above the last one applied: the message was applied already, so a
-	// redelivered message is harmless. It is the same error as
-	// sse.ErrStale.
+	// ErrStale is returned (wrapped) by PublishAt and SkipTo for a
+	// sequence number not above the last one applied: the message was
+	// applied already, so a redelivered message is harmless. It is the
+	// same error as sse.ErrStale.
 	ErrStale = hub.ErrStale
 
 	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
