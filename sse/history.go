@@ -33,8 +33,8 @@ func (b *Broker) LoadHistory(r io.Reader) error {
 var errLoadInUse = errors.New("sse: LoadHistory: the Broker has published or served a stream already")
 
 // Epoch returns the prefix of the Broker's event IDs: "<epoch>-<seq>".
-// It is chosen at random by NewBroker and replaced by LoadHistory with the
-// saved one. A client that resumes from "<epoch>-0" gets every event the
+// It is BrokerOptions.Epoch, or one NewBroker chose at random, until
+// LoadHistory replaces it with the saved one. A client that resumes from "<epoch>-0" gets every event the
 // history holds, from the first one published, with a gap first only when
 // the history has dropped some.
 func (b *Broker) Epoch() string { return b.hub.Epoch() }
