@@ -494,9 +494,9 @@ func hubError(err error) error {
 // every connection with StatusGoingAway after the messages already queued
 // for it, and waits for their closing handshakes. When ctx ends first, the
 // connections left are closed at once and ctx's error is returned.
-// Publish fails once Shutdown returns; a message published while it runs
-// is kept in the history (so SaveHistory saves it and resuming clients get
-// it) but may miss the connections being closed.
+// Publish returns ErrClosed once Shutdown returns; a message published
+// while it runs is kept in the history (so SaveHistory saves it and
+// resuming clients get it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
