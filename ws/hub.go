@@ -168,11 +168,9 @@ type StatusError = request.StatusError
 // A Hub is an http.Handler that accepts WebSocket connections and fans
 // published messages out to them by topic. Each message is encoded once,
 // in the envelope documented in this package, and its frame is shared by
-// every connection. A client that reconnects with the "lastEventId" query
-// parameter or a Last-Event-ID header set to the last ID it saw gets the
-// messages it missed from its topics' history, or a gap notice first when
-// the history cannot cover them. The header wins when both are present, as
-// in package sse.
+// every connection. A client that reconnects with the last ID it saw gets
+// the messages it missed from its topics' history, or a gap notice first
+// when the history cannot cover them (see the package doc).
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 429 Too Many Requests past
