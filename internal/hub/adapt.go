@@ -46,14 +46,18 @@ func (a SourceAdapter[R]) Source() Source {
 		}()
 		epoch := a.Epoch()
 		var bad error
-		last := after
+		last, stopped := after, false // stopped: yield returned false, and what follows is ignored
 		err = a.Src.Replay(ctx, topics, after, upTo, func(r R) bool {
+			if stopped || bad != nil {
+				return false
+			}
 			m, err := a.Encode(r, epoch)
 			switch {
 			case err != nil:
 				bad = err
 			case m.Seq > upTo:
-				return yield(m) // past the call's range: the hub stops there
+				stopped = !yield(m) // past the call's range: the hub stops there
+				return !stopped
 			case m.Seq <= last:
 				bad = fmt.Errorf("record %d out of order (after %d)", m.Seq, last)
 			case !slices.Contains(topics, m.Topic):
@@ -63,7 +67,8 @@ func (a SourceAdapter[R]) Source() Source {
 				return false
 			}
 			last = m.Seq
-			return yield(m)
+			stopped = !yield(m)
+			return !stopped
 		})
 		if bad != nil {
 			err = bad
