@@ -170,11 +170,9 @@ type StatusError = request.StatusError
 // A Hub is an http.Handler that accepts WebSocket connections and fans
 // published messages out to them by topic. Each message is encoded once,
 // in the envelope documented in this package, and its frame is shared by
-// every connection. A client that reconnects with the "lastEventId" query
-// parameter or a Last-Event-ID header set to the last ID it saw gets the
-// messages it missed from its topics' history, or a gap notice first when
-// the history cannot cover them. The header wins when both are present, as
-// in package sse.
+// every connection. A client that reconnects with the last ID it saw gets
+// the messages it missed from its topics' history, or a gap notice first
+// when the history cannot cover them (see the package doc).
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 429 Too Many Requests past
@@ -497,9 +495,9 @@ func hubError(err error) error {
 // every connection with StatusGoingAway after the messages already queued
 // for it, and waits for their closing handshakes. When ctx ends first, the
 // connections left are closed at once and ctx's error is returned.
-// Publish fails once Shutdown returns; a message published while it runs
-// is kept in the history (so SaveHistory saves it and resuming clients get
-// it) but may miss the connections being closed.
+// Publish returns ErrClosed once Shutdown returns; a message published
+// while it runs is kept in the history (so SaveHistory saves it and
+// resuming clients get it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
