@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -182,8 +183,9 @@ type StatusError = request.StatusError
 // of them, and for a refusal of HubOptions.Topics with its StatusError's
 // status (400 for any other error).
 type Hub struct {
-	hub  *hub.Hub
-	opts HubOptions // with the defaults applied, Conn's too
+	hub     *hub.Hub
+	opts    HubOptions // with the defaults applied, Conn's too
+	writers *pump.Pool // run the connections' writers
 
 	active     atomic.Int64 // connections and handshakes in progress
 	mu         sync.Mutex
@@ -216,6 +218,7 @@ func NewHub(opts HubOptions) *Hub {
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
 		open:    make(map[*Conn]struct{}),
 		idle:    make(chan struct{}),
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -327,6 +330,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.hub, c.sub = h, sub
+		c.pump.InitIn(h.writers, c.round)
 	})
 	if err != nil {
 		sub.Close()
@@ -498,6 +502,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, c := range open {
 		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
 	}
+	defer h.writers.Close()
 	defer h.hub.Close()
 	select {
 	case <-h.idle:

@@ -27,6 +27,7 @@ const Linger = 50 * time.Millisecond
 type Pump struct {
 	round func() // writes what waits; runs on the pump's goroutine only
 	start func() // p.run, bound once: "go p.run()" would allocate each time
+	pool  *Pool  // runs the rounds, if not nil (see InitIn)
 
 	mu      sync.Mutex
 	running bool          // a goroutine runs rounds, or lingers
@@ -42,6 +43,13 @@ type Pump struct {
 func (p *Pump) Init(round func()) {
 	p.round = round
 	p.start = p.run
+}
+
+// InitIn is Init for a pump whose rounds run on the writers of pool (see
+// Pool) rather than on a goroutine of its own; a nil pool is Init.
+func (p *Pump) InitIn(pool *Pool, round func()) {
+	p.Init(round)
+	p.pool = pool
 }
 
 // Wake makes sure a round runs after this call: it starts the goroutine
@@ -65,7 +73,35 @@ func (p *Pump) Wake() {
 	}
 	p.running = true
 	p.mu.Unlock()
+	if p.pool != nil && p.pool.push(p) {
+		return
+	}
 	go p.start()
+}
+
+// runOnce runs one round on a writer of the pump's Pool, if one is due,
+// and reports whether another is due: the writer then puts the pump back
+// on the ready list (it stays running meanwhile, so that Wake does not put
+// it there twice).
+func (p *Pump) runOnce() (again bool) {
+	p.mu.Lock()
+	if !p.stopped && p.again {
+		p.again = false
+		p.mu.Unlock()
+		p.round()
+		p.mu.Lock()
+	}
+	switch {
+	case p.stopped:
+		p.exit(nil)
+		return false
+	case p.again:
+		p.mu.Unlock()
+		return true
+	}
+	p.running = false
+	p.mu.Unlock()
+	return false
 }
 
 // run calls round while rounds are due. Before it exits it yields once, so
