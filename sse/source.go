@@ -16,9 +16,10 @@ import (
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
 var (
-	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
-	// above the last one applied: the event was applied already, so a
-	// redelivered event is harmless. It is the same error as ws.ErrStale.
+	// ErrStale is returned (wrapped) by PublishAt and SkipTo for a
+	// sequence number not above the last one applied: the event was
+	// applied already, so a redelivered event is harmless. It is the same
+	// error as ws.ErrStale.
 	ErrStale = hub.ErrStale
 
 	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
@@ -70,6 +71,9 @@ type HistorySource interface {
 // the Broker had applied nothing yet). Publish and PublishAt may be mixed:
 // Publish takes the number after the last one applied.
 func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
+	if seq == 0 {
+		return "", fmt.Errorf("sse: %w: 0", ErrStale) // publish(0) is Publish
+	}
 	return b.publish(seq, topic, e)
 }
 
@@ -82,7 +86,7 @@ func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err er
 // error wrapping ErrStale.
 func (b *Broker) SkipTo(seq uint64) error {
 	if err := b.hub.SkipTo(seq); err != nil {
-		return fmt.Errorf("sse: SkipTo: %w", err)
+		return b.hubError(err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package sse
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -156,7 +155,7 @@ func (s *stream) round() {
 	case stop:
 		s.end(ErrClosed, false)
 	case errors.Is(s.sub.Err(), hub.ErrClosed):
-		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed; stopWriter ends it otherwise
+		s.end(ErrClosed, false) // the hub closed; stopWriter ends it otherwise
 	}
 }
 

@@ -113,11 +113,9 @@
 // last ID it saw (a query parameter, or a Last-Event-ID header, which wins
 // when both are present) gets every message of its topics after it from
 // the history. When the history cannot cover them, it first gets a gap
-// notice: reason is "unknown epoch", "malformed id", "future id",
-// "history exceeded" or "history unavailable" (HubOptions.History
-// failed); id is the ID to resume from after the notice
-// ("epoch-0" when the hub has published nothing yet), and the messages
-// still in the history follow.
+// notice (its reasons are [Gap]'s): id is the ID to resume from after the
+// notice ("epoch-0" when the hub has published nothing yet), and the
+// messages still in the history follow.
 //
 // Connections have no queue of their own for published messages: each
 // reads its topics' shared history from its own position. One that falls

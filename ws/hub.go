@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -83,12 +84,9 @@ type HubOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// HistoryBytes bounds each topic's history, in bytes of message frames
-	// plus 128 bytes per message. Zero means 2 MiB.
-	// Connections read the same history, so it is also how far a
-	// connection may fall behind: one that falls further gets a gap notice
-	// (reason "too slow") and goes on from the oldest message left, without
-	// a reconnect. A connection holds nothing of its own for the messages
-	// it has not taken.
+	// plus 128 bytes per message. It is also how far a connection may fall
+	// behind (see the package doc), and Publish refuses a larger message.
+	// Zero means 2 MiB.
 	HistoryBytes int
 
 	// HistorySize bounds how many messages of each topic a resume can
@@ -103,8 +101,8 @@ type HubOptions struct {
 	// 10 minutes.
 	HistoryAge time.Duration
 
-	// MaxTopics bounds the topics of one connection. Zero means
-	// 64.
+	// MaxTopics bounds the topics of one connection; past it requests get
+	// 400. Zero means 64.
 	MaxTopics int
 
 	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
@@ -143,7 +141,7 @@ type HubOptions struct {
 	//   - a jump in PublishAt's numbers is other topics' messages, no
 	//     topic's hole: no connection gets a gap or a replay for it;
 	//   - a topic's history starts when its first client arrives, and is
-	//     forgotten when its last client leaves; an message of a topic with
+	//     forgotten when its last client leaves; a message of a topic with
 	//     no client is not kept. A resume from before the topic's first
 	//     client is served by History, or is a gap;
 	//   - a resume from an ID ahead of the Hub starts after that ID at
@@ -178,10 +176,12 @@ type StatusError = request.StatusError
 // in package sse.
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
-// connections are open or after Shutdown, with 403 Forbidden for a
-// cross-origin page, with 400 Bad Request for invalid topics or too many
-// of them, and for a refusal of HubOptions.Topics with its StatusError's
-// status (400 for any other error).
+// connections are open or after Shutdown, with 429 Too Many Requests past
+// MaxClientsPerAddr, with 403 Forbidden for a cross-origin page or a host
+// not allowed, with 426 Upgrade Required for a request that is not a
+// WebSocket handshake, with 400 Bad Request for invalid topics or too
+// many of them, and for a refusal of HubOptions.Topics with its
+// StatusError's status (400 for any other error).
 type Hub struct {
 	hub     *hub.Hub
 	opts    HubOptions // with the defaults applied, Conn's too
@@ -236,7 +236,7 @@ func NewHub(opts HubOptions) *Hub {
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
-		panic("ws: NewHub: " + err.Error())
+		panic(fmt.Sprintf("ws: NewHub: Epoch %q: %s", opts.Epoch, hub.EpochProblem(opts.Epoch)))
 	}
 	h.hub = hb
 	return h
@@ -456,18 +456,28 @@ func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte
 func (h *Hub) publish(seq uint64, topic string, encode func(string) []byte) (string, error) {
 	var m *hub.Message
 	var err error
+	size := 0
+	sized := func(id string) []byte {
+		data := encode(id)
+		size = len(data)
+		return data
+	}
 	if seq == 0 {
-		m, err = h.hub.Publish(topic, encode)
+		m, err = h.hub.Publish(topic, sized)
 	} else {
-		m, err = h.hub.PublishAt(seq, topic, encode)
+		m, err = h.hub.PublishAt(seq, topic, sized)
+	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		return "", fmt.Errorf("%w: %d bytes framed, and %d of overhead, over HistoryBytes (%d)",
+			errTooLarge, size, hub.MessageOverhead, cmp.Or(max(h.opts.HistoryBytes, 0), hub.DefaultHistoryBytes))
 	}
 	if err != nil {
-		return "", fmt.Errorf("ws: publish: %w", hubError(err))
+		return "", hubError(err)
 	}
 	return m.ID, nil
 }
 
-// hubError maps an error of the hub to the package's errors.
+// hubError says err, an error of the hub, in the package's words.
 func hubError(err error) error {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
@@ -476,6 +486,10 @@ func hubError(err error) error {
 		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrNoSequence):
+		return fmt.Errorf("ws: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
+	case errors.Is(err, hub.ErrStale):
+		return fmt.Errorf("ws: %w", err) // ErrStale is ws's and sse's alike
 	}
 	return err
 }
@@ -527,7 +541,7 @@ type Stats struct {
 	Clients     int    // connections open now, counting handshakes in progress
 	Topics      int    // topics with connections or history now
 	Opened      uint64 // connections upgraded
-	Refused     uint64 // requests answered 503: full or shutting down
+	Refused     uint64 // requests answered 503 or 429: full, shutting down, or MaxClientsPerAddr
 	Rejected    uint64 // requests refused otherwise: origin, host, topics, Topics hook, not an upgrade
 	WriteFailed uint64 // connections ended by a failed or timed out write
 	Published   uint64 // messages published

@@ -93,9 +93,9 @@ const maxReasonLength = 123
 // Send return it (possibly wrapped) once the connection is closing: take
 // it with errors.As.
 type CloseError struct {
-	Code   StatusCode
-	Reason string
-	local  bool // this side sent it first
+	Code   StatusCode // the close code
+	Reason string     // the close reason, at most 123 bytes of UTF-8
+	local  bool       // this side sent it first
 }
 
 // Error describes the close: who closed ("peer", or "this side" on a
