@@ -1,13 +1,19 @@
-// Package pump runs a connection's writer on a goroutine of its own only
-// while there is something to write. It is the writer loop that every
-// stream of package sse and every connection of package ws share: an idle
-// connection holds no writer goroutine, a burst is written by one goroutine
-// in as few writes as it takes, and stopping waits for no one.
+// Package pump runs a connection's writer only while there is something
+// to write. It is the writer loop that every stream of package sse and
+// every connection of package ws share: an idle connection holds no writer
+// goroutine, a burst is written in as few writes as it takes, and stopping
+// waits for no one.
 //
-// A writer that caught up lingers for Linger before it exits, so that the
-// next burst finds it warm: no goroutine to start, and its stack already
-// grown to what a write takes (the write path of net/http or of a TLS
-// connection grows a new goroutine's stack several times over).
+// The pumps of a Broker's streams and a Hub's connections run on a Pool: a
+// few long-lived writers, one per CPU, that take the pumps woken from a
+// ready list and run a round of each in turn, so that a burst to thousands
+// of connections starts no goroutine and grows no stack (the write path of
+// net/http or of a TLS connection grows a new goroutine's stack several
+// times over). A round that blocks (a client that does not read) is left
+// the goroutine it runs on after Handoff, and the Pool starts another
+// writer in its place. A pump without a Pool runs on a goroutine of its
+// own, which lingers for Linger after it caught up, warm for the next
+// burst.
 package pump
 
 import (
