@@ -88,7 +88,7 @@ func (p *Pool) push(pu *Pump) bool {
 		p.mu.Unlock()
 		return false
 	}
-	p.ready = append(p.ready, pu)
+	p.appendLocked(pu)
 	if w := p.unparkLocked(); w != nil {
 		p.mu.Unlock()
 		w.kick <- struct{}{} // room for one: only the pusher that unparked w sends
@@ -110,6 +110,20 @@ func (p *Pool) newWriterLocked() *writer {
 	w := &writer{p: p, kick: make(chan struct{}, 1)}
 	p.writers = append(p.writers, w)
 	return w
+}
+
+// appendLocked puts pu at the end of the ready list. While writers take
+// from its head and wakers add at its end, the list rarely empties: its
+// storage is reused from the front once half of it was taken, rather than
+// grown. p.mu is held.
+func (p *Pool) appendLocked(pu *Pump) {
+	if len(p.ready) == cap(p.ready) && p.head >= len(p.ready)/2 && p.head > 0 {
+		n := copy(p.ready, p.ready[p.head:])
+		clear(p.ready[n:])
+		p.ready = p.ready[:n]
+		p.head = 0
+	}
+	p.ready = append(p.ready, pu)
 }
 
 // maxKeptReady is the largest ready list whose storage the Pool keeps once
@@ -212,7 +226,7 @@ func (w *writer) run() {
 		if again {
 			// To the back of the list, so that a connection that always
 			// has more to write does not keep the others waiting.
-			p.ready = append(p.ready, pu)
+			p.appendLocked(pu)
 		}
 		if w.out {
 			if !p.closed && len(p.writers) >= p.max {

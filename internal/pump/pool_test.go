@@ -192,3 +192,25 @@ func TestPoolStopWhileReady(t *testing.T) {
 		pool.Close()
 	})
 }
+
+// TestPoolReadyListReusesStorage: a ready list that never empties (wakers
+// add while writers take) keeps storage for what it holds, not for every
+// pump ever put on it.
+func TestPoolReadyListReusesStorage(t *testing.T) {
+	pool := NewPool()
+	var pu Pump
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	for range 100 {
+		pool.appendLocked(&pu)
+	}
+	for range 100_000 {
+		pool.appendLocked(&pu)
+		if pool.nextLocked() == nil {
+			t.Fatal("the ready list emptied")
+		}
+	}
+	if c := cap(pool.ready); c > 1000 {
+		t.Errorf("the ready list holds 100 pumps in storage for %d", c)
+	}
+}
