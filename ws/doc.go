@@ -113,8 +113,8 @@
 // HubOptions.Conn. A [Conn] sends what it is given, whatever its
 // subprotocol: the protocol is the Hub's, spoken by its Members.
 //
-// IDs are an epoch chosen when the hub starts and a sequence number shared
-// by all topics. A client that reconnects with "lastEventId" set to the
+// IDs are an epoch (HubOptions.Epoch, or one chosen when the Hub starts)
+// and a sequence number shared by all topics. A client that reconnects with "lastEventId" set to the
 // last ID it saw (a query parameter, or a Last-Event-ID header, which wins
 // when both are present) gets every message of its topics after it from
 // the history. When the history cannot cover them, it first gets a gap

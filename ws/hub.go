@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -170,11 +171,9 @@ type StatusError = request.StatusError
 // A Hub is an http.Handler that accepts WebSocket connections and fans
 // published messages out to them by topic. Each message is encoded once,
 // in the envelope documented in this package, and its frame is shared by
-// every connection. A client that reconnects with the "lastEventId" query
-// parameter or a Last-Event-ID header set to the last ID it saw gets the
-// messages it missed from its topics' history, or a gap notice first when
-// the history cannot cover them. The header wins when both are present, as
-// in package sse.
+// every connection. A client that reconnects with the last ID it saw gets
+// the messages it missed from its topics' history, or a gap notice first
+// when the history cannot cover them (see the package doc).
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
 // connections are open or after Shutdown, with 429 Too Many Requests past
@@ -184,8 +183,9 @@ type StatusError = request.StatusError
 // many of them, and for a refusal of HubOptions.Topics with its
 // StatusError's status (400 for any other error).
 type Hub struct {
-	hub  *hub.Hub
-	opts HubOptions // with the defaults applied, Conn's too
+	hub     *hub.Hub
+	opts    HubOptions // with the defaults applied, Conn's too
+	writers *pump.Pool // run the connections' writers
 
 	active     atomic.Int64 // connections and handshakes in progress
 	mu         sync.Mutex
@@ -218,6 +218,7 @@ func NewHub(opts HubOptions) *Hub {
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
 		open:    make(map[*Member]struct{}),
 		idle:    make(chan struct{}),
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -330,6 +331,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, addr string) (*Memb
 	m := &Member{hub: h, sub: sub}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.addr, c.feed, m.conn = addr, m, c
+		c.pump.InitIn(h.writers, c.round)
 	})
 	if err != nil {
 		sub.Close()
@@ -497,9 +499,9 @@ func hubError(err error) error {
 // every connection with StatusGoingAway after the messages already queued
 // for it, and waits for their closing handshakes. When ctx ends first, the
 // connections left are closed at once and ctx's error is returned.
-// Publish fails once Shutdown returns; a message published while it runs
-// is kept in the history (so SaveHistory saves it and resuming clients get
-// it) but may miss the connections being closed.
+// Publish returns ErrClosed once Shutdown returns; a message published
+// while it runs is kept in the history (so SaveHistory saves it and
+// resuming clients get it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
@@ -515,6 +517,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, m := range open {
 		m.conn.queueClose(goingAway(), false)
 	}
+	defer h.writers.Close()
 	defer h.hub.Close()
 	select {
 	case <-h.idle:
