@@ -235,9 +235,11 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // following a tenth of them, cpuMessages messages published to JetStream
 // from this process over all the topics. It compares nodes that apply the
 // whole stream with -filtered nodes, which apply their clients' topics
-// only, for 1, 3 and 10 node processes, in one run; and filtered nodes
-// whose consumer has one subject: 10 topics, one per node (a tenth of the
-// stream each still), against ten subjects each:
+// only, for 1, 3 and 10 node processes, in one run; filtered nodes whose
+// consumer has one subject: 10 topics, one per node (a tenth of the stream
+// each still), against ten subjects each; and both designs on a NATS
+// cluster of three servers (nats3), the stream with three replicas and
+// the nodes spread over the servers:
 //
 //	go test -run '^$' -bench NodeCPU -benchtime 1x
 //
@@ -247,10 +249,11 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // (per message of the stream, the mean of the nodes), us-cpu/delivery
 // (the nodes' CPU over the deliveries they made: all of it, the fixed
 // part included), node-sat-msg/s (the stream's rate at which a node
-// would use one core), nats-us-cpu/msg and nats-sat-msg/s (the same for
-// the NATS server), msg/s (the stream's rate this run reached, on this
-// machine), max-rss-MiB (the peak resident memory of the largest node)
-// and nats-rss-MiB.
+// would use one core), nats-us-cpu/msg (the NATS servers' CPU, all of
+// them) and nats-sat-msg/s (the rate at which the busiest would use one
+// core), msg/s (the stream's rate this run reached, on this machine),
+// max-rss-MiB (the peak resident memory of the largest node) and
+// nats-rss-MiB (of the largest NATS server).
 func BenchmarkNodeCPU(b *testing.B) {
 	const (
 		cpuClientsPerTopic = 5
