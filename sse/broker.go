@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -295,9 +296,10 @@ type BrokerOptions struct {
 //
 // Its methods are safe for concurrent use.
 type Broker struct {
-	opts BrokerOptions
-	hub  *hub.Hub
-	log  *slog.Logger
+	opts    BrokerOptions
+	hub     *hub.Hub
+	log     *slog.Logger
+	writers *pump.Pool // run the streams' writers
 
 	mu      sync.Mutex
 	active  int                  // handlers running
@@ -340,6 +342,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		idle:    make(chan struct{}),
 		streams: make(map[*stream]struct{}),
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -484,9 +487,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	select {
 	case <-b.idle:
 		b.hub.Close()
+		b.writers.Close()
 		return nil
 	case <-ctx.Done():
 		b.hub.Close()
+		b.writers.Close()
 		return ctx.Err()
 	}
 }

@@ -73,7 +73,7 @@ var heartbeatComment = []byte(":\n")
 
 func (b *Broker) newStream(sub *hub.Subscriber, out sink, r *http.Request) *stream {
 	s := &stream{b: b, sub: sub, out: out, r: r, remote: r.RemoteAddr, idle: make(chan struct{})}
-	s.pump.Init(s.round)
+	s.pump.InitIn(b.writers, s.round)
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -182,8 +183,9 @@ type StatusError = request.StatusError
 // many of them, and for a refusal of HubOptions.Topics with its
 // StatusError's status (400 for any other error).
 type Hub struct {
-	hub  *hub.Hub
-	opts HubOptions // with the defaults applied, Conn's too
+	hub     *hub.Hub
+	opts    HubOptions // with the defaults applied, Conn's too
+	writers *pump.Pool // run the connections' writers
 
 	active     atomic.Int64 // connections and handshakes in progress
 	mu         sync.Mutex
@@ -216,6 +218,7 @@ func NewHub(opts HubOptions) *Hub {
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
 		open:    make(map[*Member]struct{}),
 		idle:    make(chan struct{}),
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -325,9 +328,10 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, addr string) (*Memb
 	case err != nil:
 		return nil, http.StatusBadRequest, hubError(err)
 	}
-	m := &Member{hub: h, sub: sub, addr: addr}
+	m := &Member{hub: h, sub: sub}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.addr, c.feed, m.conn = addr, m, c
+		c.pump.InitIn(h.writers, c.round)
 	})
 	if err != nil {
 		sub.Close()
@@ -361,7 +365,7 @@ func (h *Hub) serve(m *Member) {
 	if h.opts.OnClose != nil {
 		h.onClose(m)
 	}
-	h.perAddr.Release(m.addr)
+	h.perAddr.Release(m.conn.addr)
 	h.active.Add(-1)
 	h.mu.Lock()
 	delete(h.open, m)
@@ -513,6 +517,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	for _, m := range open {
 		m.conn.queueClose(goingAway(), false)
 	}
+	defer h.writers.Close()
 	defer h.hub.Close()
 	select {
 	case <-h.idle:

@@ -124,9 +124,9 @@ func closeStatus(err error) StatusCode {
 
 // Errors returned by a Conn. Match them with errors.Is.
 var (
-	// ErrClosed is returned by Send, Member.Join and Read on a connection that has
-	// finished closing, and by Hub.Publish once Hub.Shutdown has returned.
-	// It wraps net.ErrClosed.
+	// ErrClosed is returned by Send, Member.Join and Read on a connection
+	// that has finished closing, and by Hub.Publish, PublishAt and SkipTo
+	// once Hub.Shutdown has returned. It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
 
 	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
