@@ -237,9 +237,10 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // whole stream with -filtered nodes, which apply their clients' topics
 // only, for 1, 3 and 10 node processes, in one run; filtered nodes whose
 // consumer has one subject: 10 topics, one per node (a tenth of the stream
-// each still), against ten subjects each; and both designs on a NATS
-// cluster of three servers (nats3), the stream with three replicas and
-// the nodes spread over the servers:
+// each still), against ten subjects each; filtered nodes with five times
+// the clients (1 and 3 nodes), for what a delivery costs; and both designs
+// on a NATS cluster of three servers (nats3), the stream with three
+// replicas and the nodes spread over the servers:
 //
 //	go test -run '^$' -bench NodeCPU -benchtime 1x
 //
@@ -268,14 +269,23 @@ func BenchmarkNodeCPU(b *testing.B) {
 			flags   []string
 			topics  int
 			servers int // NATS servers: 3 is a cluster, with a stream of 3 replicas
+			clients int // per topic; 0: cpuClientsPerTopic
 		}{
-			{"whole-stream", nil, 100, 1},
-			{"filtered", []string{"-filtered"}, 100, 1},
-			{"filtered-1-topic", []string{"-filtered"}, 10, 1},
-			{"whole-stream-nats3", []string{"-replicas", "3"}, 100, 3},
-			{"filtered-nats3", []string{"-filtered", "-replicas", "3"}, 100, 3},
+			{"whole-stream", nil, 100, 1, 0},
+			{"filtered", []string{"-filtered"}, 100, 1, 0},
+			{"filtered-1-topic", []string{"-filtered"}, 10, 1, 0},
+			{"filtered-5x-clients", []string{"-filtered"}, 100, 1, 5 * cpuClientsPerTopic},
+			{"whole-stream-nats3", []string{"-replicas", "3"}, 100, 3, 0},
+			{"filtered-nats3", []string{"-filtered", "-replicas", "3"}, 100, 3, 0},
 		} {
 			cpuTopics := mode.topics
+			cpuClientsPerTopic := cpuClientsPerTopic
+			if mode.clients > 0 {
+				if nodes > 3 {
+					continue // as many streams as the benchmark's process can read
+				}
+				cpuClientsPerTopic = mode.clients
+			}
 			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
 				servers := []*nodeProc{}
 				if mode.servers == 1 {
