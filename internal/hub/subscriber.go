@@ -29,10 +29,10 @@ package hub
 //	ended          Close, Hub.Close: nothing more.
 //
 // A gap is an event, not a phase: a resume from an ID the hub cannot place,
-// a hole without a Source, a Source that fails. It waits in
-// s.gap until the next Take that returns, merged with any other into one
-// range (LastID, Resume]; the messages of that range that the logs still
-// hold may follow it. A GapFuture (the hub did not reach a resume ID)
+// a hole without a Source, a Source that fails. It waits in s.gap until
+// the next Take that returns, merged with any other into one range
+// (LastID, Resume]; the messages of that range that the logs still hold
+// may follow it. A GapFuture (the hub did not reach a resume ID)
 // names no range but moves the subscriber back: it waits apart (s.future)
 // and is reported alone, first. One hole is one gap: the follows whose
 // holes a gap names remember it (named), and the subscriber remembers the
@@ -44,15 +44,15 @@ package hub
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
 // topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
 // its acquire, which waits for room, runs with no lock held. Take takes
-// s.mu and never Hub.mu. Subscribe and Join read no log; Leave
-// and Close hold Hub.mu and take topic.mu for reading only, which waits
-// for no one since every writer of a topic's log holds Hub.mu (except on a
-// hub without history, where the last subscriber's leaving clears the
-// topic's log). It does not release s.mu inside a step: a step
-// from the Source is planned under s.mu (which topics, from where), the
-// Source is called with no lock held, and the result is applied under s.mu
-// again, keeping only the messages of follows that are still those of the
-// plan (Join and Leave may run meanwhile).
+// s.mu and never Hub.mu. Subscribe and Join read no log; Leave and Close
+// hold Hub.mu and take topic.mu for reading only, which waits for no one
+// since every writer of a topic's log holds Hub.mu (except on a hub
+// without history, where the last subscriber's leaving clears the topic's
+// log). It does not release s.mu inside a step: a step from the Source is
+// planned under s.mu (which topics, from where), the Source is called with
+// no lock held, and the result is applied under s.mu again, keeping only
+// the messages of follows that are still those of the plan (Join and
+// Leave may run meanwhile).
 //
 // # Per-topic holes
 //
