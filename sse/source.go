@@ -48,8 +48,9 @@ type HistorySource interface {
 	// returns an error wrapping ErrHistoryGone when it no longer holds
 	// the events right after after (it may yield what it still holds,
 	// before or after it finds out): the client gets a GapEvent. Any other
-	// error is logged and ends the replay with a GapEvent of reason
-	// "history unavailable". ctx ends when the client goes away.
+	// error, or a record out of order or of another topic, is logged and
+	// ends the replay with a GapEvent of reason "history unavailable". ctx
+	// ends when the client goes away.
 	//
 	// The Broker calls Replay from a stream's writer, holding no lock,
 	// before any newer event of that stream, in calls of about 1 MiB:

@@ -49,8 +49,9 @@ type HistorySource interface {
 	// returns an error wrapping ErrHistoryGone when it no longer holds the
 	// messages right after after (it may yield what it still holds,
 	// before or after it finds out): the client gets a gap notice. Any
-	// other error is logged and ends the replay with a gap notice of
-	// reason "history unavailable". ctx ends when the connection does.
+	// other error, or a record out of order or of another topic, is
+	// logged and ends the replay with a gap notice of reason "history
+	// unavailable". ctx ends when the connection does.
 	//
 	// The Hub calls Replay from a connection's writer, holding no lock,
 	// before any newer message of that connection, in calls of about

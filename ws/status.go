@@ -124,7 +124,7 @@ func closeStatus(err error) StatusCode {
 
 // Errors returned by a Conn. Match them with errors.Is.
 var (
-	// ErrClosed is returned by Send, Join and Read on a connection that has
+	// ErrClosed is returned by Send, Member.Join and Read on a connection that has
 	// finished closing, and by Hub.Publish once Hub.Shutdown has returned.
 	// It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
@@ -144,8 +144,4 @@ var (
 	// ErrPongTimeout is why a connection whose peer did not answer a ping
 	// within the pong timeout was closed.
 	ErrPongTimeout = errors.New("ws: peer did not answer ping in time")
-
-	// errNotHubConn is returned by Join and Leave on a connection that was
-	// not accepted by a Hub.
-	errNotHubConn = errors.New("ws: connection does not belong to a hub")
 )

@@ -230,12 +230,14 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 }
 
 // BenchmarkNodeCPU measures what each node process and the NATS server
-// spend per message of the stream, with rooms spread over the nodes:
-// cpuTopics topics, each node's clients (cpuClientsPerTopic SSE streams
-// per topic) following a tenth of them, cpuMessages messages published to
-// JetStream from this process over all the topics. It compares nodes that
-// apply the whole stream with -filtered nodes, which apply their clients'
-// topics only, for 1, 3 and 10 node processes, in one run:
+// spend per message of the stream, with rooms spread over the nodes: 100
+// topics, each node's clients (cpuClientsPerTopic SSE streams per topic)
+// following a tenth of them, cpuMessages messages published to JetStream
+// from this process over all the topics. It compares nodes that apply the
+// whole stream with -filtered nodes, which apply their clients' topics
+// only, for 1, 3 and 10 node processes, in one run; and filtered nodes
+// whose consumer has one subject: 10 topics, one per node (a tenth of the
+// stream each still), against ten subjects each:
 //
 //	go test -run '^$' -bench NodeCPU -benchtime 1x
 //
@@ -251,7 +253,6 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // and nats-rss-MiB.
 func BenchmarkNodeCPU(b *testing.B) {
 	const (
-		cpuTopics          = 100
 		cpuClientsPerTopic = 5
 		cpuMessages        = 100000
 	)
@@ -260,9 +261,11 @@ func BenchmarkNodeCPU(b *testing.B) {
 	}
 	for _, nodes := range []int{1, 3, 10} {
 		for _, mode := range []struct {
-			name  string
-			flags []string
-		}{{"whole-stream", nil}, {"filtered", []string{"-filtered"}}} {
+			name   string
+			flags  []string
+			topics int
+		}{{"whole-stream", nil, 100}, {"filtered", []string{"-filtered"}, 100}, {"filtered-1-topic", []string{"-filtered"}, 10}} {
+			cpuTopics := mode.topics
 			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
 				ns := startNATSProc(b)
 				var procs []*nodeProc
@@ -280,7 +283,7 @@ func BenchmarkNodeCPU(b *testing.B) {
 				}
 				subj := newSubjects(testStream)
 				topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
-				// Node i serves topics i*10 .. i*10+9: a tenth of them each.
+				// Node i serves a tenth of the topics, from i*cpuTopics/10.
 				var delivered atomic.Int64
 				all := make(chan struct{})
 				want := int64(nodes * cpuTopics / 10 * cpuClientsPerTopic * cpuMessages / cpuTopics * b.N)
@@ -291,7 +294,7 @@ func BenchmarkNodeCPU(b *testing.B) {
 				for i, p := range procs {
 					for k := range cpuTopics / 10 {
 						for range cpuClientsPerTopic {
-							st, err := client.Subscribe(ctx, p.url+"/events?topic="+topic((i*10+k)%cpuTopics), "")
+							st, err := client.Subscribe(ctx, p.url+"/events?topic="+topic((i*cpuTopics/10+k)%cpuTopics), "")
 							if err != nil {
 								b.Fatal(err)
 							}

@@ -341,15 +341,15 @@ func (n *node) follow(h http.Handler, ws bool) http.Handler {
 }
 
 // wsConnected marks the lease of a WebSocket connection as OnClose's.
-func wsConnected(c *ws.Conn) {
-	if l, ok := c.Context().Value(leaseKey{}).(*lease); ok {
+func wsConnected(m *ws.Member) {
+	if l, ok := m.Conn().Context().Value(leaseKey{}).(*lease); ok {
 		l.connected.Store(true)
 	}
 }
 
 // wsClosed releases the lease of a WebSocket connection.
-func (n *node) wsClosed(c *ws.Conn, _ error) {
-	if l, ok := c.Context().Value(leaseKey{}).(*lease); ok && n.interest != nil {
+func (n *node) wsClosed(m *ws.Member, _ error) {
+	if l, ok := m.Conn().Context().Value(leaseKey{}).(*lease); ok && n.interest != nil {
 		l.release(n.interest)
 	}
 }

@@ -302,9 +302,9 @@ func (n *node) id(seq uint64) string { return n.epoch + "-" + strconv.FormatUint
 
 // hello tells a WebSocket client which node it is connected to, in a
 // direct message (one that does not move its resume point).
-func (n *node) hello(c *ws.Conn, _ *http.Request) {
-	wsConnected(c)
-	c.SendJSON(map[string]string{"node": n.name, "epoch": n.epoch})
+func (n *node) hello(m *ws.Member, _ *http.Request) {
+	wsConnected(m)
+	m.SendJSON(map[string]string{"node": n.name, "epoch": n.epoch})
 }
 
 // Done is closed when the node fails on its own; Err then says why.
