@@ -13,7 +13,10 @@ import (
 // keeps the goroutine it runs on, but no longer holds a writer that other
 // connections need. A round that writes to a client that reads takes
 // microseconds. The writer counted out finishes its round, then comes back
-// to the Pool if the Pool has room for it, and exits otherwise.
+// to the Pool if the Pool has room for it, and exits otherwise; the pump
+// whose round it was runs its rounds on a goroutine of its own until that
+// goroutine has had nothing to write for Linger, so that a slow client
+// holds a shared writer once, not once per burst.
 const Handoff = 10 * time.Millisecond
 
 // A Pool is a set of long-lived writer goroutines, at most one per CPU
@@ -223,27 +226,34 @@ func (w *writer) run() {
 		again := pu.runOnce()
 		w.busy.Store(false)
 		p.mu.Lock()
-		if again {
-			// To the back of the list, so that a connection that always
-			// has more to write does not keep the others waiting.
-			p.appendLocked(pu)
-		}
-		if w.out {
-			if !p.closed && len(p.writers) >= p.max {
-				// The Pool has its writers: this one exits, and a parked
-				// one takes what is ready, if any.
-				k := p.unparkLocked()
-				p.mu.Unlock()
-				if k != nil {
-					k.kick <- struct{}{}
-				}
-				return
+		if !w.out {
+			if again {
+				// To the back of the list, so that a connection that
+				// always has more to write does not keep the others
+				// waiting.
+				p.appendLocked(pu)
 			}
-			// Back in the Pool (or, once it is closed, helping to empty
-			// the ready list before it exits).
-			w.out = false
-			p.writers = append(p.writers, w)
+			continue
 		}
+		// The round was counted out: its connection is slow, and runs
+		// on a goroutine of its own from now on (see Pump.alone).
+		p.mu.Unlock()
+		pu.leavePool(again)
+		p.mu.Lock()
+		if !p.closed && len(p.writers) >= p.max {
+			// The Pool has its writers: this one exits, and a parked one
+			// takes what is ready, if any.
+			k := p.unparkLocked()
+			p.mu.Unlock()
+			if k != nil {
+				k.kick <- struct{}{}
+			}
+			return
+		}
+		// Back in the Pool (or, once it is closed, helping to empty the
+		// ready list before it exits).
+		w.out = false
+		p.writers = append(p.writers, w)
 	}
 }
 

@@ -214,3 +214,53 @@ func TestPoolReadyListReusesStorage(t *testing.T) {
 		t.Errorf("the ready list holds 100 pumps in storage for %d", c)
 	}
 }
+
+// TestPoolSlowPumpRunsAlone: once a pump's round was counted out, its
+// later rounds run on a goroutine of its own, so that its client blocking
+// again holds no writer of the Pool even for Handoff; once that goroutine
+// had nothing to write for Linger, the pump is back on the Pool.
+func TestPoolSlowPumpRunsAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewPool()
+		pool.max = 1
+		block := make(chan chan struct{}, 2)
+		var slow, fast Pump
+		slow.InitIn(pool, func() {
+			select {
+			case release := <-block:
+				<-release
+			default:
+			}
+		})
+		var fastRounds atomic.Int32
+		fast.InitIn(pool, func() { fastRounds.Add(1) })
+
+		first := make(chan struct{})
+		block <- first
+		slow.Wake()
+		synctest.Wait()
+		time.Sleep(2*Handoff + time.Millisecond) // slow's round is counted out
+		close(first)
+		synctest.Wait()
+
+		second := make(chan struct{})
+		block <- second
+		slow.Wake() // blocks again, on a goroutine of its own
+		synctest.Wait()
+		fast.Wake()
+		synctest.Wait()
+		if n := fastRounds.Load(); n != 1 {
+			t.Fatalf("%d rounds of fast while slow blocks again, want 1 at once: slow holds the Pool's writer", n)
+		}
+		close(second)
+		time.Sleep(Linger + time.Millisecond)
+		synctest.Wait()
+		slow.mu.Lock()
+		alone := slow.alone
+		slow.mu.Unlock()
+		if alone {
+			t.Error("slow still runs alone after Linger without work")
+		}
+		pool.Close()
+	})
+}

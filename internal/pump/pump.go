@@ -39,6 +39,7 @@ type Pump struct {
 	running bool          // a goroutine runs rounds, or lingers
 	again   bool          // another round is due
 	stopped bool          // no round starts any more
+	alone   bool          // rounds run on a goroutine of the pump's own, not the pool's (see Handoff)
 	onIdle  func()        // from Stop, for the goroutine to call when it exits
 	kick    chan struct{} // while the goroutine lingers: a send wakes it
 }
@@ -78,11 +79,24 @@ func (p *Pump) Wake() {
 		return
 	}
 	p.running = true
+	pooled := p.pool != nil && !p.alone
 	p.mu.Unlock()
-	if p.pool != nil && p.pool.push(p) {
+	if pooled && p.pool.push(p) {
 		return
 	}
 	go p.start()
+}
+
+// leavePool makes the pump run its rounds on a goroutine of its own, until
+// that goroutine exits: its round held a writer of its Pool for Handoff.
+// again says another round is due; the pump is running.
+func (p *Pump) leavePool(again bool) {
+	p.mu.Lock()
+	p.alone = true
+	p.mu.Unlock()
+	if again {
+		go p.start()
+	}
 }
 
 // runOnce runs one round on a writer of the pump's Pool, if one is due,
@@ -173,6 +187,7 @@ func (p *Pump) run() {
 // Stop's idle function, if any, is called. p.mu is held; exit unlocks it.
 func (p *Pump) exit(timer *time.Timer) {
 	p.running = false
+	p.alone = false // the next Wake goes back to the Pool, if any
 	f := p.onIdle
 	p.onIdle = nil
 	p.mu.Unlock()
