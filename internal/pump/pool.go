@@ -29,7 +29,8 @@ const Handoff = 10 * time.Millisecond
 //
 // Writers start on demand and exit after Linger without work, or at once
 // when the Pool is closed; a round that runs longer than Handoff is left
-// its goroutine (see Handoff). The zero value is not usable: use NewPool.
+// its goroutine (see Handoff). A pump's first rounds run on a goroutine of
+// its own (see Pump.InitIn). The zero value is not usable: use NewPool.
 type Pool struct {
 	max int // writers at most, besides those counted out
 

@@ -53,10 +53,15 @@ func (p *Pump) Init(round func()) {
 }
 
 // InitIn is Init for a pump whose rounds run on the writers of pool (see
-// Pool) rather than on a goroutine of its own; a nil pool is Init.
+// Pool) rather than on a goroutine of its own; a nil pool is Init. The
+// pump's first rounds (a resume's replay, which may be large and go to a
+// client that does not read) run on a goroutine of its own; once that
+// goroutine has had nothing to write for Linger, the pump's rounds run on
+// the Pool.
 func (p *Pump) InitIn(pool *Pool, round func()) {
 	p.Init(round)
 	p.pool = pool
+	p.alone = pool != nil
 }
 
 // Wake makes sure a round runs after this call: it starts the goroutine
