@@ -188,19 +188,42 @@ func (p *Pool) handoff() {
 			continue
 		}
 		w.out = true
-		last := len(p.writers) - 1
-		p.writers[i], p.writers[last] = p.writers[last], nil
-		p.writers = p.writers[:last]
+		w.leaveLocked()
 	}
-	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
-		start = append(start, p.newWriterLocked())
-		busy = true
-	}
+	start := p.replaceLocked()
+	busy = busy || len(start) > 0
 	p.checking = busy && !p.closed
 	if p.checking {
 		p.check.Reset(Handoff)
 	}
+	p.mu.Unlock()
+	for _, w := range start {
+		go w.run()
+	}
+}
+
+// replaceLocked adds writers, for the caller to start, in place of those
+// counted out, while pumps are ready, no writer is parked and the Pool
+// has room. p.mu is held.
+func (p *Pool) replaceLocked() []*writer {
+	var start []*writer
+	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
+		start = append(start, p.newWriterLocked())
+	}
+	return start
+}
+
+// countOut takes w, whose round is about to block, out of the Pool at
+// once, and starts a writer in its place if pumps are ready.
+func (p *Pool) countOut(w *writer) {
+	p.mu.Lock()
+	if w.out {
+		p.mu.Unlock()
+		return
+	}
+	w.out = true
+	w.leaveLocked()
+	start := p.replaceLocked()
 	p.mu.Unlock()
 	for _, w := range start {
 		go w.run()
@@ -224,7 +247,7 @@ func (w *writer) run() {
 		p.mu.Unlock()
 		w.rounds.Add(1)
 		w.busy.Store(true)
-		again := pu.runOnce()
+		again := pu.runOnce(w)
 		w.busy.Store(false)
 		p.mu.Lock()
 		if !w.out {

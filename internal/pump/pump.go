@@ -35,6 +35,10 @@ type Pump struct {
 	start func() // p.run, bound once: "go p.run()" would allocate each time
 	pool  *Pool  // runs the rounds, if not nil (see InitIn)
 
+	// writer is the Pool's writer running the round, if any: set under
+	// mu, read by the round.
+	writer *writer
+
 	mu      sync.Mutex
 	running bool          // a goroutine runs rounds, or lingers
 	again   bool          // another round is due
@@ -104,17 +108,19 @@ func (p *Pump) leavePool(again bool) {
 	}
 }
 
-// runOnce runs one round on a writer of the pump's Pool, if one is due,
+// runOnce runs one round on writer w of the pump's Pool, if one is due,
 // and reports whether another is due: the writer then puts the pump back
 // on the ready list (it stays running meanwhile, so that Wake does not put
 // it there twice).
-func (p *Pump) runOnce() (again bool) {
+func (p *Pump) runOnce(w *writer) (again bool) {
 	p.mu.Lock()
 	if !p.stopped && p.again {
 		p.again = false
+		p.writer = w
 		p.mu.Unlock()
 		p.round()
 		p.mu.Lock()
+		p.writer = nil
 	}
 	switch {
 	case p.stopped:
