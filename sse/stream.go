@@ -3,7 +3,6 @@ package sse
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -74,7 +73,7 @@ var heartbeatComment = []byte(":\n")
 
 func (b *Broker) newStream(sub *hub.Subscriber, out sink, r *http.Request) *stream {
 	s := &stream{b: b, sub: sub, out: out, r: r, remote: r.RemoteAddr, idle: make(chan struct{})}
-	s.pump.Init(s.round)
+	s.pump.InitIn(b.writers, s.round)
 	return s
 }
 
@@ -156,7 +155,7 @@ func (s *stream) round() {
 	case stop:
 		s.end(ErrClosed, false)
 	case errors.Is(s.sub.Err(), hub.ErrClosed):
-		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed; stopWriter ends it otherwise
+		s.end(ErrClosed, false) // the hub closed; stopWriter ends it otherwise
 	}
 }
 

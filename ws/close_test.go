@@ -90,7 +90,7 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 func TestHubOnConnectPanic(t *testing.T) {
 	leakcheck.Check(t)
 	h, srv := serveHub(t, HubOptions{
-		OnConnect: func(c *Conn, r *http.Request) {
+		OnConnect: func(_ *Member, r *http.Request) {
 			if r.URL.Query().Get("boom") != "" {
 				panic("boom")
 			}

@@ -353,14 +353,6 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	return err
 }
 
-// Conn returns the current connection, or nil while reconnecting: send
-// on it with Conn.Send; nothing sent is kept for the next connection.
-func (s *Subscriber) Conn() *Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn
-}
-
 // following returns the topics followed.
 func (s *Subscriber) following() []string {
 	s.mu.Lock()

@@ -24,11 +24,33 @@ import (
 // ends or it gets SIGTERM.
 const nodeProcessEnv = "REALTIME_CLUSTER_NODE_ARGS"
 
+// A NATS process is this test binary run again with natsProcessEnv set
+// to its store folder: it runs an embedded NATS server with JetStream on
+// 127.0.0.1, prints "ready <addr>", and stops when its standard input
+// ends. The benchmarks read its CPU apart from theirs.
+const natsProcessEnv = "REALTIME_CLUSTER_NATS_STORE"
+
 func TestMain(m *testing.M) {
 	if args := os.Getenv(nodeProcessEnv); args != "" {
 		os.Exit(nodeProcess(args))
 	}
+	if dir := os.Getenv(natsProcessEnv); dir != "" {
+		os.Exit(natsProcess(dir))
+	}
 	os.Exit(m.Run())
+}
+
+func natsProcess(dir string) int {
+	s, err := startEmbedded("127.0.0.1:0", dir, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nats process:", err)
+		return 1
+	}
+	fmt.Printf("ready %s\n", s.Addr())
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it, or dies
+	s.Shutdown()
+	s.WaitForShutdown()
+	return 0
 }
 
 func nodeProcess(argsJSON string) int {
@@ -71,8 +93,22 @@ type nodeProc struct {
 func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodeProc {
 	t.Helper()
 	args, _ := json.Marshal(append([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken}, flags...))
+	return startChild(t, name, "http://", nodeProcessEnv+"="+string(args))
+}
+
+// startNATSProc starts a NATS process with its store in a folder of the
+// test's.
+func startNATSProc(t testing.TB) *nodeProc {
+	t.Helper()
+	return startChild(t, "nats", "nats://", natsProcessEnv+"="+t.TempDir())
+}
+
+// startChild runs this test binary again with env added, and returns once
+// it printed "ready <addr>"; its url is scheme and addr.
+func startChild(t testing.TB, name, scheme, env string) *nodeProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(args))
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -99,12 +135,12 @@ func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodePro
 	t.Cleanup(func() { p.stop(t) })
 	select {
 	case addr := <-ready:
-		p.url = "http://" + addr
+		p.url = scheme + addr
 	case err := <-p.exit:
 		p.exit <- err
-		t.Fatalf("node process %s ended before it was ready: %v", name, err)
+		t.Fatalf("process %s ended before it was ready: %v", name, err)
 	case <-time.After(startTimeout):
-		t.Fatalf("node process %s not ready within %v", name, startTimeout)
+		t.Fatalf("process %s not ready within %v", name, startTimeout)
 	}
 	return p
 }

@@ -14,16 +14,21 @@
 // skip, to any) hands the list out and wakes each writer with the function
 // given to [Subscriber.Notify], after the hub's lock is released.
 //
-// The logs are bounded in bytes and age (and, if asked, in messages). They
-// serve both resumes (a client that comes back with the ID of the last
-// message it saw) and subscribers that fall behind. What a topic's log no
-// longer holds after a subscriber's position comes from the [Source], if
-// the hub has one, else is a [Gap]: Take reports it once, naming the range
-// that may be missing, and goes on without disconnecting. Nothing dropped
-// from memory turns a later resume into a silent one: the hub remembers the
-// highest sequence number that left each topic, and of every topic it
-// forgot. Take's states and the locks are described at the top of
-// subscriber.go.
+// The logs are bounded in bytes and age (and a resume's replay, if asked,
+// in messages: HistorySize). They serve both resumes (a client that comes
+// back with the ID of the last message it saw) and subscribers that fall
+// behind. What a topic's log no longer holds after a subscriber's position
+// comes from the [Source], if the hub has one, else is a [Gap]: Take
+// reports it once, naming the range that may be missing, and goes on
+// without disconnecting. Nothing dropped from memory turns a later resume
+// into a silent one: the hub remembers the highest sequence number that
+// left each topic, and of every topic it forgot. Take's states and the
+// locks are described at the top of subscriber.go.
+//
+// The hub's errors are values to match (ErrClosed, ErrTooLarge...) and
+// types ([TopicError], [LoadError]) whose Reason names no package: the sse
+// and ws packages say each in their own words and never pass the hub's
+// text on.
 package hub
 
 import (
@@ -77,7 +82,14 @@ var (
 	// (HistoryBytes, with the overhead of a message): no subscriber could
 	// take it before it left the log.
 	ErrTooLarge = errors.New("hub: message larger than HistoryBytes")
+	// ErrNoSequence means Publish found no sequence number left: PublishAt
+	// took the last, math.MaxUint64.
+	ErrNoSequence = errors.New("hub: no sequence number left")
 )
+
+// MessageOverhead is what a topic's log charges for each message besides
+// its data, against HistoryBytes.
+const MessageOverhead = messageOverhead
 
 // Reasons of a [Gap].
 const (

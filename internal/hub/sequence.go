@@ -42,15 +42,12 @@ type pendingSlot struct {
 	t   atomic.Pointer[topic] // the topic it was appended to; nil if none
 }
 
-// errNoSeq is returned by Publish once PublishAt took the last number.
-var errNoSeq = fmt.Errorf("hub: no sequence number after %d (PublishAt took the last)", uint64(math.MaxUint64))
-
 // reserve takes the next sequence number for Publish.
 func (h *Hub) reserve() (uint64, error) {
 	for {
 		last := h.next.Load()
 		if last == math.MaxUint64 {
-			return 0, errNoSeq
+			return 0, ErrNoSequence
 		}
 		if h.next.CompareAndSwap(last, last+1) {
 			seq := last + 1
@@ -71,7 +68,7 @@ func (h *Hub) reserveTo(seq uint64) (prev, to uint64, err error) {
 		to = seq
 		switch {
 		case seq == 0 && prev == math.MaxUint64:
-			return 0, 0, errNoSeq
+			return 0, 0, ErrNoSequence
 		case seq == 0:
 			to = prev + 1
 		case seq <= prev:

@@ -1,13 +1,19 @@
-// Package pump runs a connection's writer on a goroutine of its own only
-// while there is something to write. It is the writer loop that every
-// stream of package sse and every connection of package ws share: an idle
-// connection holds no writer goroutine, a burst is written by one goroutine
-// in as few writes as it takes, and stopping waits for no one.
+// Package pump runs a connection's writer only while there is something
+// to write. It is the writer loop that every stream of package sse and
+// every connection of package ws share: an idle connection holds no writer
+// goroutine, a burst is written in as few writes as it takes, and stopping
+// waits for no one.
 //
-// A writer that caught up lingers for Linger before it exits, so that the
-// next burst finds it warm: no goroutine to start, and its stack already
-// grown to what a write takes (the write path of net/http or of a TLS
-// connection grows a new goroutine's stack several times over).
+// The pumps of a Broker's streams and a Hub's connections run on a Pool: a
+// few long-lived writers, one per CPU, that take the pumps woken from a
+// ready list and run a round of each in turn, so that a burst to thousands
+// of connections starts no goroutine and grows no stack (the write path of
+// net/http or of a TLS connection grows a new goroutine's stack several
+// times over). A round that blocks (a client that does not read) is left
+// the goroutine it runs on after Handoff, and the Pool starts another
+// writer in its place. A pump without a Pool runs on a goroutine of its
+// own, which lingers for Linger after it caught up, warm for the next
+// burst.
 package pump
 
 import (
@@ -27,6 +33,7 @@ const Linger = 50 * time.Millisecond
 type Pump struct {
 	round func() // writes what waits; runs on the pump's goroutine only
 	start func() // p.run, bound once: "go p.run()" would allocate each time
+	pool  *Pool  // runs the rounds, if not nil (see InitIn)
 
 	mu      sync.Mutex
 	running bool          // a goroutine runs rounds, or lingers
@@ -42,6 +49,13 @@ type Pump struct {
 func (p *Pump) Init(round func()) {
 	p.round = round
 	p.start = p.run
+}
+
+// InitIn is Init for a pump whose rounds run on the writers of pool (see
+// Pool) rather than on a goroutine of its own; a nil pool is Init.
+func (p *Pump) InitIn(pool *Pool, round func()) {
+	p.Init(round)
+	p.pool = pool
 }
 
 // Wake makes sure a round runs after this call: it starts the goroutine
@@ -65,7 +79,35 @@ func (p *Pump) Wake() {
 	}
 	p.running = true
 	p.mu.Unlock()
+	if p.pool != nil && p.pool.push(p) {
+		return
+	}
 	go p.start()
+}
+
+// runOnce runs one round on a writer of the pump's Pool, if one is due,
+// and reports whether another is due: the writer then puts the pump back
+// on the ready list (it stays running meanwhile, so that Wake does not put
+// it there twice).
+func (p *Pump) runOnce() (again bool) {
+	p.mu.Lock()
+	if !p.stopped && p.again {
+		p.again = false
+		p.mu.Unlock()
+		p.round()
+		p.mu.Lock()
+	}
+	switch {
+	case p.stopped:
+		p.exit(nil)
+		return false
+	case p.again:
+		p.mu.Unlock()
+		return true
+	}
+	p.running = false
+	p.mu.Unlock()
+	return false
 }
 
 // run calls round while rounds are due. Before it exits it yields once, so
