@@ -5,14 +5,16 @@
 // A message travels like this: [Hub.Publish] stamps the next sequence
 // number, lets the caller encode the message once with its ID and appends
 // it to its topic's log (a message larger than the log can hold is refused
-// with [ErrTooLarge]). A subscriber is only a position in the log of each
+// with [ErrTooLarge]), taking no lock but its topic's: publishers to
+// different topics run side by side, and a message is readable once every
+// lower number is (see sequence.go). A subscriber is only a position in the log of each
 // of its topics: it has no queue of its own. Its writer calls
 // [Subscriber.Take], which returns every message after those positions,
 // merged in Seq order and shared with every other subscriber, and moves
 // them on. When a subscriber has taken everything, Take puts it on the
 // waiting lists of its topics, and the next Publish to one of them (or a
 // skip, to any) hands the list out and wakes each writer with the function
-// given to [Subscriber.Notify], after the hub's lock is released.
+// given to [Subscriber.Notify], with no lock held.
 //
 // The logs are bounded in bytes and age (and a resume's replay, if asked,
 // in messages: HistorySize). They serve both resumes (a client that comes
@@ -262,14 +264,21 @@ type Hub struct {
 	// next is the last sequence number reserved. head is the Seq up to
 	// which every message was appended to its log, or given up: every
 	// message up to it can be read, and none that comes later is below
-	// it. It is stored before the topics' last. See sequence.go.
-	next, head atomic.Uint64
-	pending    [pendingSlots]pendingSlot // numbers completed above head
+	// it. It is stored before the topics' last. See sequence.go. Each has
+	// a cache line of its own: every publisher writes both.
+	_       [64]byte
+	next    atomic.Uint64
+	_       [56]byte
+	head    atomic.Uint64
+	_       [56]byte
+	pending [pendingSlots]pendingSlot // numbers completed above head
 
 	stallMu sync.Mutex // guards stall; a leaf
 	stall   sync.Cond  // signalled when head moves while a caller of awaitHead waits
 	stalled atomic.Int32
 
+	// published counts the messages of topics forgotten, and those a
+	// filtered hub kept nowhere; each topic counts its own.
 	published, delivered, replayed, gaps, lagged atomic.Uint64
 }
 
@@ -378,6 +387,7 @@ func (h *Hub) drop(t *topic) {
 	}
 	t.dropped = true
 	h.forgotten = max(h.forgotten, t.evicted)
+	h.published.Add(t.published.Load())
 	h.topics.Delete(t.name)
 	h.ntopics--
 }
@@ -428,7 +438,6 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	t := h.appendTo(topicName, m)
 	completed = true
 	h.complete(seq, t)
-	h.published.Add(1)
 	if h.sweepDue(now) {
 		h.mu.Lock()
 		h.sweep(now)
@@ -450,6 +459,7 @@ func (h *Hub) appendTo(name string, m *Message) *topic {
 		t.mu.Lock()
 		if !t.dropped {
 			t.append(m, &h.limits)
+			t.published.Add(1) // under t.mu: drop adds it up
 			t.mu.Unlock()
 			return t
 		}
@@ -549,6 +559,7 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	t := h.topic(topicName)
 	t.mu.Lock()
 	t.append(m, &h.limits)
+	t.published.Add(1)
 	t.mu.Unlock()
 	// Readable first (head), then announced (last): a writer that sees
 	// last past its position must find the message under head, or it
@@ -561,7 +572,6 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	}
 	h.mu.Unlock()
 	h.advance()
-	h.published.Add(1)
 	wakeSkipped(skipped)
 	t.wake(wake)
 	return m, nil
@@ -846,11 +856,13 @@ func (h *Hub) Close() {
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	subs, topics := len(h.all), h.ntopics
+	published := h.published.Load()
+	h.eachTopic(func(t *topic) { published += t.published.Load() })
 	h.mu.Unlock()
 	return Stats{
 		Subscribers: subs,
 		Topics:      topics,
-		Published:   h.published.Load(),
+		Published:   published,
 		Delivered:   h.delivered.Load(),
 		Replayed:    h.replayed.Load(),
 		Gaps:        h.gaps.Load(),

@@ -33,13 +33,14 @@ import (
 
 // pendingSlots is how many sequence numbers Publish may reserve ahead of the
 // head: one that would reserve further waits for the head to move on.
-const pendingSlots = 1024
+const pendingSlots = 256
 
 // A pendingSlot holds a completed sequence number until the head moves
-// over it.
+// over it. It fills a cache line: neighbours are other publishers'.
 type pendingSlot struct {
 	seq atomic.Uint64         // the number completed in this slot
 	t   atomic.Pointer[topic] // the topic it was appended to; nil if none
+	_   [48]byte
 }
 
 // reserve takes the next sequence number for Publish.

@@ -26,6 +26,9 @@ type topic struct {
 	evicted uint64 // highest Seq that left the log: a reader before it missed messages
 	dropped bool   // the hub forgot the topic: a publisher that found it finds it anew
 
+	// published counts the messages appended; written under mu.
+	published atomic.Uint64
+
 	// last is the highest Seq appended that the hub's head reached, 0
 	// before any. It is stored after the head (so a message it announces
 	// can be read) and before the waiting list is handed out: see
