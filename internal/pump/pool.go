@@ -8,12 +8,15 @@ import (
 )
 
 // Handoff is how long a round may run on a shared writer of a Pool before
-// the Pool counts that writer out and starts another in its place: a round
+// the Pool counts that writer out and starts others in its place: a round
 // that writes to a client that does not read (or waits on anything else)
 // keeps the goroutine it runs on, but no longer holds a writer that other
 // connections need. A round that writes to a client that reads takes
-// microseconds. The writer counted out finishes its round, then comes back
-// to the Pool if the Pool has room for it, and exits otherwise.
+// microseconds. The Pool starts two writers for each counted out, while
+// pumps wait, so that rounds stalling by the thousand at once (clients
+// whose buffers filled at the same message) hold the others back a few
+// Handoffs, not one each. The writer counted out finishes its round, then
+// comes back to the Pool if the Pool has room for it, and exits otherwise.
 const Handoff = 10 * time.Millisecond
 
 // A Pool is a set of long-lived writer goroutines, at most one per CPU
@@ -171,6 +174,7 @@ func (p *Pool) handoff() {
 		return
 	}
 	busy := false
+	out := 0
 	for i := 0; i < len(p.writers); {
 		w := p.writers[i]
 		if !w.busy.Load() {
@@ -184,12 +188,20 @@ func (p *Pool) handoff() {
 			continue
 		}
 		w.out = true
+		out++
 		last := len(p.writers) - 1
 		p.writers[i], p.writers[last] = p.writers[last], nil
 		p.writers = p.writers[:last]
 	}
+	// Writers in place of those counted out: up to the Pool's number, and
+	// two for each counted out, so that when many rounds stall at once
+	// (clients that stopped reading, whose buffers filled at the same
+	// message) the writers double each Handoff rather than take the
+	// stalled rounds a few at a time while the others wait behind them.
+	// Those past the Pool's number exit once the ready list is empty.
+	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), 2*out))
 	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
+	for ; n > 0 && len(p.parked) == 0 && !p.closed; n-- {
 		start = append(start, p.newWriterLocked())
 		busy = true
 	}
@@ -261,12 +273,13 @@ func (p *Pool) unparkLocked() *writer {
 	return w
 }
 
-// park waits for work, for Close or for Linger to pass. p.mu is held on
-// entry and, when park reports true, on return; false means the writer
-// left the Pool and p.mu is unlocked.
+// park waits for work, for Close or for Linger to pass; a writer past the
+// Pool's number (see handoff) leaves at once. p.mu is held on entry and,
+// when park reports true, on return; false means the writer left the Pool
+// and p.mu is unlocked.
 func (w *writer) park() bool {
 	p := w.p
-	if p.closed {
+	if p.closed || len(p.writers) > p.max {
 		w.leaveLocked()
 		p.mu.Unlock()
 		return false
