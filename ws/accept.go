@@ -41,9 +41,10 @@ const (
 	// defaultPingInterval is how often the server pings an idle peer.
 	defaultPingInterval = 30 * time.Second
 
-	// defaultSendBuffer bounds the bytes of frames from Conn.Send and
-	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
-	// are read from the hub's shared history and do not count here.
+	// defaultSendBuffer bounds the bytes of frames from Conn.Send,
+	// Conn.Write and Member.Send waiting to be written to one peer:
+	// 256 KiB. Hub messages are read from the hub's shared history and do
+	// not count here.
 	defaultSendBuffer = 256 << 10
 
 	// maxInflateRatio bounds what a compressed message may inflate to

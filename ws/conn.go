@@ -55,7 +55,7 @@ type Conn struct {
 	base   context.Context
 	cancel context.CancelCauseFunc
 
-	addr string // the peer's address, for the inflate credit (a Hub's ClientAddr)
+	addr string // the peer's address, for the inflate credit (a Hub's: ClientAddr's, for MaxClientsPerAddr too)
 	feed feed   // the frames of a Member's hub, or nil
 
 	compress bool  // permessage-deflate was negotiated, see deflate.go

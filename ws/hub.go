@@ -328,7 +328,7 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request, addr string) (*Memb
 	case err != nil:
 		return nil, http.StatusBadRequest, hubError(err)
 	}
-	m := &Member{hub: h, sub: sub, addr: addr}
+	m := &Member{hub: h, sub: sub}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
 		c.addr, c.feed, m.conn = addr, m, c
 		c.pump.InitIn(h.writers, c.round)
@@ -365,7 +365,7 @@ func (h *Hub) serve(m *Member) {
 	if h.opts.OnClose != nil {
 		h.onClose(m)
 	}
-	h.perAddr.Release(m.addr)
+	h.perAddr.Release(m.conn.addr)
 	h.active.Add(-1)
 	h.mu.Lock()
 	delete(h.open, m)

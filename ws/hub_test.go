@@ -357,8 +357,12 @@ func TestHubSlowConsumer(t *testing.T) {
 		readers, writeTimeout = 1000, waitTimeout
 	}
 	leakcheck.CheckWithin(t, waitTimeout+writeTimeout)
+	// The readers stop reading once they have every message, so they
+	// answer no ping while the slow peer is being dropped, which on a
+	// loaded machine can take longer than a PingInterval: keep-alive is
+	// not what this tests.
 	h := NewHub(HubOptions{
-		Conn:        AcceptOptions{WriteTimeout: writeTimeout},
+		Conn:        AcceptOptions{WriteTimeout: writeTimeout, PingInterval: time.Hour},
 		HistorySize: -1,
 	})
 	srv := httptest.NewServer(h)

@@ -22,7 +22,6 @@ type Member struct {
 	conn *Conn
 	hub  *Hub
 	sub  *hub.Subscriber
-	addr string // ClientAddr's, for MaxClientsPerAddr
 
 	msgs []*hub.Message // the writer's: the hub messages of the batch being written
 }
