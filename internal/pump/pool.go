@@ -38,7 +38,7 @@ type Pool struct {
 	head     int       // ready[:head] were taken
 	writers  []*writer // the Pool's writers, busy or parked
 	parked   []*writer // writers waiting for work, the last parked first
-	closed   bool      // no writer starts any more; parked writers exit
+	closed   bool      // no pump is put on the ready list any more; parked writers exit
 	checking bool      // the handoff check is armed
 	check    *time.Timer
 }
@@ -62,8 +62,10 @@ func NewPool() *Pool {
 }
 
 // Close makes the Pool's parked writers exit, and those running exit once
-// the ready list is empty; a pump woken after Close runs its rounds on a
-// goroutine of its own, as a pump without a Pool does. It never blocks.
+// the ready list is empty (a round that stalls is still handed off, so
+// that the pumps ready behind it do not wait for it); a pump woken after
+// Close runs its rounds on a goroutine of its own, as a pump without a
+// Pool does. It never blocks.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -73,10 +75,6 @@ func (p *Pool) Close() {
 	p.closed = true
 	parked := p.parked
 	p.parked = nil
-	if p.check != nil {
-		p.check.Stop()
-		p.checking = false
-	}
 	p.mu.Unlock()
 	for _, w := range parked {
 		w.kick <- struct{}{}
@@ -153,7 +151,7 @@ func (p *Pool) nextLocked() *Pump {
 
 // armCheckLocked arms the handoff check unless it is armed. p.mu is held.
 func (p *Pool) armCheckLocked() {
-	if p.checking || p.closed {
+	if p.checking {
 		return
 	}
 	p.checking = true
@@ -201,11 +199,11 @@ func (p *Pool) handoff() {
 	// Those past the Pool's number exit once the ready list is empty.
 	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), 2*out))
 	var start []*writer
-	for ; n > 0 && len(p.parked) == 0 && !p.closed; n-- {
+	for ; n > 0 && len(p.parked) == 0; n-- {
 		start = append(start, p.newWriterLocked())
 		busy = true
 	}
-	p.checking = busy && !p.closed
+	p.checking = busy
 	if p.checking {
 		p.check.Reset(Handoff)
 	}

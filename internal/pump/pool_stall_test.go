@@ -56,3 +56,29 @@ func TestPoolManyStalledRoundsDoNotQueueOthers(t *testing.T) {
 		}
 	})
 }
+
+// TestPoolCloseStillHandsOff: a pump put on the ready list before Close,
+// behind a round that stalls, is still handed to a writer of its own
+// after Handoff: it does not wait for the stalled round (a write that
+// ends at its timeout) to end.
+func TestPoolCloseStillHandsOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewPool()
+		pool.max = 1
+		release := make(chan struct{})
+		defer close(release)
+		var stalled, ready Pump
+		stalled.InitIn(pool, func() { <-release })
+		var ran atomic.Bool
+		ready.InitIn(pool, func() { ran.Store(true) })
+		stalled.Wake()
+		synctest.Wait() // the only writer is in the stalled round
+		ready.Wake()
+		pool.Close()
+		time.Sleep(3 * Handoff)
+		synctest.Wait()
+		if !ran.Load() {
+			t.Fatal("a pump ready before Close waited behind a stalled round after 3 Handoff periods")
+		}
+	})
+}
