@@ -226,7 +226,7 @@ type Stats struct {
 	Topics      int    // topics with subscribers or history now
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by subscribers, replays included
-	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed, or joined with JoinFrom
+	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed
 	Gaps        uint64 // resumes that reported a gap
 	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
 }
@@ -595,7 +595,7 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	if lastID != "" {
 		var ahead bool
 		var gap *gapEvent
-		start, gap, ahead = h.resumeFrom(lastID, true)
+		start, gap, ahead = h.resumeFrom(lastID)
 		s.addGap(gap)
 		if ahead {
 			s.awaitCatchUp(lastID, start.pos, h.catchUpWait)
@@ -614,11 +614,11 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 }
 
 // resumeFrom returns the follow of a topic resumed from lastID, and the
-// gap to report first. With ahead (Subscribe, on a hub that applies a
-// shared stream, with a CatchUpWait), a resume from an ID of its epoch
-// ahead of it starts after that ID and reports ahead: the subscriber
-// waits for the hub to catch up. h.mu is held; no topic is read.
-func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
+// gap to report first. On a hub that applies a shared stream, with a
+// CatchUpWait, a resume from an ID of its epoch ahead of it starts after
+// that ID and reports ahead: the subscriber waits for the hub to catch
+// up. h.mu is held; no topic is read.
+func (h *Hub) resumeFrom(lastID string) (follow, *gapEvent, bool) {
 	f := follow{pos: h.seq, replayTo: h.seq}
 	epoch, after, ok := ParseID(lastID)
 	switch {
@@ -635,7 +635,7 @@ func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
 	case after > h.seq && h.limits.filtered:
 		f.pos = after // see Options.Filtered
 		return f, nil, false
-	case after > h.seq && ahead && h.catchUpWait > 0 && (h.shared || h.source != nil):
+	case after > h.seq && h.catchUpWait > 0 && (h.shared || h.source != nil):
 		f.pos = after
 		return f, nil, true
 	case after > h.seq:
