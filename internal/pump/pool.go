@@ -39,7 +39,7 @@ type Pool struct {
 	head     int       // ready[:head] were taken
 	writers  []*writer // the Pool's writers, busy or parked
 	parked   []*writer // writers waiting for work, the last parked first
-	closed   bool      // no writer starts any more; parked writers exit
+	closed   bool      // no pump is put on the ready list any more; parked writers exit
 	checking bool      // the handoff check is armed
 	check    *time.Timer
 }
@@ -63,8 +63,10 @@ func NewPool() *Pool {
 }
 
 // Close makes the Pool's parked writers exit, and those running exit once
-// the ready list is empty; a pump woken after Close runs its rounds on a
-// goroutine of its own, as a pump without a Pool does. It never blocks.
+// the ready list is empty (a round that stalls is still handed off, so
+// that the pumps ready behind it do not wait for it); a pump woken after
+// Close runs its rounds on a goroutine of its own, as a pump without a
+// Pool does. It never blocks.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -74,10 +76,6 @@ func (p *Pool) Close() {
 	p.closed = true
 	parked := p.parked
 	p.parked = nil
-	if p.check != nil {
-		p.check.Stop()
-		p.checking = false
-	}
 	p.mu.Unlock()
 	for _, w := range parked {
 		w.kick <- struct{}{}
@@ -154,7 +152,7 @@ func (p *Pool) nextLocked() *Pump {
 
 // armCheckLocked arms the handoff check unless it is armed. p.mu is held.
 func (p *Pool) armCheckLocked() {
-	if p.checking || p.closed {
+	if p.checking {
 		return
 	}
 	p.checking = true
@@ -192,7 +190,7 @@ func (p *Pool) handoff() {
 	}
 	start := p.replaceLocked()
 	busy = busy || len(start) > 0
-	p.checking = busy && !p.closed
+	p.checking = busy
 	if p.checking {
 		p.check.Reset(Handoff)
 	}
@@ -207,7 +205,7 @@ func (p *Pool) handoff() {
 // has room. p.mu is held.
 func (p *Pool) replaceLocked() []*writer {
 	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
+	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max; n-- {
 		start = append(start, p.newWriterLocked())
 	}
 	return start

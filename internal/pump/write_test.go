@@ -5,8 +5,8 @@ import (
 	"io"
 	"net"
 	"slices"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestWriteParts: small and large parts, over TCP and another conn, arrive
