@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/pump"
@@ -280,7 +279,7 @@ func (c *Conn) flush() (more bool) {
 		return false
 	}
 	if cf != nil {
-		c.finishWriting()
+		c.closeWritten()
 		if drop {
 			// A slow or silent peer gets no closing handshake.
 			c.shutdown(nil)
@@ -300,12 +299,10 @@ func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
 }
 
 // writeParts writes parts in one batch under the write deadline (see
-// pump.WriteParts).
+// pump.Pump.WriteParts: a write that would block leaves the Hub's shared
+// writers first).
 func (c *Conn) writeParts(parts [][]byte) error {
-	if t := c.opts.WriteTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
-	return pump.WriteParts(c.nc, parts)
+	return c.pump.WriteParts(c.nc, parts, max(c.opts.WriteTimeout, 0))
 }
 
 // keep keeps the storage of a batch's queue for the next one unless it
@@ -324,6 +321,19 @@ func (c *Conn) keep(q [][]byte, queued int) {
 	if cap(q) > 0 && cap(q) <= keepParts && c.spare == nil {
 		c.spare = q[:0]
 	}
+}
+
+// closeWritten records that the close frame was written, and starts the
+// closing handshake's timeout: the wait for the peer's close frame. It
+// counts from the write, not from the close, so that the data queued
+// before the close is written however late the writer runs on a busy
+// machine; the writes themselves are bounded by WriteTimeout.
+func (c *Conn) closeWritten() {
+	c.mu.Lock()
+	c.wroteClose = true
+	c.armCloseTimerLocked()
+	c.signalLocked()
+	c.mu.Unlock()
 }
 
 // finishWriting records that nothing more will be written.

@@ -550,10 +550,10 @@ func (s *Subscriber) Join(topics ...string) error {
 			add = append(add, name)
 		}
 	}
-	if len(s.follows)+len(add) > h.maxTopics {
+	if n := len(s.follows) + len(add); n > h.maxTopics {
 		s.mu.Unlock()
 		h.mu.Unlock()
-		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(s.follows)+len(add), h.maxTopics)}
+		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", n, h.maxTopics)}
 	}
 	// From the next message, or from s's position when it resumed ahead
 	// of the hub and waits for it: what comes before that position is

@@ -13,7 +13,10 @@ import (
 // keeps the goroutine it runs on, but no longer holds a writer that other
 // connections need. A round that writes to a client that reads takes
 // microseconds. The writer counted out finishes its round, then comes back
-// to the Pool if the Pool has room for it, and exits otherwise.
+// to the Pool if the Pool has room for it, and exits otherwise; the pump
+// whose round it was runs its rounds on a goroutine of its own until that
+// goroutine has had nothing to write for Linger, so that a slow client
+// holds a shared writer once, not once per burst.
 const Handoff = 10 * time.Millisecond
 
 // A Pool is a set of long-lived writer goroutines, at most one per CPU
@@ -26,7 +29,8 @@ const Handoff = 10 * time.Millisecond
 //
 // Writers start on demand and exit after Linger without work, or at once
 // when the Pool is closed; a round that runs longer than Handoff is left
-// its goroutine (see Handoff). The zero value is not usable: use NewPool.
+// its goroutine (see Handoff). A pump's first rounds run on a goroutine of
+// its own (see Pump.InitIn). The zero value is not usable: use NewPool.
 type Pool struct {
 	max int // writers at most, besides those counted out
 
@@ -35,7 +39,7 @@ type Pool struct {
 	head     int       // ready[:head] were taken
 	writers  []*writer // the Pool's writers, busy or parked
 	parked   []*writer // writers waiting for work, the last parked first
-	closed   bool      // no writer starts any more; parked writers exit
+	closed   bool      // no pump is put on the ready list any more; parked writers exit
 	checking bool      // the handoff check is armed
 	check    *time.Timer
 }
@@ -59,8 +63,10 @@ func NewPool() *Pool {
 }
 
 // Close makes the Pool's parked writers exit, and those running exit once
-// the ready list is empty; a pump woken after Close runs its rounds on a
-// goroutine of its own, as a pump without a Pool does. It never blocks.
+// the ready list is empty (a round that stalls is still handed off, so
+// that the pumps ready behind it do not wait for it); a pump woken after
+// Close runs its rounds on a goroutine of its own, as a pump without a
+// Pool does. It never blocks.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -70,10 +76,6 @@ func (p *Pool) Close() {
 	p.closed = true
 	parked := p.parked
 	p.parked = nil
-	if p.check != nil {
-		p.check.Stop()
-		p.checking = false
-	}
 	p.mu.Unlock()
 	for _, w := range parked {
 		w.kick <- struct{}{}
@@ -150,7 +152,7 @@ func (p *Pool) nextLocked() *Pump {
 
 // armCheckLocked arms the handoff check unless it is armed. p.mu is held.
 func (p *Pool) armCheckLocked() {
-	if p.checking || p.closed {
+	if p.checking {
 		return
 	}
 	p.checking = true
@@ -184,19 +186,42 @@ func (p *Pool) handoff() {
 			continue
 		}
 		w.out = true
-		last := len(p.writers) - 1
-		p.writers[i], p.writers[last] = p.writers[last], nil
-		p.writers = p.writers[:last]
+		w.leaveLocked()
 	}
-	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
-		start = append(start, p.newWriterLocked())
-		busy = true
-	}
-	p.checking = busy && !p.closed
+	start := p.replaceLocked()
+	busy = busy || len(start) > 0
+	p.checking = busy
 	if p.checking {
 		p.check.Reset(Handoff)
 	}
+	p.mu.Unlock()
+	for _, w := range start {
+		go w.run()
+	}
+}
+
+// replaceLocked adds writers, for the caller to start, in place of those
+// counted out, while pumps are ready, no writer is parked and the Pool
+// has room. p.mu is held.
+func (p *Pool) replaceLocked() []*writer {
+	var start []*writer
+	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max; n-- {
+		start = append(start, p.newWriterLocked())
+	}
+	return start
+}
+
+// countOut takes w, whose round is about to block, out of the Pool at
+// once, and starts a writer in its place if pumps are ready.
+func (p *Pool) countOut(w *writer) {
+	p.mu.Lock()
+	if w.out {
+		p.mu.Unlock()
+		return
+	}
+	w.out = true
+	w.leaveLocked()
+	start := p.replaceLocked()
 	p.mu.Unlock()
 	for _, w := range start {
 		go w.run()
@@ -220,30 +245,37 @@ func (w *writer) run() {
 		p.mu.Unlock()
 		w.rounds.Add(1)
 		w.busy.Store(true)
-		again := pu.runOnce()
+		again := pu.runOnce(w)
 		w.busy.Store(false)
 		p.mu.Lock()
-		if again {
-			// To the back of the list, so that a connection that always
-			// has more to write does not keep the others waiting.
-			p.appendLocked(pu)
-		}
-		if w.out {
-			if !p.closed && len(p.writers) >= p.max {
-				// The Pool has its writers: this one exits, and a parked
-				// one takes what is ready, if any.
-				k := p.unparkLocked()
-				p.mu.Unlock()
-				if k != nil {
-					k.kick <- struct{}{}
-				}
-				return
+		if !w.out {
+			if again {
+				// To the back of the list, so that a connection that
+				// always has more to write does not keep the others
+				// waiting.
+				p.appendLocked(pu)
 			}
-			// Back in the Pool (or, once it is closed, helping to empty
-			// the ready list before it exits).
-			w.out = false
-			p.writers = append(p.writers, w)
+			continue
 		}
+		// The round was counted out: its connection is slow, and runs
+		// on a goroutine of its own from now on (see Pump.alone).
+		p.mu.Unlock()
+		pu.leavePool(again)
+		p.mu.Lock()
+		if !p.closed && len(p.writers) >= p.max {
+			// The Pool has its writers: this one exits, and a parked one
+			// takes what is ready, if any.
+			k := p.unparkLocked()
+			p.mu.Unlock()
+			if k != nil {
+				k.kick <- struct{}{}
+			}
+			return
+		}
+		// Back in the Pool (or, once it is closed, helping to empty the
+		// ready list before it exits).
+		w.out = false
+		p.writers = append(p.writers, w)
 	}
 }
 
