@@ -7,11 +7,11 @@
 // it to its topic's log (a message larger than the log can hold is refused
 // with [ErrTooLarge]), taking no lock but its topic's: publishers to
 // different topics run side by side, and a message is readable once every
-// lower number is (see sequence.go). A subscriber is only a position in the log of each
-// of its topics: it has no queue of its own. Its writer calls
-// [Subscriber.Take], which returns every message after those positions,
-// merged in Seq order and shared with every other subscriber, and moves
-// them on. When a subscriber has taken everything, Take puts it on the
+// lower number is (see sequence.go). A subscriber is only a position in
+// the log of each of its topics: it has no queue of its own. Its writer
+// calls [Subscriber.Take], which returns every message after those
+// positions, merged in Seq order and shared with every other subscriber,
+// and moves them on. When a subscriber has taken everything, Take puts it on the
 // waiting lists of its topics, and the next Publish to one of them (or a
 // skip, to any) hands the list out and wakes each writer with the function
 // given to [Subscriber.Notify], with no lock held.
