@@ -403,10 +403,11 @@ func (h *Hub) eachTopic(f func(*topic)) {
 // Publish stamps the next ID, calls encode once with it to get the message's
 // bytes and appends the message to the topic's log, then wakes the
 // subscribers that were waiting for it. It never waits on a subscriber.
-// Publishers to different topics share no lock. Messages published after
-// this one reach subscribers only once encode returned (they are read in
-// Seq order), so encode should be quick, and it must not call back into
-// the hub.
+// Publishers to different topics share no lock: they encode and append
+// side by side. The message is readable (by Take, LastID, Save) when
+// Publish returns, which waits for the messages before it: those being
+// encoded meanwhile, so encode should be quick, and it must not call back
+// into the hub.
 func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message, error) {
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
@@ -438,6 +439,7 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	t := h.appendTo(topicName, m)
 	completed = true
 	h.complete(seq, t)
+	h.awaitHead(seq) // readable when Publish returns: see the doc
 	if h.sweepDue(now) {
 		h.mu.Lock()
 		h.sweep(now)

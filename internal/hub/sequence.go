@@ -21,9 +21,10 @@ import (
 // number is written to its slot of Hub.pending; whoever completes a number
 // then moves the head over every completed number that follows it, and
 // announces what it moved over to the topics' waiting lists, in that order
-// (readable first, then announced; see topic.wait). A publisher never
-// waits for another, except when pendingSlots numbers are reserved ahead
-// of the head.
+// (readable first, then announced; see topic.wait). A publisher waits for
+// another only to return (Publish returns once the head covers its number,
+// so that what it returned is readable) and when pendingSlots numbers are
+// reserved ahead of the head.
 //
 // PublishAt and SkipTo (an applier's, one at a time) take the numbers up to
 // theirs, wait for the head to reach the number before them, and then own
