@@ -173,6 +173,7 @@ func (p *Pool) handoff() {
 		return
 	}
 	busy := false
+	out := 0
 	for i := 0; i < len(p.writers); {
 		w := p.writers[i]
 		if !w.busy.Load() {
@@ -186,9 +187,10 @@ func (p *Pool) handoff() {
 			continue
 		}
 		w.out = true
+		out++
 		w.leaveLocked()
 	}
-	start := p.replaceLocked()
+	start := p.replaceLocked(out)
 	busy = busy || len(start) > 0
 	p.checking = busy
 	if p.checking {
@@ -200,12 +202,18 @@ func (p *Pool) handoff() {
 	}
 }
 
-// replaceLocked adds writers, for the caller to start, in place of those
-// counted out, while pumps are ready, no writer is parked and the Pool
-// has room. p.mu is held.
-func (p *Pool) replaceLocked() []*writer {
+// replaceLocked adds writers, for the caller to start, in place of the out
+// writers just counted out, while pumps are ready and no writer is parked:
+// up to the Pool's number, and two for each counted out, so that when many
+// rounds stall at once (clients that stopped reading, whose buffers filled
+// at the same message) the writers double each Handoff rather than take
+// the stalled rounds a few at a time while the others wait behind them.
+// Those past the Pool's number exit once the ready list is empty (see
+// park). p.mu is held.
+func (p *Pool) replaceLocked(out int) []*writer {
+	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), 2*out))
 	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max; n-- {
+	for ; n > 0 && len(p.parked) == 0; n-- {
 		start = append(start, p.newWriterLocked())
 	}
 	return start
@@ -221,7 +229,7 @@ func (p *Pool) countOut(w *writer) {
 	}
 	w.out = true
 	w.leaveLocked()
-	start := p.replaceLocked()
+	start := p.replaceLocked(1)
 	p.mu.Unlock()
 	for _, w := range start {
 		go w.run()
@@ -293,12 +301,13 @@ func (p *Pool) unparkLocked() *writer {
 	return w
 }
 
-// park waits for work, for Close or for Linger to pass. p.mu is held on
-// entry and, when park reports true, on return; false means the writer
-// left the Pool and p.mu is unlocked.
+// park waits for work, for Close or for Linger to pass; a writer past the
+// Pool's number (see replaceLocked) leaves at once. p.mu is held on entry
+// and, when park reports true, on return; false means the writer left the
+// Pool and p.mu is unlocked.
 func (w *writer) park() bool {
 	p := w.p
-	if p.closed {
+	if p.closed || len(p.writers) > p.max {
 		w.leaveLocked()
 		p.mu.Unlock()
 		return false

@@ -29,12 +29,12 @@ func TestPoolManyStalledRoundsDoNotQueueOthers(t *testing.T) {
 		const stalled = 1000
 		pumps := make([]Pump, stalled)
 		for i := range pumps {
-			pumps[i].InitIn(pool, func() { <-release })
+			pooled(&pumps[i], pool, func() { <-release })
 			pumps[i].Wake()
 		}
 		var ran atomic.Bool
 		var fast Pump
-		fast.InitIn(pool, func() { ran.Store(true) })
+		pooled(&fast, pool, func() { ran.Store(true) })
 		fast.Wake()
 		// Each step lets the handoff check run once more; a Pool that
 		// hands stalled rounds off two at a time needs about 500.
@@ -67,9 +67,9 @@ func TestPoolCloseStillHandsOff(t *testing.T) {
 		pool.max = 1
 		release := make(chan struct{})
 		var stalled, ready Pump
-		stalled.InitIn(pool, func() { <-release })
+		pooled(&stalled, pool, func() { <-release })
 		var ran atomic.Bool
-		ready.InitIn(pool, func() { ran.Store(true) })
+		pooled(&ready, pool, func() { ran.Store(true) })
 		stalled.Wake()
 		synctest.Wait() // the only writer is in the stalled round
 		ready.Wake()
