@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -229,4 +230,34 @@ func TestSharedStreamChurn(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestJoinOverMaxTopicsWhileLeaving: a Join refused for MaxTopics while
+// other goroutines join and leave topics of the same subscriber counts the
+// topics under the subscriber's lock (the race detector checks).
+func TestJoinOverMaxTopicsWhileLeaving(t *testing.T) {
+	h := newHub(t, Options{MaxTopicsPerSubscriber: 2})
+	defer h.Close()
+	s, err := h.Subscribe(t.Context(), []string{"a"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for range 2000 {
+				if g%2 == 0 {
+					if err := s.Join("c", "d"); err == nil {
+						t.Error("Join past MaxTopicsPerSubscriber succeeded")
+					}
+				} else {
+					s.Join("b")
+					s.Leave("b")
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	wg.Wait()
 }

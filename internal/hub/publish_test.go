@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // A writer that finds a topic's last message after its position must find
@@ -19,7 +21,7 @@ func TestHeadBeforeLast(t *testing.T) {
 	h := newHub(t, Options{})
 	defer h.Close()
 	publish(t, h, "a", "first")
-	tp := h.topics["a"]
+	tp := h.lookup("a")
 	var stop atomic.Bool
 	behind := make(chan uint64, 1)
 	go func() {
@@ -61,4 +63,206 @@ func TestPublishTooLarge(t *testing.T) {
 	if got := s.take(t); !slices.Equal(datas(got), []string{"small"}) {
 		t.Fatalf("got %q", datas(got))
 	}
+}
+
+// Publish takes no hub-wide lock: publishers to existing topics go through
+// while the hub's lock is held (by a Subscribe, a Leave, a sweep of many
+// topics), side by side. (Every Publish ran under the hub's lock: the
+// encode, the ID, the allocation and the append, so publishers on
+// different topics gained nothing from a second core.)
+func TestPublishTakesNoHubLock(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	a, _, _ := subscribe(t, h, "", "a")
+	b, _, _ := subscribe(t, h, "", "b")
+	h.mu.Lock()
+	done := make(chan error, 2)
+	for _, topic := range []string{"a", "b"} {
+		go func() {
+			_, err := h.Publish(topic, func(string) []byte { return []byte(topic) })
+			done <- err
+		}()
+	}
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second): // only catches the hang
+			h.mu.Unlock()
+			t.Fatal("Publish waited for the hub's lock")
+		}
+	}
+	h.mu.Unlock()
+	got := append(waitTake(t, a, 1), waitTake(t, b, 1)...)
+	if !slices.Equal(datas(got), []string{"a", "b"}) {
+		t.Fatalf("got %q", datas(got))
+	}
+}
+
+// Publishers to different topics encode side by side, and a subscriber of
+// both takes their messages in Seq order all the same: a message whose
+// encode returned first waits, unread, for the one before it, and its
+// Publish returns once it is readable, so that what Publish returned is
+// what a Take, LastID and a Shutdown that writes what was published see.
+// (A slow encode held every other publisher's encode up.)
+func TestPublishEncodesSideBySide(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "E"})
+		defer h.Close()
+		s, _, _ := subscribe(t, h, "", "a", "b")
+		release := make(chan struct{})
+		defer func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		}()
+		first := make(chan *Message, 1)
+		go func() {
+			m, err := h.Publish("a", func(string) []byte {
+				<-release
+				return []byte("first")
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			first <- m
+		}()
+		synctest.Wait() // a's encode runs
+		var encoded atomic.Bool
+		second := make(chan *Message, 1)
+		go func() {
+			m, err := h.Publish("b", func(string) []byte {
+				encoded.Store(true)
+				return []byte("second")
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			second <- m
+		}()
+		synctest.Wait()
+		if !encoded.Load() {
+			t.Fatal("Publish to b did not encode while an encode of a ran")
+		}
+		select {
+		case m := <-second:
+			t.Fatalf("Publish to b returned %s before the message before it was readable", m.ID)
+		default:
+		}
+		if msgs := s.take(t); len(msgs) > 0 {
+			t.Errorf("took %q while the message before it was being encoded", datas(msgs))
+		}
+		if id := h.LastID(); id != "" {
+			t.Errorf("LastID %q while the first message was being encoded", id)
+		}
+		close(release)
+		synctest.Wait()
+		m1, m2 := <-first, <-second
+		if m1.ID != "E-1" || m2.ID != "E-2" {
+			t.Errorf("the messages are %s and %s, want E-1 and E-2", m1.ID, m2.ID)
+		}
+		if id := h.LastID(); id != "E-2" {
+			t.Errorf("LastID %q once both Publish calls returned, want E-2", id)
+		}
+		if got := s.take(t); !slices.Equal(datas(got), []string{"first", "second"}) {
+			t.Fatalf("got %q, want first then second", datas(got))
+		}
+	})
+}
+
+// An encode that panics costs the hub nothing: the panic reaches its
+// publisher, and what is published after it reaches subscribers. (It left
+// the hub locked: every later call hung.)
+func TestPublishEncodePanics(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"}) // not closed on a hang: Close would hang too
+	s, _, _ := subscribe(t, h, "", "a")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the encode's panic did not reach its publisher")
+			}
+		}()
+		h.Publish("a", func(string) []byte { panic("encode") })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Publish("a", func(string) []byte { return []byte("after") })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // only catches the hang
+		t.Fatal("Publish hung after an encode panicked")
+	}
+	if got := waitTake(t, s, 1); !slices.Equal(datas(got), []string{"after"}) {
+		t.Errorf("got %q", datas(got))
+	}
+	h.Close()
+}
+
+// A hole that publishers' evictions make above the hub's head is read
+// once the head reaches it: a message below it, still being encoded, is
+// not yet in the Source, and must come all the same, in order. Here 1 is
+// encoded while 2 and 3 are published to the same topic by two more
+// publishers, and 3 evicts 2 from a log that holds one message.
+func TestHoleAboveHeadWaitsForIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &stream{}
+		var calls int
+		h := newHub(t, Options{Epoch: "S", HistoryBytes: messageOverhead + 2, Source: st.source("S", &calls)})
+		defer h.Close()
+		s, _, _ := subscribe(t, h, "", "a")
+		publishTo := func(data string) func(string) []byte {
+			return func(id string) []byte {
+				_, seq, _ := ParseID(id)
+				st.Insert(seq, "a", []byte(data))
+				return []byte(data)
+			}
+		}
+		release := make(chan struct{})
+		defer func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		}()
+		published := make(chan error, 3)
+		go func() {
+			encode := publishTo("m1")
+			_, err := h.Publish("a", func(id string) []byte {
+				<-release
+				return encode(id)
+			})
+			published <- err
+		}()
+		synctest.Wait() // 1 is being encoded
+		for _, data := range []string{"m2", "m3"} {
+			go func() {
+				_, err := h.Publish("a", publishTo(data))
+				published <- err
+			}()
+			synctest.Wait() // appended, waiting for 1 to be readable
+		}
+		if got := takeAll(s.Subscriber); len(got) > 0 {
+			t.Errorf("took %q while 1 was being encoded", got)
+		}
+		close(release)
+		for range 3 {
+			if err := <-published; err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-s.ready
+		if got := takeAll(s.Subscriber); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+			t.Fatalf("got %q, want m1 m2 m3", got)
+		}
+	})
 }

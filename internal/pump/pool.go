@@ -39,7 +39,7 @@ type Pool struct {
 	head     int       // ready[:head] were taken
 	writers  []*writer // the Pool's writers, busy or parked
 	parked   []*writer // writers waiting for work, the last parked first
-	closed   bool      // no writer starts any more; parked writers exit
+	closed   bool      // no pump is put on the ready list any more; parked writers exit
 	checking bool      // the handoff check is armed
 	check    *time.Timer
 }
@@ -63,8 +63,10 @@ func NewPool() *Pool {
 }
 
 // Close makes the Pool's parked writers exit, and those running exit once
-// the ready list is empty; a pump woken after Close runs its rounds on a
-// goroutine of its own, as a pump without a Pool does. It never blocks.
+// the ready list is empty (a round that stalls is still handed off, so
+// that the pumps ready behind it do not wait for it); a pump woken after
+// Close runs its rounds on a goroutine of its own, as a pump without a
+// Pool does. It never blocks.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -74,10 +76,6 @@ func (p *Pool) Close() {
 	p.closed = true
 	parked := p.parked
 	p.parked = nil
-	if p.check != nil {
-		p.check.Stop()
-		p.checking = false
-	}
 	p.mu.Unlock()
 	for _, w := range parked {
 		w.kick <- struct{}{}
@@ -154,7 +152,7 @@ func (p *Pool) nextLocked() *Pump {
 
 // armCheckLocked arms the handoff check unless it is armed. p.mu is held.
 func (p *Pool) armCheckLocked() {
-	if p.checking || p.closed {
+	if p.checking {
 		return
 	}
 	p.checking = true
@@ -175,6 +173,7 @@ func (p *Pool) handoff() {
 		return
 	}
 	busy := false
+	out := 0
 	for i := 0; i < len(p.writers); {
 		w := p.writers[i]
 		if !w.busy.Load() {
@@ -188,11 +187,12 @@ func (p *Pool) handoff() {
 			continue
 		}
 		w.out = true
+		out++
 		w.leaveLocked()
 	}
-	start := p.replaceLocked()
+	start := p.replaceLocked(out)
 	busy = busy || len(start) > 0
-	p.checking = busy && !p.closed
+	p.checking = busy
 	if p.checking {
 		p.check.Reset(Handoff)
 	}
@@ -202,12 +202,18 @@ func (p *Pool) handoff() {
 	}
 }
 
-// replaceLocked adds writers, for the caller to start, in place of those
-// counted out, while pumps are ready, no writer is parked and the Pool
-// has room. p.mu is held.
-func (p *Pool) replaceLocked() []*writer {
+// replaceLocked adds writers, for the caller to start, in place of the out
+// writers just counted out, while pumps are ready and no writer is parked:
+// up to the Pool's number, and two for each counted out, so that when many
+// rounds stall at once (clients that stopped reading, whose buffers filled
+// at the same message) the writers double each Handoff rather than take
+// the stalled rounds a few at a time while the others wait behind them.
+// Those past the Pool's number exit once the ready list is empty (see
+// park). p.mu is held.
+func (p *Pool) replaceLocked(out int) []*writer {
+	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), 2*out))
 	var start []*writer
-	for n := len(p.ready) - p.head; n > 0 && len(p.parked) == 0 && len(p.writers) < p.max && !p.closed; n-- {
+	for ; n > 0 && len(p.parked) == 0; n-- {
 		start = append(start, p.newWriterLocked())
 	}
 	return start
@@ -223,7 +229,7 @@ func (p *Pool) countOut(w *writer) {
 	}
 	w.out = true
 	w.leaveLocked()
-	start := p.replaceLocked()
+	start := p.replaceLocked(1)
 	p.mu.Unlock()
 	for _, w := range start {
 		go w.run()
@@ -295,12 +301,13 @@ func (p *Pool) unparkLocked() *writer {
 	return w
 }
 
-// park waits for work, for Close or for Linger to pass. p.mu is held on
-// entry and, when park reports true, on return; false means the writer
-// left the Pool and p.mu is unlocked.
+// park waits for work, for Close or for Linger to pass; a writer past the
+// Pool's number (see replaceLocked) leaves at once. p.mu is held on entry
+// and, when park reports true, on return; false means the writer left the
+// Pool and p.mu is unlocked.
 func (w *writer) park() bool {
 	p := w.p
-	if p.closed {
+	if p.closed || len(p.writers) > p.max {
 		w.leaveLocked()
 		p.mu.Unlock()
 		return false

@@ -10,8 +10,8 @@
 // of connections starts no goroutine and grows no stack (the write path of
 // net/http or of a TLS connection grows a new goroutine's stack several
 // times over). A round that blocks (a client that does not read) is left
-// the goroutine it runs on after Handoff, and the Pool starts another
-// writer in its place. A pump without a Pool runs on a goroutine of its
+// the goroutine it runs on after Handoff, and the Pool starts two writers
+// in its place while pumps wait. A pump without a Pool runs on a goroutine of its
 // own, which lingers for Linger after it caught up, warm for the next
 // burst.
 package pump

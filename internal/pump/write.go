@@ -100,36 +100,48 @@ func (p *Pump) WriteParts(conn net.Conn, parts [][]byte, timeout time.Duration) 
 		}
 		return WriteParts(conn, parts)
 	}
+	if len(parts) == 0 {
+		return nil
+	}
 	start := time.Now()
 	tcp.SetWriteDeadline(start.Add(WriteHandoff))
+	var deadline time.Time // the write's own, once it left the Pool
+	if timeout > 0 {
+		deadline = start.Add(timeout)
+	}
+	if len(parts) > 1 && vectored(parts) {
+		bufs := net.Buffers(parts)
+		_, err := bufs.WriteTo(tcp)
+		if errors.Is(err, os.ErrDeadlineExceeded) && len(bufs) > 0 {
+			p.pool.countOut(p.writer)
+			tcp.SetWriteDeadline(deadline)
+			_, err = bufs.WriteTo(tcp)
+		} else if timeout == 0 {
+			tcp.SetWriteDeadline(time.Time{}) // as asked: no deadline
+		}
+		return err
+	}
+	b := parts[0]
 	var joined *[]byte
-	bufs := net.Buffers(parts)
-	if len(parts) > 1 && !vectored(parts) {
+	if len(parts) > 1 {
 		joined = joinPool.Get().(*[]byte)
-		b := (*joined)[:0]
+		b = (*joined)[:0]
 		for _, part := range parts {
 			b = append(b, part...)
 		}
 		*joined = b
-		bufs = net.Buffers{b}
 	}
-	_, err := bufs.WriteTo(tcp)
-	if errors.Is(err, os.ErrDeadlineExceeded) && len(bufs) > 0 {
+	n, err := tcp.Write(b)
+	if errors.Is(err, os.ErrDeadlineExceeded) && n < len(b) {
 		p.pool.countOut(p.writer)
-		var deadline time.Time
-		if timeout > 0 {
-			deadline = start.Add(timeout)
-		}
 		tcp.SetWriteDeadline(deadline)
-		_, err = bufs.WriteTo(tcp)
+		_, err = tcp.Write(b[n:])
 	} else if timeout == 0 {
 		tcp.SetWriteDeadline(time.Time{}) // as asked: no deadline
 	}
-	if joined != nil {
-		if cap(*joined) <= writeBufferSize {
-			*joined = (*joined)[:0]
-			joinPool.Put(joined)
-		}
+	if joined != nil && cap(*joined) <= writeBufferSize {
+		*joined = (*joined)[:0]
+		joinPool.Put(joined)
 	}
 	return err
 }

@@ -5,8 +5,8 @@ import (
 	"io"
 	"net"
 	"slices"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestWriteParts: small and large parts, over TCP and another conn, arrive
@@ -99,5 +99,72 @@ func TestWriteThatWouldBlockLeavesThePool(t *testing.T) {
 	peer.Close()
 	if err := <-wrote; err == nil {
 		t.Error("the blocked write succeeded, though its client went")
+	}
+}
+
+// TestPumpWritePartsOnThePool: on a Pool's writer, small, large and lone
+// parts arrive whole and in order, and a write without a timeout leaves no
+// deadline behind.
+func TestPumpWritePartsOnThePool(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	peer := <-accepted
+	defer peer.Close()
+
+	batches := [][][]byte{
+		{[]byte("a"), []byte("bc"), []byte("def")},
+		{bytes.Repeat([]byte("x"), 5000), bytes.Repeat([]byte("y"), 3000)},
+		{[]byte("lone")},
+	}
+	var want []byte
+	for _, b := range batches {
+		want = append(want, bytes.Join(b, nil)...)
+	}
+	pool := NewPool()
+	defer pool.Close()
+	errs := make(chan error, len(batches)+1)
+	var p Pump
+	pooled(&p, pool, func() {
+		for i, b := range batches {
+			timeout := time.Minute
+			if i == len(batches)-1 {
+				timeout = 0
+			}
+			errs <- p.WriteParts(nc, slices.Clone(b), timeout)
+		}
+	})
+	p.Wake()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the bytes arrived changed or out of order")
+	}
+	for range batches {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	// No deadline left: a write after the short one WriteParts set would
+	// have passed still succeeds.
+	time.Sleep(2 * WriteHandoff)
+	if _, err := nc.Write([]byte("z")); err != nil {
+		t.Errorf("a write after a write without timeout: %v", err)
 	}
 }
