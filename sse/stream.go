@@ -222,13 +222,11 @@ func (writerSink) close()                      {}
 type connSink struct {
 	conn    net.Conn
 	timeout time.Duration
+	pump    *pump.Pump // the stream's, once it has one: a write that would block leaves the Broker's shared writers first
 }
 
 func (c *connSink) send(parts [][]byte) error {
-	if c.timeout > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	}
-	err := pump.WriteParts(c.conn, parts)
+	err := c.pump.WriteParts(c.conn, parts, max(c.timeout, 0))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &writeTimeoutError{err}
 	}
@@ -280,6 +278,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 		return
 	}
 	s := b.newStream(sub, out, r)
+	out.pump = &s.pump
 	s.start()
 	go s.own(conn, addr)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/pump"
@@ -300,12 +299,10 @@ func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
 }
 
 // writeParts writes parts in one batch under the write deadline (see
-// pump.WriteParts).
+// pump.Pump.WriteParts: a write that would block leaves the Hub's shared
+// writers first).
 func (c *Conn) writeParts(parts [][]byte) error {
-	if t := c.opts.WriteTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
-	return pump.WriteParts(c.nc, parts)
+	return c.pump.WriteParts(c.nc, parts, max(c.opts.WriteTimeout, 0))
 }
 
 // keep keeps the storage of a batch's queue for the next one unless it

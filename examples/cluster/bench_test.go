@@ -235,9 +235,12 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // following a tenth of them, cpuMessages messages published to JetStream
 // from this process over all the topics. It compares nodes that apply the
 // whole stream with -filtered nodes, which apply their clients' topics
-// only, for 1, 3 and 10 node processes, in one run; and filtered nodes
-// whose consumer has one subject: 10 topics, one per node (a tenth of the
-// stream each still), against ten subjects each:
+// only, for 1, 3 and 10 node processes, in one run; filtered nodes whose
+// consumer has one subject: 10 topics, one per node (a tenth of the stream
+// each still), against ten subjects each; filtered nodes with five times
+// the clients (1 and 3 nodes), for what a delivery costs; and both designs
+// on a NATS cluster of three servers (nats3), the stream with three
+// replicas and the nodes spread over the servers:
 //
 //	go test -run '^$' -bench NodeCPU -benchtime 1x
 //
@@ -247,10 +250,11 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 // (per message of the stream, the mean of the nodes), us-cpu/delivery
 // (the nodes' CPU over the deliveries they made: all of it, the fixed
 // part included), node-sat-msg/s (the stream's rate at which a node
-// would use one core), nats-us-cpu/msg and nats-sat-msg/s (the same for
-// the NATS server), msg/s (the stream's rate this run reached, on this
-// machine), max-rss-MiB (the peak resident memory of the largest node)
-// and nats-rss-MiB.
+// would use one core), nats-us-cpu/msg (the NATS servers' CPU, all of
+// them) and nats-sat-msg/s (the rate at which the busiest would use one
+// core), msg/s (the stream's rate this run reached, on this machine),
+// max-rss-MiB (the peak resident memory of the largest node) and
+// nats-rss-MiB (of the largest NATS server).
 func BenchmarkNodeCPU(b *testing.B) {
 	const (
 		cpuClientsPerTopic = 5
@@ -261,18 +265,39 @@ func BenchmarkNodeCPU(b *testing.B) {
 	}
 	for _, nodes := range []int{1, 3, 10} {
 		for _, mode := range []struct {
-			name   string
-			flags  []string
-			topics int
-		}{{"whole-stream", nil, 100}, {"filtered", []string{"-filtered"}, 100}, {"filtered-1-topic", []string{"-filtered"}, 10}} {
+			name    string
+			flags   []string
+			topics  int
+			servers int // NATS servers: 3 is a cluster, with a stream of 3 replicas
+			clients int // per topic; 0: cpuClientsPerTopic
+		}{
+			{"whole-stream", nil, 100, 1, 0},
+			{"filtered", []string{"-filtered"}, 100, 1, 0},
+			{"filtered-1-topic", []string{"-filtered"}, 10, 1, 0},
+			{"filtered-5x-clients", []string{"-filtered"}, 100, 1, 5 * cpuClientsPerTopic},
+			{"whole-stream-nats3", []string{"-replicas", "3"}, 100, 3, 0},
+			{"filtered-nats3", []string{"-filtered", "-replicas", "3"}, 100, 3, 0},
+		} {
 			cpuTopics := mode.topics
-			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
-				ns := startNATSProc(b)
-				var procs []*nodeProc
-				for i := range nodes {
-					procs = append(procs, startNodeProc(b, fmt.Sprint("n", i), ns.url, mode.flags...))
+			cpuClientsPerTopic := cpuClientsPerTopic
+			if mode.clients > 0 {
+				if nodes > 3 {
+					continue // as many streams as the benchmark's process can read
 				}
-				nc, err := nats.Connect(ns.url)
+				cpuClientsPerTopic = mode.clients
+			}
+			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
+				servers := []*nodeProc{}
+				if mode.servers == 1 {
+					servers = append(servers, startNATSProc(b))
+				} else {
+					servers = startNATSCluster(b, mode.servers)
+				}
+				var procs []*nodeProc
+				for i := range nodes { // node i on server i (mod their number)
+					procs = append(procs, startNodeProc(b, fmt.Sprint("n", i), servers[i%len(servers)].url, mode.flags...))
+				}
+				nc, err := nats.Connect(servers[0].url)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -316,7 +341,10 @@ func BenchmarkNodeCPU(b *testing.B) {
 				for i, p := range procs {
 					before[i] = procCPU(b, p.cmd.Process.Pid)
 				}
-				natsBefore := procCPU(b, ns.cmd.Process.Pid)
+				natsBefore := make([]time.Duration, len(servers))
+				for i, s := range servers {
+					natsBefore[i] = procCPU(b, s.cmd.Process.Pid)
+				}
 				b.ResetTimer()
 				var seq atomic.Uint64
 				for i := range b.N * cpuMessages {
@@ -343,7 +371,14 @@ func BenchmarkNodeCPU(b *testing.B) {
 					cpu += procCPU(b, p.cmd.Process.Pid) - before[i]
 					rss = max(rss, procHWM(b, p.cmd.Process.Pid))
 				}
-				natsCPU := procCPU(b, ns.cmd.Process.Pid) - natsBefore
+				var natsCPU, natsBusiest time.Duration
+				var natsRSS int64
+				for i, s := range servers {
+					c := procCPU(b, s.cmd.Process.Pid) - natsBefore[i]
+					natsCPU += c
+					natsBusiest = max(natsBusiest, c)
+					natsRSS = max(natsRSS, procHWM(b, s.cmd.Process.Pid))
+				}
 				msgs := float64(b.N * cpuMessages)
 				perMsg := float64(cpu.Microseconds()) / float64(len(procs)) / msgs
 				natsPerMsg := float64(natsCPU.Microseconds()) / msgs
@@ -352,10 +387,10 @@ func BenchmarkNodeCPU(b *testing.B) {
 				b.ReportMetric(float64(want)/float64(len(procs))/msgs, "deliveries/node/msg")
 				b.ReportMetric(1e6/perMsg, "node-sat-msg/s")
 				b.ReportMetric(natsPerMsg, "nats-us-cpu/msg")
-				b.ReportMetric(1e6/natsPerMsg, "nats-sat-msg/s")
+				b.ReportMetric(1e6/(float64(natsBusiest.Microseconds())/msgs), "nats-sat-msg/s")
 				b.ReportMetric(msgs/b.Elapsed().Seconds(), "msg/s")
 				b.ReportMetric(float64(rss)/(1<<20), "max-rss-MiB")
-				b.ReportMetric(float64(procHWM(b, ns.cmd.Process.Pid))/(1<<20), "nats-rss-MiB")
+				b.ReportMetric(float64(natsRSS)/(1<<20), "nats-rss-MiB")
 			})
 		}
 	}

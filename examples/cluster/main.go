@@ -5,8 +5,11 @@
 //	cd examples/cluster && go run .     # then open http://localhost:8083
 //
 // Alone, a node embeds a NATS server with JetStream (its store in a
-// temporary folder). Three on one machine:
+// temporary folder), which requires a token: the one in
+// $REALTIME_NATS_TOKEN, or one the node makes and logs. Three on one
+// machine:
 //
+//	export REALTIME_NATS_TOKEN=$(openssl rand -hex 32)
 //	go run . -addr localhost:8083 -name a -nats-listen 127.0.0.1:4222
 //	go run . -addr localhost:8084 -name b -nats nats://127.0.0.1:4222
 //	go run . -addr localhost:8085 -name c -nats nats://127.0.0.1:4222

@@ -12,11 +12,14 @@ import (
 // that writes to a client that does not read (or waits on anything else)
 // keeps the goroutine it runs on, but no longer holds a writer that other
 // connections need. A round that writes to a client that reads takes
-// microseconds. The Pool starts two writers for each counted out, while
-// pumps wait, so that rounds stalling by the thousand at once (clients
-// whose buffers filled at the same message) hold the others back a few
-// Handoffs, not one each. The writer counted out finishes its round, then
-// comes back to the Pool if the Pool has room for it, and exits otherwise.
+// microseconds. The writer counted out finishes its round, then comes back
+// to the Pool if the Pool has room for it, and exits otherwise; the pump
+// whose round it was runs its rounds on a goroutine of its own until that
+// goroutine has had nothing to write for Linger, so that a slow client
+// holds a shared writer once, not once per burst. The check starts two
+// writers for each it counts out, while pumps wait, so that rounds
+// stalling by the thousand at once (clients whose buffers filled at the
+// same message) hold the others back a few Handoffs, not one each.
 const Handoff = 10 * time.Millisecond
 
 // A Pool is a set of long-lived writer goroutines, at most one per CPU
@@ -29,7 +32,8 @@ const Handoff = 10 * time.Millisecond
 //
 // Writers start on demand and exit after Linger without work, or at once
 // when the Pool is closed; a round that runs longer than Handoff is left
-// its goroutine (see Handoff). The zero value is not usable: use NewPool.
+// its goroutine (see Handoff). A pump's first rounds run on a goroutine of
+// its own (see Pump.InitIn). The zero value is not usable: use NewPool.
 type Pool struct {
 	max int // writers at most, besides those counted out
 
@@ -187,26 +191,45 @@ func (p *Pool) handoff() {
 		}
 		w.out = true
 		out++
-		last := len(p.writers) - 1
-		p.writers[i], p.writers[last] = p.writers[last], nil
-		p.writers = p.writers[:last]
+		w.leaveLocked()
 	}
-	// Writers in place of those counted out: up to the Pool's number, and
-	// two for each counted out, so that when many rounds stall at once
-	// (clients that stopped reading, whose buffers filled at the same
-	// message) the writers double each Handoff rather than take the
-	// stalled rounds a few at a time while the others wait behind them.
-	// Those past the Pool's number exit once the ready list is empty.
-	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), 2*out))
-	var start []*writer
-	for ; n > 0 && len(p.parked) == 0; n-- {
-		start = append(start, p.newWriterLocked())
-		busy = true
-	}
+	start := p.replaceLocked(2 * out)
+	busy = busy || len(start) > 0
 	p.checking = busy
 	if p.checking {
 		p.check.Reset(Handoff)
 	}
+	p.mu.Unlock()
+	for _, w := range start {
+		go w.run()
+	}
+}
+
+// replaceLocked adds writers, for the caller to start, in place of those
+// counted out, while pumps are ready and no writer is parked: as many as
+// the Pool has room for, and at least least (the handoff check's two for
+// each counted out, see Handoff), those past the Pool's number exiting
+// once the ready list is empty. p.mu is held.
+func (p *Pool) replaceLocked(least int) []*writer {
+	var start []*writer
+	n := min(len(p.ready)-p.head, max(p.max-len(p.writers), least))
+	for ; n > 0 && len(p.parked) == 0; n-- {
+		start = append(start, p.newWriterLocked())
+	}
+	return start
+}
+
+// countOut takes w, whose round is about to block, out of the Pool at
+// once, and starts a writer in its place if pumps are ready.
+func (p *Pool) countOut(w *writer) {
+	p.mu.Lock()
+	if w.out {
+		p.mu.Unlock()
+		return
+	}
+	w.out = true
+	w.leaveLocked()
+	start := p.replaceLocked(0)
 	p.mu.Unlock()
 	for _, w := range start {
 		go w.run()
@@ -230,30 +253,37 @@ func (w *writer) run() {
 		p.mu.Unlock()
 		w.rounds.Add(1)
 		w.busy.Store(true)
-		again := pu.runOnce()
+		again := pu.runOnce(w)
 		w.busy.Store(false)
 		p.mu.Lock()
-		if again {
-			// To the back of the list, so that a connection that always
-			// has more to write does not keep the others waiting.
-			p.appendLocked(pu)
-		}
-		if w.out {
-			if !p.closed && len(p.writers) >= p.max {
-				// The Pool has its writers: this one exits, and a parked
-				// one takes what is ready, if any.
-				k := p.unparkLocked()
-				p.mu.Unlock()
-				if k != nil {
-					k.kick <- struct{}{}
-				}
-				return
+		if !w.out {
+			if again {
+				// To the back of the list, so that a connection that
+				// always has more to write does not keep the others
+				// waiting.
+				p.appendLocked(pu)
 			}
-			// Back in the Pool (or, once it is closed, helping to empty
-			// the ready list before it exits).
-			w.out = false
-			p.writers = append(p.writers, w)
+			continue
 		}
+		// The round was counted out: its connection is slow, and runs
+		// on a goroutine of its own from now on (see Pump.alone).
+		p.mu.Unlock()
+		pu.leavePool(again)
+		p.mu.Lock()
+		if !p.closed && len(p.writers) >= p.max {
+			// The Pool has its writers: this one exits, and a parked one
+			// takes what is ready, if any.
+			k := p.unparkLocked()
+			p.mu.Unlock()
+			if k != nil {
+				k.kick <- struct{}{}
+			}
+			return
+		}
+		// Back in the Pool (or, once it is closed, helping to empty the
+		// ready list before it exits).
+		w.out = false
+		p.writers = append(p.writers, w)
 	}
 }
 

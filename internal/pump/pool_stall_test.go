@@ -8,9 +8,10 @@ import (
 )
 
 // TestPoolManyStalledRoundsDoNotQueueOthers: a thousand connections whose
-// rounds block at once (clients that stopped reading, whose socket buffers
-// filled at the same message) are ahead of a healthy one on the ready
-// list. The healthy one's round must not wait for the stalled rounds to be
+// rounds block at once where only the handoff check sees it (streams
+// written through an http.ResponseWriter, whose clients stopped reading
+// and whose buffers filled at the same message) are ahead of a healthy
+// one on the ready list. The healthy one's round must not wait for the stalled rounds to be
 // handed off a few writers at a time (a thousand of them, two per Handoff,
 // is seconds): the Pool starts writers faster than the stalls take them.
 func TestPoolManyStalledRoundsDoNotQueueOthers(t *testing.T) {
@@ -29,12 +30,12 @@ func TestPoolManyStalledRoundsDoNotQueueOthers(t *testing.T) {
 		const stalled = 1000
 		pumps := make([]Pump, stalled)
 		for i := range pumps {
-			pumps[i].InitIn(pool, func() { <-release })
+			pooled(&pumps[i], pool, func() { <-release })
 			pumps[i].Wake()
 		}
 		var ran atomic.Bool
 		var fast Pump
-		fast.InitIn(pool, func() { ran.Store(true) })
+		pooled(&fast, pool, func() { ran.Store(true) })
 		fast.Wake()
 		// Each step lets the handoff check run once more; a Pool that
 		// hands stalled rounds off two at a time needs about 500.
@@ -68,9 +69,9 @@ func TestPoolCloseStillHandsOff(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
 		var stalled, ready Pump
-		stalled.InitIn(pool, func() { <-release })
+		pooled(&stalled, pool, func() { <-release })
 		var ran atomic.Bool
-		ready.InitIn(pool, func() { ran.Store(true) })
+		pooled(&ready, pool, func() { ran.Store(true) })
 		stalled.Wake()
 		synctest.Wait() // the only writer is in the stalled round
 		ready.Wake()

@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// pooled is InitIn for a pump whose first rounds are over: its rounds
+// run on the Pool.
+func pooled(p *Pump, pool *Pool, round func()) {
+	p.InitIn(pool, round)
+	p.alone = false
+}
+
 // writersOf returns how many writers p counts, parked or busy.
 func writersOf(p *Pool) int {
 	p.mu.Lock()
@@ -29,7 +36,7 @@ func TestPoolRunsRoundsOnFewWriters(t *testing.T) {
 		var mu sync.Mutex
 		goroutines := map[string]bool{}
 		for i := range pumps {
-			pumps[i].InitIn(pool, func() {
+			pooled(&pumps[i], pool, func() {
 				if inRound[i].Swap(true) {
 					t.Errorf("rounds of pump %d overlap", i)
 				}
@@ -77,8 +84,8 @@ func TestPoolWriterStaysWarm(t *testing.T) {
 		pool.max = 1
 		var ids []string
 		var a, b Pump
-		a.InitIn(pool, func() { ids = append(ids, goid()) })
-		b.InitIn(pool, func() { ids = append(ids, goid()) })
+		pooled(&a, pool, func() { ids = append(ids, goid()) })
+		pooled(&b, pool, func() { ids = append(ids, goid()) })
 		for range 3 {
 			a.Wake()
 			b.Wake()
@@ -107,9 +114,9 @@ func TestPoolSlowRoundHandsOff(t *testing.T) {
 		pool.max = 1
 		release := make(chan struct{})
 		var slow, fast Pump
-		slow.InitIn(pool, func() { <-release })
+		pooled(&slow, pool, func() { <-release })
 		var fastRounds atomic.Int32
-		fast.InitIn(pool, func() { fastRounds.Add(1) })
+		pooled(&fast, pool, func() { fastRounds.Add(1) })
 		slow.Wake()
 		synctest.Wait() // the only writer is in slow's round
 		fast.Wake()
@@ -144,7 +151,7 @@ func TestPoolClose(t *testing.T) {
 		pool := NewPool()
 		var rounds atomic.Int32
 		var p Pump
-		p.InitIn(pool, func() { rounds.Add(1) })
+		pooled(&p, pool, func() { rounds.Add(1) })
 		p.Wake()
 		synctest.Wait()
 		start := time.Now()
@@ -176,9 +183,9 @@ func TestPoolStopWhileReady(t *testing.T) {
 		pool.max = 1
 		release := make(chan struct{})
 		var blocker, p Pump
-		blocker.InitIn(pool, func() { <-release })
+		pooled(&blocker, pool, func() { <-release })
 		var rounds atomic.Int32
-		p.InitIn(pool, func() { rounds.Add(1) })
+		pooled(&p, pool, func() { rounds.Add(1) })
 		blocker.Wake()
 		synctest.Wait()
 		p.Wake() // waits on the ready list behind blocker's round
@@ -213,4 +220,86 @@ func TestPoolReadyListReusesStorage(t *testing.T) {
 	if c := cap(pool.ready); c > 1000 {
 		t.Errorf("the ready list holds 100 pumps in storage for %d", c)
 	}
+}
+
+// TestPoolSlowPumpRunsAlone: once a pump's round was counted out, its
+// later rounds run on a goroutine of its own, so that its client blocking
+// again holds no writer of the Pool even for Handoff; once that goroutine
+// had nothing to write for Linger, the pump is back on the Pool.
+func TestPoolSlowPumpRunsAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewPool()
+		pool.max = 1
+		block := make(chan chan struct{}, 2)
+		var slow, fast Pump
+		pooled(&slow, pool, func() {
+			select {
+			case release := <-block:
+				<-release
+			default:
+			}
+		})
+		var fastRounds atomic.Int32
+		pooled(&fast, pool, func() { fastRounds.Add(1) })
+
+		first := make(chan struct{})
+		block <- first
+		slow.Wake()
+		synctest.Wait()
+		time.Sleep(2*Handoff + time.Millisecond) // slow's round is counted out
+		close(first)
+		synctest.Wait()
+
+		second := make(chan struct{})
+		block <- second
+		slow.Wake() // blocks again, on a goroutine of its own
+		synctest.Wait()
+		fast.Wake()
+		synctest.Wait()
+		if n := fastRounds.Load(); n != 1 {
+			t.Fatalf("%d rounds of fast while slow blocks again, want 1 at once: slow holds the Pool's writer", n)
+		}
+		close(second)
+		time.Sleep(Linger + time.Millisecond)
+		synctest.Wait()
+		slow.mu.Lock()
+		alone := slow.alone
+		slow.mu.Unlock()
+		if alone {
+			t.Error("slow still runs alone after Linger without work")
+		}
+		pool.Close()
+	})
+}
+
+// TestPoolFirstRoundsAlone: a new pump's first rounds (a resume's replay to
+// a client that may not read) run on a goroutine of its own, and hold no
+// writer of the Pool while they block.
+func TestPoolFirstRoundsAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pool := NewPool()
+		pool.max = 1
+		release := make(chan struct{})
+		var replay, fast Pump
+		replay.InitIn(pool, func() { <-release })
+		var fastRounds atomic.Int32
+		pooled(&fast, pool, func() { fastRounds.Add(1) })
+		replay.Wake()
+		synctest.Wait()
+		fast.Wake()
+		synctest.Wait()
+		if n := fastRounds.Load(); n != 1 {
+			t.Fatalf("%d rounds of fast while a new pump's first round blocks, want 1 at once", n)
+		}
+		close(release)
+		time.Sleep(Linger + time.Millisecond)
+		synctest.Wait()
+		replay.mu.Lock()
+		alone := replay.alone
+		replay.mu.Unlock()
+		if alone {
+			t.Error("the new pump still runs alone after Linger without work")
+		}
+		pool.Close()
+	})
 }

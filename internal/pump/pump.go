@@ -35,10 +35,15 @@ type Pump struct {
 	start func() // p.run, bound once: "go p.run()" would allocate each time
 	pool  *Pool  // runs the rounds, if not nil (see InitIn)
 
+	// writer is the Pool's writer running the round, if any: set under
+	// mu, read by the round.
+	writer *writer
+
 	mu      sync.Mutex
 	running bool          // a goroutine runs rounds, or lingers
 	again   bool          // another round is due
 	stopped bool          // no round starts any more
+	alone   bool          // rounds run on a goroutine of the pump's own, not the pool's (see Handoff)
 	onIdle  func()        // from Stop, for the goroutine to call when it exits
 	kick    chan struct{} // while the goroutine lingers: a send wakes it
 }
@@ -52,10 +57,15 @@ func (p *Pump) Init(round func()) {
 }
 
 // InitIn is Init for a pump whose rounds run on the writers of pool (see
-// Pool) rather than on a goroutine of its own; a nil pool is Init.
+// Pool) rather than on a goroutine of its own; a nil pool is Init. The
+// pump's first rounds (a resume's replay, which may be large and go to a
+// client that does not read) run on a goroutine of its own; once that
+// goroutine has had nothing to write for Linger, the pump's rounds run on
+// the Pool.
 func (p *Pump) InitIn(pool *Pool, round func()) {
 	p.Init(round)
 	p.pool = pool
+	p.alone = pool != nil
 }
 
 // Wake makes sure a round runs after this call: it starts the goroutine
@@ -78,24 +88,39 @@ func (p *Pump) Wake() {
 		return
 	}
 	p.running = true
+	pooled := p.pool != nil && !p.alone
 	p.mu.Unlock()
-	if p.pool != nil && p.pool.push(p) {
+	if pooled && p.pool.push(p) {
 		return
 	}
 	go p.start()
 }
 
-// runOnce runs one round on a writer of the pump's Pool, if one is due,
+// leavePool makes the pump run its rounds on a goroutine of its own, until
+// that goroutine exits: its round held a writer of its Pool for Handoff.
+// again says another round is due; the pump is running.
+func (p *Pump) leavePool(again bool) {
+	p.mu.Lock()
+	p.alone = true
+	p.mu.Unlock()
+	if again {
+		go p.start()
+	}
+}
+
+// runOnce runs one round on writer w of the pump's Pool, if one is due,
 // and reports whether another is due: the writer then puts the pump back
 // on the ready list (it stays running meanwhile, so that Wake does not put
 // it there twice).
-func (p *Pump) runOnce() (again bool) {
+func (p *Pump) runOnce(w *writer) (again bool) {
 	p.mu.Lock()
 	if !p.stopped && p.again {
 		p.again = false
+		p.writer = w
 		p.mu.Unlock()
 		p.round()
 		p.mu.Lock()
+		p.writer = nil
 	}
 	switch {
 	case p.stopped:
@@ -173,6 +198,7 @@ func (p *Pump) run() {
 // Stop's idle function, if any, is called. p.mu is held; exit unlocks it.
 func (p *Pump) exit(timer *time.Timer) {
 	p.running = false
+	p.alone = false // the next Wake goes back to the Pool, if any
 	f := p.onIdle
 	p.onIdle = nil
 	p.mu.Unlock()
