@@ -58,8 +58,10 @@ const (
 	maxInflateRatio = 64
 
 	// defaultCloseTimeout bounds the closing handshake: how long the server
-	// waits for the peer's close frame after sending its own, and for its
-	// own close frame to be written.
+	// waits for the peer's close frame after writing its own. The writing
+	// of the data queued before the close frame, and of the close frame,
+	// is bounded by WriteTimeout; without a write deadline (WriteTimeout
+	// negative), this timeout counts from the close and bounds it as well.
 	defaultCloseTimeout = 5 * time.Second
 )
 

@@ -83,7 +83,7 @@ type Conn struct {
 	dropData   bool          // the close is urgent: queued data is discarded
 	ended      bool          // the TCP connection was closed
 	err        error         // why the connection ended or is ending
-	closeTimer *time.Timer   // ends the closing handshake after defaultCloseTimeout
+	closeTimer *time.Timer   // ends the closing handshake after defaultCloseTimeout (see closeWritten)
 	keepAlive  *time.Timer   // pings, see keepalive.go
 	pingedAt   int64         // used by the keep-alive timer's function only
 
@@ -183,9 +183,9 @@ func (c *Conn) closedChan() <-chan struct{} {
 }
 
 // Close starts the closing handshake with code and reason: frames already
-// queued are written first, then the close frame, then Close waits for the
-// peer's close frame, at most 5 s, and closes the
-// connection. A reason longer than 123 bytes is cut. Close on a connection
+// queued are written first, then the close frame (each write bounded by
+// WriteTimeout), then Close waits for the peer's close frame, at most 5 s,
+// and closes the connection. A reason longer than 123 bytes is cut. Close on a connection
 // that is closing already waits for it to end and returns nil.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := c.validateClose(code); err != nil {
@@ -239,10 +239,22 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 	}
 	c.freeRoomLocked() // Write waiters see the close
 	c.closeFrame = c.encodeClose(ce.Code, ce.Reason)
-	c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
+	if c.opts.WriteTimeout < 0 {
+		// No write deadline bounds the writing of the close frame: the
+		// closing handshake's timeout does (see closeWritten).
+		c.armCloseTimerLocked()
+	}
 	c.mu.Unlock()
 	c.pump.Wake()
 	return true
+}
+
+// armCloseTimerLocked starts the closing handshake's timeout unless it
+// runs. c.mu is held.
+func (c *Conn) armCloseTimerLocked() {
+	if c.closeTimer == nil && !c.ended {
+		c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
+	}
 }
 
 // shutdown closes the TCP connection once, making err the connection's

@@ -343,7 +343,8 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	s.mu.Unlock()
 	if old != nil {
 		// The closing handshake completes in the background, within
-		// defaultCloseTimeout; nothing more is taken from old.
+		// WriteTimeout and defaultCloseTimeout; nothing more is taken
+		// from old.
 		go old.Close(StatusNormalClosure, "changing topics")
 	}
 	err := s.connect()

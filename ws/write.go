@@ -279,7 +279,7 @@ func (c *Conn) flush() (more bool) {
 		return false
 	}
 	if cf != nil {
-		c.finishWriting()
+		c.closeWritten()
 		if drop {
 			// A slow or silent peer gets no closing handshake.
 			c.shutdown(nil)
@@ -321,6 +321,19 @@ func (c *Conn) keep(q [][]byte, queued int) {
 	if cap(q) > 0 && cap(q) <= keepParts && c.spare == nil {
 		c.spare = q[:0]
 	}
+}
+
+// closeWritten records that the close frame was written, and starts the
+// closing handshake's timeout: the wait for the peer's close frame. It
+// counts from the write, not from the close, so that the data queued
+// before the close is written however late the writer runs on a busy
+// machine; the writes themselves are bounded by WriteTimeout.
+func (c *Conn) closeWritten() {
+	c.mu.Lock()
+	c.wroteClose = true
+	c.armCloseTimerLocked()
+	c.signalLocked()
+	c.mu.Unlock()
 }
 
 // finishWriting records that nothing more will be written.

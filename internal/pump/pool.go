@@ -8,7 +8,7 @@ import (
 )
 
 // Handoff is how long a round may run on a shared writer of a Pool before
-// the Pool counts that writer out and starts others in its place: a round
+// the Pool counts that writer out and starts another in its place: a round
 // that writes to a client that does not read (or waits on anything else)
 // keeps the goroutine it runs on, but no longer holds a writer that other
 // connections need. A round that writes to a client that reads takes
@@ -302,9 +302,9 @@ func (p *Pool) unparkLocked() *writer {
 }
 
 // park waits for work, for Close or for Linger to pass; a writer past the
-// Pool's number (see handoff) leaves at once. p.mu is held on entry and,
-// when park reports true, on return; false means the writer left the Pool
-// and p.mu is unlocked.
+// Pool's number (see replaceLocked) leaves at once. p.mu is held on entry
+// and, when park reports true, on return; false means the writer left the
+// Pool and p.mu is unlocked.
 func (w *writer) park() bool {
 	p := w.p
 	if p.closed || len(p.writers) > p.max {
