@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -191,6 +192,21 @@ func (s *stream) end(err error, failed bool) {
 func (s *stream) stopWriter() {
 	s.pump.Stop(func() { close(s.idle) })
 	s.sub.Close()
+}
+
+// wait waits, on the handler's goroutine, until the stream ends or ctx,
+// its request's context, does; then it finishes the stream. It waits in a
+// receive, the least a goroutine can park in: while a client is there, no
+// goroutine waits for ctx.
+func (s *stream) wait(ctx context.Context) {
+	// When ctx ends, a write in progress finishes or fails first, so that a
+	// failed write is counted as one.
+	stop := context.AfterFunc(ctx, s.stopWriter)
+	<-s.idle
+	if !stop() {
+		s.end(requestEnded(ctx), false)
+	}
+	s.finish()
 }
 
 // finish releases what the stream held, once it is idle, logs its end and
