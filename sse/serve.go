@@ -67,16 +67,22 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// quarter of it is in use, and net/http's frames under the handler use
 	// more than a quarter of 4 KiB, so a stack grown to 8 KiB once would
 	// stay so.
-	opened := make(chan handshake, 1)
-	go b.handshake(w, r, opened)
-	h := <-opened
-	if h.panicked != nil {
-		panic(h.panicked) // net/http's to recover, as if it happened here
+	st, addr := b.handshake(w, r)
+	if st == nil {
+		return
 	}
-	if h.s != nil {
-		h.s.wait(r.Context())
-		b.leave(h.addr)
+	// Wait in a receive, the least a goroutine can park in, for the stream
+	// to end; when the request's context ends first (the client went
+	// away), stop the writer, letting a write in progress finish or fail
+	// first, so that a failed write is counted as one.
+	ctx := r.Context()
+	stop := context.AfterFunc(ctx, st.stopWriter)
+	<-st.idle
+	if !stop() {
+		st.end(requestEnded(ctx), false)
 	}
+	st.finish()
+	b.leave(addr)
 }
 
 // A handshake is what a stream's handshake hands its handler: the stream,
@@ -88,8 +94,23 @@ type handshake struct {
 	panicked any
 }
 
-// handshake opens the stream of r and sends the outcome on opened.
-func (b *Broker) handshake(w http.ResponseWriter, r *http.Request, opened chan<- handshake) {
+// handshake runs the handshake of r's stream on a goroutine of its own and
+// returns what it hands the handler; a panic there panics here. Its frame
+// is off the handler's stack once it returns, while the handler waits.
+//
+//go:noinline
+func (b *Broker) handshake(w http.ResponseWriter, r *http.Request) (*stream, string) {
+	opened := make(chan handshake, 1)
+	go b.runHandshake(w, r, opened)
+	h := <-opened
+	if h.panicked != nil {
+		panic(h.panicked) // net/http's to recover, as if it happened in the handler
+	}
+	return h.s, h.addr
+}
+
+// runHandshake opens the stream of r and sends the outcome on opened.
+func (b *Broker) runHandshake(w http.ResponseWriter, r *http.Request, opened chan<- handshake) {
 	var h handshake
 	defer func() {
 		if v := recover(); v != nil {
@@ -196,9 +217,11 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if b.opts.Retry > 0 {
 		sw.writeRetry(b.opts.Retry)
 	}
+	// Unless a Take may wait on the HistorySource, the first is made here.
+	takeHere := lastID == "" && b.opts.History == nil
 	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {
-			b.takeOver(r, conn, sw, sub, addr)
+			b.takeOver(r, conn, sw, sub, addr, takeHere)
 			return nil, true
 		}
 	}
@@ -206,7 +229,10 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 		b.boundKernel(r, c)
 	}
 	s = b.newStream(sub, writerSink{sw}, r)
-	s.start()
+	// start sends the head from this goroutine, which exits next, rather
+	// than from a writer goroutine started for it, which would linger with
+	// the stack net/http's write path grew, with nothing else to write.
+	s.start(takeHere)
 	return s, false
 }
 
