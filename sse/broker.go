@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -39,13 +41,14 @@ const (
 	defaultMaxTopics = hub.DefaultMaxTopicsPerSubscriber
 )
 
-// GapEvent is the type of the event a Broker sends when a reconnecting
-// client asked to resume from an ID the history cannot serve: the client
-// has missed events it will not get. Its data is a [Gap] in JSON, such as
+// GapEvent is the type of the event a Broker sends when a stream misses
+// events it will not get: a resume the history cannot serve, or a stream
+// that fell more than HistoryBytes behind (see [Gap] for every reason). Its
+// data is a Gap in JSON, such as
 //
 //	{"lastEventId":"Xk3f-17","reason":"history exceeded"}
 //
-// and what the history still holds for the client's topics follows it. A
+// and what the history still holds for the stream's topics follows it. A
 // page listens with addEventListener("gap", ...) and reloads its state.
 const GapEvent = "gap"
 
@@ -65,11 +68,12 @@ type Gap struct {
 
 // BrokerOptions configure a [Broker]. The zero value is ready to use.
 type BrokerOptions struct {
-	// Topics returns the topics a request subscribes to. Nil means the
-	// values of the "topic" query parameters (/events?topic=a&topic=b).
-	// To refuse a request with a status (401 or 403 after checking
-	// credentials, say), return a *StatusError; any other error answers
-	// 400 Bad Request with the error's text as the body.
+	// Topics returns the topics a request subscribes to, at least one.
+	// Nil means the values of the "topic" query parameters
+	// (/events?topic=a&topic=b). To refuse a request with a status (401
+	// or 403 after checking credentials, say), return a *StatusError; any
+	// other error answers 400 Bad Request with the error's text as the
+	// body.
 	Topics func(r *http.Request) ([]string, error)
 
 	// OnConnect, when set, runs once per stream, when it is accepted and
@@ -88,9 +92,8 @@ type BrokerOptions struct {
 	// otherwise (a deadline set by middleware); match them with
 	// errors.Is. The request stays valid until OnClose returns: ServeHTTP
 	// returns after it, and Shutdown waits for it unless Shutdown's context
-	// ends first. (With TakeOver,
-	// ServeHTTP has returned long before, so r's context is done; its
-	// values stay.) A panic in it is logged.
+	// ends first. (With TakeOver, ServeHTTP has returned long before, so
+	// r's context is done; its values stay.) A panic in it is logged.
 	OnClose func(r *http.Request, err error)
 
 	// AllowedHosts lists the host names the Broker answers to, as
@@ -164,11 +167,9 @@ type BrokerOptions struct {
 	MaxTopics int
 
 	// HistoryBytes bounds each topic's history, in bytes of encoded events
-	// plus 128 bytes per event. Zero means 2 MiB. Streams
-	// read the same history, so it is also how far a stream may fall
-	// behind: one that falls further gets a GapEvent ("too slow") and goes
-	// on from the oldest event left, without a reconnect. A stream makes
-	// the server hold nothing of its own for the events it has not taken.
+	// plus 128 bytes per event. It is also how far a stream may fall
+	// behind (see Broker), and Publish refuses a larger event with
+	// ErrTooLarge. Zero means 2 MiB.
 	HistoryBytes int
 
 	// HistorySize bounds how many events of each topic a resume can
@@ -250,14 +251,12 @@ type BrokerOptions struct {
 	// hijacked, are served by their handler as without TakeOver.
 	TakeOver bool
 
-	// Logger receives a record for every stream refused because the
-	// server cannot serve it (at Error, naming the cause and the fix), for
-	// streams refused for their host (at Warn, naming the fix; at most one
-	// record every 10 s, with the number left out), for
-	// a panic in OnConnect or OnClose (at Error), for every stream that
-	// ends on an error (at Warn for slow clients and failed writes) and,
-	// at Debug, for every stream opened and closed.
-	// Nil means slog.Default().
+	// Logger receives, at Error, every stream refused because the server
+	// cannot serve it (naming the fix), a panic in OnConnect or OnClose,
+	// and a HistorySource that fails or panics; at Warn, requests refused
+	// for their host (naming the fix; at most one record every 10 s, which
+	// counts those left out) and writes that timed out; at Debug, every
+	// stream opened and closed. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -297,9 +296,10 @@ type BrokerOptions struct {
 //
 // Its methods are safe for concurrent use.
 type Broker struct {
-	opts BrokerOptions
-	hub  *hub.Hub
-	log  *slog.Logger
+	opts    BrokerOptions
+	hub     *hub.Hub
+	log     *slog.Logger
+	writers *pump.Pool // run the streams' writers
 
 	mu      sync.Mutex
 	active  int                  // handlers running
@@ -342,6 +342,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		idle:    make(chan struct{}),
 		streams: make(map[*stream]struct{}),
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -359,7 +360,7 @@ func NewBroker(opts BrokerOptions) *Broker {
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
-		panic("sse: NewBroker: " + err.Error())
+		panic(fmt.Sprintf("sse: NewBroker: Epoch %q: %s", opts.Epoch, hub.EpochProblem(opts.Epoch)))
 	}
 	b.hub = h
 	return b
@@ -372,11 +373,10 @@ func NewBroker(opts BrokerOptions) *Broker {
 // for a client.
 //
 // The error says what makes topic or e invalid (see [Event]'s fields),
-// or is ErrClosed once Shutdown has returned; an event
-// larger than HistoryBytes (with 128 bytes of overhead) is refused with an
-// error too, since no stream could take it before it left the history. An event
-// published while Shutdown runs is kept in the history (so SaveHistory
-// saves it and resuming clients get it), as in package ws.
+// wraps ErrTooLarge for an event larger than HistoryBytes, or is ErrClosed
+// once Shutdown has returned. An event published while Shutdown runs is
+// kept in the history (so SaveHistory saves it and resuming clients get
+// it).
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
 	return b.publish(0, topic, e)
 }
@@ -387,9 +387,12 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 	if err := e.validate(); err != nil {
 		return "", err
 	}
+	size := 0
 	encode := func(id string) []byte {
 		e.ID = id
-		return appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+		data := appendEvent(make([]byte, 0, encodedLen(&e)), &e)
+		size = len(data)
+		return data
 	}
 	var m *hub.Message
 	if seq == 0 {
@@ -397,21 +400,29 @@ func (b *Broker) publish(seq uint64, topic string, e Event) (id string, err erro
 	} else {
 		m, err = b.hub.PublishAt(seq, topic, encode)
 	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		return "", fmt.Errorf("%w: %d bytes encoded, and %d of overhead, over HistoryBytes (%d)",
+			ErrTooLarge, size, hub.MessageOverhead, cmp.Or(max(b.opts.HistoryBytes, 0), hub.DefaultHistoryBytes))
+	}
 	if err != nil {
 		return "", b.hubError(err)
 	}
 	return m.ID, nil
 }
 
-// hubError maps an error of the hub to the package's errors.
+// hubError says err, an error of the hub, in the package's words.
 func (b *Broker) hubError(err error) error {
-	if errors.Is(err, hub.ErrClosed) {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
 		return ErrClosed
-	}
-	if errors.Is(err, hub.ErrInvalidTopic) || errors.Is(err, hub.ErrTooManyTopics) {
+	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrNoSequence):
+		return fmt.Errorf("sse: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
+	case errors.Is(err, hub.ErrStale):
+		return fmt.Errorf("sse: %w", err) // ErrStale is sse's and ws's alike
 	}
-	return fmt.Errorf("sse: %w", err)
+	return err
 }
 
 // checkTopic returns an error wrapping errInvalidTopic if name cannot be a
@@ -426,7 +437,7 @@ type Stats struct {
 	Clients     int    // streams open now
 	Topics      int    // topics with streams or history now
 	Opened      uint64 // streams opened
-	Refused     uint64 // requests answered 503: full or shutting down
+	Refused     uint64 // requests answered 503 or 429: full, shutting down, or MaxClientsPerAddr
 	Rejected    uint64 // requests refused otherwise: method, host, topics, Topics hook, a server that cannot stream
 	WriteFailed uint64 // streams ended by a failed or timed out write
 	Published   uint64 // events published
@@ -476,9 +487,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	select {
 	case <-b.idle:
 		b.hub.Close()
+		b.writers.Close()
 		return nil
 	case <-ctx.Done():
 		b.hub.Close()
+		b.writers.Close()
 		return ctx.Err()
 	}
 }

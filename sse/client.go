@@ -63,7 +63,8 @@ var ErrRetry = errors.New("sse: retry")
 // marked for retry, or a stream that ended with no event) waits twice as
 // long as the one before, up to MaxRetryDelay. Each wait is drawn at
 // random from the upper half of its range, so that clients dropped
-// together do not come back together.
+// together do not come back together, and is at least the Retry-After of
+// a response that sent one (up to MaxRetryDelay).
 type Client struct {
 	// HTTPClient makes the requests. Nil means http.DefaultClient. Its
 	// Timeout must be zero, or it ends every stream.
@@ -292,16 +293,14 @@ func (s *Stream) connect() (retry bool, err error) {
 	return false, nil
 }
 
-// Next returns the next event. When the connection breaks, or ends
-// normally for an idempotent request, Next waits for the reconnection
-// time, backing off, and sends the request again with Last-Event-ID, until
-// it gets an event, ctx ends, Close is called, or MaxRetries attempts
-// failed in a row; then it returns the error. When the server ends the
-// stream of a request that is not idempotent, Next returns io.EOF. A
-// response that the check rejects without ErrRetry ends the stream with
-// that error (a *StatusError by default), and a line or event too large
-// ends it with ErrTooLarge. Once the stream ended, Next returns the same
-// error again.
+// Next returns the next event, reconnecting as [Client] says when the
+// stream breaks or ends. It returns an error once the stream is over: the
+// context's error when the request's context ends or Close is called, the
+// last failure once MaxRetries are spent, io.EOF when the server ended the
+// stream of a request that is not idempotent, the check's error for a
+// response it rejects without ErrRetry (a *StatusError by default), or
+// ErrTooLarge for a line or event too large. Once the stream ended, Next
+// returns the same error again.
 func (s *Stream) Next() (Event, error) {
 	if s.err != nil {
 		return Event{}, s.err

@@ -12,14 +12,7 @@
 //   - [Broker] is an [net/http.Handler] that fans published events out to
 //     every stream subscribed to their topic, replays what a reconnecting
 //     browser missed (Last-Event-ID), reports a gap when it cannot, sends
-//     heartbeats, bounds every buffer and shuts down cleanly. Each event is
-//     encoded once into its topic's history, which every stream reads from
-//     its own position: a stream holds no queue, writes everything waiting
-//     for it in one write, and one that falls more than HistoryBytes behind
-//     gets a gap event and goes on. A stream lives in its handler, so
-//     middleware and http.Server see it; an idle one costs about 28 KiB
-//     of server memory, mostly net/http's, or about 6 KiB over HTTP/1.x
-//     with BrokerOptions.TakeOver.
+//     heartbeats, bounds every buffer and shuts down cleanly.
 //   - [Reader] parses a stream with the standard's algorithm, and [Client]
 //     reads one with reconnects, for Go programs and tests.
 //
@@ -33,15 +26,6 @@
 // and in the page:
 //
 //	new EventSource("/events?topic=prices").onmessage = e => show(e.data)
-//
-// BrokerOptions.OnConnect and OnClose see each stream start and end, with
-// its request and, at the end, why (ErrClientGone, ErrSlowConsumer,
-// ErrClosed, or the request context's cause):
-//
-//	b := sse.NewBroker(sse.BrokerOptions{
-//		OnConnect: func(r *http.Request, topics []string) { watching.Add(1) },
-//		OnClose:   func(r *http.Request, err error) { watching.Add(-1) },
-//	})
 //
 // See the package examples, and examples/ticker in this module for a
 // complete program.

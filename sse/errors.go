@@ -7,7 +7,8 @@ import (
 )
 
 var (
-	// ErrClosed means the Broker was shut down.
+	// ErrClosed means the Broker was shut down: Publish, PublishAt and
+	// SkipTo return it once Shutdown has returned.
 	ErrClosed = errors.New("sse: broker shut down")
 	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
 	// not UTF-8, or holds control characters.

@@ -34,13 +34,13 @@ var (
 type Event struct {
 	// ID is the event's ID, sent in an id field. The browser sends the last
 	// ID it received back in the Last-Event-ID header when it reconnects.
-	// Empty means no id field. It must not contain CR, LF or NUL.
+	// Empty means no id field. It must be UTF-8 without CR, LF or NUL.
 	// A [Broker] sets ID itself.
 	ID string
 
 	// Type is the event type, sent in an event field. A browser dispatches
 	// the event to listeners of this type; empty means no event field, so
-	// the browser uses "message". It must not contain CR or LF.
+	// the browser uses "message". It must be UTF-8 without CR or LF.
 	Type string
 
 	// Data is the event's payload, UTF-8 text. Each line (ended by CR, LF

@@ -20,9 +20,12 @@ const defaultMaxEventSize = 1 << 20 // 1 MiB
 // idle Reader does not hold it.
 const maxKeptBuf = 64 << 10
 
-// ErrTooLarge means a line or an event's data grew past the reader's
-// MaxEventSize. The stream cannot be read further.
-var ErrTooLarge = errors.New("sse: line or event larger than the reader's limit")
+// ErrTooLarge means an event is larger than a bound: a line or an
+// event's data read past the Reader's MaxEventSize (the stream cannot be
+// read further), or an event given to Publish or PublishAt that does not
+// fit in HistoryBytes (no stream could take it before it left the
+// history).
+var ErrTooLarge = errors.New("sse: event too large")
 
 // A Reader parses an event stream with the WHATWG HTML standard's algorithm
 // and returns the events it dispatches:
@@ -153,7 +156,7 @@ func (r *Reader) readLine() ([]byte, error) {
 			n = len(buf)
 		}
 		if len(r.line)+n > r.max() {
-			return nil, ErrTooLarge
+			return nil, fmt.Errorf("%w: a line over MaxEventSize (%d bytes)", ErrTooLarge, r.max())
 		}
 		r.line = append(r.line, buf[:n]...)
 		if i < 0 {
@@ -197,7 +200,7 @@ func (r *Reader) processLine(line []byte) (Event, bool) {
 		r.eventType = string(value)
 	case "data":
 		if len(r.data)+len(value)+1 > r.max() {
-			r.err = ErrTooLarge
+			r.err = fmt.Errorf("%w: data over MaxEventSize (%d bytes)", ErrTooLarge, r.max())
 			return Event{}, false
 		}
 		r.data = append(r.data, value...)

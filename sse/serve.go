@@ -243,10 +243,11 @@ type connKey struct{}
 // the connection of a stream served by its handler, as it does with
 // TakeOver, to bound what the kernel holds for it: on Linux, a stream's
 // writes then wait while 16 KiB written are not yet sent
-// (TCP_NOTSENT_LOWAT), as a Hub's connections do. Without it, the kernel grows the send buffer
-// of a client that does not read up to net.ipv4.tcp_wmem's maximum (4 MiB
-// by default): a resume's replay is then held in kernel memory, outside
-// the server's own bounds. It returns ctx with c as a value.
+// (TCP_NOTSENT_LOWAT), as a Hub's connections do. Without it, the kernel
+// grows the send buffer of a client that does not read up to
+// net.ipv4.tcp_wmem's maximum (4 MiB by default): a resume's replay is
+// then held in kernel memory, outside the server's own bounds. It returns
+// ctx with c as a value.
 //
 //	srv := &http.Server{Handler: mux, ConnContext: sse.ConnContext}
 func ConnContext(ctx context.Context, c net.Conn) context.Context {

@@ -16,9 +16,10 @@ import (
 // Last-Event-ID, exactly where it was. All nodes share BrokerOptions.Epoch.
 
 var (
-	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
-	// above the last one applied: the event was applied already, so a
-	// redelivered event is harmless. It is the same error as ws.ErrStale.
+	// ErrStale is returned (wrapped) by PublishAt and SkipTo for a
+	// sequence number not above the last one applied: the event was
+	// applied already, so a redelivered event is harmless. It is the same
+	// error as ws.ErrStale.
 	ErrStale = hub.ErrStale
 
 	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
@@ -47,8 +48,9 @@ type HistorySource interface {
 	// returns an error wrapping ErrHistoryGone when it no longer holds
 	// the events right after after (it may yield what it still holds,
 	// before or after it finds out): the client gets a GapEvent. Any other
-	// error is logged and ends the replay with a GapEvent of reason
-	// "history unavailable". ctx ends when the client goes away.
+	// error, or a record out of order or of another topic, is logged and
+	// ends the replay with a GapEvent of reason "history unavailable". ctx
+	// ends when the client goes away.
 	//
 	// The Broker calls Replay from a stream's writer, holding no lock,
 	// before any newer event of that stream, in calls of about 1 MiB:
@@ -70,6 +72,9 @@ type HistorySource interface {
 // the Broker had applied nothing yet). Publish and PublishAt may be mixed:
 // Publish takes the number after the last one applied.
 func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
+	if seq == 0 {
+		return "", fmt.Errorf("sse: %w: 0", ErrStale) // publish(0) is Publish
+	}
 	return b.publish(seq, topic, e)
 }
 
@@ -82,7 +87,7 @@ func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err er
 // error wrapping ErrStale.
 func (b *Broker) SkipTo(seq uint64) error {
 	if err := b.hub.SkipTo(seq); err != nil {
-		return fmt.Errorf("sse: SkipTo: %w", err)
+		return b.hubError(err)
 	}
 	return nil
 }

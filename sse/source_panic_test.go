@@ -38,3 +38,36 @@ func TestHistorySourcePanicIsAGap(t *testing.T) {
 		t.Errorf("the log does not say why:\n%s", log.String())
 	}
 }
+
+// A HistorySource that yields a record out of order, or of a topic it was
+// not asked for, costs the resuming stream a gap event, and the log says
+// why in sse's words.
+func TestHistorySourceMisorderIsLogged(t *testing.T) {
+	for name, yields := range map[string][]Record{
+		"out of order":  {{Seq: 3, Topic: "a"}, {Seq: 2, Topic: "a"}},
+		"not asked for": {{Seq: 2, Topic: "b"}},
+	} {
+		var log testutil.Buffer
+		src := sourceFunc(func(_ context.Context, _ []string, _, _ uint64, yield func(Record) bool) error {
+			for _, r := range yields {
+				if !yield(r) {
+					break
+				}
+			}
+			return nil
+		})
+		b := NewBroker(BrokerOptions{Epoch: "cluster", History: src, Logger: log.Logger(), HistorySize: 2})
+		for range 5 {
+			b.Publish("a", Event{Data: "x"})
+		}
+		ts, c := newServer(t, b, false)
+		_, r := open(t, c, ts.URL+"?topic=a", "Last-Event-ID", "cluster-1")
+		if got := readIDs(t, r, 3); !strings.Contains(strings.Join(got, " "), "gap:history unavailable") {
+			t.Errorf("%s: got %q, want a gap", name, got)
+		}
+		if !strings.Contains(log.String(), "sse: HistorySource") || !strings.Contains(log.String(), name) {
+			t.Errorf("%s: the log does not say why:\n%s", name, log.String())
+		}
+		b.Shutdown(context.Background())
+	}
+}

@@ -3,7 +3,6 @@ package sse
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +75,7 @@ var heartbeatComment = []byte(":\n")
 
 func (b *Broker) newStream(sub *hub.Subscriber, out sink, r *http.Request) *stream {
 	s := &stream{b: b, sub: sub, out: out, r: r, remote: r.RemoteAddr, idle: make(chan struct{})}
-	s.pump.Init(s.round)
+	s.pump.InitIn(b.writers, s.round)
 	return s
 }
 
@@ -100,6 +99,7 @@ func (s *stream) start(takeHere bool) {
 		for s.early.CompareAndSwap(earlyWoken, earlyIdle) && !s.over() {
 			s.round()
 		}
+		s.pump.FirstRoundsRan()
 	} else if !s.opened {
 		s.opened = true
 		if err := s.out.open(); err != nil {
@@ -209,7 +209,7 @@ func (s *stream) round() {
 	case stop:
 		s.end(ErrClosed, false)
 	case errors.Is(s.sub.Err(), hub.ErrClosed):
-		s.end(fmt.Errorf("%w: %w", ErrClosed, s.sub.Err()), false) // the hub closed; stopWriter ends it otherwise
+		s.end(ErrClosed, false) // the hub closed; stopWriter ends it otherwise
 	}
 }
 
@@ -276,13 +276,11 @@ func (writerSink) close()                      {}
 type connSink struct {
 	conn    net.Conn
 	timeout time.Duration
+	pump    *pump.Pump // the stream's, once it has one: a write that would block leaves the Broker's shared writers first
 }
 
 func (c *connSink) send(parts [][]byte) error {
-	if c.timeout > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	}
-	err := pump.WriteParts(c.conn, parts)
+	err := c.pump.WriteParts(c.conn, parts, max(c.timeout, 0))
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return &writeTimeoutError{err}
 	}
@@ -334,6 +332,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 		return
 	}
 	s := b.newStream(sub, out, r)
+	out.pump = &s.pump
 	s.start(takeHere)
 	go s.own(conn, addr)
 }

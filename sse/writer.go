@@ -16,15 +16,10 @@ import (
 // instead of holding the stream forever.
 const defaultWriteTimeout = 10 * time.Second
 
-// A Writer writes one event stream over an [http.ResponseWriter].
-//
-// NewWriter sets the stream's headers; Send writes an event and
-// WriteComment a comment into an internal buffer, and Flush (which Send
-// calls) sends the buffer (and the
-// headers, the first time) and flushes it to the client. Flushing and write
-// deadlines go through [http.ResponseController], so a ResponseWriter
-// wrapped by middleware works as long as the wrapper has an
-// Unwrap() http.ResponseWriter method. Writes work over HTTP/1.1 and HTTP/2.
+// A Writer writes one event stream over an [http.ResponseWriter], over
+// HTTP/1.1 or HTTP/2. Flushing and write deadlines go through
+// [http.ResponseController], so a ResponseWriter wrapped by middleware
+// works as long as the wrapper has an Unwrap() http.ResponseWriter method.
 //
 // After a write or flush fails, every method returns that error: the stream
 // is over and the handler should return. A Writer is not safe for

@@ -41,9 +41,10 @@ const (
 	// defaultPingInterval is how often the server pings an idle peer.
 	defaultPingInterval = 30 * time.Second
 
-	// defaultSendBuffer bounds the bytes of frames from Conn.Send and
-	// Conn.Write waiting to be written to one peer: 256 KiB. Hub messages
-	// are read from the hub's shared history and do not count here.
+	// defaultSendBuffer bounds the bytes of frames from Conn.Send,
+	// Conn.Write and Member.Send waiting to be written to one peer:
+	// 256 KiB. Hub messages are read from the hub's shared history and do
+	// not count here.
 	defaultSendBuffer = 256 << 10
 
 	// maxInflateRatio bounds what a compressed message may inflate to
@@ -57,8 +58,10 @@ const (
 	maxInflateRatio = 64
 
 	// defaultCloseTimeout bounds the closing handshake: how long the server
-	// waits for the peer's close frame after sending its own, and for its
-	// own close frame to be written.
+	// waits for the peer's close frame after writing its own. The writing
+	// of the data queued before the close frame, and of the close frame,
+	// is bounded by WriteTimeout; without a write deadline (WriteTimeout
+	// negative), this timeout counts from the close and bounds it as well.
 	defaultCloseTimeout = 5 * time.Second
 )
 

@@ -144,3 +144,43 @@ func idleMemory(b *testing.B, n int, handler http.Handler, h http.Header) float6
 	}
 	return float64(heap1-heap0+stack1-stack0) / float64(n)
 }
+
+// BenchmarkDialWrite writes 16 KiB binary messages from a Dial client,
+// masked, to a server that reads them over TCP; one op is one message read
+// by the server. Its frames are built masked once, by Write.
+func BenchmarkDialWrite(b *testing.B) {
+	var read atomic.Int64
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{DisableCompression: true})
+		if err != nil {
+			return
+		}
+		defer close(done)
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+			read.Add(1)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := Dial(ctx, srv.URL, &DialOptions{DisableCompression: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 16<<10)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Write(ctx, MessageBinary, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+	<-done
+	if n := read.Load(); n < int64(b.N) {
+		b.Fatalf("server read %d of %d", n, b.N)
+	}
+}

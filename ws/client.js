@@ -53,8 +53,8 @@
  *                        m = {kind: "message", id, topic, data}; data is the
  *                        JSON value the server published, a string for
  *                        text, an ArrayBuffer for binary. For messages the
- *                        server sent to this connection alone (Conn.Send,
- *                        Conn.SendJSON) m = {kind: "direct", id: null,
+ *                        server sent to this connection alone (Member.Send,
+ *                        Member.SendJSON) m = {kind: "direct", id: null,
  *                        topic: null, data}: the text as a string, the JSON
  *                        value SendJSON sent, or an ArrayBuffer. Only hub
  *                        messages move lastEventId.

@@ -90,7 +90,7 @@ func TestCloseWhileWriteWaits(t *testing.T) {
 func TestHubOnConnectPanic(t *testing.T) {
 	leakcheck.Check(t)
 	h, srv := serveHub(t, HubOptions{
-		OnConnect: func(c *Conn, r *http.Request) {
+		OnConnect: func(_ *Member, r *http.Request) {
 			if r.URL.Query().Get("boom") != "" {
 				panic("boom")
 			}
@@ -111,5 +111,43 @@ func TestHubOnConnectPanic(t *testing.T) {
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestCloseAfterSlowWrite: a close queued behind data that the peer takes
+// late, but within WriteTimeout, is written after that data, and the
+// closing handshake's timeout counts from its write: the peer gets every
+// message and then the close frame, not the end of the TCP connection
+// (as when a busy machine runs the writer late, as in a Hub's Shutdown).
+func TestCloseAfterSlowWrite(t *testing.T) {
+	leakcheck.Check(t)
+	const size = 64 << 10
+	const n = 256 // 16 MiB: more than loopback's socket buffers hold
+	srv := serve(t, &AcceptOptions{SendBuffer: n * (size + 16), WriteTimeout: waitTimeout}, func(c *Conn) {
+		msg := make([]byte, size)
+		for i := range n {
+			msg[0] = byte(i)
+			if err := c.Send(MessageBinary, msg); err != nil {
+				t.Errorf("Send %d: %v", i, err)
+				break
+			}
+		}
+		c.Close(StatusGoingAway, "bye")
+	})
+	c := dial(t, srv.URL, nil)
+	// The server's writer waits on the peer's full socket buffers, and its
+	// close behind it, for longer than the closing handshake may take.
+	time.Sleep(defaultCloseTimeout + time.Second)
+	for i := range n {
+		op, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d of %d: %v", i, n, err)
+		}
+		if op != wstest.OpBinary || len(p) != size || p[0] != byte(i) {
+			t.Fatalf("message %d: opcode %d, %d bytes, first %d", i, op, len(p), p[0])
+		}
+	}
+	if cf := readClose(t, c); cf.Code != int(StatusGoingAway) {
+		t.Fatalf("close %d, want %d", cf.Code, StatusGoingAway)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/pump"
 )
 
@@ -22,19 +21,22 @@ const (
 	MessageBinary MessageType = opBinary
 )
 
-// A Conn is one WebSocket connection, accepted (Accept, a Hub) or dialed
-// (Dial, a Subscriber; see Dial for the client role). Send, Close, CloseNow and
-// the accessors are safe from any goroutine; Read is for one goroutine at a
-// time (a Conn of a Hub is read by the Hub).
+// A Conn is one WebSocket connection and nothing more: messages read and
+// written, pings, the closing handshake, the subprotocol and a context.
+// It is accepted (Accept, or a Hub, whose Member holds it) or dialed
+// (Dial, a Subscriber; see Dial for the client role). Send, Write, Close,
+// CloseNow, Ping and the accessors are safe from any goroutine; Read is
+// for one goroutine at a time (a Conn of a Hub is read by the Hub).
 //
-// Every frame the server sends goes through the connection's writer: a
-// goroutine that runs only while something waits to be written (sends,
-// control frames, hub messages), takes all of it, writes it in one system
-// call under a write deadline, and closes the connection when the peer
-// does not take it within WriteTimeout. What waits besides hub messages is
-// bounded by AcceptOptions.SendBuffer bytes; hub messages are read from
-// the hub's shared history and cost the connection nothing while they
-// wait. An idle connection holds one goroutine, its reader, and about
+// Every frame sent goes through the connection's writer: a goroutine that
+// runs only while something waits to be written (sends, control frames, a
+// Member's hub messages), takes all of it, writes it in one system call
+// under a write deadline, and closes the connection when the peer does not
+// take it within WriteTimeout. Each frame is built once, in the form it
+// goes out in (compressed or not, masked on a client's connection). What
+// waits besides hub messages is bounded by AcceptOptions.SendBuffer bytes;
+// hub messages are read from the hub's shared history and cost the
+// connection nothing while they wait. An idle connection holds one goroutine, its reader, and about
 // 5 KiB in all. Reading assembles fragments, answers pings, checks RFC 6455
 // and fails the connection with the right close code on any violation.
 type Conn struct {
@@ -53,9 +55,8 @@ type Conn struct {
 	base   context.Context
 	cancel context.CancelCauseFunc
 
-	hub  *Hub            // nil unless accepted by a Hub
-	addr string          // the client's address, for the Hub's MaxClientsPerAddr and the inflate credit
-	sub  *hub.Subscriber // the hub's subscriber, when hub is set
+	addr string // the peer's address, for the inflate credit (a Hub's: ClientAddr's, for MaxClientsPerAddr too)
+	feed feed   // the frames of a Member's hub, or nil
 
 	compress bool  // permessage-deflate was negotiated, see deflate.go
 	window   uint8 // with compress: the window bits the peer allows this side (server_max_window_bits for a server, client_max_window_bits for a client)
@@ -78,14 +79,13 @@ type Conn struct {
 	spare      [][]byte      // the queue's previous storage, for reuse
 	pong       []byte        // the pong frames due, at most maxPendingPongs bytes
 	ping       []byte        // the ping frames due
-	msgs       []*hub.Message
-	closeFrame []byte      // the close frame, once one was queued: no more data is queued after it
-	dropData   bool        // the close is urgent: queued data is discarded
-	ended      bool        // the TCP connection was closed
-	err        error       // why the connection ended or is ending
-	closeTimer *time.Timer // ends the closing handshake after defaultCloseTimeout
-	keepAlive  *time.Timer // pings, see keepalive.go
-	pingedAt   int64       // used by the keep-alive timer's function only
+	closeFrame []byte        // the close frame, once one was queued: no more data is queued after it
+	dropData   bool          // the close is urgent: queued data is discarded
+	ended      bool          // the TCP connection was closed
+	err        error         // why the connection ended or is ending
+	closeTimer *time.Timer   // ends the closing handshake after defaultCloseTimeout (see closeWritten)
+	keepAlive  *time.Timer   // pings, see keepalive.go
+	pingedAt   int64         // used by the keep-alive timer's function only
 
 	// Signals, made on first use so that an open connection holds none;
 	// signalLocked closes them once their condition holds.
@@ -143,13 +143,13 @@ func newConn(ctx context.Context, nc net.Conn, br *bufio.Reader, subprotocol str
 	return c
 }
 
-// start arms the keep-alive and writes what waits already (a Hub's gap
+// start arms the keep-alive and writes what waits already (a Member's gap
 // notice and replay, or what was sent before). From then on a writer
 // goroutine runs only while there is something to write.
 func (c *Conn) start() {
 	c.startKeepAlive()
-	if c.sub != nil {
-		c.sub.Notify(c.pump.Wake) // wakes at once
+	if c.feed != nil {
+		c.feed.notify(c.pump.Wake) // wakes at once
 		return
 	}
 	c.pump.Wake()
@@ -165,9 +165,6 @@ func (c *Conn) writerStopped() {
 
 // Subprotocol returns the subprotocol chosen in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
-
-// RemoteAddr returns the peer's network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // setReadLimit sets the largest message Read accepts, in bytes. A message
 // over it closes the connection with StatusMessageTooBig.
@@ -185,19 +182,10 @@ func (c *Conn) closedChan() <-chan struct{} {
 	return c.done
 }
 
-// Err returns why the connection ended or is ending, or nil while it is
-// open. A closing handshake gives a *CloseError; match the others with
-// errors.Is against ErrSlowConsumer, ErrPongTimeout or ErrClosed.
-func (c *Conn) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
 // Close starts the closing handshake with code and reason: frames already
-// queued are written first, then the close frame, then Close waits for the
-// peer's close frame, at most 5 s, and closes the
-// connection. A reason longer than 123 bytes is cut. Close on a connection
+// queued are written first, then the close frame (each write bounded by
+// WriteTimeout), then Close waits for the peer's close frame, at most 5 s,
+// and closes the connection. A reason longer than 123 bytes is cut. Close on a connection
 // that is closing already waits for it to end and returns nil.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := c.validateClose(code); err != nil {
@@ -250,11 +238,23 @@ func (c *Conn) queueCloseCause(ce *CloseError, cause error, drop bool) bool {
 		c.queue, c.pong, c.ping = nil, nil, nil
 	}
 	c.freeRoomLocked() // Write waiters see the close
-	c.closeFrame = closeFrame(ce.Code, ce.Reason)
-	c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
+	c.closeFrame = c.encodeClose(ce.Code, ce.Reason)
+	if c.opts.WriteTimeout < 0 {
+		// No write deadline bounds the writing of the close frame: the
+		// closing handshake's timeout does (see closeWritten).
+		c.armCloseTimerLocked()
+	}
 	c.mu.Unlock()
 	c.pump.Wake()
 	return true
+}
+
+// armCloseTimerLocked starts the closing handshake's timeout unless it
+// runs. c.mu is held.
+func (c *Conn) armCloseTimerLocked() {
+	if c.closeTimer == nil && !c.ended {
+		c.closeTimer = time.AfterFunc(defaultCloseTimeout, func() { c.shutdown(nil) })
+	}
 }
 
 // shutdown closes the TCP connection once, making err the connection's
@@ -269,7 +269,7 @@ func (c *Conn) shutdown(err error) {
 		return
 	}
 	c.ended = true
-	c.queue, c.spare, c.pong, c.ping, c.msgs = nil, nil, nil, nil, nil
+	c.queue, c.spare, c.pong, c.ping = nil, nil, nil, nil
 	c.freeRoomLocked()
 	if c.closeTimer != nil {
 		c.closeTimer.Stop()
@@ -282,8 +282,8 @@ func (c *Conn) shutdown(err error) {
 	c.mu.Unlock()
 	c.pump.Stop(c.writerStopped)
 	c.nc.Close()
-	if c.sub != nil {
-		c.sub.Close()
+	if c.feed != nil {
+		c.feed.close()
 	}
 	if cause == nil {
 		cause = ErrClosed
@@ -291,7 +291,8 @@ func (c *Conn) shutdown(err error) {
 	c.cancel(cause)
 }
 
-// cause returns the connection's error.
+// cause returns why the connection ended or is ending, or nil while it
+// is open.
 func (c *Conn) cause() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

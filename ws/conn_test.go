@@ -63,7 +63,7 @@ func TestServerClose(t *testing.T) {
 	srv := serve(t, nil, func(c *Conn) {
 		c.Send(MessageText, []byte("last words"))
 		c.Close(StatusPolicyViolation, "not allowed")
-		done <- c.Err()
+		done <- c.cause()
 	})
 	c := dial(t, srv.URL, nil)
 	op, data, err := c.ReadMessage()
@@ -296,7 +296,7 @@ func TestSendChecks(t *testing.T) {
 	srv := serve(t, nil, func(c *Conn) {
 		errs <- c.Send(MessageText, []byte{0xff})
 		errs <- c.Send(MessageType(9), nil)
-		errs <- c.SendJSON(map[string]int{"n": 1})
+		errs <- c.Send(MessageText, []byte(`{"n":1}`))
 		c.Read(context.Background())
 	})
 	c := dial(t, srv.URL, nil)

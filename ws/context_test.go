@@ -25,16 +25,17 @@ func TestConnContext(t *testing.T) {
 	connected := make(chan *Conn, 1)
 	ended := make(chan closed, 1)
 	h := NewHub(HubOptions{
-		OnConnect: func(c *Conn, r *http.Request) { connected <- c },
-		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+		OnConnect: func(m *Member, r *http.Request) { connected <- m.Conn() },
+		OnMessage: func(m *Member, _ MessageType, _ []byte) {
 			// Read on the Hub's goroutine, after ServeHTTP returned.
-			user, _ := testutil.User(c.Context())
-			if c.Context().Err() != nil {
-				user = "context ended early: " + c.Context().Err().Error()
+			ctx := m.Conn().Context()
+			user, _ := testutil.User(ctx)
+			if ctx.Err() != nil {
+				user = "context ended early: " + ctx.Err().Error()
 			}
-			c.Send(MessageText, []byte(user))
+			m.Send(MessageText, []byte(user))
 		},
-		OnClose: func(c *Conn, err error) { ended <- closed{c.Context(), err} },
+		OnClose: func(m *Member, err error) { ended <- closed{m.Conn().Context(), err} },
 	})
 	srv := httptest.NewServer(testutil.WithUser(h))
 	defer srv.Close()
@@ -77,22 +78,24 @@ func TestConnSetContext(t *testing.T) {
 	type nickKey struct{}
 	ended := make(chan context.Context, 1)
 	h := NewHub(HubOptions{
-		OnConnect: func(c *Conn, r *http.Request) {
+		OnConnect: func(m *Member, r *http.Request) {
+			c := m.Conn()
 			nick := strings.ToUpper(r.URL.Query().Get("user"))
 			// A context that ends at once: only its values count.
 			ctx, cancel := context.WithCancel(context.WithValue(c.Context(), nickKey{}, nick))
 			cancel()
 			c.SetContext(ctx)
 		},
-		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
-			nick, _ := c.Context().Value(nickKey{}).(string)
-			user, _ := testutil.User(c.Context())
-			if c.Context().Err() != nil {
-				nick = "ended: " + c.Context().Err().Error()
+		OnMessage: func(m *Member, _ MessageType, _ []byte) {
+			ctx := m.Conn().Context()
+			nick, _ := ctx.Value(nickKey{}).(string)
+			user, _ := testutil.User(ctx)
+			if ctx.Err() != nil {
+				nick = "ended: " + ctx.Err().Error()
 			}
-			c.Send(MessageText, []byte(user+" "+nick))
+			m.Send(MessageText, []byte(user+" "+nick))
 		},
-		OnClose: func(c *Conn, err error) { ended <- c.Context() },
+		OnClose: func(m *Member, err error) { ended <- m.Conn().Context() },
 	})
 	srv := httptest.NewServer(testutil.WithUser(h))
 	defer srv.Close()
@@ -130,7 +133,7 @@ func TestDialContext(t *testing.T) {
 	}
 	c.Close(StatusNormalClosure, "")
 	<-c.Context().Done()
-	if !errors.Is(context.Cause(c.Context()), c.Err()) {
-		t.Errorf("cause %v, want %v", context.Cause(c.Context()), c.Err())
+	if !errors.Is(context.Cause(c.Context()), c.cause()) {
+		t.Errorf("cause %v, want %v", context.Cause(c.Context()), c.cause())
 	}
 }

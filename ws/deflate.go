@@ -50,37 +50,31 @@ var compressorPool = sync.Pool{New: func() any {
 // framesCompressed counts the frames compressed, for tests.
 var framesCompressed atomic.Uint64
 
-// compressFrame returns frame f, a final unmasked server data frame, with
-// its payload compressed and RSV1 set, or f itself when its payload is
-// smaller than threshold or does not shrink.
-func compressFrame(f []byte, threshold int) []byte {
-	h := parseHeader(f)
-	hl := len(f) - int(h.length)
-	if h.length < int64(threshold) || h.length == 0 {
-		return f
+// getCompressor borrows a compressor from the pool.
+func getCompressor() *compressor { return compressorPool.Get().(*compressor) }
+
+// release gives z back to the pool; what compress returned is invalid
+// from then on.
+func (z *compressor) release() {
+	z.w.Reset(io.Discard)
+	if z.out.Cap() > maxPooledOutput {
+		z.out = bytes.Buffer{}
 	}
+	z.out.Reset()
+	compressorPool.Put(z)
+}
+
+// compress returns payload p compressed as one message of
+// permessage-deflate, its tail taken off, in z's buffer (valid until
+// release), or false when it does not shrink.
+func (z *compressor) compress(p []byte) ([]byte, bool) {
 	framesCompressed.Add(1)
-	c := compressorPool.Get().(*compressor)
-	defer func() {
-		c.w.Reset(io.Discard)
-		if c.out.Cap() > maxPooledOutput {
-			c.out = bytes.Buffer{}
-		}
-		c.out.Reset()
-		compressorPool.Put(c)
-	}()
-	c.out.Reset()
-	c.w.Reset(&c.out)
-	c.w.Write(f[hl:]) // writes to a bytes.Buffer do not fail
-	c.w.Flush()
-	p := bytes.TrimSuffix(c.out.Bytes(), deflateTail)
-	if len(p) >= int(h.length) {
-		return f
-	}
-	out := make([]byte, 0, frameHeaderSize(len(p))+len(p))
-	out = appendFrameHeader(out, h.op, len(p))
-	out[0] |= rsvCompressed
-	return append(out, p...)
+	z.out.Reset()
+	z.w.Reset(&z.out)
+	z.w.Write(p) // writes to a bytes.Buffer do not fail
+	z.w.Flush()
+	zp := bytes.TrimSuffix(z.out.Bytes(), deflateTail)
+	return zp, len(zp) < len(p)
 }
 
 // rsvCompressed is RSV1, the bit of the first frame of a compressed message.
@@ -254,26 +248,34 @@ func reservedBitsReason(h header, compress bool) string {
 // compressed frame, built once per message and shared by every connection
 // of the Hub that negotiated compression, or the uncompressed one.
 func (c *Conn) hubFrame(m *hub.Message) []byte {
-	if !c.compressible(m.Data) {
+	if !c.compressible(len(m.Data) - builtHeaderSize(len(m.Data))) {
 		return m.Data
 	}
 	return m.Alt(compressShared)
 }
 
-// compressShared compresses a hub message's frame for every connection
-// that decided to send it compressed (see compressible): the caller
+// compressShared returns hub frame f, built by the Hub's encoder,
+// compressed for every connection that decided to send it compressed (see
+// compressible), or f itself when its payload does not shrink: the caller
 // checked the threshold and the window, so the result does not depend on
-// which connection asks first.
-func compressShared(f []byte) []byte { return compressFrame(f, 1) }
-
-// compressible reports whether frame f, a final unmasked server frame, may
-// be sent compressed on this connection: compression was negotiated, the
-// payload reaches the threshold, and it fits the window the client allowed
-// the server (every distance within a message is shorter than the message).
-func (c *Conn) compressible(f []byte) bool {
-	if !c.compress {
-		return false
+// which connection asks first. The payload is compressed from where the
+// encoder put it; the opcode is the frame's first byte.
+func compressShared(f []byte) []byte {
+	p := f[builtHeaderSize(len(f)):]
+	z := getCompressor()
+	defer z.release()
+	zp, ok := z.compress(p)
+	if !ok {
+		return f
 	}
-	n := parseHeader(f).length
-	return n >= int64(c.opts.compressionThreshold) && (c.window >= 15 || n <= 1<<c.window)
+	out := make([]byte, 0, frameHeaderSize(len(zp))+len(zp))
+	return appendFrame(out, f[0]&0x0f|rsvCompressed, zp)
+}
+
+// compressible reports whether a message payload of n bytes may be sent
+// compressed on this connection: compression was negotiated, the payload
+// reaches the threshold, and it fits the window the peer allowed this
+// side (every distance within a message is shorter than the message).
+func (c *Conn) compressible(n int) bool {
+	return c.compress && n > 0 && n >= c.opts.compressionThreshold && (c.window >= 15 || n <= 1<<c.window)
 }

@@ -52,8 +52,7 @@ func frameOf(b testing.TB, topic string, direct bool, data any) []byte {
 		b.Fatal(err)
 	}
 	if direct {
-		c := &Conn{subprotocol: Subprotocol}
-		return c.directFrame(MessageText, p, true)
+		return appendFrame(nil, opText, append(appendData([]byte(`{"type":"direct","data":`), p, true), '}'))
 	}
 	return encodeText("Xy3_kP9a-1234567", textEnvelope(topic, p, true))
 }
@@ -67,7 +66,7 @@ func BenchmarkCompressionWire(b *testing.B) {
 			f := frameOf(b, m.topic, m.direct, m.data)
 			var z []byte
 			for range b.N {
-				z = compressFrame(f, 1)
+				z = compressShared(f)
 			}
 			b.ReportMetric(float64(len(f)), "plain-B")
 			b.ReportMetric(float64(len(z)), "deflate-B")

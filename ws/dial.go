@@ -174,7 +174,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Conn, error) {
 	}
 	proto := strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Protocol"))
 	nc.SetDeadline(time.Time{})
-	c := newConn(ctx, &maskingConn{Conn: nc}, br, proto, &ao)
+	c := newConn(ctx, nc, br, proto, &ao)
 	c.client = true
 	c.compress, c.window = window > 0, uint8(window)
 	c.start()

@@ -95,7 +95,7 @@ func TestDialDeflateAnswers(t *testing.T) {
 		u := answerServer(t, func(w io.Writer, accept string) {
 			io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+accept+"\r\n")
 			io.WriteString(w, "Sec-WebSocket-Extensions: "+tc.answer+"\r\n\r\n")
-			w.Write(compressFrame(appendFrame(nil, opText, []byte(msg)), 1))
+			w.Write(compressShared(appendFrame(nil, opText, []byte(msg))))
 		}, func(nc net.Conn, br *bufio.Reader) {
 			// The client's message: its first frame's RSV1 says whether it
 			// was compressed.

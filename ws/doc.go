@@ -51,22 +51,27 @@
 // [HubOptions].Topics decides. [Hub.Publish] encodes each message once, in a
 // small JSON envelope, and every connection writes the same bytes.
 //
+// Each connection of a Hub is a [Member], which its hooks get: the [Conn]
+// (a WebSocket connection, the same as Accept's, that knows nothing of
+// the Hub), the topics it follows, and the Hub's wire protocol for what
+// the server sends it alone ([Member.Send], [Member.SendJSON]).
+// [Member.Join] adds topics from the next message and [Member.Leave]
+// removes them; a client that must not miss what was published to a topic
+// it comes back to reconnects with lastEventId, as client.js does.
+//
 // What a server knows of a connection lives in its context:
 // [Conn.Context] has the values of the handshake request's context (what
 // authentication middleware put there) and ends when the connection
 // closes; HubOptions.OnConnect adds its own with [Conn.SetContext]:
 //
-//	OnConnect: func(c *ws.Conn, r *http.Request) {
+//	OnConnect: func(m *ws.Member, r *http.Request) {
+//		c := m.Conn()
 //		c.SetContext(context.WithValue(c.Context(), roomKey{}, r.URL.Query().Get("room")))
 //	},
-//	OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
-//		room := c.Context().Value(roomKey{}).(string)
+//	OnMessage: func(m *ws.Member, typ ws.MessageType, data []byte) {
+//		room := m.Conn().Context().Value(roomKey{}).(string)
 //		...
 //	},
-//
-// [Conn.Join] adds topics from the next message and [Conn.Leave] removes
-// them; a client that must not miss what was published to a topic it
-// comes back to reconnects with lastEventId, as client.js does.
 //
 // # Wire protocol
 //
@@ -89,8 +94,8 @@
 // "message" is a published message: Publish(topic, MessageText, data) puts
 // the text in data as a JSON string, [Hub.PublishJSON] the JSON value
 // itself, and a binary message carries id and topic in its header.
-// "direct" is a message sent to this connection alone with [Conn.Send]
-// (text as a JSON string) or [Conn.SendJSON] (the JSON value); it has no
+// "direct" is a message sent to this connection alone with [Member.Send]
+// (text as a JSON string) or [Member.SendJSON] (the JSON value); it has no
 // ID and does not move the client's resume point. "gap" is a gap notice
 // (see below). A client ignores a type it does not know, so that types may
 // be added to version 1; changing what a type means takes a new version.
@@ -105,19 +110,17 @@
 // wrapped: the protocol before version 1, which clients tell apart by
 // their content (a hub message is an object with string "id" and "topic"
 // and a "data" member). A Hub prefers realtime.v1 to the subprotocols of
-// HubOptions.Conn; [Accept] chooses it only when its Subprotocols list it,
-// and then wraps direct messages as a Hub does.
+// HubOptions.Conn. A [Conn] sends what it is given, whatever its
+// subprotocol: the protocol is the Hub's, spoken by its Members.
 //
-// IDs are an epoch chosen when the hub starts and a sequence number shared
-// by all topics. A client that reconnects with "lastEventId" set to the
+// IDs are an epoch (HubOptions.Epoch, or one chosen when the Hub starts)
+// and a sequence number shared by all topics. A client that reconnects with "lastEventId" set to the
 // last ID it saw (a query parameter, or a Last-Event-ID header, which wins
 // when both are present) gets every message of its topics after it from
 // the history. When the history cannot cover them, it first gets a gap
-// notice: reason is "unknown epoch", "malformed id", "future id",
-// "history exceeded" or "history unavailable" (HubOptions.History
-// failed); id is the ID to resume from after the notice
-// ("epoch-0" when the hub has published nothing yet), and the messages
-// still in the history follow.
+// notice (its reasons are [Gap]'s): id is the ID to resume from after the
+// notice ("epoch-0" when the hub has published nothing yet), and the
+// messages still in the history follow.
 //
 // Connections have no queue of their own for published messages: each
 // reads its topics' shared history from its own position. One that falls

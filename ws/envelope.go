@@ -85,23 +85,3 @@ func encodeGap(lastID, reason, resume string) []byte {
 
 // directHeader is the header of a binary direct message.
 const directHeader = `{"type":"direct"}`
-
-// directFrame returns the frame of a message sent to this connection alone
-// (Conn.Send, Conn.SendJSON). On a server connection that speaks
-// Subprotocol it is wrapped: text in {"type":"direct","data":...}, where
-// data is the text as a JSON string, or the JSON value itself when isJSON;
-// binary behind a {"type":"direct"} header. Otherwise it is the data as
-// it is.
-func (c *Conn) directFrame(typ MessageType, data []byte, isJSON bool) []byte {
-	if c.subprotocol != Subprotocol || c.client {
-		return appendFrame(make([]byte, 0, frameHeaderSize(len(data))+len(data)), byte(typ), data)
-	}
-	if typ == MessageBinary {
-		return binaryFrame([]byte(directHeader), data)
-	}
-	p := make([]byte, 0, len(data)+32)
-	p = append(p, `{"type":"direct","data":`...)
-	p = appendData(p, data, isJSON)
-	p = append(p, '}')
-	return appendFrame(make([]byte, 0, frameHeaderSize(len(p))+len(p)), opText, p)
-}

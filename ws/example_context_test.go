@@ -19,9 +19,9 @@ type userKey struct{}
 // there, and it ends when the connection closes.
 func ExampleConn_Context() {
 	hub := ws.NewHub(ws.HubOptions{
-		OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
-			user := c.Context().Value(userKey{}).(string)
-			c.Send(ws.MessageText, []byte(user+" said "+string(data)))
+		OnMessage: func(m *ws.Member, typ ws.MessageType, data []byte) {
+			user := m.Conn().Context().Value(userKey{}).(string)
+			m.Send(ws.MessageText, []byte(user+" said "+string(data)))
 		},
 	})
 	auth := func(next http.Handler) http.Handler { // a stand-in for real authentication
@@ -57,12 +57,13 @@ type nickKey struct{}
 func ExampleConn_SetContext() {
 	closed := make(chan string, 1)
 	hub := ws.NewHub(ws.HubOptions{
-		OnConnect: func(c *ws.Conn, r *http.Request) {
+		OnConnect: func(m *ws.Member, r *http.Request) {
+			c := m.Conn()
 			nick := r.URL.Query().Get("nick")
 			c.SetContext(context.WithValue(c.Context(), nickKey{}, nick))
 		},
-		OnClose: func(c *ws.Conn, err error) {
-			closed <- c.Context().Value(nickKey{}).(string) + " left"
+		OnClose: func(m *ws.Member, err error) {
+			closed <- m.Conn().Context().Value(nickKey{}).(string) + " left"
 		},
 	})
 	srv := httptest.NewServer(hub)

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"io"
-	"net"
 )
 
 // Opcodes of RFC 6455, section 5.2.
@@ -147,16 +145,83 @@ func frameHeaderSize(n int) int {
 	return 10
 }
 
-// closeFrame encodes a close frame with code and reason; the reason is cut
-// to fit a control frame.
-func closeFrame(code StatusCode, reason string) []byte {
+// builtHeaderSize is the size of the header of a frame of n bytes that
+// appendFrame built: the header is the shortest for its payload, so its
+// size follows from the frame's, and the payload of a frame f built here
+// is f[builtHeaderSize(len(f)):], found without reading the header.
+func builtHeaderSize(n int) int {
+	switch {
+	case n <= 2+125:
+		return 2
+	case n <= 4+0xffff:
+		return 4
+	}
+	return 10
+}
+
+// appendMaskedFrame appends a final frame as a client sends it (RFC 6455,
+// section 5.3): the header with the mask bit set and a fresh random key,
+// then payload masked with it. b0 is the first byte without FIN (the
+// opcode, and RSV1 for a compressed message).
+func appendMaskedFrame(dst []byte, b0 byte, payload []byte) []byte {
+	dst = appendFrameHeader(dst, b0, len(payload))
+	dst[len(dst)-frameHeaderSize(len(payload))+1] |= 0x80
+	var key [4]byte
+	rand.Read(key[:])
+	dst = append(dst, key[:]...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	for i := range dst[start:] {
+		dst[start+i] ^= key[i&3]
+	}
+	return dst
+}
+
+// appendFrame appends a final frame with opcode op and payload p in its
+// final form for this connection: masked on a client's, as a server's on
+// a server's. b0 may carry RSV1 besides the opcode.
+func (c *Conn) appendFrame(dst []byte, b0 byte, p []byte) []byte {
+	if c.client {
+		return appendMaskedFrame(dst, b0, p)
+	}
+	return appendFrame(dst, b0, p)
+}
+
+// frameSize is the size of the frame appendFrame builds for a payload of
+// n bytes.
+func (c *Conn) frameSize(n int) int {
+	if c.client {
+		return frameHeaderSize(n) + 4 + n
+	}
+	return frameHeaderSize(n) + n
+}
+
+// messageFrame returns the frame of a message with opcode op and payload
+// p, built once in its final form: compressed when the connection
+// negotiated compression and p is worth it (see compressible), masked on
+// a client's connection. p is copied.
+func (c *Conn) messageFrame(op byte, p []byte) []byte {
+	b0 := op
+	if c.compressible(len(p)) {
+		z := getCompressor()
+		defer z.release()
+		if zp, ok := z.compress(p); ok {
+			p, b0 = zp, op|rsvCompressed
+		}
+	}
+	return c.appendFrame(make([]byte, 0, c.frameSize(len(p))), b0, p)
+}
+
+// encodeClose returns a close frame with code and reason for this
+// connection; the reason is cut to fit a control frame.
+func (c *Conn) encodeClose(code StatusCode, reason string) []byte {
 	if len(reason) > maxReasonLength {
 		reason = truncateUTF8(reason, maxReasonLength)
 	}
 	p := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(p, uint16(code))
 	p = append(p, reason...)
-	return appendFrame(make([]byte, 0, 2+len(p)), opClose, p)
+	return c.appendFrame(make([]byte, 0, c.frameSize(len(p))), opClose, p)
 }
 
 // maskReason is why a frame is refused when its mask bit is wrong for the
@@ -167,79 +232,4 @@ func maskReason(client bool) string {
 		return "server frame masked"
 	}
 	return "client frame not masked"
-}
-
-// maxMaskBuf is the largest output buffer a maskingConn keeps between
-// writes.
-const maxMaskBuf = 64 << 10
-
-// maskingConn is the connection of a client Conn: the writer encodes
-// frames as a server does, unmasked, and maskingConn masks them on their
-// way out, as a client must (RFC 6455, section 5.3). It follows the frames
-// in the byte stream, so each write may hold any part of any frame; it
-// sets the mask bit of each header and inserts a fresh random key after
-// it. Writes are never concurrent: one writer runs at a time.
-type maskingConn struct {
-	net.Conn
-	hdr  [10]byte // the header being gathered
-	nhdr int
-	need int   // the header's length once known from its second byte
-	left int64 // payload bytes of the current frame still to come
-	key  [4]byte
-	pos  int // offset in the payload, for the key
-	out  []byte
-}
-
-// Write masks the frames in p and writes them.
-func (m *maskingConn) Write(p []byte) (int, error) {
-	out := m.out[:0]
-	for i := 0; i < len(p); {
-		if m.left > 0 {
-			n := int(min(int64(len(p)-i), m.left))
-			for _, b := range p[i : i+n] {
-				out = append(out, b^m.key[m.pos&3])
-				m.pos++
-			}
-			i += n
-			m.left -= int64(n)
-			continue
-		}
-		m.hdr[m.nhdr] = p[i]
-		m.nhdr++
-		i++
-		if m.nhdr == 2 {
-			switch m.hdr[1] & 0x7f {
-			case 126:
-				m.need = 4
-			case 127:
-				m.need = 10
-			default:
-				m.need = 2
-			}
-		}
-		if m.nhdr == m.need {
-			h := parseHeader(m.hdr[:m.nhdr])
-			m.hdr[1] |= 0x80
-			out = append(out, m.hdr[:m.nhdr]...)
-			rand.Read(m.key[:])
-			out = append(out, m.key[:]...)
-			m.left, m.pos, m.nhdr, m.need = h.length, 0, 0, 0
-		}
-	}
-	if cap(out) <= maxMaskBuf {
-		m.out = out[:0]
-	}
-	if _, err := m.Conn.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// CloseWrite half-closes the connection when it can, for the closing
-// handshake.
-func (m *maskingConn) CloseWrite() error {
-	if cw, ok := m.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
 }

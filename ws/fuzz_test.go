@@ -47,8 +47,9 @@ func FuzzUTF8Prefix(f *testing.F) {
 	})
 }
 
-// FuzzFrame checks the server frame encoder against the test client's
-// decoder.
+// FuzzFrame checks the frame encoders (a server's, and a client's that
+// masks) against the test client's decoder, and that the payload of a
+// frame built here starts where builtHeaderSize says.
 func FuzzFrame(f *testing.F) {
 	f.Add(byte(opText), 0)
 	f.Add(byte(opBinary), 126)
@@ -70,6 +71,14 @@ func FuzzFrame(f *testing.F) {
 		h := parseHeader(b[:frameHeaderSize(n)])
 		if h.length != int64(n) || h.op != op || !h.fin || h.masked {
 			t.Fatalf("parseHeader: %+v", h)
+		}
+		if hs := builtHeaderSize(len(b)); hs != frameHeaderSize(n) {
+			t.Fatalf("builtHeaderSize(%d) = %d, want %d", len(b), hs, frameHeaderSize(n))
+		}
+		m := appendMaskedFrame(nil, op, p)
+		got, err = (&wstest.Conn{R: bufio.NewReader(bytes.NewReader(m))}).ReadFrame()
+		if err != nil || !got.Fin || !got.Masked || got.Op != op || !bytes.Equal(got.Payload, p) || len(m) != len(b)+4 {
+			t.Fatalf("masked: decoded %+v, %v", got, err)
 		}
 	})
 }

@@ -101,3 +101,10 @@ func TestMain(m *testing.M) {
 	serverCredit.Store(newInflateCredit(1<<40, 1<<40, inflateCreditPeriod))
 	os.Exit(m.Run())
 }
+
+// current returns the Subscriber's connection, or nil while it reconnects.
+func (s *Subscriber) current() *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/hub"
+	"github.com/realtime-go/realtime/internal/pump"
 	"github.com/realtime-go/realtime/internal/request"
 )
 
@@ -45,23 +47,25 @@ type HubOptions struct {
 
 	// OnConnect, when set, runs after the upgrade and before the first
 	// message is read, with the request of the handshake (its context is
-	// done once OnConnect returns; c.Context keeps its values). What it
-	// learns of the connection, it attaches with c.SetContext for
-	// OnMessage and OnClose. A panic in it is logged and closes the
+	// done once OnConnect returns; m.Conn().Context keeps its values).
+	// What it learns of the member, it attaches with m.Conn().SetContext
+	// for OnMessage and OnClose. A panic in it is logged and closes the
 	// connection with 1011 (internal error).
-	OnConnect func(c *Conn, r *http.Request)
+	OnConnect func(m *Member, r *http.Request)
 
 	// OnMessage, when set, receives every message a client sends, in order,
 	// on the connection's reading goroutine: the next message is not read
-	// until it returns. It may call c.Send, c.Join, c.Leave and c.Close,
-	// and Hub.Publish. When nil, messages are read and dropped. A panic in
-	// it is logged and closes the connection with 1011 (internal error).
-	OnMessage func(c *Conn, typ MessageType, data []byte)
+	// until it returns. It may call m.Send, m.Join, m.Leave,
+	// m.Conn().Close and Hub.Publish. When nil, messages are read and
+	// dropped. A panic in it is logged and closes the connection with 1011
+	// (internal error).
+	OnMessage func(m *Member, typ MessageType, data []byte)
 
 	// OnClose, when set, runs once per connection after it has closed, with
-	// the reason (see Conn.Err); c.Context is done by then. A panic in it
-	// is logged.
-	OnClose func(c *Conn, err error)
+	// why: a *CloseError for a closing handshake; match the others with
+	// errors.Is against ErrSlowConsumer, ErrPongTimeout or ErrClosed.
+	// m.Conn().Context is done by then. A panic in it is logged.
+	OnClose func(m *Member, err error)
 
 	// MaxClients bounds the connections held at once; past it requests
 	// get 503 Service Unavailable. Zero or negative means
@@ -82,12 +86,9 @@ type HubOptions struct {
 	ClientAddr func(r *http.Request) string
 
 	// HistoryBytes bounds each topic's history, in bytes of message frames
-	// plus 128 bytes per message. Zero means 2 MiB.
-	// Connections read the same history, so it is also how far a
-	// connection may fall behind: one that falls further gets a gap notice
-	// (reason "too slow") and goes on from the oldest message left, without
-	// a reconnect. A connection holds nothing of its own for the messages
-	// it has not taken.
+	// plus 128 bytes per message. It is also how far a connection may fall
+	// behind (see the package doc), and Publish refuses a larger message.
+	// Zero means 2 MiB.
 	HistoryBytes int
 
 	// HistorySize bounds how many messages of each topic a resume can
@@ -102,8 +103,8 @@ type HubOptions struct {
 	// 10 minutes.
 	HistoryAge time.Duration
 
-	// MaxTopics bounds the topics of one connection. Zero means
-	// 64.
+	// MaxTopics bounds the topics of one connection; past it requests get
+	// 400. Zero means 64.
 	MaxTopics int
 
 	// retryAfter is sent, in whole seconds rounded up, in the Retry-After
@@ -142,7 +143,7 @@ type HubOptions struct {
 	//   - a jump in PublishAt's numbers is other topics' messages, no
 	//     topic's hole: no connection gets a gap or a replay for it;
 	//   - a topic's history starts when its first client arrives, and is
-	//     forgotten when its last client leaves; an message of a topic with
+	//     forgotten when its last client leaves; a message of a topic with
 	//     no client is not kept. A resume from before the topic's first
 	//     client is served by History, or is a gap;
 	//   - a resume from an ID ahead of the Hub starts after that ID at
@@ -152,7 +153,7 @@ type HubOptions struct {
 	// The node must apply a topic's messages after the Hub's last number at
 	// the moment the topic's first client subscribes: it starts applying
 	// a topic before the subscription is made (in Topics, or a middleware
-	// before the Hub, or before Conn.Join), from no later than the last
+	// before the Hub, or before Member.Join), from no later than the last
 	// number applied.
 	// It is an option of the Hub rather than of each PublishAt, since
 	// the guarantee is the consumer's, for the node's whole life; one
@@ -170,24 +171,25 @@ type StatusError = request.StatusError
 // A Hub is an http.Handler that accepts WebSocket connections and fans
 // published messages out to them by topic. Each message is encoded once,
 // in the envelope documented in this package, and its frame is shared by
-// every connection. A client that reconnects with the "lastEventId" query
-// parameter or a Last-Event-ID header set to the last ID it saw gets the
-// messages it missed from its topics' history, or a gap notice first when
-// the history cannot cover them. The header wins when both are present, as
-// in package sse.
+// every connection. A client that reconnects with the last ID it saw gets
+// the messages it missed from its topics' history, or a gap notice first
+// when the history cannot cover them (see the package doc).
 //
 // Requests are refused with 503 Service Unavailable when MaxClients
-// connections are open or after Shutdown, with 403 Forbidden for a
-// cross-origin page, with 400 Bad Request for invalid topics or too many
-// of them, and for a refusal of HubOptions.Topics with its StatusError's
-// status (400 for any other error).
+// connections are open or after Shutdown, with 429 Too Many Requests past
+// MaxClientsPerAddr, with 403 Forbidden for a cross-origin page or a host
+// not allowed, with 426 Upgrade Required for a request that is not a
+// WebSocket handshake, with 400 Bad Request for invalid topics or too
+// many of them, and for a refusal of HubOptions.Topics with its
+// StatusError's status (400 for any other error).
 type Hub struct {
-	hub  *hub.Hub
-	opts HubOptions // with the defaults applied, Conn's too
+	hub     *hub.Hub
+	opts    HubOptions // with the defaults applied, Conn's too
+	writers *pump.Pool // run the connections' writers
 
 	active     atomic.Int64 // connections and handshakes in progress
 	mu         sync.Mutex
-	open       map[*Conn]struct{}
+	open       map[*Member]struct{}
 	pending    int // handshakes in progress
 	shutdown   bool
 	idleClosed bool
@@ -214,8 +216,9 @@ func NewHub(opts HubOptions) *Hub {
 	h := &Hub{
 		opts:    opts,
 		perAddr: request.PerAddr{Max: opts.MaxClientsPerAddr},
-		open:    make(map[*Conn]struct{}),
+		open:    make(map[*Member]struct{}),
 		idle:    make(chan struct{}),
+		writers: pump.NewPool(),
 	}
 	var src hub.Source
 	if opts.History != nil {
@@ -233,7 +236,7 @@ func NewHub(opts HubOptions) *Hub {
 		Epoch:                  opts.Epoch,
 	})
 	if err != nil {
-		panic("ws: NewHub: " + err.Error())
+		panic(fmt.Sprintf("ws: NewHub: Epoch %q: %s", opts.Epoch, hub.EpochProblem(opts.Epoch)))
 	}
 	h.hub = hb
 	return h
@@ -259,7 +262,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		request.TooMany(w, h.opts.retryAfter)
 		return
 	}
-	c, status, err := h.accept(w, r)
+	m, status, err := h.accept(w, r, addr)
 	if err != nil {
 		h.perAddr.Release(addr)
 		h.mu.Lock()
@@ -280,29 +283,29 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opened.Add(1)
-	c.addr = addr
 	if h.opts.OnConnect != nil {
-		h.onConnect(c, r)
+		h.onConnect(m, r)
 	}
-	go h.serve(c)
+	go h.serve(m)
 }
 
 // onConnect calls OnConnect. A panic in it is logged and closes the
 // connection with 1011 (internal error), as one in OnMessage does; the
 // connection is still served until it closes, which gives back its slot.
-func (h *Hub) onConnect(c *Conn, r *http.Request) {
+func (h *Hub) onConnect(m *Member, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Conn.Logger.Error("ws: panic in OnConnect", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(statusInternalError, "internal error")
+			h.opts.Conn.Logger.Error("ws: panic in OnConnect", "remote", m.conn.nc.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			m.conn.Close(statusInternalError, "internal error")
 		}
 	}()
-	h.opts.OnConnect(c, r)
+	h.opts.OnConnect(m, r)
 }
 
-// accept checks the request, subscribes and upgrades. When it fails before
-// the upgrade, status is the HTTP status to answer with.
-func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error) {
+// accept checks the request, subscribes and upgrades; addr is the
+// client's address (ClientAddr's). When it fails before the upgrade,
+// status is the HTTP status to answer with.
+func (h *Hub) accept(w http.ResponseWriter, r *http.Request, addr string) (*Member, int, error) {
 	if err := checkRequest(r, &h.opts.Conn); err != nil {
 		return nil, http.StatusForbidden, err
 	}
@@ -325,8 +328,10 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	case err != nil:
 		return nil, http.StatusBadRequest, hubError(err)
 	}
+	m := &Member{hub: h, sub: sub}
 	c, err := accept(w, r, &h.opts.Conn, func(c *Conn) {
-		c.hub, c.sub = h, sub
+		c.addr, c.feed, m.conn = addr, m, c
+		c.pump.InitIn(h.writers, c.round)
 	})
 	if err != nil {
 		sub.Close()
@@ -334,36 +339,36 @@ func (h *Hub) accept(w http.ResponseWriter, r *http.Request) (*Conn, int, error)
 	}
 	h.mu.Lock()
 	h.pending--
-	h.open[c] = struct{}{}
+	h.open[m] = struct{}{}
 	late := h.shutdown // Shutdown did not see this connection
 	h.mu.Unlock()
 	if late {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
+		c.queueClose(goingAway(), false)
 	}
-	return c, 0, nil
+	return m, 0, nil
 }
 
-// serve reads c until it closes.
-func (h *Hub) serve(c *Conn) {
+// serve reads m's connection until it closes.
+func (h *Hub) serve(m *Member) {
 	ctx := context.Background()
 	for {
-		typ, data, err := c.Read(ctx)
+		typ, data, err := m.conn.Read(ctx)
 		if err != nil {
 			break
 		}
 		h.received.Add(1)
-		if h.opts.OnMessage != nil && !h.onMessage(c, typ, data) {
+		if h.opts.OnMessage != nil && !h.onMessage(m, typ, data) {
 			break
 		}
 	}
-	c.CloseNow()
+	m.conn.CloseNow()
 	if h.opts.OnClose != nil {
-		h.onClose(c)
+		h.onClose(m)
 	}
-	h.perAddr.Release(c.addr)
+	h.perAddr.Release(m.conn.addr)
 	h.active.Add(-1)
 	h.mu.Lock()
-	delete(h.open, c)
+	delete(h.open, m)
 	h.settle()
 	h.mu.Unlock()
 }
@@ -371,27 +376,27 @@ func (h *Hub) serve(c *Conn) {
 // onMessage calls OnMessage. A panic in it is logged and closes the
 // connection with 1011 (internal error), as net/http recovers a handler's; it
 // reports false then.
-func (h *Hub) onMessage(c *Conn, typ MessageType, data []byte) (ok bool) {
+func (h *Hub) onMessage(m *Member, typ MessageType, data []byte) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Conn.Logger.Error("ws: panic in OnMessage", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
-			c.Close(statusInternalError, "internal error")
+			h.opts.Conn.Logger.Error("ws: panic in OnMessage", "remote", m.conn.nc.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			m.conn.Close(statusInternalError, "internal error")
 			ok = false
 		}
 	}()
-	h.opts.OnMessage(c, typ, data)
+	h.opts.OnMessage(m, typ, data)
 	return true
 }
 
 // onClose calls OnClose. A panic in it is logged: the connection is closed
 // already, and the Hub goes on releasing it.
-func (h *Hub) onClose(c *Conn) {
+func (h *Hub) onClose(m *Member) {
 	defer func() {
 		if v := recover(); v != nil {
-			h.opts.Conn.Logger.Error("ws: panic in OnClose", "remote", c.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
+			h.opts.Conn.Logger.Error("ws: panic in OnClose", "remote", m.conn.nc.RemoteAddr().String(), "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	h.opts.OnClose(c, c.Err())
+	h.opts.OnClose(m, m.conn.cause())
 }
 
 // begin counts a handshake in progress, unless the hub is shut down.
@@ -452,18 +457,28 @@ func encoder(topic string, typ MessageType, data []byte) (func(id string) []byte
 func (h *Hub) publish(seq uint64, topic string, encode func(string) []byte) (string, error) {
 	var m *hub.Message
 	var err error
+	size := 0
+	sized := func(id string) []byte {
+		data := encode(id)
+		size = len(data)
+		return data
+	}
 	if seq == 0 {
-		m, err = h.hub.Publish(topic, encode)
+		m, err = h.hub.Publish(topic, sized)
 	} else {
-		m, err = h.hub.PublishAt(seq, topic, encode)
+		m, err = h.hub.PublishAt(seq, topic, sized)
+	}
+	if errors.Is(err, hub.ErrTooLarge) {
+		return "", fmt.Errorf("%w: %d bytes framed, and %d of overhead, over HistoryBytes (%d)",
+			errTooLarge, size, hub.MessageOverhead, cmp.Or(max(h.opts.HistoryBytes, 0), hub.DefaultHistoryBytes))
 	}
 	if err != nil {
-		return "", fmt.Errorf("ws: publish: %w", hubError(err))
+		return "", hubError(err)
 	}
 	return m.ID, nil
 }
 
-// hubError maps an error of the hub to the package's errors.
+// hubError says err, an error of the hub, in the package's words.
 func hubError(err error) error {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
@@ -472,6 +487,10 @@ func hubError(err error) error {
 		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrNoSequence):
+		return fmt.Errorf("ws: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
+	case errors.Is(err, hub.ErrStale):
+		return fmt.Errorf("ws: %w", err) // ErrStale is ws's and sse's alike
 	}
 	return err
 }
@@ -480,24 +499,25 @@ func hubError(err error) error {
 // every connection with StatusGoingAway after the messages already queued
 // for it, and waits for their closing handshakes. When ctx ends first, the
 // connections left are closed at once and ctx's error is returned.
-// Publish fails once Shutdown returns; a message published while it runs
-// is kept in the history (so SaveHistory saves it and resuming clients get
-// it) but may miss the connections being closed.
+// Publish returns ErrClosed once Shutdown returns; a message published
+// while it runs is kept in the history (so SaveHistory saves it and
+// resuming clients get it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.shutdown = true
 	h.settle()
-	open := make([]*Conn, 0, len(h.open))
-	for c := range h.open {
-		open = append(open, c)
+	open := make([]*Member, 0, len(h.open))
+	for m := range h.open {
+		open = append(open, m)
 	}
 	h.mu.Unlock()
 	// Each writer takes what is queued for its connection and writes it
 	// with the close frame; the hub closes once they are done, so nothing
 	// queued before Shutdown is lost.
-	for _, c := range open {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
+	for _, m := range open {
+		m.conn.queueClose(goingAway(), false)
 	}
+	defer h.writers.Close()
 	defer h.hub.Close()
 	select {
 	case <-h.idle:
@@ -505,13 +525,13 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	h.mu.Lock()
-	left := make([]*Conn, 0, len(h.open))
-	for c := range h.open {
-		left = append(left, c)
+	left := make([]*Member, 0, len(h.open))
+	for m := range h.open {
+		left = append(left, m)
 	}
 	h.mu.Unlock()
-	for _, c := range left {
-		c.shutdown(fmt.Errorf("%w: shutdown: %w", ErrClosed, ctx.Err()))
+	for _, m := range left {
+		m.conn.shutdown(fmt.Errorf("%w: shutdown: %w", ErrClosed, ctx.Err()))
 	}
 	return ctx.Err() // the connections' goroutines end on their own
 }
@@ -522,7 +542,7 @@ type Stats struct {
 	Clients     int    // connections open now, counting handshakes in progress
 	Topics      int    // topics with connections or history now
 	Opened      uint64 // connections upgraded
-	Refused     uint64 // requests answered 503: full or shutting down
+	Refused     uint64 // requests answered 503 or 429: full, shutting down, or MaxClientsPerAddr
 	Rejected    uint64 // requests refused otherwise: origin, host, topics, Topics hook, not an upgrade
 	WriteFailed uint64 // connections ended by a failed or timed out write
 	Published   uint64 // messages published
@@ -560,39 +580,3 @@ func (h *Hub) clientAddr(r *http.Request) string {
 
 // Epoch returns the prefix of the Hub's message IDs.
 func (h *Hub) Epoch() string { return h.hub.Epoch() }
-
-// Join adds topics to a connection of a Hub, without replay. On a
-// connection that ended it fails with an error wrapping ErrClosed.
-func (c *Conn) Join(topics ...string) error {
-	if c.sub == nil {
-		return errNotHubConn
-	}
-	c.mu.Lock()
-	ended := c.ended // Done may be closed before the subscriber is
-	c.mu.Unlock()
-	if ended {
-		return fmt.Errorf("ws: join: %w: connection closed", ErrClosed)
-	}
-	if err := c.sub.Join(topics...); err != nil {
-		return fmt.Errorf("ws: join: %w", hubError(err))
-	}
-	return nil
-}
-
-// Leave removes topics from a connection of a Hub; topics it does not
-// follow are ignored.
-func (c *Conn) Leave(topics ...string) error {
-	if c.sub == nil {
-		return errNotHubConn
-	}
-	c.sub.Leave(topics...)
-	return nil
-}
-
-// Topics returns the topics a connection of a Hub follows, sorted, or nil.
-func (c *Conn) Topics() []string {
-	if c.sub == nil {
-		return nil
-	}
-	return c.sub.Topics()
-}

@@ -64,7 +64,7 @@ func TestInflateCreditSharedByAddress(t *testing.T) {
 		_, srv := serveHub(t, HubOptions{
 			MaxClientsPerAddr: 2 * n,
 			ClientAddr:        func(r *http.Request) string { return r.URL.Query().Get("as") },
-			OnMessage: func(c *Conn, typ MessageType, data []byte) {
+			OnMessage: func(c *Member, typ MessageType, data []byte) {
 				mu.Lock()
 				kept = append(kept, data)
 				mu.Unlock()

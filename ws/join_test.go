@@ -15,12 +15,12 @@ import (
 // ("hub: unsubscribed"), which no ws sentinel matches.
 func TestJoinClosedConn(t *testing.T) {
 	leakcheck.Check(t)
-	got := make(chan *Conn, 1)
-	_, srv := serveHub(t, HubOptions{OnConnect: func(c *Conn, r *http.Request) { got <- c }})
+	got := make(chan *Member, 1)
+	_, srv := serveHub(t, HubOptions{OnConnect: func(c *Member, r *http.Request) { got <- c }})
 	client := dial(t, srv.URL+"?topic=a", nil)
 	c := <-got
 	client.Close()
-	<-c.closedChan()
+	<-c.Conn().closedChan()
 	if err := c.Join("b"); !errors.Is(err, ErrClosed) || strings.Contains(err.Error(), "hub:") {
 		t.Errorf("Join on a closed connection = %v, want an error wrapping ErrClosed in the ws package's words", err)
 	}

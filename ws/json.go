@@ -17,23 +17,6 @@ func (h *Hub) PublishJSON(topic string, v any) (string, error) {
 	return h.publish(0, topic, func(id string) []byte { return encodeText(id, rest) })
 }
 
-// SendJSON sends v, encoded with encoding/json, as a text message on this
-// connection alone, as Send does. On a connection that speaks Subprotocol
-// the JSON value is the data of the direct message, not a string holding
-// it.
-func (c *Conn) SendJSON(v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("ws: send: %w", err)
-	}
-	f, err := c.dataFrame(MessageText, data, true)
-	if err != nil {
-		return err
-	}
-	_, err = c.enqueue(f)
-	return err
-}
-
 // appendJSONString appends s as a JSON string as encoding/json writes it:
 // a byte that is not UTF-8 becomes \ufffd, and U+2028, U+2029, <, > and &
 // are escaped, so the string is also valid JavaScript. Plain ASCII, as IDs

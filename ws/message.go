@@ -24,8 +24,8 @@ type Message struct {
 	Type MessageType
 
 	// Data is, for a text message, the JSON value of its data member:
-	// a JSON string for Publish and Conn.Send, the value itself for
-	// PublishJSON and Conn.SendJSON (decode it with json.Unmarshal); for
+	// a JSON string for Publish and Member.Send, the value itself for
+	// PublishJSON and Member.SendJSON (decode it with json.Unmarshal); for
 	// a binary message, the data as it was sent. From a server that does
 	// not speak realtime.v1, a direct text message is its text as it was
 	// sent.

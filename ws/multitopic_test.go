@@ -22,10 +22,10 @@ import (
 // no gap, over real sockets.
 func TestHubMultiTopicJoinLeaveResumeUnderLoad(t *testing.T) {
 	leakcheck.Check(t)
-	conns := make(chan *Conn, 16)
+	conns := make(chan *Member, 16)
 	h, srv := serveHub(t, HubOptions{
 		Epoch:     "ep",
-		OnConnect: func(c *Conn, r *http.Request) { conns <- c },
+		OnConnect: func(c *Member, r *http.Request) { conns <- c },
 	})
 	const perTopic = 800
 	const joiners, resumers = 3, 2

@@ -108,7 +108,7 @@ func (c *Conn) Ping(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("ws: ping: %w", ctx.Err())
 		case <-c.closedChan():
-			return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.Err())
+			return fmt.Errorf("ws: ping: %w: %w", ErrClosed, c.cause())
 		case <-freed:
 			// Another Ping read up to its own pong: read on for this one.
 		}

@@ -40,7 +40,7 @@ func splitBinary(t *testing.T, p []byte) (string, []byte) {
 // message is still marked direct.
 func TestProtocolV1(t *testing.T) {
 	leakcheck.Check(t)
-	h, srv := serveHub(t, HubOptions{Epoch: "ep", HistorySize: 1, OnConnect: func(c *Conn, r *http.Request) {
+	h, srv := serveHub(t, HubOptions{Epoch: "ep", HistorySize: 1, OnConnect: func(c *Member, r *http.Request) {
 		c.Send(MessageText, []byte("hi \"you\""))
 		c.SendJSON(map[string]string{"id": "x-1", "topic": "news", "data": "not from the hub"})
 		c.Send(MessageBinary, []byte{1, 2})
@@ -81,8 +81,8 @@ func TestProtocolWithoutSubprotocol(t *testing.T) {
 	leakcheck.Check(t)
 	sub := make(chan string, 4)
 	h, srv := serveHub(t, HubOptions{Epoch: "ep", Conn: AcceptOptions{Subprotocols: []string{"chat"}},
-		OnConnect: func(c *Conn, r *http.Request) {
-			sub <- c.Subprotocol()
+		OnConnect: func(c *Member, r *http.Request) {
+			sub <- c.Conn().Subprotocol()
 			c.Send(MessageText, []byte("plain"))
 			c.SendJSON(map[string]int{"n": 1})
 			c.Send(MessageBinary, []byte{1, 2})
@@ -118,15 +118,16 @@ func TestProtocolWithoutSubprotocol(t *testing.T) {
 }
 
 // TestProtocolAcceptV1: Accept chooses realtime.v1 only when the server
-// lists it; then direct messages are wrapped as on a Hub.
+// lists it, and a Conn sends what it is given: the envelope is a Hub
+// Member's, not the connection's.
 func TestProtocolAcceptV1(t *testing.T) {
 	leakcheck.Check(t)
 	srv := serve(t, &AcceptOptions{Subprotocols: []string{Subprotocol}}, func(c *Conn) {
-		c.SendJSON(true)
+		c.Send(MessageText, []byte("true"))
 		c.Close(StatusNormalClosure, "")
 	})
 	c := dial(t, srv.URL, http.Header{"Sec-WebSocket-Protocol": {Subprotocol}})
-	if got := string(readOp(t, c, wstest.OpText)); got != `{"type":"direct","data":true}` {
-		t.Fatalf("direct JSON on Accept with %s: %s", Subprotocol, got)
+	if got := string(readOp(t, c, wstest.OpText)); got != "true" {
+		t.Fatalf("text on Accept with %s: %s, want it as it was sent", Subprotocol, got)
 	}
 }

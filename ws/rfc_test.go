@@ -159,7 +159,7 @@ func rfcMustCases(t testing.TB) []rfcCase {
 func TestRFCMusts(t *testing.T) {
 	leakcheck.Check(t)
 	echoSrv := serve(t, nil, echo)
-	_, hubSrv := serveHub(t, HubOptions{OnMessage: func(c *Conn, typ MessageType, data []byte) { c.Send(typ, data) }})
+	_, hubSrv := serveHub(t, HubOptions{OnMessage: func(c *Member, typ MessageType, data []byte) { c.Send(typ, data) }})
 	for _, tc := range rfcMustCases(t) {
 		for _, target := range []struct{ name, url string }{{"Accept", echoSrv.URL}, {"Hub", hubSrv.URL + "?topic=t"}} {
 			t.Run(target.name+"/"+tc.clause, func(t *testing.T) {

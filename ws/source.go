@@ -16,10 +16,10 @@ import (
 // exactly where it was. All nodes share HubOptions.Epoch.
 
 var (
-	// ErrStale is returned (wrapped) by PublishAt for a sequence number not
-	// above the last one applied: the message was applied already, so a
-	// redelivered message is harmless. It is the same error as
-	// sse.ErrStale.
+	// ErrStale is returned (wrapped) by PublishAt and SkipTo for a
+	// sequence number not above the last one applied: the message was
+	// applied already, so a redelivered message is harmless. It is the
+	// same error as sse.ErrStale.
 	ErrStale = hub.ErrStale
 
 	// ErrHistoryGone is returned (wrapped) by a HistorySource that no
@@ -49,8 +49,9 @@ type HistorySource interface {
 	// returns an error wrapping ErrHistoryGone when it no longer holds the
 	// messages right after after (it may yield what it still holds,
 	// before or after it finds out): the client gets a gap notice. Any
-	// other error is logged and ends the replay with a gap notice of
-	// reason "history unavailable". ctx ends when the connection does.
+	// other error, or a record out of order or of another topic, is
+	// logged and ends the replay with a gap notice of reason "history
+	// unavailable". ctx ends when the connection does.
 	//
 	// The Hub calls Replay from a connection's writer, holding no lock,
 	// before any newer message of that connection, in calls of about
@@ -73,6 +74,9 @@ type HistorySource interface {
 // Hub had applied nothing yet). Publish and PublishAt may be mixed: Publish
 // takes the number after the last one applied.
 func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) (string, error) {
+	if seq == 0 {
+		return "", fmt.Errorf("ws: %w: 0", ErrStale) // publish(0) is Publish
+	}
 	encode, err := encoder(topic, typ, data)
 	if err != nil {
 		return "", err
@@ -89,7 +93,7 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 // error wrapping ErrStale.
 func (h *Hub) SkipTo(seq uint64) error {
 	if err := h.hub.SkipTo(seq); err != nil {
-		return fmt.Errorf("ws: SkipTo: %w", err)
+		return hubError(err)
 	}
 	return nil
 }

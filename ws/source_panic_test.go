@@ -37,3 +37,35 @@ func TestHubHistorySourcePanicIsAGap(t *testing.T) {
 		t.Errorf("the log does not say why:\n%s", logs.String())
 	}
 }
+
+// A HistorySource that yields a record out of order, or of a topic it was
+// not asked for, costs the resuming connection a gap notice, and the log
+// says why in ws's words.
+func TestHubHistorySourceMisorderIsLogged(t *testing.T) {
+	for name, yields := range map[string][]Record{
+		"out of order":  {{Seq: 3, Topic: "a", Type: MessageText}, {Seq: 2, Topic: "a", Type: MessageText}},
+		"not asked for": {{Seq: 2, Topic: "b", Type: MessageText}},
+	} {
+		var logs testutil.Buffer
+		src := sourceFunc(func(_ context.Context, _ []string, _, _ uint64, yield func(Record) bool) error {
+			for _, r := range yields {
+				if !yield(r) {
+					break
+				}
+			}
+			return nil
+		})
+		h, srv := serveHub(t, HubOptions{Epoch: "cluster", History: src, HistorySize: 2,
+			Conn: AcceptOptions{Logger: logs.Logger()}})
+		for i := range 5 {
+			h.PublishAt(uint64(i+1), "a", MessageText, []byte{byte('1' + i)})
+		}
+		c := dial(t, srv.URL+"?topic=a&lastEventId=cluster-1", nil)
+		if got := readIDs(t, c, 3); !strings.Contains(strings.Join(got, " "), "gap:history unavailable") {
+			t.Errorf("%s: got %q, want a gap", name, got)
+		}
+		if !strings.Contains(logs.String(), "ws: HistorySource") || !strings.Contains(logs.String(), name) {
+			t.Errorf("%s: the log does not say why:\n%s", name, logs.String())
+		}
+	}
+}

@@ -93,9 +93,9 @@ const maxReasonLength = 123
 // Send return it (possibly wrapped) once the connection is closing: take
 // it with errors.As.
 type CloseError struct {
-	Code   StatusCode
-	Reason string
-	local  bool // this side sent it first
+	Code   StatusCode // the close code
+	Reason string     // the close reason, at most 123 bytes of UTF-8
+	local  bool       // this side sent it first
 }
 
 // Error describes the close: who closed ("peer", or "this side" on a
@@ -124,9 +124,9 @@ func closeStatus(err error) StatusCode {
 
 // Errors returned by a Conn. Match them with errors.Is.
 var (
-	// ErrClosed is returned by Send, Join and Read on a connection that has
-	// finished closing, and by Hub.Publish once Hub.Shutdown has returned.
-	// It wraps net.ErrClosed.
+	// ErrClosed is returned by Send, Member.Join and Read on a connection
+	// that has finished closing, and by Hub.Publish, PublishAt and SkipTo
+	// once Hub.Shutdown has returned. It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("ws: connection closed: %w", net.ErrClosed)
 
 	// errInvalidTopic means a topic name is empty, longer than 256 bytes,
@@ -144,8 +144,4 @@ var (
 	// ErrPongTimeout is why a connection whose peer did not answer a ping
 	// within the pong timeout was closed.
 	ErrPongTimeout = errors.New("ws: peer did not answer ping in time")
-
-	// errNotHubConn is returned by Join and Leave on a connection that was
-	// not accepted by a Hub.
-	errNotHubConn = errors.New("ws: connection does not belong to a hub")
 )

@@ -343,7 +343,8 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	s.mu.Unlock()
 	if old != nil {
 		// The closing handshake completes in the background, within
-		// defaultCloseTimeout; nothing more is taken from old.
+		// WriteTimeout and defaultCloseTimeout; nothing more is taken
+		// from old.
 		go old.Close(StatusNormalClosure, "changing topics")
 	}
 	err := s.connect()
@@ -351,14 +352,6 @@ func (s *Subscriber) change(f func([]string) []string) error {
 	s.now = false
 	s.mu.Unlock()
 	return err
-}
-
-// Conn returns the current connection, or nil while reconnecting: send
-// on it with Conn.Send; nothing sent is kept for the next connection.
-func (s *Subscriber) Conn() *Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn
 }
 
 // following returns the topics followed.

@@ -185,7 +185,7 @@ func TestSubscriberBackoffResetsAfterStableConnection(t *testing.T) {
 	}()
 	<-held
 	// The fourth connection is open once the third reconnection made it.
-	waitfor.Cond(t, "the fourth connection", waitTimeout, func() bool { return sub.reconnected() == 3 && sub.Conn() != nil })
+	waitfor.Cond(t, "the fourth connection", waitTimeout, func() bool { return sub.reconnected() == 3 && sub.current() != nil })
 	sub.mu.Lock()
 	sub.opened = sub.opened.Add(-stableConnection)
 	sub.mu.Unlock()

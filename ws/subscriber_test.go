@@ -23,8 +23,8 @@ import (
 type hubServer struct {
 	t      *testing.T
 	opts   HubOptions
-	refuse atomic.Bool // new connections get 503 while set
-	conns  chan *Conn  // each connection as it opens
+	refuse atomic.Bool  // new connections get 503 while set
+	conns  chan *Member // each connection as it opens
 	mu     sync.Mutex
 	hub    *Hub
 	srv    *http.Server
@@ -33,7 +33,7 @@ type hubServer struct {
 }
 
 func startHubServer(t *testing.T, opts HubOptions) *hubServer {
-	s := &hubServer{t: t, opts: opts, conns: make(chan *Conn, 64), addr: "127.0.0.1:0"}
+	s := &hubServer{t: t, opts: opts, conns: make(chan *Member, 64), addr: "127.0.0.1:0"}
 	s.opts.Topics = func(r *http.Request) ([]string, error) {
 		if s.refuse.Load() {
 			return nil, &StatusError{Code: http.StatusServiceUnavailable}
@@ -41,7 +41,7 @@ func startHubServer(t *testing.T, opts HubOptions) *hubServer {
 		return r.URL.Query()["topic"], nil
 	}
 	onConnect := opts.OnConnect
-	s.opts.OnConnect = func(c *Conn, r *http.Request) {
+	s.opts.OnConnect = func(c *Member, r *http.Request) {
 		if onConnect != nil {
 			onConnect(c, r)
 		}
@@ -117,7 +117,7 @@ func (s *hubServer) publish(topic, text string) string {
 	return id
 }
 
-func (s *hubServer) conn() *Conn {
+func (s *hubServer) conn() *Member {
 	s.t.Helper()
 	select {
 	case c := <-s.conns:
@@ -156,7 +156,7 @@ func text(t *testing.T, m Message) string {
 // resumes from the gap's ID.
 func TestSubscriberResume(t *testing.T) {
 	leakcheck.Check(t)
-	s := startHubServer(t, HubOptions{Epoch: "ep", HistorySize: 3, OnConnect: func(c *Conn, r *http.Request) {
+	s := startHubServer(t, HubOptions{Epoch: "ep", HistorySize: 3, OnConnect: func(c *Member, r *http.Request) {
 		c.SendJSON(map[string]string{"id": "x-1", "topic": "news", "data": "direct"})
 	}})
 	ctx := dialCtx(t)
@@ -178,7 +178,7 @@ func TestSubscriberResume(t *testing.T) {
 
 	// Dropped: two messages published while away come once, in order.
 	s.refuse.Store(true)
-	first.CloseNow()
+	first.Conn().CloseNow()
 	s.publish("news", "two")
 	s.publish("news", "three")
 	s.refuse.Store(false)
@@ -197,7 +197,7 @@ func TestSubscriberResume(t *testing.T) {
 
 	// Away longer than the history holds.
 	s.refuse.Store(true)
-	second.CloseNow()
+	second.Conn().CloseNow()
 	for i := range 5 {
 		s.publish("news", fmt.Sprint("later ", i))
 	}
@@ -347,7 +347,7 @@ func TestSubscriberBackoff(t *testing.T) {
 	}
 	first := s.conn()
 	s.refuse.Store(true)
-	first.CloseNow()
+	first.Conn().CloseNow()
 	s.publish("t", "x") // no topic: nothing arrives, the reads wait
 	errc := make(chan error, 1)
 	go func() {
@@ -363,7 +363,7 @@ func TestSubscriberBackoff(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	second.CloseNow()
+	second.Conn().CloseNow()
 	waitfor.Cond(t, "the next wait", waitTimeout, func() bool { mu.Lock(); defer mu.Unlock(); return len(delays) == refused+2 })
 	mu.Lock()
 	if d := delays[len(delays)-1]; d < 20*time.Millisecond {

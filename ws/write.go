@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 	"unicode/utf8"
 
-	"github.com/realtime-go/realtime/internal/hub"
 	"github.com/realtime-go/realtime/internal/pump"
 )
 
@@ -35,11 +33,9 @@ var (
 // copied. When the frames waiting would exceed AcceptOptions.SendBuffer
 // bytes with this one, Send returns an error wrapping ErrSendBufferFull and
 // queues nothing; a message larger than SendBuffer is queued when nothing
-// else waits. After a close, Send returns an error wrapping ErrClosed. On a
-// connection that speaks Subprotocol the message is wrapped as a direct
-// message.
+// else waits. After a close, Send returns an error wrapping ErrClosed.
 func (c *Conn) Send(typ MessageType, data []byte) error {
-	f, err := c.dataFrame(typ, data, false)
+	f, err := c.dataFrame(typ, data)
 	if err != nil {
 		return err
 	}
@@ -52,7 +48,7 @@ func (c *Conn) Send(typ MessageType, data []byte) error {
 // A server that echoes what it reads with Write stops reading while its
 // peer does not read, so the peer's own socket holds back what it sends.
 func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
-	f, err := c.dataFrame(typ, data, false)
+	f, err := c.dataFrame(typ, data)
 	if err != nil {
 		return err
 	}
@@ -69,23 +65,26 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, data []byte) error {
 	}
 }
 
-// dataFrame checks a message and returns its frame (see directFrame;
-// isJSON says that text data is JSON).
-func (c *Conn) dataFrame(typ MessageType, data []byte, isJSON bool) ([]byte, error) {
+// dataFrame checks a message and returns its frame.
+func (c *Conn) dataFrame(typ MessageType, data []byte) ([]byte, error) {
+	if err := checkMessage(typ, data); err != nil {
+		return nil, err
+	}
+	return c.messageFrame(byte(typ), data), nil
+}
+
+// checkMessage checks that typ is a message type and that text is UTF-8.
+func checkMessage(typ MessageType, data []byte) error {
 	switch typ {
 	case MessageText:
 		if !utf8.Valid(data) {
-			return nil, errInvalidUTF8
+			return errInvalidUTF8
 		}
 	case MessageBinary:
 	default:
-		return nil, fmt.Errorf("ws: cannot send a message of type %v", typ)
+		return fmt.Errorf("ws: cannot send a message of type %v", typ)
 	}
-	f := c.directFrame(typ, data, isJSON)
-	if c.compressible(f) {
-		f = compressFrame(f, c.opts.compressionThreshold)
-	}
-	return f, nil
+	return nil
 }
 
 // enqueue queues frame f unless the send buffer has no room for it; then
@@ -140,7 +139,7 @@ func (c *Conn) queuePong(p []byte) {
 	if len(c.pong)+2+len(p) > maxPendingPongs {
 		c.pong = c.pong[:0]
 	}
-	c.pong = appendFrame(c.pong, opPong, p)
+	c.pong = c.appendFrame(c.pong, opPong, p)
 	c.mu.Unlock()
 	c.pump.Wake()
 }
@@ -153,7 +152,7 @@ func (c *Conn) queuePing(p []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.ping = appendFrame(c.ping, opPing, p)
+	c.ping = c.appendFrame(c.ping, opPing, p)
 	c.mu.Unlock()
 	c.pump.Wake()
 }
@@ -165,18 +164,41 @@ func slowError(why string) (*CloseError, error) {
 	return ce, fmt.Errorf("%w: %w", ce, ErrSlowConsumer)
 }
 
+// A feed gives a connection's writer frames besides the connection's own:
+// a Member's hub messages and gap notices. The writer calls it from one
+// goroutine at a time; holding may be called from any.
+type feed interface {
+	// notify arranges for wake to be called whenever the feed has frames
+	// to give, and once at once.
+	notify(wake func())
+	// holding reports whether frames queued on the connection must wait
+	// behind the feed's: a resume's replay goes first.
+	holding() bool
+	// take appends the frames due now to parts and reports whether the
+	// writer should ask again at once.
+	take(parts [][]byte) ([][]byte, bool)
+	// written tells the feed that the batch of its last take was written,
+	// or failed with err: the feed may reuse its storage.
+	written(err error)
+	// ended returns the close to send when the feed ended the connection
+	// (the hub shut down), or nil.
+	ended() *CloseError
+	// close releases the feed once the connection has ended.
+	close()
+}
+
 // round is the connection's writer: the pump runs it while something waits
-// to be written (sends, control frames, hub messages, the close frame).
-// It writes batches until the hub has nothing more for the connection.
+// to be written (sends, control frames, the feed's frames, the close
+// frame). It writes batches until the feed has nothing more.
 func (c *Conn) round() {
 	c.mu.Lock()
-	// A connection that is closing already needs no word of its
-	// subscriber's end: subscriberEnded would only queue a close.
-	checkSub := c.sub != nil && c.closeFrame == nil
+	// A connection that is closing already needs no word of its feed's
+	// end: it would only queue a close.
+	check := c.feed != nil && c.closeFrame == nil
 	c.mu.Unlock()
-	if checkSub {
-		if err := c.sub.Err(); err != nil {
-			c.subscriberEnded(err)
+	if check {
+		if ce := c.feed.ended(); ce != nil {
+			c.queueClose(ce, false)
 		}
 	}
 	for c.flush() {
@@ -184,14 +206,14 @@ func (c *Conn) round() {
 }
 
 // flush writes everything waiting in one batch: control frames, queued
-// frames, a gap notice and the hub's messages, then the close frame. While
-// a Hub connection's resume is being replayed, the gap notice and the
-// replay go first and queued frames wait for the replay's end, so that a
-// client sees what it missed before anything sent since. It reports
-// whether the hub had messages, so that the writer asks again.
+// frames, the feed's frames, then the close frame. While the feed holds
+// the queue (a Member's resume is being replayed), its frames go first and
+// queued frames wait for the hold's end, so that a client sees what it
+// missed before anything sent since. It reports whether the feed had
+// frames, so that the writer asks again.
 func (c *Conn) flush() (more bool) {
 	c.mu.Lock()
-	replaying := c.sub != nil && c.sub.Replaying()
+	holding := c.feed != nil && c.feed.holding()
 	if c.ended || c.wroteClose {
 		c.mu.Unlock()
 		return false
@@ -208,28 +230,22 @@ func (c *Conn) flush() (more bool) {
 	}
 	var q [][]byte
 	var queued int
-	if !replaying {
+	if !holding {
 		parts, q, queued = c.takeQueueLocked(parts)
 	}
-	tookQueue := !replaying
+	tookQueue := !holding
 	cf := c.closeFrame
 	drop := c.dropData
-	msgs := c.msgs
-	c.msgs = nil
 	c.mu.Unlock()
 
-	var gap *hub.Gap
-	msgs = msgs[:0]
-	if c.sub != nil && !drop {
-		msgs, gap = c.sub.Take(msgs)
+	fed := false
+	if c.feed != nil && !drop {
+		n := len(parts)
+		parts, more = c.feed.take(parts)
+		fed = true
+		more = more || len(parts) > n
 	}
-	if gap != nil {
-		parts = append(parts, encodeGap(gap.LastID, gap.Reason, gap.Resume))
-	}
-	for _, m := range msgs {
-		parts = append(parts, c.hubFrame(m))
-	}
-	if replaying && !c.sub.Replaying() {
+	if holding && !c.feed.holding() {
 		c.mu.Lock()
 		parts, q, queued = c.takeQueueLocked(parts)
 		c.mu.Unlock()
@@ -242,18 +258,17 @@ func (c *Conn) flush() (more bool) {
 	default:
 		cf, more = nil, true // after the rest of the replay and the queue
 	}
-	more = more || len(msgs) > 0 || gap != nil
 	var err error
 	if len(parts) > 0 {
 		err = c.writeParts(parts)
 	}
 	*pp = parts
 	pump.PutParts(pp)
-	c.keep(q, msgs, queued)
+	if fed {
+		c.feed.written(err)
+	}
+	c.keep(q, queued)
 	if err != nil {
-		if c.hub != nil {
-			c.hub.writeFailed.Add(1)
-		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_, err = slowError("write deadline exceeded")
 		} else {
@@ -264,7 +279,7 @@ func (c *Conn) flush() (more bool) {
 		return false
 	}
 	if cf != nil {
-		c.finishWriting()
+		c.closeWritten()
 		if drop {
 			// A slow or silent peer gets no closing handshake.
 			c.shutdown(nil)
@@ -284,20 +299,18 @@ func (c *Conn) takeQueueLocked(parts [][]byte) ([][]byte, [][]byte, int) {
 }
 
 // writeParts writes parts in one batch under the write deadline (see
-// pump.WriteParts).
+// pump.Pump.WriteParts: a write that would block leaves the Hub's shared
+// writers first).
 func (c *Conn) writeParts(parts [][]byte) error {
-	if t := c.opts.WriteTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
-	return pump.WriteParts(c.nc, parts)
+	return c.pump.WriteParts(c.nc, parts, max(c.opts.WriteTimeout, 0))
 }
 
-// keep keeps the storage of a batch for the next one unless it is large,
-// so that a busy connection allocates nothing per batch and an idle one
-// holds little; and frees the send buffer of the queued frames written.
-func (c *Conn) keep(q [][]byte, msgs []*hub.Message, queued int) {
+// keep keeps the storage of a batch's queue for the next one unless it
+// is large, so that a busy connection allocates nothing per batch and an
+// idle one holds little; and frees the send buffer of the queued frames
+// written.
+func (c *Conn) keep(q [][]byte, queued int) {
 	clear(q)
-	clear(msgs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.queued -= queued
@@ -308,9 +321,19 @@ func (c *Conn) keep(q [][]byte, msgs []*hub.Message, queued int) {
 	if cap(q) > 0 && cap(q) <= keepParts && c.spare == nil {
 		c.spare = q[:0]
 	}
-	if cap(msgs) <= keepParts {
-		c.msgs = msgs[:0]
-	}
+}
+
+// closeWritten records that the close frame was written, and starts the
+// closing handshake's timeout: the wait for the peer's close frame. It
+// counts from the write, not from the close, so that the data queued
+// before the close is written however late the writer runs on a busy
+// machine; the writes themselves are bounded by WriteTimeout.
+func (c *Conn) closeWritten() {
+	c.mu.Lock()
+	c.wroteClose = true
+	c.armCloseTimerLocked()
+	c.signalLocked()
+	c.mu.Unlock()
 }
 
 // finishWriting records that nothing more will be written.
@@ -319,12 +342,4 @@ func (c *Conn) finishWriting() {
 	c.wroteClose = true
 	c.signalLocked()
 	c.mu.Unlock()
-}
-
-// subscriberEnded closes the connection when the hub ended its subscriber
-// with err.
-func (c *Conn) subscriberEnded(err error) {
-	if errors.Is(err, hub.ErrClosed) {
-		c.queueClose(&CloseError{Code: StatusGoingAway, Reason: "server shutting down", local: true}, false)
-	}
 }

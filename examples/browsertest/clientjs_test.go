@@ -51,11 +51,11 @@ type jsHub struct {
 	t    *testing.T
 	opts ws.HubOptions
 
-	refuse atomic.Bool      // while set, new connections get 503 (the client retries)
-	conns  chan *ws.Conn    // every connection, as it opens
-	said   chan string      // what clients sent
-	reply  func(c *ws.Conn) // answers each message a client sends, when set
-	resume chan string      // the lastEventId of each request to /longid
+	refuse atomic.Bool        // while set, new connections get 503 (the client retries)
+	conns  chan *ws.Member    // every connection, as it opens
+	said   chan string        // what clients sent
+	reply  func(m *ws.Member) // answers each message a client sends, when set
+	resume chan string        // the lastEventId of each request to /longid
 
 	mu   sync.Mutex
 	hub  *ws.Hub
@@ -66,20 +66,20 @@ type jsHub struct {
 
 // startJSHub serves a Hub with opts (Topics, OnConnect and OnMessage are
 // the harness's) on a free port of 127.0.0.1.
-func startJSHub(t *testing.T, opts ws.HubOptions, reply func(c *ws.Conn)) *jsHub {
+func startJSHub(t *testing.T, opts ws.HubOptions, reply func(m *ws.Member)) *jsHub {
 	t.Helper()
-	j := &jsHub{t: t, opts: opts, conns: make(chan *ws.Conn, 64), said: make(chan string, 64), reply: reply, resume: make(chan string, 64), addr: "127.0.0.1:0"}
+	j := &jsHub{t: t, opts: opts, conns: make(chan *ws.Member, 64), said: make(chan string, 64), reply: reply, resume: make(chan string, 64), addr: "127.0.0.1:0"}
 	j.opts.Topics = func(r *http.Request) ([]string, error) {
 		if j.refuse.Load() {
 			return nil, &ws.StatusError{Code: http.StatusServiceUnavailable}
 		}
 		return r.URL.Query()["topic"], nil
 	}
-	j.opts.OnConnect = func(c *ws.Conn, r *http.Request) { j.conns <- c }
-	j.opts.OnMessage = func(c *ws.Conn, typ ws.MessageType, data []byte) {
+	j.opts.OnConnect = func(m *ws.Member, r *http.Request) { j.conns <- m }
+	j.opts.OnMessage = func(m *ws.Member, typ ws.MessageType, data []byte) {
 		j.said <- string(data)
 		if j.reply != nil {
-			j.reply(c)
+			j.reply(m)
 		}
 	}
 	j.start(nil)
@@ -177,7 +177,7 @@ func (j *jsHub) publish(topic, text string) string {
 }
 
 // conn waits for the next connection.
-func (j *jsHub) conn() *ws.Conn {
+func (j *jsHub) conn() *ws.Member {
 	j.t.Helper()
 	select {
 	case c := <-j.conns:
@@ -279,7 +279,7 @@ func TestClientJSReconnectBackoff(t *testing.T) {
 
 	const refused = 6
 	j.refuse.Store(true)
-	first.CloseNow()
+	first.Conn().CloseNow()
 	closes := waitEvents(p, "close", refused+1)
 	j.refuse.Store(false)
 	j.publish("news", "two")
@@ -299,7 +299,7 @@ func TestClientJSReconnectBackoff(t *testing.T) {
 	}
 	// A connection that opened starts the backoff over.
 	j.refuse.Store(true)
-	second.CloseNow()
+	second.Conn().CloseNow()
 	closes = waitEvents(p, "close", refused+2)
 	j.refuse.Store(false)
 	if d := closes[len(closes)-1].Delay; d < 20 || d > 40 {
@@ -478,7 +478,7 @@ func TestClientJSGap(t *testing.T) {
 	waitPage(p, 1)
 
 	j.refuse.Store(true)
-	c.CloseNow()
+	c.Conn().CloseNow()
 	waitEvents(p, "close", 1)
 	for i := range 6 {
 		j.publish("news", fmt.Sprint("later ", i))
@@ -559,15 +559,15 @@ func runJS(expr string) chromedp.Action[chromedp.Void] {
 }
 
 // TestClientJSDirect: what the page sends reaches the server, and the
-// server's answers to this connection alone (Conn.Send, Conn.SendJSON) reach
+// server's answers to this connection alone (Member.Send, Member.SendJSON) reach
 // onmessage with no ID and do not change lastEventId.
 func TestClientJSDirect(t *testing.T) {
 	leakcheck.Check(t)
 	replyErr := make(chan error, 8)
-	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, func(c *ws.Conn) {
-		err := errors.Join(c.Send(ws.MessageText, []byte("direct")),
-			c.SendJSON(map[string]any{"id": "x-9", "topic": "news", "data": "looks like a hub message"}),
-			c.Send(ws.MessageBinary, []byte{7, 8}))
+	j := startJSHub(t, ws.HubOptions{Epoch: "ep"}, func(m *ws.Member) {
+		err := errors.Join(m.Send(ws.MessageText, []byte("direct")),
+			m.SendJSON(map[string]any{"id": "x-9", "topic": "news", "data": "looks like a hub message"}),
+			m.Send(ws.MessageBinary, []byte{7, 8}))
 		replyErr <- err
 	})
 	p := openClient(t, j, `{topics: ["news"], minDelay: 50, maxDelay: 200}`)

@@ -61,8 +61,8 @@ type memberKey struct{}
 
 // memberOf returns the member of a connection, or nil for one that
 // connect refused.
-func memberOf(conn *ws.Conn) *member {
-	m, _ := conn.Context().Value(memberKey{}).(*member)
+func memberOf(client *ws.Member) *member {
+	m, _ := client.Conn().Context().Value(memberKey{}).(*member)
 	return m
 }
 
@@ -182,10 +182,10 @@ func feedTopics(r *http.Request) ([]string, error) {
 // connect registers a new connection and welcomes it. It binds the
 // nickname to the connection's session, or closes the connection when
 // another session holds it.
-func (c *chat) connect(conn *ws.Conn, r *http.Request) {
+func (c *chat) connect(client *ws.Member, r *http.Request) {
 	token, nick, rooms, _ := parseJoin(r) // checked by topics
 	if !issuedSession(c.key, token) {
-		go conn.Close(ws.StatusPolicyViolation, errNotIssued.Error())
+		go client.Conn().Close(ws.StatusPolicyViolation, errNotIssued.Error())
 		return
 	}
 	now := time.Now()
@@ -195,18 +195,18 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	// that a reconnect loop is bounded as sending is.
 	if !c.addrAllowLocked(addr, now) {
 		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, errReconnecting.Error())
+		go client.Conn().Close(ws.StatusTryAgainLater, errReconnecting.Error())
 		return
 	}
 	inbox := inboxTopic(token)
 	if holder := c.nicks[nick]; holder != nil && holder.inbox != inbox {
 		c.mu.Unlock()
-		go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
+		go client.Conn().Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errNickTaken))
 		return
 	}
 	if err := c.roomsAvailableLocked(rooms, addr, now); err != nil {
 		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, err.Error())
+		go client.Conn().Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
 	if s := c.sessions[inbox]; s != nil && s.nick != "" && s.nick != nick {
@@ -214,7 +214,7 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 			// Its open connections speak as the old nickname, which would
 			// be free for someone else to take.
 			c.mu.Unlock()
-			go conn.Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errOtherNick))
+			go client.Conn().Close(ws.StatusPolicyViolation, fmt.Sprintf("%q: %s", nick, errOtherNick))
 			return
 		}
 		if c.nicks[s.nick] == s {
@@ -224,7 +224,7 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	sess, err := c.sessionLocked(inbox, addr, now)
 	if err != nil {
 		c.mu.Unlock()
-		go conn.Close(ws.StatusTryAgainLater, err.Error())
+		go client.Conn().Close(ws.StatusTryAgainLater, err.Error())
 		return
 	}
 	for _, room := range rooms {
@@ -233,7 +233,7 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 	sess.nick = nick
 	sess.conns++
 	c.nicks[nick] = sess
-	conn.SetContext(context.WithValue(conn.Context(), memberKey{}, &member{sess: sess, nick: nick, addr: addr, rooms: rooms}))
+	client.Conn().SetContext(context.WithValue(client.Conn().Context(), memberKey{}, &member{sess: sess, nick: nick, addr: addr, rooms: rooms}))
 	var changed []string
 	for _, room := range rooms {
 		if c.enter(room, nick) {
@@ -246,15 +246,15 @@ func (c *chat) connect(conn *ws.Conn, r *http.Request) {
 		members[room], counts[room] = c.members(room, nick)
 	}
 	c.mu.Unlock()
-	c.send(conn, reply{Type: "welcome", Nick: nick, Rooms: rooms, Members: members, Counts: counts})
+	c.send(client, reply{Type: "welcome", Nick: nick, Rooms: rooms, Members: members, Counts: counts})
 	for _, room := range changed {
 		c.publishPresence(room, nick, "joined")
 	}
 }
 
 // closed forgets a connection that ended.
-func (c *chat) closed(conn *ws.Conn, err error) {
-	m := memberOf(conn)
+func (c *chat) closed(client *ws.Member, err error) {
+	m := memberOf(client)
 	c.mu.Lock()
 	var changed []string
 	if m != nil {
@@ -466,8 +466,8 @@ func (c *chat) members(room, self string) (listed []string, count int) {
 }
 
 // message handles one message from a page.
-func (c *chat) message(conn *ws.Conn, typ ws.MessageType, data []byte) {
-	m := memberOf(conn)
+func (c *chat) message(client *ws.Member, typ ws.MessageType, data []byte) {
+	m := memberOf(client)
 	c.mu.Lock()
 	allowed := m != nil && c.allowLocked(m, time.Now())
 	c.mu.Unlock()
@@ -475,38 +475,38 @@ func (c *chat) message(conn *ws.Conn, typ ws.MessageType, data []byte) {
 		return
 	}
 	if !allowed {
-		c.fail(conn, codeRateLimited, errRateLimited)
+		c.fail(client, codeRateLimited, errRateLimited)
 		return
 	}
 	var cmd command
 	if typ != ws.MessageText {
-		c.fail(conn, codeBadJSON, errors.New("send JSON text messages, not binary ones"))
+		c.fail(client, codeBadJSON, errors.New("send JSON text messages, not binary ones"))
 		return
 	}
 	if err := json.Unmarshal(data, &cmd); err != nil {
-		c.fail(conn, codeBadJSON, fmt.Errorf("that message is not valid JSON: %w", err))
+		c.fail(client, codeBadJSON, fmt.Errorf("that message is not valid JSON: %w", err))
 		return
 	}
 	switch cmd.Type {
 	case "say":
-		c.say(conn, m, cmd)
+		c.say(client, m, cmd)
 	case "dm":
-		c.dm(conn, m, cmd)
+		c.dm(client, m, cmd)
 	case "join":
-		c.join(conn, m, cmd.Room)
+		c.join(client, m, cmd.Room)
 	case "leave":
-		c.leave(conn, m, cmd.Room)
+		c.leave(client, m, cmd.Room)
 	case "typing":
-		if c.inRoom(conn, m, cmd.Room) {
+		if c.inRoom(client, m, cmd.Room) {
 			c.publish(liveTopic(cmd.Room), event{Type: "typing", Room: cmd.Room, Nick: m.nick, Time: now()})
 		}
 	default:
-		c.fail(conn, codeBadCommand, fmt.Errorf("unknown message type %q: want say, dm, join, leave or typing", cmd.Type))
+		c.fail(client, codeBadCommand, fmt.Errorf("unknown message type %q: want say, dm, join, leave or typing", cmd.Type))
 	}
 }
 
-func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
-	if !c.inRoom(conn, m, cmd.Room) || !c.checkText(conn, cmd.Text) {
+func (c *chat) say(client *ws.Member, m *member, cmd command) {
+	if !c.inRoom(client, m, cmd.Room) || !c.checkText(client, cmd.Text) {
 		return
 	}
 	c.mu.Lock()
@@ -518,19 +518,19 @@ func (c *chat) say(conn *ws.Conn, m *member, cmd command) {
 	c.publishRoom(cmd.Room, e)
 }
 
-func (c *chat) dm(conn *ws.Conn, m *member, cmd command) {
+func (c *chat) dm(client *ws.Member, m *member, cmd command) {
 	if !validNick(cmd.To) {
-		c.fail(conn, codeBadNick, fmt.Errorf("%q: %w", cmd.To, errBadNick))
+		c.fail(client, codeBadNick, fmt.Errorf("%q: %w", cmd.To, errBadNick))
 		return
 	}
-	if !c.checkText(conn, cmd.Text) {
+	if !c.checkText(client, cmd.Text) {
 		return
 	}
 	c.mu.Lock()
 	to := c.nicks[cmd.To]
 	c.mu.Unlock()
 	if to == nil {
-		c.fail(conn, codeUnknownNick, fmt.Errorf("%q: %w", cmd.To, errUnknownNick))
+		c.fail(client, codeUnknownNick, fmt.Errorf("%q: %w", cmd.To, errUnknownNick))
 		return
 	}
 	e := event{Type: "dm", From: m.nick, To: cmd.To, Text: cmd.Text, Time: now()}
@@ -540,9 +540,9 @@ func (c *chat) dm(conn *ws.Conn, m *member, cmd command) {
 	}
 }
 
-func (c *chat) join(conn *ws.Conn, m *member, room string) {
+func (c *chat) join(client *ws.Member, m *member, room string) {
 	if !validRoom(room) {
-		c.fail(conn, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
+		c.fail(client, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
 		return
 	}
 	c.mu.Lock()
@@ -552,17 +552,17 @@ func (c *chat) join(conn *ws.Conn, m *member, room string) {
 	}
 	if len(m.rooms) >= MaxRoomsPerConn {
 		c.mu.Unlock()
-		c.fail(conn, codeTooMany, errTooMany)
+		c.fail(client, codeTooMany, errTooMany)
 		return
 	}
 	if err := c.useRoomLocked(room, m.addr, time.Now()); err != nil {
 		c.mu.Unlock()
-		c.fail(conn, codeRoomsFull, err)
+		c.fail(client, codeRoomsFull, err)
 		return
 	}
-	if err := conn.Join(roomTopic(room), liveTopic(room)); err != nil {
+	if err := client.Join(roomTopic(room), liveTopic(room)); err != nil {
 		c.mu.Unlock()
-		c.fail(conn, codeUnavailable, err)
+		c.fail(client, codeUnavailable, err)
 		return
 	}
 	m.rooms = append(m.rooms, room)
@@ -571,19 +571,19 @@ func (c *chat) join(conn *ws.Conn, m *member, room string) {
 	members, count := c.members(room, m.nick)
 	c.mu.Unlock()
 	// The page learns who is there once; changes follow as presence events.
-	c.send(conn, reply{Type: "members", Members: map[string][]string{room: members}, Counts: map[string]int{room: count}})
+	c.send(client, reply{Type: "members", Members: map[string][]string{room: members}, Counts: map[string]int{room: count}})
 	c.publish(roomTopic(room), event{Type: "notice", Room: room, Nick: m.nick, Event: "joined", Time: now()})
 	if changed {
 		c.publishPresence(room, m.nick, "joined")
 	}
 }
 
-func (c *chat) leave(conn *ws.Conn, m *member, room string) {
-	if !c.inRoom(conn, m, room) {
+func (c *chat) leave(client *ws.Member, m *member, room string) {
+	if !c.inRoom(client, m, room) {
 		return
 	}
 	c.mu.Lock()
-	conn.Leave(roomTopic(room), liveTopic(room))
+	client.Leave(roomTopic(room), liveTopic(room))
 	m.rooms = slices.DeleteFunc(m.rooms, func(r string) bool { return r == room })
 	changed := c.exit(room, m.nick)
 	c.mu.Unlock()
@@ -594,28 +594,28 @@ func (c *chat) leave(conn *ws.Conn, m *member, room string) {
 }
 
 // inRoom reports whether m is in room, and answers the page when not.
-func (c *chat) inRoom(conn *ws.Conn, m *member, room string) bool {
+func (c *chat) inRoom(client *ws.Member, m *member, room string) bool {
 	if !validRoom(room) {
-		c.fail(conn, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
+		c.fail(client, codeBadRoom, fmt.Errorf("%q: %w", room, errBadRoom))
 		return false
 	}
 	c.mu.Lock()
 	in := slices.Contains(m.rooms, room)
 	c.mu.Unlock()
 	if !in {
-		c.fail(conn, codeNotInRoom, fmt.Errorf("#%s: %w", room, errNotInRoom))
+		c.fail(client, codeNotInRoom, fmt.Errorf("#%s: %w", room, errNotInRoom))
 	}
 	return in
 }
 
 // checkText reports whether text can be sent, and answers the page when
 // not.
-func (c *chat) checkText(conn *ws.Conn, text string) bool {
+func (c *chat) checkText(client *ws.Member, text string) bool {
 	switch err := checkText(text); {
 	case errors.Is(err, errTooLong):
-		c.fail(conn, codeTooLong, err)
+		c.fail(client, codeTooLong, err)
 	case err != nil:
-		c.fail(conn, codeEmpty, err)
+		c.fail(client, codeEmpty, err)
 	default:
 		return true
 	}
@@ -692,14 +692,14 @@ func seqOf(id string) uint64 {
 }
 
 // send writes a reply to one connection.
-func (c *chat) send(conn *ws.Conn, r reply) {
+func (c *chat) send(client *ws.Member, r reply) {
 	data, _ := json.Marshal(r) // cannot fail
-	conn.Send(ws.MessageText, data)
+	client.Send(ws.MessageText, data)
 }
 
 // fail tells a page what was wrong with what it sent.
-func (c *chat) fail(conn *ws.Conn, code string, err error) {
-	c.send(conn, reply{Type: "error", Code: code, Error: err.Error()})
+func (c *chat) fail(client *ws.Member, code string, err error) {
+	c.send(client, reply{Type: "error", Code: code, Error: err.Error()})
 }
 
 func now() int64 { return time.Now().UnixMilli() }

@@ -22,10 +22,17 @@ const (
 	// JetStream.
 	DefaultWarmup = 1000
 
-	// DefaultPendingBytes bounds the messages the applier's consumer holds
-	// fetched and not yet applied: 8 MiB. It must exceed NATS's largest
-	// message (max_payload, 1 MiB by default).
+	// DefaultPendingBytes bounds each fetch of the applier's consumer:
+	// 8 MiB. It must exceed NATS's largest message (max_payload, 1 MiB by
+	// default).
 	DefaultPendingBytes = 8 << 20
+
+	// DefaultPendingMessages bounds the messages a consumer of the node
+	// (the applier's, a replay's) holds fetched and not yet applied. A
+	// bound in bytes alone makes the NATS client allocate room for a
+	// million messages (8 MB) with each consumer, which a filtered node
+	// and each replay from JetStream make often.
+	DefaultPendingMessages = 1024
 
 	// DefaultConsumerInactive is how long JetStream keeps the consumer of
 	// a node that vanished (killed, or cut off) before deleting it.
@@ -35,6 +42,12 @@ const (
 	// its consumer before reading again.
 	DefaultApplyRetry = time.Second
 )
+
+// pullLimits bounds what a consumer's Messages holds: DefaultPendingMessages
+// messages, fetched at most maxBytes at a time.
+func pullLimits(maxBytes int) jetstream.PullMessagesOpt {
+	return jetstream.PullMaxMessagesWithBytesLimit(DefaultPendingMessages, maxBytes)
+}
 
 // consumerDeleteTimeout bounds deleting a consumer that is no longer used:
 // a consumer not deleted goes away by itself after its inactivity
@@ -103,7 +116,7 @@ func (n *node) apply(cons jetstream.Consumer) {
 	if pending <= 0 {
 		pending = DefaultPendingBytes
 	}
-	it, err := cons.Messages(jetstream.PullMaxBytes(pending))
+	it, err := cons.Messages(pullLimits(pending))
 	if err != nil {
 		n.fail(fmt.Errorf("consume: %w", err))
 		return

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/realtime-go/realtime/sse"
@@ -228,42 +229,86 @@ func benchLatency(b *testing.B, s benchSetup, subs int) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkNodeCPU measures the CPU each node process spends per message
-// of the stream, with rooms spread over the nodes: cpuTopics topics, each
-// node's clients (cpuClientsPerTopic SSE streams per topic) following a
-// tenth of them, cpuMessages messages published to JetStream from this
-// process over all the topics. It compares nodes that apply the whole
-// stream with -filtered nodes, which apply their clients' topics only, in
-// one run:
+// BenchmarkNodeCPU measures what each node process and the NATS server
+// spend per message of the stream, with rooms spread over the nodes: 100
+// topics, each node's clients (cpuClientsPerTopic SSE streams per topic)
+// following a tenth of them, cpuMessages messages published to JetStream
+// from this process over all the topics. It compares nodes that apply the
+// whole stream with -filtered nodes, which apply their clients' topics
+// only, for 1, 3 and 10 node processes, in one run; filtered nodes whose
+// consumer has one subject: 10 topics, one per node (a tenth of the stream
+// each still), against ten subjects each; filtered nodes with five times
+// the clients (1 and 3 nodes), for what a delivery costs; and both designs
+// on a NATS cluster of three servers (nats3), the stream with three
+// replicas and the nodes spread over the servers:
 //
 //	go test -run '^$' -bench NodeCPU -benchtime 1x
 //
-// NATS, the publisher and the clients run in the benchmark's process; the
-// figures are the nodes' own (utime+stime of each process, from /proc).
+// The nodes and the NATS server are processes of their own (this binary
+// run again); the publisher and the clients run in the benchmark's. CPU
+// is each process's utime+stime, from /proc. Reported: us-cpu/node/msg
+// (per message of the stream, the mean of the nodes), us-cpu/delivery
+// (the nodes' CPU over the deliveries they made: all of it, the fixed
+// part included), node-sat-msg/s (the stream's rate at which a node
+// would use one core), nats-us-cpu/msg (the NATS servers' CPU, all of
+// them) and nats-sat-msg/s (the rate at which the busiest would use one
+// core), msg/s (the stream's rate this run reached, on this machine),
+// max-rss-MiB (the peak resident memory of the largest node) and
+// nats-rss-MiB (of the largest NATS server).
 func BenchmarkNodeCPU(b *testing.B) {
 	const (
-		cpuTopics          = 100
 		cpuClientsPerTopic = 5
-		cpuMessages        = 50000
+		cpuMessages        = 100000
 	)
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		b.Skip("needs /proc")
 	}
-	for _, nodes := range []int{1, 3} {
+	for _, nodes := range []int{1, 3, 10} {
 		for _, mode := range []struct {
-			name  string
-			flags []string
-		}{{"whole-stream", nil}, {"filtered", []string{"-filtered"}}} {
-			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
-				ns := startNATS(b)
-				var procs []*nodeProc
-				for i := range nodes {
-					procs = append(procs, startNodeProc(b, fmt.Sprint("n", i), ns.url(), mode.flags...))
+			name    string
+			flags   []string
+			topics  int
+			servers int // NATS servers: 3 is a cluster, with a stream of 3 replicas
+			clients int // per topic; 0: cpuClientsPerTopic
+		}{
+			{"whole-stream", nil, 100, 1, 0},
+			{"filtered", []string{"-filtered"}, 100, 1, 0},
+			{"filtered-1-topic", []string{"-filtered"}, 10, 1, 0},
+			{"filtered-5x-clients", []string{"-filtered"}, 100, 1, 5 * cpuClientsPerTopic},
+			{"whole-stream-nats3", []string{"-replicas", "3"}, 100, 3, 0},
+			{"filtered-nats3", []string{"-filtered", "-replicas", "3"}, 100, 3, 0},
+		} {
+			cpuTopics := mode.topics
+			cpuClientsPerTopic := cpuClientsPerTopic
+			if mode.clients > 0 {
+				if nodes > 3 {
+					continue // as many streams as the benchmark's process can read
 				}
-				js := ns.connect(b)
+				cpuClientsPerTopic = mode.clients
+			}
+			b.Run(fmt.Sprintf("nodes=%d/%s", nodes, mode.name), func(b *testing.B) {
+				servers := []*nodeProc{}
+				if mode.servers == 1 {
+					servers = append(servers, startNATSProc(b))
+				} else {
+					servers = startNATSCluster(b, mode.servers)
+				}
+				var procs []*nodeProc
+				for i := range nodes { // node i on server i (mod their number)
+					procs = append(procs, startNodeProc(b, fmt.Sprint("n", i), servers[i%len(servers)].url, mode.flags...))
+				}
+				nc, err := nats.Connect(servers[0].url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer nc.Close()
+				js, err := jetstream.New(nc)
+				if err != nil {
+					b.Fatal(err)
+				}
 				subj := newSubjects(testStream)
 				topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
-				// Node i serves topics i*10 .. i*10+9: a tenth of them each.
+				// Node i serves a tenth of the topics, from i*cpuTopics/10.
 				var delivered atomic.Int64
 				all := make(chan struct{})
 				want := int64(nodes * cpuTopics / 10 * cpuClientsPerTopic * cpuMessages / cpuTopics * b.N)
@@ -274,7 +319,7 @@ func BenchmarkNodeCPU(b *testing.B) {
 				for i, p := range procs {
 					for k := range cpuTopics / 10 {
 						for range cpuClientsPerTopic {
-							st, err := client.Subscribe(ctx, p.url+"/events?topic="+topic(i*10+k), "")
+							st, err := client.Subscribe(ctx, p.url+"/events?topic="+topic((i*cpuTopics/10+k)%cpuTopics), "")
 							if err != nil {
 								b.Fatal(err)
 							}
@@ -295,6 +340,10 @@ func BenchmarkNodeCPU(b *testing.B) {
 				before := make([]time.Duration, len(procs))
 				for i, p := range procs {
 					before[i] = procCPU(b, p.cmd.Process.Pid)
+				}
+				natsBefore := make([]time.Duration, len(servers))
+				for i, s := range servers {
+					natsBefore[i] = procCPU(b, s.cmd.Process.Pid)
 				}
 				b.ResetTimer()
 				var seq atomic.Uint64
@@ -322,10 +371,26 @@ func BenchmarkNodeCPU(b *testing.B) {
 					cpu += procCPU(b, p.cmd.Process.Pid) - before[i]
 					rss = max(rss, procHWM(b, p.cmd.Process.Pid))
 				}
+				var natsCPU, natsBusiest time.Duration
+				var natsRSS int64
+				for i, s := range servers {
+					c := procCPU(b, s.cmd.Process.Pid) - natsBefore[i]
+					natsCPU += c
+					natsBusiest = max(natsBusiest, c)
+					natsRSS = max(natsRSS, procHWM(b, s.cmd.Process.Pid))
+				}
 				msgs := float64(b.N * cpuMessages)
-				b.ReportMetric(float64(cpu.Microseconds())/float64(len(procs))/msgs, "us-cpu/node/msg")
+				perMsg := float64(cpu.Microseconds()) / float64(len(procs)) / msgs
+				natsPerMsg := float64(natsCPU.Microseconds()) / msgs
+				b.ReportMetric(perMsg, "us-cpu/node/msg")
+				b.ReportMetric(float64(cpu.Microseconds())/float64(want), "us-cpu/delivery")
 				b.ReportMetric(float64(want)/float64(len(procs))/msgs, "deliveries/node/msg")
+				b.ReportMetric(1e6/perMsg, "node-sat-msg/s")
+				b.ReportMetric(natsPerMsg, "nats-us-cpu/msg")
+				b.ReportMetric(1e6/(float64(natsBusiest.Microseconds())/msgs), "nats-sat-msg/s")
+				b.ReportMetric(msgs/b.Elapsed().Seconds(), "msg/s")
 				b.ReportMetric(float64(rss)/(1<<20), "max-rss-MiB")
+				b.ReportMetric(float64(natsRSS)/(1<<20), "nats-rss-MiB")
 			})
 		}
 	}
@@ -357,4 +422,84 @@ func procHWM(b *testing.B, pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkFirstJoin measures what a client costs a filtered node when it
+// is the first there of its topic (the node makes its consumer again,
+// with the topic added: two JetStream requests) against a client of a
+// topic the node applies already, while the stream carries a steady
+// flow over the topics applied. applied is how many topics the node's
+// consumer takes (the subjects each new consumer lists). Run it once:
+//
+//	go test -run '^$' -bench FirstJoin -benchtime 200x
+func BenchmarkFirstJoin(b *testing.B) {
+	for _, applied := range []int{10, 100} {
+		for _, first := range []bool{true, false} {
+			name := fmt.Sprintf("applied=%d/applied-topic", applied)
+			if first {
+				name = fmt.Sprintf("applied=%d/new-topic", applied)
+			}
+			b.Run(name, func(b *testing.B) { benchFirstJoin(b, applied, first) })
+		}
+	}
+}
+
+func benchFirstJoin(b *testing.B, applied int, first bool) {
+	ns := startNATS(b)
+	n := startTestNode(b, "n", ns.url(), func(o *nodeOptions) {
+		o.Filtered = true
+		o.MaxTopics = applied + b.N + 1
+	})
+	client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: applied + 1}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
+	for i := range applied { // one client per topic, held to the end
+		st, err := client.Subscribe(ctx, n.url+"/events?topic="+topic(i), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+	}
+	// A steady flow: a message every millisecond over the applied topics.
+	js := ns.connect(b)
+	subj := newSubjects(testStream)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % applied), data: "x"}, ""))
+		}
+	})
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	for i := range b.N {
+		t := topic(i % applied)
+		if first {
+			t = fmt.Sprintf("new-%d", i)
+		}
+		st, err := client.Subscribe(ctx, n.url+"/events?topic="+t, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/join")
+	// The node, NATS, the flow and the client share this process: what
+	// a join adds to it, the flow's own cost included.
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/join")
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	return procCPU(b, os.Getpid())
 }

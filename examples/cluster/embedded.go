@@ -15,9 +15,12 @@ const embeddedReadyTimeout = 10 * time.Second
 
 // startEmbedded starts a NATS server with JetStream in this process,
 // listening on addr ("host:port"; port 0 for any free one) and keeping its
-// store in storeDir. Several nodes started with its URL (-nats) form one
-// cluster: this one is only the way to need nothing else to start.
-func startEmbedded(addr, storeDir string) (*server.Server, error) {
+// store in storeDir. With a token, it accepts only clients that give it
+// (-nats-token): without one, anyone who reaches its port could write to
+// the stream around /publish, or delete it. Several nodes started with its
+// URL (-nats) form one cluster: this one is only the way to need nothing
+// else to start.
+func startEmbedded(addr, storeDir, token string) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: address %q: %w", addr, err)
@@ -30,13 +33,14 @@ func startEmbedded(addr, storeDir string) (*server.Server, error) {
 		port = server.RANDOM_PORT
 	}
 	s, err := server.NewServer(&server.Options{
-		ServerName: "realtime-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoLog:      true,
-		NoSigs:     true,
+		ServerName:    "realtime-embedded",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      storeDir,
+		Authorization: token,
+		NoLog:         true,
+		NoSigs:        true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/realtime-go/realtime/internal/leakcheck"
 	"github.com/realtime-go/realtime/internal/waitfor"
@@ -188,5 +189,124 @@ func TestFilteredClientMovesMidBurst(t *testing.T) {
 				t.Fatalf("%d + %d messages, want %d", len(firstPart), len(rest), len(want))
 			}
 		})
+	}
+}
+
+// lingerBriefly makes a filtered test node drop a topic soon after its
+// last client left.
+func lingerBriefly(o *nodeOptions) { o.Filtered, o.linger = true, 40*time.Millisecond }
+
+// applies reports whether a filtered node's consumer takes topic.
+func applies(n *testNode, topic string) bool {
+	n.interest.mu.Lock()
+	defer n.interest.mu.Unlock()
+	return n.interest.applied[topic]
+}
+
+// A filtered node drops a topic once its last client left and its linger
+// ended, while it goes on applying another; a client that comes back for
+// the topic, in the middle of a burst, from the ID it left with, gets
+// every message after it once, and the client of the other topic misses
+// nothing across the node's consumer being made again twice.
+func TestFilteredTopicDroppedComesBack(t *testing.T) {
+	leakcheck.Check(t)
+	ns := startNATS(t)
+	a := startTestNode(t, "a", ns.url(), filtered)
+	b := startTestNode(t, "b", ns.url(), lingerBriefly)
+	from := b.epoch + "-0"
+	stays := followWS(t, b.url, []string{"y"}, from)
+	leaves := followSSE(t, b.url, []string{"x"}, from)
+	const n = 600
+	ch := topicBurst(t, a.url, []string{"x", "y"}, n, "drop")
+	var sent []published
+	for p := range ch {
+		sent = append(sent, p)
+		if len(sent) == n/3 {
+			break
+		}
+	}
+	leaves.waitCount(t, 10)
+	lastID := leaves.stop()
+	waitfor.Cond(t, "node b to drop topic x", waitTimeout, func() bool { return !applies(b, "x") })
+	back := followSSE(t, b.url, []string{"x"}, lastID)
+	for p := range ch {
+		sent = append(sent, p)
+	}
+	if len(sent) != n {
+		t.Fatalf("published %d of %d", len(sent), n)
+	}
+	sent = bySeq(sent)
+	rest := after(t, ofTopics(sent, "x"), lastID)
+	back.waitCount(t, len(rest))
+	checkExactly(t, "back on x", back.snapshot(), rest)
+	ys := ofTopics(sent, "y")
+	stays.waitCount(t, len(ys))
+	checkExactly(t, "on y all along", stays.snapshot(), ys)
+}
+
+// Clients come and go on a filtered node that drops each topic soon after
+// its last client left, during a burst over more topics than any client
+// follows: each, SSE or WebSocket, resuming from an ID the burst published
+// a while ago, gets exactly its topics' messages after that ID, once, in
+// order, up to where it left; those that stay to the end get all of them.
+func TestFilteredClientsChurn(t *testing.T) {
+	leakcheck.Check(t)
+	ns := startNATS(t)
+	a := startTestNode(t, "a", ns.url(), filtered)
+	b := startTestNode(t, "b", ns.url(), lingerBriefly)
+	topics := []string{"c0", "c1", "c2", "c3", "c4", "c5"}
+	const n, clients = 900, 24
+	ch := topicBurst(t, a.url, topics, n, "churn")
+	type visit struct {
+		c    *collector
+		from string
+		mine []string
+		left bool
+	}
+	var visits []visit
+	var sent []published
+	for i := range clients {
+		// Wait for a few more messages of the burst between clients.
+		for range n / 2 / clients {
+			p, ok := <-ch
+			if !ok {
+				t.Fatal("burst ended early")
+			}
+			sent = append(sent, p)
+		}
+		from := b.epoch + "-0"
+		if i%3 != 0 {
+			from = sent[len(sent)*(i%4)/4].ID
+		}
+		v := visit{from: from, mine: []string{topics[i%len(topics)], topics[(i*5+1)%len(topics)]}}
+		if i%2 == 0 {
+			v.c = followSSE(t, b.url, v.mine, from)
+		} else {
+			v.c = followWS(t, b.url, v.mine, from)
+		}
+		if i < clients-4 && i%4 != 3 { // some go before the burst ends
+			v.c.waitFor(t, "a message", func(g []got) bool { return len(g) > 0 })
+			v.c.stop()
+			v.left = true
+		}
+		visits = append(visits, v)
+	}
+	for p := range ch {
+		sent = append(sent, p)
+	}
+	if len(sent) != n {
+		t.Fatalf("published %d of %d", len(sent), n)
+	}
+	sent = bySeq(sent)
+	for i, v := range visits {
+		want := after(t, ofTopics(sent, v.mine...), v.from)
+		if !v.left {
+			v.c.waitCount(t, len(want))
+		}
+		got := v.c.snapshot()
+		if v.left && len(got) <= len(want) {
+			want = want[:len(got)]
+		}
+		checkExactly(t, fmt.Sprintf("client %d (%s of %v from %s)", i, v.c.name, v.mine, v.from), got, want)
 	}
 }

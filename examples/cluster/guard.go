@@ -42,8 +42,8 @@ const (
 	publishTokenBytes = 32
 )
 
-// newPublishToken returns a new random publish token.
-func newPublishToken() string {
+// newToken returns a new random token (to publish, or for NATS).
+func newToken() string {
 	b := make([]byte, publishTokenBytes)
 	rand.Read(b) // never fails
 	return hex.EncodeToString(b)

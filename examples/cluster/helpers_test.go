@@ -57,7 +57,7 @@ func startNATS(t testing.TB) *natsServer {
 
 func (ns *natsServer) start() {
 	ns.t.Helper()
-	s, err := startEmbedded(ns.addr, ns.dir)
+	s, err := startEmbedded(ns.addr, ns.dir, "")
 	if err != nil {
 		ns.t.Fatal(err)
 	}

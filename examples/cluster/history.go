@@ -26,9 +26,9 @@ const (
 	// for about 1 MiB at a time): past it the client gets a gap.
 	DefaultReplayTimeout = 10 * time.Second
 
-	// DefaultReplayPendingBytes bounds what a replay's consumer holds
-	// fetched and not yet handed over: 4 MiB. It must exceed NATS's
-	// largest message.
+	// DefaultReplayPendingBytes bounds each fetch of a replay's consumer
+	// (which holds at most DefaultPendingMessages): 4 MiB. It must exceed
+	// NATS's largest message.
 	DefaultReplayPendingBytes = 4 << 20
 
 	// replayInactive is how long JetStream keeps a replay's consumer if
@@ -143,7 +143,7 @@ func (h *jsHistory) replay(ctx context.Context, topics []string, after, upTo uin
 
 // read delivers the records of cons up to upTo to yield; see replay.
 func (h *jsHistory) read(ctx context.Context, cons jetstream.Consumer, upTo uint64, prev *uint64, jump func(uint64), yield func(record) bool) error {
-	it, err := cons.Messages(jetstream.PullMaxBytes(DefaultReplayPendingBytes))
+	it, err := cons.Messages(pullLimits(DefaultReplayPendingBytes))
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}

@@ -69,7 +69,7 @@ func (in *interest) acquire(ctx context.Context, topics []string) error {
 			missing++
 		}
 	}
-	if missing > 0 && len(in.applied)+missing > in.max {
+	if missing > 0 && in.held()+missing > in.max {
 		in.mu.Unlock()
 		return errInterest
 	}
@@ -96,6 +96,18 @@ func (in *interest) acquire(ctx context.Context, topics []string) error {
 		in.release(topics)
 		return errInterest
 	}
+}
+
+// held returns how many topics the node applies or has clients waiting
+// for: what MaxTopics bounds. in.mu is held.
+func (in *interest) held() int {
+	n := len(in.applied)
+	for t := range in.refs {
+		if !in.applied[t] {
+			n++
+		}
+	}
+	return n
 }
 
 // release uncounts a client of topics.
@@ -228,7 +240,7 @@ func (n *node) applyFiltered() {
 // (a client for a topic it does not have, a linger that ends) or the node
 // stops.
 func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-chan time.Time) {
-	it, err := cons.Messages(jetstream.PullMaxBytes(pending))
+	it, err := cons.Messages(pullLimits(pending))
 	if err != nil {
 		n.log.Warn("consuming the node's topics", "err", err)
 		time.Sleep(DefaultApplyRetry)
@@ -329,15 +341,15 @@ func (n *node) follow(h http.Handler, ws bool) http.Handler {
 }
 
 // wsConnected marks the lease of a WebSocket connection as OnClose's.
-func wsConnected(c *ws.Conn) {
-	if l, ok := c.Context().Value(leaseKey{}).(*lease); ok {
+func wsConnected(m *ws.Member) {
+	if l, ok := m.Conn().Context().Value(leaseKey{}).(*lease); ok {
 		l.connected.Store(true)
 	}
 }
 
 // wsClosed releases the lease of a WebSocket connection.
-func (n *node) wsClosed(c *ws.Conn, _ error) {
-	if l, ok := c.Context().Value(leaseKey{}).(*lease); ok && n.interest != nil {
+func (n *node) wsClosed(m *ws.Member, _ error) {
+	if l, ok := m.Conn().Context().Value(leaseKey{}).(*lease); ok && n.interest != nil {
 		l.release(n.interest)
 	}
 }

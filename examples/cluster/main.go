@@ -5,8 +5,11 @@
 //	cd examples/cluster && go run .     # then open http://localhost:8083
 //
 // Alone, a node embeds a NATS server with JetStream (its store in a
-// temporary folder). Three on one machine:
+// temporary folder), which requires a token: the one in
+// $REALTIME_NATS_TOKEN, or one the node makes and logs. Three on one
+// machine:
 //
+//	export REALTIME_NATS_TOKEN=$(openssl rand -hex 32)
 //	go run . -addr localhost:8083 -name a -nats-listen 127.0.0.1:4222
 //	go run . -addr localhost:8084 -name b -nats nats://127.0.0.1:4222
 //	go run . -addr localhost:8085 -name c -nats nats://127.0.0.1:4222
@@ -48,6 +51,10 @@ const defaultAddr = "localhost:8083"
 // tokens when -publish-token is not given.
 const publishTokenEnv = "REALTIME_PUBLISH_TOKEN"
 
+// natsTokenEnv is the environment variable that holds the NATS token when
+// -nats-token is not given.
+const natsTokenEnv = "REALTIME_NATS_TOKEN"
+
 // defaultNATSListen is where the embedded NATS server listens: this
 // machine only, on a port of its own.
 const defaultNATSListen = "127.0.0.1:0"
@@ -81,6 +88,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.addr, "addr", defaultAddr, "HTTP address to listen on")
 	fs.Var(&urls, "nats", "NATS server URL of an existing cluster (repeatable, or a comma list); none: embed a NATS server")
 	fs.StringVar(&c.natsListen, "nats-listen", defaultNATSListen, "address of the embedded NATS server, for other nodes to join with -nats")
+	fs.StringVar(&c.node.NATSToken, "nats-token", "", "token to give NATS, and that the embedded NATS server requires; default $"+natsTokenEnv+", or, for an embedded server, one generated and logged at start")
 	fs.StringVar(&c.storeDir, "store", "", "JetStream store folder of the embedded NATS server; empty for a temporary one")
 	fs.StringVar(&c.node.Name, "name", "", "node name shown on the page and in /healthz (default: the HTTP address)")
 	fs.StringVar(&c.node.Stream.Name, "stream", DefaultStream, "JetStream stream name; its subjects are <stream>.>")
@@ -102,6 +110,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if len(tokens) == 0 {
 		tokens.Set(os.Getenv(publishTokenEnv))
+	}
+	if c.node.NATSToken == "" {
+		c.node.NATSToken = os.Getenv(natsTokenEnv)
 	}
 	c.node.PublishTokens, c.node.AllowedHosts = tokens, hosts
 	if fs.NArg() > 0 {
@@ -151,7 +162,11 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		ns, err := startEmbedded(c.natsListen, dir)
+		if c.node.NATSToken == "" {
+			c.node.NATSToken = newToken()
+			slog.Info("NATS token generated: give it to the other nodes with -nats-token", "token", c.node.NATSToken)
+		}
+		ns, err := startEmbedded(c.natsListen, dir, c.node.NATSToken)
 		if err != nil {
 			ln.Close()
 			return err
@@ -167,7 +182,7 @@ func run(ctx context.Context, c config, ready func(addr string)) error {
 	}
 
 	if len(c.node.PublishTokens) == 0 {
-		tok := newPublishToken()
+		tok := newToken()
 		c.node.PublishTokens = []string{tok}
 		slog.Info("publish token generated: give it to publishers, and to the other nodes with -publish-token", "token", tok)
 	}

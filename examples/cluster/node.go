@@ -57,9 +57,11 @@ var errStreamRecreated = errors.New("the stream was deleted and created again: r
 
 // nodeOptions configure a node.
 type nodeOptions struct {
-	Name   string        // shown on the page and in /healthz; "" for the listener's address
-	NATS   []string      // NATS server URLs
-	Stream streamOptions // the stream, created if it does not exist
+	Name string   // shown on the page and in /healthz; "" for the listener's address
+	NATS []string // NATS server URLs
+	// NATSToken is the token the node gives NATS; "" for none.
+	NATSToken string
+	Stream    streamOptions // the stream, created if it does not exist
 
 	// Filtered makes the node apply only the topics its clients follow
 	// (and, for DefaultLinger, those they left), from the subjects of
@@ -88,6 +90,9 @@ type nodeOptions struct {
 	WatchInterval     time.Duration // see DefaultWatchInterval
 
 	Logger *slog.Logger // nil: slog.Default()
+
+	// linger, when set, replaces DefaultLinger: tests drop topics sooner.
+	linger time.Duration
 
 	// applyGate, when set, is called before each message is applied;
 	// tests hold a node back with it. It returns an error to stop.
@@ -188,7 +193,11 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 	n.topics = newTopicTable(n.opts.MaxTopics, DefaultTopicTTL)
 	n.hist = newJSHistory(n.js, n.opts.Stream.Name, n.subj, n.opts.MaxReplays, n.opts.ReplayTimeout, n.log)
 	if n.opts.Filtered {
-		n.interest = newInterest(n.opts.MaxTopics, DefaultLinger)
+		linger := DefaultLinger
+		if n.opts.linger > 0 {
+			linger = n.opts.linger
+		}
+		n.interest = newInterest(n.opts.MaxTopics, linger)
 	}
 	n.broker = sse.NewBroker(sse.BrokerOptions{
 		Filtered:     n.opts.Filtered,
@@ -242,6 +251,7 @@ func startNode(opts nodeOptions, ln net.Listener) (*node, error) {
 func (n *node) connect() error {
 	nc, err := nats.Connect(joinURLs(n.opts.NATS),
 		nats.Name("realtime-cluster "+n.name),
+		nats.Token(n.opts.NATSToken),
 		nats.Timeout(DefaultConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(DefaultReconnectWait),
@@ -292,9 +302,9 @@ func (n *node) id(seq uint64) string { return n.epoch + "-" + strconv.FormatUint
 
 // hello tells a WebSocket client which node it is connected to, in a
 // direct message (one that does not move its resume point).
-func (n *node) hello(c *ws.Conn, _ *http.Request) {
-	wsConnected(c)
-	c.SendJSON(map[string]string{"node": n.name, "epoch": n.epoch})
+func (n *node) hello(m *ws.Member, _ *http.Request) {
+	wsConnected(m)
+	m.SendJSON(map[string]string{"node": n.name, "epoch": n.epoch})
 }
 
 // Done is closed when the node fails on its own; Err then says why.

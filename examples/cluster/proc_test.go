@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,7 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/realtime-go/realtime/internal/leakcheck"
+	"github.com/realtime-go/realtime/internal/waitfor"
 )
 
 // A node process is this test binary run again with nodeProcessEnv set to
@@ -24,11 +30,79 @@ import (
 // ends or it gets SIGTERM.
 const nodeProcessEnv = "REALTIME_CLUSTER_NODE_ARGS"
 
+// A NATS process is this test binary run again with natsProcessEnv set
+// to its store folder: it runs an embedded NATS server with JetStream on
+// 127.0.0.1, prints "ready <addr>", and stops when its standard input
+// ends. The benchmarks read its CPU apart from theirs.
+const natsProcessEnv = "REALTIME_CLUSTER_NATS_STORE"
+
 func TestMain(m *testing.M) {
 	if args := os.Getenv(nodeProcessEnv); args != "" {
 		os.Exit(nodeProcess(args))
 	}
+	if dir := os.Getenv(natsProcessEnv); dir != "" {
+		os.Exit(natsProcess(dir))
+	}
 	os.Exit(m.Run())
+}
+
+// natsClusterEnv, set beside natsProcessEnv, makes the NATS process one
+// server of a cluster: its natsClusterConfig, as JSON.
+const natsClusterEnv = "REALTIME_CLUSTER_NATS_CLUSTER"
+
+// natsClusterConfig is one server's place in a NATS cluster on 127.0.0.1.
+type natsClusterConfig struct {
+	Name        string   // the server's
+	Port        int      // for clients
+	ClusterPort int      // for the other servers' routes
+	Routes      []string // the other servers' cluster URLs
+}
+
+func natsProcess(dir string) int {
+	var s *server.Server
+	var err error
+	if cfg := os.Getenv(natsClusterEnv); cfg != "" {
+		s, err = startClustered(dir, cfg)
+	} else {
+		s, err = startEmbedded("127.0.0.1:0", dir, "")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nats process:", err)
+		return 1
+	}
+	fmt.Printf("ready %s\n", s.Addr())
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it, or dies
+	s.Shutdown()
+	s.WaitForShutdown()
+	return 0
+}
+
+// startClustered starts one server of a NATS cluster with JetStream.
+func startClustered(dir, cfgJSON string) (*server.Server, error) {
+	var c natsClusterConfig
+	if err := json.Unmarshal([]byte(cfgJSON), &c); err != nil {
+		return nil, err
+	}
+	s, err := server.NewServer(&server.Options{
+		ServerName: c.Name,
+		Host:       "127.0.0.1",
+		Port:       c.Port,
+		JetStream:  true,
+		StoreDir:   dir,
+		Cluster:    server.ClusterOpts{Name: "bench", Host: "127.0.0.1", Port: c.ClusterPort},
+		Routes:     server.RoutesFromStr(strings.Join(c.Routes, ",")),
+		NoLog:      true,
+		NoSigs:     true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Start()
+	if !s.ReadyForConnections(embeddedReadyTimeout) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats %s: not ready within %v", c.Name, embeddedReadyTimeout)
+	}
+	return s, nil
 }
 
 func nodeProcess(argsJSON string) int {
@@ -71,8 +145,67 @@ type nodeProc struct {
 func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodeProc {
 	t.Helper()
 	args, _ := json.Marshal(append([]string{"-addr", "127.0.0.1:0", "-name", name, "-nats", natsURL, "-stream", testStream, "-publish-token", testToken}, flags...))
+	return startChild(t, name, "http://", nodeProcessEnv+"="+string(args))
+}
+
+// startNATSProc starts a NATS process with its store in a folder of the
+// test's.
+func startNATSProc(t testing.TB) *nodeProc {
+	t.Helper()
+	return startChild(t, "nats", "nats://", natsProcessEnv+"="+t.TempDir())
+}
+
+// startNATSCluster starts n NATS processes that form one cluster with
+// JetStream, and returns once JetStream answers.
+func startNATSCluster(t testing.TB, n int) []*nodeProc {
+	t.Helper()
+	free := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
+	}
+	cfgs := make([]natsClusterConfig, n)
+	for i := range cfgs {
+		cfgs[i] = natsClusterConfig{Name: fmt.Sprint("s", i), Port: free(), ClusterPort: free()}
+	}
+	var procs []*nodeProc
+	for i := range cfgs {
+		for j := range cfgs {
+			if j != i {
+				cfgs[i].Routes = append(cfgs[i].Routes, fmt.Sprintf("nats-route://127.0.0.1:%d", cfgs[j].ClusterPort))
+			}
+		}
+		cfg, _ := json.Marshal(cfgs[i])
+		cmd := startChild(t, cfgs[i].Name, "nats://", natsProcessEnv+"="+t.TempDir(), natsClusterEnv+"="+string(cfg))
+		procs = append(procs, cmd)
+	}
+	nc, err := nats.Connect(procs[0].url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitfor.State(t, "JetStream of the NATS cluster", startTimeout, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err == nil, fmt.Sprint(err)
+	})
+	return procs
+}
+
+// startChild runs this test binary again with env added, and returns once
+// it printed "ready <addr>"; its url is scheme and addr.
+func startChild(t testing.TB, name, scheme string, env ...string) *nodeProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), nodeProcessEnv+"="+string(args))
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -99,12 +232,12 @@ func startNodeProc(t testing.TB, name, natsURL string, flags ...string) *nodePro
 	t.Cleanup(func() { p.stop(t) })
 	select {
 	case addr := <-ready:
-		p.url = "http://" + addr
+		p.url = scheme + addr
 	case err := <-p.exit:
 		p.exit <- err
-		t.Fatalf("node process %s ended before it was ready: %v", name, err)
+		t.Fatalf("process %s ended before it was ready: %v", name, err)
 	case <-time.After(startTimeout):
-		t.Fatalf("node process %s not ready within %v", name, startTimeout)
+		t.Fatalf("process %s not ready within %v", name, startTimeout)
 	}
 	return p
 }

@@ -72,29 +72,27 @@ func Handler(opts *ws.AcceptOptions) http.Handler {
 		if err != nil {
 			return // Accept answered the client
 		}
-		Echo(c)
+		if err := Echo(c); !errors.As(err, new(*ws.CloseError)) {
+			slog.Warn("echo: connection ended", "remote", r.RemoteAddr, "err", err)
+		}
 	})
 }
 
-// Echo sends every message read from c back until c closes. It writes with
-// Write, which waits while the peer does not read: the echo then stops
-// reading too, so a peer that sends without reading is held back by its
-// own socket, and the server holds at most one message and the send
-// buffer for it.
-func Echo(c *ws.Conn) {
+// Echo sends every message read from c back until c closes, and returns
+// why it closed. It writes with Write, which waits while the peer does not
+// read: the echo then stops reading too, so a peer that sends without
+// reading is held back by its own socket, and the server holds at most one
+// message and the send buffer for it.
+func Echo(c *ws.Conn) error {
 	ctx := context.Background()
 	for {
 		typ, data, err := c.Read(ctx)
-		if err != nil {
-			if !errors.As(err, new(*ws.CloseError)) {
-				slog.Warn("echo: connection ended", "remote", c.RemoteAddr().String(), "err", err)
-			}
-			c.CloseNow()
-			return
+		if err == nil {
+			err = c.Write(ctx, typ, data)
 		}
-		if err := c.Write(ctx, typ, data); err != nil {
+		if err != nil {
 			c.CloseNow()
-			return
+			return err
 		}
 	}
 }

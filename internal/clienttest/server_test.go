@@ -40,8 +40,8 @@ type sseOpen struct {
 
 // wsOpen is what the Hub's OnConnect saw of a connection.
 type wsOpen struct {
-	conn  *ws.Conn
-	proto int // HTTP major version of the handshake
+	member *ws.Member
+	proto  int // HTTP major version of the handshake
 }
 
 // wsMessage is a message the Hub's OnMessage received.
@@ -52,7 +52,7 @@ type wsMessage struct {
 
 // server is a user's server: a Broker at /events and a Hub at /ws, whose
 // hooks tell the test what the server saw. The Hub's OnMessage echoes
-// what it gets with Conn.Send and closes with serverCloseCode on closeMe.
+// what it gets with Member.Send and closes with serverCloseCode on closeMe.
 type server struct {
 	broker *sse.Broker
 	hub    *ws.Hub
@@ -85,16 +85,16 @@ func startServer(t *testing.T, h2 bool) *server {
 	})
 	s.hub = ws.NewHub(ws.HubOptions{
 		Conn:      ws.AcceptOptions{ReadLimit: readLimit},
-		OnConnect: func(c *ws.Conn, r *http.Request) { s.wsOpened <- wsOpen{conn: c, proto: r.ProtoMajor} },
-		OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
+		OnConnect: func(m *ws.Member, r *http.Request) { s.wsOpened <- wsOpen{member: m, proto: r.ProtoMajor} },
+		OnMessage: func(m *ws.Member, typ ws.MessageType, data []byte) {
 			s.wsGot <- wsMessage{typ: typ, data: string(data)}
 			if typ == ws.MessageText && string(data) == closeMe {
-				c.Close(serverCloseCode, "server says bye")
+				m.Conn().Close(serverCloseCode, "server says bye")
 				return
 			}
-			c.Send(typ, data)
+			m.Send(typ, data)
 		},
-		OnClose: func(_ *ws.Conn, err error) { s.wsClosed <- err },
+		OnClose: func(_ *ws.Member, err error) { s.wsClosed <- err },
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/events", s.broker)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 )
 
 // A Replayer is a package's history source: it yields records of its own
@@ -30,8 +31,9 @@ type SourceAdapter[R any] struct {
 }
 
 // Source returns the Source: each call calls Src.Replay, encodes what it
-// yields, and turns a record it cannot send, a failure or a panic of Src
-// into an error (a gap for the client, and a log record) rather than a
+// yields, and turns a record it cannot send (invalid, out of order, of a
+// topic not asked for), a failure or a panic of Src into an error (a gap
+// for the client, and a log record in the package's words) rather than a
 // crash.
 func (a SourceAdapter[R]) Source() Source {
 	return func(ctx context.Context, topics []string, after, upTo uint64, yield func(*Message) bool) (err error) {
@@ -44,13 +46,29 @@ func (a SourceAdapter[R]) Source() Source {
 		}()
 		epoch := a.Epoch()
 		var bad error
+		last, stopped := after, false // stopped: yield returned false, and what follows is ignored
 		err = a.Src.Replay(ctx, topics, after, upTo, func(r R) bool {
-			m, err := a.Encode(r, epoch)
-			if err != nil {
-				bad = err
+			if stopped || bad != nil {
 				return false
 			}
-			return yield(m)
+			m, err := a.Encode(r, epoch)
+			switch {
+			case err != nil:
+				bad = err
+			case m.Seq > upTo:
+				stopped = !yield(m) // past the call's range: the hub stops there
+				return !stopped
+			case m.Seq <= last:
+				bad = fmt.Errorf("record %d out of order (after %d)", m.Seq, last)
+			case !slices.Contains(topics, m.Topic):
+				bad = fmt.Errorf("record %d of topic %q, not asked for", m.Seq, m.Topic)
+			}
+			if bad != nil {
+				return false
+			}
+			last = m.Seq
+			stopped = !yield(m)
+			return !stopped
 		})
 		if bad != nil {
 			err = bad

@@ -78,52 +78,6 @@ func TestJoinWhileAhead(t *testing.T) {
 	}
 }
 
-// A JoinFrom while the subscriber waits for the hub to catch up: the
-// joined topic has messages to replay after the ID joined from, but the
-// subscriber still waits on every topic's list, and the message that
-// catches the hub up wakes it, not the deadline.
-func TestJoinFromWhileAheadWakesOnCatchUp(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newHub(t, Options{Epoch: "S", CatchUpWait: time.Hour})
-		defer h.Close()
-		pub := func(seq uint64, topic string) {
-			t.Helper()
-			if _, err := h.PublishAt(seq, topic, func(string) []byte { return []byte(fmt.Sprint(seq)) }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for seq := uint64(1); seq <= 4; seq++ {
-			pub(seq, "a")
-		}
-		ahead, _, _ := subscribe(t, h, "S-6", "b")
-		if err := ahead.JoinFrom("S-2", "a"); err != nil {
-			t.Fatal(err)
-		}
-		<-ahead.ready
-		if got := takeAll(ahead.Subscriber); len(got) != 0 {
-			t.Errorf("ahead of the hub, took %q at once", got)
-		}
-		pub(5, "b") // wakes it (still behind), and hands b's list out
-		<-ahead.ready
-		if got := takeAll(ahead.Subscriber); len(got) != 0 {
-			t.Errorf("ahead of the hub at 5, took %q", got)
-		}
-		pub(6, "b")
-		select {
-		case <-ahead.ready:
-		default:
-			t.Fatal("the hub caught up and the writer was not woken")
-		}
-		if got := takeAll(ahead.Subscriber); !slices.Equal(got, []string{"3", "4"}) {
-			t.Errorf("once the hub caught up: %q, want 3 4 (joined from S-2)", got)
-		}
-		pub(7, "b")
-		if got := takeAll(ahead.Subscriber); !slices.Equal(got, []string{"7"}) {
-			t.Errorf("then %q, want 7", got)
-		}
-	})
-}
-
 // The catch-up deadline passing before Notify (a writer that starts late):
 // the timer finds no function to call, and Notify's own call makes the
 // writer take the gap.

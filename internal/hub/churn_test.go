@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -85,9 +86,8 @@ func TestConcurrentJoinLeaveResume(t *testing.T) {
 
 // TestSharedStreamChurn: while publishers apply a shared stream with
 // PublishAt on four topics, skipping sequence numbers now and then, and
-// SkipTo moves the hub on between them, subscribers join, leave, join
-// from their last ID, close and resume (some from ahead of the hub) and
-// take. Each gets what it gets in strictly growing order, nothing at or
+// SkipTo moves the hub on between them, subscribers join, leave, close
+// and resume (some from ahead of the hub) and take. Each gets what it gets in strictly growing order, nothing at or
 // before an ID it resumed from, and every writer reaches the last message
 // of its topics: none parks with a message waiting.
 func TestSharedStreamChurn(t *testing.T) {
@@ -107,7 +107,7 @@ func TestSharedStreamChurn(t *testing.T) {
 		return seq
 	}
 	done := make(chan struct{})
-	var final uint64 // the Seq of the last message, set before done closes
+	ends := map[string]uint64{} // each topic's last Seq, set before done closes
 	var pubs sync.WaitGroup
 	for p := range 4 {
 		pubs.Go(func() {
@@ -133,12 +133,13 @@ func TestSharedStreamChurn(t *testing.T) {
 	errs := make(chan error, 32)
 	var subs sync.WaitGroup
 	for i := range 8 {
+		// Subscribed before the publishers start: one subscribed after
+		// the last message would wait for nothing.
+		r := newReader(t, h, "", topics[i%4], topics[(i+1)%4])
 		subs.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 2))
-			r := newReader(t, h, "", topics[i%4], topics[(i+1)%4])
 			defer func() { r.s.Close() }()
 			var floor uint64 // nothing at or before it may come
-			ends := map[string]bool{}
 			action := -1
 			var lastGap *Gap
 			check := func() (err error) {
@@ -154,9 +155,6 @@ func TestSharedStreamChurn(t *testing.T) {
 						}
 					}
 					for _, m := range msgs {
-						if string(m.Data) == "end" {
-							ends[m.Topic] = true
-						}
 						if m.Seq <= floor {
 							return fmt.Errorf("Seq %d after %d (last action %d, gap %v)", m.Seq, floor, action, lastGap)
 						}
@@ -182,30 +180,27 @@ func TestSharedStreamChurn(t *testing.T) {
 				}
 				select {
 				case <-done:
-					if ends[topics[i%4]] && ends[topics[(i+1)%4]] || floor >= final {
+					// Past the last message of both its topics: it may
+					// have resumed from an ID between them, or a gap may
+					// have moved it there, and the first never came.
+					if floor >= max(ends[topics[i%4]], ends[topics[(i+1)%4]]) {
 						return
 					}
 					continue
 				default:
 				}
 				extra := topics[(i+2)%4]
-				action = rng.IntN(6)
+				action = rng.IntN(5)
 				switch action {
 				case 0:
 					r.s.Join(extra)
 				case 1:
 					r.s.Leave(extra)
 				case 2:
-					// From where it is: JoinFrom does not wait for an
-					// ID ahead of the hub, it is a gap at once.
-					if floor > 0 && floor <= lastSeq(h) {
-						r.s.JoinFrom(FormatID("S", floor), extra)
-					}
-				case 3:
-					from := "" // from where it is
-					if floor > 0 {
-						from = FormatID("S", floor)
-					}
+					// From where it is, even before its first message:
+					// a resume from now would skip what came meanwhile,
+					// the last messages of its topics perhaps.
+					from := FormatID("S", floor)
 					if rng.IntN(4) == 0 { // ahead of the hub
 						floor = lastSeq(h) + 30
 						from = FormatID("S", floor)
@@ -223,11 +218,11 @@ func TestSharedStreamChurn(t *testing.T) {
 	// The last message goes to every topic, so every writer has one to reach.
 	seqMu.Lock()
 	for _, name := range topics {
-		if _, err := h.PublishAt(next(false), name, func(string) []byte { return []byte("end") }); err != nil {
+		ends[name] = next(false)
+		if _, err := h.PublishAt(ends[name], name, func(string) []byte { return []byte("end") }); err != nil {
 			t.Error(err)
 		}
 	}
-	final = seq // a resume ahead past it, after CatchUpWait, is at it
 	seqMu.Unlock()
 	close(done)
 	subs.Wait()
@@ -235,4 +230,34 @@ func TestSharedStreamChurn(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestJoinOverMaxTopicsWhileLeaving: a Join refused for MaxTopics while
+// other goroutines join and leave topics of the same subscriber counts the
+// topics under the subscriber's lock (the race detector checks).
+func TestJoinOverMaxTopicsWhileLeaving(t *testing.T) {
+	h := newHub(t, Options{MaxTopicsPerSubscriber: 2})
+	defer h.Close()
+	s, err := h.Subscribe(t.Context(), []string{"a"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for range 2000 {
+				if g%2 == 0 {
+					if err := s.Join("c", "d"); err == nil {
+						t.Error("Join past MaxTopicsPerSubscriber succeeded")
+					}
+				} else {
+					s.Join("b")
+					s.Leave("b")
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+	wg.Wait()
 }

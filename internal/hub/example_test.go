@@ -43,26 +43,3 @@ func Example() {
 	// demo-3 sport
 	// 1 demo-3 true
 }
-
-// A subscriber joins a topic from the last ID its client saw there, and
-// gets what it missed of it before anything newer.
-func ExampleSubscriber_JoinFrom() {
-	h, _ := hub.New(hub.Options{Epoch: "demo"})
-	defer h.Close()
-	for _, topic := range []string{"room", "room", "news"} {
-		h.Publish(topic, func(id string) []byte { return []byte(id + " " + topic) })
-	}
-	s, _ := h.Subscribe(context.Background(), []string{"news"}, "")
-	s.Notify(func() {})
-	s.JoinFrom("demo-1", "room")
-	h.Publish("news", func(id string) []byte { return []byte(id + " news") })
-	msgs, gap := s.Take(nil)
-	for _, m := range msgs {
-		fmt.Println(string(m.Data))
-	}
-	fmt.Println(gap == nil)
-	// Output:
-	// demo-2 room
-	// demo-4 news
-	// true
-}

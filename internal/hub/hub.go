@@ -14,16 +14,21 @@
 // skip, to any) hands the list out and wakes each writer with the function
 // given to [Subscriber.Notify], after the hub's lock is released.
 //
-// The logs are bounded in bytes and age (and, if asked, in messages). They
-// serve both resumes (a client that comes back with the ID of the last
-// message it saw) and subscribers that fall behind. What a topic's log no
-// longer holds after a subscriber's position comes from the [Source], if
-// the hub has one, else is a [Gap]: Take reports it once, naming the range
-// that may be missing, and goes on without disconnecting. Nothing dropped
-// from memory turns a later resume into a silent one: the hub remembers the
-// highest sequence number that left each topic, and of every topic it
-// forgot. Take's states and the locks are described at the top of
-// subscriber.go.
+// The logs are bounded in bytes and age (and a resume's replay, if asked,
+// in messages: HistorySize). They serve both resumes (a client that comes
+// back with the ID of the last message it saw) and subscribers that fall
+// behind. What a topic's log no longer holds after a subscriber's position
+// comes from the [Source], if the hub has one, else is a [Gap]: Take
+// reports it once, naming the range that may be missing, and goes on
+// without disconnecting. Nothing dropped from memory turns a later resume
+// into a silent one: the hub remembers the highest sequence number that
+// left each topic, and of every topic it forgot. Take's states and the
+// locks are described at the top of subscriber.go.
+//
+// The hub's errors are values to match (ErrClosed, ErrTooLarge...) and
+// types ([TopicError], [LoadError]) whose Reason names no package: the sse
+// and ws packages say each in their own words and never pass the hub's
+// text on.
 package hub
 
 import (
@@ -78,7 +83,14 @@ var (
 	// (HistoryBytes, with the overhead of a message): no subscriber could
 	// take it before it left the log.
 	ErrTooLarge = errors.New("hub: message larger than HistoryBytes")
+	// ErrNoSequence means Publish found no sequence number left: PublishAt
+	// took the last, math.MaxUint64.
+	ErrNoSequence = errors.New("hub: no sequence number left")
 )
+
+// MessageOverhead is what a topic's log charges for each message besides
+// its data, against HistoryBytes.
+const MessageOverhead = messageOverhead
 
 // Reasons of a [Gap].
 const (
@@ -214,7 +226,7 @@ type Stats struct {
 	Topics      int    // topics with subscribers or history now
 	Published   uint64 // messages published
 	Delivered   uint64 // messages taken by subscribers, replays included
-	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed, or joined with JoinFrom
+	Replayed    uint64 // messages taken by resuming subscribers from before they subscribed
 	Gaps        uint64 // resumes that reported a gap
 	Lagged      uint64 // gaps of live subscribers that fell HistoryBytes behind
 }
@@ -383,7 +395,7 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 	switch {
 	case seq == 0 && h.seq == math.MaxUint64:
 		h.mu.Unlock()
-		return nil, fmt.Errorf("hub: no sequence number after %d (PublishAt took the last)", uint64(math.MaxUint64))
+		return nil, ErrNoSequence
 	case seq == 0:
 		seq = h.seq + 1
 	case seq <= h.seq:
@@ -583,7 +595,7 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	if lastID != "" {
 		var ahead bool
 		var gap *gapEvent
-		start, gap, ahead = h.resumeFrom(lastID, true)
+		start, gap, ahead = h.resumeFrom(lastID)
 		s.addGap(gap)
 		if ahead {
 			s.awaitCatchUp(lastID, start.pos, h.catchUpWait)
@@ -602,11 +614,11 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 }
 
 // resumeFrom returns the follow of a topic resumed from lastID, and the
-// gap to report first. With ahead (Subscribe, on a hub that applies a
-// shared stream, with a CatchUpWait), a resume from an ID of its epoch
-// ahead of it starts after that ID and reports ahead: the subscriber
-// waits for the hub to catch up. h.mu is held; no topic is read.
-func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
+// gap to report first. On a hub that applies a shared stream, with a
+// CatchUpWait, a resume from an ID of its epoch ahead of it starts after
+// that ID and reports ahead: the subscriber waits for the hub to catch
+// up. h.mu is held; no topic is read.
+func (h *Hub) resumeFrom(lastID string) (follow, *gapEvent, bool) {
 	f := follow{pos: h.seq, replayTo: h.seq}
 	epoch, after, ok := ParseID(lastID)
 	switch {
@@ -623,7 +635,7 @@ func (h *Hub) resumeFrom(lastID string, ahead bool) (follow, *gapEvent, bool) {
 	case after > h.seq && h.limits.filtered:
 		f.pos = after // see Options.Filtered
 		return f, nil, false
-	case after > h.seq && ahead && h.catchUpWait > 0 && (h.shared || h.source != nil):
+	case after > h.seq && h.catchUpWait > 0 && (h.shared || h.source != nil):
 		f.pos = after
 		return f, nil, true
 	case after > h.seq:

@@ -461,8 +461,8 @@ func TestSaveLoad(t *testing.T) {
 		t.Errorf("sequence after load = %d, want 7", next.Seq)
 	}
 
-	if err := h2.Load(bytes.NewReader(saved.Bytes())); err == nil {
-		t.Error("Load on a hub in use succeeded")
+	if err := h2.Load(bytes.NewReader(saved.Bytes())); !errors.Is(err, ErrInUse) {
+		t.Errorf("Load on a hub in use: %v, want ErrInUse", err)
 	}
 	if err := newHub(t, Options{}).Load(strings.NewReader("not a snapshot")); err == nil {
 		t.Error("Load of garbage succeeded")
@@ -470,8 +470,9 @@ func TestSaveLoad(t *testing.T) {
 	for _, epoch := range badEpochs {
 		var b bytes.Buffer
 		gob.NewEncoder(&b).Encode(&snapshot{Version: snapshotVersion, Epoch: epoch})
-		if err := newHub(t, Options{}).Load(&b); !errors.Is(err, ErrInvalidEpoch) {
-			t.Errorf("Load of a snapshot with epoch %q: %v, want ErrInvalidEpoch", epoch, err)
+		var le *LoadError
+		if err := newHub(t, Options{}).Load(&b); !errors.As(err, &le) || !strings.HasPrefix(le.Reason, "epoch: ") {
+			t.Errorf("Load of a snapshot with epoch %q: %v, want a LoadError for the epoch", epoch, err)
 		}
 	}
 }

@@ -32,18 +32,27 @@ var ErrInvalidEpoch = errors.New("hub: invalid epoch")
 // longer than MaxIDLength is refused by ParseID). The error wraps
 // ErrInvalidEpoch.
 func ValidEpoch(epoch string) error {
+	if why := EpochProblem(epoch); why != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidEpoch, why)
+	}
+	return nil
+}
+
+// EpochProblem returns what keeps epoch from prefixing IDs (see
+// ValidEpoch), in words that name no package, or "" if nothing does.
+func EpochProblem(epoch string) string {
 	switch {
 	case epoch == "":
-		return fmt.Errorf("%w: empty", ErrInvalidEpoch)
+		return "empty"
 	case len(epoch) > MaxEpochLength:
-		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidEpoch, len(epoch), MaxEpochLength)
+		return fmt.Sprintf("%d bytes, at most %d", len(epoch), MaxEpochLength)
 	}
 	for i := 0; i < len(epoch); i++ {
 		if c := epoch[i]; c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("%w: byte %#x at %d is not printable ASCII", ErrInvalidEpoch, c, i)
+			return fmt.Sprintf("byte %#x at %d is not printable ASCII", c, i)
 		}
 	}
-	return nil
+	return ""
 }
 
 // NewEpoch returns a random epoch of 8 URL-safe characters.

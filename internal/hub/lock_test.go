@@ -9,7 +9,7 @@ import (
 // No client request holds the hub's lock, which Publish needs, while it
 // waits for a topic's lock: a topic's log read at length by replaying
 // writers (here, one stalled reader) holds up neither a resume's Subscribe
-// nor JoinFrom nor Close, so a Publish to another topic goes through. (A
+// nor Join nor Close, so a Publish to another topic goes through. (A
 // resume read the log under the hub's lock, waiting for the readers to
 // finish: 300 resumes held publishing up for seconds.)
 func TestStalledReaderHoldsUpNoRequest(t *testing.T) {
@@ -30,7 +30,7 @@ func TestStalledReaderHoldsUpNoRequest(t *testing.T) {
 	go func() {
 		s, err := h.Subscribe(context.Background(), []string{"a"}, "E-1")
 		if err == nil {
-			err = s.JoinFrom("E-0", "c")
+			err = s.Join("c")
 			s.Close()
 		}
 		if err == nil {
@@ -44,7 +44,7 @@ func TestStalledReaderHoldsUpNoRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second): // only catches the hang
-		t.Fatal("a resume, JoinFrom or Close waited for a topic's readers, holding the hub's lock: Publish to another topic is held up")
+		t.Fatal("a resume, Join or Close waited for a topic's readers, holding the hub's lock: Publish to another topic is held up")
 	}
 	if got := reader.take(t); len(got) != 1 || string(got[0].Data) != "live" {
 		t.Fatalf("the live subscriber got %q", datas(got))

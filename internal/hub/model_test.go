@@ -21,17 +21,16 @@ import (
 // The model-based test drives a hub with a seeded random sequence of every
 // operation (Publish, PublishAt with skipped numbers, SkipTo, Subscribe from
 // now or resuming from a valid, evicted, ahead, malformed or foreign ID,
-// Join, Leave, JoinFrom, Take, Close, and Join, Leave and JoinFrom during a
-// call of the Source), on a hub with small logs so that
+// Join, Leave, Take, Close, and Join and Leave during a call of the
+// Source), on a hub with small logs so that
 // eviction happens, and a Source that sometimes fails, is slow, ignores
 // yield or panics. The truth is the shared stream: every message ever
 // published, with its Seq and topic. It checks what a user of Take can
 // check, per subscriber:
 //
-//   - messages come in increasing Seq order (a topic joined with JoinFrom
-//     may go back to its resume point), never twice;
+//   - messages come in increasing Seq order, never twice;
 //   - each is of a topic the subscriber holds at that Take, after where it
-//     joined it (never a joined topic's past, except JoinFrom's);
+//     joined it (never a joined topic's past);
 //   - every message of a topic it holds, after where it joined, is either
 //     delivered or named by a Gap: one whose LastID is before it and
 //     Resume at or after it (messages of that range that the logs still
@@ -398,10 +397,7 @@ type modelSub struct {
 	last    uint64 // highest Seq delivered
 	ahead   uint64 // the ID it resumed from, ahead of the hub, until a GapFuture
 	prevGap *Gap   // the last event was this gap
-	// joinedFrom: a JoinFrom ran during the Take under way (changeTopics)
-	joinedFrom bool
-	catching   map[string]bool
-	buf        []*Message
+	buf     []*Message
 }
 
 // A modelTopic is a topic a subscriber holds.
@@ -420,7 +416,7 @@ func (m *model) newSub(topics []string, lastID string, before, after uint64) *mo
 	}
 	m.mu.Lock()
 	m.nextID++
-	ms := &modelSub{m: m, id: m.nextID, s: s, held: map[string]*modelTopic{}, catching: map[string]bool{}, ready: make(chan struct{}, 1)}
+	ms := &modelSub{m: m, id: m.nextID, s: s, held: map[string]*modelTopic{}, ready: make(chan struct{}, 1)}
 	m.mu.Unlock()
 	ref.Store(ms)
 	from, to := before, after
@@ -500,63 +496,29 @@ func (ms *modelSub) join(topic string, rng *rand.Rand) {
 	ms.m.logf("sub%d: join %s (hub at %d)", ms.id, topic, before)
 }
 
-// joinFrom joins topic from lastID.
-func (ms *modelSub) joinFrom(topic, lastID string) {
-	before := ms.m.last()
-	if err := ms.s.JoinFrom(lastID, topic); err != nil {
-		ms.m.violate("error", "sub%d: JoinFrom: %v", ms.id, err)
-		return
-	}
-	after := ms.m.last()
-	if ms.held[topic] == nil {
-		ms.prevGap = nil                                        // the joined topic's gap may go back
-		from, to := max(before, ms.ahead), max(after, ms.ahead) // Join's
-		if lastID != "" {
-			from, to = before, after
-			epoch, seq, ok := ParseID(lastID)
-			switch {
-			case !ok || epoch != "E":
-				from, to = 0, 0
-			case seq <= before || ms.m.filter:
-				from, to = seq, seq
-			}
-			ms.catching[topic] = true
-		}
-		ms.held[topic] = &modelTopic{pos: from, need: to}
-	}
-	ms.m.logf("sub%d: joinFrom %s %q (hub at %d)", ms.id, topic, lastID, before)
-}
-
 // A modelSubKey's value in a Subscribe's context is the subscriber, for
 // the Source.
 type modelSubKey struct{}
 
-// changeTopics joins, leaves or joins from an ID a topic while a call of
-// the Source for ms runs, with no lock held, as a connection's reader does
-// while its writer is in Take. The writer waits for Take: ms is the
-// Source's until Take returns.
+// changeTopics joins or leaves a topic while a call of the Source for ms
+// runs, with no lock held, as a connection's reader does while its writer
+// is in Take. The writer waits for Take: ms is the Source's until Take
+// returns.
 func (ms *modelSub) changeTopics() {
 	m := ms.m
 	rng := rand.New(rand.NewPCG(uint64(m.intn(1<<30)), 3))
 	topic := modelTopics[rng.IntN(len(modelTopics))]
 	m.logf("sub%d: during a call of the Source:", ms.id)
-	switch rng.IntN(3) {
-	case 0:
+	if rng.IntN(2) == 0 {
 		ms.join(topic, rng)
-	case 1:
+	} else {
 		ms.leave(topic)
-	default:
-		var id string
-		m.withRng(rng, func() { id = m.resumeID() })
-		ms.joinFrom(topic, id)
-		ms.joinedFrom = true
 	}
 }
 
 func (ms *modelSub) leave(topic string) {
 	ms.s.Leave(topic)
 	delete(ms.held, topic)
-	delete(ms.catching, topic)
 	ms.m.logf("sub%d: leave %s", ms.id, topic)
 }
 
@@ -607,11 +569,6 @@ func (ms *modelSub) take() bool {
 			break
 		}
 		ms.onMessage(msg)
-	}
-	if ms.joinedFrom {
-		// A JoinFrom during this Take: the gap of the call of the Source
-		// may come first, and the joined topic's, going back, next.
-		ms.joinedFrom, ms.prevGap = false, nil
 	}
 	got := len(r.msgs) > 0 || r.gap != nil
 	ms.active = got
@@ -683,15 +640,12 @@ func (ms *modelSub) onMessage(msg *Message) {
 		m.violate("past", "sub%d: got %s:%d, not after %d (the last of its topic, or where it joined)", ms.id, msg.Topic, msg.Seq, tp.pos)
 		return
 	}
-	if msg.Seq <= ms.last && !ms.catching[msg.Topic] {
+	if msg.Seq <= ms.last {
 		m.violate("order", "sub%d: got %s:%d after %d", ms.id, msg.Topic, msg.Seq, ms.last)
 	}
 	ms.checkLoss(msg.Topic, tp, msg.Seq)
 	tp.pos, tp.need = msg.Seq, msg.Seq
-	if msg.Seq > ms.last {
-		ms.last = msg.Seq
-		delete(ms.catching, msg.Topic)
-	}
+	ms.last = max(ms.last, msg.Seq)
 }
 
 // checkLoss checks that every message of topic before hi that tp has not
@@ -797,10 +751,8 @@ func (m *model) runSequential() []string {
 			}
 		case op < 46:
 			ms.join(topic, rng)
-		case op < 51:
-			ms.leave(topic)
 		case op < 54:
-			ms.joinFrom(topic, m.resumeID())
+			ms.leave(topic)
 		case op < 57:
 			ms.s.Close()
 			m.logf("sub%d: close", ms.id)
@@ -875,10 +827,8 @@ func (m *model) runConcurrent() []string {
 				switch op := r.rng.IntN(100); {
 				case op < 8:
 					r.ms.join(topic, r.rng)
-				case op < 16:
-					r.ms.leave(topic)
 				case op < 19:
-					r.ms.joinFrom(topic, m.resumeIDConc(r.rng))
+					r.ms.leave(topic)
 				case op < 22:
 					r.ms.s.Close()
 					var topics []string

@@ -27,6 +27,43 @@ type topicSnapshot struct {
 
 const snapshotVersion = 2
 
+// ErrInUse is Load's error on a hub that published or has subscribers.
+var ErrInUse = errors.New("hub: load: hub in use")
+
+// A LoadError is data that Load refused as not written by Save: Reason
+// says what is wrong in words that name no package, Err is the decoder's
+// error, if any. The sse and ws packages say it in their own words with
+// OwnLoadError.
+type LoadError struct {
+	Reason string
+	Err    error
+}
+
+func (e *LoadError) Error() string {
+	if e.Err != nil {
+		return "hub: load: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "hub: load: " + e.Reason
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// OwnLoadError returns err, an error of Load, in a package's words: what
+// prefixes each ("sse: LoadHistory"), and inUse is the error for ErrInUse.
+// Any other err is returned as it is.
+func OwnLoadError(err error, what string, inUse error) error {
+	var e *LoadError
+	switch {
+	case errors.Is(err, ErrInUse):
+		return inUse
+	case !errors.As(err, &e):
+		return err
+	case e.Err != nil:
+		return fmt.Errorf("%s: not written by SaveHistory: %s: %w", what, e.Reason, e.Err)
+	}
+	return fmt.Errorf("%s: not written by SaveHistory: %s", what, e.Reason)
+}
+
 // Save writes the hub's epoch, sequence number and logs to w, so that a
 // hub that loads them after a restart resumes clients without a gap.
 // Subscribers are not saved.
@@ -45,7 +82,7 @@ func (h *Hub) Save(w io.Writer) error {
 	h.mu.Unlock()
 	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int { return strings.Compare(a.Name, b.Name) })
 	if err := gob.NewEncoder(w).Encode(&snap); err != nil {
-		return fmt.Errorf("hub: save: %w", err)
+		return err
 	}
 	return nil
 }
@@ -58,26 +95,27 @@ func (h *Hub) Save(w io.Writer) error {
 func (h *Hub) Load(r io.Reader) error {
 	var snap snapshot
 	if err := gob.NewDecoder(r).Decode(&snap); err != nil {
-		return fmt.Errorf("hub: load: %w", err)
+		return &LoadError{Reason: "undecodable", Err: err}
 	}
 	if snap.Version != snapshotVersion {
-		return fmt.Errorf("hub: load: snapshot version %d, want %d", snap.Version, snapshotVersion)
+		return &LoadError{Reason: fmt.Sprintf("version %d, want %d", snap.Version, snapshotVersion)}
 	}
-	if err := ValidEpoch(snap.Epoch); err != nil {
-		return fmt.Errorf("hub: load: %w", err)
+	if why := EpochProblem(snap.Epoch); why != "" {
+		return &LoadError{Reason: "epoch: " + why}
 	}
 	now := time.Now()
 	topics := make(map[string]*topic, len(snap.Topics))
 	forgotten := snap.Forgotten
 	for _, ts := range snap.Topics {
-		if err := ValidTopic(ts.Name); err != nil {
-			return fmt.Errorf("hub: load: %w", err)
+		var te *TopicError
+		if errors.As(ValidTopic(ts.Name), &te) {
+			return &LoadError{Reason: fmt.Sprintf("topic %q: %s", ts.Name, te.Reason)}
 		}
 		t := &topic{name: ts.Name, evicted: ts.Evicted}
 		for i := range ts.Messages {
 			m := ts.Messages[i]
 			if m.Seq > snap.Seq || m.Seq <= t.last.Load() || m.Topic != ts.Name {
-				return fmt.Errorf("hub: load: message %q out of place", m.ID)
+				return &LoadError{Reason: fmt.Sprintf("message %q out of place", m.ID)}
 			}
 			t.append(m, &h.limits)
 			t.last.Store(m.Seq)
@@ -92,7 +130,7 @@ func (h *Hub) Load(r io.Reader) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.seq != 0 || len(h.all) != 0 {
-		return errors.New("hub: load: hub already in use")
+		return ErrInUse
 	}
 	h.epoch, h.seq, h.topics, h.forgotten = snap.Epoch, snap.Seq, topics, forgotten
 	h.head.Store(snap.Seq)

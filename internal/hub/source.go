@@ -264,9 +264,6 @@ func (s *Subscriber) applySource(p *sourcePlan, r sourceResult) ([]*Message, *Ga
 		gap.lastID = FormatID(s.epoch, gap.lo)
 		s.addGap(gap)
 	}
-	if s.gap != nil {
-		s.resolveJoined()
-	}
 	if len(out) == 0 && s.gap == nil {
 		s.releaseHeld() // nothing to write: Take goes on, and may call again
 		return out, nil
@@ -274,23 +271,4 @@ func (s *Subscriber) applySource(p *sourcePlan, r sourceResult) ([]*Message, *Ga
 	h.delivered.Add(uint64(len(out)))
 	h.replayed.Add(uint64(replayed))
 	return out, s.reportGap(out, end)
-}
-
-// resolveJoined sets the bounds of the follows that JoinFrom added while
-// the Source ran, before the gap waiting is reported: a JoinFrom from an
-// ID the hub cannot place makes a gap whose end is what the topic's log
-// no longer holds, which only its bounds say. s.mu is held.
-func (s *Subscriber) resolveJoined() {
-	var now time.Time
-	for _, f := range s.follows {
-		if f.resume == resumeNone {
-			continue
-		}
-		if now.IsZero() {
-			now = time.Now()
-		}
-		f.t.mu.RLock()
-		s.resolveResume(f, now)
-		f.t.mu.RUnlock()
-	}
 }

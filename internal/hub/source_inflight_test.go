@@ -177,27 +177,6 @@ func TestLeaveJoinDuringSourceCall(t *testing.T) {
 	})
 }
 
-// A subscriber that leaves the topic a call of the Source replays and
-// joins it again from the start, while the call runs, gets the whole
-// topic once, in order.
-func TestLeaveJoinFromDuringSourceCall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h, _, s, gate, took := resumeInFlight(t, Options{}, "a", "b")
-		defer h.Close()
-		s.Leave("a")
-		if err := s.JoinFrom("S-0", "a"); err != nil {
-			t.Fatal(err)
-		}
-		publish(t, h, "a", "11")
-		close(gate)
-		got := <-took
-		got = append(got, takeAll(s)...)
-		if want := "[1 2 3 4 5 6 7 8 9 10 11]"; fmt.Sprint(got) != want {
-			t.Errorf("got %q, want %s", got, want)
-		}
-	})
-}
-
 // Messages that age out of the log while a call of the Source runs are
 // asked for in the next call: the replay misses none of them.
 func TestHistoryAgeDuringSourceCall(t *testing.T) {
@@ -260,70 +239,6 @@ func TestSequenceEnd(t *testing.T) {
 				t.Errorf("resume from %s: %q, want %s", c.from, got, c.want)
 			}
 			s.Close()
-		}
-	})
-}
-
-// A JoinFrom from an ID the hub cannot place, while a call of the Source
-// runs: the gap it makes, reported with what the call gave, names what
-// the joined topic's log no longer holds, as it does when the JoinFrom
-// comes between two Takes.
-func TestJoinFromUnknownDuringSourceCall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := &stream{}
-		data := strings.Repeat("x", 100)
-		for seq := uint64(1); seq <= 40; seq++ {
-			topic := "c"
-			if seq <= 10 {
-				topic = "a"
-			}
-			st.add(seq, topic, data)
-		}
-		entered := make(chan []string, 4)
-		gate := make(chan struct{})
-		h := newHub(t, Options{Epoch: "S", HistorySize: 1, HistoryBytes: 5 * (len(data) + messageOverhead), Source: gatedSource(st, "S", entered, gate)})
-		defer h.Close()
-		st.apply(t, h, 1) // c's log holds 36 to 40; a resume replays 40
-		s, err := h.Subscribe(context.Background(), []string{"a"}, "S-0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Notify(func() {})
-		type took struct {
-			msgs []*Message
-			gap  *Gap
-		}
-		first := make(chan took, 1)
-		go func() {
-			msgs, gap := s.Take(nil)
-			first <- took{msgs, gap}
-		}()
-		<-entered
-		if err := s.JoinFrom("garbage", "c"); err != nil {
-			t.Fatal(err)
-		}
-		close(gate)
-		r := <-first
-		if r.gap == nil {
-			t.Fatalf("took %d messages and no gap after a JoinFrom from garbage", len(r.msgs))
-		}
-		if _, resume, _ := ParseID(r.gap.Resume); resume < 39 {
-			t.Errorf("gap %+v: c's messages up to 39 are not replayed, and are not named", *r.gap)
-		}
-		var c []uint64
-		drainTake(s, nil, func(msgs []*Message, gap *Gap) error {
-			if gap != nil {
-				t.Errorf("then another gap %+v", *gap)
-			}
-			for _, m := range msgs {
-				if m.Topic == "c" {
-					c = append(c, m.Seq)
-				}
-			}
-			return nil
-		})
-		if fmt.Sprint(c) != "[40]" {
-			t.Errorf("c: got %v, want the last message, 40 (HistorySize 1)", c)
 		}
 	})
 }

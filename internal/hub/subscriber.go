@@ -5,8 +5,7 @@ package hub
 // A Subscriber holds one follow per topic: a position in that topic's log
 // (every message of the topic up to it was taken, named by a gap, or is
 // from before the subscriber joined the topic). Topics joined at different
-// times, or with JoinFrom from an earlier ID, are at different places;
-// Take merges them in Seq order.
+// times are at different places; Take merges them in Seq order.
 //
 // Take is a state machine. Each turn, step decides the phase from the
 // subscriber's state and its topics' logs, in one place:
@@ -30,10 +29,10 @@ package hub
 //	ended          Close, Hub.Close: nothing more.
 //
 // A gap is an event, not a phase: a resume from an ID the hub cannot place,
-// a JoinFrom's, a hole without a Source, a Source that fails. It waits in
-// s.gap until the next Take that returns, merged with any other into one
-// range (LastID, Resume]; the messages of that range that the logs still
-// hold may follow it. A GapFuture (the hub did not reach a resume ID)
+// a hole without a Source, a Source that fails. It waits in s.gap until
+// the next Take that returns, merged with any other into one range
+// (LastID, Resume]; the messages of that range that the logs still hold
+// may follow it. A GapFuture (the hub did not reach a resume ID)
 // names no range but moves the subscriber back: it waits apart (s.future)
 // and is reported alone, first. One hole is one gap: the follows whose
 // holes a gap names remember it (named), and the subscriber remembers the
@@ -45,15 +44,15 @@ package hub
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
 // topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
 // its acquire, which waits for room, runs with no lock held. Take takes
-// s.mu and never Hub.mu. Subscribe, Join and JoinFrom read no log; Leave
-// and Close hold Hub.mu and take topic.mu for reading only, which waits
-// for no one since every writer of a topic's log holds Hub.mu (except on a
-// hub without history, where the last subscriber's leaving clears the
-// topic's log). It does not release s.mu inside a step: a step
-// from the Source is planned under s.mu (which topics, from where), the
-// Source is called with no lock held, and the result is applied under s.mu
-// again, keeping only the messages of follows that are still those of the
-// plan (Join, Leave and JoinFrom may run meanwhile).
+// s.mu and never Hub.mu. Subscribe and Join read no log; Leave and Close
+// hold Hub.mu and take topic.mu for reading only, which waits for no one
+// since every writer of a topic's log holds Hub.mu (except on a hub
+// without history, where the last subscriber's leaving clears the topic's
+// log). It does not release s.mu inside a step: a step from the Source is
+// planned under s.mu (which topics, from where), the Source is called with
+// no lock held, and the result is applied under s.mu again, keeping only
+// the messages of follows that are still those of the plan (Join and
+// Leave may run meanwhile).
 //
 // # Per-topic holes
 //
@@ -95,7 +94,7 @@ type Subscriber struct {
 	gap     *gapEvent  // to report at the next Take that returns
 	future  *gapEvent  // a GapFuture to report alone, first
 	// reported is the range of the last gap reported: a hole within it
-	// was named. Topics joined with JoinFrom since were not there.
+	// was named.
 	reported *gapEvent
 	held     int  // bytes of the last Take from the Source, in the hub's replay budget
 	fromNow  bool // subscribed without a resume ID
@@ -115,7 +114,7 @@ type follow struct {
 	// (a resume past HistorySize or HistoryAge, or with no history).
 	hole uint64
 	// replayTo: messages up to it are a resume's replay (Subscribe with an
-	// ID, JoinFrom): Stats.Replayed and Replaying.
+	// ID): Stats.Replayed and Replaying.
 	replayTo uint64
 	// resume: the first step sets hole from the log (resumeID), or starts
 	// at what the log holds (resumeAll, an ID the hub cannot place).
@@ -490,9 +489,7 @@ func (s *Subscriber) wait() bool {
 
 // waitCatchUp puts s on the waiting list of each of its topics for a
 // message from the resume ID it waits for on, unless one arrived
-// meanwhile: a topic joined with JoinFrom may hold messages after its
-// position, which wait for the hub to catch up too. It reports whether s
-// waits. s.mu is held.
+// meanwhile. It reports whether s waits. s.mu is held.
 func (s *Subscriber) waitCatchUp() bool {
 	for _, f := range s.follows {
 		if !f.t.wait(s, f, s.ahead.seq-1) {
@@ -502,9 +499,8 @@ func (s *Subscriber) waitCatchUp() bool {
 	return true
 }
 
-// Replaying reports whether the subscriber resumed, or joined topics with
-// JoinFrom, and Take has not yet returned everything it replays, or the
-// gap that comes first.
+// Replaying reports whether the subscriber resumed and Take has not yet
+// returned everything it replays, or the gap that comes first.
 func (s *Subscriber) Replaying() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -530,21 +526,6 @@ func (s *Subscriber) topics() []string {
 // Join adds topics to s, from the next message published: nothing is
 // replayed. Topics s follows already are left as they are.
 func (s *Subscriber) Join(topics ...string) error {
-	return s.join("", topics)
-}
-
-// JoinFrom adds topics to s from the resume point lastID, as Subscribe
-// resumes: Take returns every message of those topics after lastID, oldest
-// first and before any newer message, from the logs or the Source, then
-// goes on with all of s's topics. What neither covers (lastID is of
-// another epoch, malformed, ahead of every message, or messages after it
-// are gone) is a Gap, merged with any gap waiting to be taken. With an
-// empty lastID it is Join. Topics s follows already are left as they are.
-func (s *Subscriber) JoinFrom(lastID string, topics ...string) error {
-	return s.join(lastID, topics)
-}
-
-func (s *Subscriber) join(lastID string, topics []string) error {
 	h := s.hub
 	names, err := h.checkTopics(topics)
 	if err != nil {
@@ -564,10 +545,10 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 			add = append(add, name)
 		}
 	}
-	if len(s.follows)+len(add) > h.maxTopics {
+	if n := len(s.follows) + len(add); n > h.maxTopics {
 		s.mu.Unlock()
 		h.mu.Unlock()
-		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", len(s.follows)+len(add), h.maxTopics)}
+		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", n, h.maxTopics)}
 	}
 	// From the next message, or from s's position when it resumed ahead
 	// of the hub and waits for it: what comes before that position is
@@ -575,12 +556,6 @@ func (s *Subscriber) join(lastID string, topics []string) error {
 	start := follow{pos: h.seq}
 	if s.ahead != nil {
 		start.pos = max(start.pos, s.ahead.seq)
-	}
-	if lastID != "" && len(add) > 0 {
-		s.reported = nil // the gaps reported so far did not name these topics
-		var gap *gapEvent
-		start, gap, _ = h.resumeFrom(lastID, false)
-		s.addGap(gap)
 	}
 	for _, name := range add {
 		f := start

@@ -1,13 +1,19 @@
-// Package pump runs a connection's writer on a goroutine of its own only
-// while there is something to write. It is the writer loop that every
-// stream of package sse and every connection of package ws share: an idle
-// connection holds no writer goroutine, a burst is written by one goroutine
-// in as few writes as it takes, and stopping waits for no one.
+// Package pump runs a connection's writer only while there is something
+// to write. It is the writer loop that every stream of package sse and
+// every connection of package ws share: an idle connection holds no writer
+// goroutine, a burst is written in as few writes as it takes, and stopping
+// waits for no one.
 //
-// A writer that caught up lingers for Linger before it exits, so that the
-// next burst finds it warm: no goroutine to start, and its stack already
-// grown to what a write takes (the write path of net/http or of a TLS
-// connection grows a new goroutine's stack several times over).
+// The pumps of a Broker's streams and a Hub's connections run on a Pool: a
+// few long-lived writers, one per CPU, that take the pumps woken from a
+// ready list and run a round of each in turn, so that a burst to thousands
+// of connections starts no goroutine and grows no stack (the write path of
+// net/http or of a TLS connection grows a new goroutine's stack several
+// times over). A round that blocks (a client that does not read) is left
+// the goroutine it runs on after Handoff, and the Pool starts two writers
+// in its place while pumps wait. A pump without a Pool runs on a goroutine of its
+// own, which lingers for Linger after it caught up, warm for the next
+// burst.
 package pump
 
 import (
@@ -27,11 +33,17 @@ const Linger = 50 * time.Millisecond
 type Pump struct {
 	round func() // writes what waits; runs on the pump's goroutine only
 	start func() // p.run, bound once: "go p.run()" would allocate each time
+	pool  *Pool  // runs the rounds, if not nil (see InitIn)
+
+	// writer is the Pool's writer running the round, if any: set under
+	// mu, read by the round.
+	writer *writer
 
 	mu      sync.Mutex
 	running bool          // a goroutine runs rounds, or lingers
 	again   bool          // another round is due
 	stopped bool          // no round starts any more
+	alone   bool          // rounds run on a goroutine of the pump's own, not the pool's (see Handoff)
 	onIdle  func()        // from Stop, for the goroutine to call when it exits
 	kick    chan struct{} // while the goroutine lingers: a send wakes it
 }
@@ -42,6 +54,27 @@ type Pump struct {
 func (p *Pump) Init(round func()) {
 	p.round = round
 	p.start = p.run
+}
+
+// InitIn is Init for a pump whose rounds run on the writers of pool (see
+// Pool) rather than on a goroutine of its own; a nil pool is Init. The
+// pump's first rounds (a resume's replay, which may be large and go to a
+// client that does not read) run on a goroutine of its own; once that
+// goroutine has had nothing to write for Linger, the pump's rounds run on
+// the Pool.
+func (p *Pump) InitIn(pool *Pool, round func()) {
+	p.Init(round)
+	p.pool = pool
+	p.alone = pool != nil
+}
+
+// FirstRoundsRan tells a pump of InitIn, before its first Wake, that its
+// first rounds ran on the caller's goroutine: its rounds run on the Pool
+// from the start.
+func (p *Pump) FirstRoundsRan() {
+	p.mu.Lock()
+	p.alone = false
+	p.mu.Unlock()
 }
 
 // Wake makes sure a round runs after this call: it starts the goroutine
@@ -64,8 +97,51 @@ func (p *Pump) Wake() {
 		return
 	}
 	p.running = true
+	pooled := p.pool != nil && !p.alone
 	p.mu.Unlock()
+	if pooled && p.pool.push(p) {
+		return
+	}
 	go p.start()
+}
+
+// leavePool makes the pump run its rounds on a goroutine of its own, until
+// that goroutine exits: its round held a writer of its Pool for Handoff.
+// again says another round is due; the pump is running.
+func (p *Pump) leavePool(again bool) {
+	p.mu.Lock()
+	p.alone = true
+	p.mu.Unlock()
+	if again {
+		go p.start()
+	}
+}
+
+// runOnce runs one round on writer w of the pump's Pool, if one is due,
+// and reports whether another is due: the writer then puts the pump back
+// on the ready list (it stays running meanwhile, so that Wake does not put
+// it there twice).
+func (p *Pump) runOnce(w *writer) (again bool) {
+	p.mu.Lock()
+	if !p.stopped && p.again {
+		p.again = false
+		p.writer = w
+		p.mu.Unlock()
+		p.round()
+		p.mu.Lock()
+		p.writer = nil
+	}
+	switch {
+	case p.stopped:
+		p.exit(nil)
+		return false
+	case p.again:
+		p.mu.Unlock()
+		return true
+	}
+	p.running = false
+	p.mu.Unlock()
+	return false
 }
 
 // run calls round while rounds are due. Before it exits it yields once, so
@@ -131,6 +207,7 @@ func (p *Pump) run() {
 // Stop's idle function, if any, is called. p.mu is held; exit unlocks it.
 func (p *Pump) exit(timer *time.Timer) {
 	p.running = false
+	p.alone = false // the next Wake goes back to the Pool, if any
 	f := p.onIdle
 	p.onIdle = nil
 	p.mu.Unlock()

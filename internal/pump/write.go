@@ -2,9 +2,12 @@ package pump
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"time"
 )
 
 // writeBufferSize is the size of the pooled buffers WriteParts joins small
@@ -75,3 +78,61 @@ func PutParts(p *[][]byte) {
 		partsPool.Put(p)
 	}
 }
+
+// WriteHandoff is how long a write on a writer of a Pool waits for a TCP
+// client to take bytes before the writer leaves the Pool (another takes
+// its place) and the write goes on, on the goroutine that is now the
+// connection's own, until the write's own deadline. A client that reads
+// takes the bytes at once: a write waits only when the socket's buffers
+// are full.
+const WriteHandoff = time.Millisecond
+
+// WriteParts writes parts to conn as the function WriteParts does, under a
+// deadline timeout from now (none if 0). When the round runs on a writer
+// of a Pool and conn is a TCP connection, a write that would block first
+// leaves the Pool (see WriteHandoff), so that a client that does not read
+// never holds a writer others need. p may be nil.
+func (p *Pump) WriteParts(conn net.Conn, parts [][]byte, timeout time.Duration) error {
+	tcp, ok := conn.(*net.TCPConn)
+	if p == nil || p.writer == nil || !ok || (timeout > 0 && timeout <= WriteHandoff) {
+		if timeout > 0 {
+			conn.SetWriteDeadline(time.Now().Add(timeout))
+		}
+		return WriteParts(conn, parts)
+	}
+	start := time.Now()
+	tcp.SetWriteDeadline(start.Add(WriteHandoff))
+	var joined *[]byte
+	bufs := net.Buffers(parts)
+	if len(parts) > 1 && !vectored(parts) {
+		joined = joinPool.Get().(*[]byte)
+		b := (*joined)[:0]
+		for _, part := range parts {
+			b = append(b, part...)
+		}
+		*joined = b
+		bufs = net.Buffers{b}
+	}
+	_, err := bufs.WriteTo(tcp)
+	if errors.Is(err, os.ErrDeadlineExceeded) && len(bufs) > 0 {
+		p.pool.countOut(p.writer)
+		var deadline time.Time
+		if timeout > 0 {
+			deadline = start.Add(timeout)
+		}
+		tcp.SetWriteDeadline(deadline)
+		_, err = bufs.WriteTo(tcp)
+	} else if timeout == 0 {
+		tcp.SetWriteDeadline(time.Time{}) // as asked: no deadline
+	}
+	if joined != nil {
+		if cap(*joined) <= writeBufferSize {
+			*joined = (*joined)[:0]
+			joinPool.Put(joined)
+		}
+	}
+	return err
+}
+
+// joinPool holds the buffers Pump.WriteParts joins small parts in.
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufferSize); return &b }}

@@ -37,8 +37,8 @@ var (
 	// (with ws.AcceptOptions, its Conn) that only one has, or that have
 	// different types.
 	optionsDiffer = map[string]string{
-		"OnConnect": "a stream is its request (OnConnect(r, topics)); a connection is a *ws.Conn that outlives its request (OnConnect(c, r))",
-		"OnClose":   "as OnConnect: the stream's request, the connection's *ws.Conn",
+		"OnConnect": "a stream is its request (OnConnect(r, topics)); a connection is a *ws.Member that outlives its request (OnConnect(m, r))",
+		"OnClose":   "as OnConnect: the stream's request, the connection's *ws.Member",
 		"OnMessage": "only WebSocket clients send messages",
 		"Conn":      "a Hub's connections take the same AcceptOptions as Accept, which has no Broker",
 		"Heartbeat": "SSE keeps a stream alive with comments; WebSocket with pings (PingInterval)",

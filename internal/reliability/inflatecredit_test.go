@@ -30,12 +30,12 @@ func TestAttackCompressionAcrossConnections(t *testing.T) {
 	var as []*wsAttacker
 	runAttack(t, attack{
 		hub: ws.HubOptions{
-			OnMessage: func(c *ws.Conn, typ ws.MessageType, data []byte) {
+			OnMessage: func(_ *ws.Member, typ ws.MessageType, data []byte) {
 				if _, err := hub.Load().Publish(fmt.Sprint("bomb-", topics.Add(1)), typ, data); err == nil {
 					published.Add(1)
 				}
 			},
-			OnClose: func(c *ws.Conn, err error) {
+			OnClose: func(_ *ws.Member, err error) {
 				if ce, ok := errors.AsType[*ws.CloseError](err); ok && ce.Code == ws.StatusPolicyViolation {
 					refused.Add(1)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ const (
 // once their socket buffers are full, with a reason, while every fast client gets every message. The fast clients'
 // p99 latency with and without the slow ones is logged, not asserted.
 func TestSlowClientsEvicted(t *testing.T) {
+	type remoteKey struct{}
 	testutil.Long(t)
 	leakcheck.CheckWithin(t, waitTimeout)
 	logs := &logRecorder{}
@@ -52,9 +54,12 @@ func TestSlowClientsEvicted(t *testing.T) {
 		sendBuffer: slowSendBuffer,
 		hub: ws.HubOptions{
 			Conn: ws.AcceptOptions{WriteTimeout: slowWriteTimeout},
-			OnClose: func(c *ws.Conn, err error) {
+			OnConnect: func(m *ws.Member, r *http.Request) {
+				m.Conn().SetContext(context.WithValue(m.Conn().Context(), remoteKey{}, r.RemoteAddr))
+			},
+			OnClose: func(m *ws.Member, err error) {
 				mu.Lock()
-				wsClosed[c.RemoteAddr().String()] = err
+				wsClosed[m.Conn().Context().Value(remoteKey{}).(string)] = err
 				mu.Unlock()
 			},
 		},

@@ -33,7 +33,7 @@ func TestVanishedWebSocketClientFreed(t *testing.T) {
 	closed := make(chan error, 1)
 	r := startRig(t, rigOptions{hub: ws.HubOptions{
 		Conn: ws.AcceptOptions{PingInterval: vanishWSPing},
-		OnClose: func(_ *ws.Conn, err error) {
+		OnClose: func(_ *ws.Member, err error) {
 			closed <- err
 		},
 	}})

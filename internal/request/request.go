@@ -134,7 +134,8 @@ func Read(r *http.Request, hook func(*http.Request) ([]string, error)) (topics [
 // example), and a client returns one when a server answers with an error.
 // Packages sse and ws export it under the same name.
 type StatusError struct {
-	// Code is the HTTP status code.
+	// Code is the HTTP status code. A server answers 403 for a Code
+	// outside 400-599.
 	Code int
 	// Err, when not nil, explains the refusal. Its text is the response
 	// body a server sends; nil means the status text.

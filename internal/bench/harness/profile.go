@@ -87,7 +87,8 @@ func profileOne(c Config, lib contender, dir string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(c.Log, "%s: %.0f deliveries/s while profiled\n", lib.Name, float64(delivered)/busy.Seconds())
+	fmt.Fprintf(c.Log, "%s: %.0f deliveries/s while profiled, %d deliveries in the %d s of the CPU profile\n",
+		lib.Name, float64(delivered)/busy.Seconds(), delivered, ProfileSeconds)
 	if err := s.connect(c.MemConns, c.Subs+c.MemConns); err != nil {
 		return err
 	}
