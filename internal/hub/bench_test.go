@@ -3,9 +3,12 @@ package hub
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkFanOut publishes to one topic followed by n subscribers, each
@@ -87,4 +90,134 @@ func (w *benchWriter) run() {
 			}
 		}
 	}
+}
+
+// BenchmarkPublishParallel publishes from 1, 4 and 16 goroutines, each to
+// its own topic, and reports publishes per second: what a second core
+// adds to publishers that share nothing but the hub. (Run it with -cpu 1,2
+// to compare.) Each topic's log is kept, at its default bound.
+//
+// The floor does the same work per message with nothing shared: the time,
+// the ID, the message, and the append to a log of its own under a lock of
+// its own. On a loaded machine, compare the ratio of 4 publishers to one
+// with the floor's in the same run: it says how much of a second core the
+// machine gave.
+func BenchmarkPublishParallel(b *testing.B) {
+	for _, publishers := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("floor/publishers=%d", publishers), func(b *testing.B) {
+			payload := make([]byte, 64)
+			l := limits{bytes: DefaultHistoryBytes, age: DefaultHistoryAge}
+			b.ReportAllocs()
+			var wg sync.WaitGroup
+			for i := range publishers {
+				n := b.N / publishers
+				if i < b.N%publishers {
+					n++
+				}
+				wg.Go(func() {
+					t := &topic{name: fmt.Sprint(i)}
+					for seq := range uint64(n) {
+						id := FormatID("E", seq)
+						m := &Message{Seq: seq, ID: id, Topic: t.name, Time: time.Now(), Data: payload}
+						t.mu.Lock()
+						t.append(m, &l)
+						t.mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "publishes/s")
+		})
+		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
+			h, _ := New(Options{})
+			defer h.Close()
+			payload := make([]byte, 64)
+			encode := func(string) []byte { return payload }
+			topics := make([]string, publishers)
+			for i := range topics {
+				topics[i] = fmt.Sprintf("topic-%d", i)
+				h.Publish(topics[i], encode) // made before the clock starts
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i, topic := range topics {
+				n := b.N / publishers
+				if i < b.N%publishers {
+					n++
+				}
+				wg.Go(func() {
+					for range n {
+						if _, err := h.Publish(topic, encode); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "publishes/s")
+		})
+	}
+}
+
+// BenchmarkPublishBesideFanOut times Publish to a topic with one subscriber
+// while another goroutine publishes without pause to a topic followed by
+// 10,000 subscribers, whose writers take every core they can; it reports
+// the median and 99th percentile of a Publish call.
+func BenchmarkPublishBesideFanOut(b *testing.B) {
+	const fans = 10_000
+	h, _ := New(Options{HistorySize: -1, MaxSubscribers: fans + 1})
+	var delivered atomic.Int64
+	never := make(chan struct{})
+	var writers sync.WaitGroup
+	for range fans {
+		s, err := h.Subscribe(context.Background(), []string{"fan"}, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &benchWriter{s: s, delivered: &delivered, want: -1, all: never, wg: &writers}
+		s.Notify(w.wake)
+	}
+	one, err := h.Subscribe(context.Background(), []string{"one"}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ow := &benchWriter{s: one, delivered: new(atomic.Int64), want: -1, all: never, wg: &writers}
+	one.Notify(ow.wake)
+	payload := make([]byte, 64)
+	encode := func(string) []byte { return payload }
+	stop := make(chan struct{})
+	fanning := make(chan struct{})
+	go func() {
+		defer close(fanning)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			h.Publish("fan", encode)
+		}
+	}()
+	samples := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		if _, err := h.Publish("one", encode); err != nil {
+			b.Fatal(err)
+		}
+		samples[i] = time.Since(start)
+		runtime.Gosched()
+	}
+	b.StopTimer()
+	close(stop)
+	<-fanning
+	h.Close()
+	writers.Wait()
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds())/1e3, "p50-us")
+	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds())/1e3, "p99-us")
+	b.ReportMetric(float64(delivered.Load())/b.Elapsed().Seconds(), "fan-deliveries/s")
 }

@@ -5,14 +5,16 @@
 // A message travels like this: [Hub.Publish] stamps the next sequence
 // number, lets the caller encode the message once with its ID and appends
 // it to its topic's log (a message larger than the log can hold is refused
-// with [ErrTooLarge]). A subscriber is only a position in the log of each
-// of its topics: it has no queue of its own. Its writer calls
-// [Subscriber.Take], which returns every message after those positions,
-// merged in Seq order and shared with every other subscriber, and moves
-// them on. When a subscriber has taken everything, Take puts it on the
+// with [ErrTooLarge]), taking no lock but its topic's: publishers to
+// different topics run side by side, and a message is readable once every
+// lower number is (see sequence.go). A subscriber is only a position in
+// the log of each of its topics: it has no queue of its own. Its writer
+// calls [Subscriber.Take], which returns every message after those
+// positions, merged in Seq order and shared with every other subscriber,
+// and moves them on. When a subscriber has taken everything, Take puts it on the
 // waiting lists of its topics, and the next Publish to one of them (or a
 // skip, to any) hands the list out and wakes each writer with the function
-// given to [Subscriber.Notify], after the hub's lock is released.
+// given to [Subscriber.Notify], with no lock held.
 //
 // The logs are bounded in bytes and age (and a resume's replay, if asked,
 // in messages: HistorySize). They serve both resumes (a client that comes
@@ -35,7 +37,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -241,26 +242,43 @@ type Hub struct {
 	catchUpWait  time.Duration
 	replayBudget replayBudget
 
-	// mu serialises Publish, Subscribe and topic changes. It is never held
-	// while a subscriber is woken, nor while a writer reads a log.
+	// mu serialises Subscribe, the subscribers' topic changes, making and
+	// forgetting topics, PublishAt and SkipTo. Publish takes it only to
+	// make a topic (see sequence.go). It is never held while a subscriber
+	// is woken, nor while a writer reads a log.
 	mu        sync.Mutex
-	epoch     string // changes only in Load, before any use
-	seq       uint64
-	topics    map[string]*topic
-	forgotten uint64 // highest Seq evicted from a topic since forgotten
-	closed    bool
+	epoch     string   // changes only in Load, before any use
+	topics    sync.Map // name to *topic: read with no lock, changed under mu
+	ntopics   int      // in topics; guarded by mu
+	forgotten uint64   // highest Seq evicted from a topic since forgotten
 	all       map[*Subscriber]struct{}
-	swept     time.Time
+
+	closed atomic.Bool  // set under mu
+	swept  atomic.Int64 // when the logs were last swept, in Unix nanoseconds
 
 	// shared says the hub applies a shared stream (PublishAt or SkipTo
 	// was called): a resume ahead of it waits for it (CatchUpWait).
+	// Guarded by mu.
 	shared bool
 
-	// head is the Seq of the last message in its log: every message up to
-	// it can be read. It is stored after the append, under mu, before the
-	// topic's last.
-	head atomic.Uint64
+	// next is the last sequence number reserved. head is the Seq up to
+	// which every message was appended to its log, or given up: every
+	// message up to it can be read, and none that comes later is below
+	// it. It is stored before the topics' last. See sequence.go. Each has
+	// a cache line of its own: every publisher writes both.
+	_       [64]byte
+	next    atomic.Uint64
+	_       [56]byte
+	head    atomic.Uint64
+	_       [56]byte
+	pending [pendingSlots]pendingSlot // numbers completed above head
 
+	stallMu sync.Mutex // guards stall; a leaf
+	stall   sync.Cond  // signalled when head moves while a caller of awaitHead waits
+	stalled atomic.Int32
+
+	// published counts the messages of topics forgotten, and those a
+	// filtered hub kept nowhere; each topic counts its own.
 	published, delivered, replayed, gaps, lagged atomic.Uint64
 }
 
@@ -290,15 +308,15 @@ func New(opts Options) (*Hub, error) {
 		source:      opts.Source,
 		catchUpWait: opts.CatchUpWait,
 		epoch:       opts.Epoch,
-		topics:      make(map[string]*topic),
 		all:         make(map[*Subscriber]struct{}),
 	}
+	h.stall.L = &h.stallMu
 	h.replayBudget.total = cmpOr(opts.ReplayBytes, DefaultReplayBytes)
 	h.replayBudget.free = h.replayBudget.total
 	if h.catchUpWait == 0 {
 		h.catchUpWait = DefaultCatchUpWait
 	}
-	h.swept = time.Now()
+	h.swept.Store(time.Now().UnixNano())
 	return h, nil
 }
 
@@ -317,14 +335,24 @@ func (h *Hub) Epoch() string {
 	return h.epoch
 }
 
-// LastID returns the ID of the last message published, or "" if none was.
+// LastID returns the ID of the last message published that subscribers can
+// read (see sequence.go), or "" if none was.
 func (h *Hub) LastID() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.seq == 0 {
+	head := h.head.Load()
+	if head == 0 {
 		return ""
 	}
-	return FormatID(h.epoch, h.seq)
+	return FormatID(h.epoch, head)
+}
+
+// lookup returns the topic name, or nil. No lock is needed.
+func (h *Hub) lookup(name string) *topic {
+	if t, ok := h.topics.Load(name); ok {
+		return t.(*topic)
+	}
+	return nil
 }
 
 // topic returns the topic name, made if need be. A topic made anew may be
@@ -333,37 +361,117 @@ func (h *Hub) LastID() string {
 // A filtered hub applied none of its messages up to now: they are a hole.
 // h.mu is held.
 func (h *Hub) topic(name string) *topic {
-	t := h.topics[name]
+	t := h.lookup(name)
 	if t == nil {
 		evicted := h.forgotten
 		if h.limits.filtered {
-			evicted = max(evicted, h.seq)
+			evicted = max(evicted, h.head.Load())
 		}
 		// A copy: name is often part of a request (a query string, a
 		// message), which it would keep as long as the topic lives.
 		t = &topic{name: strings.Clone(name), evicted: evicted}
-		h.topics[t.name] = t
+		h.topics.Store(t.name, t)
+		h.ntopics++
 	}
 	return t
 }
 
-// drop forgets t, which has neither subscribers nor messages, remembering
-// what it evicted. h.mu is held.
+// drop forgets t, which has no subscribers, if its log is empty,
+// remembering what it evicted. A publisher that holds t finds it dropped
+// and looks it up again. h.mu is held.
 func (h *Hub) drop(t *topic) {
-	t.mu.RLock()
-	evicted := t.evicted
-	t.mu.RUnlock()
-	h.forgotten = max(h.forgotten, evicted)
-	delete(h.topics, t.name)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.log.len() > 0 || t.dropped {
+		return // a publisher appended to it meanwhile
+	}
+	t.dropped = true
+	h.forgotten = max(h.forgotten, t.evicted)
+	h.published.Add(t.published.Load())
+	h.topics.Delete(t.name)
+	h.ntopics--
+}
+
+// eachTopic calls f for every topic. h.mu is held.
+func (h *Hub) eachTopic(f func(*topic)) {
+	h.topics.Range(func(_, t any) bool {
+		f(t.(*topic))
+		return true
+	})
 }
 
 // Publish stamps the next ID, calls encode once with it to get the message's
 // bytes and appends the message to the topic's log, then wakes the
 // subscribers that were waiting for it. It never waits on a subscriber.
-// encode runs while the hub is locked, so it must not call back into the
-// hub.
+// Publishers to different topics share no lock. Messages published after
+// this one reach subscribers only once encode returned (they are read in
+// Seq order), so encode should be quick, and it must not call back into
+// the hub.
 func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message, error) {
-	return h.publish(0, topicName, encode)
+	if err := ValidTopic(topicName); err != nil {
+		return nil, err
+	}
+	if h.limits.filtered {
+		return h.publishAt(0, topicName, encode) // see Options.Filtered
+	}
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
+	seq, err := h.reserve()
+	if err != nil {
+		return nil, err
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			h.complete(seq, nil) // encode panicked: the number is given up
+		}
+	}()
+	now := time.Now()
+	id := FormatID(h.epoch, seq)
+	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
+	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
+		completed = true
+		h.release(seq)
+		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)
+	}
+	t := h.appendTo(topicName, m)
+	completed = true
+	h.complete(seq, t)
+	if h.sweepDue(now) {
+		h.mu.Lock()
+		h.sweep(now)
+		h.mu.Unlock()
+	}
+	return m, nil
+}
+
+// appendTo appends m to the log of the topic name, made if need be, and
+// returns the topic.
+func (h *Hub) appendTo(name string, m *Message) *topic {
+	for {
+		t := h.lookup(name)
+		if t == nil {
+			h.mu.Lock()
+			t = h.topic(name)
+			h.mu.Unlock()
+		}
+		t.mu.Lock()
+		if !t.dropped {
+			t.append(m, &h.limits)
+			t.published.Add(1) // under t.mu: drop adds it up
+			t.mu.Unlock()
+			return t
+		}
+		t.mu.Unlock() // forgotten since it was looked up
+	}
+}
+
+// sweepDue reports whether the logs are due a sweep at now, and if so
+// records that the caller sweeps them.
+func (h *Hub) sweepDue(now time.Time) bool {
+	last := h.swept.Load()
+	return now.UnixNano()-last > int64(h.limits.age/4) && h.swept.CompareAndSwap(last, now.UnixNano())
 }
 
 // PublishAt is Publish with the sequence number seq assigned outside the
@@ -373,100 +481,99 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 // seq more than one above it means the messages between were not applied
 // here: a resume from before them is served by the Source or is a gap, and
 // so is a live subscriber's next Take (unless the hub had applied nothing
-// yet: its live subscribers start from seq).
+// yet: its live subscribers start from seq). encode runs while the hub is
+// locked.
 func (h *Hub) PublishAt(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
 	if seq == 0 {
 		return nil, fmt.Errorf("%w: sequence number 0", ErrStale)
 	}
-	return h.publish(seq, topicName, encode)
-}
-
-// publish publishes at seq, or at the next sequence number if seq is 0.
-func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
 	}
+	return h.publishAt(seq, topicName, encode)
+}
+
+// publishAt publishes at seq, or at the next sequence number if seq is 0
+// (Publish on a filtered hub), under h.mu, owning the head (see
+// sequence.go).
+func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
 	at := seq != 0 // PublishAt
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
+	if h.closed.Load() {
 		return nil, ErrClosed
 	}
-	switch {
-	case seq == 0 && h.seq == math.MaxUint64:
-		h.mu.Unlock()
-		return nil, ErrNoSequence
-	case seq == 0:
-		seq = h.seq + 1
-	case seq <= h.seq:
-		last := h.seq
-		h.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
+	prev, seq, err := h.reserveTo(seq)
+	if err != nil {
+		return nil, err
 	}
+	h.awaitHead(prev)
+	h.mu.Lock()
 	var skipped []handedOut
-	if seq > h.seq+1 && !h.limits.filtered {
-		skipped = h.skip(seq - 1) // on a filtered hub, other topics' numbers
+	if seq > prev+1 && !h.limits.filtered {
+		skipped = h.skip(prev, seq-1) // on a filtered hub, other topics' numbers
 	}
-	h.seq = seq - 1
 	h.shared = h.shared || at
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
 	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
-		// Not applied: for a PublishAt, the numbers before it are skipped
-		// all the same, and it is one more skipped number for the next. A
-		// filtered hub, whose next jump is no topic's hole, spends the
-		// number: it is its topic's hole, and a topic made later starts
-		// after it.
-		if at && h.limits.filtered {
-			h.seq = seq
-			if t := h.topics[topicName]; t != nil {
+		switch {
+		case at && h.limits.filtered:
+			// Spent: a filtered hub, whose next jump is no topic's hole,
+			// makes the number its topic's hole, and a topic made later
+			// starts after it.
+			if t := h.lookup(topicName); t != nil {
 				t.mu.Lock()
 				t.evicted = max(t.evicted, seq)
 				t.mu.Unlock()
-				h.head.Store(seq) // then skipped: see Hub.skip
+				h.setHead(seq) // then skipped: see Hub.skip
 				t.skipped.Store(seq)
 				if list := t.handOut(); list != nil {
 					skipped = append(skipped, handedOut{t, list})
 				}
 			}
+			h.setHead(seq)
+		case h.next.CompareAndSwap(seq, seq-1):
+			// Not applied: for a PublishAt, the numbers before it are
+			// skipped all the same, and it is one more skipped number for
+			// the next. Publish's next message takes it.
+			h.setHead(seq - 1)
+		case at:
+			// A Publish took the next number already: skipped now.
+			skipped = append(skipped, h.skip(seq-1, seq)...)
+		default:
+			h.setHead(seq) // given up
 		}
-		h.head.Store(h.seq)
 		h.mu.Unlock()
+		h.advance()
 		wakeSkipped(skipped)
 		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)
 	}
-	h.seq = seq
-	if t := h.topics[topicName]; h.limits.filtered && (t == nil || t.subs == 0) {
+	if t := h.lookup(topicName); h.limits.filtered && (t == nil || t.subs == 0) {
 		// No subscriber: kept nowhere, the hub only moves on.
-		h.head.Store(seq)
+		h.setHead(seq)
 		h.mu.Unlock()
+		h.advance()
 		h.published.Add(1)
 		return m, nil
 	}
 	t := h.topic(topicName)
 	t.mu.Lock()
 	t.append(m, &h.limits)
+	t.published.Add(1)
+	t.mu.Unlock()
 	// Readable first (head), then announced (last): a writer that sees
 	// last past its position must find the message under head, or it
 	// would find nothing to take and no reason to wait, and spin until
-	// this goroutine, holding the hub's lock, stored head.
-	h.head.Store(seq)
-	t.last.Store(seq)
-	t.mu.Unlock()
-	wake := t.handOut()
-	if now.Sub(h.swept) > h.limits.age/4 {
+	// the head moved.
+	h.setHead(seq)
+	wake := t.announce(seq)
+	if h.sweepDue(now) {
 		h.sweep(now)
 	}
 	h.mu.Unlock()
-	h.published.Add(1)
+	h.advance()
 	wakeSkipped(skipped)
-	switch {
-	case len(wake) > maxWakeOnPublisher:
-		go t.wakeAll(wake)
-	case wake != nil:
-		t.wakeAll(wake)
-	}
+	t.wake(wake)
 	return m, nil
 }
 
@@ -478,56 +585,59 @@ func (h *Hub) publish(seq uint64, topicName string, encode func(id string) []byt
 // nothing. A seq not above the last one applied returns an error wrapping
 // ErrStale.
 func (h *Hub) SkipTo(seq uint64) error {
-	h.mu.Lock()
-	switch {
-	case h.closed:
-		h.mu.Unlock()
+	if h.closed.Load() {
 		return ErrClosed
-	case seq <= h.seq:
-		last := h.seq
-		h.mu.Unlock()
-		return fmt.Errorf("%w: %d, last applied %d", ErrStale, seq, last)
 	}
-	skipped := h.skip(seq)
-	h.seq, h.shared = seq, true
-	h.head.Store(seq)
+	if seq == 0 {
+		return fmt.Errorf("%w: sequence number 0", ErrStale)
+	}
+	prev, _, err := h.reserveTo(seq)
+	if err != nil {
+		return err
+	}
+	h.awaitHead(prev)
+	h.mu.Lock()
+	skipped := h.skip(prev, seq)
+	h.shared = true
 	h.mu.Unlock()
+	h.advance()
 	wakeSkipped(skipped)
 	return nil
 }
 
-// skip records that the messages up to to, after h.seq, were not applied:
-// every topic counts them as evicted. Live subscribers of a hub that had
-// applied nothing start after them. It returns the topics whose waiting
-// lists it handed out: their writers have a hole to take from the Source
-// or as a gap, and the caller wakes them with wakeSkipped once h.mu is
-// released. h.mu is held.
+// skip records that the messages after prev up to to were not applied:
+// every topic counts them as evicted, and the head moves to to. Live
+// subscribers of a hub that had applied nothing (prev is 0) start after
+// them. It returns the topics whose waiting lists it handed out: their
+// writers have a hole to take from the Source or as a gap, and the caller
+// wakes them with wakeSkipped once h.mu is released. h.mu is held, and the
+// head is the caller's (see sequence.go).
 //
 // The order matters to writers, which read the hub's head, then each
 // topic, then go on its waiting list: the marks come first, then the
 // head (a writer that reads up to it finds the holes), then each topic's
 // skipped, before its list is handed out (a writer that goes to wait
 // after that sees it, and reads the head again).
-func (h *Hub) skip(to uint64) []handedOut {
+func (h *Hub) skip(prev, to uint64) []handedOut {
 	h.forgotten = max(h.forgotten, to)
-	for _, t := range h.topics {
+	h.eachTopic(func(t *topic) {
 		t.mu.Lock()
 		t.evicted = max(t.evicted, to)
 		t.mu.Unlock()
-	}
-	if h.seq == 0 {
+	})
+	if prev == 0 {
 		for s := range h.all {
 			s.startAfter(to)
 		}
 	}
-	h.head.Store(to)
+	h.setHead(to)
 	var skipped []handedOut
-	for _, t := range h.topics {
+	h.eachTopic(func(t *topic) {
 		t.skipped.Store(to)
 		if list := t.handOut(); list != nil {
 			skipped = append(skipped, handedOut{t, list})
 		}
-	}
+	})
 	return skipped
 }
 
@@ -547,8 +657,7 @@ func wakeSkipped(lists []handedOut) {
 // sweep evicts aged messages from every topic, and forgets topics left
 // with neither messages nor subscribers. h.mu is held.
 func (h *Hub) sweep(now time.Time) {
-	h.swept = now
-	for _, t := range h.topics {
+	h.eachTopic(func(t *topic) {
 		t.mu.Lock()
 		t.trim(&h.limits, now)
 		empty := t.log.len() == 0
@@ -556,7 +665,7 @@ func (h *Hub) sweep(now time.Time) {
 		if empty && t.subs == 0 {
 			h.drop(t)
 		}
-	}
+	})
 }
 
 // Subscribe adds a subscriber to topics. With an empty lastID, it takes
@@ -581,7 +690,7 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed.Load() {
 		return nil, ErrClosed
 	}
 	if len(h.all) >= h.maxSubs {
@@ -591,7 +700,7 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 	if h.source != nil {
 		s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
-	start := follow{pos: h.seq}
+	start := follow{pos: h.head.Load()}
 	if lastID != "" {
 		var ahead bool
 		var gap *gapEvent
@@ -617,9 +726,10 @@ func (h *Hub) Subscribe(ctx context.Context, topics []string, lastID string) (*S
 // gap to report first. On a hub that applies a shared stream, with a
 // CatchUpWait, a resume from an ID of its epoch ahead of it starts after
 // that ID and reports ahead: the subscriber waits for the hub to catch
-// up. h.mu is held; no topic is read.
+// up. The hub's position is its head. h.mu is held; no topic is read.
 func (h *Hub) resumeFrom(lastID string) (follow, *gapEvent, bool) {
-	f := follow{pos: h.seq, replayTo: h.seq}
+	head := h.head.Load()
+	f := follow{pos: head, replayTo: head}
 	epoch, after, ok := ParseID(lastID)
 	switch {
 	case !ok || epoch != h.epoch:
@@ -629,21 +739,21 @@ func (h *Hub) resumeFrom(lastID string) (follow, *gapEvent, bool) {
 		}
 		f.pos, f.resume = 0, resumeAll
 		if h.limits.noHistory {
-			f.hole = h.seq
+			f.hole = head
 		}
 		return f, &gapEvent{lastID: reportedID(lastID), reason: reason}, false
-	case after > h.seq && h.limits.filtered:
+	case after > head && h.limits.filtered:
 		f.pos = after // see Options.Filtered
 		return f, nil, false
-	case after > h.seq && h.catchUpWait > 0 && (h.shared || h.source != nil):
+	case after > head && h.catchUpWait > 0 && (h.shared || h.source != nil):
 		f.pos = after
 		return f, nil, true
-	case after > h.seq:
-		return f, &gapEvent{lastID: reportedID(lastID), lo: after, hi: h.seq, reason: GapFuture}, false
-	case after < h.seq:
+	case after > head:
+		return f, &gapEvent{lastID: reportedID(lastID), lo: after, hi: head, reason: GapFuture}, false
+	case after < head:
 		f.pos, f.resume = after, resumeID
 		if h.limits.noHistory {
-			f.hole = h.seq // the logs serve live subscribers only
+			f.hole = head // the logs serve live subscribers only
 		}
 	}
 	return f, nil, false
@@ -677,8 +787,7 @@ func (h *Hub) checkTopics(topics []string) ([]string, error) {
 func (h *Hub) unfollow(t *topic) {
 	t.subs--
 	t.forget(t.subs)
-	// A reader, not a writer: while h.mu is held no writer waits for t.mu
-	// (every writer holds h.mu), so RLock waits for no one.
+	// A reader, not a writer: a publisher holds t.mu only to append.
 	t.mu.RLock()
 	empty := t.log.len() == 0
 	t.mu.RUnlock()
@@ -725,11 +834,11 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 // refuses further Publish and Subscribe calls.
 func (h *Hub) Close() {
 	h.mu.Lock()
-	if h.closed {
+	if h.closed.Load() {
 		h.mu.Unlock()
 		return
 	}
-	h.closed = true
+	h.closed.Store(true)
 	ended := make([]*Subscriber, 0, len(h.all))
 	for s := range h.all {
 		if h.end(s, ErrClosed) {
@@ -745,12 +854,14 @@ func (h *Hub) Close() {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	subs, topics := len(h.all), len(h.topics)
+	subs, topics := len(h.all), h.ntopics
+	published := h.published.Load()
+	h.eachTopic(func(t *topic) { published += t.published.Load() })
 	h.mu.Unlock()
 	return Stats{
 		Subscribers: subs,
 		Topics:      topics,
-		Published:   h.published.Load(),
+		Published:   published,
 		Delivered:   h.delivered.Load(),
 		Replayed:    h.replayed.Load(),
 		Gaps:        h.gaps.Load(),

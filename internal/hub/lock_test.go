@@ -21,7 +21,7 @@ func TestStalledReaderHoldsUpNoRequest(t *testing.T) {
 	reader, _, _ := subscribe(t, h, "", "b")
 	defer reader.Close()
 	h.mu.Lock()
-	a := h.topics["a"]
+	a := h.lookup("a")
 	h.mu.Unlock()
 	a.mu.RLock() // a writer reading a's log, stalled
 	defer a.mu.RUnlock()

@@ -87,6 +87,23 @@ func TestModelConcurrent(t *testing.T) {
 	})
 }
 
+// TestModelPublishers runs concurrent episodes with several publishers at
+// once, each calling Publish, to the same topic or to others, as the
+// subscribers' goroutines run: the hub numbers the messages in one
+// sequence, appends them side by side, and its subscribers must still take
+// them in Seq order, none twice and none lost. At times a message is too
+// large, or its encode panics: its number is given back or given up.
+func TestModelPublishers(t *testing.T) {
+	runModel(t, modelCIConcSeeds, func(t *testing.T, seed uint64) []string {
+		var violations []string
+		synctest.Test(t, func(t *testing.T) {
+			m := newModel(t, seed, false)
+			violations = m.runPublishers(3)
+		})
+		return violations
+	})
+}
+
 // TestModelFiltered runs sequential and concurrent episodes on a filtered
 // hub (Options.Filtered), as a node that applies a stream filtered by
 // topic: the numbers PublishAt skips are of a topic no subscriber holds,
@@ -335,6 +352,54 @@ func (m *model) publish(topic string) {
 	}
 }
 
+// publishFrom publishes with Publish, as one of several publishers at once,
+// drawing from rng: the stream gets the message as the hub numbers it, in
+// order among the others'. At times the message is too large, or encode
+// panics.
+func (m *model) publishFrom(rng *rand.Rand, topic string) {
+	data := make([]byte, 10+rng.IntN(300))
+	if rng.IntN(100) == 0 {
+		data = make([]byte, m.opts.HistoryBytes)
+	}
+	big := m.tooLarge(data)
+	panics := rng.IntN(50) == 0
+	var (
+		msg *Message
+		err error
+	)
+	func() {
+		defer func() {
+			if r := recover(); r != nil && !panics {
+				m.violate("panic", "Publish: %v", r)
+			}
+		}()
+		msg, err = m.h.Publish(topic, func(id string) []byte {
+			if panics {
+				panic("model encode panics")
+			}
+			if _, seq, _ := ParseID(id); !big {
+				m.stream.Insert(seq, topic, data)
+			}
+			return data
+		})
+	}()
+	switch {
+	case panics:
+		m.logf("publish %s: encode panicked", topic)
+		return
+	case big && err == nil:
+		m.violate("large", "Publish of %d bytes on a log of %d returned %s and no error", len(data), m.opts.HistoryBytes, msg.ID)
+		m.stream.Insert(msg.Seq, topic, data)
+	case !big && err != nil:
+		m.violate("error", "Publish: %v", err)
+	}
+	if err == nil {
+		m.logf("publish %s:%d (%d bytes)", topic, msg.Seq, len(data))
+	} else {
+		m.logf("publish %s (%d bytes): %v", topic, len(data), err)
+	}
+}
+
 // publishAt publishes with PublishAt after skipping up to three numbers,
 // whose messages are in the stream only.
 func (m *model) publishAt(topic string) {
@@ -407,9 +472,11 @@ type modelTopic struct {
 	gaps [][2]uint64 // the ranges (LastID, Resume] of the gaps since it was joined
 }
 
-func (m *model) newSub(topics []string, lastID string, before, after uint64) *modelSub {
+// newSub subscribes; before is the hub's position before the call.
+func (m *model) newSub(topics []string, lastID string, before uint64) *modelSub {
 	ref := new(atomic.Pointer[modelSub]) // for the Source: see changeTopics
 	s, err := m.h.Subscribe(context.WithValue(context.Background(), modelSubKey{}, ref), topics, lastID)
+	after := m.last() // once it returned: a publisher may run meanwhile
 	if err != nil {
 		m.violate("error", "Subscribe: %v", err)
 		return nil
@@ -745,7 +812,7 @@ func (m *model) runSequential() []string {
 		case op < 41 || ms == nil:
 			if len(m.subs) < 6 {
 				last := m.last()
-				if ms := m.newSub(m.someTopics(), m.resumeID(), last, last); ms != nil {
+				if ms := m.newSub(m.someTopics(), m.resumeID(), last); ms != nil {
 					m.subs = append(m.subs, ms)
 				}
 			}
@@ -780,18 +847,11 @@ func (m *model) runConcurrent() []string {
 		wg   sync.WaitGroup
 		done atomic.Bool
 	)
-	type subRun struct {
-		rng *rand.Rand
-		ms  *modelSub
-	}
-	runs := make([]*subRun, 4)
-	for i := range runs {
-		r := &subRun{rng: rand.New(rand.NewPCG(m.rng.Uint64(), 1))}
-		last := m.last()
-		r.ms = m.newSub(m.someTopics(), "", last, last)
-		runs[i] = r
-	}
+	runs := m.subRuns()
 	pubRng := rand.New(rand.NewPCG(m.rng.Uint64(), 2))
+	for _, r := range runs {
+		wg.Go(func() { r.run(&done) })
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -811,48 +871,106 @@ func (m *model) runConcurrent() []string {
 			time.Sleep(time.Duration(pubRng.IntN(50)) * time.Millisecond)
 		}
 	}()
-	for _, r := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !done.Load() && !r.ms.closed {
-				select {
-				case <-r.ms.ready:
-				case <-time.After(time.Duration(r.rng.IntN(300)) * time.Millisecond):
-				}
-				if r.ms.woken.Load() || r.ms.active {
-					r.ms.drain()
-				}
-				topic := modelTopics[r.rng.IntN(len(modelTopics))]
-				switch op := r.rng.IntN(100); {
-				case op < 8:
-					r.ms.join(topic, r.rng)
-				case op < 19:
-					r.ms.leave(topic)
-				case op < 22:
-					r.ms.s.Close()
-					var topics []string
-					for name := range r.ms.held {
-						topics = append(topics, name)
-					}
-					if len(topics) == 0 {
-						topics = []string{topic}
-					}
-					before := m.last()
-					ms := m.newSub(topics, m.resumeIDConc(r.rng), before, m.last())
-					if ms != nil {
-						r.ms = ms
-					}
-				}
-			}
-		}()
-	}
 	wg.Wait()
 	for _, r := range runs {
 		m.subs = append(m.subs, r.ms)
 	}
 	m.settle()
 	return m.result()
+}
+
+// runPublishers runs n publishers, each calling Publish only, and four
+// subscribers at once.
+func (m *model) runPublishers(n int) []string {
+	m.publish("a")
+	var (
+		wg         sync.WaitGroup
+		done       atomic.Bool
+		publishing sync.WaitGroup
+	)
+	runs := m.subRuns()
+	rngs := make([]*rand.Rand, n)
+	for i := range rngs {
+		rngs[i] = rand.New(rand.NewPCG(m.rng.Uint64(), 2))
+	}
+	for _, r := range runs {
+		wg.Go(func() { r.run(&done) })
+	}
+	for _, rng := range rngs {
+		publishing.Go(func() {
+			for range 100 {
+				topic := modelTopics[rng.IntN(len(modelTopics))]
+				if rng.IntN(100) < 3 {
+					m.stream.DropBefore(uint64(rng.IntN(int(m.streamLast()) + 1)))
+				} else {
+					m.publishFrom(rng, topic)
+				}
+				time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+			}
+		})
+	}
+	publishing.Wait()
+	done.Store(true)
+	wg.Wait()
+	for _, r := range runs {
+		m.subs = append(m.subs, r.ms)
+	}
+	m.settle()
+	return m.result()
+}
+
+// A subRun is a subscriber of a concurrent episode and its generator.
+type subRun struct {
+	m   *model
+	rng *rand.Rand
+	ms  *modelSub // the last one, after a Close and a new Subscribe
+}
+
+// subRuns makes the four subscribers of a concurrent episode.
+func (m *model) subRuns() []*subRun {
+	runs := make([]*subRun, 4)
+	for i := range runs {
+		r := &subRun{m: m, rng: rand.New(rand.NewPCG(m.rng.Uint64(), 1))}
+		last := m.last()
+		r.ms = m.newSub(m.someTopics(), "", last)
+		runs[i] = r
+	}
+	return runs
+}
+
+// run takes, and does its own Joins, Leaves and resumes between its
+// Takes, as a connection's goroutines do, until done.
+func (r *subRun) run(done *atomic.Bool) {
+	m := r.m
+	for !done.Load() && !r.ms.closed {
+		select {
+		case <-r.ms.ready:
+		case <-time.After(time.Duration(r.rng.IntN(300)) * time.Millisecond):
+		}
+		if r.ms.woken.Load() || r.ms.active {
+			r.ms.drain()
+		}
+		topic := modelTopics[r.rng.IntN(len(modelTopics))]
+		switch op := r.rng.IntN(100); {
+		case op < 8:
+			r.ms.join(topic, r.rng)
+		case op < 19:
+			r.ms.leave(topic)
+		case op < 22:
+			r.ms.s.Close()
+			var topics []string
+			for name := range r.ms.held {
+				topics = append(topics, name)
+			}
+			if len(topics) == 0 {
+				topics = []string{topic}
+			}
+			ms := m.newSub(topics, m.resumeIDConc(r.rng), m.last())
+			if ms != nil {
+				r.ms = ms
+			}
+		}
+	}
 }
 
 // The publisher's operations of concurrent episodes draw from their own

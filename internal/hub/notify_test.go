@@ -67,7 +67,7 @@ func TestJoinLeaveKeepsWaitingListBounded(t *testing.T) {
 		w.Leave("room")
 	}
 	h.mu.Lock()
-	tp := h.topics["room"]
+	tp := h.lookup("room")
 	h.mu.Unlock()
 	tp.waitMu.Lock()
 	n := len(tp.waiting)

@@ -69,16 +69,23 @@ func OwnLoadError(err error, what string, inUse error) error {
 // Subscribers are not saved.
 func (h *Hub) Save(w io.Writer) error {
 	h.mu.Lock()
-	snap := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: h.seq, Forgotten: h.forgotten}
-	for name, t := range h.topics {
+	// Up to the head: a message above it may still be missing a message
+	// before it.
+	head := h.head.Load()
+	snap := snapshot{Version: snapshotVersion, Epoch: h.epoch, Seq: head, Forgotten: h.forgotten}
+	h.eachTopic(func(t *topic) {
 		t.mu.RLock()
 		if t.log.len() > 0 || t.evicted > 0 {
-			ts := topicSnapshot{Name: name, Evicted: t.evicted}
-			ts.Messages = append(ts.Messages, t.log.all()...)
+			ts := topicSnapshot{Name: t.name, Evicted: min(t.evicted, head)}
+			for _, m := range t.log.all() {
+				if m.Seq <= head {
+					ts.Messages = append(ts.Messages, m)
+				}
+			}
 			snap.Topics = append(snap.Topics, ts)
 		}
 		t.mu.RUnlock()
-	}
+	})
 	h.mu.Unlock()
 	slices.SortFunc(snap.Topics, func(a, b topicSnapshot) int { return strings.Compare(a.Name, b.Name) })
 	if err := gob.NewEncoder(w).Encode(&snap); err != nil {
@@ -104,7 +111,7 @@ func (h *Hub) Load(r io.Reader) error {
 		return &LoadError{Reason: "epoch: " + why}
 	}
 	now := time.Now()
-	topics := make(map[string]*topic, len(snap.Topics))
+	var topics []*topic
 	forgotten := snap.Forgotten
 	for _, ts := range snap.Topics {
 		var te *TopicError
@@ -125,14 +132,20 @@ func (h *Hub) Load(r io.Reader) error {
 			forgotten = max(forgotten, t.evicted)
 			continue
 		}
-		topics[ts.Name] = t
+		topics = append(topics, t)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.seq != 0 || len(h.all) != 0 {
+	if h.next.Load() != 0 || len(h.all) != 0 {
 		return ErrInUse
 	}
-	h.epoch, h.seq, h.topics, h.forgotten = snap.Epoch, snap.Seq, topics, forgotten
+	h.epoch, h.forgotten = snap.Epoch, forgotten
+	h.topics.Clear() // none has messages or subscribers
+	for _, t := range topics {
+		h.topics.Store(t.name, t)
+	}
+	h.ntopics = len(topics)
+	h.next.Store(snap.Seq)
 	h.head.Store(snap.Seq)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // A writer that finds a topic's last message after its position must find
@@ -19,7 +20,7 @@ func TestHeadBeforeLast(t *testing.T) {
 	h := newHub(t, Options{})
 	defer h.Close()
 	publish(t, h, "a", "first")
-	tp := h.topics["a"]
+	tp := h.lookup("a")
 	var stop atomic.Bool
 	behind := make(chan uint64, 1)
 	go func() {
@@ -60,5 +61,192 @@ func TestPublishTooLarge(t *testing.T) {
 	publish(t, h, "a", "small")
 	if got := s.take(t); !slices.Equal(datas(got), []string{"small"}) {
 		t.Fatalf("got %q", datas(got))
+	}
+}
+
+// Publish takes no hub-wide lock: publishers to existing topics go through
+// while the hub's lock is held (by a Subscribe, a Leave, a sweep of many
+// topics), side by side. (Every Publish ran under the hub's lock: the
+// encode, the ID, the allocation and the append, so publishers on
+// different topics gained nothing from a second core.)
+func TestPublishTakesNoHubLock(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	a, _, _ := subscribe(t, h, "", "a")
+	b, _, _ := subscribe(t, h, "", "b")
+	h.mu.Lock()
+	done := make(chan error, 2)
+	for _, topic := range []string{"a", "b"} {
+		go func() {
+			_, err := h.Publish(topic, func(string) []byte { return []byte(topic) })
+			done <- err
+		}()
+	}
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second): // only catches the hang
+			h.mu.Unlock()
+			t.Fatal("Publish waited for the hub's lock")
+		}
+	}
+	h.mu.Unlock()
+	got := append(waitTake(t, a, 1), waitTake(t, b, 1)...)
+	if !slices.Equal(datas(got), []string{"a", "b"}) {
+		t.Fatalf("got %q", datas(got))
+	}
+}
+
+// Publishers to different topics do not wait for each other's encode, and
+// a subscriber of both takes their messages in Seq order all the same: a
+// message whose encode returned first waits, unread, for the one before
+// it. (A slow encode held every other publisher up.)
+func TestPublishWaitsForNoEncode(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a", "b")
+	encoding := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan *Message, 1)
+	go func() {
+		m, err := h.Publish("a", func(string) []byte {
+			close(encoding)
+			<-release
+			return []byte("first")
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		first <- m
+	}()
+	<-encoding
+	second := make(chan *Message, 1)
+	go func() {
+		m, err := h.Publish("b", func(string) []byte { return []byte("second") })
+		if err != nil {
+			t.Error(err)
+		}
+		second <- m
+	}()
+	var m2 *Message
+	select {
+	case m2 = <-second:
+	case <-time.After(10 * time.Second): // only catches the hang
+		close(release)
+		t.Fatal("Publish to b waited for an encode of a")
+	}
+	if m2.ID != "E-2" {
+		t.Errorf("the second message is %s, want E-2", m2.ID)
+	}
+	if msgs := s.take(t); len(msgs) > 0 {
+		t.Errorf("took %q while the message before it was being encoded", datas(msgs))
+	}
+	if id := h.LastID(); id != "" {
+		t.Errorf("LastID %q while the first message was being encoded", id)
+	}
+	close(release)
+	<-first
+	got := waitTake(t, s, 2)
+	if !slices.Equal(datas(got), []string{"first", "second"}) {
+		t.Fatalf("got %q, want first then second", datas(got))
+	}
+}
+
+// An encode that panics costs the hub nothing: the panic reaches its
+// publisher, and what is published after it reaches subscribers. (It left
+// the hub locked: every later call hung.)
+func TestPublishEncodePanics(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"}) // not closed on a hang: Close would hang too
+	s, _, _ := subscribe(t, h, "", "a")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the encode's panic did not reach its publisher")
+			}
+		}()
+		h.Publish("a", func(string) []byte { panic("encode") })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Publish("a", func(string) []byte { return []byte("after") })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // only catches the hang
+		t.Fatal("Publish hung after an encode panicked")
+	}
+	if got := waitTake(t, s, 1); !slices.Equal(datas(got), []string{"after"}) {
+		t.Errorf("got %q", datas(got))
+	}
+	h.Close()
+}
+
+// A hole that publishers' evictions make above the hub's head is read
+// once the head reaches it: a message below it, still being encoded, is
+// not yet in the Source, and must come all the same, in order. Here 1 is
+// encoded while 2 and 3 are published to the same topic, and 3 evicts 2
+// from a log that holds one message.
+func TestHoleAboveHeadWaitsForIt(t *testing.T) {
+	st := &stream{}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: messageOverhead + 2, Source: st.source("S", &calls)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	publishTo := func(data string) func(string) []byte {
+		return func(id string) []byte {
+			_, seq, _ := ParseID(id)
+			st.Insert(seq, "a", []byte(data))
+			return []byte(data)
+		}
+	}
+	encoding := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		encode := publishTo("m1")
+		_, err := h.Publish("a", func(id string) []byte {
+			close(encoding)
+			<-release
+			return encode(id)
+		})
+		first <- err
+	}()
+	<-encoding
+	published := make(chan error, 1)
+	go func() {
+		for _, data := range []string{"m2", "m3"} {
+			if _, err := h.Publish("a", publishTo(data)); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // only catches the hang
+		close(release)
+		t.Fatal("Publish waited for another's encode")
+	}
+	if got := takeAll(s.Subscriber); len(got) > 0 {
+		t.Errorf("took %q while 1 was being encoded", got)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	<-s.ready
+	if got := takeAll(s.Subscriber); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("got %q, want m1 m2 m3", got)
 	}
 }

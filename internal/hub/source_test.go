@@ -543,8 +543,8 @@ func TestSourceAskedForWhatIsMissing(t *testing.T) {
 	// A topic of its own, dropped from memory, leaves forgotten behind.
 	publish(t, h, "gone", "x")
 	h.mu.Lock()
-	h.topics["gone"].clear()
-	h.drop(h.topics["gone"])
+	h.lookup("gone").clear()
+	h.drop(h.lookup("gone"))
 	h.mu.Unlock()
 
 	s, _ := h.Subscribe(context.Background(), []string{"a"}, "S-20")

@@ -42,17 +42,20 @@ package hub
 // # Locks
 //
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
-// topic.waitMu. replayBudget.mu is a leaf (nothing is taken under it), and
-// its acquire, which waits for room, runs with no lock held. Take takes
-// s.mu and never Hub.mu. Subscribe and Join read no log; Leave and Close
-// hold Hub.mu and take topic.mu for reading only, which waits for no one
-// since every writer of a topic's log holds Hub.mu (except on a hub
-// without history, where the last subscriber's leaving clears the topic's
-// log). It does not release s.mu inside a step: a step from the Source is
-// planned under s.mu (which topics, from where), the Source is called with
-// no lock held, and the result is applied under s.mu again, keeping only
-// the messages of follows that are still those of the plan (Join and
-// Leave may run meanwhile).
+// topic.waitMu. replayBudget.mu and Hub.stallMu are leaves (nothing is
+// taken under them); replayBudget's acquire, which waits for room, and
+// Hub.awaitHead run with no lock held. Take takes s.mu and never Hub.mu.
+// Publish takes topic.mu alone, to append, and Hub.mu alone, only to make
+// a topic (see sequence.go). Subscribe and Join read no log; Leave and
+// Close hold Hub.mu and take topic.mu for reading only, which waits at
+// most for an append (except on a hub without history, where the last
+// subscriber's leaving clears the topic's log). Take reads the logs up to
+// the hub's head only, and a hole above it waits for it: publishers of
+// numbers below it may still be encoding. It does not release s.mu inside
+// a step: a step from the Source is planned under s.mu (which topics, from
+// where), the Source is called with no lock held, and the result is
+// applied under s.mu again, keeping only the messages of follows that are
+// still those of the plan (Join and Leave may run meanwhile).
 //
 // # Per-topic holes
 //
@@ -257,7 +260,9 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 		if f.resume != resumeNone {
 			s.resolveResume(f, now)
 		}
-		mark := max(f.t.evicted, f.hole)
+		// A hole above the head waits for it: publishers of numbers below
+		// it may still be encoding (see sequence.go).
+		mark := min(max(f.t.evicted, f.hole), upTo)
 		if mark > max(f.pos, f.named) {
 			if h.source != nil {
 				plan = plan.add(f, mark) // the follows behind it join below
@@ -553,7 +558,7 @@ func (s *Subscriber) Join(topics ...string) error {
 	// From the next message, or from s's position when it resumed ahead
 	// of the hub and waits for it: what comes before that position is
 	// what the client has of the stream already, as on a hub caught up.
-	start := follow{pos: h.seq}
+	start := follow{pos: h.head.Load()}
 	if s.ahead != nil {
 		start.pos = max(start.pos, s.ahead.seq)
 	}
@@ -576,7 +581,7 @@ func (s *Subscriber) add(t *topic, f *follow) {
 		// subscriber (a topic restored by Load): up to now, a hole.
 		t.mu.Lock()
 		t.clear()
-		t.evicted = max(t.evicted, s.hub.seq)
+		t.evicted = max(t.evicted, s.hub.head.Load())
 		t.mu.Unlock()
 	}
 	t.subs++

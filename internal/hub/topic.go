@@ -21,13 +21,18 @@ type topic struct {
 	// mu guards the log: writers of subscribers read it together (RLock),
 	// Publish and eviction change it.
 	mu      sync.RWMutex
-	log     ring
+	log     ring   // in Seq order
 	bytes   int    // data and overhead of the messages in log
 	evicted uint64 // highest Seq that left the log: a reader before it missed messages
+	dropped bool   // the hub forgot the topic: a publisher that found it finds it anew
 
-	// last is the Seq of the last message appended, 0 before any. It is
-	// stored under mu, after the hub's head (so a message it announces can
-	// be read) and before the waiting list is handed out.
+	// published counts the messages appended; written under mu.
+	published atomic.Uint64
+
+	// last is the highest Seq appended that the hub's head reached, 0
+	// before any. It is stored after the head (so a message it announces
+	// can be read) and before the waiting list is handed out: see
+	// announce.
 	last atomic.Uint64
 	// skipped is the highest Seq a skip marked evicted, stored after the
 	// hub's head and before the waiting list is handed out (see Hub.skip):
@@ -46,13 +51,34 @@ type topic struct {
 	gen     uint64
 }
 
-// append adds m to the log and evicts what the limits no longer allow. It
-// does not store last: the caller does, once m can be read (see
-// Hub.publish). t.mu is held.
+// append adds m to the log, in Seq order (publishers append side by side,
+// so a number may arrive after a later one), and evicts what the limits no
+// longer allow. It does not store last: announce does, once the hub's head
+// reached m. t.mu is held.
 func (t *topic) append(m *Message, l *limits) {
-	t.log.push(m)
+	t.log.insert(m)
 	t.bytes += len(m.Data) + messageOverhead
 	t.trim(l, m.Time)
+}
+
+// announce records that the hub's head reached seq, appended to t, and
+// returns the waiting list to wake. Announcers of one topic may race: last
+// never goes back.
+func (t *topic) announce(seq uint64) []*Subscriber {
+	for last := t.last.Load(); last < seq && !t.last.CompareAndSwap(last, seq); last = t.last.Load() {
+	}
+	return t.handOut()
+}
+
+// wake wakes a list that handOut handed out: on the caller's goroutine, or
+// on one of its own when it is long.
+func (t *topic) wake(list []*Subscriber) {
+	switch {
+	case len(list) > maxWakeOnPublisher:
+		go t.wakeAll(list)
+	case list != nil:
+		t.wakeAll(list)
+	}
 }
 
 // handOut returns the subscribers waiting for a message, for Publish to
@@ -114,9 +140,11 @@ func (t *topic) trim(l *limits, now time.Time) {
 	}
 }
 
-// clear evicts every message. t.mu is held.
+// clear evicts every message, those the hub's head has not reached yet
+// included. t.mu is held.
 func (t *topic) clear() {
 	for t.log.len() > 0 {
+		t.evicted = max(t.evicted, t.log.at(0).Seq)
 		t.log.pop()
 	}
 	t.bytes, t.evicted = 0, max(t.evicted, t.last.Load())
@@ -219,8 +247,9 @@ func (r *ring) len() int { return r.n }
 
 func (r *ring) at(i int) *Message { return r.buf[(r.start+i)%len(r.buf)] }
 
-// push appends m, growing the ring when it is full.
-func (r *ring) push(m *Message) {
+// insert adds m after the messages of lower Seq, growing the ring when it
+// is full. It is nearly always the last.
+func (r *ring) insert(m *Message) {
 	if r.n == len(r.buf) {
 		nb := make([]*Message, max(2*len(r.buf), 8))
 		for i := range r.n {
@@ -228,7 +257,11 @@ func (r *ring) push(m *Message) {
 		}
 		r.buf, r.start = nb, 0
 	}
-	r.buf[(r.start+r.n)%len(r.buf)] = m
+	i := r.n
+	for ; i > 0 && r.at(i-1).Seq > m.Seq; i-- {
+		r.buf[(r.start+i)%len(r.buf)] = r.at(i - 1)
+	}
+	r.buf[(r.start+i)%len(r.buf)] = m
 	r.n++
 }
 

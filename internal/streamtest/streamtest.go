@@ -5,6 +5,7 @@
 package streamtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type Stream struct {
 	msgs  []Message
 	first uint64 // Seq of the first message held, or of the next one
 	last  uint64
+	since uint64 // DropBefore dropped the messages before it
 
 	// Fail, when set, is returned by Replay instead of any message.
 	Fail error
@@ -55,6 +57,27 @@ func (s *Stream) AddAt(seq uint64, topic string, data []byte) {
 	s.add(seq, topic, data)
 }
 
+// Insert adds a message at seq, in order, for a stream that several
+// publishers write at once, each number once: seq may be below the last
+// one. A seq that DropBefore dropped is dropped at once.
+func (s *Stream) Insert(seq uint64, topic string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case seq < s.since:
+		return
+	case seq > s.last:
+		s.add(seq, topic, data)
+		return
+	}
+	s.first = min(s.first, seq)
+	i, found := slices.BinarySearchFunc(s.msgs, seq, func(m Message, seq uint64) int { return cmp.Compare(m.Seq, seq) })
+	if found {
+		panic(fmt.Sprintf("streamtest: Insert(%d) twice", seq))
+	}
+	s.msgs = slices.Insert(s.msgs, i, Message{Seq: seq, Topic: topic, Data: slices.Clone(data)})
+}
+
 // add appends a message at seq. s.mu is held.
 func (s *Stream) add(seq uint64, topic string, data []byte) {
 	s.last = seq
@@ -74,6 +97,7 @@ func (s *Stream) DropBefore(seq uint64) {
 	}
 	s.msgs = slices.Delete(s.msgs, 0, i)
 	s.first = max(s.first, seq)
+	s.since = max(s.since, seq)
 }
 
 // Last returns the last message held, and false when the stream holds
