@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -231,6 +233,53 @@ func TestBrokerCallbackPanics(t *testing.T) {
 				if !strings.Contains(log.String(), want) {
 					t.Errorf("log lacks %q:\n%s", want, log.String())
 				}
+			}
+		})
+	}
+}
+
+// TestBrokerHandlerPanics: a panic in the request's handling (here in
+// ClientAddr) reaches net/http as a panic of the handler, which recovers
+// it and drops that request's connection; the Broker logs it with the
+// stack where it happened, and goes on serving.
+func TestBrokerHandlerPanics(t *testing.T) {
+	for _, mode := range []string{"http1", "http2"} {
+		t.Run(mode, func(t *testing.T) {
+			var log, serverLog testutil.Buffer
+			b := NewBroker(BrokerOptions{
+				Logger: log.Logger(),
+				ClientAddr: func(r *http.Request) string {
+					if r.URL.Query().Get("user") == "evil" {
+						panic("boom in client addr")
+					}
+					return r.RemoteAddr
+				},
+			})
+			ts := httptest.NewUnstartedServer(b)
+			ts.Config.ErrorLog = stdlog.New(&serverLog, "", 0)
+			ts.EnableHTTP2 = mode == "http2"
+			ts.StartTLS()
+			c := ts.Client()
+			defer ts.Close()
+			if res, err := c.Get(ts.URL + "?topic=a&user=evil"); err == nil {
+				res.Body.Close()
+				t.Fatalf("a request whose handler panicked got %s", res.Status)
+			}
+			_, r := open(t, c, ts.URL+"?topic=a&user=ann")
+			id := publish(t, b, "a", Event{Data: "x"})
+			if ev := next(t, r); ev.ID != id {
+				t.Fatalf("after a panic: %+v", ev)
+			}
+			if err := b.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"panic in ServeHTTP", "boom in client addr", "clientAddr"} {
+				if !strings.Contains(log.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, log.String())
+				}
+			}
+			if !strings.Contains(serverLog.String(), "boom in client addr") {
+				t.Errorf("net/http did not recover the panic; its log:\n%s", serverLog.String())
 			}
 		})
 	}

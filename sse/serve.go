@@ -58,37 +58,109 @@ func (b *Broker) leave(addr string) {
 
 // ServeHTTP serves one event stream; see [Broker].
 func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The request is checked and the stream opened on a goroutine of its
+	// own, which exits once the stream runs: what that takes (parsing the
+	// request, the subscription, OnConnect) grows that goroutine's stack,
+	// not the handler's. The handler's goroutine, which net/http keeps for
+	// as long as the stream lasts, only waits for the stream to end, at the
+	// stack net/http gave it: the collector never shrinks a stack while a
+	// quarter of it is in use, and net/http's frames under the handler use
+	// more than a quarter of 4 KiB, so a stack grown to 8 KiB once would
+	// stay so.
+	st, addr := b.handshake(w, r)
+	if st == nil {
+		return
+	}
+	// Wait in a receive, the least a goroutine can park in, for the stream
+	// to end; when the request's context ends first (the client went
+	// away), stop the writer, letting a write in progress finish or fail
+	// first, so that a failed write is counted as one.
+	ctx := r.Context()
+	stop := context.AfterFunc(ctx, st.stopWriter)
+	<-st.idle
+	if !stop() {
+		st.end(requestEnded(ctx), false)
+	}
+	st.finish()
+	b.leave(addr)
+}
+
+// A handshake is what a stream's handshake hands its handler: the stream,
+// if one runs in the handler, with the address it is counted under, or
+// the handshake's panic.
+type handshake struct {
+	s        *stream
+	addr     string
+	panicked any
+}
+
+// handshake runs the handshake of r's stream on a goroutine of its own and
+// returns what it hands the handler; a panic there panics here. Its frame
+// is off the handler's stack once it returns, while the handler waits.
+//
+//go:noinline
+func (b *Broker) handshake(w http.ResponseWriter, r *http.Request) (*stream, string) {
+	opened := make(chan handshake, 1)
+	go b.runHandshake(w, r, opened)
+	h := <-opened
+	if h.panicked != nil {
+		panic(h.panicked) // net/http's to recover, as if it happened in the handler
+	}
+	return h.s, h.addr
+}
+
+// runHandshake opens the stream of r and sends the outcome on opened.
+func (b *Broker) runHandshake(w http.ResponseWriter, r *http.Request, opened chan<- handshake) {
+	var h handshake
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				b.logPanic(r, "ServeHTTP", v) // with this goroutine's stack
+			}
+			h = handshake{panicked: v}
+		}
+		opened <- h
+	}()
+	h.s, h.addr = b.open(w, r)
+}
+
+// open checks r and opens its stream. It returns the stream that then runs
+// in the handler, and the address it counts under, or nil when r was
+// answered or its connection taken over.
+func (b *Broker) open(w http.ResponseWriter, r *http.Request) (*stream, string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		b.rejected.Add(1)
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "sse: method "+r.Method+" not allowed: an event stream is opened with GET", http.StatusMethodNotAllowed)
-		return
+		return nil, ""
 	}
 	if err := origin.CheckHost(origin.Forwarded(r, b.opts.TrustedProxies), b.opts.AllowedHosts); err != nil {
 		b.rejected.Add(1)
 		origin.LogRefusal(b.log, r, origin.HostCause, fmt.Errorf("sse: %w", err))
 		http.Error(w, "Forbidden: sse: "+err.Error(), http.StatusForbidden)
-		return
+		return nil, ""
 	}
 	topics, lastID, err := b.request(r)
 	if err != nil {
 		b.refuse(w, err)
-		return
+		return nil, ""
 	}
 	addr := b.clientAddr(r)
 	if !b.perAddr.Acquire(addr) {
 		b.refused.Add(1)
 		request.TooMany(w, b.opts.retryAfter)
-		return
+		return nil, ""
 	}
 	if !b.enter() {
 		b.perAddr.Release(addr)
 		b.unavailable(w, "sse: server shutting down")
-		return
+		return nil, ""
 	}
-	if !b.serve(w, r, topics, lastID, addr) {
+	s, handedOver := b.serve(w, r, topics, lastID, addr)
+	if s == nil && !handedOver {
 		b.leave(addr)
 	}
+	return s, addr
 }
 
 // clientAddr returns the address r's client is counted under.
@@ -99,13 +171,14 @@ func (b *Broker) clientAddr(r *http.Request) string {
 	return request.RemoteHost(r)
 }
 
-// serve serves one stream and reports whether it handed the connection
-// over to a taken-over stream, which then calls b.leave itself.
-func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, lastID, addr string) (handedOver bool) {
+// serve starts one stream and returns it, to run in the handler, or
+// reports whether it handed the connection over to a taken-over stream,
+// which then calls b.leave itself; with neither, r was answered.
+func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, lastID, addr string) (s *stream, handedOver bool) {
 	if r.Method == http.MethodHead {
 		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
-		return false
+		return nil, false
 	}
 	takeOver := b.opts.TakeOver && r.ProtoMajor == 1 && canHijack(w)
 	if !takeOver && !canFlush(w) {
@@ -113,20 +186,20 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 			"serve the Broker outside http.TimeoutHandler and response-buffering middleware, "+
 			"and give every middleware ResponseWriter wrapper an Unwrap method (or a Flush of its own, "+
 			"when it wraps nothing that unwraps)")
-		return false
+		return nil, false
 	}
 	sub, err := b.hub.Subscribe(r.Context(), topics, lastID)
 	if err != nil {
 		switch {
 		case errors.Is(err, hub.ErrTooManySubscribers):
 			b.unavailable(w, "sse: too many streams open, try again later")
-			return false
+			return nil, false
 		case errors.Is(err, hub.ErrClosed):
 			b.unavailable(w, "sse: server shutting down")
-			return false
+			return nil, false
 		}
 		b.refuse(w, b.hubError(err))
-		return false
+		return nil, false
 	}
 	b.opened.Add(1)
 	b.log.LogAttrs(r.Context(), slog.LevelDebug, "sse: stream opened",
@@ -136,7 +209,7 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 		http.Error(w, "Internal Server Error: sse: the server failed to open the stream; its log says why", http.StatusInternalServerError)
 		b.ended(r.RemoteAddr, false, err)
 		b.onClose(r, err)
-		return false
+		return nil, false
 	}
 
 	sw := NewWriter(w)
@@ -144,28 +217,23 @@ func (b *Broker) serve(w http.ResponseWriter, r *http.Request, topics []string, 
 	if b.opts.Retry > 0 {
 		sw.writeRetry(b.opts.Retry)
 	}
+	// Unless a Take may wait on the HistorySource, the first is made here.
+	takeHere := lastID == "" && b.opts.History == nil
 	if takeOver {
 		if conn, _, err := sw.rc.Hijack(); err == nil {
-			b.takeOver(r, conn, sw, sub, addr)
-			return true
+			b.takeOver(r, conn, sw, sub, addr, takeHere)
+			return nil, true
 		}
 	}
 	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
 		b.boundKernel(r, c)
 	}
-	s := b.newStream(sub, writerSink{sw}, r)
-	s.start()
-	select {
-	case <-s.idle:
-	case <-r.Context().Done():
-		// Let a write in progress finish or fail first, so that a failed
-		// write is counted as one.
-		s.stopWriter()
-		<-s.idle
-		s.end(requestEnded(r.Context()), false)
-	}
-	s.finish()
-	return false
+	s = b.newStream(sub, writerSink{sw}, r)
+	// start sends the head from this goroutine, which exits next, rather
+	// than from a writer goroutine started for it, which would linger with
+	// the stack net/http's write path grew, with nothing else to write.
+	s.start(takeHere)
+	return s, false
 }
 
 // connKey is the key of the connection ConnContext puts in a context.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ type stream struct {
 	timer  *time.Timer   // heartbeat; nil without heartbeats
 	idle   chan struct{} // closed once the stream is over and its writer stopped
 	pump   pump.Pump
+	early  atomic.Int32 // how start and wake meet: earlyIdle and so on
 
 	mu     sync.Mutex
 	beat   bool  // a heartbeat is due
@@ -79,20 +81,72 @@ func (b *Broker) newStream(sub *hub.Subscriber, out sink, r *http.Request) *stre
 
 // start arms the heartbeat, registers s with the Broker and hands its
 // wake-ups to the hub, which wakes it at once for what waits already (a
-// resume's gap and replay).
-func (s *stream) start() {
+// resume's gap and replay). It sends the response head on the caller's
+// goroutine and, with takeHere, takes what waits there too, so that a
+// stream opened with nothing waiting starts no writer goroutine. takeHere
+// must be false where a Take may call the HistorySource (a resume, or any
+// stream of a Broker with one), which waits for the client: only the
+// handler notices that the client went away.
+func (s *stream) start(takeHere bool) {
 	if s.b.opts.Heartbeat > 0 {
 		s.timer = time.AfterFunc(s.b.opts.Heartbeat, s.heartbeat)
 	}
 	s.b.register(s)
-	s.sub.Notify(s.pump.Wake)
+	s.sub.Notify(s.wake)
+	// Until early is earlyStarted, wake-ups are noted, not passed to the
+	// writer, and the rounds they ask for run here.
+	if takeHere {
+		for s.early.CompareAndSwap(earlyWoken, earlyIdle) && !s.over() {
+			s.round()
+		}
+		s.pump.FirstRoundsRan()
+	} else if !s.opened {
+		s.opened = true
+		if err := s.out.open(); err != nil {
+			s.end(err, true)
+		}
+	}
+	if s.early.Swap(earlyStarted) == earlyWoken {
+		s.pump.Wake()
+	}
+}
+
+// over reports whether the stream ended.
+func (s *stream) over() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// The states of stream.early.
+const (
+	earlyIdle    = iota // starting, not woken since the last round
+	earlyWoken          // starting, woken: start goes round again, or wakes the writer
+	earlyStarted        // started: a wake-up wakes the writer
+)
+
+// wake makes sure a round runs after this call: the writer's, once the
+// stream has started.
+func (s *stream) wake() {
+	for {
+		switch s.early.Load() {
+		case earlyStarted:
+			s.pump.Wake()
+			return
+		case earlyWoken:
+			return
+		}
+		if s.early.CompareAndSwap(earlyIdle, earlyWoken) {
+			return
+		}
+	}
 }
 
 func (s *stream) heartbeat() {
 	s.mu.Lock()
 	s.beat = true
 	s.mu.Unlock()
-	s.pump.Wake()
+	s.wake()
 }
 
 // shutdown asks the stream to write what waits for it and end.
@@ -100,7 +154,7 @@ func (s *stream) shutdown() {
 	s.mu.Lock()
 	s.stop = true
 	s.mu.Unlock()
-	s.pump.Wake()
+	s.wake()
 }
 
 // round writes everything after the stream's position, a heartbeat if one
@@ -209,9 +263,9 @@ func (s *stream) finish() {
 
 // writerSink sends through a Writer, for streams served by their handler.
 // Its open flushes the response head (and the retry field) from the
-// writer's goroutine: the handler's goroutine, which waits for the stream
-// to end, never runs net/http's write path, so its stack stays as small
-// as it was when the handler was called.
+// handshake's goroutine (see start): the handler's goroutine, which waits for the
+// stream to end, never runs net/http's write path, so its stack stays as
+// small as it was when the handler was called.
 type writerSink struct{ w *Writer }
 
 func (w writerSink) open() error               { return w.w.Flush() }
@@ -250,7 +304,7 @@ const responseHead = "HTTP/1.1 200 OK\r\n"
 // takeOver serves the stream on the hijacked conn: it writes the response
 // head and the bytes pending in sw (the retry field), then leaves the
 // stream to its writer and a goroutine that waits for the client to go.
-func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber, addr string) {
+func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.Subscriber, addr string, takeHere bool) {
 	if err := netopt.SetUserTimeout(conn, b.opts.WriteTimeout); err != nil {
 		b.log.Warn("sse: cannot bound unacknowledged writes", "remote", r.RemoteAddr, "err", err)
 	}
@@ -279,7 +333,7 @@ func (b *Broker) takeOver(r *http.Request, conn net.Conn, sw *Writer, sub *hub.S
 	}
 	s := b.newStream(sub, out, r)
 	out.pump = &s.pump
-	s.start()
+	s.start(takeHere)
 	go s.own(conn, addr)
 }
 

@@ -8,11 +8,14 @@ import (
 )
 
 // TestPoolManyStalledRoundsDoNotQueueOthers: a thousand connections whose
-// rounds block at once (clients that stopped reading, whose socket buffers
-// filled at the same message) are ahead of a healthy one on the ready
-// list. The healthy one's round must not wait for the stalled rounds to be
-// handed off a few writers at a time (a thousand of them, two per Handoff,
-// is seconds): the Pool starts writers faster than the stalls take them.
+// rounds block at once where only the handoff check sees it (streams
+// written through an http.ResponseWriter, whose clients stopped reading
+// and whose buffers filled at the same message) are ahead of a healthy
+// one on the ready list. The healthy one's round must not wait for the
+// stalled rounds to be handed off a few writers at a time (a thousand of
+// them, two per Handoff, is seconds): the Pool starts writers faster than
+// the stalls take them. The pumps are past their first rounds (pooled):
+// a new pump's rounds run on a goroutine of its own and prove nothing.
 func TestPoolManyStalledRoundsDoNotQueueOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pool := NewPool()

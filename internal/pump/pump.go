@@ -68,6 +68,15 @@ func (p *Pump) InitIn(pool *Pool, round func()) {
 	p.alone = pool != nil
 }
 
+// FirstRoundsRan tells a pump of InitIn, before its first Wake, that its
+// first rounds ran on the caller's goroutine: its rounds run on the Pool
+// from the start.
+func (p *Pump) FirstRoundsRan() {
+	p.mu.Lock()
+	p.alone = false
+	p.mu.Unlock()
+}
+
 // Wake makes sure a round runs after this call: it starts the goroutine
 // unless one runs, which then goes round once more. It never blocks and is
 // safe from any goroutine; after Stop it does nothing.
