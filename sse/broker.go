@@ -473,6 +473,9 @@ func (b *Broker) Stats() Stats {
 // it again waits again. Call it before http.Server.Shutdown, which neither
 // waits for nor closes the connections the Broker took over.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	// What Publish returned before Shutdown is readable before the streams
+	// take their last events (publishers encode side by side).
+	b.hub.AwaitPublished(ctx)
 	b.mu.Lock()
 	if !b.stopped.Load() {
 		b.stopped.Store(true)

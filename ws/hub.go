@@ -503,6 +503,9 @@ func hubError(err error) error {
 // while it runs is kept in the history (so SaveHistory saves it and
 // resuming clients get it) but may miss the connections being closed.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	// What Publish returned before Shutdown is readable before the writers
+	// take their last messages (publishers encode side by side).
+	h.hub.AwaitPublished(ctx)
 	h.mu.Lock()
 	h.shutdown = true
 	h.settle()

@@ -404,10 +404,10 @@ func (h *Hub) eachTopic(f func(*topic)) {
 // bytes and appends the message to the topic's log, then wakes the
 // subscribers that were waiting for it. It never waits on a subscriber.
 // Publishers to different topics share no lock: they encode and append
-// side by side. The message is readable (by Take, LastID, Save) when
-// Publish returns, which waits for the messages before it: those being
-// encoded meanwhile, so encode should be quick, and it must not call back
-// into the hub.
+// side by side, and none waits for another. A message is readable (by
+// Take, LastID) once the messages before it are: those being encoded
+// meanwhile, so encode should be quick, and it must not call back into the
+// hub. AwaitPublished waits for the messages whose Publish began.
 func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message, error) {
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
@@ -439,7 +439,6 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	t := h.appendTo(topicName, m)
 	completed = true
 	h.complete(seq, t)
-	h.awaitHead(seq) // readable when Publish returns: see the doc
 	if h.sweepDue(now) {
 		h.mu.Lock()
 		h.sweep(now)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -66,8 +67,10 @@ func OwnLoadError(err error, what string, inUse error) error {
 
 // Save writes the hub's epoch, sequence number and logs to w, so that a
 // hub that loads them after a restart resumes clients without a gap.
-// Subscribers are not saved.
+// Subscribers are not saved. It saves every message whose Publish began
+// before the call, once it is readable.
 func (h *Hub) Save(w io.Writer) error {
+	h.AwaitPublished(context.Background()) // what Publish returned is saved
 	h.mu.Lock()
 	// Up to the head: a message above it may still be missing a message
 	// before it.

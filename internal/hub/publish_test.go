@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync/atomic"
@@ -101,77 +102,59 @@ func TestPublishTakesNoHubLock(t *testing.T) {
 	}
 }
 
-// Publishers to different topics encode side by side, and a subscriber of
-// both takes their messages in Seq order all the same: a message whose
-// encode returned first waits, unread, for the one before it, and its
-// Publish returns once it is readable, so that what Publish returned is
-// what a Take, LastID and a Shutdown that writes what was published see.
-// (A slow encode held every other publisher's encode up.)
-func TestPublishEncodesSideBySide(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newHub(t, Options{Epoch: "E"})
-		defer h.Close()
-		s, _, _ := subscribe(t, h, "", "a", "b")
-		release := make(chan struct{})
-		defer func() {
-			select {
-			case <-release:
-			default:
-				close(release)
-			}
-		}()
-		first := make(chan *Message, 1)
-		go func() {
-			m, err := h.Publish("a", func(string) []byte {
-				<-release
-				return []byte("first")
-			})
-			if err != nil {
-				t.Error(err)
-			}
-			first <- m
-		}()
-		synctest.Wait() // a's encode runs
-		var encoded atomic.Bool
-		second := make(chan *Message, 1)
-		go func() {
-			m, err := h.Publish("b", func(string) []byte {
-				encoded.Store(true)
-				return []byte("second")
-			})
-			if err != nil {
-				t.Error(err)
-			}
-			second <- m
-		}()
-		synctest.Wait()
-		if !encoded.Load() {
-			t.Fatal("Publish to b did not encode while an encode of a ran")
+// Publishers to different topics do not wait for each other's encode, and
+// a subscriber of both takes their messages in Seq order all the same: a
+// message whose encode returned first waits, unread, for the one before
+// it. (A slow encode held every other publisher up.)
+func TestPublishWaitsForNoEncode(t *testing.T) {
+	h := newHub(t, Options{Epoch: "E"})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a", "b")
+	encoding := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan *Message, 1)
+	go func() {
+		m, err := h.Publish("a", func(string) []byte {
+			close(encoding)
+			<-release
+			return []byte("first")
+		})
+		if err != nil {
+			t.Error(err)
 		}
-		select {
-		case m := <-second:
-			t.Fatalf("Publish to b returned %s before the message before it was readable", m.ID)
-		default:
+		first <- m
+	}()
+	<-encoding
+	second := make(chan *Message, 1)
+	go func() {
+		m, err := h.Publish("b", func(string) []byte { return []byte("second") })
+		if err != nil {
+			t.Error(err)
 		}
-		if msgs := s.take(t); len(msgs) > 0 {
-			t.Errorf("took %q while the message before it was being encoded", datas(msgs))
-		}
-		if id := h.LastID(); id != "" {
-			t.Errorf("LastID %q while the first message was being encoded", id)
-		}
+		second <- m
+	}()
+	var m2 *Message
+	select {
+	case m2 = <-second:
+	case <-time.After(10 * time.Second): // only catches the hang
 		close(release)
-		synctest.Wait()
-		m1, m2 := <-first, <-second
-		if m1.ID != "E-1" || m2.ID != "E-2" {
-			t.Errorf("the messages are %s and %s, want E-1 and E-2", m1.ID, m2.ID)
-		}
-		if id := h.LastID(); id != "E-2" {
-			t.Errorf("LastID %q once both Publish calls returned, want E-2", id)
-		}
-		if got := s.take(t); !slices.Equal(datas(got), []string{"first", "second"}) {
-			t.Fatalf("got %q, want first then second", datas(got))
-		}
-	})
+		t.Fatal("Publish to b waited for an encode of a")
+	}
+	if m2.ID != "E-2" {
+		t.Errorf("the second message is %s, want E-2", m2.ID)
+	}
+	if msgs := s.take(t); len(msgs) > 0 {
+		t.Errorf("took %q while the message before it was being encoded", datas(msgs))
+	}
+	if id := h.LastID(); id != "" {
+		t.Errorf("LastID %q while the first message was being encoded", id)
+	}
+	close(release)
+	<-first
+	got := waitTake(t, s, 2)
+	if !slices.Equal(datas(got), []string{"first", "second"}) {
+		t.Fatalf("got %q, want first then second", datas(got))
+	}
 }
 
 // An encode that panics costs the hub nothing: the panic reaches its
@@ -210,59 +193,111 @@ func TestPublishEncodePanics(t *testing.T) {
 // A hole that publishers' evictions make above the hub's head is read
 // once the head reaches it: a message below it, still being encoded, is
 // not yet in the Source, and must come all the same, in order. Here 1 is
-// encoded while 2 and 3 are published to the same topic by two more
-// publishers, and 3 evicts 2 from a log that holds one message.
+// encoded while 2 and 3 are published to the same topic, and 3 evicts 2
+// from a log that holds one message.
 func TestHoleAboveHeadWaitsForIt(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := &stream{}
-		var calls int
-		h := newHub(t, Options{Epoch: "S", HistoryBytes: messageOverhead + 2, Source: st.source("S", &calls)})
-		defer h.Close()
-		s, _, _ := subscribe(t, h, "", "a")
-		publishTo := func(data string) func(string) []byte {
-			return func(id string) []byte {
-				_, seq, _ := ParseID(id)
-				st.Insert(seq, "a", []byte(data))
-				return []byte(data)
+	st := &stream{}
+	var calls int
+	h := newHub(t, Options{Epoch: "S", HistoryBytes: messageOverhead + 2, Source: st.source("S", &calls)})
+	defer h.Close()
+	s, _, _ := subscribe(t, h, "", "a")
+	publishTo := func(data string) func(string) []byte {
+		return func(id string) []byte {
+			_, seq, _ := ParseID(id)
+			st.Insert(seq, "a", []byte(data))
+			return []byte(data)
+		}
+	}
+	encoding := make(chan struct{})
+	release := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		encode := publishTo("m1")
+		_, err := h.Publish("a", func(id string) []byte {
+			close(encoding)
+			<-release
+			return encode(id)
+		})
+		first <- err
+	}()
+	<-encoding
+	published := make(chan error, 1)
+	go func() {
+		for _, data := range []string{"m2", "m3"} {
+			if _, err := h.Publish("a", publishTo(data)); err != nil {
+				published <- err
+				return
 			}
 		}
+		published <- nil
+	}()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // only catches the hang
+		close(release)
+		t.Fatal("Publish waited for another's encode")
+	}
+	if got := takeAll(s.Subscriber); len(got) > 0 {
+		t.Errorf("took %q while 1 was being encoded", got)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	<-s.ready
+	if got := takeAll(s.Subscriber); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("got %q, want m1 m2 m3", got)
+	}
+}
+
+// AwaitPublished waits for the messages whose Publish began before it,
+// which a Shutdown that writes what was published and Save rely on: here
+// 2 was published while 1 was still being encoded, so 2 is not readable
+// until 1 is. A ctx that ends first ends the wait with its error.
+func TestAwaitPublished(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "E"})
+		defer h.Close()
 		release := make(chan struct{})
-		defer func() {
-			select {
-			case <-release:
-			default:
-				close(release)
-			}
-		}()
-		published := make(chan error, 3)
+		first := make(chan error, 1)
 		go func() {
-			encode := publishTo("m1")
-			_, err := h.Publish("a", func(id string) []byte {
+			_, err := h.Publish("a", func(string) []byte {
 				<-release
-				return encode(id)
+				return []byte("first")
 			})
-			published <- err
+			first <- err
 		}()
 		synctest.Wait() // 1 is being encoded
-		for _, data := range []string{"m2", "m3"} {
-			go func() {
-				_, err := h.Publish("a", publishTo(data))
-				published <- err
-			}()
-			synctest.Wait() // appended, waiting for 1 to be readable
+		if _, err := h.Publish("b", func(string) []byte { return []byte("second") }); err != nil {
+			t.Fatal(err)
 		}
-		if got := takeAll(s.Subscriber); len(got) > 0 {
-			t.Errorf("took %q while 1 was being encoded", got)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancelled := make(chan error, 1)
+		go func() { cancelled <- h.AwaitPublished(ctx) }()
+		awaited := make(chan error, 1)
+		go func() { awaited <- h.AwaitPublished(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-awaited:
+			t.Fatalf("AwaitPublished returned %v while 1 was being encoded", err)
+		default:
+		}
+		cancel()
+		if err := <-cancelled; !errors.Is(err, context.Canceled) {
+			t.Errorf("AwaitPublished with a cancelled ctx = %v, want context.Canceled", err)
 		}
 		close(release)
-		for range 3 {
-			if err := <-published; err != nil {
-				t.Fatal(err)
-			}
+		if err := <-first; err != nil {
+			t.Fatal(err)
 		}
-		<-s.ready
-		if got := takeAll(s.Subscriber); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
-			t.Fatalf("got %q, want m1 m2 m3", got)
+		if err := <-awaited; err != nil {
+			t.Fatalf("AwaitPublished = %v", err)
+		}
+		if id := h.LastID(); id != "E-2" {
+			t.Errorf("LastID %q after AwaitPublished, want E-2", id)
 		}
 	})
 }

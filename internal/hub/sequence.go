@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -21,10 +22,11 @@ import (
 // number is written to its slot of Hub.pending; whoever completes a number
 // then moves the head over every completed number that follows it, and
 // announces what it moved over to the topics' waiting lists, in that order
-// (readable first, then announced; see topic.wait). A publisher waits for
-// another only to return (Publish returns once the head covers its number,
-// so that what it returned is readable) and when pendingSlots numbers are
-// reserved ahead of the head.
+// (readable first, then announced; see topic.wait). A publisher never
+// waits for another, except when pendingSlots numbers are reserved ahead
+// of the head. What must see every message whose Publish returned (a
+// Shutdown that writes what was published, Save) waits for the head to
+// cover the numbers reserved when it began (AwaitPublished).
 //
 // PublishAt and SkipTo (an applier's, one at a time) take the numbers up to
 // theirs, wait for the head to reach the number before them, and then own
@@ -153,6 +155,33 @@ func (h *Hub) awaitHead(seq uint64) {
 	}
 	h.stalled.Add(-1)
 	h.stallMu.Unlock()
+}
+
+// AwaitPublished waits until every message whose Publish (or PublishAt)
+// began before the call is readable, or ctx is done, and returns ctx's
+// error then.
+func (h *Hub) AwaitPublished(ctx context.Context) error {
+	seq := h.next.Load()
+	if h.head.Load() >= seq {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, func() {
+		h.stallMu.Lock()
+		h.stall.Broadcast()
+		h.stallMu.Unlock()
+	})
+	defer stop()
+	h.stallMu.Lock()
+	h.stalled.Add(1)
+	for h.head.Load() < seq && ctx.Err() == nil {
+		h.stall.Wait()
+	}
+	h.stalled.Add(-1)
+	h.stallMu.Unlock()
+	if h.head.Load() >= seq {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // unstall wakes the callers of awaitHead, once the head moved.
