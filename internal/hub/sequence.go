@@ -88,7 +88,9 @@ func (h *Hub) reserveTo(seq uint64) (prev, to uint64, err error) {
 func (h *Hub) release(seq uint64) {
 	if !h.next.CompareAndSwap(seq, seq-1) {
 		h.complete(seq, nil)
+		return
 	}
+	h.unstall() // for settle, which waits for next
 }
 
 // complete records that seq was appended to t's log (nil: to none) and
@@ -155,7 +157,21 @@ func (h *Hub) awaitHead(seq uint64) {
 	h.stallMu.Unlock()
 }
 
-// unstall wakes the callers of awaitHead, once the head moved.
+// settle waits until the head covers every number reserved, or given
+// back: the publishes under way returned (Close, once publishers see
+// Hub.closed after they reserve).
+func (h *Hub) settle() {
+	h.stallMu.Lock()
+	h.stalled.Add(1)
+	for h.head.Load() < h.next.Load() {
+		h.stall.Wait()
+	}
+	h.stalled.Add(-1)
+	h.stallMu.Unlock()
+}
+
+// unstall wakes the callers of awaitHead and settle, once the head moved
+// or a number was given back.
 func (h *Hub) unstall() {
 	if h.stalled.Load() > 0 {
 		h.stallMu.Lock()
