@@ -684,6 +684,14 @@ func (ms *modelSub) onGap(g *Gap) {
 	for _, tp := range ms.held {
 		tp.gaps = append(tp.gaps, [2]uint64{lo, resume})
 	}
+	if g.Reason == GapFuture && ms.ahead == 0 {
+		// A resume ID that a publisher reached between the model's read
+		// of the hub and Subscribe's: the hub was behind it, and the
+		// subscriber goes on from the hub's position then.
+		for _, tp := range ms.held {
+			tp.pos, tp.need = min(tp.pos, resume), min(tp.need, resume)
+		}
+	}
 	if g.Reason == GapFuture && ms.ahead != 0 && m.last() < ms.ahead {
 		// The hub did not reach the resume ID in time: the subscriber goes
 		// on from the hub's position.
