@@ -458,11 +458,14 @@ type modelSub struct {
 	active bool // the writer takes without waiting for a wake
 	closed bool // by the model, after a Take that blocked
 
-	held    map[string]*modelTopic
-	last    uint64 // highest Seq delivered
-	ahead   uint64 // the ID it resumed from, ahead of the hub, until a GapFuture
-	prevGap *Gap   // the last event was this gap
-	buf     []*Message
+	held  map[string]*modelTopic
+	last  uint64 // highest Seq delivered
+	ahead uint64 // the ID it resumed from, ahead of the hub, until a GapFuture
+	// maybeFuture: it resumed from an ID the hub reached while Subscribe
+	// ran, so a GapFuture may come first and move it back.
+	maybeFuture bool
+	prevGap     *Gap // the last event was this gap
+	buf         []*Message
 }
 
 // A modelTopic is a topic a subscriber holds.
@@ -502,6 +505,10 @@ func (m *model) newSub(topics []string, lastID string, before uint64) *modelSub 
 				ms.ahead = seq // it waits for the hub to catch up
 			case seq > after:
 				from, to = before, after // a GapFuture, from the hub's position
+			case seq > before:
+				// Publishers reached it while Subscribe ran: the hub may
+				// have placed it or not (a GapFuture, from its position).
+				ms.maybeFuture = true
 			}
 		}
 	}
@@ -684,10 +691,9 @@ func (ms *modelSub) onGap(g *Gap) {
 	for _, tp := range ms.held {
 		tp.gaps = append(tp.gaps, [2]uint64{lo, resume})
 	}
-	if g.Reason == GapFuture && ms.ahead == 0 {
-		// A resume ID that a publisher reached between the model's read
-		// of the hub and Subscribe's: the hub was behind it, and the
-		// subscriber goes on from the hub's position then.
+	if g.Reason == GapFuture && ms.maybeFuture {
+		ms.maybeFuture = false
+		ms.last = min(ms.last, resume)
 		for _, tp := range ms.held {
 			tp.pos, tp.need = min(tp.pos, resume), min(tp.need, resume)
 		}
@@ -706,6 +712,7 @@ func (ms *modelSub) onGap(g *Gap) {
 func (ms *modelSub) onMessage(msg *Message) {
 	m := ms.m
 	ms.prevGap = nil
+	ms.maybeFuture = false // a GapFuture comes before any message
 	tp := ms.held[msg.Topic]
 	if tp == nil {
 		m.violate("unheld", "sub%d: got %s:%d of a topic it does not hold", ms.id, msg.Topic, msg.Seq)
