@@ -127,8 +127,9 @@ type AcceptOptions struct {
 	WriteTimeout time.Duration
 
 	// PingInterval is how often an idle peer is pinged; a pinged peer that
-	// stays silent for half of it is dropped with ErrPongTimeout, so a peer
-	// that vanishes without closing is dropped within 1.5 PingIntervals.
+	// stays silent for half of it after the ping was written is dropped
+	// with ErrPongTimeout, so a peer that vanishes without closing is
+	// dropped within 1.5 PingIntervals.
 	// Zero means 30 s; a negative value turns keep-alive off.
 	PingInterval time.Duration
 

@@ -86,6 +86,8 @@ type Conn struct {
 	closeTimer *time.Timer   // ends the closing handshake after defaultCloseTimeout (see closeWritten)
 	keepAlive  *time.Timer   // pings, see keepalive.go
 	pingedAt   int64         // used by the keep-alive timer's function only
+	pingLate   bool          // used by the keep-alive timer's function only: its ping was not written by its check
+	pingWrote  atomic.Int64  // unix nanoseconds of the last write of a ping
 
 	// Signals, made on first use so that an open connection holds none;
 	// signalLocked closes them once their condition holds.

@@ -134,6 +134,53 @@ func TestKeepAlive(t *testing.T) {
 	}
 }
 
+// TestKeepAliveCountsFromPingWrite: the pong timeout counts from the
+// ping's write. A ping that waits for the writer (behind frames the peer
+// has not taken yet, within WriteTimeout, or for a writer run late on a
+// busy machine) does not make the peer late: the keep-alive's check finds
+// the pong timeout not yet passed, and the peer gets every message, then
+// answers. The test runs the keep-alive's timer function itself, with the
+// timer set far off.
+func TestKeepAliveCountsFromPingWrite(t *testing.T) {
+	leakcheck.Check(t)
+	const size = 64 << 10
+	const n = 256 // 16 MiB: more than loopback's socket buffers hold
+	opts := &AcceptOptions{
+		SendBuffer:   n * (size + 16),
+		WriteTimeout: waitTimeout,
+		PingInterval: time.Hour,
+	}
+	errc := make(chan error, 1)
+	srv := serve(t, opts, func(c *Conn) {
+		msg := make([]byte, size)
+		for i := range n {
+			msg[0] = byte(i)
+			if err := c.Send(MessageBinary, msg); err != nil {
+				t.Errorf("Send %d: %v", i, err)
+				break
+			}
+		}
+		c.keepAliveTick() // pings, behind the frames the peer does not take
+		c.keepAliveTick() // checks: the ping is not written, or just now
+		_, _, err := c.Read(context.Background())
+		errc <- err
+	})
+	c := dial(t, srv.URL, nil)
+	for i := range n {
+		op, p, err := c.ReadMessage() // answers pings
+		if err != nil {
+			t.Fatalf("message %d of %d: %v", i, n, err)
+		}
+		if op != wstest.OpBinary || len(p) != size || p[0] != byte(i) {
+			t.Fatalf("message %d: opcode %d, %d bytes, first %d", i, op, len(p), p[0])
+		}
+	}
+	send(t, c, wstest.OpClose, string(wstest.ClosePayload(1000, "")))
+	if err := <-errc; closeStatus(err) != StatusNormalClosure {
+		t.Fatalf("server's Read ended with %v, want the peer's close 1000", err)
+	}
+}
+
 // TestConcurrentSend: sends from many goroutines all arrive, each
 // goroutine's in order.
 func TestConcurrentSend(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 	"unicode/utf8"
 
 	"github.com/realtime-go/realtime/internal/pump"
@@ -224,7 +225,8 @@ func (c *Conn) flush() (more bool) {
 		parts = append(parts, c.pong)
 		c.pong = nil
 	}
-	if c.ping != nil {
+	pinged := c.ping != nil
+	if pinged {
 		parts = append(parts, c.ping)
 		c.ping = nil
 	}
@@ -268,6 +270,9 @@ func (c *Conn) flush() (more bool) {
 		c.feed.written(err)
 	}
 	c.keep(q, queued)
+	if pinged && err == nil {
+		c.pingWrote.Store(time.Now().UnixNano())
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_, err = slowError("write deadline exceeded")

@@ -13,14 +13,11 @@ import (
 	"github.com/realtime-go/realtime/ws"
 )
 
-// The http.Server's ReadHeaderTimeout: the examples' bound by default,
-// and a short one for the slowloris test, so that it ends quickly. (A
-// short bound also closes connections whose client stalls between
-// connecting and sending its request, as a starved test client can.)
-const (
-	defaultReadHeaderTimeout = 5 * time.Second
-	shortReadHeaderTimeout   = 500 * time.Millisecond
-)
+// defaultReadHeaderTimeout is the http.Server's ReadHeaderTimeout: the
+// examples' bound. (A shorter one would close connections whose client
+// stalls between connecting and sending its request, as a test client
+// starved on a loaded machine can.)
+const defaultReadHeaderTimeout = 5 * time.Second
 
 // A rig is a server set up as the examples set theirs up: an http.Server
 // with ReadHeaderTimeout, an sse.Broker at /events and a ws.Hub at /ws,
