@@ -422,6 +422,10 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 	if err != nil {
 		return nil, err
 	}
+	if h.closed.Load() { // after reserve: Close waits for seq, or we see it
+		h.complete(seq, nil)
+		return nil, ErrClosed
+	}
 	completed := false
 	defer func() {
 		if !completed {
@@ -512,10 +516,18 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	if seq > prev+1 && !h.limits.filtered {
 		skipped = h.skip(prev, seq-1) // on a filtered hub, other topics' numbers
 	}
+	if h.closed.Load() { // Close returned once we reserved: give them up
+		h.setHead(seq)
+		h.mu.Unlock()
+		h.advance()
+		wakeSkipped(skipped)
+		return nil, ErrClosed
+	}
 	h.shared = h.shared || at
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
-	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now, Data: encode(id)}
+	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now}
+	m.Data = h.encodeOwned(seq, id, encode, skipped)
 	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
 		switch {
 		case at && h.limits.filtered:
@@ -536,8 +548,10 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 		case h.next.CompareAndSwap(seq, seq-1):
 			// Not applied: for a PublishAt, the numbers before it are
 			// skipped all the same, and it is one more skipped number for
-			// the next. Publish's next message takes it.
-			h.setHead(seq - 1)
+			// the next. Publish's next message takes it. The head is at
+			// seq-1 already, and may be moved past it from now on: it is
+			// not stored again (that could move it back).
+			h.unstall() // for settle, which waits for next
 		case at:
 			// A Publish took the next number already: skipped now.
 			skipped = append(skipped, h.skip(seq-1, seq)...)
@@ -576,6 +590,24 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	wakeSkipped(skipped)
 	t.wake(wake)
 	return m, nil
+}
+
+// encodeOwned returns encode(id) for publishAt, which holds h.mu and owns
+// the head up to seq: if encode panics, seq is given up, h.mu released and
+// the waiting lists in skipped woken before the panic goes on.
+func (h *Hub) encodeOwned(seq uint64, id string, encode func(id string) []byte, skipped []handedOut) []byte {
+	ok := false
+	defer func() {
+		if !ok {
+			h.setHead(seq)
+			h.mu.Unlock()
+			h.advance()
+			wakeSkipped(skipped)
+		}
+	}()
+	data := encode(id)
+	ok = true
+	return data
 }
 
 // SkipTo records that the shared stream the hub applies is at seq, with
@@ -832,24 +864,26 @@ func (h *Hub) end(s *Subscriber, err error) bool {
 }
 
 // Close ends every subscriber with ErrClosed, wakes their writers, and
-// refuses further Publish and Subscribe calls.
+// refuses further Publish and Subscribe calls. It returns once the
+// publishes under way returned, so that a Save after Close holds every
+// message Publish returned.
 func (h *Hub) Close() {
 	h.mu.Lock()
-	if h.closed.Load() {
-		h.mu.Unlock()
-		return
-	}
-	h.closed.Store(true)
-	ended := make([]*Subscriber, 0, len(h.all))
-	for s := range h.all {
-		if h.end(s, ErrClosed) {
-			ended = append(ended, s)
+	var ended []*Subscriber
+	if !h.closed.Load() {
+		h.closed.Store(true)
+		ended = make([]*Subscriber, 0, len(h.all))
+		for s := range h.all {
+			if h.end(s, ErrClosed) {
+				ended = append(ended, s)
+			}
 		}
 	}
 	h.mu.Unlock()
 	for _, s := range ended {
 		s.wake()
 	}
+	h.settle()
 }
 
 // Stats returns the hub's counters.

@@ -1,9 +1,12 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -298,6 +301,125 @@ func TestAwaitPublished(t *testing.T) {
 		}
 		if id := h.LastID(); id != "E-2" {
 			t.Errorf("LastID %q after AwaitPublished, want E-2", id)
+		}
+	})
+}
+
+// Close returns once every Publish that did not return ErrClosed has made
+// its message readable: a Save after Close (a server's shutdown) holds
+// every message that Publish returned, so a hub that loads it gives none
+// of their IDs to another message.
+func TestCloseWaitsForPublishes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "S"})
+		encoding, release := make(chan struct{}), make(chan struct{})
+		published := make(chan *Message, 1)
+		go func() {
+			m, err := h.Publish("a", func(id string) []byte {
+				close(encoding)
+				<-release
+				return []byte(id)
+			})
+			if err != nil {
+				t.Errorf("Publish begun before Close: %v", err)
+			}
+			published <- m
+		}()
+		<-encoding
+		var saved bytes.Buffer
+		closed := make(chan struct{})
+		go func() {
+			h.Close()
+			if err := h.Save(&saved); err != nil {
+				t.Error(err)
+			}
+			close(closed)
+		}()
+		synctest.Wait()
+		close(release)
+		m := <-published
+		<-closed
+		if _, err := h.Publish("a", func(id string) []byte { return nil }); !errors.Is(err, ErrClosed) {
+			t.Errorf("Publish after Close: %v, want ErrClosed", err)
+		}
+		if m == nil {
+			return
+		}
+		h2 := newHub(t, Options{})
+		if err := h2.Load(&saved); err != nil {
+			t.Fatal(err)
+		}
+		if got := h2.LastID(); got != m.ID {
+			t.Errorf("loaded hub's LastID %q, want %q: the message Publish returned was not saved", got, m.ID)
+		}
+	})
+}
+
+// An encode that panics in PublishAt, or in Publish on a filtered hub,
+// gives up its number and leaves the hub usable: later publishes return.
+func TestPublishAtEncodePanics(t *testing.T) {
+	for _, filtered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("filtered=%v", filtered), func(t *testing.T) {
+			h := newHub(t, Options{Epoch: "S", Filtered: filtered})
+			s, err := h.Subscribe(context.Background(), []string{"a"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			panics := func(f func()) {
+				defer func() {
+					if recover() == nil {
+						t.Error("encode's panic did not reach the caller")
+					}
+				}()
+				f()
+			}
+			panics(func() { h.PublishAt(1, "a", func(string) []byte { panic("encode") }) })
+			panics(func() { h.Publish("a", func(string) []byte { panic("encode") }) })
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.Publish("a", func(id string) []byte { return []byte(id) })
+				if err == nil {
+					_, err = h.PublishAt(10, "a", func(id string) []byte { return []byte(id) })
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Minute): // only catches a hang
+				t.Fatal("Publish after an encode that panicked hangs")
+			}
+			got := slices.DeleteFunc(takeAll(s), func(d string) bool { return strings.HasPrefix(d, "gap:") })
+			if !slices.Equal(got, []string{"S-3", "S-10"}) {
+				t.Errorf("took %q, want S-3 and S-10", got)
+			}
+		})
+	}
+}
+
+// A number given back (a message refused as too large) is not waited for.
+func TestAwaitPublishedAfterRefusal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHub(t, Options{Epoch: "E", HistoryBytes: messageOverhead + 4})
+		defer h.Close()
+		if _, err := h.Publish("a", func(string) []byte { return []byte("ok") }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Publish("a", func(string) []byte { return []byte("too large") }); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("Publish = %v, want ErrTooLarge", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- h.AwaitPublished(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("AwaitPublished waits for a number given back")
 		}
 	})
 }

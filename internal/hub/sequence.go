@@ -90,7 +90,9 @@ func (h *Hub) reserveTo(seq uint64) (prev, to uint64, err error) {
 func (h *Hub) release(seq uint64) {
 	if !h.next.CompareAndSwap(seq, seq-1) {
 		h.complete(seq, nil)
+		return
 	}
+	h.unstall() // for settle, which waits for next
 }
 
 // complete records that seq was appended to t's log (nil: to none) and
@@ -158,8 +160,8 @@ func (h *Hub) awaitHead(seq uint64) {
 }
 
 // AwaitPublished waits until every message whose Publish (or PublishAt)
-// began before the call is readable, or ctx is done, and returns ctx's
-// error then.
+// began before the call is readable (or its number was given back), or ctx
+// is done, and returns ctx's error then.
 func (h *Hub) AwaitPublished(ctx context.Context) error {
 	seq := h.next.Load()
 	if h.head.Load() >= seq {
@@ -173,18 +175,25 @@ func (h *Hub) AwaitPublished(ctx context.Context) error {
 	defer stop()
 	h.stallMu.Lock()
 	h.stalled.Add(1)
-	for h.head.Load() < seq && ctx.Err() == nil {
+	for h.head.Load() < min(seq, h.next.Load()) && ctx.Err() == nil {
 		h.stall.Wait()
 	}
 	h.stalled.Add(-1)
 	h.stallMu.Unlock()
-	if h.head.Load() >= seq {
+	if h.head.Load() >= min(seq, h.next.Load()) {
 		return nil
 	}
 	return ctx.Err()
 }
 
-// unstall wakes the callers of awaitHead, once the head moved.
+// settle waits until the publishes under way returned (Close, once
+// publishers see Hub.closed after they reserve).
+func (h *Hub) settle() {
+	h.AwaitPublished(context.Background())
+}
+
+// unstall wakes the callers of awaitHead and AwaitPublished, once the head
+// moved or a number was given back.
 func (h *Hub) unstall() {
 	if h.stalled.Load() > 0 {
 		h.stallMu.Lock()
