@@ -46,6 +46,10 @@ const (
 	// streamOverhead is what the server may hold for a connection it
 	// writes to and that does not read.
 	streamOverhead = connOverhead + writeOverhead
+	// pongListBytes is the list of pongs a connection that is pinged
+	// faster than it reads may make the server keep: 32 pongs of 125
+	// bytes with their headers (ws's maxPendingPongs).
+	pongListBytes = 32 * (2 + 125)
 	// topicOverhead is what one position in a topic may cost, the topic
 	// itself included when the client is its only subscriber.
 	topicOverhead = 1 << 10
@@ -221,7 +225,7 @@ func TestAttackPingFlood(t *testing.T) {
 					}
 					// Four times the pings of the list of pongs.
 					waitRead(t, r, "the server to read the pings", as, func(int) int64 { return 4 * int64(len(flood)) }, false)
-					return uint64(n) * streamOverhead
+					return uint64(n) * (streamOverhead + pongListBytes)
 				},
 			})
 		})
