@@ -152,6 +152,9 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 		// Every node skips it alike, and the history skips it too.
 		n.log.Warn("skipping a message that cannot be delivered", "err", err)
 		if md, merr := msg.Metadata(); merr == nil {
+			if n.opts.Filtered {
+				n.watermark(md.Sequence.Stream)
+			}
 			n.advance(md.Sequence.Stream)
 		}
 		return nil
@@ -174,8 +177,21 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 			n.log.Warn("applying a message", "seq", r.seq, "err", err)
 		}
 	}
+	if n.opts.Filtered {
+		n.watermark(r.seq)
+	}
 	n.advance(r.seq)
 	return nil
+}
+
+// watermark makes what a filtered node applied up to seq readable: every
+// message of its topics up to seq was applied (see sse.BrokerOptions.Filtered).
+func (n *node) watermark(seq uint64) {
+	for _, err := range []error{n.broker.SkipTo(seq), n.hub.SkipTo(seq)} {
+		if err != nil && !errors.Is(err, sse.ErrStale) && !errors.Is(err, ws.ErrStale) {
+			n.log.Warn("moving the watermark", "seq", seq, "err", err)
+		}
+	}
 }
 
 // advance records that the applier is past seq.

@@ -461,8 +461,8 @@ func (m *model) publishFiltered(topic string) {
 				m.addAt(msg.Seq, topic, []byte("x"))
 			}
 			m.wmark.Store(max(m.wmark.Load(), msg.Seq))
-		case !errors.Is(err, ErrNoSequence):
-			m.violate("publish", "Publish on a filtered hub: %v, not ErrNoSequence", err)
+		case !errors.Is(err, ErrFilteredPublish):
+			m.violate("publish", "Publish on a filtered hub: %v, not ErrFilteredPublish", err)
 		}
 		m.logf("publish %s on a filtered hub: %v", topic, err)
 	}
