@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -147,24 +148,41 @@ func (n *node) apply(cons jetstream.Consumer) {
 // applyMsg applies one message. It returns an error only when the node
 // stops.
 func (n *node) applyMsg(msg jetstream.Msg) error {
-	r, err := n.subj.decode(msg)
-	if err != nil {
-		// Every node skips it alike, and the history skips it too.
-		n.log.Warn("skipping a message that cannot be delivered", "err", err)
+	r, ok := n.decodeMsg(msg)
+	if !ok {
 		if md, merr := msg.Metadata(); merr == nil {
 			n.advance(md.Sequence.Stream)
 		}
 		return nil
 	}
+	storeMax(&n.lastAt, r.seq)
+	if err := n.publishRecord(r); err != nil {
+		return err
+	}
+	n.advance(r.seq)
+	return nil
+}
+
+// decodeMsg returns the record of msg, or false for a message that cannot
+// be delivered: every node skips it alike, and the history skips it too.
+func (n *node) decodeMsg(msg jetstream.Msg) (record, bool) {
+	r, err := n.subj.decode(msg)
+	if err != nil {
+		n.log.Warn("skipping a message that cannot be delivered", "err", err)
+		return record{}, false
+	}
+	return r, true
+}
+
+// publishRecord gives r to the Broker and the Hub. It returns an error
+// only when the node stops.
+func (n *node) publishRecord(r record) error {
 	if n.opts.applyGate != nil {
 		if err := n.opts.applyGate(n.ctx, r.seq); err != nil {
 			return err
 		}
 	}
 	n.topics.seen(r.topic, time.Now())
-	if r.seq > n.lastAt.Load() {
-		n.lastAt.Store(r.seq)
-	}
 	_, berr := n.broker.PublishAt(r.seq, r.topic, sse.Event{Type: r.event, Data: r.data})
 	_, herr := n.hub.PublishAt(r.seq, r.topic, ws.MessageText, []byte(r.data))
 	for _, err := range []error{berr, herr} {
@@ -174,17 +192,24 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 			n.log.Warn("applying a message", "seq", r.seq, "err", err)
 		}
 	}
-	n.advance(r.seq)
 	return nil
 }
 
 // advance records that the applier is past seq.
 func (n *node) advance(seq uint64) {
-	if seq > n.applied.Load() {
-		n.applied.Store(seq)
-	}
+	storeMax(&n.applied, seq)
 	if seq >= n.target {
 		n.caughtUp.Store(true)
+	}
+}
+
+// storeMax stores v in a unless a holds more already.
+func storeMax(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
+			return
+		}
 	}
 }
 
