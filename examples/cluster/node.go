@@ -97,6 +97,10 @@ type nodeOptions struct {
 	// applyGate, when set, is called before each message is applied;
 	// tests hold a node back with it. It returns an error to stop.
 	applyGate func(ctx context.Context, seq uint64) error
+
+	// applyWorkers, when set, replaces defaultApplyWorkers: tests and
+	// benchmarks compare one worker with several.
+	applyWorkers int
 }
 
 // A node serves one process's clients: an sse.Broker and a ws.Hub fed by

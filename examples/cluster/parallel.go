@@ -1,0 +1,193 @@
+package main
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/realtime-go/realtime/sse"
+	"github.com/realtime-go/realtime/ws"
+)
+
+// A filtered node applies its consumer's messages in parallel across
+// topics, in order within each: the goroutine that reads the consumer
+// hands each message to one of its workers, the same one for every
+// message of a topic (a hash of its subject), and each worker applies
+// its messages in turn with PublishAt. A filtered Broker and Hub keep
+// what PublishAt applied unreadable until the applier's watermark, given
+// with SkipTo, passes it: the highest sequence such that every message
+// handed out up to it was applied. Clients of several topics so read them
+// in the stream's order, whichever worker applied each.
+
+// defaultApplyWorkers is how many workers apply a filtered node's
+// messages: one per processor the Go runtime uses (GOMAXPROCS).
+func defaultApplyWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// flightOverhead is what a message handed to a worker counts for besides
+// its subject and data, in bytes, against the bound on what is in flight
+// (PendingBytes): it bounds how many tiny messages are in flight too.
+const flightOverhead = 256
+
+// workerOf returns the worker, of workers, that applies the messages of
+// subject.
+func workerOf(subject string, workers int) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := range len(subject) {
+		h = (h ^ uint32(subject[i])) * 16777619
+	}
+	return int(h % uint32(workers))
+}
+
+// A flight is a message handed to a worker, until the watermark passes it.
+type flight struct {
+	seq  uint64
+	size int
+	done bool
+}
+
+// inFlight tracks the messages handed to the workers, to find the
+// watermark, and bounds them: a message counts until the watermark passes
+// it, so that one a worker is slow to apply holds back the reader once
+// max bytes are in flight, and the queue behind it is bounded too.
+type inFlight struct {
+	mu    sync.Mutex
+	cond  *sync.Cond // broadcast when bytes drop, and when the node stops
+	queue []flight   // handed out and not yet below the watermark, in increasing seq
+	base  uint64     // the number of queue[0]: each message handed out has the next
+	bytes int        // the sizes of the messages of queue
+	max   int        // bound on bytes, but for one message alone
+	mark  uint64     // the watermark
+	// skipping: a worker gives the Broker and the Hub the watermark, and
+	// the ones that follow until it finds no further one (see moveMark).
+	skipping bool
+	stopped  bool // the node stops: nobody waits any more
+}
+
+func newInFlight(max int) *inFlight {
+	f := &inFlight{max: max}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// add records a message handed out, once what is in flight leaves room
+// for it (a message alone always fits), and returns its number for done.
+// It returns false once the node stops.
+func (f *inFlight) add(seq uint64, size int) (uint64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.bytes > 0 && f.bytes+size > f.max && !f.stopped {
+		f.cond.Wait()
+	}
+	if f.stopped {
+		return 0, false
+	}
+	f.queue = append(f.queue, flight{seq: seq, size: size})
+	f.bytes += size
+	return f.base + uint64(len(f.queue)) - 1, true
+}
+
+// done records that the message numbered k was applied (or skipped). It
+// returns the watermark, and true when it moved and the caller is to give
+// it to the Broker and the Hub: false when it did not move, or when
+// another worker is giving them a watermark, which then gives this one
+// too (see skipped).
+func (f *inFlight) done(k uint64) (uint64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queue[k-f.base].done = true
+	moved := false
+	for len(f.queue) > 0 && f.queue[0].done {
+		f.mark = f.queue[0].seq
+		f.bytes -= f.queue[0].size
+		f.queue[0] = flight{}
+		f.queue = f.queue[1:]
+		f.base++
+		moved = true
+	}
+	if !moved {
+		return 0, false
+	}
+	f.cond.Broadcast()
+	if f.skipping {
+		return 0, false
+	}
+	f.skipping = true
+	return f.mark, true
+}
+
+// skipped records that the Broker and the Hub were given the watermark w,
+// and returns the watermark and true when it moved meanwhile, for the
+// caller to give it to them too.
+func (f *inFlight) skipped(w uint64) (uint64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mark > w {
+		return f.mark, true
+	}
+	f.skipping = false
+	return 0, false
+}
+
+// stop wakes every wait: the node stops.
+func (f *inFlight) stop() {
+	f.mu.Lock()
+	f.stopped = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+}
+
+// A job is a message for a worker: its number in inFlight.
+type job struct {
+	msg jetstream.Msg
+	k   uint64
+}
+
+// applyWorker applies the messages of jobs in turn until jobs is closed
+// or the node stops, and moves the watermark as they are applied.
+func (n *node) applyWorker(jobs <-chan job, f *inFlight) {
+	for j := range jobs {
+		if n.ctx.Err() != nil {
+			return
+		}
+		if r, ok := n.decodeMsg(j.msg); ok {
+			if err := n.publishRecord(r); err != nil {
+				return // the node stops
+			}
+		}
+		if w, ok := f.done(j.k); ok {
+			n.moveMark(f, w)
+		}
+	}
+}
+
+// moveMark gives the watermark w to the Broker and the Hub, and then any
+// further one the other workers reached meanwhile (they left it to this
+// one: see inFlight.done), so that SkipTo runs once per batch under load.
+// The node's bookkeeping follows what is readable.
+func (n *node) moveMark(f *inFlight, w uint64) {
+	for {
+		n.skipTo(w)
+		storeMax(&n.lastAt, w)
+		n.advance(w)
+		next, more := f.skipped(w)
+		if !more {
+			return
+		}
+		w = next
+	}
+}
+
+// skipTo makes what the Broker and the Hub applied up to w readable. A
+// stale w was passed already, by another worker.
+func (n *node) skipTo(w uint64) {
+	berr := n.broker.SkipTo(w)
+	herr := n.hub.SkipTo(w)
+	for _, err := range []error{berr, herr} {
+		if err != nil && !errors.Is(err, sse.ErrStale) && !errors.Is(err, ws.ErrStale) &&
+			!errors.Is(err, sse.ErrClosed) && !errors.Is(err, ws.ErrClosed) {
+			n.log.Warn("moving the watermark", "seq", w, "err", err)
+		}
+	}
+}
