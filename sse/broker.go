@@ -210,27 +210,32 @@ type BrokerOptions struct {
 	// Filtered says the Broker applies a shared stream filtered by topic
 	// (a node that consumes only the subjects of the topics its clients
 	// follow): with PublishAt, every event of each topic that has clients,
-	// in the stream's order, and none of the other topics. Resumes, gaps
+	// in order within each, and none of the other topics. Resumes, gaps
 	// and History then keep their guarantees per topic:
 	//
 	//   - a jump in PublishAt's numbers is other topics' events, no
 	//     topic's hole: no stream gets a gap or a replay for it;
 	//   - a topic's history starts when its first client arrives, and is
-	//     forgotten when its last client leaves; an event of a topic with
-	//     no client is not kept. A resume from before the topic's first
-	//     client is served by History, or is a gap;
+	//     forgotten when its last client leaves. A resume from before the
+	//     topic's first client is served by History, or is a gap;
 	//   - a resume from an ID ahead of the Broker starts after that ID at
 	//     once, without CatchUpWait: the filter delivers the topic's
 	//     events after it, and the client has those before it.
 	//
-	// The node must apply a topic's events after the Broker's last number at
+	// PublishAt holds an event back until SkipTo, the node's watermark,
+	// which it calls once every event up to that number was applied: the
+	// events then go out in order. So topics may be applied side by side
+	// (a goroutine per topic, or per shard of topics), in order within
+	// each. Publish is refused: the numbers are the stream's.
+	//
+	// The node must apply a topic's events after the Broker's watermark at
 	// the moment the topic's first client subscribes: it starts applying
 	// a topic before the subscription is made (in Topics, or a middleware
-	// before the Broker), from no later than the last number applied.
+	// before the Broker), from no later than the watermark.
 	// It is an option of the Broker rather than of each PublishAt, since
 	// the guarantee is the consumer's, for the node's whole life; one
-	// that does not hold it (SkipTo, or an unfiltered stream with
-	// jumps) must leave it false, and gets a hole on every topic.
+	// that does not hold it (an unfiltered stream with jumps) must leave
+	// it false, and gets a hole on every topic.
 	Filtered bool
 
 	// TakeOver makes the Broker take HTTP/1.x connections over from
@@ -374,7 +379,8 @@ func NewBroker(opts BrokerOptions) *Broker {
 //
 // The error says what makes topic or e invalid (see [Event]'s fields),
 // wraps ErrTooLarge for an event larger than HistoryBytes, or is ErrClosed
-// once Shutdown has returned. An event published while Shutdown runs is
+// once Shutdown has returned.
+// A Filtered Broker refuses it: its numbers are the stream's (PublishAt). An event published while Shutdown runs is
 // kept in the history (so SaveHistory saves it and resuming clients get
 // it).
 func (b *Broker) Publish(topic string, e Event) (id string, err error) {
@@ -417,6 +423,8 @@ func (b *Broker) hubError(err error) error {
 		return ErrClosed
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrFilteredPublish):
+		return errors.New("sse: Publish on a Filtered Broker: its numbers are the stream's (PublishAt)")
 	case errors.Is(err, hub.ErrNoSequence):
 		return fmt.Errorf("sse: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
 	case errors.Is(err, hub.ErrStale):

@@ -11,7 +11,8 @@ import (
 )
 
 // applyTopics publishes to b the events of st from seq from on whose topic
-// is in topics, as a node on a stream filtered by topic applies it.
+// is in topics, as a node on a stream filtered by topic applies it, then
+// moves its watermark to the stream's last event.
 func applyTopics(t *testing.T, b *Broker, st *streamtest.Stream, from uint64, topics ...string) {
 	t.Helper()
 	for _, m := range st.From(from) {
@@ -20,6 +21,11 @@ func applyTopics(t *testing.T, b *Broker, st *streamtest.Stream, from uint64, to
 		}
 		if _, err := b.PublishAt(m.Seq, m.Topic, Event{Type: "t", Data: string(m.Data)}); err != nil {
 			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
+		}
+	}
+	if last, ok := st.Last(); ok {
+		if err := b.SkipTo(last.Seq); err != nil { // the watermark: readable
+			t.Fatalf("SkipTo(%d): %v", last.Seq, err)
 		}
 	}
 }
@@ -53,5 +59,16 @@ func TestFilteredBrokerGapsPerTopic(t *testing.T) {
 	want = []string{"gap:history exceeded", "cluster-32"}
 	if got := readIDs(t, rc, len(want)); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("first client of c, from before it: got %q, want %q", got, want)
+	}
+}
+
+// Publish on a Filtered Broker is refused in the package's words: its
+// numbers are the stream's, applied with PublishAt.
+func TestFilteredBrokerRefusesPublish(t *testing.T) {
+	b := NewBroker(BrokerOptions{Filtered: true})
+	defer b.Shutdown(context.Background())
+	_, err := b.Publish("a", Event{Data: "x"})
+	if err == nil || !strings.HasPrefix(err.Error(), "sse: Publish on a Filtered Broker") {
+		t.Fatalf("Publish on a Filtered Broker: %v", err)
 	}
 }

@@ -71,6 +71,10 @@ type HistorySource interface {
 // gap, and so is the next write of a stream connected before them (unless
 // the Broker had applied nothing yet). Publish and PublishAt may be mixed:
 // Publish takes the number after the last one applied.
+//
+// On a Filtered Broker, PublishAt may run side by side for different
+// topics, in order within each, and its events wait for SkipTo; Publish is
+// refused. See the Filtered option.
 func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err error) {
 	if seq == 0 {
 		return "", fmt.Errorf("sse: %w: 0", ErrStale) // publish(0) is Publish
@@ -85,6 +89,10 @@ func (b *Broker) PublishAt(seq uint64, topic string, e Event) (id string, err er
 // sequence number, so that a client resuming from that ID misses nothing
 // and waits for nothing. A seq not above the last one applied returns an
 // error wrapping ErrStale.
+//
+// On a Filtered Broker, SkipTo is the node's watermark: every event up
+// to seq that the Broker is to apply was applied. It sends them, in order,
+// and marks no hole (the numbers not applied are other topics').
 func (b *Broker) SkipTo(seq uint64) error {
 	if err := b.hub.SkipTo(seq); err != nil {
 		return b.hubError(err)

@@ -30,6 +30,11 @@ func TestFilteredHubGapsPerTopic(t *testing.T) {
 				t.Fatalf("PublishAt(%d): %v", m.Seq, err)
 			}
 		}
+		if last, ok := st.Last(); ok {
+			if err := h.SkipTo(last.Seq); err != nil { // the watermark: readable
+				t.Fatalf("SkipTo(%d): %v", last.Seq, err)
+			}
+		}
 	}
 	ids := func(topic string, from, to int) (out []string) {
 		for seq := from; seq <= to; seq++ {
@@ -72,4 +77,15 @@ type countingSource struct {
 func (s *countingSource) Replay(ctx context.Context, topics []string, after, upTo uint64, yield func(Record) bool) error {
 	s.calls.Add(1)
 	return s.HistorySource.Replay(ctx, topics, after, upTo, yield)
+}
+
+// Publish on a Filtered Hub is refused in the package's words: its
+// numbers are the stream's, applied with PublishAt.
+func TestFilteredHubRefusesPublish(t *testing.T) {
+	h := NewHub(HubOptions{Filtered: true})
+	defer h.Shutdown(context.Background())
+	_, err := h.Publish("a", MessageText, []byte("x"))
+	if err == nil || !strings.HasPrefix(err.Error(), "ws: Publish on a Filtered Hub") {
+		t.Fatalf("Publish on a Filtered Hub: %v", err)
+	}
 }

@@ -137,28 +137,32 @@ type HubOptions struct {
 	// Filtered says the Hub applies a shared stream filtered by topic
 	// (a node that consumes only the subjects of the topics its clients
 	// follow): with PublishAt, every message of each topic that has clients,
-	// in the stream's order, and none of the other topics. Resumes, gaps
+	// in order within each, and none of the other topics. Resumes, gaps
 	// and History then keep their guarantees per topic:
 	//
 	//   - a jump in PublishAt's numbers is other topics' messages, no
 	//     topic's hole: no connection gets a gap or a replay for it;
 	//   - a topic's history starts when its first client arrives, and is
-	//     forgotten when its last client leaves; a message of a topic with
-	//     no client is not kept. A resume from before the topic's first
-	//     client is served by History, or is a gap;
+	//     forgotten when its last client leaves. A resume from before the
+	//     topic's first client is served by History, or is a gap;
 	//   - a resume from an ID ahead of the Hub starts after that ID at
 	//     once, without CatchUpWait: the filter delivers the topic's
 	//     messages after it, and the client has those before it.
 	//
-	// The node must apply a topic's messages after the Hub's last number at
+	// PublishAt holds an message back until SkipTo, the node's watermark,
+	// which it calls once every message up to that number was applied: the
+	// messages then go out in order. So topics may be applied side by side
+	// (a goroutine per topic, or per shard of topics), in order within
+	// each. Publish is refused: the numbers are the stream's.
+	//
+	// The node must apply a topic's messages after the Hub's watermark at
 	// the moment the topic's first client subscribes: it starts applying
-	// a topic before the subscription is made (in Topics, or a middleware
-	// before the Hub, or before Member.Join), from no later than the last
-	// number applied.
+	// a topic before the subscription is made (in Topics, a middleware before
+	// the Hub, or before Member.Join), from no later than the watermark.
 	// It is an option of the Hub rather than of each PublishAt, since
 	// the guarantee is the consumer's, for the node's whole life; one
-	// that does not hold it (SkipTo, or an unfiltered stream with
-	// jumps) must leave it false, and gets a hole on every topic.
+	// that does not hold it (an unfiltered stream with jumps) must leave
+	// it false, and gets a hole on every topic.
 	Filtered bool
 }
 
@@ -427,6 +431,7 @@ func (h *Hub) settle() {
 // message larger than HistoryBytes (with 128 bytes of overhead) is refused
 // with an error, since no connection could take it before it left the
 // history.
+// A Filtered Hub refuses it: its numbers are the stream's (PublishAt).
 func (h *Hub) Publish(topic string, typ MessageType, data []byte) (string, error) {
 	encode, err := encoder(topic, typ, data)
 	if err != nil {
@@ -487,6 +492,8 @@ func hubError(err error) error {
 		return fmt.Errorf("%w: connection closed", ErrClosed)
 	case errors.Is(err, hub.ErrInvalidTopic), errors.Is(err, hub.ErrTooManyTopics):
 		return hub.OwnTopicError(err, errInvalidTopic, errTooManyTopics)
+	case errors.Is(err, hub.ErrFilteredPublish):
+		return errors.New("ws: Publish on a Filtered Hub: its numbers are the stream's (PublishAt)")
 	case errors.Is(err, hub.ErrNoSequence):
 		return fmt.Errorf("ws: no sequence number after %d: PublishAt took the last", uint64(math.MaxUint64))
 	case errors.Is(err, hub.ErrStale):

@@ -73,6 +73,10 @@ type HistorySource interface {
 // and so is the next write to a connection opened before them (unless the
 // Hub had applied nothing yet). Publish and PublishAt may be mixed: Publish
 // takes the number after the last one applied.
+//
+// On a Filtered Hub, PublishAt may run side by side for different
+// topics, in order within each, and its messages wait for SkipTo; Publish is
+// refused. See the Filtered option.
 func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) (string, error) {
 	if seq == 0 {
 		return "", fmt.Errorf("ws: %w: 0", ErrStale) // publish(0) is Publish
@@ -91,6 +95,10 @@ func (h *Hub) PublishAt(seq uint64, topic string, typ MessageType, data []byte) 
 // sequence number, so that a client resuming from that ID misses nothing
 // and waits for nothing. A seq not above the last one applied returns an
 // error wrapping ErrStale.
+//
+// On a Filtered Hub, SkipTo is the node's watermark: every message up
+// to seq that the Hub is to apply was applied. It sends them, in order,
+// and marks no hole (the numbers not applied are other topics').
 func (h *Hub) SkipTo(seq uint64) error {
 	if err := h.hub.SkipTo(seq); err != nil {
 		return hubError(err)

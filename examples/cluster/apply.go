@@ -145,8 +145,9 @@ func (n *node) apply(cons jetstream.Consumer) {
 	}
 }
 
-// applyMsg applies one message. It returns an error only when the node
-// stops.
+// applyMsg applies one message of the whole stream (a filtered node's
+// workers apply theirs: see applyWorker). It returns an error only when
+// the node stops.
 func (n *node) applyMsg(msg jetstream.Msg) error {
 	r, ok := n.decodeMsg(msg)
 	if !ok {

@@ -168,7 +168,7 @@ func (n *node) applyWorker(jobs <-chan job, f *inFlight) {
 // The node's bookkeeping follows what is readable.
 func (n *node) moveMark(f *inFlight, w uint64) {
 	for {
-		n.skipTo(w)
+		n.watermark(w)
 		storeMax(&n.lastAt, w)
 		n.advance(w)
 		next, more := f.skipped(w)
@@ -179,15 +179,15 @@ func (n *node) moveMark(f *inFlight, w uint64) {
 	}
 }
 
-// skipTo makes what the Broker and the Hub applied up to w readable. A
-// stale w was passed already, by another worker.
-func (n *node) skipTo(w uint64) {
-	berr := n.broker.SkipTo(w)
-	herr := n.hub.SkipTo(w)
-	for _, err := range []error{berr, herr} {
+// watermark makes what a filtered node applied up to seq readable: every
+// message of its topics up to seq was applied (see
+// sse.BrokerOptions.Filtered). ErrStale means the head is past seq
+// already.
+func (n *node) watermark(seq uint64) {
+	for _, err := range []error{n.broker.SkipTo(seq), n.hub.SkipTo(seq)} {
 		if err != nil && !errors.Is(err, sse.ErrStale) && !errors.Is(err, ws.ErrStale) &&
 			!errors.Is(err, sse.ErrClosed) && !errors.Is(err, ws.ErrClosed) {
-			n.log.Warn("moving the watermark", "seq", w, "err", err)
+			n.log.Warn("moving the watermark", "seq", seq, "err", err)
 		}
 	}
 }

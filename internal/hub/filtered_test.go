@@ -3,13 +3,16 @@ package hub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 )
 
 // applyTopics publishes to h the messages of st from seq from on whose
-// topic is in topics, as a node on a stream filtered by topic applies it.
+// topic is in topics, as a node on a stream filtered by topic applies it,
+// then moves its watermark to the stream's last message.
 func (st *stream) applyTopics(t testing.TB, h *Hub, from uint64, topics ...string) {
 	t.Helper()
 	for _, m := range st.from(from) {
@@ -19,6 +22,15 @@ func (st *stream) applyTopics(t testing.TB, h *Hub, from uint64, topics ...strin
 		if _, err := h.PublishAt(m.Seq, m.Topic, func(string) []byte { return m.Data }); err != nil {
 			t.Fatalf("PublishAt(%d): %v", m.Seq, err)
 		}
+	}
+	skipTo(t, h, st.last().Seq)
+}
+
+// skipTo moves a filtered hub's watermark to seq.
+func skipTo(t testing.TB, h *Hub, seq uint64) {
+	t.Helper()
+	if err := h.SkipTo(seq); err != nil {
+		t.Fatalf("SkipTo(%d): %v", seq, err)
 	}
 }
 
@@ -180,6 +192,7 @@ func TestFilteredTooSlowIsGap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	skipTo(t, h, 20)
 	got := takeAll(s.Subscriber)
 	if len(got) == 0 || got[0] != "gap:"+GapTooSlow || got[len(got)-1] != "a000000009" {
 		t.Fatalf("subscriber that fell behind got %q", got)
@@ -204,6 +217,7 @@ func TestFilteredRefusedIsHole(t *testing.T) {
 	if _, err := h.PublishAt(5, "a", func(string) []byte { return []byte("a5") }); err != nil {
 		t.Fatal(err)
 	}
+	skipTo(t, h, 6)
 	got := takeAll(s.Subscriber)
 	// The gap names (0, 2]; a1, in that range and in the log, follows it.
 	if !slices.Equal(got, []string{"gap:" + GapTooSlow, "a1", "a5"}) && !slices.Equal(got, []string{"a1", "gap:" + GapTooSlow, "a5"}) {
@@ -230,9 +244,174 @@ func TestFilteredLoadedTopicIsHole(t *testing.T) {
 	if _, err := h.PublishAt(5, "b", func(string) []byte { return []byte("b5") }); err != nil {
 		t.Fatal(err) // a3 and a4 may have been published meanwhile
 	}
+	skipTo(t, h, 5)
 	s, replay, gap := subscribe(t, h, "E-1", "a")
 	defer s.Close()
 	if gap == nil || gap.Resume != "E-5" {
 		t.Fatalf("resume on a restored topic: gap %v, replay %q; want a gap up to E-5", gap, datas(replay))
+	}
+}
+
+// TestFilteredAboveHeadKeptForFirstSubscriber: a message of a topic with
+// no subscriber, applied while another topic's message below it is not
+// yet, waits above the head; a first subscriber that arrives meanwhile
+// starts at the head and gets it once the watermark passes it. One that
+// arrives after resumes it from the Source: the head dropped it.
+func TestFilteredAboveHeadKeptForFirstSubscriber(t *testing.T) {
+	var st stream
+	calls := 0
+	h := newHub(t, Options{Epoch: "E", Filtered: true, Source: st.source("E", &calls)})
+	defer h.Close()
+	st.add(1, "b", "b1")
+	st.add(2, "a", "a2")
+	st.add(3, "c", "c3")
+	// a's applier is ahead of b's: a2 is applied, b1 not yet.
+	if _, err := h.PublishAt(2, "a", func(string) []byte { return []byte("a2") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PublishAt(3, "c", func(string) []byte { return []byte("c3") }); err != nil {
+		t.Fatal(err)
+	}
+	s, replay, gap := subscribe(t, h, "", "a")
+	defer s.Close()
+	if gap != nil || len(replay) != 0 {
+		t.Fatalf("subscribe from now: gap %v, replay %q", gap, datas(replay))
+	}
+	if got := takeAll(s.Subscriber); len(got) != 0 {
+		t.Fatalf("before the watermark reached it: %q", got)
+	}
+	if _, err := h.PublishAt(1, "b", func(string) []byte { return []byte("b1") }); err != nil {
+		t.Fatal(err)
+	}
+	skipTo(t, h, 3)
+	if got := takeAll(s.Subscriber); !slices.Equal(got, []string{"a2"}) {
+		t.Fatalf("got %q, want a2", got)
+	}
+	if n := h.Stats().Topics; n != 1 {
+		t.Fatalf("topics %d once the watermark passed the messages of topics with no subscriber", n)
+	}
+	late, replay, gap := subscribe(t, h, "E-0", "c")
+	defer late.Close()
+	if gap != nil || !slices.Equal(datas(replay), []string{"c3"}) || calls != 1 {
+		t.Fatalf("resume of a topic dropped: gap %v, replay %q, %d calls of the Source", gap, datas(replay), calls)
+	}
+}
+
+// TestFilteredParallelAppliers: a filtered hub applied by one goroutine
+// per shard of topics, as a cluster node does, with the watermark moved by
+// whichever applier completes a message: subscribers of topics on
+// different shards get every message of their topics once, in the
+// stream's order, those there from the start and those that come while
+// the appliers run (with a topic nobody followed before).
+func TestFilteredParallelAppliers(t *testing.T) {
+	const n = 4000
+	topics := []string{"a", "b", "c", "d", "e", "f", "g", "z"} // z: another node's
+	h := newHub(t, Options{Epoch: "E", Filtered: true, HistoryBytes: 1 << 20})
+	defer h.Close()
+	stream := make([]string, n+1) // seq to topic
+	for seq := 1; seq <= n; seq++ {
+		stream[seq] = topics[(seq*7+seq/3)%len(topics)]
+	}
+	type want struct {
+		r      *reader
+		topics []string
+		after  uint64 // every message of its topics after it must come
+		before uint64 // none up to it may
+		err    chan error
+	}
+	var readers []*want
+	read := func(w *want) { // as its writer: until its topics' last message
+		last := uint64(0)
+		for seq := range uint64(n + 1) {
+			if slices.Contains(w.topics, stream[seq]) {
+				last = seq
+			}
+		}
+		w.err = make(chan error, 1)
+		go func() {
+			w.err <- w.r.until(func() bool { return len(w.r.got) > 0 && w.r.got[len(w.r.got)-1].Seq >= last })
+		}()
+		readers = append(readers, w)
+	}
+	for _, ts := range [][]string{{"a", "b"}, {"c", "f"}, {"a", "c", "e"}, {"b", "d", "f"}} {
+		read(&want{r: newReader(t, h, "", ts...), topics: ts})
+	}
+
+	// The watermark: the highest number with every one up to it applied.
+	var mu sync.Mutex
+	done := make(map[uint64]bool)
+	var mark uint64
+	complete := func(seq uint64) {
+		mu.Lock()
+		done[seq] = true
+		moved := false
+		for done[mark+1] {
+			delete(done, mark+1)
+			mark++
+			moved = true
+		}
+		w := mark
+		mu.Unlock()
+		if moved {
+			if err := h.SkipTo(w); err != nil && !errors.Is(err, ErrStale) {
+				t.Errorf("SkipTo(%d): %v", w, err)
+			}
+		}
+	}
+	shards := make([]chan uint64, 3)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan uint64, 64)
+		wg.Go(func() {
+			for seq := range shards[i] {
+				topic := stream[seq]
+				if _, err := h.PublishAt(seq, topic, func(id string) []byte { return []byte(id) }); err != nil {
+					t.Errorf("PublishAt(%d, %s): %v", seq, topic, err)
+				}
+				complete(seq)
+			}
+		})
+	}
+	shard := map[string]int{"a": 0, "b": 1, "c": 2, "d": 0, "e": 1, "f": 2, "g": 0}
+	for seq := uint64(1); seq <= n; seq++ {
+		if seq == n/2 {
+			ts := []string{"g", "b"}
+			before := lastSeq(h)
+			late := &want{r: newReader(t, h, "", ts...), topics: ts, before: before}
+			late.after = lastSeq(h)
+			read(late)
+		}
+		if topic := stream[seq]; topic != "z" {
+			shards[shard[topic]] <- seq
+		} else {
+			complete(seq)
+		}
+	}
+	for _, c := range shards {
+		close(c)
+	}
+	wg.Wait()
+	for _, w := range readers {
+		var expect []uint64
+		for seq := w.after + 1; seq <= n; seq++ {
+			if slices.Contains(w.topics, stream[seq]) {
+				expect = append(expect, seq)
+			}
+		}
+		if err := <-w.err; err != nil {
+			t.Fatalf("subscriber of %v: %v", w.topics, err)
+		}
+		var got []uint64
+		for _, m := range w.r.got {
+			if m.Seq <= w.before || !slices.Contains(w.topics, m.Topic) {
+				t.Fatalf("subscriber of %v from %d got %s of %s", w.topics, w.before, m.ID, m.Topic)
+			}
+			if m.Seq > w.after {
+				got = append(got, m.Seq)
+			}
+		}
+		if !slices.Equal(got, expect) {
+			t.Fatalf("subscriber of %v: got %d messages after %d, want %d", w.topics, len(got), w.after, len(expect))
+		}
 	}
 }

@@ -87,6 +87,9 @@ var (
 	// ErrNoSequence means Publish found no sequence number left: PublishAt
 	// took the last, math.MaxUint64.
 	ErrNoSequence = errors.New("hub: no sequence number left")
+	// ErrFilteredPublish means Publish was called on a filtered hub,
+	// whose numbers are its stream's: it applies with PublishAt.
+	ErrFilteredPublish = errors.New("hub: Publish on a filtered hub: its numbers are its stream's (PublishAt)")
 )
 
 // MessageOverhead is what a topic's log charges for each message besides
@@ -146,20 +149,26 @@ type Options struct {
 	CatchUpWait time.Duration
 
 	// Filtered says the hub applies a stream filtered by topic: with
-	// PublishAt, every message of each topic that has subscribers, in
-	// order, and none of the others (a node of a cluster that consumes
-	// the subjects of its clients' topics only). Holes are then per
-	// topic: a jump in PublishAt's sequence is other topics' messages,
-	// not a hole of any topic, and a message of a topic with no
-	// subscriber is not kept (the node may have stopped applying it);
-	// one that PublishAt refuses (ErrTooLarge) is its topic's hole.
+	// PublishAt, every message of each topic that has subscribers, and
+	// none of the others (a node of a cluster that consumes the subjects
+	// of its clients' topics only). Holes are then per topic: a jump in
+	// PublishAt's sequence is other topics' messages, not a hole of any
+	// topic; one that PublishAt refuses (ErrTooLarge) is its topic's hole.
+	//
+	// Its applier may apply topics side by side, in order within each:
+	// PublishAt appends a message without making it readable, and SkipTo
+	// is the watermark, called once every message up to its number was
+	// applied, which makes them readable in order (see filtered.go).
+	// Publish is refused: the numbers are the stream's.
+	//
 	// A topic's history starts when its first subscriber arrives: what
 	// came before is a hole (the Source's, or a gap), and it is forgotten
-	// when its last subscriber leaves. A resume from an ID ahead of the
-	// hub starts after it at once: the topic's messages up to it are the
-	// client's already, and the filter delivers every later one. The
-	// applier must deliver each topic's messages after the hub's last
-	// sequence number at the moment its first subscriber arrives.
+	// when its last subscriber leaves. A message of a topic with no
+	// subscriber is kept only until the watermark passes it. A resume from
+	// an ID ahead of the hub starts after it at once: the topic's messages
+	// up to it are the client's already, and the filter delivers every
+	// later one. The applier must deliver each topic's messages after the
+	// watermark at the moment its first subscriber arrives.
 	Filtered bool
 
 	// Epoch prefixes every ID; it must pass ValidEpoch. Empty means a
@@ -252,6 +261,11 @@ type Hub struct {
 	ntopics   int      // in topics; guarded by mu
 	forgotten uint64   // highest Seq evicted from a topic since forgotten
 	all       map[*Subscriber]struct{}
+
+	// above lists the topics of a filtered hub with messages or holes
+	// above the head (see filtered.go). aboveMu guards it; a leaf.
+	aboveMu sync.Mutex
+	above   []*topic
 
 	closed atomic.Bool  // set under mu
 	swept  atomic.Int64 // when the logs were last swept, in Unix nanoseconds
@@ -413,7 +427,7 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 		return nil, err
 	}
 	if h.limits.filtered {
-		return h.publishAt(0, topicName, encode) // see Options.Filtered
+		return nil, ErrFilteredPublish
 	}
 	if h.closed.Load() {
 		return nil, ErrClosed
@@ -488,6 +502,11 @@ func (h *Hub) sweepDue(now time.Time) bool {
 // so is a live subscriber's next Take (unless the hub had applied nothing
 // yet: its live subscribers start from seq). encode runs while the hub is
 // locked.
+//
+// On a filtered hub (Options.Filtered), PublishAt runs side by side for
+// different topics, in order within each; the message is readable once
+// SkipTo reaches it, and a seq not above that or the topic's last one
+// applied is stale.
 func (h *Hub) PublishAt(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
 	if seq == 0 {
 		return nil, fmt.Errorf("%w: sequence number 0", ErrStale)
@@ -495,14 +514,9 @@ func (h *Hub) PublishAt(seq uint64, topicName string, encode func(id string) []b
 	if err := ValidTopic(topicName); err != nil {
 		return nil, err
 	}
-	return h.publishAt(seq, topicName, encode)
-}
-
-// publishAt publishes at seq, or at the next sequence number if seq is 0
-// (Publish on a filtered hub), under h.mu, owning the head (see
-// sequence.go).
-func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []byte) (*Message, error) {
-	at := seq != 0 // PublishAt
+	if h.limits.filtered {
+		return h.publishFiltered(seq, topicName, encode)
+	}
 	if h.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -513,8 +527,8 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	h.awaitHead(prev)
 	h.mu.Lock()
 	var skipped []handedOut
-	if seq > prev+1 && !h.limits.filtered {
-		skipped = h.skip(prev, seq-1) // on a filtered hub, other topics' numbers
+	if seq > prev+1 {
+		skipped = h.skip(prev, seq-1)
 	}
 	if h.closed.Load() { // Close returned once we reserved: give them up
 		h.setHead(seq)
@@ -523,53 +537,27 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 		wakeSkipped(skipped)
 		return nil, ErrClosed
 	}
-	h.shared = h.shared || at
+	h.shared = true
 	now := time.Now()
 	id := FormatID(h.epoch, seq)
 	m := &Message{Seq: seq, ID: id, Topic: topicName, Time: now}
 	m.Data = h.encodeOwned(seq, id, encode, skipped)
 	if size := len(m.Data) + messageOverhead; size > h.limits.bytes {
-		switch {
-		case at && h.limits.filtered:
-			// Spent: a filtered hub, whose next jump is no topic's hole,
-			// makes the number its topic's hole, and a topic made later
-			// starts after it.
-			if t := h.lookup(topicName); t != nil {
-				t.mu.Lock()
-				t.evicted = max(t.evicted, seq)
-				t.mu.Unlock()
-				h.setHead(seq) // then skipped: see Hub.skip
-				t.skipped.Store(seq)
-				if list := t.handOut(); list != nil {
-					skipped = append(skipped, handedOut{t, list})
-				}
-			}
-			h.setHead(seq)
-		case h.next.CompareAndSwap(seq, seq-1):
-			// Not applied: for a PublishAt, the numbers before it are
-			// skipped all the same, and it is one more skipped number for
-			// the next. Publish's next message takes it. The head is at
-			// seq-1 already, and may be moved past it from now on: it is
-			// not stored again (that could move it back).
+		if h.next.CompareAndSwap(seq, seq-1) {
+			// Not applied: the numbers before it are skipped all the
+			// same, and it is one more skipped number for the next. The
+			// head is at seq-1 already, and may be moved past it from now
+			// on by Publish, whose next message takes it: it is not stored
+			// again (that could move it back).
 			h.unstall() // for settle, which waits for next
-		case at:
+		} else {
 			// A Publish took the next number already: skipped now.
 			skipped = append(skipped, h.skip(seq-1, seq)...)
-		default:
-			h.setHead(seq) // given up
 		}
 		h.mu.Unlock()
 		h.advance()
 		wakeSkipped(skipped)
 		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)
-	}
-	if t := h.lookup(topicName); h.limits.filtered && (t == nil || t.subs == 0) {
-		// No subscriber: kept nowhere, the hub only moves on.
-		h.setHead(seq)
-		h.mu.Unlock()
-		h.advance()
-		h.published.Add(1)
-		return m, nil
 	}
 	t := h.topic(topicName)
 	t.mu.Lock()
@@ -592,7 +580,7 @@ func (h *Hub) publishAt(seq uint64, topicName string, encode func(id string) []b
 	return m, nil
 }
 
-// encodeOwned returns encode(id) for publishAt, which holds h.mu and owns
+// encodeOwned returns encode(id) for PublishAt, which holds h.mu and owns
 // the head up to seq: if encode panics, seq is given up, h.mu released and
 // the waiting lists in skipped woken before the panic goes on.
 func (h *Hub) encodeOwned(seq uint64, id string, encode func(id string) []byte, skipped []handedOut) []byte {
@@ -617,12 +605,20 @@ func (h *Hub) encodeOwned(seq uint64, id string, encode func(id string) []byte, 
 // number, so that a client resuming from it misses nothing and waits for
 // nothing. A seq not above the last one applied returns an error wrapping
 // ErrStale.
+//
+// On a filtered hub (Options.Filtered), SkipTo is the applier's watermark:
+// every message up to seq that the hub is to apply was applied (its
+// PublishAt returned). It makes them readable, in order, and marks no
+// hole: the numbers not applied are other topics'.
 func (h *Hub) SkipTo(seq uint64) error {
 	if h.closed.Load() {
 		return ErrClosed
 	}
 	if seq == 0 {
 		return fmt.Errorf("%w: sequence number 0", ErrStale)
+	}
+	if h.limits.filtered {
+		return h.skipFiltered(seq)
 	}
 	prev, _, err := h.reserveTo(seq)
 	if err != nil {
@@ -824,7 +820,16 @@ func (h *Hub) unfollow(t *topic) {
 	t.mu.RLock()
 	empty := t.log.len() == 0
 	t.mu.RUnlock()
-	if t.subs == 0 && (h.limits.noHistory || h.limits.filtered) && !empty {
+	switch {
+	case t.subs > 0 || empty:
+	case h.limits.filtered:
+		// Kept for subscribers only, but for what is above the head: a
+		// subscriber that comes before the head reaches it starts below.
+		t.mu.Lock()
+		t.clearTo(h.head.Load())
+		empty = t.log.len() == 0
+		t.mu.Unlock()
+	case h.limits.noHistory:
 		t.mu.Lock()
 		t.clear() // kept for subscribers only
 		t.mu.Unlock()

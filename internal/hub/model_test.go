@@ -324,6 +324,14 @@ func (m *model) tooLarge(data []byte) bool {
 // publish publishes with Publish; the stream gets the message as the hub
 // stamps it, before any Source can be asked for it.
 func (m *model) publish(topic string) {
+	if m.filter {
+		// A filtered hub's numbers are its stream's: Publish is refused.
+		if _, err := m.h.Publish(topic, func(id string) []byte { return []byte(id) }); !errors.Is(err, ErrFilteredPublish) {
+			m.violate("error", "Publish on a filtered hub: %v, want ErrFilteredPublish", err)
+		}
+		m.publishAt(topic)
+		return
+	}
 	if m.streamLast() > m.last() {
 		// A refused PublishAt left its number in the stream: the hub's
 		// next number is taken.
@@ -417,6 +425,12 @@ func (m *model) publishAt(topic string) {
 	m.stream.AddAt(seq, topic, data)
 	m.shared.Store(true)
 	_, err := m.h.PublishAt(seq, topic, func(string) []byte { return data })
+	if m.filter {
+		// The applier's watermark makes it readable.
+		if err := m.h.SkipTo(seq); err != nil {
+			m.violate("error", "SkipTo(%d): %v", seq, err)
+		}
+	}
 	big := m.tooLarge(data)
 	switch {
 	case big && err == nil:
@@ -432,7 +446,11 @@ func (m *model) skipTo() {
 	seq := max(m.last(), m.streamLast())
 	for range 1 + m.rng.IntN(3) {
 		seq++
-		m.stream.AddAt(seq, modelTopics[m.rng.IntN(len(modelTopics))], make([]byte, 10+m.rng.IntN(200)))
+		topic := modelTopics[m.rng.IntN(len(modelTopics))]
+		if m.filter {
+			topic = modelOtherTopic // a filtered hub applies every message of its topics
+		}
+		m.stream.AddAt(seq, topic, make([]byte, 10+m.rng.IntN(200)))
 	}
 	m.shared.Store(true)
 	if err := m.h.SkipTo(seq); err != nil {

@@ -576,12 +576,12 @@ func (s *Subscriber) Join(topics ...string) error {
 
 // add makes s follow t with f. h.mu and s.mu are held.
 func (s *Subscriber) add(t *topic, f *follow) {
-	if t.subs == 0 && s.hub.limits.filtered && t.log.len() > 0 {
-		// A filtered hub applied none of t's messages while it had no
-		// subscriber (a topic restored by Load): up to now, a hole.
+	if t.subs == 0 && s.hub.limits.filtered {
+		// A filtered hub applies a topic's messages from its first
+		// subscriber's arrival on: what it holds up to the head (a
+		// topic restored by Load) is a hole; above it, the applier's.
 		t.mu.Lock()
-		t.clear()
-		t.evicted = max(t.evicted, s.hub.head.Load())
+		t.clearTo(s.hub.head.Load())
 		t.mu.Unlock()
 	}
 	t.subs++

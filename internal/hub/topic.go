@@ -25,6 +25,8 @@ type topic struct {
 	bytes   int    // data and overhead of the messages in log
 	evicted uint64 // highest Seq that left the log: a reader before it missed messages
 	dropped bool   // the hub forgot the topic: a publisher that found it finds it anew
+	applied uint64 // a filtered hub's: the highest Seq PublishAt applied
+	above   bool   // a filtered hub's: on Hub.above (see filtered.go)
 
 	// published counts the messages appended; written under mu.
 	published atomic.Uint64
@@ -148,6 +150,29 @@ func (t *topic) clear() {
 		t.log.pop()
 	}
 	t.bytes, t.evicted = 0, max(t.evicted, t.last.Load())
+}
+
+// clearTo evicts the messages up to seq, and marks them evicted: a topic
+// with no subscriber on a filtered hub keeps only what is above the head.
+// t.mu is held.
+func (t *topic) clearTo(seq uint64) {
+	for t.log.len() > 0 && t.log.at(0).Seq <= seq {
+		m := t.log.at(0)
+		t.log.pop()
+		t.bytes -= len(m.Data) + messageOverhead
+	}
+	t.evicted = max(t.evicted, seq)
+}
+
+// lastUpTo returns the Seq of the last message up to seq in the log, 0 if
+// none. t.mu is held, for reading at least.
+func (t *topic) lastUpTo(seq uint64) uint64 {
+	for i := t.log.len() - 1; i >= 0; i-- {
+		if m := t.log.at(i); m.Seq <= seq {
+			return m.Seq
+		}
+	}
+	return 0
 }
 
 // collect appends to out the messages with after < Seq <= upTo, oldest
