@@ -61,13 +61,52 @@ type shuffler struct {
 	seen    uint64        // the highest sequence that entered the gate
 	changed chan struct{} // closed and replaced when seen grows
 	held    int           // messages held
+	armed   chan uint64   // see arm
 }
 
 const (
 	holdEvery  = 7
 	holdAhead  = 6
 	holdAtMost = 200 * time.Millisecond // when no later message comes
+	holdArmed  = time.Second            // see arm
 )
+
+// arm makes the gate hold the next message that enters it for holdArmed,
+// and returns that message's sequence once it is held.
+func (s *shuffler) arm(t *testing.T) uint64 {
+	t.Helper()
+	ch := make(chan uint64, 1)
+	s.mu.Lock()
+	s.armed = ch
+	s.mu.Unlock()
+	select {
+	case seq := <-ch:
+		return seq
+	case <-time.After(waitTimeout):
+		t.Fatal("no message entered the gate")
+		return 0
+	}
+}
+
+// waitSeen waits until a message numbered seq or more entered the gate.
+func (s *shuffler) waitSeen(t *testing.T, seq uint64) {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		ok, ch := s.seen >= seq, s.changed
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			t.Fatalf("message %d did not enter the gate", seq)
+		}
+	}
+}
 
 func newShuffler() *shuffler { return &shuffler{changed: make(chan struct{})} }
 
@@ -78,7 +117,18 @@ func (s *shuffler) gate(ctx context.Context, seq uint64) error {
 		close(s.changed)
 		s.changed = make(chan struct{})
 	}
+	armed := s.armed
+	s.armed = nil
 	s.mu.Unlock()
+	if armed != nil {
+		armed <- seq
+		select {
+		case <-time.After(holdArmed):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if seq%holdEvery != 0 {
 		return ctx.Err()
 	}
@@ -172,12 +222,15 @@ func TestFilteredParallelOrderAcrossTopics(t *testing.T) {
 // the burst published a while ago, alone or with a topic the node
 // applies already, get every message of their topics after that ID, once,
 // in order: the node makes its consumer again only once every message it
-// handed out is applied and readable.
+// handed out is applied and readable. The first ones arrive while a
+// worker holds a message, and messages after it on other workers are
+// applied.
 func TestFilteredParallelFirstClientsMidBurst(t *testing.T) {
 	leakcheck.Check(t)
 	ns := startNATS(t)
 	a := startTestNode(t, "a", ns.url(), filtered)
-	b := parallelNode(t, "b", ns.url(), newShuffler())
+	s := newShuffler()
+	b := parallelNode(t, "b", ns.url(), s)
 	topics := spreadTopics(t, b, "f", 3*testWorkers, testWorkers)
 	from0 := b.epoch + "-0"
 	early := followSSE(t, b.url, topics[:4], from0)
@@ -200,6 +253,8 @@ func TestFilteredParallelFirstClientsMidBurst(t *testing.T) {
 	}
 	var late []client
 	take(n / 3)
+	held := s.arm(t)
+	s.waitSeen(t, held+uint64(len(topics)))
 	from := sent[n/6].ID
 	late = append(late,
 		client{followSSE(t, b.url, topics[4:5], from), topics[4:5], from},
