@@ -513,8 +513,9 @@ func processCPU(b *testing.B) time.Duration {
 // while the node holds its workers back (its consumer fetches meanwhile,
 // up to its bounds), then applied as fast as the node goes. Reported:
 // msg/s (the stream's messages applied and readable per second, the
-// watermark's pace) and delivered-msg/s (until the clients received them
-// all). The node, the NATS server and the clients share this process:
+// watermark's pace), delivered-msg/s (until the clients received them
+// all) and us-cpu/msg (this process's CPU over the messages, from
+// /proc). The node, the NATS server and the clients share this process:
 //
 //	go test -run '^$' -bench FilteredApply -benchtime 1x
 //	go test -run '^$' -bench FilteredApply -benchtime 1x -apply-cpuprofile cpu.out
@@ -599,6 +600,7 @@ func benchFilteredApply(b *testing.B, applyTopics, workers, applyMessages int) {
 		stop := startProfile(b, fmt.Sprintf("%s.topics=%d.workers=%d", *applyProfile, applyTopics, workers))
 		defer stop()
 	}
+	cpu0 := processCPU(b)
 	b.ResetTimer()
 	start := time.Now()
 	close(release)
@@ -615,7 +617,9 @@ func benchFilteredApply(b *testing.B, applyTopics, workers, applyMessages int) {
 		b.Fatalf("delivered %d of %d", delivered.Load(), msgs)
 	}
 	b.StopTimer()
+	cpu := processCPU(b) - cpu0
 	b.ReportMetric(float64(msgs)/applied.Seconds(), "msg/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(msgs), "us-cpu/msg")
 	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "delivered-msg/s")
 }
 
