@@ -279,20 +279,26 @@ func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-c
 	stop := context.AfterFunc(n.ctx, f.stop)
 	defer stop()
 	queues := make([]chan job, workers)
+	moved, stopMarks, marksDone := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range queues {
 		queues[i] = make(chan job, DefaultPendingMessages)
-		wg.Go(func() { n.applyWorker(queues[i], f) })
+		wg.Go(func() { n.applyWorker(queues[i], f, moved) })
 	}
+	go func() {
+		defer close(marksDone)
+		n.giveMarks(f, moved, stopMarks)
+	}()
 	defer func() {
-		// Drained: every message handed out is applied, and readable (the
-		// worker that moved the watermark last returned from SkipTo),
+		// Drained: every message handed out is applied, and readable,
 		// before the interest changes (see interest.next) and the next
 		// consumer starts after the last of them (lastAt).
 		for _, q := range queues {
 			close(q)
 		}
 		wg.Wait()
+		close(stopMarks)
+		<-marksDone
 	}()
 	for {
 		msg, err := it.Next()

@@ -52,17 +52,14 @@ type flight struct {
 // it, so that one a worker is slow to apply holds back the reader once
 // max bytes are in flight, and the queue behind it is bounded too.
 type inFlight struct {
-	mu    sync.Mutex
-	cond  *sync.Cond // broadcast when bytes drop, and when the node stops
-	queue []flight   // handed out and not yet below the watermark, in increasing seq
-	base  uint64     // the number of queue[0]: each message handed out has the next
-	bytes int        // the sizes of the messages of queue
-	max   int        // bound on bytes, but for one message alone
-	mark  uint64     // the watermark
-	// skipping: a worker gives the Broker and the Hub the watermark, and
-	// the ones that follow until it finds no further one (see moveMark).
-	skipping bool
-	stopped  bool // the node stops: nobody waits any more
+	mu      sync.Mutex
+	cond    *sync.Cond // broadcast when bytes drop, and when the node stops
+	queue   []flight   // handed out and not yet below the watermark, in increasing seq
+	base    uint64     // the number of queue[0]: each message handed out has the next
+	bytes   int        // the sizes of the messages of queue
+	max     int        // bound on bytes, but for one message alone
+	mark    uint64     // the watermark
+	stopped bool       // the node stops: nobody waits any more
 }
 
 func newInFlight(max int) *inFlight {
@@ -88,12 +85,9 @@ func (f *inFlight) add(seq uint64, size int) (uint64, bool) {
 	return f.base + uint64(len(f.queue)) - 1, true
 }
 
-// done records that the message numbered k was applied (or skipped). It
-// returns the watermark, and true when it moved and the caller is to give
-// it to the Broker and the Hub: false when it did not move, or when
-// another worker is giving them a watermark, which then gives this one
-// too (see skipped).
-func (f *inFlight) done(k uint64) (uint64, bool) {
+// done records that the message numbered k was applied (or skipped), and
+// reports whether the watermark moved.
+func (f *inFlight) done(k uint64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queue[k-f.base].done = true
@@ -106,28 +100,17 @@ func (f *inFlight) done(k uint64) (uint64, bool) {
 		f.base++
 		moved = true
 	}
-	if !moved {
-		return 0, false
+	if moved {
+		f.cond.Broadcast()
 	}
-	f.cond.Broadcast()
-	if f.skipping {
-		return 0, false
-	}
-	f.skipping = true
-	return f.mark, true
+	return moved
 }
 
-// skipped records that the Broker and the Hub were given the watermark w,
-// and returns the watermark and true when it moved meanwhile, for the
-// caller to give it to them too.
-func (f *inFlight) skipped(w uint64) (uint64, bool) {
+// watermark returns the watermark.
+func (f *inFlight) watermark() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.mark > w {
-		return f.mark, true
-	}
-	f.skipping = false
-	return 0, false
+	return f.mark
 }
 
 // stop wakes every wait: the node stops.
@@ -145,8 +128,8 @@ type job struct {
 }
 
 // applyWorker applies the messages of jobs in turn until jobs is closed
-// or the node stops, and moves the watermark as they are applied.
-func (n *node) applyWorker(jobs <-chan job, f *inFlight) {
+// or the node stops, and tells moved when the watermark moved.
+func (n *node) applyWorker(jobs <-chan job, f *inFlight, moved chan<- struct{}) {
 	for j := range jobs {
 		if n.ctx.Err() != nil {
 			return
@@ -156,26 +139,37 @@ func (n *node) applyWorker(jobs <-chan job, f *inFlight) {
 				return // the node stops
 			}
 		}
-		if w, ok := f.done(j.k); ok {
-			n.moveMark(f, w)
+		if f.done(j.k) {
+			select {
+			case moved <- struct{}{}:
+			default: // told already
+			}
 		}
 	}
 }
 
-// moveMark gives the watermark w to the Broker and the Hub, and then any
-// further one the other workers reached meanwhile (they left it to this
-// one: see inFlight.done), so that SkipTo runs once per batch under load.
-// The node's bookkeeping follows what is readable.
-func (n *node) moveMark(f *inFlight, w uint64) {
+// giveMarks gives the Broker and the Hub the watermark each time a worker
+// tells moved that it moved, and once more when stop is closed: under
+// load, one SkipTo covers all that the workers applied meanwhile. The
+// node's bookkeeping follows what is readable.
+func (n *node) giveMarks(f *inFlight, moved <-chan struct{}, stop <-chan struct{}) {
+	var given uint64
+	give := func() {
+		if w := f.watermark(); w > given {
+			n.watermark(w)
+			storeMax(&n.lastAt, w)
+			n.advance(w)
+			given = w
+		}
+	}
 	for {
-		n.watermark(w)
-		storeMax(&n.lastAt, w)
-		n.advance(w)
-		next, more := f.skipped(w)
-		if !more {
+		select {
+		case <-moved:
+			give()
+		case <-stop:
+			give()
 			return
 		}
-		w = next
 	}
 }
 
