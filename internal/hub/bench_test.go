@@ -221,3 +221,58 @@ func BenchmarkPublishBesideFanOut(b *testing.B) {
 	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds())/1e3, "p99-us")
 	b.ReportMetric(float64(delivered.Load())/b.Elapsed().Seconds(), "fan-deliveries/s")
 }
+
+// BenchmarkFilteredAppliers applies a stream to a filtered hub with 1, 2
+// and 4 appliers side by side, each owning its share of 64 topics (one
+// subscriber each, which takes nothing: the logs keep HistoryBytes), as a
+// cluster node's shards do. Each applier records how far it got; every 64
+// messages it moves the watermark to the lowest of those, with SkipTo. It
+// reports stream messages applied per second.
+func BenchmarkFilteredAppliers(b *testing.B) {
+	for _, appliers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("appliers=%d", appliers), func(b *testing.B) {
+			h, _ := New(Options{Epoch: "E", Filtered: true})
+			defer h.Close()
+			topics := make([]string, 64)
+			for i := range topics {
+				topics[i] = fmt.Sprintf("t%02d", i)
+				if _, err := h.Subscribe(context.Background(), topics[i:i+1], ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			data := make([]byte, 100)
+			// next[k]: the lowest number applier k has not applied yet.
+			next := make([]atomic.Uint64, appliers)
+			watermark := func() uint64 {
+				w := next[0].Load()
+				for k := range next {
+					w = min(w, next[k].Load())
+				}
+				return w - 1
+			}
+			n := uint64(b.N)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for k := range appliers {
+				next[k].Store(uint64(k) + 1)
+				wg.Go(func() {
+					for seq := uint64(k) + 1; seq <= n; seq += uint64(appliers) {
+						topic := topics[(int(seq)%16)*4+k%4] // a topic is always the same applier's
+						if _, err := h.PublishAt(seq, topic, func(string) []byte { return data }); err != nil {
+							b.Error(err)
+							return
+						}
+						next[k].Store(seq + uint64(appliers))
+						if seq%64 == 0 {
+							h.SkipTo(watermark())
+						}
+					}
+				})
+			}
+			wg.Wait()
+			h.SkipTo(n)
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
+}

@@ -26,8 +26,9 @@ import (
 // that arrives before the head reaches it (it starts at the head); SkipTo
 // drops the rest, and forgets the topic once it holds nothing.
 //
-// Lock order: Hub.mu, then topic.mu, then Hub.aboveMu (PublishAt takes
-// topic.mu, releases it, then takes aboveMu).
+// Locks (see subscriber.go): SkipTo holds Hub.mu and takes each topic.mu
+// in turn; Hub.aboveMu is a leaf, taken by SkipTo under Hub.mu alone and
+// by PublishAt with no lock held.
 
 // publishFiltered is PublishAt on a filtered hub: it appends the message
 // above the head, for SkipTo to make readable.

@@ -28,6 +28,7 @@ import (
 // Shutdown that writes what was published, Save) waits for the head to
 // cover the numbers reserved when it began (AwaitPublished).
 //
+// On a hub that is not filtered (a filtered one: see filtered.go),
 // PublishAt and SkipTo (an applier's, one at a time) take the numbers up to
 // theirs, wait for the head to reach the number before them, and then own
 // the head: nobody else moves it until they store it (setHead), since the

@@ -42,14 +42,14 @@ package hub
 // # Locks
 //
 // Lock order: Hub.mu, then Subscriber.mu, then topic.mu, then
-// topic.waitMu. replayBudget.mu and Hub.stallMu are leaves (nothing is
-// taken under them); replayBudget's acquire, which waits for room, and
+// topic.waitMu. replayBudget.mu, Hub.stallMu and Hub.aboveMu are leaves
+// (nothing is taken under them); replayBudget's acquire, which waits for room, and
 // Hub.awaitHead run with no lock held. Take takes s.mu and never Hub.mu.
 // Publish takes topic.mu alone, to append, and Hub.mu alone, only to make
 // a topic (see sequence.go). Subscribe and Join read no log; Leave and
 // Close hold Hub.mu and take topic.mu for reading only, which waits at
-// most for an append (except on a hub without history, where the last
-// subscriber's leaving clears the topic's log). Take reads the logs up to
+// most for an append (except on a hub without history or a filtered one,
+// where the last subscriber's leaving clears the topic's log). Take reads the logs up to
 // the hub's head only, and a hole above it waits for it: publishers of
 // numbers below it may still be encoding. It does not release s.mu inside
 // a step: a step from the Source is planned under s.mu (which topics, from
@@ -65,8 +65,9 @@ package hub
 // topic (Hub.skip), since it cannot know whose the skipped numbers were. A
 // filtered hub (Options.Filtered) is told every message of the topics
 // that have subscribers: a jump is no topic's hole, a topic made by its
-// first subscriber starts with everything before as its hole, and nothing
-// else here changes.
+// first subscriber starts with everything up to the head as its hole, and
+// nothing else here changes (its head is the applier's watermark: see
+// filtered.go).
 
 import (
 	"cmp"

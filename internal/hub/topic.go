@@ -167,12 +167,11 @@ func (t *topic) clearTo(seq uint64) {
 // lastUpTo returns the Seq of the last message up to seq in the log, 0 if
 // none. t.mu is held, for reading at least.
 func (t *topic) lastUpTo(seq uint64) uint64 {
-	for i := t.log.len() - 1; i >= 0; i-- {
-		if m := t.log.at(i); m.Seq <= seq {
-			return m.Seq
-		}
+	i := sort.Search(t.log.len(), func(i int) bool { return t.log.at(i).Seq > seq })
+	if i == 0 {
+		return 0
 	}
-	return 0
+	return t.log.at(i - 1).Seq
 }
 
 // collect appends to out the messages with after < Seq <= upTo, oldest
