@@ -17,9 +17,10 @@ import (
 // message of a topic (a hash of its subject), and each worker applies
 // its messages in turn with PublishAt. A filtered Broker and Hub keep
 // what PublishAt applied unreadable until the applier's watermark, given
-// with SkipTo, passes it: the highest sequence such that every message
-// handed out up to it was applied. Clients of several topics so read them
-// in the stream's order, whichever worker applied each.
+// with SkipTo (by giveMarks), passes it: the highest sequence such that
+// every message handed out up to it was applied. Clients of several
+// topics so read them in the stream's order, whichever worker applied
+// each.
 
 // defaultApplyWorkers is how many workers apply a filtered node's
 // messages: one per processor the Go runtime uses (GOMAXPROCS).
