@@ -282,7 +282,9 @@ func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-c
 	moved, stopMarks, marksDone := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan job, DefaultPendingMessages)
+		// DefaultPendingMessages in all: the node makes them with each
+		// consumer. PendingBytes bounds what they hold.
+		queues[i] = make(chan job, DefaultPendingMessages/workers+1)
 		wg.Go(func() { n.applyWorker(queues[i], f, moved) })
 	}
 	go func() {
