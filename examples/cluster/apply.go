@@ -149,11 +149,14 @@ func (n *node) apply(cons jetstream.Consumer) {
 // workers apply theirs: see applyWorker). It returns an error only when
 // the node stops.
 func (n *node) applyMsg(msg jetstream.Msg) error {
-	r, ok := n.decodeMsg(msg)
+	md, err := msg.Metadata()
+	if err != nil {
+		n.log.Warn("skipping a message without metadata", "err", err)
+		return nil
+	}
+	r, ok := n.decodeMsg(msg, md.Sequence.Stream)
 	if !ok {
-		if md, merr := msg.Metadata(); merr == nil {
-			n.advance(md.Sequence.Stream)
-		}
+		n.advance(md.Sequence.Stream)
 		return nil
 	}
 	storeMax(&n.lastAt, r.seq)
@@ -164,10 +167,11 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 	return nil
 }
 
-// decodeMsg returns the record of msg, or false for a message that cannot
-// be delivered: every node skips it alike, and the history skips it too.
-func (n *node) decodeMsg(msg jetstream.Msg) (record, bool) {
-	r, err := n.subj.decode(msg)
+// decodeMsg returns the record of msg, of stream sequence seq, or false
+// for a message that cannot be delivered: every node skips it alike, and
+// the history skips it too.
+func (n *node) decodeMsg(msg jetstream.Msg, seq uint64) (record, bool) {
+	r, err := n.subj.decode(msg, seq)
 	if err != nil {
 		n.log.Warn("skipping a message that cannot be delivered", "err", err)
 		return record{}, false

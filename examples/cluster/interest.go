@@ -330,7 +330,7 @@ func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-c
 			return // the node stops
 		}
 		select {
-		case queues[workerOf(msg.Subject(), workers)] <- job{msg: msg, k: k}:
+		case queues[workerOf(msg.Subject(), workers)] <- job{msg: msg, seq: md.Sequence.Stream, k: k}:
 		case <-n.ctx.Done():
 			return
 		}

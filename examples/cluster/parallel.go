@@ -122,9 +122,11 @@ func (f *inFlight) stop() {
 	f.mu.Unlock()
 }
 
-// A job is a message for a worker: its number in inFlight.
+// A job is a message for a worker: its stream sequence, and its number
+// in inFlight.
 type job struct {
 	msg jetstream.Msg
+	seq uint64
 	k   uint64
 }
 
@@ -135,7 +137,7 @@ func (n *node) applyWorker(jobs <-chan job, f *inFlight, moved chan<- struct{}) 
 		if n.ctx.Err() != nil {
 			return
 		}
-		if r, ok := n.decodeMsg(j.msg); ok {
+		if r, ok := n.decodeMsg(j.msg, j.seq); ok {
 			if err := n.publishRecord(r); err != nil {
 				return // the node stops
 			}
