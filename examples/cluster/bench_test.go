@@ -348,19 +348,7 @@ func BenchmarkNodeCPU(b *testing.B) {
 					natsBefore[i] = procCPU(b, s.cmd.Process.Pid)
 				}
 				b.ResetTimer()
-				var seq atomic.Uint64
-				for i := range b.N * cpuMessages {
-					_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % cpuTopics), data: "x"}, strconv.FormatUint(seq.Add(1), 10)),
-						jetstream.WithStallWait(DefaultPublishTimeout))
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(waitTimeout):
-					b.Fatal("publishes not acknowledged")
-				}
+				publishAsync(b, js, subj, b.N*cpuMessages, cpuTopics, true)
 				select {
 				case <-all:
 				case <-time.After(2 * waitTimeout):
@@ -579,18 +567,7 @@ func benchFilteredApply(b *testing.B, applyTopics, workers, applyMessages int) {
 	}
 	js := ns.connect(b)
 	subj := newSubjects(testStream)
-	for i := range msgs {
-		_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % applyTopics), data: "x"}, ""),
-			jetstream.WithStallWait(DefaultPublishTimeout))
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(waitTimeout):
-		b.Fatal("publishes not acknowledged")
-	}
+	publishAsync(b, js, subj, msgs, applyTopics, false)
 	info, err := n.stream.Info(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -642,5 +619,28 @@ func startProfile(b *testing.B, path string) func() {
 		if err := f.Close(); err != nil {
 			b.Error(err)
 		}
+	}
+}
+
+// publishAsync publishes n messages of "x" to JetStream over topics
+// topics, in turn (with a message ID each if ids), and waits for their
+// acknowledgements.
+func publishAsync(b *testing.B, js jetstream.JetStream, subj subjects, n, topics int, ids bool) {
+	b.Helper()
+	for i := range n {
+		id := ""
+		if ids {
+			id = strconv.Itoa(i + 1)
+		}
+		_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: fmt.Sprintf("room-%d", i%topics), data: "x"}, id),
+			jetstream.WithStallWait(DefaultPublishTimeout))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(waitTimeout):
+		b.Fatal("publishes not acknowledged")
 	}
 }
