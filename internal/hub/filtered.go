@@ -20,8 +20,11 @@ import (
 // number may still be applied. SkipTo(w), once every message up to w was
 // applied, moves the head to w under Hub.mu, and announces and wakes the
 // topics that were given messages (or holes) up to w: those on Hub.above.
-// A topic is on Hub.above while its log holds a message, or its evicted
-// mark a hole, above the head (topic.above says so, under topic.mu). A
+// A topic is on Hub.above while its log holds a message, or it refused
+// one (topic.refused), above the head (topic.above says so, under
+// topic.mu), and is not forgotten meanwhile. A refused message becomes its
+// topic's hole (topic.evicted) when the head passes it, not before: a
+// reader takes an evicted mark above the head as a hole up to the head. A
 // topic with no subscriber keeps what is above the head, for a subscriber
 // that arrives before the head reaches it (it starts at the head); SkipTo
 // drops the rest, and forgets the topic once it holds nothing.
@@ -51,7 +54,7 @@ func (h *Hub) publishFiltered(seq uint64, name string, encode func(id string) []
 	}
 	t.applied = seq
 	if tooLarge {
-		t.evicted = max(t.evicted, seq) // its topic's hole
+		t.refused = append(t.refused, seq) // its topic's hole, once the head passes it
 	} else {
 		t.append(m, &h.limits)
 		t.published.Add(1)
@@ -87,11 +90,23 @@ func (h *Hub) skipFiltered(seq uint64) error {
 		return fmt.Errorf("%w: %d, applied up to %d", ErrStale, seq, head)
 	}
 	h.shared = true
-	h.setHead(seq) // readable first, then announced: see topic.wait
 	h.aboveMu.Lock()
 	above := h.above
 	h.above = nil
 	h.aboveMu.Unlock()
+	// The holes first, then the head: a writer that reads up to the new
+	// head must find the holes below it, or it moves past them (see
+	// Hub.skip). Then the messages are announced: readable first (they
+	// are in the logs), then announced (see topic.wait).
+	for _, t := range above {
+		t.mu.Lock()
+		for len(t.refused) > 0 && t.refused[0] <= seq {
+			t.evicted = max(t.evicted, t.refused[0])
+			t.refused = t.refused[1:]
+		}
+		t.mu.Unlock()
+	}
+	h.setHead(seq)
 	var still []*topic
 	var woken []handedOut
 	for _, t := range above {

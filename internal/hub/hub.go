@@ -396,8 +396,8 @@ func (h *Hub) topic(name string) *topic {
 func (h *Hub) drop(t *topic) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.log.len() > 0 || t.dropped {
-		return // a publisher appended to it meanwhile
+	if t.log.len() > 0 || t.dropped || t.above {
+		return // a publisher appended to it meanwhile, or SkipTo has yet to pass it
 	}
 	t.dropped = true
 	h.forgotten = max(h.forgotten, t.evicted)

@@ -660,8 +660,16 @@ func (ms *modelSub) join(topic string, rng *rand.Rand) {
 		return
 	}
 	after := ms.m.last()
+	at := ms.ahead
+	if ms.m.filter {
+		// A filtered hub starts it at the subscriber's position when that
+		// is ahead of the hub (it resumed ahead): its IDs never go back.
+		for _, t := range ms.held {
+			at = max(at, t.pos)
+		}
+	}
 	if ms.held[topic] == nil {
-		ms.held[topic] = &modelTopic{pos: max(before, ms.ahead), need: max(after, ms.ahead)}
+		ms.held[topic] = &modelTopic{pos: max(before, at), need: max(after, at)}
 	}
 	ms.m.logf("sub%d: join %s (hub at %d)", ms.id, topic, before)
 }

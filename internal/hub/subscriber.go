@@ -559,11 +559,15 @@ func (s *Subscriber) Join(topics ...string) error {
 		return &TopicError{Err: ErrTooManyTopics, Reason: fmt.Sprintf("%d topics, at most %d", n, h.maxTopics)}
 	}
 	// From the next message, or from s's position when it resumed ahead
-	// of the hub and waits for it: what comes before that position is
-	// what the client has of the stream already, as on a hub caught up.
+	// of the hub (and waits for it, or, on a filtered hub, starts there):
+	// what comes before that position is what the client has of the
+	// stream already, as on a hub caught up.
 	start := follow{pos: h.head.Load()}
 	if s.ahead != nil {
 		start.pos = max(start.pos, s.ahead.seq)
+	}
+	for _, f := range s.follows {
+		start.pos = max(start.pos, f.pos) // resumed ahead of a filtered hub
 	}
 	for _, name := range add {
 		f := start

@@ -21,12 +21,13 @@ type topic struct {
 	// mu guards the log: writers of subscribers read it together (RLock),
 	// Publish and eviction change it.
 	mu      sync.RWMutex
-	log     ring   // in Seq order
-	bytes   int    // data and overhead of the messages in log
-	evicted uint64 // highest Seq that left the log: a reader before it missed messages
-	dropped bool   // the hub forgot the topic: a publisher that found it finds it anew
-	applied uint64 // a filtered hub's: the highest Seq PublishAt applied
-	above   bool   // a filtered hub's: on Hub.above (see filtered.go)
+	log     ring     // in Seq order
+	bytes   int      // data and overhead of the messages in log
+	evicted uint64   // highest Seq that left the log: a reader before it missed messages
+	dropped bool     // the hub forgot the topic: a publisher that found it finds it anew
+	applied uint64   // a filtered hub's: the highest Seq PublishAt applied
+	above   bool     // a filtered hub's: on Hub.above (see filtered.go)
+	refused []uint64 // a filtered hub's: messages refused above the head, holes once it passes them
 
 	// published counts the messages appended; written under mu.
 	published atomic.Uint64
