@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -144,30 +145,49 @@ func (n *node) apply(cons jetstream.Consumer) {
 	}
 }
 
-// applyMsg applies one message. It returns an error only when the node
-// stops.
+// applyMsg applies one message of the whole stream (a filtered node's
+// workers apply theirs: see applyWorker). It returns an error only when
+// the node stops.
 func (n *node) applyMsg(msg jetstream.Msg) error {
-	r, err := n.subj.decode(msg)
+	md, err := msg.Metadata()
 	if err != nil {
-		// Every node skips it alike, and the history skips it too.
-		n.log.Warn("skipping a message that cannot be delivered", "err", err)
-		if md, merr := msg.Metadata(); merr == nil {
-			if n.opts.Filtered {
-				n.watermark(md.Sequence.Stream)
-			}
-			n.advance(md.Sequence.Stream)
-		}
+		n.log.Warn("skipping a message without metadata", "err", err)
 		return nil
 	}
+	r, ok := n.decodeMsg(msg, md.Sequence.Stream)
+	if !ok {
+		n.advance(md.Sequence.Stream)
+		return nil
+	}
+	storeMax(&n.lastAt, r.seq)
+	if err := n.publishRecord(r); err != nil {
+		return err
+	}
+	n.advance(r.seq)
+	return nil
+}
+
+// decodeMsg returns the record of msg, of stream sequence seq, or false
+// for a message that cannot be delivered: every node skips it alike, and
+// the history skips it too.
+func (n *node) decodeMsg(msg jetstream.Msg, seq uint64) (record, bool) {
+	r, err := n.subj.decode(msg, seq)
+	if err != nil {
+		n.log.Warn("skipping a message that cannot be delivered", "err", err)
+		return record{}, false
+	}
+	return r, true
+}
+
+// publishRecord gives r to the Broker and the Hub. It returns an error
+// only when the node stops.
+func (n *node) publishRecord(r record) error {
 	if n.opts.applyGate != nil {
 		if err := n.opts.applyGate(n.ctx, r.seq); err != nil {
 			return err
 		}
 	}
 	n.topics.seen(r.topic, time.Now())
-	if r.seq > n.lastAt.Load() {
-		n.lastAt.Store(r.seq)
-	}
 	_, berr := n.broker.PublishAt(r.seq, r.topic, sse.Event{Type: r.event, Data: r.data})
 	_, herr := n.hub.PublishAt(r.seq, r.topic, ws.MessageText, []byte(r.data))
 	for _, err := range []error{berr, herr} {
@@ -177,30 +197,24 @@ func (n *node) applyMsg(msg jetstream.Msg) error {
 			n.log.Warn("applying a message", "seq", r.seq, "err", err)
 		}
 	}
-	if n.opts.Filtered {
-		n.watermark(r.seq)
-	}
-	n.advance(r.seq)
 	return nil
-}
-
-// watermark makes what a filtered node applied up to seq readable: every
-// message of its topics up to seq was applied (see sse.BrokerOptions.Filtered).
-func (n *node) watermark(seq uint64) {
-	for _, err := range []error{n.broker.SkipTo(seq), n.hub.SkipTo(seq)} {
-		if err != nil && !errors.Is(err, sse.ErrStale) && !errors.Is(err, ws.ErrStale) {
-			n.log.Warn("moving the watermark", "seq", seq, "err", err)
-		}
-	}
 }
 
 // advance records that the applier is past seq.
 func (n *node) advance(seq uint64) {
-	if seq > n.applied.Load() {
-		n.applied.Store(seq)
-	}
+	storeMax(&n.applied, seq)
 	if seq >= n.target {
 		n.caughtUp.Store(true)
+	}
+}
+
+// storeMax stores v in a unless a holds more already.
+func storeMax(a *atomic.Uint64, v uint64) {
+	for {
+		old := a.Load()
+		if old >= v || a.CompareAndSwap(old, v) {
+			return
+		}
 	}
 }
 

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -346,19 +348,7 @@ func BenchmarkNodeCPU(b *testing.B) {
 					natsBefore[i] = procCPU(b, s.cmd.Process.Pid)
 				}
 				b.ResetTimer()
-				var seq atomic.Uint64
-				for i := range b.N * cpuMessages {
-					_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: topic(i % cpuTopics), data: "x"}, strconv.FormatUint(seq.Add(1), 10)),
-						jetstream.WithStallWait(DefaultPublishTimeout))
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(waitTimeout):
-					b.Fatal("publishes not acknowledged")
-				}
+				publishAsync(b, js, subj, b.N*cpuMessages, cpuTopics, true)
 				select {
 				case <-all:
 				case <-time.After(2 * waitTimeout):
@@ -502,4 +492,155 @@ func benchFirstJoin(b *testing.B, applied int, first bool) {
 // processCPU returns the CPU time (user and system) this process has used.
 func processCPU(b *testing.B) time.Duration {
 	return procCPU(b, os.Getpid())
+}
+
+// BenchmarkFilteredApply measures how many messages per second one
+// filtered node applies, with one worker and with defaultApplyWorkers
+// (GOMAXPROCS), in one run: applyMessages messages over 8 or 64 topics,
+// each followed by one local SSE client, stored in JetStream
+// while the node holds its workers back (its consumer fetches meanwhile,
+// up to its bounds), then applied as fast as the node goes. Reported:
+// msg/s (the stream's messages applied and readable per second, the
+// watermark's pace), delivered-msg/s (until the clients received them
+// all) and us-cpu/msg (this process's CPU over the messages, from
+// /proc). The node, the NATS server and the clients share this process:
+//
+//	go test -run '^$' -bench FilteredApply -benchtime 1x
+//	go test -run '^$' -bench FilteredApply -benchtime 1x -apply-cpuprofile cpu.out
+//	go tool pprof -top cpu.out.topics=64.workers=2
+//
+// -apply-cpuprofile profiles the applying only, not the publishing before
+// it, into one file per sub-benchmark.
+func BenchmarkFilteredApply(b *testing.B) {
+	const applyMessages = 100000
+	counts := []int{1}
+	if w := defaultApplyWorkers(); w > 1 {
+		counts = append(counts, w)
+	}
+	for _, applyTopics := range []int{8, 64} {
+		for _, workers := range counts {
+			name := fmt.Sprintf("topics=%d/workers=%d", applyTopics, workers)
+			b.Run(name, func(b *testing.B) { benchFilteredApply(b, applyTopics, workers, applyMessages) })
+		}
+	}
+}
+
+func benchFilteredApply(b *testing.B, applyTopics, workers, applyMessages int) {
+	ns := startNATS(b)
+	release := make(chan struct{})
+	n := startTestNode(b, "n", ns.url(), func(o *nodeOptions) {
+		o.Filtered, o.applyWorkers = true, workers
+		o.applyGate = func(ctx context.Context, _ uint64) error {
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	topic := func(i int) string { return fmt.Sprintf("room-%d", i) }
+	msgs := applyMessages * b.N
+	var delivered atomic.Int64
+	all := make(chan struct{})
+	client := &sse.Client{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: applyTopics}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	for i := range applyTopics {
+		// Answered once the node applies the topic.
+		st, err := client.Subscribe(ctx, n.url+"/events?topic="+topic(i), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			defer st.Close()
+			for {
+				if _, err := st.Next(); err != nil {
+					return
+				}
+				if delivered.Add(1) == int64(msgs) {
+					close(all)
+				}
+			}
+		})
+	}
+	js := ns.connect(b)
+	subj := newSubjects(testStream)
+	publishAsync(b, js, subj, msgs, applyTopics, false)
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	last := info.State.LastSeq
+	if *applyProfile != "" {
+		stop := startProfile(b, fmt.Sprintf("%s.topics=%d.workers=%d", *applyProfile, applyTopics, workers))
+		defer stop()
+	}
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	start := time.Now()
+	close(release)
+	for n.applied.Load() < last {
+		if time.Since(start) > 2*waitTimeout {
+			b.Fatalf("applied %d of %d", n.applied.Load(), last)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	applied := time.Since(start)
+	select {
+	case <-all:
+	case <-time.After(2 * waitTimeout):
+		b.Fatalf("delivered %d of %d", delivered.Load(), msgs)
+	}
+	b.StopTimer()
+	cpu := processCPU(b) - cpu0
+	b.ReportMetric(float64(msgs)/applied.Seconds(), "msg/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(msgs), "us-cpu/msg")
+	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "delivered-msg/s")
+}
+
+// applyProfile is where BenchmarkFilteredApply writes a CPU profile of
+// the applying alone.
+var applyProfile = flag.String("apply-cpuprofile", "", "BenchmarkFilteredApply: write a CPU profile of the applying to `file`.topics=T.workers=N")
+
+// startProfile starts a CPU profile into path and returns what stops it.
+func startProfile(b *testing.B, path string) func() {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// publishAsync publishes n messages of "x" to JetStream over topics
+// topics, in turn (with a message ID each if ids), and waits for their
+// acknowledgements.
+func publishAsync(b *testing.B, js jetstream.JetStream, subj subjects, n, topics int, ids bool) {
+	b.Helper()
+	for i := range n {
+		id := ""
+		if ids {
+			id = strconv.Itoa(i + 1)
+		}
+		_, err := js.PublishMsgAsync(subj.natsMsg(record{topic: fmt.Sprintf("room-%d", i%topics), data: "x"}, id),
+			jetstream.WithStallWait(DefaultPublishTimeout))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(waitTimeout):
+		b.Fatal("publishes not acknowledged")
+	}
 }

@@ -164,7 +164,7 @@ func (h *jsHistory) read(ctx context.Context, cons jetstream.Consumer, upTo uint
 		}
 		jump(seq)
 		*prev = seq
-		r, err := h.subj.decode(msg)
+		r, err := h.subj.decode(msg, seq)
 		if err != nil {
 			h.log.Debug("replay: skipping a message that cannot be delivered", "err", err)
 		} else if !yield(r) {

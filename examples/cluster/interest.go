@@ -186,8 +186,9 @@ func (n *node) filteredConsumer(topics []string) (jetstream.Consumer, error) {
 	})
 }
 
-// applyFiltered applies, in the stream's order, the messages of the topics
-// of n.interest, until the node stops.
+// applyFiltered applies the messages of the topics of n.interest, in
+// parallel across topics and in the stream's order within each (see
+// applyWorker), until the node stops.
 func (n *node) applyFiltered() {
 	pending := n.opts.PendingBytes
 	if pending <= 0 {
@@ -238,7 +239,9 @@ func (n *node) applyFiltered() {
 
 // consumeUntilChange applies cons's messages until the interest changes
 // (a client for a topic it does not have, a linger that ends) or the node
-// stops.
+// stops: it hands each to the worker of its subject, holding at most
+// pending bytes in flight, and returns once every message it handed out
+// is applied and readable.
 func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-chan time.Time) {
 	it, err := cons.Messages(pullLimits(pending))
 	if err != nil {
@@ -268,6 +271,37 @@ func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-c
 		}
 	}()
 	defer close(done)
+	workers := n.opts.applyWorkers
+	if workers <= 0 {
+		workers = defaultApplyWorkers()
+	}
+	f := newInFlight(pending)
+	stop := context.AfterFunc(n.ctx, f.stop)
+	defer stop()
+	queues := make([]chan job, workers)
+	moved, stopMarks, marksDone := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range queues {
+		// DefaultPendingMessages in all: the node makes them with each
+		// consumer. PendingBytes bounds what they hold.
+		queues[i] = make(chan job, DefaultPendingMessages/workers+1)
+		wg.Go(func() { n.applyWorker(queues[i], f, moved) })
+	}
+	go func() {
+		defer close(marksDone)
+		n.giveMarks(f, moved, stopMarks)
+	}()
+	defer func() {
+		// Drained: every message handed out is applied, and readable,
+		// before the interest changes (see interest.next) and the next
+		// consumer starts after the last of them (lastAt).
+		for _, q := range queues {
+			close(q)
+		}
+		wg.Wait()
+		close(stopMarks)
+		<-marksDone
+	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -285,10 +319,19 @@ func (n *node) consumeUntilChange(cons jetstream.Consumer, pending int, tick <-c
 		if stopped.Load() {
 			return // not applied: the next consumer starts before it
 		}
-		if md, err := msg.Metadata(); err == nil {
-			n.pending.Store(md.NumPending)
+		md, err := msg.Metadata()
+		if err != nil {
+			n.log.Warn("skipping a message without metadata", "err", err)
+			continue
 		}
-		if err := n.applyMsg(msg); err != nil {
+		n.pending.Store(md.NumPending)
+		k, ok := f.add(md.Sequence.Stream, len(msg.Subject())+len(msg.Data())+flightOverhead)
+		if !ok {
+			return // the node stops
+		}
+		select {
+		case queues[workerOf(msg.Subject(), workers)] <- job{msg: msg, seq: md.Sequence.Stream, k: k}:
+		case <-n.ctx.Done():
 			return
 		}
 	}

@@ -97,6 +97,10 @@ type nodeOptions struct {
 	// applyGate, when set, is called before each message is applied;
 	// tests hold a node back with it. It returns an error to stop.
 	applyGate func(ctx context.Context, seq uint64) error
+
+	// applyWorkers, when set, replaces defaultApplyWorkers: tests and
+	// benchmarks compare one worker with several.
+	applyWorkers int
 }
 
 // A node serves one process's clients: an sse.Broker and a ws.Hub fed by
@@ -122,7 +126,8 @@ type node struct {
 	ln       net.Listener
 
 	// applied is the stream sequence of the last message the applier
-	// handled (applied, or skipped as unreadable); startSeq is where it
+	// handled (applied, or skipped as unreadable; on a Filtered node, its
+	// watermark: every message up to it handled); startSeq is where it
 	// started, target the stream's last sequence when the node started.
 	applied  atomic.Uint64
 	startSeq uint64
@@ -130,8 +135,9 @@ type node struct {
 	caughtUp atomic.Bool
 	status   atomic.Pointer[streamStatus]
 	// lastAt is the stream sequence of the last message given to the
-	// Broker and the Hub (or where they were told the stream is): a
-	// Filtered node's consumer starts after it. pending is how many
+	// Broker and the Hub (or where they were told the stream is; on a
+	// Filtered node, its watermark): a Filtered node's consumer starts
+	// after it. pending is how many
 	// messages of its topics its consumer has not delivered yet.
 	lastAt  atomic.Uint64
 	pending atomic.Uint64

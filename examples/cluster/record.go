@@ -35,20 +35,17 @@ func (s subjects) natsMsg(r record, msgID string) *nats.Msg {
 	return m
 }
 
-// decode returns the record of a message read from the stream. A message
-// that was not published by a node (written to the stream by other means)
-// and that the Broker or Hub could not carry is an error: both the applier
-// and the history skip it, so every node skips the same ones.
-func (s subjects) decode(m jetstream.Msg) (record, error) {
-	md, err := m.Metadata()
-	if err != nil {
-		return record{}, fmt.Errorf("message metadata: %w", err)
-	}
+// decode returns the record of a message read from the stream, of stream
+// sequence seq (its metadata's). A message that was not published by a
+// node (written to the stream by other means) and that the Broker or Hub
+// could not carry is an error: both the applier and the history skip it,
+// so every node skips the same ones.
+func (s subjects) decode(m jetstream.Msg, seq uint64) (record, error) {
 	topic, err := s.topic(m.Subject())
 	if err != nil {
-		return record{}, fmt.Errorf("stream seq %d: %w", md.Sequence.Stream, err)
+		return record{}, fmt.Errorf("stream seq %d: %w", seq, err)
 	}
-	r := record{seq: md.Sequence.Stream, topic: topic, event: m.Headers().Get(eventHeader), data: string(m.Data())}
+	r := record{seq: seq, topic: topic, event: m.Headers().Get(eventHeader), data: string(m.Data())}
 	if err := validEvent(r.event, r.data); err != nil {
 		return record{}, fmt.Errorf("stream seq %d: %w", r.seq, err)
 	}

@@ -44,38 +44,25 @@ func (h *Hub) publishFiltered(seq uint64, name string, encode func(id string) []
 	m := &Message{Seq: seq, ID: id, Topic: name, Time: now, Data: encode(id)}
 	size := len(m.Data) + messageOverhead
 	tooLarge := size > h.limits.bytes
-	for {
-		t := h.lookup(name)
-		if t == nil {
-			h.mu.Lock()
-			t = h.topic(name)
-			h.mu.Unlock()
-		}
-		t.mu.Lock()
-		if t.dropped {
-			t.mu.Unlock() // forgotten since it was looked up
-			continue
-		}
-		if last := max(h.head.Load(), t.applied); seq <= last {
-			t.mu.Unlock()
-			return nil, fmt.Errorf("%w: %d, %s applied up to %d", ErrStale, seq, name, last)
-		}
-		t.applied = seq
-		if tooLarge {
-			t.evicted = max(t.evicted, seq) // its topic's hole
-		} else {
-			t.append(m, &h.limits)
-			t.published.Add(1)
-		}
-		listed := t.above
-		t.above = true
+	t := h.lockTopic(name)
+	if last := max(h.head.Load(), t.applied); seq <= last {
 		t.mu.Unlock()
-		if !listed {
-			h.aboveMu.Lock()
-			h.above = append(h.above, t)
-			h.aboveMu.Unlock()
-		}
-		break
+		return nil, fmt.Errorf("%w: %d, %s applied up to %d", ErrStale, seq, name, last)
+	}
+	t.applied = seq
+	if tooLarge {
+		t.evicted = max(t.evicted, seq) // its topic's hole
+	} else {
+		t.append(m, &h.limits)
+		t.published.Add(1)
+	}
+	listed := t.above
+	t.above = true
+	t.mu.Unlock()
+	if !listed {
+		h.aboveMu.Lock()
+		h.above = append(h.above, t)
+		h.aboveMu.Unlock()
 	}
 	if tooLarge {
 		return nil, fmt.Errorf("%w: %d bytes with its overhead, HistoryBytes %d", ErrTooLarge, size, h.limits.bytes)

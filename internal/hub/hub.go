@@ -468,6 +468,16 @@ func (h *Hub) Publish(topicName string, encode func(id string) []byte) (*Message
 // appendTo appends m to the log of the topic name, made if need be, and
 // returns the topic.
 func (h *Hub) appendTo(name string, m *Message) *topic {
+	t := h.lockTopic(name)
+	t.append(m, &h.limits)
+	t.published.Add(1) // under t.mu: drop adds it up
+	t.mu.Unlock()
+	return t
+}
+
+// lockTopic returns the topic name, made if need be, with its mu locked:
+// one the hub has not forgotten since it was looked up.
+func (h *Hub) lockTopic(name string) *topic {
 	for {
 		t := h.lookup(name)
 		if t == nil {
@@ -477,9 +487,6 @@ func (h *Hub) appendTo(name string, m *Message) *topic {
 		}
 		t.mu.Lock()
 		if !t.dropped {
-			t.append(m, &h.limits)
-			t.published.Add(1) // under t.mu: drop adds it up
-			t.mu.Unlock()
 			return t
 		}
 		t.mu.Unlock() // forgotten since it was looked up

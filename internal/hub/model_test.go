@@ -41,6 +41,12 @@ import (
 //   - Take does not block for ever; Publish refuses a message that its
 //     topic's log could not hold.
 //
+// On a filtered hub, besides: nothing above the applier's watermark (the
+// last SkipTo) is readable, neither a message nor a gap's Resume; Publish
+// is an error and a redelivered PublishAt is stale; a subscriber from now
+// on logs that hold everything gets no gap; and once its subscribers left,
+// the hub keeps no topic.
+//
 // CI runs a fixed budget of seeds; -hub.seeds=N runs N of each mode, and
 // -hub.seed=S runs one seed of each mode, with its trace on failure.
 var (
@@ -50,9 +56,11 @@ var (
 )
 
 const (
-	modelCISeqSeeds  = 300 // sequential episodes in CI
-	modelCIConcSeeds = 40  // concurrent episodes in CI
-	modelOps         = 250 // operations of a sequential episode
+	modelCISeqSeeds   = 300 // sequential episodes in CI
+	modelCIConcSeeds  = 40  // concurrent episodes in CI
+	modelOps          = 250 // operations of a sequential episode
+	modelCIApplySeeds = 60  // appliers episodes in CI
+	modelApplyMsgs    = 200 // messages of the stream in an appliers episode
 )
 
 var modelTopics = []string{"a", "b", "c", "d"}
@@ -104,11 +112,13 @@ func TestModelPublishers(t *testing.T) {
 	})
 }
 
-// TestModelFiltered runs sequential and concurrent episodes on a filtered
-// hub (Options.Filtered), as a node that applies a stream filtered by
-// topic: the numbers PublishAt skips are of a topic no subscriber holds,
-// and a topic without subscribers keeps nothing. The invariants are the
-// same, per topic.
+// TestModelFiltered runs episodes on a filtered hub (Options.Filtered), as
+// a node that applies a stream filtered by topic: the numbers PublishAt
+// skips are of a topic no subscriber holds, a message is readable once the
+// applier's watermark (SkipTo) passes it and not before, Publish is an
+// error, and a topic without subscribers keeps nothing. The invariants are
+// the same, per topic. The sequential and concurrent modes apply with one
+// goroutine; appliers with several at once, as a cluster node does.
 func TestModelFiltered(t *testing.T) {
 	t.Run("sequential", func(t *testing.T) {
 		runModel(t, modelCISeqSeeds/2, func(t *testing.T, seed uint64) []string {
@@ -126,6 +136,16 @@ func TestModelFiltered(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				m := newModel(t, seed, true)
 				violations = m.runConcurrent()
+			})
+			return violations
+		})
+	})
+	t.Run("appliers", func(t *testing.T) {
+		runModel(t, modelCIApplySeeds, func(t *testing.T, seed uint64) []string {
+			var violations []string
+			synctest.Test(t, func(t *testing.T) {
+				m := newModel(t, seed, true)
+				violations = m.runAppliers()
 			})
 			return violations
 		})
@@ -189,6 +209,16 @@ type model struct {
 	source bool        // the hub has a Source
 	filter bool        // the hub is Filtered: skipped numbers are modelOtherTopic's
 	shared atomic.Bool // PublishAt or SkipTo was called
+	// roomy: the logs hold every message and keep it, and none is too
+	// large: a subscriber that came from now has no reason for a gap.
+	roomy bool
+
+	// top is the highest number the stream handed out (the stream may
+	// have dropped it since).
+	top atomic.Uint64
+	// wmark is the highest watermark passed to SkipTo, stored before the
+	// call: a filtered hub makes nothing above it readable.
+	wmark atomic.Uint64
 
 	mu         sync.Mutex // guards violations and trace in concurrent episodes
 	violations []string
@@ -291,8 +321,22 @@ func (m *model) sourceFunc() Source {
 	}
 }
 
-// last returns the Seq of the last message the hub applied.
-func (m *model) last() uint64 { return lastSeq(m.h) }
+// last returns the Seq of the last message the hub made readable: on a
+// filtered hub, the watermark, which it may not pass.
+func (m *model) last() uint64 {
+	seq := lastSeq(m.h)
+	if w := m.wmark.Load(); m.filter && seq > w {
+		m.violate("early", "LastID is %d, above the watermark %d", seq, w)
+	}
+	return seq
+}
+
+// addAt adds a message to the stream, the truth, at seq, above every
+// number the stream handed out.
+func (m *model) addAt(seq uint64, topic string, data []byte) {
+	m.stream.AddAt(seq, topic, data)
+	m.top.Store(seq) // by one goroutine at a time, as AddAt
+}
 
 // truth returns the stream's messages of topic with lo < Seq < hi.
 func (m *model) truth(topic string, lo, hi uint64) []uint64 {
@@ -325,14 +369,10 @@ func (m *model) tooLarge(data []byte) bool {
 // stamps it, before any Source can be asked for it.
 func (m *model) publish(topic string) {
 	if m.filter {
-		// A filtered hub's numbers are its stream's: Publish is refused.
-		if _, err := m.h.Publish(topic, func(id string) []byte { return []byte(id) }); !errors.Is(err, ErrFilteredPublish) {
-			m.violate("error", "Publish on a filtered hub: %v, want ErrFilteredPublish", err)
-		}
-		m.publishAt(topic)
+		m.publishFiltered(topic)
 		return
 	}
-	if m.streamLast() > m.last() {
+	if m.top.Load() > m.last() {
 		// A refused PublishAt left its number in the stream: the hub's
 		// next number is taken.
 		m.publishAt(topic)
@@ -342,14 +382,14 @@ func (m *model) publish(topic string) {
 	big := m.tooLarge(data)
 	msg, err := m.h.Publish(topic, func(id string) []byte {
 		if _, seq, _ := ParseID(id); !big {
-			m.stream.AddAt(seq, topic, data)
+			m.addAt(seq, topic, data)
 		}
 		return data
 	})
 	switch {
 	case big && err == nil:
 		m.violate("large", "Publish of %d bytes on a log of %d returned %s and no error", len(data), m.opts.HistoryBytes, msg.ID)
-		m.stream.AddAt(msg.Seq, topic, data) // the truth: it was published
+		m.addAt(msg.Seq, topic, data) // the truth: it was published
 	case !big && err != nil:
 		m.violate("error", "Publish: %v", err)
 	}
@@ -408,51 +448,88 @@ func (m *model) publishFrom(rng *rand.Rand, topic string) {
 	}
 }
 
+// publishFiltered checks at times that Publish on a filtered hub is an
+// error (the stream numbers its messages), then applies a message with
+// PublishAt.
+func (m *model) publishFiltered(topic string) {
+	if m.rng.IntN(5) == 0 {
+		msg, err := m.h.Publish(topic, func(string) []byte { return []byte("x") })
+		switch {
+		case err == nil:
+			m.violate("publish", "Publish on a filtered hub published %s:%d", topic, msg.Seq)
+			if msg.Seq > m.top.Load() { // the truth: it was published
+				m.addAt(msg.Seq, topic, []byte("x"))
+			}
+			m.wmark.Store(max(m.wmark.Load(), msg.Seq))
+		case !errors.Is(err, ErrFilteredPublish):
+			m.violate("publish", "Publish on a filtered hub: %v, not ErrFilteredPublish", err)
+		}
+		m.logf("publish %s on a filtered hub: %v", topic, err)
+	}
+	m.publishAt(topic)
+}
+
 // publishAt publishes with PublishAt after skipping up to three numbers,
-// whose messages are in the stream only.
+// whose messages are in the stream only. On a filtered hub the skipped
+// numbers are other topics', and the applier moves its watermark with
+// SkipTo after most calls, after a few at times (the messages in between
+// are above the head).
 func (m *model) publishAt(topic string) {
-	seq := max(m.last(), m.streamLast())
+	seq := max(m.last(), m.top.Load())
 	for range m.rng.IntN(4) {
 		seq++
 		other := modelTopics[m.rng.IntN(len(modelTopics))]
 		if m.filter {
 			other = modelOtherTopic
 		}
-		m.stream.AddAt(seq, other, make([]byte, 10+m.rng.IntN(200)))
+		m.addAt(seq, other, make([]byte, 10+m.rng.IntN(200)))
 	}
 	seq++
 	data := m.data()
-	m.stream.AddAt(seq, topic, data)
+	m.addAt(seq, topic, data)
 	m.shared.Store(true)
 	_, err := m.h.PublishAt(seq, topic, func(string) []byte { return data })
-	if m.filter {
-		// The applier's watermark makes it readable.
-		if err := m.h.SkipTo(seq); err != nil {
-			m.violate("error", "SkipTo(%d): %v", seq, err)
-		}
-	}
 	big := m.tooLarge(data)
 	switch {
-	case big && err == nil:
-		m.violate("large", "PublishAt of %d bytes on a log of %d: no error", len(data), m.opts.HistoryBytes)
+	case big && !errors.Is(err, ErrTooLarge):
+		m.violate("large", "PublishAt of %d bytes on a log of %d: %v, not ErrTooLarge", len(data), m.opts.HistoryBytes, err)
 	case !big && err != nil:
 		m.violate("error", "PublishAt(%d): %v", seq, err)
 	}
 	m.logf("publishAt %s:%d (%d bytes) err=%v", topic, seq, len(data), err)
+	if m.filter && m.rng.IntN(3) != 0 {
+		m.watermark()
+	}
 }
 
-// skipTo skips up to three numbers, whose messages are in the stream only.
+// watermark moves a filtered hub's head to the last number applied, as
+// its applier does once PublishAt returned.
+func (m *model) watermark() {
+	w := m.top.Load()
+	if !m.filter || w <= m.wmark.Load() {
+		return
+	}
+	m.wmark.Store(w)
+	if err := m.h.SkipTo(w); err != nil {
+		m.violate("error", "SkipTo(%d), the watermark: %v", w, err)
+	}
+	m.logf("skipTo %d (watermark)", w)
+}
+
+// skipTo skips up to three numbers, whose messages are in the stream only:
+// on a filtered hub, other topics' (it is the watermark then).
 func (m *model) skipTo() {
-	seq := max(m.last(), m.streamLast())
+	seq := max(m.last(), m.top.Load())
 	for range 1 + m.rng.IntN(3) {
 		seq++
-		topic := modelTopics[m.rng.IntN(len(modelTopics))]
+		other := modelTopics[m.rng.IntN(len(modelTopics))]
 		if m.filter {
-			topic = modelOtherTopic // a filtered hub applies every message of its topics
+			other = modelOtherTopic
 		}
-		m.stream.AddAt(seq, topic, make([]byte, 10+m.rng.IntN(200)))
+		m.addAt(seq, other, make([]byte, 10+m.rng.IntN(200)))
 	}
 	m.shared.Store(true)
+	m.wmark.Store(seq)
 	if err := m.h.SkipTo(seq); err != nil {
 		m.violate("error", "SkipTo(%d): %v", seq, err)
 	}
@@ -483,6 +560,7 @@ type modelSub struct {
 	// ran, so a GapFuture may come first and move it back.
 	maybeFuture bool
 	prevGap     *Gap // the last event was this gap
+	fromNow     bool // it subscribed with no resume ID
 	buf         []*Message
 }
 
@@ -504,7 +582,7 @@ func (m *model) newSub(topics []string, lastID string, before uint64) *modelSub 
 	}
 	m.mu.Lock()
 	m.nextID++
-	ms := &modelSub{m: m, id: m.nextID, s: s, held: map[string]*modelTopic{}, ready: make(chan struct{}, 1)}
+	ms := &modelSub{m: m, id: m.nextID, s: s, held: map[string]*modelTopic{}, ready: make(chan struct{}, 1), fromNow: lastID == ""}
 	m.mu.Unlock()
 	ref.Store(ms)
 	from, to := before, after
@@ -655,6 +733,9 @@ func (ms *modelSub) take() bool {
 	if r.gap != nil {
 		ms.onGap(r.gap)
 	}
+	if len(r.msgs) > 0 {
+		m.logf("sub%d: took %s", ms.id, traceMsgs(r.msgs))
+	}
 	for i, msg := range r.msgs {
 		if msg == nil {
 			m.violate("nil", "sub%d: Take returned nil at %d of %d (gap %v)", ms.id, i, len(r.msgs), r.gap)
@@ -665,6 +746,22 @@ func (ms *modelSub) take() bool {
 	got := len(r.msgs) > 0 || r.gap != nil
 	ms.active = got
 	return got
+}
+
+// traceMsgs returns msgs as topic:seq for the trace.
+func traceMsgs(msgs []*Message) string {
+	var b strings.Builder
+	for i, msg := range msgs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if msg == nil {
+			b.WriteString("nil")
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d", msg.Topic, msg.Seq)
+	}
+	return b.String()
 }
 
 // releaseBudget gives back the replay budget that writers other than ms
@@ -699,6 +796,13 @@ func (ms *modelSub) onGap(g *Gap) {
 	m := ms.m
 	lo, resume := seqOfID(g.LastID), seqOfID(g.Resume)
 	m.logf("sub%d: gap %q after %q resume %q", ms.id, g.Reason, g.LastID, g.Resume)
+	if w := m.wmark.Load(); m.filter && resume > w {
+		// A client that resumes from it would miss what comes up to it.
+		m.violate("early", "sub%d: gap %q after %s to %s, above the watermark %d", ms.id, g.Reason, g.LastID, g.Resume, w)
+	}
+	if m.roomy && ms.fromNow {
+		m.violate("needless", "sub%d, from now on a hub whose logs hold everything: gap %q after %s to %s", ms.id, g.Reason, g.LastID, g.Resume)
+	}
 	if p := ms.prevGap; p != nil && lo < seqOfID(p.Resume) {
 		m.violate("twogaps", "sub%d: two gaps for one range: after %s to %s, then after %s to %s", ms.id, p.LastID, p.Resume, g.LastID, g.Resume)
 	}
@@ -740,6 +844,9 @@ func (ms *modelSub) onMessage(msg *Message) {
 		m.violate("past", "sub%d: got %s:%d, not after %d (the last of its topic, or where it joined)", ms.id, msg.Topic, msg.Seq, tp.pos)
 		return
 	}
+	if w := m.wmark.Load(); m.filter && msg.Seq > w {
+		m.violate("early", "sub%d: got %s:%d, above the watermark %d", ms.id, msg.Topic, msg.Seq, w)
+	}
 	if msg.Seq <= ms.last {
 		m.violate("order", "sub%d: got %s:%d after %d", ms.id, msg.Topic, msg.Seq, ms.last)
 	}
@@ -777,6 +884,7 @@ func (ms *modelSub) drain() {
 // that was woken and checks that the others have nothing to take, and
 // that nothing was lost.
 func (m *model) settle() {
+	m.watermark() // the applier's last
 	for range 3 {
 		time.Sleep(5 * time.Second)
 		for _, ms := range m.subs {
@@ -825,6 +933,7 @@ func (m *model) result() []string {
 func (m *model) runSequential() []string {
 	rng := m.rng
 	m.publish(modelTopics[rng.IntN(len(modelTopics))])
+	m.watermark() // subscribers come once the hub is past 0
 	for range modelOps {
 		topic := modelTopics[rng.IntN(len(modelTopics))]
 		m.subs = slices.DeleteFunc(m.subs, func(x *modelSub) bool { return x.closed })
@@ -876,6 +985,7 @@ func (m *model) runSequential() []string {
 // its Takes, as a connection's goroutines do.
 func (m *model) runConcurrent() []string {
 	m.publish("a")
+	m.watermark()
 	var (
 		wg   sync.WaitGroup
 		done atomic.Bool
@@ -954,16 +1064,18 @@ func (m *model) runPublishers(n int) []string {
 
 // A subRun is a subscriber of a concurrent episode and its generator.
 type subRun struct {
-	m   *model
-	rng *rand.Rand
-	ms  *modelSub // the last one, after a Close and a new Subscribe
+	m     *model
+	rng   *rand.Rand
+	ms    *modelSub     // the last one, after a Close and a new Subscribe
+	pause time.Duration // the longest wait for a wake between operations
+	churn int           // percent of operations that join, leave or resubscribe
 }
 
 // subRuns makes the four subscribers of a concurrent episode.
 func (m *model) subRuns() []*subRun {
 	runs := make([]*subRun, 4)
 	for i := range runs {
-		r := &subRun{m: m, rng: rand.New(rand.NewPCG(m.rng.Uint64(), 1))}
+		r := &subRun{m: m, rng: rand.New(rand.NewPCG(m.rng.Uint64(), 1)), pause: 300 * time.Millisecond, churn: 22}
 		last := m.last()
 		r.ms = m.newSub(m.someTopics(), "", last)
 		runs[i] = r
@@ -978,13 +1090,13 @@ func (r *subRun) run(done *atomic.Bool) {
 	for !done.Load() && !r.ms.closed {
 		select {
 		case <-r.ms.ready:
-		case <-time.After(time.Duration(r.rng.IntN(300)) * time.Millisecond):
+		case <-time.After(time.Duration(r.rng.Int64N(int64(r.pause)))):
 		}
 		if r.ms.woken.Load() || r.ms.active {
 			r.ms.drain()
 		}
 		topic := modelTopics[r.rng.IntN(len(modelTopics))]
-		switch op := r.rng.IntN(100); {
+		switch op := r.rng.IntN(100) * 22 / r.churn; {
 		case op < 8:
 			r.ms.join(topic, r.rng)
 		case op < 19:
@@ -1032,4 +1144,218 @@ func (m *model) withRng(rng *rand.Rand, f func()) {
 	m.rng = rng
 	defer func() { m.rng = saved; m.srcRng.Unlock() }()
 	f()
+}
+
+// runAppliers applies a stream to a filtered hub as a cluster node does,
+// while four subscribers run as in runConcurrent. The stream's goroutine
+// numbers its messages in order, of the model's topics and of
+// modelOtherTopic (which the node does not consume), adds each to the
+// stream (the truth, which the Source serves) and hands it to the applier
+// of its topic's shard: each topic is on one shard, so PublishAt runs in
+// order within a topic and side by side across shards. Whoever completes a
+// message moves the watermark (every number up to it applied, or refused
+// as too large, or another topic's) and calls SkipTo with it; a SkipTo
+// that another applier's overtook is stale, and harmless. At times an
+// applier applies again the last message it applied (a redelivery), which
+// must be stale and change nothing.
+func (m *model) runAppliers() []string {
+	rng := m.rng
+	if rng.IntN(3) == 0 {
+		// Logs that hold and keep every message: no subscriber from now
+		// has a reason for a gap (a message above the head of a topic with
+		// no subscriber is kept for one that comes, not dropped as a hole).
+		m.h.Close()
+		m.roomy = true
+		m.opts.HistoryBytes, m.opts.HistorySize, m.opts.HistoryAge = 1<<24, 0, 0
+		h, err := New(m.opts)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		m.h = h
+		m.logf("roomy: HistoryBytes=%d, no HistorySize or HistoryAge", m.opts.HistoryBytes)
+	}
+	shards := 2 + rng.IntN(2)
+	shardOf := map[string]int{}
+	for _, name := range modelTopics {
+		shardOf[name] = rng.IntN(shards)
+	}
+	// The node starts on the stream where it is: after the messages it
+	// holds already, or at 0.
+	var start uint64
+	if rng.IntN(3) > 0 {
+		start = uint64(1 + rng.IntN(30))
+		for seq := uint64(1); seq <= start; seq++ {
+			m.addAt(seq, m.streamTopic(rng), make([]byte, 10+rng.IntN(300)))
+		}
+		m.wmark.Store(start)
+		if err := m.h.SkipTo(start); err != nil {
+			m.violate("error", "SkipTo(%d) at the start: %v", start, err)
+		}
+	}
+	m.logf("appliers: %d shards %v, stream from %d", shards, shardOf, start)
+	tr := &modelTracker{w: start, done: map[uint64]bool{}}
+
+	var (
+		wg, applying sync.WaitGroup
+		done         atomic.Bool
+	)
+	// Every draw from m.rng before the subscribers run: the Source draws
+	// from it then.
+	chans := make([]chan streamtest.Message, shards)
+	rngs := make([]*rand.Rand, shards)
+	for i := range chans {
+		chans[i] = make(chan streamtest.Message, 1+rng.IntN(8))
+		rngs[i] = rand.New(rand.NewPCG(rng.Uint64(), uint64(10+i)))
+	}
+	srng := rand.New(rand.NewPCG(rng.Uint64(), 9))
+	runs := m.subRuns()
+	for _, r := range runs {
+		// More operations while the stream runs, more of them joins and
+		// leaves: a topic's first subscriber comes while the topic has
+		// messages above the head.
+		r.pause, r.churn = 50*time.Millisecond, 50
+		wg.Go(func() { r.run(&done) })
+	}
+	for i := range chans {
+		applying.Go(func() { m.applier(rngs[i], i, chans[i], tr) })
+	}
+	applying.Go(func() {
+		defer func() {
+			for _, c := range chans {
+				close(c)
+			}
+		}()
+		for seq := start + 1; seq <= start+modelApplyMsgs; seq++ {
+			topic := m.streamTopic(srng)
+			data := make([]byte, 10+srng.IntN(300))
+			if srng.IntN(60) == 0 && !m.roomy {
+				data = make([]byte, m.opts.HistoryBytes) // too large: its topic's hole
+			}
+			m.addAt(seq, topic, data) // before any Source can be asked for it
+			if topic == modelOtherTopic {
+				m.applied(tr, seq) // not the node's: applied at once
+			} else {
+				chans[shardOf[topic]] <- streamtest.Message{Seq: seq, Topic: topic, Data: data}
+			}
+			switch k := srng.IntN(100); {
+			case k < 2:
+				m.stream.DropBefore(uint64(srng.IntN(int(seq) + 1)))
+				m.logf("stream drops")
+			case k < 40:
+				time.Sleep(time.Duration(srng.IntN(40)) * time.Millisecond)
+			}
+		}
+	})
+	applying.Wait()
+	if last, top := m.last(), m.top.Load(); last != top {
+		m.violate("head", "the head is at %d once every message up to %d was applied and SkipTo(%d) returned", last, top, tr.w)
+	}
+	done.Store(true)
+	wg.Wait()
+	for _, r := range runs {
+		m.subs = append(m.subs, r.ms)
+	}
+	m.settle()
+	// Once the last subscriber left, and the head passed every message
+	// and a sweep came, a filtered hub keeps nothing.
+	for _, ms := range m.subs {
+		ms.s.Close()
+	}
+	time.Sleep(m.h.limits.age) // a sweep is due
+	seq := m.top.Load() + 1
+	m.addAt(seq, modelOtherTopic, []byte("z"))
+	m.wmark.Store(seq)
+	if err := m.h.SkipTo(seq); err != nil {
+		m.violate("error", "SkipTo(%d) at the end: %v", seq, err)
+	}
+	if st := m.h.Stats(); st.Subscribers != 0 || st.Topics != 0 {
+		var kept []string
+		m.h.topics.Range(func(_, v any) bool {
+			t := v.(*topic)
+			t.mu.RLock()
+			kept = append(kept, fmt.Sprintf("%s (%d messages, %d subscribers)", t.name, t.log.len(), t.subs))
+			t.mu.RUnlock()
+			return true
+		})
+		m.violate("kept", "%d subscribers and %d topics held once every subscriber closed, with nothing above the head: %s", st.Subscribers, st.Topics, strings.Join(kept, ", "))
+	}
+	return m.result()
+}
+
+// streamTopic returns the topic of a message of the stream: one of the
+// model's, or at times another that the node does not consume.
+func (m *model) streamTopic(rng *rand.Rand) string {
+	if rng.IntN(10) < 3 {
+		return modelOtherTopic
+	}
+	return modelTopics[rng.IntN(len(modelTopics))]
+}
+
+// applier applies the messages of shard i in order, lagging at times, and
+// at times applies the last one again.
+func (m *model) applier(rng *rand.Rand, i int, msgs <-chan streamtest.Message, tr *modelTracker) {
+	var prev *streamtest.Message // the last one applied
+	for sm := range msgs {
+		switch k := rng.IntN(100); {
+		case k < 3: // a stall: the other shards apply on, above the head
+			time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		case k < 35:
+			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
+		}
+		if prev != nil && rng.IntN(20) == 0 {
+			_, err := m.h.PublishAt(prev.Seq, prev.Topic, func(string) []byte { return prev.Data })
+			if !errors.Is(err, ErrStale) {
+				m.violate("redelivery", "applier %d: PublishAt(%d) again: %v, not ErrStale", i, prev.Seq, err)
+			}
+			m.logf("applier %d: publishAt %s:%d again: %v", i, prev.Topic, prev.Seq, err)
+		}
+		_, err := m.h.PublishAt(sm.Seq, sm.Topic, func(string) []byte { return sm.Data })
+		big := m.tooLarge(sm.Data)
+		switch {
+		case big && !errors.Is(err, ErrTooLarge):
+			m.violate("large", "applier %d: PublishAt(%d) of %d bytes on a log of %d: %v, not ErrTooLarge", i, sm.Seq, len(sm.Data), m.opts.HistoryBytes, err)
+		case !big && err != nil:
+			m.violate("error", "applier %d: PublishAt(%d): %v", i, sm.Seq, err)
+		case err == nil:
+			prev = &sm
+		}
+		m.logf("applier %d: publishAt %s:%d (%d bytes) err=%v", i, sm.Topic, sm.Seq, len(sm.Data), err)
+		m.applied(tr, sm.Seq)
+	}
+}
+
+// A modelTracker computes the watermark of an appliers episode.
+type modelTracker struct {
+	mu   sync.Mutex
+	w    uint64          // every number up to it is applied
+	done map[uint64]bool // numbers after w applied
+}
+
+// applied records that seq was applied and, if that moved the watermark,
+// calls SkipTo with it. A SkipTo that is stale must have been overtaken by
+// one with a higher watermark.
+func (m *model) applied(tr *modelTracker, seq uint64) {
+	tr.mu.Lock()
+	tr.done[seq] = true
+	from := tr.w
+	for tr.done[tr.w+1] {
+		delete(tr.done, tr.w+1)
+		tr.w++
+	}
+	w := tr.w
+	if w > from {
+		m.wmark.Store(w) // before the call, in order
+	}
+	tr.mu.Unlock()
+	if w == from {
+		return
+	}
+	err := m.h.SkipTo(w)
+	switch {
+	case errors.Is(err, ErrStale) && m.wmark.Load() == w:
+		m.violate("stale", "SkipTo(%d), the highest watermark yet: %v", w, err)
+	case err != nil && !errors.Is(err, ErrStale):
+		m.violate("error", "SkipTo(%d): %v", w, err)
+	}
+	m.logf("skipTo %d (watermark) err=%v", w, err)
 }

@@ -259,7 +259,7 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 	for _, f := range s.follows {
 		f.t.mu.RLock()
 		if f.resume != resumeNone {
-			s.resolveResume(f, now)
+			s.resolveResume(f, now, upTo)
 		}
 		// A hole above the head waits for it: publishers of numbers below
 		// it may still be encoding (see sequence.go).
@@ -321,9 +321,11 @@ func (s *Subscriber) step(out []*Message) ([]*Message, *Gap, *sourcePlan) {
 // what HistorySize and HistoryAge keep from a resume is a hole; a resume
 // from an ID the hub cannot place starts at what the log holds, and its
 // gap names what the log does not. s.mu and f.t.mu are held.
-func (s *Subscriber) resolveResume(f *follow, now time.Time) {
+func (s *Subscriber) resolveResume(f *follow, now time.Time, upTo uint64) {
 	l, log := &s.hub.limits, &f.t.log
-	n := log.len()
+	// Up to the head: what the log holds above it is not readable yet (a
+	// publisher below it still encoding; a filtered hub's watermark behind).
+	n := sort.Search(log.len(), func(i int) bool { return log.at(i).Seq > upTo })
 	var edge uint64
 	if l.count > 0 && n > l.count {
 		edge = log.at(n - l.count - 1).Seq
@@ -337,7 +339,7 @@ func (s *Subscriber) resolveResume(f *follow, now time.Time) {
 	}
 	if f.resume == resumeAll {
 		f.pos = max(f.pos, f.hole)
-		f.named = max(f.named, f.t.evicted, f.hole)
+		f.named = max(f.named, min(f.t.evicted, upTo), f.hole)
 		if s.gap != nil {
 			s.gap.hi = max(s.gap.hi, f.named)
 		}
