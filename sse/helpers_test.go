@@ -71,12 +71,30 @@ func open(t testing.TB, c *http.Client, url string, header ...string) (*http.Res
 // next reads one event or fails.
 func next(t testing.TB, r *Reader) Event {
 	t.Helper()
-	ev, err := r.Next()
-	if err != nil {
-		t.Fatalf("Next: %v", err)
+	type result struct {
+		ev  Event
+		err error
 	}
-	return ev
+	done := make(chan result, 1)
+	go func() {
+		ev, err := r.Next()
+		done <- result{ev, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			t.Fatalf("Next: %v", res.err)
+		}
+		return res.ev
+	case <-time.After(hangBound): // only catches a stream that never sends
+		t.Fatalf("Next: no event in %v", hangBound)
+		return Event{}
+	}
 }
+
+// hangBound is how long next waits for an event before it calls the test
+// hung: far beyond any wait of a test that works, on a loaded machine.
+const hangBound = 2 * time.Minute
 
 // rawStream opens a stream over a bare TCP connection and reads only its
 // response headers, so the test controls whether the body is ever read.
