@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -31,26 +30,7 @@ func TestFilteredChurnWithParallelAppliers(t *testing.T) {
 		stream[seq] = topics[(seq*5+seq/7)%len(topics)]
 	}
 
-	var mu sync.Mutex
-	done := make(map[uint64]bool)
-	var mark uint64
-	complete := func(seq uint64) {
-		mu.Lock()
-		done[seq] = true
-		moved := false
-		for done[mark+1] {
-			delete(done, mark+1)
-			mark++
-			moved = true
-		}
-		w := mark
-		mu.Unlock()
-		if moved {
-			if err := h.SkipTo(w); err != nil && !errors.Is(err, ErrStale) {
-				t.Errorf("SkipTo(%d): %v", w, err)
-			}
-		}
-	}
+	complete := watermark(t, h)
 
 	finished := make(chan struct{})
 	var rounds, taken atomic.Int64

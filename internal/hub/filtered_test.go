@@ -337,27 +337,7 @@ func TestFilteredParallelAppliers(t *testing.T) {
 		read(&want{r: newReader(t, h, "", ts...), topics: ts})
 	}
 
-	// The watermark: the highest number with every one up to it applied.
-	var mu sync.Mutex
-	done := make(map[uint64]bool)
-	var mark uint64
-	complete := func(seq uint64) {
-		mu.Lock()
-		done[seq] = true
-		moved := false
-		for done[mark+1] {
-			delete(done, mark+1)
-			mark++
-			moved = true
-		}
-		w := mark
-		mu.Unlock()
-		if moved {
-			if err := h.SkipTo(w); err != nil && !errors.Is(err, ErrStale) {
-				t.Errorf("SkipTo(%d): %v", w, err)
-			}
-		}
-	}
+	complete := watermark(t, h)
 	shards := make([]chan uint64, 3)
 	var wg sync.WaitGroup
 	for i := range shards {
@@ -412,6 +392,33 @@ func TestFilteredParallelAppliers(t *testing.T) {
 		}
 		if !slices.Equal(got, expect) {
 			t.Fatalf("subscriber of %v: got %d messages after %d, want %d", w.topics, len(got), w.after, len(expect))
+		}
+	}
+}
+
+// watermark returns the completion of a filtered hub's appliers: each
+// calls it once it applied a number (or found it another node's), and it
+// moves the watermark, the highest number with every one up to it
+// applied, with SkipTo.
+func watermark(t testing.TB, h *Hub) func(seq uint64) {
+	var mu sync.Mutex
+	done := make(map[uint64]bool)
+	var mark uint64
+	return func(seq uint64) {
+		mu.Lock()
+		done[seq] = true
+		moved := false
+		for done[mark+1] {
+			delete(done, mark+1)
+			mark++
+			moved = true
+		}
+		w := mark
+		mu.Unlock()
+		if moved {
+			if err := h.SkipTo(w); err != nil && !errors.Is(err, ErrStale) {
+				t.Errorf("SkipTo(%d): %v", w, err)
+			}
 		}
 	}
 }

@@ -19,7 +19,8 @@ import (
 // nothing to take. (Many topics widen the window.)
 //
 // On a filtered hub, the hole is that of one topic: a message too large
-// for its log, which PublishAt refuses and skips.
+// for its log, which PublishAt refuses and SkipTo passes; and a message
+// applied above the watermark is announced by the SkipTo that passes it.
 func TestSkipWakesWriterGoingToWait(t *testing.T) {
 	big := make([]byte, 2000)
 	for _, c := range []struct {
@@ -35,6 +36,17 @@ func TestSkipWakesWriterGoingToWait(t *testing.T) {
 				return fmt.Errorf("PublishAt too large: %v", err)
 			}
 			return h.SkipTo(seq) // the watermark makes the hole readable
+		}},
+		{"filtered SkipTo past a message", Options{Epoch: "S", Filtered: true}, func(h *Hub) error {
+			// A message of one of the writer's topics above the watermark
+			// (the number before it is another topic's), which the SkipTo
+			// that passes it announces.
+			seq := lastSeq(h) + 2
+			topic := fmt.Sprintf("t%02d", (seq*37)%64)
+			if _, err := h.PublishAt(seq, topic, func(string) []byte { return []byte("x") }); err != nil {
+				return err
+			}
+			return h.SkipTo(seq)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) { testSkipWakes(t, c.opts, c.skip) })
