@@ -30,8 +30,6 @@ func TestFilteredChurnWithParallelAppliers(t *testing.T) {
 		stream[seq] = topics[(seq*5+seq/7)%len(topics)]
 	}
 
-	complete := watermark(t, h)
-
 	finished := make(chan struct{})
 	var rounds, taken atomic.Int64
 	var churn sync.WaitGroup
@@ -55,20 +53,7 @@ func TestFilteredChurnWithParallelAppliers(t *testing.T) {
 		})
 	}
 
-	shards := make([]chan uint64, 3)
-	var wg sync.WaitGroup
-	for i := range shards {
-		shards[i] = make(chan uint64, 64)
-		wg.Go(func() {
-			for seq := range shards[i] {
-				topic := stream[seq]
-				if _, err := h.PublishAt(seq, topic, func(id string) []byte { return []byte(id) }); err != nil {
-					t.Errorf("PublishAt(%d, %s): %v", seq, topic, err)
-				}
-				complete(seq)
-			}
-		})
-	}
+	ap := startAppliers(t, h, stream, 3, func(topic string) int { return int(topic[1]-'0') % 3 })
 	for seq := uint64(1); seq <= n; seq++ {
 		if seq%50 == 0 {
 			// Let the churners come and go meanwhile: a round of one of
@@ -77,16 +62,9 @@ func TestFilteredChurnWithParallelAppliers(t *testing.T) {
 				time.Sleep(50 * time.Microsecond)
 			}
 		}
-		if topic := stream[seq]; topic != "z" {
-			shards[int(topic[1]-'0')%len(shards)] <- seq
-		} else {
-			complete(seq)
-		}
+		ap.apply(seq)
 	}
-	for _, c := range shards {
-		close(c)
-	}
-	wg.Wait()
+	ap.finish()
 	close(finished)
 	churn.Wait()
 	t.Logf("%d subscribers took %d messages", rounds.Load(), taken.Load())

@@ -337,22 +337,8 @@ func TestFilteredParallelAppliers(t *testing.T) {
 		read(&want{r: newReader(t, h, "", ts...), topics: ts})
 	}
 
-	complete := watermark(t, h)
-	shards := make([]chan uint64, 3)
-	var wg sync.WaitGroup
-	for i := range shards {
-		shards[i] = make(chan uint64, 64)
-		wg.Go(func() {
-			for seq := range shards[i] {
-				topic := stream[seq]
-				if _, err := h.PublishAt(seq, topic, func(id string) []byte { return []byte(id) }); err != nil {
-					t.Errorf("PublishAt(%d, %s): %v", seq, topic, err)
-				}
-				complete(seq)
-			}
-		})
-	}
 	shard := map[string]int{"a": 0, "b": 1, "c": 2, "d": 0, "e": 1, "f": 2, "g": 0}
+	ap := startAppliers(t, h, stream, 3, func(topic string) int { return shard[topic] })
 	for seq := uint64(1); seq <= n; seq++ {
 		if seq == n/2 {
 			ts := []string{"g", "b"}
@@ -361,16 +347,9 @@ func TestFilteredParallelAppliers(t *testing.T) {
 			late.after = lastSeq(h)
 			read(late)
 		}
-		if topic := stream[seq]; topic != "z" {
-			shards[shard[topic]] <- seq
-		} else {
-			complete(seq)
-		}
+		ap.apply(seq)
 	}
-	for _, c := range shards {
-		close(c)
-	}
-	wg.Wait()
+	ap.finish()
 	for _, w := range readers {
 		var expect []uint64
 		for seq := w.after + 1; seq <= n; seq++ {
@@ -394,6 +373,53 @@ func TestFilteredParallelAppliers(t *testing.T) {
 			t.Fatalf("subscriber of %v: got %d messages after %d, want %d", w.topics, len(got), w.after, len(expect))
 		}
 	}
+}
+
+// appliers apply a stream to a filtered hub as a cluster node does: a
+// goroutine per shard of topics applies its numbers in order with
+// PublishAt, and the watermark moves as each number completes.
+type appliers struct {
+	stream   []string // the topic of each number; "z" is another node's
+	shardOf  func(topic string) int
+	shards   []chan uint64
+	complete func(seq uint64)
+	wg       sync.WaitGroup
+}
+
+// startAppliers starts shards appliers of stream on h.
+func startAppliers(t testing.TB, h *Hub, stream []string, shards int, shardOf func(topic string) int) *appliers {
+	a := &appliers{stream: stream, shardOf: shardOf, shards: make([]chan uint64, shards), complete: watermark(t, h)}
+	for i := range a.shards {
+		a.shards[i] = make(chan uint64, 64)
+		a.wg.Go(func() {
+			for seq := range a.shards[i] {
+				topic := stream[seq]
+				if _, err := h.PublishAt(seq, topic, func(id string) []byte { return []byte(id) }); err != nil {
+					t.Errorf("PublishAt(%d, %s): %v", seq, topic, err)
+				}
+				a.complete(seq)
+			}
+		})
+	}
+	return a
+}
+
+// apply hands seq to the applier of its topic; another node's number
+// completes at once.
+func (a *appliers) apply(seq uint64) {
+	if topic := a.stream[seq]; topic != "z" {
+		a.shards[a.shardOf(topic)] <- seq
+	} else {
+		a.complete(seq)
+	}
+}
+
+// finish waits until the appliers applied every number handed out.
+func (a *appliers) finish() {
+	for _, c := range a.shards {
+		close(c)
+	}
+	a.wg.Wait()
 }
 
 // watermark returns the completion of a filtered hub's appliers: each
