@@ -129,7 +129,7 @@ func (h *Hub) skipFiltered(seq uint64) error {
 		}
 		if t.subs == 0 {
 			if !above {
-				h.drop(t) // unless its log holds a message (above)
+				h.drop(t) // it holds nothing: forgotten
 			}
 			continue
 		}
